@@ -1,0 +1,119 @@
+// q8: an INT8 inference engine for CNNs exported to ONNX.
+//
+//   q8::Model model = q8::Model::load("resnet18.onnx");    // throws q8::Error with context
+//   q8::Session session(model, {.threads = 1});
+//   std::vector<q8::Tensor> out = session.run({input});
+//
+// Tensors cross the API as float32, C order, NCHW for images, exactly as ONNX defines the
+// model's inputs and outputs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "q8/error.h"
+
+namespace q8 {
+
+// A dense float32 tensor in C order.
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(std::vector<int64_t> shape, std::vector<float> data);  // throws if sizes disagree
+  explicit Tensor(std::vector<int64_t> shape);                    // zero-filled
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t numel() const { return static_cast<int64_t>(data_.size()); }
+  const float* data() const { return data_.data(); }
+  float* data() { return data_.data(); }
+  const std::vector<float>& values() const { return data_; }
+
+ private:
+  std::vector<int64_t> shape_;
+  std::vector<float> data_;
+};
+
+// .npy files (float32, little-endian, C order) as used by the q8 program.
+Tensor load_npy(const std::string& path);
+// Writes to a temporary file beside `path` and renames it, so `path` is whole or untouched.
+void save_npy(const std::string& path, const Tensor& t);
+
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  // -1 for a dimension fixed only at run time (dynamic batch)
+};
+
+// One row of Model::describe(): what a node computes and how.
+struct NodeInfo {
+  std::string name;
+  std::string op;
+  std::vector<std::vector<int64_t>> input_shapes;
+  std::vector<std::vector<int64_t>> output_shapes;
+  std::string params;  // "k=3x3 s=1 p=1,1,1,1 g=1 +relu"
+  int64_t macs = 0;    // multiply-accumulates for one batch item
+  std::string kernel;  // the kernel path the node runs on this CPU
+};
+
+namespace detail {
+struct ModelImpl;
+struct SessionImpl;
+}  // namespace detail
+
+// A loaded, validated and optimised model graph. Cheap to copy (shared, immutable).
+class Model {
+ public:
+  Model() = default;
+  explicit Model(std::shared_ptr<const detail::ModelImpl> impl) : impl_(std::move(impl)) {}
+
+  // Reads and validates an ONNX file; throws q8::Error naming the file, node and problem.
+  static Model load(const std::string& path);
+  // Same, from bytes in memory; `name` stands in for the file name in errors.
+  static Model load_from_memory(const void* data, size_t size, const std::string& name);
+
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& outputs() const;
+  // Per node: shapes (for `batch` items where the batch is dynamic), parameters, MACs, kernel.
+  std::vector<NodeInfo> describe(int64_t batch = 1) const;
+  const std::string& source() const;
+
+  std::shared_ptr<const detail::ModelImpl> impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<const detail::ModelImpl> impl_;
+};
+
+struct SessionOptions {
+  int threads = 1;
+};
+
+// Runs a model. Construction compiles the plan (kernel choice, packed weights, memory arena);
+// run() reuses it and does not allocate while input shapes stay the same. A session is used by
+// one thread at a time; several sessions may share one Model.
+class Session {
+ public:
+  explicit Session(const Model& model, SessionOptions options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  // Inputs in the model's input order. Throws q8::Error on a wrong count or shape. A new batch
+  // size (or other dynamic dimension) re-plans once; the same shapes again reuse the plan.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // Same, writing into `outputs`, whose storage is reused when the shapes already match: with
+  // unchanged input shapes this performs no allocation at all.
+  void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs);
+  const SessionOptions& options() const;
+
+ private:
+  std::unique_ptr<detail::SessionImpl> impl_;
+};
+
+// The kernel path chosen on this CPU ("avx512", "avx2", "neon", "scalar"), after Q8_ISA.
+std::string active_isa();
+// The CPU as cpuinfo reports it: name and the SIMD features q8 cares about.
+std::string cpu_description();
+
+}  // namespace q8

@@ -1,0 +1,172 @@
+// The public API: ties the importer, the passes and the runtime together.
+#include <sstream>
+
+#include "dispatch.h"
+#include "graph.h"
+#include "importers/onnx/onnx_importer.h"
+#include "passes.h"
+#include "plan.h"
+#include "q8/q8.h"
+
+namespace q8 {
+
+namespace detail {
+
+struct ModelImpl {
+  ir::Graph graph;  // optimised, shapes of activations not yet inferred
+  std::vector<TensorInfo> inputs, outputs;
+};
+
+struct SessionImpl {
+  std::shared_ptr<const ModelImpl> model;
+  SessionOptions options;
+  const rt::Dispatch* dispatch = nullptr;
+  rt::PackedWeights weights;
+  rt::ThreadPool pool;
+  // The plan for the most recent input shapes, with the graph copy whose shapes it was built for.
+  std::vector<ir::Shape> planned_shapes;
+  std::unique_ptr<ir::Graph> planned_graph;
+  std::unique_ptr<rt::Plan> plan;
+  std::vector<const float*> in_ptrs;
+  std::vector<float*> out_ptrs;
+
+  SessionImpl(std::shared_ptr<const ModelImpl> m, SessionOptions o)
+      : model(std::move(m)), options(o), pool(o.threads) {}
+};
+
+}  // namespace detail
+
+namespace {
+
+Model make_model(ir::Graph g) {
+  ir::optimize(g);
+  auto impl = std::make_shared<detail::ModelImpl>();
+  for (int v : g.inputs) impl->inputs.push_back({g.values[v].name, g.values[v].shape});
+  // Output shapes: inferred at batch 1 where only the batch is dynamic; the batch axis of an
+  // output whose input had a dynamic batch is reported as dynamic too.
+  ir::Graph probe = g;
+  bool dynamic = false;
+  for (int v : g.inputs)
+    for (int64_t d : g.values[v].shape) dynamic |= d == ir::kUnknownDim;
+  ir::infer_shapes(probe, ir::input_shapes_for_batch(probe, 1));
+  for (int v : probe.outputs) {
+    std::vector<int64_t> s = probe.values[v].shape;
+    if (dynamic && !s.empty()) s[0] = ir::kUnknownDim;
+    impl->outputs.push_back({probe.values[v].name, s});
+  }
+  impl->graph = std::move(g);
+  return Model(std::move(impl));
+}
+
+}  // namespace
+
+Model Model::load(const std::string& path) { return make_model(onnx::import_file(path)); }
+
+Model Model::load_from_memory(const void* data, size_t size, const std::string& name) {
+  return make_model(onnx::import_model(data, size, name));
+}
+
+const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
+const std::string& Model::source() const { return impl_->graph.source; }
+
+std::vector<NodeInfo> Model::describe(int64_t batch) const {
+  ir::Graph g = impl_->graph;
+  ir::infer_shapes(g, ir::input_shapes_for_batch(g, batch));
+  const rt::Dispatch& d = rt::dispatch();
+  std::vector<NodeInfo> rows;
+  for (const ir::Node& n : g.nodes) {
+    NodeInfo r;
+    r.name = n.name;
+    r.op = ir::op_name(n.op);
+    for (int v : n.inputs)
+      if (v != ir::kNoValue && !g.values[v].is_const()) r.input_shapes.push_back(g.values[v].shape);
+    for (int v : n.outputs) r.output_shapes.push_back(g.values[v].shape);
+    std::ostringstream p;
+    auto ints = [&](const char* key, const char* label) {
+      if (!n.has_attr(key)) return;
+      p << (p.tellp() > 0 ? " " : "") << label << "=";
+      const auto v = n.attr_ints(key);
+      for (size_t i = 0; i < v.size(); ++i) p << (i ? "," : "") << v[i];
+    };
+    if (n.op == ir::Op::Conv) {
+      const auto& w = g.values[n.inputs[1]].constant->dims;
+      p << "k=" << w[2] << "x" << w[3] << " out=" << w[0];
+      if (n.attr_int("group", 1) != 1) p << " group=" << n.attr_int("group", 1);
+    }
+    ints("kernel_shape", "k");
+    ints("strides", "s");
+    ints("pads", "p");
+    if (n.has_attr("dilations") && n.attr_ints("dilations") != std::vector<int64_t>{1, 1}) ints("dilations", "d");
+    if (n.op == ir::Op::Gemm) p << "transB=" << n.attr_int("transB", 0);
+    if (n.has_attr("act_op")) p << (p.tellp() > 0 ? " " : "") << "+" << n.attr_string("act_op", "");
+    if (n.op == ir::Op::Clip || n.has_attr("act_min"))
+      if (n.op == ir::Op::Clip || n.attr_string("act_op", "") == "Clip") {
+        const char* lo = n.op == ir::Op::Clip ? "min" : "act_min";
+        const char* hi = n.op == ir::Op::Clip ? "max" : "act_max";
+        p << " [" << n.attr_float(lo, 0) << "," << n.attr_float(hi, 0) << "]";
+      }
+    r.params = p.str();
+    r.macs = rt::node_macs(g, n) / std::max<int64_t>(batch, 1);
+    r.kernel = rt::kernel_name(g, n, d);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+Session::Session(const Model& model, SessionOptions options) {
+  if (!model.impl()) throw Error("session: the model is empty (load one first)");
+  if (options.threads < 1 || options.threads > 1024)
+    throw Error("session: threads must be between 1 and 1024, got " + std::to_string(options.threads));
+  impl_ = std::make_unique<detail::SessionImpl>(model.impl(), options);
+  impl_->dispatch = &rt::dispatch();
+  impl_->weights = rt::pack_weights(impl_->model->graph, *impl_->dispatch);
+}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+const SessionOptions& Session::options() const { return impl_->options; }
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> out;
+  run(inputs, out);
+  return out;
+}
+
+void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
+  detail::SessionImpl& s = *impl_;
+  const ir::Graph& g = s.model->graph;
+  if (inputs.size() != g.inputs.size())
+    throw Error(g.source + ": model takes " + std::to_string(g.inputs.size()) + " input(s), got " +
+                std::to_string(inputs.size()));
+  bool same = s.plan && s.planned_shapes.size() == inputs.size();
+  for (size_t i = 0; same && i < inputs.size(); ++i) same = s.planned_shapes[i] == inputs[i].shape();
+  if (!same) {
+    std::vector<ir::Shape> shapes;
+    for (const Tensor& t : inputs) shapes.push_back(t.shape());
+    auto pg = std::make_unique<ir::Graph>(g);
+    ir::infer_shapes(*pg, shapes);
+    s.plan.reset();
+    s.plan = std::make_unique<rt::Plan>(*pg, s.weights, *s.dispatch);
+    s.planned_graph = std::move(pg);
+    s.planned_shapes = std::move(shapes);
+    s.in_ptrs.resize(inputs.size());
+    s.out_ptrs.resize(g.outputs.size());
+  }
+  const ir::Graph& pg = *s.planned_graph;
+  if (outputs.size() != pg.outputs.size()) outputs.resize(pg.outputs.size());
+  for (size_t i = 0; i < pg.outputs.size(); ++i) {
+    const ir::Shape& want = pg.values[pg.outputs[i]].shape;
+    if (outputs[i].shape() != want) outputs[i] = Tensor(want);
+    s.out_ptrs[i] = outputs[i].data();
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) s.in_ptrs[i] = inputs[i].data();
+  s.plan->run(s.pool, s.in_ptrs, s.out_ptrs);
+}
+
+std::string active_isa() { return rt::isa_name(rt::dispatch().isa); }
+std::string cpu_description() { return rt::cpu_summary(); }
+
+}  // namespace q8

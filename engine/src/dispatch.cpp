@@ -1,0 +1,134 @@
+#include "dispatch.h"
+
+#include <cpuinfo.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "q8/error.h"
+
+namespace q8::rt {
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::avx512vnni: return "avx512vnni";
+    case Isa::neon: return "neon";
+    case Isa::neondot: return "neondot";
+  }
+  return "?";
+}
+
+namespace {
+
+bool cpu_init() {
+  static const bool ok = cpuinfo_initialize();
+  return ok;
+}
+
+// The fp32 table for a path: paths without fp32 kernels of their own use the nearest below.
+const kern::F32Kernels* f32_table(Isa isa) {
+  switch (isa) {
+    case Isa::avx512vnni:
+    case Isa::avx512: return kern::f32_kernels_avx512();
+    case Isa::avx2: return kern::f32_kernels_avx2();
+    case Isa::neondot:
+    case Isa::neon: return kern::f32_kernels_neon();
+    case Isa::scalar: break;
+  }
+  return kern::f32_kernels_scalar();
+}
+
+bool cpu_has(Isa isa) {
+  if (!cpu_init()) return isa == Isa::scalar;
+  switch (isa) {
+    case Isa::scalar: return true;
+#if defined(Q8_ARCH_X86)
+    case Isa::avx2: return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3();
+    case Isa::avx512: return cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() && cpuinfo_has_x86_avx512dq();
+    case Isa::avx512vnni: return cpu_has(Isa::avx512) && cpuinfo_has_x86_avx512vnni();
+#endif
+#if defined(Q8_ARCH_ARM64)
+    case Isa::neon: return cpuinfo_has_arm_neon();
+    case Isa::neondot: return cpuinfo_has_arm_neon_dot();
+#endif
+    default: return false;
+  }
+}
+
+Dispatch decide() {
+  std::vector<Isa> ok = supported_isas();
+  Dispatch d;
+  d.isa = ok.front();
+  if (const char* forced = std::getenv("Q8_ISA"); forced && *forced) {
+    const std::string want = forced;
+    bool known = false;
+    for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neondot})
+      if (want == isa_name(i)) {
+        known = true;
+        d.isa = i;
+      }
+    if (!known)
+      throw Error("Q8_ISA='" + want + "' is not one of scalar, avx2, avx512, avx512vnni, neon, neondot");
+    bool runs = false;
+    for (Isa i : ok) runs |= i == d.isa;
+    if (!runs) throw Error("Q8_ISA=" + want + ": this CPU (" + cpu_summary() + ") cannot run that path");
+  }
+  d.f32 = f32_table(d.isa);
+  if (!d.f32) d.f32 = kern::f32_kernels_scalar();
+  return d;
+}
+
+}  // namespace
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> r;
+  for (Isa i : {Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neondot, Isa::neon})
+    if (cpu_has(i) && f32_table(i)) r.push_back(i);
+  r.push_back(Isa::scalar);
+  return r;
+}
+
+const Dispatch& dispatch() {
+  // Decided once; a bad Q8_ISA is reported on every call, not only the first.
+  static std::once_flag once;
+  static Dispatch d;
+  static std::string error;
+  std::call_once(once, [] {
+    try {
+      d = decide();
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  });
+  if (!error.empty()) throw Error(error);
+  return d;
+}
+
+std::string cpu_summary() {
+  if (!cpu_init()) return "unknown CPU (cpuinfo failed)";
+  std::string name = cpuinfo_get_packages_count() ? cpuinfo_get_package(0)->name : "";
+  if (name.empty()) name = "unknown CPU";
+  std::string feats;
+  auto add = [&](bool has, const char* f) {
+    if (has) feats += std::string(feats.empty() ? "" : " ") + f;
+  };
+#if defined(Q8_ARCH_X86)
+  add(cpuinfo_has_x86_sse4_2(), "sse4.2");
+  add(cpuinfo_has_x86_avx2(), "avx2");
+  add(cpuinfo_has_x86_fma3(), "fma3");
+  add(cpuinfo_has_x86_avx512f(), "avx512f");
+  add(cpuinfo_has_x86_avx512bw(), "avx512bw");
+  add(cpuinfo_has_x86_avx512vl(), "avx512vl");
+  add(cpuinfo_has_x86_avx512vnni(), "avx512vnni");
+#endif
+#if defined(Q8_ARCH_ARM64)
+  add(cpuinfo_has_arm_neon(), "neon");
+  add(cpuinfo_has_arm_neon_dot(), "dotprod");
+#endif
+  return name + ", " + std::to_string(cpuinfo_get_cores_count()) + " cores, " + feats;
+}
+
+}  // namespace q8::rt

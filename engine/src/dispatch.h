@@ -1,0 +1,26 @@
+// Which kernel path runs: decided once per process from cpuinfo (best ISA first) and the
+// Q8_ISA environment variable, which forces a path and is an error if the CPU cannot run it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels/f32.h"
+
+namespace q8::rt {
+
+enum class Isa { scalar, avx2, avx512, avx512vnni, neon, neondot };
+const char* isa_name(Isa isa);
+
+struct Dispatch {
+  Isa isa = Isa::scalar;           // the chosen path
+  const kern::F32Kernels* f32 = nullptr;  // the fp32 table for that path
+};
+
+// The process-wide choice; throws q8::Error if Q8_ISA names a path this CPU or build lacks.
+const Dispatch& dispatch();
+// Paths this CPU and build can run, best first.
+std::vector<Isa> supported_isas();
+std::string cpu_summary();
+
+}  // namespace q8::rt

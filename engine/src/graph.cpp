@@ -1,0 +1,241 @@
+#include "graph.h"
+
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+#include "q8/error.h"
+
+namespace q8::ir {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::Float32: return 4;
+    case DType::Uint8: return 1;
+    case DType::Int8: return 1;
+    case DType::Int32: return 4;
+    case DType::Int64: return 8;
+    case DType::Undefined: break;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::Float32: return "float32";
+    case DType::Uint8: return "uint8";
+    case DType::Int8: return "int8";
+    case DType::Int32: return "int32";
+    case DType::Int64: return "int64";
+    case DType::Undefined: break;
+  }
+  return "undefined";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) throw Error("shape " + shape_str(s) + " has an unknown or negative dimension");
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw Error("shape " + shape_str(s) + " has more elements than int64 can count");
+    n *= d;
+  }
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) r += ",";
+    r += s[i] == kUnknownDim ? std::string("?") : std::to_string(s[i]);
+  }
+  return r + "]";
+}
+
+double ConstTensor::as_double(int64_t i) const {
+  switch (dtype) {
+    case DType::Float32: return data<float>()[i];
+    case DType::Uint8: return data<uint8_t>()[i];
+    case DType::Int8: return data<int8_t>()[i];
+    case DType::Int32: return data<int32_t>()[i];
+    case DType::Int64: return static_cast<double>(data<int64_t>()[i]);
+    case DType::Undefined: break;
+  }
+  throw Error("constant of undefined type");
+}
+
+int64_t ConstTensor::as_int64(int64_t i) const {
+  switch (dtype) {
+    case DType::Int64: return data<int64_t>()[i];
+    case DType::Int32: return data<int32_t>()[i];
+    case DType::Uint8: return data<uint8_t>()[i];
+    case DType::Int8: return data<int8_t>()[i];
+    case DType::Float32: return static_cast<int64_t>(data<float>()[i]);
+    case DType::Undefined: break;
+  }
+  throw Error("constant of undefined type");
+}
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::Conv: return "Conv";
+    case Op::Relu: return "Relu";
+    case Op::Clip: return "Clip";
+    case Op::MaxPool: return "MaxPool";
+    case Op::AveragePool: return "AveragePool";
+    case Op::GlobalAveragePool: return "GlobalAveragePool";
+    case Op::Flatten: return "Flatten";
+    case Op::Gemm: return "Gemm";
+    case Op::MatMul: return "MatMul";
+    case Op::Add: return "Add";
+    case Op::BatchNormalization: return "BatchNormalization";
+    case Op::Identity: return "Identity";
+    case Op::Dropout: return "Dropout";
+    case Op::Constant: return "Constant";
+    case Op::Reshape: return "Reshape";
+  }
+  return "?";
+}
+
+static const char* attr_kind_name(Attribute::Kind k) {
+  switch (k) {
+    case Attribute::Kind::Int: return "int";
+    case Attribute::Kind::Float: return "float";
+    case Attribute::Kind::Ints: return "ints";
+    case Attribute::Kind::Floats: return "floats";
+    case Attribute::Kind::String: return "string";
+    case Attribute::Kind::Tensor: return "tensor";
+  }
+  return "?";
+}
+
+std::string Node::describe() const {
+  return "node '" + name + "' (" + op_name(op) + ")";
+}
+
+namespace {
+const Attribute* find_attr(const Node& n, const std::string& k, Attribute::Kind kind) {
+  auto it = n.attrs.find(k);
+  if (it == n.attrs.end()) return nullptr;
+  if (it->second.kind != kind)
+    throw Error(n.describe() + ": attribute '" + k + "' is " + attr_kind_name(it->second.kind) +
+                ", expected " + attr_kind_name(kind));
+  return &it->second;
+}
+}  // namespace
+
+int64_t Node::attr_int(const std::string& k, int64_t def) const {
+  const Attribute* a = find_attr(*this, k, Attribute::Kind::Int);
+  return a ? a->i : def;
+}
+float Node::attr_float(const std::string& k, float def) const {
+  const Attribute* a = find_attr(*this, k, Attribute::Kind::Float);
+  return a ? a->f : def;
+}
+std::vector<int64_t> Node::attr_ints(const std::string& k, std::vector<int64_t> def) const {
+  const Attribute* a = find_attr(*this, k, Attribute::Kind::Ints);
+  return a ? a->ints : def;
+}
+std::string Node::attr_string(const std::string& k, const std::string& def) const {
+  const Attribute* a = find_attr(*this, k, Attribute::Kind::String);
+  return a ? a->s : def;
+}
+
+int Graph::add_value(Value v) {
+  values.push_back(std::move(v));
+  return static_cast<int>(values.size()) - 1;
+}
+
+int Graph::find_value(const std::string& name) const {
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i].name == name) return static_cast<int>(i);
+  return kNoValue;
+}
+
+std::vector<int> Graph::consumers(int v) const {
+  std::vector<int> r;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (int in : nodes[i].inputs)
+      if (in == v) {
+        r.push_back(static_cast<int>(i));
+        break;
+      }
+  return r;
+}
+
+bool Graph::is_graph_output(int v) const {
+  for (int o : outputs)
+    if (o == v) return true;
+  return false;
+}
+
+void Graph::compact(const std::vector<bool>& dead_nodes) {
+  std::vector<Node> kept;
+  kept.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (i >= dead_nodes.size() || !dead_nodes[i]) kept.push_back(std::move(nodes[i]));
+  nodes = std::move(kept);
+
+  // Renumber the values still referenced by a node or the graph's interface.
+  std::vector<bool> used(values.size(), false);
+  for (const Node& n : nodes) {
+    for (int v : n.inputs)
+      if (v != kNoValue) used[v] = true;
+    for (int v : n.outputs) used[v] = true;
+  }
+  for (int v : inputs) used[v] = true;
+  for (int v : outputs) used[v] = true;
+  std::vector<int> remap(values.size(), kNoValue);
+  std::vector<Value> vals;
+  for (size_t i = 0; i < values.size(); ++i)
+    if (used[i]) {
+      remap[i] = static_cast<int>(vals.size());
+      vals.push_back(std::move(values[i]));
+    }
+  values = std::move(vals);
+  auto fix = [&](std::vector<int>& ids) {
+    for (int& v : ids)
+      if (v != kNoValue) v = remap[v];
+  };
+  for (Node& n : nodes) {
+    fix(n.inputs);
+    fix(n.outputs);
+  }
+  fix(inputs);
+  fix(outputs);
+}
+
+void Graph::validate() const {
+  const int nv = static_cast<int>(values.size());
+  std::vector<int> producer(values.size(), -1);
+  std::vector<bool> available(values.size(), false);
+  for (int i = 0; i < nv; ++i) available[i] = values[i].is_const();
+  for (int v : inputs) {
+    if (v < 0 || v >= nv) throw Error(source + ": graph input id out of range");
+    available[v] = true;
+  }
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    for (int v : n.inputs) {
+      if (v == kNoValue) continue;
+      if (v < 0 || v >= nv) throw Error(source + ": " + n.describe() + ": input id out of range");
+      if (!available[v])
+        throw Error(source + ": " + n.describe() + ": input '" + values[v].name +
+                    "' is not produced before this node");
+    }
+    for (int v : n.outputs) {
+      if (v < 0 || v >= nv) throw Error(source + ": " + n.describe() + ": output id out of range");
+      if (available[v] || producer[v] >= 0)
+        throw Error(source + ": " + n.describe() + ": output '" + values[v].name +
+                    "' is produced more than once");
+      producer[v] = static_cast<int>(i);
+      available[v] = true;
+    }
+  }
+  for (int v : outputs) {
+    if (v < 0 || v >= nv) throw Error(source + ": graph output id out of range");
+    if (!available[v]) throw Error(source + ": graph output '" + values[v].name + "' is never produced");
+  }
+}
+
+}  // namespace q8::ir

@@ -1,0 +1,126 @@
+// q8's graph IR: values (tensors) and nodes (ops) in topological order.
+//
+// The IR knows nothing of ONNX protobufs, the quantizer, the runtime or the kernels. The
+// importer fills it; passes (passes.h) rewrite it; the runtime compiles it into a plan.
+// Node attributes keep ONNX's names and meanings so the importer stays a thin, checkable map.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace q8::ir {
+
+enum class DType : uint8_t { Undefined, Float32, Uint8, Int8, Int32, Int64 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);
+
+// A tensor shape. kUnknownDim marks a dimension only known at run time (a dynamic batch axis).
+using Shape = std::vector<int64_t>;
+constexpr int64_t kUnknownDim = -1;
+
+// Product of the dims; throws q8::Error on overflow past int64 or on unknown/negative dims.
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);
+
+// An immutable tensor whose contents are known before run time (initializer, Constant, folded).
+struct ConstTensor {
+  DType dtype = DType::Undefined;
+  Shape dims;
+  std::vector<uint8_t> bytes;  // little-endian, C order, exactly numel * dtype_size bytes
+
+  int64_t numel() const { return shape_numel(dims); }
+  template <class T> const T* data() const { return reinterpret_cast<const T*>(bytes.data()); }
+  template <class T> T* mutable_data() { return reinterpret_cast<T*>(bytes.data()); }
+  // Element i converted to double / int64 (for small parameter tensors: shapes, clip bounds).
+  double as_double(int64_t i) const;
+  int64_t as_int64(int64_t i) const;
+};
+using ConstTensorPtr = std::shared_ptr<const ConstTensor>;
+
+struct Attribute {
+  enum class Kind : uint8_t { Int, Float, Ints, Floats, String, Tensor };
+  Kind kind = Kind::Int;
+  int64_t i = 0;
+  float f = 0.f;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::string s;
+  ConstTensorPtr t;
+};
+
+// The ops q8 knows. The importer refuses anything else with the op's name and the node's name.
+enum class Op : uint16_t {
+  Conv,
+  Relu,
+  Clip,
+  MaxPool,
+  AveragePool,
+  GlobalAveragePool,
+  Flatten,
+  Gemm,
+  MatMul,
+  Add,
+  BatchNormalization,
+  Identity,
+  Dropout,
+  Constant,
+  Reshape,
+};
+const char* op_name(Op op);
+
+struct Value {
+  std::string name;
+  DType dtype = DType::Undefined;
+  Shape shape;              // empty with has_shape == false when not yet inferred
+  bool has_shape = false;
+  ConstTensorPtr constant;  // non-null for initializers and folded constants
+  bool is_const() const { return constant != nullptr; }
+};
+
+constexpr int kNoValue = -1;  // an omitted optional input
+
+struct Node {
+  Op op = Op::Identity;
+  std::string name;     // the ONNX node name, or "<op>_<index>" when the file gave none
+  std::vector<int> inputs;   // value ids; kNoValue for an omitted optional input
+  std::vector<int> outputs;  // value ids
+  std::map<std::string, Attribute> attrs;
+
+  bool has_attr(const std::string& k) const { return attrs.count(k) != 0; }
+  // Typed getters. They throw q8::Error naming the node if the attribute has another kind.
+  int64_t attr_int(const std::string& k, int64_t def) const;
+  float attr_float(const std::string& k, float def) const;
+  std::vector<int64_t> attr_ints(const std::string& k, std::vector<int64_t> def = {}) const;
+  std::string attr_string(const std::string& k, const std::string& def) const;
+  // "node 'conv1' (Conv)" for error messages.
+  std::string describe() const;
+};
+
+class Graph {
+ public:
+  std::string source;   // file the graph came from, for error messages
+  int64_t opset = 0;    // default-domain opset
+  std::vector<Value> values;
+  std::vector<Node> nodes;     // topologically sorted
+  std::vector<int> inputs;     // non-constant graph inputs, in the file's order
+  std::vector<int> outputs;
+
+  int add_value(Value v);
+  // Value id by name, or kNoValue.
+  int find_value(const std::string& name) const;
+  // Ids of the nodes reading value v.
+  std::vector<int> consumers(int v) const;
+  bool is_graph_output(int v) const;
+  // Drops nodes marked dead and values nobody references; keeps ids dense and order intact.
+  void compact(const std::vector<bool>& dead_nodes);
+  // Checks the invariants the passes and the runtime rely on (ids in range, each value produced
+  // once, topological order, graph outputs produced); throws q8::Error naming what is wrong.
+  void validate() const;
+};
+
+}  // namespace q8::ir

@@ -1,0 +1,71 @@
+// The compiled form of a graph: packed weights (built once per session), and for one set of
+// input shapes, a list of steps over one memory arena. run() loops over the steps and never
+// allocates.
+#pragma once
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dispatch.h"
+#include "graph.h"
+#include "thread_pool.h"
+
+namespace q8::rt {
+
+// 64-byte aligned float storage (cache lines; full zmm loads never straddle two lines).
+class AlignedFloats {
+ public:
+  AlignedFloats() = default;
+  explicit AlignedFloats(size_t n);
+  AlignedFloats(AlignedFloats&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  AlignedFloats& operator=(AlignedFloats&& o) noexcept;
+  ~AlignedFloats() { std::free(p_); }
+  float* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+// Weights packed for the chosen kernels, per node id of the optimised graph. Independent of the
+// input shapes, so a change of batch size re-plans without re-packing.
+struct PackedWeights {
+  std::vector<AlignedFloats> per_node;  // empty where a node has nothing to pack
+};
+PackedWeights pack_weights(const ir::Graph& g, const Dispatch& d);
+
+// A short, human-readable name of the kernel a node runs with (for `q8 info`).
+std::string kernel_name(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
+// Multiply-accumulates of a node whose shapes are inferred.
+int64_t node_macs(const ir::Graph& g, const ir::Node& n);
+
+class Plan {
+ public:
+  // `g` must have shapes inferred for the inputs this plan serves; `g` and `w` must outlive it.
+  Plan(const ir::Graph& g, const PackedWeights& w, const Dispatch& d);
+  ~Plan();
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  // inputs: plain C-order float data for each graph input; outputs: destinations sized to the
+  // output shapes.
+  void run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+  size_t arena_bytes() const { return arena_.size() * sizeof(float); }
+
+  struct Step;
+  struct Builder;
+
+ private:
+  std::vector<std::unique_ptr<Step>> steps_;
+  std::vector<float*> buffers_;        // buffer id -> address (arena or constant)
+  AlignedFloats arena_;
+  std::vector<AlignedFloats> owned_;   // indirection tables, converted constants, zero rows
+  std::vector<int> input_buffers_, output_buffers_;
+  std::vector<size_t> output_sizes_, input_sizes_;
+};
+
+}  // namespace q8::rt

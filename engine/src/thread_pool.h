@@ -1,0 +1,41 @@
+// A fixed pool of worker threads owned by a session. parallel_for splits [0, n) into contiguous
+// chunks, one per thread; the split never changes what a kernel computes for an element, so
+// results do not depend on the thread count. No allocation per call.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace q8::rt {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  // Calls fn(begin, end) over disjoint chunks covering [0, n); chunk edges are multiples of
+  // `align` (except the last). Runs on the calling thread too; returns when all are done.
+  void parallel_for(size_t n, size_t align, const std::function<void(size_t, size_t)>& fn);
+
+ private:
+  void worker(int index);
+  void run_chunk(int index);
+
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_cv_, done_cv_;
+  const std::function<void(size_t, size_t)>* fn_ = nullptr;
+  size_t n_ = 0, align_ = 1;
+  unsigned generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace q8::rt

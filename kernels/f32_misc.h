@@ -1,0 +1,35 @@
+// fp32 kernels for the ops CNNs rarely put on a hot path: layout changes at the graph's edges,
+// general broadcasting, matrix products of two activations, a standalone BatchNormalization.
+// Scalar and portable; pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace q8::kern {
+
+// NCHW <-> NHWC for images n in [n0, n1).
+void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1);
+void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1);
+
+// out = clamp(a + b_scale * b) with numpy broadcasting. Shapes are given at the output's rank: a_dims and
+// b_dims hold 1 on broadcast axes. rank <= 8.
+void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,
+                       const int64_t* b_dims, const float* b, float b_scale, float* out, float lo, float hi);
+
+// out[b][M][N] = alpha * A[b] x B[b] (+ nothing): batched row-major product where the batch
+// strides of A and B may be 0 (broadcast). Element (m, k) of A is a[m*a_rs + k*a_cs].
+struct MatMulGeometry {
+  size_t batch = 1, M = 0, N = 0, K = 0;
+  size_t a_batch_stride = 0, a_rs = 0, a_cs = 1;
+  size_t b_batch_stride = 0, b_rs = 0, b_cs = 1;
+  float alpha = 1.f;
+};
+void f32_matmul_strided(const MatMulGeometry& g, const float* a, const float* b, float* out);
+
+// out[i][c][j] = in[i][c][j] * scale[c] + shift[c]: inference BatchNormalization, C order,
+// `inner` elements per channel.
+void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale,
+                        const float* shift, float* out);
+
+}  // namespace q8::kern

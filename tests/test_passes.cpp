@@ -1,0 +1,197 @@
+// Graph passes: constant folding, identity removal, BatchNorm folding, activation fusion, shape
+// inference. Graphs are built directly in the IR, so these tests need no ONNX file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "graph.h"
+#include "passes.h"
+#include "q8/error.h"
+
+namespace q8::ir {
+namespace {
+
+ConstTensorPtr floats(Shape dims, std::vector<float> v) {
+  auto t = std::make_shared<ConstTensor>();
+  t->dtype = DType::Float32;
+  t->dims = std::move(dims);
+  t->bytes.resize(v.size() * 4);
+  std::memcpy(t->bytes.data(), v.data(), t->bytes.size());
+  return t;
+}
+
+ConstTensorPtr int64s(Shape dims, std::vector<int64_t> v) {
+  auto t = std::make_shared<ConstTensor>();
+  t->dtype = DType::Int64;
+  t->dims = std::move(dims);
+  t->bytes.resize(v.size() * 8);
+  std::memcpy(t->bytes.data(), v.data(), t->bytes.size());
+  return t;
+}
+
+struct GraphBuilder {
+  Graph g;
+  GraphBuilder() { g.source = "test.onnx", g.opset = 13; }
+  int input(const std::string& name, Shape s) {
+    int v = g.add_value({name, DType::Float32, s, true, nullptr});
+    g.inputs.push_back(v);
+    return v;
+  }
+  int constant(const std::string& name, ConstTensorPtr t) {
+    return g.add_value({name, t->dtype, t->dims, true, t});
+  }
+  int node(Op op, const std::string& name, std::vector<int> ins, std::map<std::string, Attribute> attrs = {}) {
+    int out = g.add_value({name + "_out", DType::Float32, {}, false, nullptr});
+    Node n;
+    n.op = op, n.name = name, n.inputs = std::move(ins), n.outputs = {out}, n.attrs = std::move(attrs);
+    g.nodes.push_back(std::move(n));
+    return out;
+  }
+  void output(int v) { g.outputs.push_back(v); }
+};
+
+Attribute ints(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+Attribute integer(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Int;
+  a.i = v;
+  return a;
+}
+
+TEST(Passes, FoldBatchNormIntoConv) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 2, 4, 4});
+  int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+  int bias = b.constant("b", floats({2}, {0.5f, -1}));
+  int c = b.node(Op::Conv, "conv", {x, w, bias});
+  int gamma = b.constant("g", floats({2}, {2, 3})), beta = b.constant("be", floats({2}, {1, 1}));
+  int mean = b.constant("m", floats({2}, {0.5f, 1})), var = b.constant("v", floats({2}, {3, 8}));
+  Node bn;
+  int y = b.node(Op::BatchNormalization, "bn", {c, gamma, beta, mean, var});
+  b.g.nodes.back().attrs["epsilon"] = Attribute{Attribute::Kind::Float, 0, 1.f, {}, {}, {}, {}};
+  b.output(y);
+  optimize(b.g);
+  ASSERT_EQ(b.g.nodes.size(), 1u);
+  const Node& n = b.g.nodes[0];
+  EXPECT_EQ(n.op, Op::Conv);
+  const ConstTensor& nw = *b.g.values[n.inputs[1]].constant;
+  const ConstTensor& nb = *b.g.values[n.inputs[2]].constant;
+  // scale = g / sqrt(v + eps) = {2/2, 3/3}
+  EXPECT_FLOAT_EQ(nw.data<float>()[0], 1.f);
+  EXPECT_FLOAT_EQ(nw.data<float>()[3], 4.f);
+  EXPECT_FLOAT_EQ(nb.data<float>()[0], (0.5f - 0.5f) * 1.f + 1.f);
+  EXPECT_FLOAT_EQ(nb.data<float>()[1], (-1.f - 1.f) * 1.f + 1.f);
+  EXPECT_EQ(b.g.values[n.outputs[0]].name, "bn_out");
+}
+
+TEST(Passes, FuseReluAndClipIntoConvAndDropIdentity) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 1, 3, 3});
+  int w = b.constant("w", floats({1, 1, 1, 1}, {1}));
+  int c = b.node(Op::Conv, "conv", {x, w});
+  int i = b.node(Op::Identity, "id", {c});
+  int lo = b.constant("lo", floats({}, {0})), hi = b.constant("hi", floats({}, {6}));
+  int y = b.node(Op::Clip, "clip", {i, lo, hi});
+  b.output(y);
+  optimize(b.g);
+  ASSERT_EQ(b.g.nodes.size(), 1u);
+  EXPECT_FLOAT_EQ(b.g.nodes[0].attr_float("act_min", -1), 0.f);
+  EXPECT_FLOAT_EQ(b.g.nodes[0].attr_float("act_max", -1), 6.f);
+  EXPECT_EQ(b.g.values[b.g.outputs[0]].name, "clip_out");
+}
+
+TEST(Passes, ReluFeedingTwoReadersIsNotFused) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 1, 3, 3});
+  int w = b.constant("w", floats({1, 1, 1, 1}, {1}));
+  int c = b.node(Op::Conv, "conv", {x, w});
+  int r = b.node(Op::Relu, "relu", {c});
+  b.output(c);
+  b.output(r);
+  optimize(b.g);
+  EXPECT_EQ(b.g.nodes.size(), 2u);
+}
+
+TEST(Passes, ShapeInferenceConvPoolFlattenGemm) {
+  GraphBuilder b;
+  int x = b.input("x", {kUnknownDim, 3, 9, 9});
+  int w = b.constant("w", floats({4, 3, 3, 3}, std::vector<float>(108, 0.1f)));
+  int c = b.node(Op::Conv, "conv", {x, w}, {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}});
+  int p = b.node(Op::MaxPool, "pool", {c}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}, {"ceil_mode", integer(1)}});
+  int f = b.node(Op::Flatten, "flat", {p});
+  int gw = b.constant("gw", floats({5, 36}, std::vector<float>(180, 0.f)));
+  int y = b.node(Op::Gemm, "fc", {f, gw}, {{"transB", integer(1)}});
+  b.output(y);
+  optimize(b.g);
+  infer_shapes(b.g, input_shapes_for_batch(b.g, 2));
+  EXPECT_EQ(b.g.values[c].shape, (Shape{2, 4, 5, 5}));
+  EXPECT_EQ(b.g.values[p].shape, (Shape{2, 4, 3, 3}));
+  EXPECT_EQ(b.g.values[y].shape, (Shape{2, 5}));
+}
+
+TEST(Passes, ShapeInferenceRefusesChannelMismatchNamingTheNode) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 4, 8, 8});
+  int w = b.constant("w", floats({2, 3, 1, 1}, std::vector<float>(6, 1.f)));
+  b.output(b.node(Op::Conv, "my_conv", {x, w}));
+  optimize(b.g);
+  try {
+    infer_shapes(b.g, input_shapes_for_batch(b.g, 1));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("my_conv"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Conv"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Passes, WrongInputShapeIsRefused) {
+  GraphBuilder b;
+  int x = b.input("x", {kUnknownDim, 3, 8, 8});
+  b.output(b.node(Op::Relu, "r", {x}));
+  optimize(b.g);
+  EXPECT_THROW(infer_shapes(b.g, {{1, 3, 8, 9}}), Error);
+  EXPECT_THROW(infer_shapes(b.g, {{1, 3, 8}}), Error);
+  EXPECT_NO_THROW(infer_shapes(b.g, {{5, 3, 8, 8}}));
+}
+
+TEST(Passes, SameUpperAutoPadBecomesExplicitPads) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 1, 5, 5});
+  Attribute ap;
+  ap.kind = Attribute::Kind::String;
+  ap.s = "SAME_UPPER";
+  int p = b.node(Op::MaxPool, "pool", {x}, {{"kernel_shape", ints({2, 2})}, {"auto_pad", ap}});
+  b.output(p);
+  infer_shapes(b.g, {{1, 1, 5, 5}});
+  EXPECT_EQ(b.g.values[p].shape, (Shape{1, 1, 5, 5}));
+  EXPECT_EQ(b.g.nodes[0].attr_ints("pads"), (std::vector<int64_t>{0, 0, 1, 1}));
+}
+
+TEST(Passes, ReshapeAndFlattenOfConstantsFold) {
+  GraphBuilder b;
+  int x = b.input("x", {2, 6});
+  int c = b.constant("c", floats({6}, {1, 2, 3, 4, 5, 6}));
+  int s = b.constant("s", int64s({2}, {1, -1}));
+  int r = b.node(Op::Reshape, "reshape", {c, s});
+  b.output(b.node(Op::Add, "add", {x, r}));
+  optimize(b.g);
+  ASSERT_EQ(b.g.nodes.size(), 1u);
+  EXPECT_EQ(b.g.values[b.g.nodes[0].inputs[1]].constant->dims, (Shape{1, 6}));
+}
+
+TEST(Passes, PooledExtentCeilModeDropsWindowStartingInPadding) {
+  EXPECT_EQ(pooled_extent(4, 3, 2, 1, 0, 0, true), 2);
+  EXPECT_EQ(pooled_extent(5, 2, 2, 1, 0, 0, false), 2);
+  EXPECT_EQ(pooled_extent(5, 2, 2, 1, 0, 0, true), 3);
+  EXPECT_EQ(pooled_extent(4, 2, 2, 1, 0, 1, true), 2);  // a window starting at 4 would be all padding
+}
+
+}  // namespace
+}  // namespace q8::ir

@@ -1,0 +1,287 @@
+// The q8 program. Its interface is a contract (DESIGN.md): scripts and users depend on the
+// subcommands, flags, output formats and exit codes (0 ok, 1 error, 2 usage).
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "q8/q8.h"
+
+namespace {
+
+struct UsageError {
+  std::string what;
+};
+
+const char* kMainHelp =
+    "usage: q8 <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run     run a model on .npy inputs and write .npy outputs\n"
+    "  info    show a model's nodes, shapes, parameters, MACs and kernels, and this CPU\n"
+    "  bench   time a model on this CPU\n"
+    "\n"
+    "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot\n"
+    "forces a kernel path.\n";
+
+const char* kRunHelp =
+    "usage: q8 run MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]\n"
+    "              [--precision fp32|int8] [--calib CALIB] [--threads N]\n"
+    "\n"
+    "Runs MODEL on float32 .npy inputs (C order, in the graph's input order) and writes each\n"
+    "output as float32 .npy. An output file is written whole or not at all.\n"
+    "  --precision  fp32 (default for fp32 models) or int8\n"
+    "  --calib      calibration data for --precision int8 on an fp32 model\n"
+    "  --threads    worker threads (default 1)\n";
+
+const char* kInfoHelp =
+    "usage: q8 info MODEL.onnx [--batch N]\n"
+    "\n"
+    "Prints the model's inputs and outputs, then one row per node: op, input and output shapes,\n"
+    "parameters, multiply-accumulates per batch item, and the kernel it runs with on this CPU;\n"
+    "then the total MACs and the CPU's features as cpuinfo reports them.\n";
+
+const char* kBenchHelp =
+    "usage: q8 bench MODEL.onnx [--precision fp32|int8] [--calib CALIB] [--threads N]\n"
+    "                [--iterations N] [--warmup N] [--batch N] [--json]\n"
+    "\n"
+    "Runs MODEL on random standard-normal inputs and reports the median, min and max latency of\n"
+    "--iterations runs (default 30) after --warmup runs (default 5).\n"
+    "  --json   one JSON object: median_ms, min_ms, max_ms, mean_ms, iterations, threads, batch, isa\n";
+
+// Options of the form --name VALUE (repeatable) or --flag, after one positional MODEL.
+struct Args {
+  std::string model;
+  std::multimap<std::string, std::string> opts;
+  std::vector<std::string> flags;
+
+  bool has(const std::string& k) const { return opts.count(k) != 0; }
+  bool flag(const std::string& k) const { return std::find(flags.begin(), flags.end(), k) != flags.end(); }
+  std::vector<std::string> all(const std::string& k) const {
+    std::vector<std::string> r;
+    for (auto [a, b] = opts.equal_range(k); a != b; ++a) r.push_back(a->second);
+    return r;
+  }
+  std::string get(const std::string& k, const std::string& def) const {
+    auto v = all(k);
+    if (v.size() > 1) throw UsageError{"--" + k + " given more than once"};
+    return v.empty() ? def : v[0];
+  }
+  long get_int(const std::string& k, long def, long lo, long hi) const {
+    const std::string s = get(k, "");
+    if (s.empty()) return def;
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(s.c_str(), &end, 10);
+    if (errno || *end || end == s.c_str() || v < lo || v > hi)
+      throw UsageError{"--" + k + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'"};
+    return v;
+  }
+};
+
+Args parse(int argc, char** argv, const std::vector<std::string>& valued, const std::vector<std::string>& flags) {
+  Args a;
+  for (int i = 2; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s.rfind("--", 0) == 0) {
+      std::string name = s.substr(2), value;
+      const size_t eq = name.find('=');
+      const bool inline_value = eq != std::string::npos;
+      if (inline_value) value = name.substr(eq + 1), name = name.substr(0, eq);
+      if (std::find(flags.begin(), flags.end(), name) != flags.end() && !inline_value) {
+        a.flags.push_back(name);
+      } else if (std::find(valued.begin(), valued.end(), name) != valued.end()) {
+        if (!inline_value) {
+          if (i + 1 >= argc) throw UsageError{"--" + name + " needs a value"};
+          value = argv[++i];
+        }
+        a.opts.emplace(name, value);
+      } else {
+        throw UsageError{"unknown option '" + s + "'"};
+      }
+    } else if (a.model.empty()) {
+      a.model = s;
+    } else {
+      throw UsageError{"unexpected argument '" + s + "'"};
+    }
+  }
+  if (a.model.empty()) throw UsageError{"missing MODEL.onnx"};
+  return a;
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + (s[i] < 0 ? std::string("?") : std::to_string(s[i]));
+  return r + "]";
+}
+
+std::string shapes_str(const std::vector<std::vector<int64_t>>& v) {
+  std::string r;
+  for (size_t i = 0; i < v.size(); ++i) r += (i ? " " : "") + shape_str(v[i]);
+  return r;
+}
+
+std::string macs_str(int64_t m) {
+  char buf[32];
+  if (m >= 1000000000) std::snprintf(buf, sizeof buf, "%.3f G", m / 1e9);
+  else if (m >= 1000000) std::snprintf(buf, sizeof buf, "%.3f M", m / 1e6);
+  else if (m >= 1000) std::snprintf(buf, sizeof buf, "%.3f K", m / 1e3);
+  else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(m));
+  return buf;
+}
+
+// Precision: int8 needs the quantizer (not in this build yet), so it is refused clearly.
+void check_precision(const Args& a) {
+  const std::string p = a.get("precision", "fp32");
+  if (p != "fp32" && p != "int8") throw UsageError{"--precision must be fp32 or int8, got '" + p + "'"};
+  if (p == "int8") throw q8::Error("--precision int8: quantization is not available in this build of q8 yet");
+  if (a.has("calib")) throw UsageError{"--calib is only used with --precision int8"};
+}
+
+int cmd_run(int argc, char** argv) {
+  Args a = parse(argc, argv, {"input", "output", "precision", "calib", "threads"}, {});
+  const auto ins = a.all("input"), outs = a.all("output");
+  if (ins.empty()) throw UsageError{"run needs --input X.npy"};
+  if (outs.empty()) throw UsageError{"run needs --output Y.npy"};
+  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  check_precision(a);
+  q8::Model model = q8::Model::load(a.model);
+  if (ins.size() != model.inputs().size())
+    throw q8::Error(a.model + ": model takes " + std::to_string(model.inputs().size()) + " input(s), got " +
+                    std::to_string(ins.size()) + " --input");
+  if (outs.size() > model.outputs().size())
+    throw q8::Error(a.model + ": model has " + std::to_string(model.outputs().size()) + " output(s), got " +
+                    std::to_string(outs.size()) + " --output");
+  std::vector<q8::Tensor> inputs;
+  for (const std::string& f : ins) inputs.push_back(q8::load_npy(f));
+  q8::Session session(model, {threads});
+  std::vector<q8::Tensor> outputs = session.run(inputs);
+  for (size_t i = 0; i < outs.size(); ++i) q8::save_npy(outs[i], outputs[i]);
+  return 0;
+}
+
+int cmd_info(int argc, char** argv) {
+  Args a = parse(argc, argv, {"batch"}, {});
+  const long batch = a.get_int("batch", 1, 1, 1 << 20);
+  q8::Model model = q8::Model::load(a.model);
+  std::printf("model: %s\n", a.model.c_str());
+  for (const auto& t : model.inputs()) std::printf("input:  %s %s float32\n", t.name.c_str(), shape_str(t.shape).c_str());
+  for (const auto& t : model.outputs()) std::printf("output: %s %s float32\n", t.name.c_str(), shape_str(t.shape).c_str());
+  const auto rows = model.describe(batch);
+  size_t wn = 4, wo = 2, wi = 5, wout = 6, wp = 6, wk = 6;
+  for (const auto& r : rows) {
+    wn = std::max(wn, r.name.size());
+    wo = std::max(wo, r.op.size());
+    wi = std::max(wi, shapes_str(r.input_shapes).size());
+    wout = std::max(wout, shapes_str(r.output_shapes).size());
+    wp = std::max(wp, r.params.size());
+    wk = std::max(wk, r.kernel.size());
+  }
+  std::printf("\n%-*s  %-*s  %-*s  %-*s  %-*s  %12s  %s\n", (int)wn, "node", (int)wo, "op", (int)wi, "input",
+              (int)wout, "output", (int)wp, "params", "MACs", "kernel");
+  int64_t total = 0;
+  for (const auto& r : rows) {
+    total += r.macs;
+    std::printf("%-*s  %-*s  %-*s  %-*s  %-*s  %12s  %s\n", (int)wn, r.name.c_str(), (int)wo, r.op.c_str(), (int)wi,
+                shapes_str(r.input_shapes).c_str(), (int)wout, shapes_str(r.output_shapes).c_str(), (int)wp,
+                r.params.c_str(), r.macs ? macs_str(r.macs).c_str() : "-", r.kernel.c_str());
+  }
+  std::printf("\nnodes: %zu   total MACs per batch item: %s (%lld)\n", rows.size(), macs_str(total).c_str(),
+              static_cast<long long>(total));
+  std::printf("cpu: %s\nkernel path: %s\n", q8::cpu_description().c_str(), q8::active_isa().c_str());
+  return 0;
+}
+
+int cmd_bench(int argc, char** argv) {
+  Args a = parse(argc, argv, {"precision", "calib", "threads", "iterations", "warmup", "batch"}, {"json"});
+  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const long iters = a.get_int("iterations", 30, 1, 1000000);
+  const long warmup = a.get_int("warmup", 5, 0, 1000000);
+  const long batch = a.get_int("batch", 1, 1, 1 << 16);
+  check_precision(a);
+  q8::Model model = q8::Model::load(a.model);
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal;
+  std::vector<q8::Tensor> inputs;
+  for (const auto& t : model.inputs()) {
+    std::vector<int64_t> s = t.shape;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] < 0) {
+        if (i != 0) throw q8::Error(a.model + ": input '" + t.name + "' has a dynamic non-batch axis");
+        s[i] = batch;
+      }
+    q8::Tensor x(s);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
+    inputs.push_back(std::move(x));
+  }
+  q8::Session session(model, {threads});
+  std::vector<q8::Tensor> outputs;
+  for (long i = 0; i < warmup; ++i) session.run(inputs, outputs);
+  std::vector<double> ms;
+  for (long i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    session.run(inputs, outputs);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                          : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  double mean = 0;
+  for (double v : ms) mean += v / ms.size();
+  if (a.flag("json")) {
+    std::printf("{\"model\": \"%s\", \"precision\": \"fp32\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
+                "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": \"%s\"}\n",
+                a.model.c_str(), median, sorted.front(), sorted.back(), mean, iters, warmup, threads, batch,
+                q8::active_isa().c_str());
+  } else {
+    std::printf("model      %s\nprecision  fp32\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
+                "median     %.3f ms\nmin        %.3f ms\nmax        %.3f ms\nmean       %.3f ms\n",
+                a.model.c_str(), q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
+                sorted.back(), mean);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  const char* help = cmd == "run" ? kRunHelp : cmd == "info" ? kInfoHelp : cmd == "bench" ? kBenchHelp : nullptr;
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::fputs(kMainHelp, stdout);
+      return 0;
+    }
+    if (!help) throw UsageError{cmd.empty() ? "missing command" : "unknown command '" + cmd + "'"};
+    for (int i = 2; i < argc; ++i)
+      if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+        std::fputs(help, stdout);
+        return 0;
+      }
+    if (cmd == "run") return cmd_run(argc, argv);
+    if (cmd == "info") return cmd_info(argc, argv);
+    return cmd_bench(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "q8: usage error: %s\n%s", e.what.c_str(), help ? help : kMainHelp);
+    return 2;
+  } catch (const q8::Error& e) {
+    std::fprintf(stderr, "q8: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "q8: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "q8: error: %s\n", e.what());
+    return 1;
+  }
+}

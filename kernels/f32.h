@@ -57,6 +57,7 @@ void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float
 void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input,
                            const float* zero, const float** indirection);
 // Runs output pixels [p0, p1) of one group. `out` is the whole NHWC output tensor.
+// Groups are packed one after another: packed_group = packed + group * (packed_floats / groups).
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group,
                   const float* const* indirection, const float* packed_group, float* out,
                   size_t p0, size_t p1, float out_min, float out_max);
@@ -78,6 +79,7 @@ struct F32Kernels {
   const char* isa = "scalar";
   F32ConvKernel conv;
   // Plain GEMM on packed B: rows [m0, m0+mr'), one panel. A rows are a_stride floats apart.
+  // Shares conv.mr and conv.nr: pack B with f32_gemm_pack(..., conv.nr, ...).
   void (*gemm)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
                float* c, size_t c_stride, float out_min, float out_max) = nullptr;
   // Depthwise over output pixels [p0, p1) (all channels).

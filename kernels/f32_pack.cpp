@@ -1,0 +1,151 @@
+// fp32 weight packing, indirection buffers and the tile loops around the micro-kernels. These are
+// ISA-independent: each table's micro-kernels see the same tiles, only mr and nr differ.
+#include <algorithm>
+#include <cstddef>
+
+#include "kernels/f32.h"
+
+namespace q8::kern {
+namespace {
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// One panel: nr biases, then taps * Cg rows of nr weights.
+size_t conv_panel_floats(const ConvGeometry& g, size_t nr) { return nr + g.taps() * g.Cg() * nr; }
+size_t conv_group_floats(const ConvGeometry& g, size_t nr) {
+  return ceil_div(g.Kg(), nr) * conv_panel_floats(g, nr);
+}
+
+// Output pixels are walked in blocks whose input rows (about `kBlockBytes`) stay in L2 while every
+// panel of weights passes over them, then panel by panel, mr pixels at a time: each panel is read
+// once per block rather than once per mr pixels. Blocks are whole multiples of mr and the tiling
+// never splits the reduction, so every output element gets the same arithmetic whatever the
+// range [p0, p1) (results do not depend on how the engine splits the work over threads).
+constexpr size_t kBlockBytes = 256 * 1024;
+
+size_t pixel_block(size_t row_floats, size_t mr) {
+  const size_t rows = kBlockBytes / (std::max<size_t>(row_floats, 1) * sizeof(float));
+  return std::max(mr, rows / mr * mr);
+}
+
+}  // namespace
+
+size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr) {
+  return g.groups * conv_group_floats(g, nr);
+}
+
+void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias,
+                   float* packed) {
+  const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
+  for (size_t group = 0; group < g.groups; ++group) {
+    float* pg = packed + group * conv_group_floats(g, nr);
+    for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
+      float* pp = pg + panel * conv_panel_floats(g, nr);
+      for (size_t lane = 0; lane < nr; ++lane) {
+        const size_t kk = panel * nr + lane;  // channel within the group
+        const bool real = kk < Kg;
+        const size_t oc = group * Kg + kk;
+        pp[lane] = real && bias ? bias[oc] : 0.0f;
+        for (size_t t = 0; t < taps; ++t)
+          for (size_t c = 0; c < Cg; ++c)
+            pp[nr + (t * Cg + c) * nr + lane] = real ? w[(oc * Cg + c) * taps + t] : 0.0f;
+      }
+    }
+  }
+}
+
+void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input,
+                           const float* zero, const float** indirection) {
+  const size_t taps = g.taps();
+  const float* in_g = input + group * g.Cg();
+  for (size_t n = 0; n < g.N; ++n)
+    for (size_t oy = 0; oy < g.OH; ++oy)
+      for (size_t ox = 0; ox < g.OW; ++ox) {
+        const float** row = indirection + ((n * g.OH + oy) * g.OW + ox) * taps;
+        for (size_t ky = 0; ky < g.KH; ++ky) {
+          // Unsigned wrap-around makes taps above/left of the input huge, so one comparison
+          // catches padding on both sides, whatever the pads and the output size are.
+          const size_t iy = oy * g.SH + ky * g.DH - g.PT;
+          for (size_t kx = 0; kx < g.KW; ++kx) {
+            const size_t ix = ox * g.SW + kx * g.DW - g.PL;
+            row[ky * g.KW + kx] =
+                iy < g.IH && ix < g.IW ? in_g + ((n * g.IH + iy) * g.IW + ix) * g.C : zero;
+          }
+        }
+      }
+}
+
+void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group,
+                  const float* const* indirection, const float* packed_group, float* out,
+                  size_t p0, size_t p1, float out_min, float out_max) {
+  const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
+  const size_t panels = ceil_div(Kg, nr), panel_floats = conv_panel_floats(g, nr);
+  const size_t block = pixel_block(ks * Cg, mr);
+  float* out_g = out + group * Kg;
+  for (size_t b0 = p0; b0 < p1; b0 += block) {
+    const size_t b1 = std::min(p1, b0 + block);
+    for (size_t panel = 0; panel < panels; ++panel) {
+      const size_t nc = std::min(nr, Kg - panel * nr);
+      const float* w = packed_group + panel * panel_floats;
+      for (size_t p = b0; p < b1; p += mr)
+        k.igemm(std::min(mr, b1 - p), nc, Cg, ks, indirection + p * ks, w,
+                out_g + p * K + panel * nr, K, out_min, out_max);
+    }
+  }
+}
+
+size_t f32_dwconv_packed_floats(const ConvGeometry& g) { return g.C + g.taps() * g.C; }
+
+void f32_dwconv_pack(const ConvGeometry& g, const float* w, const float* bias, float* packed) {
+  const size_t C = g.C, taps = g.taps();
+  for (size_t c = 0; c < C; ++c) packed[c] = bias ? bias[c] : 0.0f;
+  for (size_t t = 0; t < taps; ++t)
+    for (size_t c = 0; c < C; ++c) packed[C + t * C + c] = w[c * taps + t];  // ONNX [C][1][KH][KW]
+}
+
+size_t f32_gemm_packed_floats(size_t Kd, size_t N, size_t nr) {
+  return ceil_div(N, nr) * (nr + Kd * nr);
+}
+
+void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride,
+                   size_t b_col_stride, const float* bias, float* packed) {
+  for (size_t panel = 0; panel < ceil_div(N, nr); ++panel) {
+    float* pp = packed + panel * (nr + Kd * nr);
+    for (size_t lane = 0; lane < nr; ++lane) {
+      const size_t n = panel * nr + lane;
+      const bool real = n < N;
+      pp[lane] = real && bias ? bias[n] : 0.0f;
+      for (size_t kk = 0; kk < Kd; ++kk)
+        pp[nr + kk * nr + lane] = real ? B[kk * b_row_stride + n * b_col_stride] : 0.0f;
+    }
+  }
+}
+
+void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride,
+                  const float* packed, float* out, size_t out_stride, size_t m0, size_t m1,
+                  float out_min, float out_max) {
+  const size_t mr = k.conv.mr, nr = k.conv.nr;
+  const size_t panels = ceil_div(N, nr), panel_floats = nr + Kd * nr;
+  const size_t block = pixel_block(Kd, mr);
+  for (size_t b0 = m0; b0 < m1; b0 += block) {
+    const size_t b1 = std::min(m1, b0 + block);
+    for (size_t panel = 0; panel < panels; ++panel) {
+      const size_t nc = std::min(nr, N - panel * nr);
+      const float* w = packed + panel * panel_floats;
+      for (size_t m = b0; m < b1; m += mr)
+        k.gemm(std::min(mr, b1 - m), nc, Kd, a + m * a_stride, a_stride, w,
+               out + m * out_stride + panel * nr, out_stride, out_min, out_max);
+    }
+  }
+}
+
+// Tables of ISAs this target does not compile at all (their files are not in the build).
+#if !defined(Q8_ARCH_X86)
+const F32Kernels* f32_kernels_avx2() { return nullptr; }
+const F32Kernels* f32_kernels_avx512() { return nullptr; }
+#endif
+#if !defined(Q8_ARCH_ARM64)
+const F32Kernels* f32_kernels_neon() { return nullptr; }
+#endif
+
+}  // namespace q8::kern

@@ -1,0 +1,383 @@
+// fp32 kernels written once over xsimd 8.1 batches, instantiated per ISA by
+// kernels/x86/f32_avx2.cpp, kernels/x86/f32_avx512.cpp and kernels/arm/f32_neon.cpp, each compiled
+// with its own flags.
+//
+// Everything here lives in an unnamed namespace, so each ISA file gets its own private copy: an
+// inline function shared between files compiled with -mavx512f and without could otherwise be
+// picked by the linker for a caller that runs on an AVX2-only CPU. For the same reason this
+// header calls no std:: templates (std::min, std::max, ...), whose copies are shared.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/f32.h"
+
+namespace q8::kern {
+namespace {  // NOLINT: per-translation-unit instantiations, see above
+namespace f32_simd {
+
+#if defined(__GNUC__)
+#define Q8_F32_UNROLL _Pragma("GCC unroll 16")
+#else
+#define Q8_F32_UNROLL
+#endif
+
+template <class Arch>
+using vec = xsimd::batch<float, Arch>;
+
+template <class Arch>
+inline vec<Arch> clamp_vec(vec<Arch> x, vec<Arch> lo, vec<Arch> hi) {
+  return xsimd::min(xsimd::max(x, lo), hi);
+}
+
+template <class Arch>
+inline float clamp_scalar(float x, float lo, float hi) {
+  x = x < lo ? lo : x;
+  return x > hi ? hi : x;
+}
+
+// Stores the first n lanes of v (n < lane count) through a stack buffer: xsimd 8.1 has no masked
+// store, and this only runs for the last partial vector of a row.
+template <class Arch>
+inline void store_partial(vec<Arch> v, float* dst, size_t n) {
+  alignas(64) float tmp[vec<Arch>::size];
+  v.store_unaligned(tmp);
+  std::memcpy(dst, tmp, n * sizeof(float));
+}
+
+// --- Indirect GEMM: an MR x (NV vectors) register tile ----------------------------------------
+// Accumulators start from the panel's biases; for every tap and input channel, one row of nr
+// weights is loaded (NV vectors) and each of the MR pixels' inputs is broadcast and FMA'd into
+// its row of accumulators. Rows mr..MR-1 repeat the last valid row's pointers (their results are
+// computed and dropped), so the inner loop never branches on mr.
+template <class Arch, size_t MR, size_t NV>
+void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w,
+                float* c, size_t c_stride, float out_min, float out_max) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  constexpr size_t NR = W * NV;
+
+  V acc[MR][NV];
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v) {
+    const V bias = V::load_unaligned(w + v * W);
+    Q8_F32_UNROLL
+    for (size_t i = 0; i < MR; ++i) acc[i][v] = bias;
+  }
+  w += NR;
+
+  size_t row_offset[MR];
+  Q8_F32_UNROLL
+  for (size_t i = 0; i < MR; ++i) row_offset[i] = (i < mr ? i : mr - 1) * ks;
+
+  for (size_t t = 0; t < ks; ++t) {
+    const float* ap[MR];
+    Q8_F32_UNROLL
+    for (size_t i = 0; i < MR; ++i) ap[i] = a[row_offset[i] + t];
+    for (size_t k = 0; k < kc; ++k) {
+      V wv[NV];
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(w + v * W);
+      Q8_F32_UNROLL
+      for (size_t i = 0; i < MR; ++i) {
+        const V ai(ap[i][k]);
+        Q8_F32_UNROLL
+        for (size_t v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, wv[v], acc[i][v]);
+      }
+      w += NR;
+    }
+  }
+
+  const V lo(out_min), hi(out_max);
+  Q8_F32_UNROLL
+  for (size_t i = 0; i < MR; ++i) {
+    if (i >= mr) break;
+    float* ci = c + i * c_stride;
+    if (nc == NR) {
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) clamp_vec<Arch>(acc[i][v], lo, hi).store_unaligned(ci + v * W);
+    } else {
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) {
+        const V r = clamp_vec<Arch>(acc[i][v], lo, hi);
+        if ((v + 1) * W <= nc) {
+          r.store_unaligned(ci + v * W);
+        } else {
+          if (v * W < nc) store_partial<Arch>(r, ci + v * W, nc - v * W);
+          break;
+        }
+      }
+    }
+  }
+}
+
+// Plain GEMM: the igemm tile with one "tap" whose row pointers are A's rows.
+template <class Arch, size_t MR, size_t NV>
+void gemm_tile(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
+               float* c, size_t c_stride, float out_min, float out_max) {
+  const float* rows[MR];
+  Q8_F32_UNROLL
+  for (size_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_stride;
+  igemm_tile<Arch, MR, NV>(mr, nc, kc, 1, rows, w, c, c_stride, out_min, out_max);
+}
+
+// --- Windows: the taps of one output pixel that fall inside the input ------------------------
+// Depthwise conv and the pools walk the same windows, vectorised over channels (NHWC). For each
+// output pixel the in-bounds taps are collected once, then every block of channels runs over that
+// list: the bounds arithmetic is paid per pixel, not per pixel and channel block. Taps outside the
+// input are skipped: for depthwise they would add 0 * w (so `zero` is not read), and MaxPool
+// ignores them. A kernel with more than kMaxTaps taps is walked in consecutive lists of at most
+// kMaxTaps taps, the partial result passing through the output row; taps are visited in row-major
+// order either way, as in the scalar reference.
+constexpr size_t kMaxTaps = 64;
+
+template <class Arch>
+struct Window {
+  const float* in[kMaxTaps];  // first channel of the input pixel under each tap
+  size_t tap[kMaxTaps];       // ky * KW + kx
+  size_t count = 0;
+};
+
+// Collects the taps [t0, t1) of output (oy, ox) that fall inside the input.
+template <class Arch, class Geometry>
+inline void collect_window(const Geometry& g, const float* in_n, size_t oy, size_t ox, size_t t0,
+                           size_t t1, Window<Arch>& win) {
+  win.count = 0;
+  for (size_t ky = t0 / g.KW, t = ky * g.KW; t < t1; ++ky) {
+    const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps to a huge value above the input
+    for (size_t kx = 0; kx < g.KW; ++kx, ++t) {
+      const size_t ix = ox * g.SW + kx * g.DW - g.PL;
+      if (t < t0 || t >= t1 || iy >= g.IH || ix >= g.IW) continue;
+      win.in[win.count] = in_n + (iy * g.IW + ix) * g.C;
+      win.tap[win.count] = t;
+      ++win.count;
+    }
+  }
+}
+
+// Walks output pixels [p0, p1) as (n, oy, ox) without a division per pixel.
+struct PixelCursor {
+  size_t n, oy, ox, OH, OW;
+  PixelCursor(size_t p0, size_t oh, size_t ow)
+      : n(p0 / (oh * ow)), oy(p0 % (oh * ow) / ow), ox(p0 % ow), OH(oh), OW(ow) {}
+  void next() {
+    if (++ox == OW) {
+      ox = 0;
+      if (++oy == OH) oy = 0, ++n;
+    }
+  }
+};
+
+// Channels [c, c + NV * lanes) of one depthwise output pixel over one window list. `init` holds
+// the biases (first list) or the partial sums of the previous lists; only the last list clamps.
+template <class Arch, size_t NV>
+inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, size_t c,
+                         const float* init, float* out, bool last, vec<Arch> lo, vec<Arch> hi) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  V acc[NV];
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v) acc[v] = V::load_unaligned(init + c + v * W);
+  for (size_t j = 0; j < win.count; ++j) {
+    const float* ip = win.in[j] + c;
+    const float* wp = wts + win.tap[j] * C + c;
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v)
+      acc[v] = xsimd::fma(V::load_unaligned(ip + v * W), V::load_unaligned(wp + v * W), acc[v]);
+  }
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v)
+    (last ? clamp_vec<Arch>(acc[v], lo, hi) : acc[v]).store_unaligned(out + c + v * W);
+}
+
+// Packed [C bias][taps][C weights].
+template <class Arch>
+void dwconv(const ConvGeometry& g, const float* in, const float* packed, const float* /*zero*/,
+            float* out, size_t p0, size_t p1, float out_min, float out_max) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const size_t C = g.C, taps = g.taps();
+  const float* bias = packed;
+  const float* wts = packed + C;
+  const V lo(out_min), hi(out_max);
+  Window<Arch> win;
+  PixelCursor px(p0, g.OH, g.OW);
+  for (size_t p = p0; p < p1; ++p, px.next()) {
+    const size_t oy = px.oy, ox = px.ox;
+    const float* in_n = in + px.n * g.IH * g.IW * C;
+    float* o = out + p * C;
+    for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
+      const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
+      collect_window<Arch>(g, in_n, oy, ox, t0, t1, win);
+      const float* init = t0 == 0 ? bias : o;
+      const bool last = t1 == taps;
+      size_t c = 0;
+      for (; c + 4 * W <= C; c += 4 * W) dwconv_block<Arch, 4>(win, wts, C, c, init, o, last, lo, hi);
+      for (; c + 2 * W <= C; c += 2 * W) dwconv_block<Arch, 2>(win, wts, C, c, init, o, last, lo, hi);
+      for (; c + W <= C; c += W) dwconv_block<Arch, 1>(win, wts, C, c, init, o, last, lo, hi);
+      for (; c < C; ++c) {  // last partial vector, scalar
+        float acc = init[c];
+        for (size_t j = 0; j < win.count; ++j) acc += win.in[j][c] * wts[win.tap[j] * C + c];
+        o[c] = last ? clamp_scalar<Arch>(acc, out_min, out_max) : acc;
+      }
+    }
+  }
+}
+
+// --- Pools -----------------------------------------------------------------------------------
+// MaxPool: a window with no tap inside the input gives -inf. AvgPool: sums, then divides by
+// avgpool_divisor after the last list.
+template <class Arch, size_t NV, bool kMax>
+inline void pool_block(const Window<Arch>& win, size_t c, const float* init, float* out, bool last,
+                       vec<Arch> divisor) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  V acc[NV];
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v)
+    acc[v] = init ? V::load_unaligned(init + c + v * W) : V(kMax ? -__builtin_inff() : 0.0f);
+  for (size_t j = 0; j < win.count; ++j) {
+    const float* ip = win.in[j] + c;
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v) {
+      const V x = V::load_unaligned(ip + v * W);
+      acc[v] = kMax ? xsimd::max(acc[v], x) : acc[v] + x;
+    }
+  }
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v)
+    (kMax || !last ? acc[v] : acc[v] / divisor).store_unaligned(out + c + v * W);
+}
+
+// Number of taps an AveragePool divides by, for output (oy, ox). count_include_pad=false: taps
+// inside the input. true (ONNX): taps inside the padded input [-PT, IH+PB) x [-PL, IW+PR); taps
+// beyond the pads, which exist only because ceil_mode added a last partial window, do not count.
+template <class Arch>
+inline size_t avgpool_divisor(const PoolGeometry& g, size_t oy, size_t ox) {
+  const size_t lim_h = g.count_include_pad ? g.IH + g.PT + g.PB : g.IH;
+  const size_t lim_w = g.count_include_pad ? g.IW + g.PL + g.PR : g.IW;
+  const size_t off_h = g.count_include_pad ? 0 : g.PT;
+  const size_t off_w = g.count_include_pad ? 0 : g.PL;
+  size_t nh = 0, nw = 0;
+  for (size_t ky = 0; ky < g.KH; ++ky) nh += (oy * g.SH + ky * g.DH - off_h) < lim_h;
+  for (size_t kx = 0; kx < g.KW; ++kx) nw += (ox * g.SW + kx * g.DW - off_w) < lim_w;
+  return nh * nw;
+}
+
+template <class Arch, bool kMax>
+void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const size_t C = g.C, taps = g.KH * g.KW;
+  Window<Arch> win;
+  PixelCursor px(p0, g.OH, g.OW);
+  for (size_t p = p0; p < p1; ++p, px.next()) {
+    const size_t oy = px.oy, ox = px.ox;
+    const float* in_n = in + px.n * g.IH * g.IW * C;
+    float* o = out + p * C;
+    const size_t divisor = kMax ? 1 : avgpool_divisor<Arch>(g, oy, ox);
+    if (divisor == 0) {  // AvgPool window with nothing to count: the mean of nothing is 0
+      for (size_t c = 0; c < C; ++c) o[c] = 0.0f;
+      continue;
+    }
+    const float fdiv = static_cast<float>(divisor);
+    const V vdiv(fdiv);
+    for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
+      const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
+      collect_window<Arch>(g, in_n, oy, ox, t0, t1, win);
+      const float* init = t0 == 0 ? nullptr : o;
+      const bool last = t1 == taps;
+      size_t c = 0;
+      for (; c + 4 * W <= C; c += 4 * W) pool_block<Arch, 4, kMax>(win, c, init, o, last, vdiv);
+      for (; c + 2 * W <= C; c += 2 * W) pool_block<Arch, 2, kMax>(win, c, init, o, last, vdiv);
+      for (; c + W <= C; c += W) pool_block<Arch, 1, kMax>(win, c, init, o, last, vdiv);
+      for (; c < C; ++c) {
+        float acc = init ? init[c] : kMax ? -__builtin_inff() : 0.0f;
+        for (size_t j = 0; j < win.count; ++j) {
+          const float x = win.in[j][c];
+          acc = kMax ? (x > acc ? x : acc) : acc + x;
+        }
+        o[c] = kMax || !last ? acc : acc / fdiv;
+      }
+    }
+  }
+}
+
+template <class Arch>
+void maxpool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
+  pool<Arch, true>(g, in, out, p0, p1);
+}
+
+template <class Arch>
+void avgpool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
+  pool<Arch, false>(g, in, out, p0, p1);
+}
+
+// Sums run over hw in order for every channel, as in the scalar reference.
+template <class Arch>
+void global_avgpool(size_t HW, size_t C, const float* in, float* out, size_t n0, size_t n1) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const float fhw = static_cast<float>(HW);
+  const V vhw(fhw);
+  for (size_t n = n0; n < n1; ++n) {
+    const float* in_n = in + n * HW * C;
+    float* o = out + n * C;
+    size_t c = 0;
+    for (; c + 4 * W <= C; c += 4 * W) {
+      V acc[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
+      for (size_t i = 0; i < HW; ++i) {
+        Q8_F32_UNROLL
+        for (size_t v = 0; v < 4; ++v) acc[v] += V::load_unaligned(in_n + i * C + c + v * W);
+      }
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < 4; ++v) (acc[v] / vhw).store_unaligned(o + c + v * W);
+    }
+    for (; c + W <= C; c += W) {
+      V acc(0.0f);
+      for (size_t i = 0; i < HW; ++i) acc += V::load_unaligned(in_n + i * C + c);
+      (acc / vhw).store_unaligned(o + c);
+    }
+    for (; c < C; ++c) {
+      float acc = 0.0f;
+      for (size_t i = 0; i < HW; ++i) acc += in_n[i * C + c];
+      o[c] = acc / fhw;
+    }
+  }
+}
+
+// --- Elementwise ---------------------------------------------------------------------------
+template <class Arch>
+void add(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const V vlo(lo), vhi(hi);
+  size_t i = 0;
+  for (; i + W <= n; i += W)
+    clamp_vec<Arch>(V::load_unaligned(a + i) + V::load_unaligned(b + i), vlo, vhi).store_unaligned(out + i);
+  for (; i < n; ++i) out[i] = clamp_scalar<Arch>(a[i] + b[i], lo, hi);
+}
+
+template <class Arch>
+void add_row(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi) {
+  for (size_t r = 0; r < rows; ++r) add<Arch>(n, a + r * n, b, out + r * n, lo, hi);
+}
+
+template <class Arch>
+void clamp(size_t n, const float* x, float* out, float lo, float hi) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const V vlo(lo), vhi(hi);
+  size_t i = 0;
+  for (; i + W <= n; i += W) clamp_vec<Arch>(V::load_unaligned(x + i), vlo, vhi).store_unaligned(out + i);
+  for (; i < n; ++i) out[i] = clamp_scalar<Arch>(x[i], lo, hi);
+}
+
+#undef Q8_F32_UNROLL
+
+}  // namespace f32_simd
+}  // namespace
+}  // namespace q8::kern

@@ -1,0 +1,171 @@
+// Scalar fp32 kernels: plain C++ loops, the oracle the SIMD tables are tested against.
+// Built with -ffp-contract=off (kernels/CMakeLists.txt), so a*b+c is always two roundings.
+// Summation orders match the SIMD kernels (taps, then channels), so differences are only FMA
+// roundings.
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+
+#include "kernels/f32.h"
+
+namespace q8::kern {
+namespace {
+
+constexpr size_t kMR = 4, kNR = 4;
+
+float clamp_to(float x, float lo, float hi) { return std::min(std::max(x, lo), hi); }
+
+// Output pixels [0, mr) x channels [0, nc) of one panel: [nr bias][ks][kc][nr weights].
+void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
+                           const float* w, float* c, size_t c_stride, float out_min,
+                           float out_max) {
+  const float* bias = w;
+  const float* weights = w + kNR;
+  for (size_t i = 0; i < mr; ++i) {
+    for (size_t j = 0; j < nc; ++j) {
+      float acc = bias[j];
+      for (size_t t = 0; t < ks; ++t) {
+        const float* x = a[i * ks + t];
+        for (size_t k = 0; k < kc; ++k) acc += x[k] * weights[(t * kc + k) * kNR + j];
+      }
+      c[i * c_stride + j] = clamp_to(acc, out_min, out_max);
+    }
+  }
+}
+
+void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                          const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+  const float* bias = w;
+  const float* weights = w + kNR;
+  for (size_t i = 0; i < mr; ++i) {
+    for (size_t j = 0; j < nc; ++j) {
+      float acc = bias[j];
+      for (size_t k = 0; k < kc; ++k) acc += a[i * a_stride + k] * weights[k * kNR + j];
+      c[i * c_stride + j] = clamp_to(acc, out_min, out_max);
+    }
+  }
+}
+
+// Calls f(ky, kx, iy, ix) for every tap of output (oy, ox) that falls inside the input.
+template <class Geometry, class F>
+void for_each_inside_tap(const Geometry& g, size_t oy, size_t ox, F&& f) {
+  for (size_t ky = 0; ky < g.KH; ++ky) {
+    const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps to huge when above the input
+    if (iy >= g.IH) continue;
+    for (size_t kx = 0; kx < g.KW; ++kx) {
+      const size_t ix = ox * g.SW + kx * g.DW - g.PL;
+      if (ix >= g.IW) continue;
+      f(ky, kx, iy, ix);
+    }
+  }
+}
+
+// Packed [C bias][taps][C weights]; taps outside the input add nothing, so `zero` is not needed.
+void f32_dwconv__scalar(const ConvGeometry& g, const float* in, const float* packed,
+                        const float* /*zero*/, float* out, size_t p0, size_t p1, float out_min,
+                        float out_max) {
+  const size_t C = g.C;
+  for (size_t p = p0; p < p1; ++p) {
+    const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
+    const float* in_n = in + n * g.IH * g.IW * C;
+    for (size_t c = 0; c < C; ++c) {
+      float acc = packed[c];
+      for_each_inside_tap(g, oy, ox, [&](size_t ky, size_t kx, size_t iy, size_t ix) {
+        acc += in_n[(iy * g.IW + ix) * C + c] * packed[C + (ky * g.KW + kx) * C + c];
+      });
+      out[p * C + c] = clamp_to(acc, out_min, out_max);
+    }
+  }
+}
+
+// Positions outside the input are ignored, not read as zeros; an empty window gives -inf.
+void f32_maxpool__scalar(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
+  const size_t C = g.C;
+  for (size_t p = p0; p < p1; ++p) {
+    const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
+    const float* in_n = in + n * g.IH * g.IW * C;
+    for (size_t c = 0; c < C; ++c) {
+      float m = -std::numeric_limits<float>::infinity();
+      for_each_inside_tap(g, oy, ox, [&](size_t, size_t, size_t iy, size_t ix) {
+        m = std::max(m, in_n[(iy * g.IW + ix) * C + c]);
+      });
+      out[p * C + c] = m;
+    }
+  }
+}
+
+// The divisor: count_include_pad=false counts taps inside the input; true (ONNX) counts taps
+// inside the padded input [-PT, IH+PB) x [-PL, IW+PR), so pads count but positions past the end
+// pad, which exist only because ceil_mode added a partial last window, do not.
+size_t avgpool_divisor(const PoolGeometry& g, size_t oy, size_t ox) {
+  size_t nh = 0, nw = 0;
+  for (size_t ky = 0; ky < g.KH; ++ky) {
+    const size_t y = oy * g.SH + ky * g.DH;  // position in the padded input
+    nh += g.count_include_pad ? y < g.IH + g.PT + g.PB : (y >= g.PT && y - g.PT < g.IH);
+  }
+  for (size_t kx = 0; kx < g.KW; ++kx) {
+    const size_t x = ox * g.SW + kx * g.DW;
+    nw += g.count_include_pad ? x < g.IW + g.PL + g.PR : (x >= g.PL && x - g.PL < g.IW);
+  }
+  return nh * nw;
+}
+
+// A window with no tap to count gives 0.
+void f32_avgpool__scalar(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
+  const size_t C = g.C;
+  for (size_t p = p0; p < p1; ++p) {
+    const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
+    const float* in_n = in + n * g.IH * g.IW * C;
+    const size_t divisor = avgpool_divisor(g, oy, ox);
+    for (size_t c = 0; c < C; ++c) {
+      float sum = 0.0f;
+      for_each_inside_tap(g, oy, ox, [&](size_t, size_t, size_t iy, size_t ix) {
+        sum += in_n[(iy * g.IW + ix) * C + c];
+      });
+      out[p * C + c] = divisor ? sum / static_cast<float>(divisor) : 0.0f;
+    }
+  }
+}
+
+void f32_global_avgpool__scalar(size_t HW, size_t C, const float* in, float* out, size_t n0,
+                                size_t n1) {
+  for (size_t n = n0; n < n1; ++n)
+    for (size_t c = 0; c < C; ++c) {
+      float sum = 0.0f;
+      for (size_t i = 0; i < HW; ++i) sum += in[(n * HW + i) * C + c];
+      out[n * C + c] = sum / static_cast<float>(HW);
+    }
+}
+
+void f32_add__scalar(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
+  for (size_t i = 0; i < n; ++i) out[i] = clamp_to(a[i] + b[i], lo, hi);
+}
+
+void f32_add_row__scalar(size_t rows, size_t n, const float* a, const float* b, float* out,
+                         float lo, float hi) {
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < n; ++i) out[r * n + i] = clamp_to(a[r * n + i] + b[i], lo, hi);
+}
+
+void f32_clamp__scalar(size_t n, const float* x, float* out, float lo, float hi) {
+  for (size_t i = 0; i < n; ++i) out[i] = clamp_to(x[i], lo, hi);
+}
+
+const F32Kernels k_scalar_table = {
+    "scalar",
+    {kMR, kNR, &f32_igemm_4x4__scalar},
+    &f32_gemm_4x4__scalar,
+    &f32_dwconv__scalar,
+    &f32_maxpool__scalar,
+    &f32_avgpool__scalar,
+    &f32_global_avgpool__scalar,
+    &f32_add__scalar,
+    &f32_add_row__scalar,
+    &f32_clamp__scalar,
+};
+
+}  // namespace
+
+const F32Kernels* f32_kernels_scalar() { return &k_scalar_table; }
+
+}  // namespace q8::kern

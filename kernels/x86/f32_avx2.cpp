@@ -1,0 +1,44 @@
+// fp32 kernels for AVX2 + FMA (compiled with -mavx2 -mfma). GEMM tile: 6 rows x 16 channels
+// (12 ymm accumulators + 2 weight vectors + 1 broadcast of the 16 registers).
+#include "kernels/f32.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include "kernels/f32_simd.h"
+
+namespace q8::kern {
+namespace {
+using Arch = xsimd::fma3<xsimd::avx2>;
+
+void f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
+                          const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+  f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
+}
+
+void f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                         const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+  f32_simd::gemm_tile<Arch, 6, 2>(mr, nc, kc, a, a_stride, w, c, c_stride, out_min, out_max);
+}
+
+// Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
+const F32Kernels k_table = {
+    "avx2",
+    {6, 16, &f32_igemm_6x16__avx2},
+    &f32_gemm_6x16__avx2,
+    &f32_simd::dwconv<Arch>,
+    &f32_simd::maxpool<Arch>,
+    &f32_simd::avgpool<Arch>,
+    &f32_simd::global_avgpool<Arch>,
+    &f32_simd::add<Arch>,
+    &f32_simd::add_row<Arch>,
+    &f32_simd::clamp<Arch>,
+};
+}  // namespace
+
+const F32Kernels* f32_kernels_avx2() { return &k_table; }
+}  // namespace q8::kern
+
+#else
+namespace q8::kern {
+const F32Kernels* f32_kernels_avx2() { return nullptr; }  // this build has no AVX2 flags
+}  // namespace q8::kern
+#endif

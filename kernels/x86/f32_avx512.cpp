@@ -1,0 +1,49 @@
+// fp32 kernels for AVX-512 (F+BW+VL+DQ). GEMM tile: 6 rows x 32 channels (12 zmm accumulators,
+// 2 weight vectors and one broadcast per row: 12 FMAs for 8 loads per input channel).
+#include "kernels/f32.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// GCC 12's avx512fintrin.h initialises _mm512_undefined_ps() from itself, and -Wmaybe-uninitialized
+// then flags every _mm512_max_ps/_mm512_min_ps inlined here (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include "kernels/f32_simd.h"
+
+namespace q8::kern {
+namespace {
+using Arch = xsimd::avx512bw;
+
+void f32_igemm_6x32__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
+                            const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+  f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
+}
+
+void f32_gemm_6x32__avx512(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                           const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+  f32_simd::gemm_tile<Arch, 6, 2>(mr, nc, kc, a, a_stride, w, c, c_stride, out_min, out_max);
+}
+
+// Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
+const F32Kernels k_table = {
+    "avx512",
+    {6, 32, &f32_igemm_6x32__avx512},
+    &f32_gemm_6x32__avx512,
+    &f32_simd::dwconv<Arch>,
+    &f32_simd::maxpool<Arch>,
+    &f32_simd::avgpool<Arch>,
+    &f32_simd::global_avgpool<Arch>,
+    &f32_simd::add<Arch>,
+    &f32_simd::add_row<Arch>,
+    &f32_simd::clamp<Arch>,
+};
+}  // namespace
+
+const F32Kernels* f32_kernels_avx512() { return &k_table; }
+}  // namespace q8::kern
+
+#else
+namespace q8::kern {
+const F32Kernels* f32_kernels_avx512() { return nullptr; }  // this build has no AVX-512 flags
+}  // namespace q8::kern
+#endif

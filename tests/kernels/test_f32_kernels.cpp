@@ -1,0 +1,583 @@
+// fp32 kernel tables against each other and against naive NHWC loops written here.
+//
+// Every table (scalar, avx2, avx512, neon) runs every case and is compared with a naive
+// double-precision computation; the SIMD tables are also compared with the scalar table. fp32
+// results are compared with a tolerance relative to the sum of |terms| of each output, since FMA
+// and summation order legitimately change the last bits. Work split into ranges must give the
+// same bits as the whole range. A table this build or CPU lacks is skipped, never passed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/f32.h"
+
+namespace {
+
+using q8::kern::ConvGeometry;
+using q8::kern::F32Kernels;
+using q8::kern::PoolGeometry;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kSentinel = 12345.0f;  // marks output never written by a kernel
+constexpr size_t kGuard = 64;          // floats after each output buffer that must stay untouched
+
+bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#endif
+#if defined(__aarch64__)
+  if (isa == "neon") return true;
+#endif
+  return false;
+}
+
+const F32Kernels* table_for(const std::string& isa) {
+  if (isa == "scalar") return q8::kern::f32_kernels_scalar();
+  if (isa == "avx2") return q8::kern::f32_kernels_avx2();
+  if (isa == "avx512") return q8::kern::f32_kernels_avx512();
+  if (isa == "neon") return q8::kern::f32_kernels_neon();
+  return nullptr;
+}
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Boundaries splitting [0, n) into `pieces` uneven ranges (first boundary nudged off any tile).
+std::vector<size_t> split(size_t n, size_t pieces) {
+  std::vector<size_t> b{0};
+  for (size_t i = 1; i < pieces; ++i) b.push_back(std::max(b.back(), std::min(n, i * n / pieces + i % 2)));
+  b.push_back(n);
+  return b;
+}
+
+// An exact (double) result per output element and the sum of |terms| that produced it.
+struct Expected {
+  std::vector<double> value, abs_sum;
+};
+
+// Compares got with expected: |got - value| <= rel * abs_sum + 1e-6.
+void expect_close(const std::vector<float>& got, const Expected& want, double rel, const std::string& what) {
+  ASSERT_EQ(got.size(), want.value.size()) << what;
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double tol = rel * want.abs_sum[i] + 1e-6;
+    if (!(std::fabs(got[i] - want.value[i]) <= tol)) {
+      if (++bad <= 5)
+        ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected "
+                      << want.value[i] << " (tolerance " << tol << ")";
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " elements differ";
+}
+
+// The same comparison against another table's float output (both within rel of the truth).
+void expect_close(const std::vector<float>& got, const std::vector<float>& other, const Expected& want,
+                  double rel, const std::string& what) {
+  Expected o{std::vector<double>(other.begin(), other.end()), want.abs_sum};
+  expect_close(got, o, 2 * rel, what);
+}
+
+void expect_guard_intact(const std::vector<float>& buf, size_t used, const std::string& what) {
+  for (size_t i = used; i < buf.size(); ++i)
+    if (buf[i] != kSentinel) {
+      ADD_FAILURE() << what << ": wrote past the end of the output (float " << i << ")";
+      return;
+    }
+}
+
+float clampf(float x, float lo, float hi) { return std::min(std::max(x, lo), hi); }
+
+// --- Convolution ----------------------------------------------------------------------------
+
+// Builder for a conv case; output size follows the floor formula plus `extra` rows/columns
+// (extra > 0 mimics ceil-style geometry where the last windows run past the input and pads).
+struct ConvCase {
+  ConvGeometry g;
+  size_t extra_h = 0, extra_w = 0;
+  ConvCase& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = c; return *this; }
+  ConvCase& out_channels(size_t k) { g.K = k; return *this; }
+  ConvCase& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
+  ConvCase& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
+  ConvCase& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
+  ConvCase& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
+  ConvCase& groups(size_t n) { g.groups = n; return *this; }
+  ConvCase& extra(size_t h, size_t w) { extra_h = h; extra_w = w; return *this; }
+  ConvGeometry geometry() const {
+    ConvGeometry r = g;
+    r.OH = (g.IH + g.PT + g.PB - g.DH * (g.KH - 1) - 1) / g.SH + 1 + extra_h;
+    r.OW = (g.IW + g.PL + g.PR - g.DW * (g.KW - 1) - 1) / g.SW + 1 + extra_w;
+    return r;
+  }
+};
+
+std::string describe(const ConvGeometry& g) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu g%zu",
+                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.K, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL,
+                g.PB, g.PR, g.groups);
+  return buf;
+}
+
+// Direct NHWC convolution in double; weights ONNX [K][Cg][KH][KW].
+Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const std::vector<float>& w,
+                    const float* bias, float lo, float hi) {
+  const long Cg = static_cast<long>(g.Cg()), Kg = static_cast<long>(g.Kg());
+  Expected e;
+  for (size_t n = 0; n < g.N; ++n)
+    for (size_t oy = 0; oy < g.OH; ++oy)
+      for (size_t ox = 0; ox < g.OW; ++ox)
+        for (long oc = 0; oc < static_cast<long>(g.K); ++oc) {
+          const long grp = oc / Kg;
+          double sum = bias ? bias[oc] : 0.0, abs_sum = bias ? std::fabs(bias[oc]) : 0.0;
+          for (long ky = 0; ky < static_cast<long>(g.KH); ++ky)
+            for (long kx = 0; kx < static_cast<long>(g.KW); ++kx) {
+              const long iy = static_cast<long>(oy * g.SH) - static_cast<long>(g.PT) + ky * static_cast<long>(g.DH);
+              const long ix = static_cast<long>(ox * g.SW) - static_cast<long>(g.PL) + kx * static_cast<long>(g.DW);
+              if (iy < 0 || ix < 0 || iy >= static_cast<long>(g.IH) || ix >= static_cast<long>(g.IW)) continue;
+              for (long c = 0; c < Cg; ++c) {
+                const double x = in[((n * g.IH + iy) * g.IW + ix) * g.C + grp * Cg + c];
+                const double wv = w[((oc * Cg + c) * static_cast<long>(g.KH) + ky) * static_cast<long>(g.KW) + kx];
+                sum += x * wv;
+                abs_sum += std::fabs(x * wv);
+              }
+            }
+          e.value.push_back(std::min<double>(std::max<double>(sum, lo), hi));
+          e.abs_sum.push_back(abs_sum);
+        }
+  return e;
+}
+
+// Runs a conv through the GEMM path (pack, indirection, f32_conv_run) in `pieces` ranges.
+std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
+                            const std::vector<float>& w, const float* bias, float lo, float hi,
+                            size_t pieces) {
+  const size_t nr = t.conv.nr, P = g.out_pixels();
+  const size_t packed_floats = q8::kern::f32_conv_packed_floats(g, nr);
+  std::vector<float> packed(packed_floats + kGuard, kSentinel);
+  q8::kern::f32_conv_pack(g, nr, w.data(), bias, packed.data());
+  expect_guard_intact(packed, packed_floats, "f32_conv_pack");
+  const std::vector<float> zero(g.Cg(), 0.0f);
+  std::vector<const float*> indirection(P * g.taps());
+  std::vector<float> out(P * g.K + kGuard, kSentinel);
+  const std::vector<size_t> bounds = split(P, pieces);
+  for (size_t grp = 0; grp < g.groups; ++grp) {
+    q8::kern::conv_indirection_init(g, grp, in.data(), zero.data(), indirection.data());
+    const float* packed_group = packed.data() + grp * (packed_floats / g.groups);
+    for (size_t i = 0; i + 1 < bounds.size(); ++i)
+      q8::kern::f32_conv_run(t.conv, g, grp, indirection.data(), packed_group, out.data(), bounds[i],
+                             bounds[i + 1], lo, hi);
+  }
+  expect_guard_intact(out, P * g.K, std::string(t.isa) + " conv");
+  out.resize(P * g.K);
+  return out;
+}
+
+// Depthwise through t.dwconv.
+std::vector<float> run_dwconv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
+                              const std::vector<float>& w, const float* bias, float lo, float hi,
+                              size_t pieces) {
+  const size_t P = g.out_pixels();
+  std::vector<float> packed(q8::kern::f32_dwconv_packed_floats(g));
+  q8::kern::f32_dwconv_pack(g, w.data(), bias, packed.data());
+  const std::vector<float> zero(g.C, 0.0f);
+  std::vector<float> out(P * g.C + kGuard, kSentinel);
+  const std::vector<size_t> bounds = split(P, pieces);
+  for (size_t i = 0; i + 1 < bounds.size(); ++i)
+    t.dwconv(g, in.data(), packed.data(), zero.data(), out.data(), bounds[i], bounds[i + 1], lo, hi);
+  expect_guard_intact(out, P * g.C, std::string(t.isa) + " dwconv");
+  out.resize(P * g.C);
+  return out;
+}
+
+struct Clamp {
+  float lo, hi;
+};
+const Clamp kClamps[] = {{-kInf, kInf}, {0.0f, 6.0f}, {-0.25f, 0.5f}};
+
+class F32Kernels_ : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string isa = GetParam();
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa;
+    table_ = table_for(isa);
+    if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
+    scalar_ = q8::kern::f32_kernels_scalar();
+    ASSERT_NE(scalar_, nullptr);
+    ASSERT_STREQ(table_->isa, isa.c_str());
+  }
+  bool is_scalar() const { return table_ == scalar_; }
+
+  // Checks the GEMM conv path on one case: against the naive conv, against scalar, and that
+  // splitting the pixel range gives identical bits.
+  void check_conv(const ConvCase& cc, uint32_t seed, bool with_bias = true) {
+    const ConvGeometry g = cc.geometry();
+    const auto in = random_floats(g.N * g.IH * g.IW * g.C, seed);
+    const auto w = random_floats(g.K * g.Cg() * g.taps(), seed + 1);
+    const auto bias = random_floats(g.K, seed + 2);
+    const float* b = with_bias ? bias.data() : nullptr;
+    for (const Clamp& cl : kClamps) {
+      const std::string what = std::string(table_->isa) + " conv " + describe(g) +
+                               " clamp [" + std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "]";
+      const Expected want = naive_conv(g, in, w, b, cl.lo, cl.hi);
+      const auto whole = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 1);
+      expect_close(whole, want, 1e-5, what);
+      if (!is_scalar())
+        expect_close(whole, run_conv(*scalar_, g, in, w, b, cl.lo, cl.hi, 1), want, 1e-5, what + " vs scalar");
+      const auto parts = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 3);
+      EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+          << what << ": ranges split in 3 differ from the whole range";
+    }
+  }
+
+  void check_dwconv(const ConvCase& cc, uint32_t seed) {
+    const ConvGeometry g = cc.geometry();
+    ASSERT_TRUE(g.groups == g.C && g.K == g.C);
+    const auto in = random_floats(g.N * g.IH * g.IW * g.C, seed);
+    const auto w = random_floats(g.C * g.taps(), seed + 1);
+    const auto bias = random_floats(g.C, seed + 2);
+    for (const Clamp& cl : kClamps) {
+      const std::string what = std::string(table_->isa) + " dwconv " + describe(g) + " clamp [" +
+                               std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "]";
+      const Expected want = naive_conv(g, in, w, bias.data(), cl.lo, cl.hi);
+      const auto whole = run_dwconv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, 1);
+      expect_close(whole, want, 1e-5, what);
+      if (!is_scalar())
+        expect_close(whole, run_dwconv(*scalar_, g, in, w, bias.data(), cl.lo, cl.hi, 1), want, 1e-5,
+                     what + " vs scalar");
+      const auto parts = run_dwconv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, 4);
+      EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+          << what << ": ranges split in 4 differ from the whole range";
+    }
+  }
+
+  const F32Kernels* table_ = nullptr;
+  const F32Kernels* scalar_ = nullptr;
+};
+
+TEST_P(F32Kernels_, ConvPointwise) {
+  check_conv(ConvCase().input(1, 5, 7, 16).out_channels(24), 1);
+  check_conv(ConvCase().input(3, 4, 5, 67).out_channels(33), 2);
+  check_conv(ConvCase().input(1, 3, 3, 1).out_channels(1), 3);
+  check_conv(ConvCase().input(2, 6, 5, 40).out_channels(64).stride(2, 2), 4);
+  check_conv(ConvCase().input(1, 4, 4, 8).out_channels(70), 5, /*with_bias=*/false);
+}
+
+TEST_P(F32Kernels_, ConvSpatial) {
+  check_conv(ConvCase().input(1, 9, 9, 8).out_channels(40).kernel(3, 3).pads(1, 1, 1, 1), 10);
+  check_conv(ConvCase().input(2, 10, 11, 5).out_channels(7).kernel(3, 3).stride(2, 2).pads(0, 1, 1, 0), 11);
+  check_conv(ConvCase().input(1, 20, 20, 3).out_channels(16).kernel(7, 7).stride(2, 2).pads(3, 3, 3, 3), 12);
+  check_conv(ConvCase().input(1, 12, 9, 6).out_channels(35).kernel(5, 5).dilation(2, 2).pads(2, 1, 3, 0), 13);
+  check_conv(ConvCase().input(1, 3, 3, 4).out_channels(9).kernel(5, 5).pads(2, 2, 2, 2), 14);
+  check_conv(ConvCase().input(1, 6, 6, 1).out_channels(1).kernel(3, 3).pads(1, 1, 1, 1), 15);
+  check_conv(ConvCase().input(1, 7, 5, 4).out_channels(5).kernel(3, 2).stride(1, 3).pads(0, 2, 1, 0), 16);
+  check_conv(ConvCase().input(1, 28, 28, 32).out_channels(64).kernel(3, 3).pads(1, 1, 1, 1), 17);
+  check_conv(ConvCase().input(1, 10, 10, 300).out_channels(20).kernel(3, 3).pads(1, 1, 1, 1), 18);
+  check_conv(ConvCase().input(1, 5, 9, 2).out_channels(3).kernel(1, 4).pads(0, 3, 0, 2), 21, false);
+}
+
+// Taps beyond the input and beyond the pads (ceil-style output sizes, pads >= kernel) read zero.
+TEST_P(F32Kernels_, ConvTapsOutsideInput) {
+  check_conv(ConvCase().input(1, 8, 8, 4).out_channels(5).kernel(3, 3).stride(2, 2).extra(1, 1), 30);
+  check_conv(ConvCase().input(1, 7, 6, 3).out_channels(6).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).extra(1, 2), 31);
+  check_conv(ConvCase().input(1, 4, 4, 3).out_channels(6).kernel(2, 2).pads(3, 3, 3, 3), 32);
+}
+
+TEST_P(F32Kernels_, ConvGrouped) {
+  check_conv(ConvCase().input(1, 7, 7, 8).out_channels(12).kernel(3, 3).pads(1, 1, 1, 1).groups(4), 40);
+  check_conv(ConvCase().input(1, 6, 5, 6).out_channels(70).kernel(3, 3).pads(1, 0, 1, 2).groups(2), 41);
+  check_conv(ConvCase().input(2, 6, 6, 12).out_channels(12).stride(2, 2).groups(3), 42);
+  // Depthwise and depthwise with a channel multiplier, through the GEMM path.
+  check_conv(ConvCase().input(1, 6, 7, 16).out_channels(16).kernel(3, 3).pads(1, 1, 1, 1).groups(16), 43);
+  check_conv(ConvCase().input(1, 5, 5, 4).out_channels(8).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).groups(4), 44);
+}
+
+TEST_P(F32Kernels_, Depthwise) {
+  uint32_t seed = 100;
+  for (size_t C : {1, 7, 16, 24, 37, 48, 69, 130}) {
+    auto dw = [&](ConvCase cc) { check_dwconv(cc.input(1, 9, 8, C).out_channels(C).groups(C), seed++); };
+    dw(ConvCase().kernel(3, 3).pads(1, 1, 1, 1));
+    dw(ConvCase().kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1));
+    dw(ConvCase().kernel(3, 3).stride(2, 2).pads(0, 0, 1, 1));
+    dw(ConvCase().kernel(5, 5).pads(2, 2, 2, 2));
+    dw(ConvCase().kernel(5, 5).stride(2, 2).pads(1, 2, 2, 1));
+    dw(ConvCase().kernel(3, 3).dilation(2, 2).pads(2, 2, 2, 2));
+    dw(ConvCase().kernel(3, 3).stride(2, 2).extra(1, 1));
+  }
+  check_dwconv(ConvCase().input(2, 5, 4, 33).out_channels(33).groups(33).kernel(3, 3).pads(1, 1, 1, 1), 200);
+  // More taps than one window list holds (81 > 64): partial sums pass through the output row.
+  check_dwconv(ConvCase().input(1, 11, 10, 40).out_channels(40).groups(40).kernel(9, 9).pads(4, 4, 4, 4), 201);
+  check_dwconv(ConvCase().input(1, 12, 12, 5).out_channels(5).groups(5).kernel(11, 7).pads(5, 3, 5, 3), 202);
+}
+
+// --- GEMM -----------------------------------------------------------------------------------
+
+TEST_P(F32Kernels_, Gemm) {
+  uint32_t seed = 300;
+  for (size_t M : {1, 2, 5, 7, 13, 64})
+    for (size_t N : {1, 5, 16, 33, 70})
+      for (size_t Kd : {1, 3, 64, 100})
+        for (bool transposed : {false, true}) {
+          const bool with_bias = (M + N) % 2 == 0;
+          const Clamp cl = kClamps[(M + N + Kd) % 3];
+          const size_t a_stride = Kd + 3, out_stride = N + 2;
+          const auto a = random_floats(M * a_stride, seed++);
+          const auto B = random_floats(Kd * N, seed++);  // [Kd][N], or [N][Kd] when transposed
+          const auto bias = random_floats(N, seed++);
+          const float* b = with_bias ? bias.data() : nullptr;
+          const size_t rs = transposed ? 1 : N, cs = transposed ? Kd : 1;
+
+          Expected want;
+          for (size_t m = 0; m < M; ++m)
+            for (size_t n = 0; n < N; ++n) {
+              double sum = b ? b[n] : 0.0, abs_sum = b ? std::fabs(b[n]) : 0.0;
+              for (size_t k = 0; k < Kd; ++k) {
+                const double t = double(a[m * a_stride + k]) * B[k * rs + n * cs];
+                sum += t;
+                abs_sum += std::fabs(t);
+              }
+              want.value.push_back(std::min<double>(std::max<double>(sum, cl.lo), cl.hi));
+              want.abs_sum.push_back(abs_sum);
+            }
+
+          auto run = [&](const F32Kernels& t, size_t pieces) {
+            std::vector<float> packed(q8::kern::f32_gemm_packed_floats(Kd, N, t.conv.nr));
+            q8::kern::f32_gemm_pack(Kd, N, t.conv.nr, B.data(), rs, cs, b, packed.data());
+            std::vector<float> out(M * out_stride + kGuard, kSentinel);
+            const auto bounds = split(M, pieces);
+            for (size_t i = 0; i + 1 < bounds.size(); ++i)
+              q8::kern::f32_gemm_run(t, N, Kd, a.data(), a_stride, packed.data(), out.data(), out_stride,
+                                     bounds[i], bounds[i + 1], cl.lo, cl.hi);
+            expect_guard_intact(out, M * out_stride, std::string(t.isa) + " gemm");
+            std::vector<float> dense;
+            for (size_t m = 0; m < M; ++m)
+              for (size_t n = 0; n < out_stride; ++n) {
+                if (n < N) dense.push_back(out[m * out_stride + n]);
+                else if (out[m * out_stride + n] != kSentinel) ADD_FAILURE() << "gemm wrote past column N";
+              }
+            return dense;
+          };
+          const std::string what = std::string(table_->isa) + " gemm M" + std::to_string(M) + " N" +
+                                   std::to_string(N) + " K" + std::to_string(Kd) +
+                                   (transposed ? " B^T" : " B");
+          const auto whole = run(*table_, 1);
+          expect_close(whole, want, 1e-5, what);
+          if (!is_scalar()) expect_close(whole, run(*scalar_, 1), want, 1e-5, what + " vs scalar");
+          const auto parts = run(*table_, 3);
+          EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float))) << what;
+        }
+}
+
+// --- Pools ----------------------------------------------------------------------------------
+
+struct PoolCase {
+  PoolGeometry g;
+  bool ceil_mode = false;
+  PoolCase& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = c; return *this; }
+  PoolCase& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
+  PoolCase& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
+  PoolCase& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
+  PoolCase& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
+  PoolCase& ceil() { ceil_mode = true; return *this; }
+  // ONNX output size; with ceil_mode the last window may start past the padded input's end
+  // only if it starts inside the input or left pad, as ONNX Runtime requires.
+  static size_t out_size(size_t in, size_t pb, size_t pe, size_t k, size_t s, size_t d, bool ceil_mode) {
+    const size_t span = in + pb + pe - d * (k - 1) - 1;
+    size_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (o - 1) * s >= in + pb) --o;
+    return o;
+  }
+  PoolGeometry geometry(bool include_pad) const {
+    PoolGeometry r = g;
+    r.OH = out_size(g.IH, g.PT, g.PB, g.KH, g.SH, g.DH, ceil_mode);
+    r.OW = out_size(g.IW, g.PL, g.PR, g.KW, g.SW, g.DW, ceil_mode);
+    r.count_include_pad = include_pad;
+    return r;
+  }
+};
+
+std::string describe(const PoolGeometry& g) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu incl_pad=%d",
+                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB,
+                g.PR, int(g.count_include_pad));
+  return buf;
+}
+
+// Naive pools with signed coordinates. Max ignores positions outside the input. Average divides
+// by the in-input taps, or with count_include_pad by the taps inside [-PT, IH+PB) x [-PL, IW+PR).
+Expected naive_pool(const PoolGeometry& g, const std::vector<float>& in, bool is_max) {
+  Expected e;
+  const long IH = long(g.IH), IW = long(g.IW);
+  for (size_t n = 0; n < g.N; ++n)
+    for (size_t oy = 0; oy < g.OH; ++oy)
+      for (size_t ox = 0; ox < g.OW; ++ox)
+        for (size_t c = 0; c < g.C; ++c) {
+          double m = -kInf, sum = 0.0, abs_sum = 0.0;
+          size_t count = 0;
+          for (long ky = 0; ky < long(g.KH); ++ky)
+            for (long kx = 0; kx < long(g.KW); ++kx) {
+              const long iy = long(oy * g.SH) - long(g.PT) + ky * long(g.DH);
+              const long ix = long(ox * g.SW) - long(g.PL) + kx * long(g.DW);
+              const bool inside = iy >= 0 && ix >= 0 && iy < IH && ix < IW;
+              const bool in_padded = iy >= -long(g.PT) && ix >= -long(g.PL) && iy < IH + long(g.PB) &&
+                                     ix < IW + long(g.PR);
+              if (inside) {
+                const double x = in[((n * g.IH + iy) * g.IW + ix) * g.C + c];
+                m = std::max(m, x);
+                sum += x;
+                abs_sum += std::fabs(x);
+              }
+              count += g.count_include_pad ? in_padded : inside;
+            }
+          e.value.push_back(is_max ? m : count ? sum / double(count) : 0.0);
+          e.abs_sum.push_back(is_max ? 0.0 : count ? abs_sum / double(count) : 0.0);
+        }
+  return e;
+}
+
+TEST_P(F32Kernels_, Pools) {
+  const std::vector<PoolCase> cases = {
+      PoolCase().input(1, 8, 8, 17).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1),
+      PoolCase().input(2, 6, 6, 64).kernel(2, 2).stride(2, 2),
+      PoolCase().input(1, 8, 8, 67).kernel(3, 3).stride(2, 2).ceil(),
+      PoolCase().input(1, 6, 7, 5).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).ceil(),
+      PoolCase().input(1, 9, 9, 33).kernel(3, 3).stride(2, 2).pads(0, 1, 2, 0).ceil(),
+      PoolCase().input(1, 7, 7, 1).kernel(3, 3).stride(1, 1).pads(1, 1, 1, 1),
+      PoolCase().input(1, 9, 9, 20).kernel(3, 3).dilation(2, 2).pads(2, 1, 2, 1),
+      PoolCase().input(1, 5, 6, 130).kernel(5, 5).stride(1, 1).pads(2, 2, 2, 2),
+      PoolCase().input(1, 5, 5, 3).kernel(5, 5),
+      PoolCase().input(1, 12, 11, 37).kernel(9, 9).stride(2, 2).pads(4, 4, 4, 4).ceil(),  // 81 taps
+  };
+  uint32_t seed = 500;
+  for (const PoolCase& pc : cases)
+    for (bool include_pad : {false, true}) {
+      const PoolGeometry g = pc.geometry(include_pad);
+      const auto in = random_floats(g.N * g.IH * g.IW * g.C, seed++);
+      const size_t P = g.N * g.OH * g.OW;
+      for (bool is_max : {true, false}) {
+        if (is_max && include_pad) continue;  // count_include_pad is AveragePool only
+        const std::string what = std::string(table_->isa) + (is_max ? " maxpool " : " avgpool ") + describe(g);
+        auto run = [&](const F32Kernels& t, size_t pieces) {
+          std::vector<float> out(P * g.C + kGuard, kSentinel);
+          const auto bounds = split(P, pieces);
+          for (size_t i = 0; i + 1 < bounds.size(); ++i)
+            (is_max ? t.maxpool : t.avgpool)(g, in.data(), out.data(), bounds[i], bounds[i + 1]);
+          expect_guard_intact(out, P * g.C, what);
+          out.resize(P * g.C);
+          return out;
+        };
+        const Expected want = naive_pool(g, in, is_max);
+        const auto whole = run(*table_, 1);
+        if (is_max) {
+          for (size_t i = 0; i < whole.size(); ++i)
+            ASSERT_EQ(whole[i], float(want.value[i])) << what << " element " << i;
+        } else {
+          expect_close(whole, want, 1e-5, what);
+          if (!is_scalar()) expect_close(whole, run(*scalar_, 1), want, 1e-5, what + " vs scalar");
+        }
+        const auto parts = run(*table_, 3);
+        EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float))) << what;
+      }
+    }
+}
+
+TEST_P(F32Kernels_, GlobalAvgPool) {
+  uint32_t seed = 600;
+  for (size_t HW : {1, 7, 49})
+    for (size_t C : {1, 17, 64, 100}) {
+      const size_t N = 3;
+      const auto in = random_floats(N * HW * C, seed++);
+      Expected want;
+      for (size_t n = 0; n < N; ++n)
+        for (size_t c = 0; c < C; ++c) {
+          double sum = 0, abs_sum = 0;
+          for (size_t i = 0; i < HW; ++i) {
+            sum += in[(n * HW + i) * C + c];
+            abs_sum += std::fabs(in[(n * HW + i) * C + c]);
+          }
+          want.value.push_back(sum / double(HW));
+          want.abs_sum.push_back(abs_sum / double(HW));
+        }
+      const std::string what = std::string(table_->isa) + " global_avgpool HW" + std::to_string(HW) +
+                               " C" + std::to_string(C);
+      std::vector<float> out(N * C + kGuard, kSentinel);
+      table_->global_avgpool(HW, C, in.data(), out.data(), 1, N);  // batch 0 must stay untouched
+      for (size_t c = 0; c < C; ++c) ASSERT_EQ(out[c], kSentinel) << what << ": wrote outside [n0, n1)";
+      table_->global_avgpool(HW, C, in.data(), out.data(), 0, 1);
+      expect_guard_intact(out, N * C, what);
+      out.resize(N * C);
+      expect_close(out, want, 1e-5, what);
+    }
+}
+
+// --- Elementwise: exactly rounded, so every table must match the naive result bit for bit ---
+
+TEST_P(F32Kernels_, Elementwise) {
+  uint32_t seed = 700;
+  for (size_t n : {0, 1, 7, 15, 16, 17, 33, 100, 1000})
+    for (const Clamp& cl : kClamps) {
+      const auto a = random_floats(n, seed++), b = random_floats(n, seed++);
+      const std::string what = std::string(table_->isa) + " n=" + std::to_string(n) + " clamp [" +
+                               std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "]";
+      std::vector<float> out(n + kGuard, kSentinel);
+      table_->add(n, a.data(), b.data(), out.data(), cl.lo, cl.hi);
+      expect_guard_intact(out, n, what + " add");
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], clampf(a[i] + b[i], cl.lo, cl.hi)) << what << " add " << i;
+
+      std::fill(out.begin(), out.end(), kSentinel);
+      table_->clamp(n, a.data(), out.data(), cl.lo, cl.hi);
+      expect_guard_intact(out, n, what + " clamp");
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], clampf(a[i], cl.lo, cl.hi)) << what << " clamp " << i;
+
+      // In place, as the engine may run it.
+      std::vector<float> x = a;
+      table_->clamp(n, x.data(), x.data(), cl.lo, cl.hi);
+      for (size_t i = 0; i < n; ++i) ASSERT_EQ(x[i], clampf(a[i], cl.lo, cl.hi)) << what << " clamp in place";
+    }
+  for (size_t rows : {1, 3, 7})
+    for (size_t n : {1, 5, 16, 24, 67}) {
+      const auto a = random_floats(rows * n, seed++), b = random_floats(n, seed++);
+      std::vector<float> out(rows * n + kGuard, kSentinel);
+      table_->add_row(rows, n, a.data(), b.data(), out.data(), 0.0f, 0.75f);
+      expect_guard_intact(out, rows * n, "add_row");
+      for (size_t r = 0; r < rows; ++r)
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_EQ(out[r * n + i], clampf(a[r * n + i] + b[i], 0.0f, 0.75f))
+              << table_->isa << " add_row rows=" << rows << " n=" << n << " at " << r << "," << i;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "avx512", "neon"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Every table provides every entry point, and the ones this CPU can run report their ISA.
+TEST(F32KernelTables, Complete) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
+    if (!cpu_supports(isa)) continue;
+    const F32Kernels* t = table_for(isa);
+    if (!t) continue;
+    EXPECT_GE(t->conv.mr, 1u) << isa;
+    EXPECT_GE(t->conv.nr, 1u) << isa;
+    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool &&
+                t->global_avgpool && t->add && t->add_row && t->clamp)
+        << isa;
+  }
+}
+
+}  // namespace

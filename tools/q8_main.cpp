@@ -29,6 +29,7 @@ const char* kMainHelp =
     "  run     run a model on .npy inputs and write .npy outputs\n"
     "  info    show a model's nodes, shapes, parameters, MACs and kernels, and this CPU\n"
     "  bench   time a model on this CPU\n"
+    "  eval    top-1 accuracy of a classifier on labelled .npy data\n"
     "\n"
     "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot\n"
     "forces a kernel path.\n";
@@ -49,6 +50,13 @@ const char* kInfoHelp =
     "Prints the model's inputs and outputs, then one row per node: op, input and output shapes,\n"
     "parameters, multiply-accumulates per batch item, and the kernel it runs with on this CPU;\n"
     "then the total MACs and the CPU's features as cpuinfo reports them.\n";
+
+const char* kEvalHelp =
+    "usage: q8 eval MODEL.onnx --input X.npy --labels Y.npy [--precision fp32|int8] [--calib CALIB]\n"
+    "               [--threads N] [--batch N]\n"
+    "\n"
+    "Runs a classifier on the N samples of X.npy (axis 0), --batch at a time (default 100), and\n"
+    "prints the share whose highest-scoring class equals the label in Y.npy (N integers).\n";
 
 const char* kBenchHelp =
     "usage: q8 bench MODEL.onnx [--precision fp32|int8] [--calib CALIB] [--threads N]\n"
@@ -201,6 +209,47 @@ int cmd_info(int argc, char** argv) {
   return 0;
 }
 
+int cmd_eval(int argc, char** argv) {
+  Args a = parse(argc, argv, {"input", "labels", "precision", "calib", "threads", "batch"}, {});
+  if (!a.has("input")) throw UsageError{"eval needs --input X.npy"};
+  if (!a.has("labels")) throw UsageError{"eval needs --labels Y.npy"};
+  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const long batch = a.get_int("batch", 100, 1, 1 << 20);
+  check_precision(a);
+  q8::Model model = q8::Model::load(a.model);
+  if (model.inputs().size() != 1) throw q8::Error(a.model + ": eval needs a model with one input");
+  const q8::Tensor x = q8::load_npy(a.get("input", ""));
+  const q8::Tensor y = q8::load_npy(a.get("labels", ""));
+  if (x.shape().empty() || x.shape()[0] < 1) throw q8::Error(a.get("input", "") + ": no samples along axis 0");
+  const int64_t n = x.shape()[0];
+  if (y.numel() != n)
+    throw q8::Error(a.get("labels", "") + ": " + std::to_string(y.numel()) + " labels for " + std::to_string(n) + " samples");
+  const int64_t per = x.numel() / n;
+  q8::Session session(model, {threads});
+  int64_t correct = 0;
+  std::vector<q8::Tensor> out;
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t b = std::min<int64_t>(batch, n - first);
+    std::vector<int64_t> shape = x.shape();
+    shape[0] = b;
+    q8::Tensor chunk(shape, std::vector<float>(x.data() + first * per, x.data() + (first + b) * per));
+    session.run({chunk}, out);
+    const q8::Tensor& logits = out.at(0);
+    const int64_t classes = logits.numel() / b;
+    for (int64_t i = 0; i < b; ++i) {
+      const float* row = logits.data() + i * classes;
+      const int64_t best = std::max_element(row, row + classes) - row;
+      const float label = y.data()[first + i];
+      if (label < 0 || label >= classes || label != std::floor(label))
+        throw q8::Error(a.get("labels", "") + ": label " + std::to_string(label) + " of sample " + std::to_string(first + i) +
+                        " is not a class index in [0, " + std::to_string(classes) + ")");
+      correct += best == static_cast<int64_t>(label);
+    }
+  }
+  std::printf("top-1 %.2f %% (%lld / %lld)\n", 100.0 * correct / n, static_cast<long long>(correct), static_cast<long long>(n));
+  return 0;
+}
+
 int cmd_bench(int argc, char** argv) {
   Args a = parse(argc, argv, {"precision", "calib", "threads", "iterations", "warmup", "batch"}, {"json"});
   const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
@@ -256,7 +305,11 @@ int cmd_bench(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
-  const char* help = cmd == "run" ? kRunHelp : cmd == "info" ? kInfoHelp : cmd == "bench" ? kBenchHelp : nullptr;
+  const char* help = cmd == "run"     ? kRunHelp
+                     : cmd == "info"  ? kInfoHelp
+                     : cmd == "bench" ? kBenchHelp
+                     : cmd == "eval"  ? kEvalHelp
+                                      : nullptr;
   try {
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::fputs(kMainHelp, stdout);
@@ -270,6 +323,7 @@ int main(int argc, char** argv) {
       }
     if (cmd == "run") return cmd_run(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
+    if (cmd == "eval") return cmd_eval(argc, argv);
     return cmd_bench(argc, argv);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "q8: usage error: %s\n%s", e.what.c_str(), help ? help : kMainHelp);

@@ -91,10 +91,10 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     };
     if (n.op == ir::Op::Conv) {
       const auto& w = g.values[n.inputs[1]].constant->dims;
-      p << "k=" << w[2] << "x" << w[3] << " out=" << w[0];
+      p << "out=" << w[0] << " k=" << w[2] << "," << w[3];
       if (n.attr_int("group", 1) != 1) p << " group=" << n.attr_int("group", 1);
     }
-    ints("kernel_shape", "k");
+    if (n.op != ir::Op::Conv) ints("kernel_shape", "k");
     ints("strides", "s");
     ints("pads", "p");
     if (n.has_attr("dilations") && n.attr_ints("dilations") != std::vector<int64_t>{1, 1}) ints("dilations", "d");

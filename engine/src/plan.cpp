@@ -170,6 +170,8 @@ std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
     case Op::Relu:
     case Op::Clip: return "f32_clamp" + isa;
     case Op::BatchNormalization: return "f32_channel_affine__scalar";
+    case Op::Flatten:
+    case Op::Reshape: return "view (no copy)";
     default: return "copy";
   }
 }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds q8 into build/ and runs the whole test suite through ctest.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install_deps.sh test
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"

@@ -8,9 +8,11 @@
 
 namespace q8::kern {
 
-// NCHW <-> NHWC for images n in [n0, n1).
+// NCHW <-> NHWC for images n in [n0, n1), for float and uint8 tensors.
 void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1);
 void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1);
+void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1);
+void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1);
 
 // out = clamp(a + b_scale * b) with numpy broadcasting. Shapes are given at the output's rank: a_dims and
 // b_dims hold 1 on broadcast axes. rank <= 8.

@@ -80,6 +80,7 @@ std::vector<Case> cases() {
       {"test_dropout_default_mask", "Dropout's mask output (training)"},
       {"test_dropout_default_mask_ratio", "Dropout's mask output (training)"},
       {"test_identity_opt", "optional types"},
+      {"test_reshape_allowzero_reordered", "empty (zero-sized) tensors"},
       {"test_identity_sequence", "sequence types"},
   };
   const char* prefixes[] = {"test_conv_with_", "test_relu", "test_clip", "test_maxpool_", "test_averagepool_",

@@ -171,7 +171,7 @@ int cmd_run(int argc, char** argv) {
                     std::to_string(outs.size()) + " --output");
   std::vector<q8::Tensor> inputs;
   for (const std::string& f : ins) inputs.push_back(q8::load_npy(f));
-  q8::Session session(model, {threads});
+  q8::Session session(model, {threads, ""});
   std::vector<q8::Tensor> outputs = session.run(inputs);
   for (size_t i = 0; i < outs.size(); ++i) q8::save_npy(outs[i], outputs[i]);
   return 0;
@@ -225,7 +225,7 @@ int cmd_eval(int argc, char** argv) {
   if (y.numel() != n)
     throw q8::Error(a.get("labels", "") + ": " + std::to_string(y.numel()) + " labels for " + std::to_string(n) + " samples");
   const int64_t per = x.numel() / n;
-  q8::Session session(model, {threads});
+  q8::Session session(model, {threads, ""});
   int64_t correct = 0;
   std::vector<q8::Tensor> out;
   for (int64_t first = 0; first < n; first += batch) {
@@ -272,7 +272,7 @@ int cmd_bench(int argc, char** argv) {
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
     inputs.push_back(std::move(x));
   }
-  q8::Session session(model, {threads});
+  q8::Session session(model, {threads, ""});
   std::vector<q8::Tensor> outputs;
   for (long i = 0; i < warmup; ++i) session.run(inputs, outputs);
   std::vector<double> ms;

@@ -74,6 +74,8 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
   ir::Graph g = impl_->graph;
   ir::infer_shapes(g, ir::input_shapes_for_batch(g, batch));
   const rt::Dispatch& d = rt::dispatch();
+  bool quantized_model = false;
+  for (const ir::Value& v : g.values) quantized_model |= v.dtype == ir::DType::Uint8;
   std::vector<NodeInfo> rows;
   for (const ir::Node& n : g.nodes) {
     NodeInfo r;
@@ -89,16 +91,23 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
       const auto v = n.attr_ints(key);
       for (size_t i = 0; i < v.size(); ++i) p << (i ? "," : "") << v[i];
     };
-    if (n.op == ir::Op::Conv) {
+    const bool conv = n.op == ir::Op::Conv || n.op == ir::Op::QuantizedConv;
+    if (conv) {
       const auto& w = g.values[n.inputs[1]].constant->dims;
       p << "out=" << w[0] << " k=" << w[2] << "," << w[3];
       if (n.attr_int("group", 1) != 1) p << " group=" << n.attr_int("group", 1);
     }
-    if (n.op != ir::Op::Conv) ints("kernel_shape", "k");
+    if (!conv) ints("kernel_shape", "k");
     ints("strides", "s");
     ints("pads", "p");
     if (n.has_attr("dilations") && n.attr_ints("dilations") != std::vector<int64_t>{1, 1}) ints("dilations", "d");
     if (n.op == ir::Op::Gemm) p << "transB=" << n.attr_int("transB", 0);
+    if (n.op == ir::Op::QuantizedDense) p << "out=" << g.values[n.inputs[1]].constant->dims[0];
+    if (n.has_attr("qmin") && (n.attr_int("qmin", 0) != 0 || n.attr_int("qmax", 255) != 255))
+      p << (p.tellp() > 0 ? " " : "") << "clamp=[" << n.attr_int("qmin", 0) << "," << n.attr_int("qmax", 255) << "]";
+    const ir::Value& out = g.values[n.outputs[0]];
+    if (out.dtype == ir::DType::Uint8)
+      p << (p.tellp() > 0 ? " " : "") << "out_q=(" << out.scale << "," << out.zero_point << ")";
     if (n.has_attr("act_op")) p << (p.tellp() > 0 ? " " : "") << "+" << n.attr_string("act_op", "");
     if (n.op == ir::Op::Clip || n.has_attr("act_min"))
       if (n.op == ir::Op::Clip || n.attr_string("act_op", "") == "Clip") {
@@ -109,6 +118,11 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     r.params = p.str();
     r.macs = rt::node_macs(g, n) / std::max<int64_t>(batch, 1);
     r.kernel = rt::kernel_name(g, n, d);
+    // In a quantized model, a compute op that stayed float runs between conversions: say so.
+    const bool computes = n.op == ir::Op::Conv || n.op == ir::Op::Gemm || n.op == ir::Op::MatMul ||
+                          n.op == ir::Op::Add || n.op == ir::Op::MaxPool || n.op == ir::Op::AveragePool ||
+                          n.op == ir::Op::GlobalAveragePool;
+    if (quantized_model && computes && out.dtype == ir::DType::Float32) r.kernel += " (fp32 fallback)";
     rows.push_back(std::move(r));
   }
   return rows;
@@ -119,7 +133,7 @@ Session::Session(const Model& model, SessionOptions options) {
   if (options.threads < 1 || options.threads > 1024)
     throw Error("session: threads must be between 1 and 1024, got " + std::to_string(options.threads));
   impl_ = std::make_unique<detail::SessionImpl>(model.impl(), options);
-  impl_->dispatch = &rt::dispatch();
+  impl_->dispatch = options.isa.empty() ? &rt::dispatch() : &rt::dispatch_for(options.isa);
   impl_->weights = rt::pack_weights(impl_->model->graph, *impl_->dispatch);
 }
 
@@ -167,6 +181,11 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
 }
 
 std::string active_isa() { return rt::isa_name(rt::dispatch().isa); }
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> r;
+  for (rt::Isa i : rt::supported_isas()) r.push_back(rt::isa_name(i));
+  return r;
+}
 std::string cpu_description() { return rt::cpu_summary(); }
 
 }  // namespace q8

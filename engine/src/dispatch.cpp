@@ -41,6 +41,18 @@ const kern::F32Kernels* f32_table(Isa isa) {
   return kern::f32_kernels_scalar();
 }
 
+const kern::QU8Kernels* qu8_table(Isa isa) {
+  switch (isa) {
+    case Isa::avx512vnni: return kern::qu8_kernels_avx512vnni();
+    case Isa::avx512: return kern::qu8_kernels_avx512();
+    case Isa::avx2: return kern::qu8_kernels_avx2();
+    case Isa::neondot: return kern::qu8_kernels_neondot();
+    case Isa::neon: return kern::qu8_kernels_neon();
+    case Isa::scalar: break;
+  }
+  return kern::qu8_kernels_scalar();
+}
+
 bool cpu_has(Isa isa) {
   if (!cpu_init()) return isa == Isa::scalar;
   switch (isa) {
@@ -58,27 +70,29 @@ bool cpu_has(Isa isa) {
   }
 }
 
-Dispatch decide() {
-  std::vector<Isa> ok = supported_isas();
+Dispatch tables_for(Isa isa) {
   Dispatch d;
-  d.isa = ok.front();
-  if (const char* forced = std::getenv("Q8_ISA"); forced && *forced) {
-    const std::string want = forced;
-    bool known = false;
-    for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neondot})
-      if (want == isa_name(i)) {
-        known = true;
-        d.isa = i;
-      }
-    if (!known)
-      throw Error("Q8_ISA='" + want + "' is not one of scalar, avx2, avx512, avx512vnni, neon, neondot");
-    bool runs = false;
-    for (Isa i : ok) runs |= i == d.isa;
-    if (!runs) throw Error("Q8_ISA=" + want + ": this CPU (" + cpu_summary() + ") cannot run that path");
-  }
-  d.f32 = f32_table(d.isa);
-  if (!d.f32) d.f32 = kern::f32_kernels_scalar();
+  d.isa = isa;
+  d.f32 = f32_table(isa);
+  d.qu8 = qu8_table(isa);
   return d;
+}
+
+// Parses a path name and checks this CPU and build can run it.
+Isa runnable_isa(const std::string& want, const char* what) {
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
+    if (want != isa_name(i)) continue;
+    for (Isa ok : supported_isas())
+      if (ok == i) return i;
+    throw Error(std::string(what) + want + ": this CPU (" + cpu_summary() + ") cannot run that path");
+  }
+  throw Error(std::string(what) + "'" + want + "' is not one of scalar, avx2, avx512, avx512vnni, neon, neondot");
+}
+
+Dispatch decide() {
+  const char* forced = std::getenv("Q8_ISA");
+  if (forced && *forced) return tables_for(runnable_isa(forced, "Q8_ISA="));
+  return tables_for(supported_isas().front());
 }
 
 }  // namespace
@@ -86,7 +100,7 @@ Dispatch decide() {
 std::vector<Isa> supported_isas() {
   std::vector<Isa> r;
   for (Isa i : {Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neondot, Isa::neon})
-    if (cpu_has(i) && f32_table(i)) r.push_back(i);
+    if (cpu_has(i) && f32_table(i) && qu8_table(i)) r.push_back(i);
   r.push_back(Isa::scalar);
   return r;
 }
@@ -105,6 +119,12 @@ const Dispatch& dispatch() {
   });
   if (!error.empty()) throw Error(error);
   return d;
+}
+
+const Dispatch& dispatch_for(const std::string& isa) {
+  static const Dispatch all[] = {tables_for(Isa::scalar), tables_for(Isa::avx2), tables_for(Isa::avx512),
+                                 tables_for(Isa::avx512vnni), tables_for(Isa::neon), tables_for(Isa::neondot)};
+  return all[static_cast<int>(runnable_isa(isa, "isa "))];
 }
 
 std::string cpu_summary() {

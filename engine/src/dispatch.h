@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/f32.h"
+#include "kernels/qu8.h"
 
 namespace q8::rt {
 
@@ -15,10 +16,13 @@ const char* isa_name(Isa isa);
 struct Dispatch {
   Isa isa = Isa::scalar;           // the chosen path
   const kern::F32Kernels* f32 = nullptr;  // the fp32 table for that path
+  const kern::QU8Kernels* qu8 = nullptr;  // the int8 table for that path
 };
 
 // The process-wide choice; throws q8::Error if Q8_ISA names a path this CPU or build lacks.
 const Dispatch& dispatch();
+// The tables of a named path ("avx2", ...); throws q8::Error if unknown or not runnable here.
+const Dispatch& dispatch_for(const std::string& isa);
 // Paths this CPU and build can run, best first.
 std::vector<Isa> supported_isas();
 std::string cpu_summary();

@@ -93,6 +93,16 @@ const char* op_name(Op op) {
     case Op::Dropout: return "Dropout";
     case Op::Constant: return "Constant";
     case Op::Reshape: return "Reshape";
+    case Op::QuantizeLinear: return "QuantizeLinear";
+    case Op::DequantizeLinear: return "DequantizeLinear";
+    case Op::QLinearConv: return "QLinearConv";
+    case Op::QLinearMatMul: return "QLinearMatMul";
+    case Op::QLinearAdd: return "QLinearAdd";
+    case Op::QLinearGlobalAveragePool: return "QLinearGlobalAveragePool";
+    case Op::QGemm: return "QGemm";
+    case Op::QuantizedConv: return "QuantizedConv";
+    case Op::QuantizedDense: return "QuantizedDense";
+    case Op::QuantizedAdd: return "QuantizedAdd";
   }
   return "?";
 }
@@ -135,6 +145,10 @@ float Node::attr_float(const std::string& k, float def) const {
 std::vector<int64_t> Node::attr_ints(const std::string& k, std::vector<int64_t> def) const {
   const Attribute* a = find_attr(*this, k, Attribute::Kind::Ints);
   return a ? a->ints : def;
+}
+std::vector<float> Node::attr_floats(const std::string& k, std::vector<float> def) const {
+  const Attribute* a = find_attr(*this, k, Attribute::Kind::Floats);
+  return a ? a->floats : def;
 }
 std::string Node::attr_string(const std::string& k, const std::string& def) const {
   const Attribute* a = find_attr(*this, k, Attribute::Kind::String);

@@ -70,6 +70,21 @@ enum class Op : uint16_t {
   Dropout,
   Constant,
   Reshape,
+  // Quantization as ONNX files carry it (QDQ and QOperator formats).
+  QuantizeLinear,     // float -> uint8 (also the runtime op at a float/int8 border)
+  DequantizeLinear,   // uint8 -> float (also the runtime op at an int8/float border)
+  QLinearConv,
+  QLinearMatMul,
+  QLinearAdd,                 // com.microsoft
+  QLinearGlobalAveragePool,   // com.microsoft
+  QGemm,                      // com.microsoft
+  // q8's integer ops, made by lower_quantized() from either format. Inputs and outputs are
+  // uint8 values whose Value::scale/zero_point give their quantization; weights are constant
+  // int8 already centred on zero, biases int32 with scale s_in * s_w[c].
+  QuantizedConv,   // inputs: x, w [K][Cg][KH][KW] int8, bias [K] int32 (optional); attrs as Conv
+                   // plus "w_scale" (floats, K) and "qmin"/"qmax" (ints, the fused clamp)
+  QuantizedDense,  // inputs: a [M][Kd], w [N][Kd] int8, bias [N] int32 (optional); "w_scale" (N)
+  QuantizedAdd,    // inputs: a, b (same shape or per-channel broadcast); "qmin"/"qmax"
 };
 const char* op_name(Op op);
 
@@ -79,6 +94,9 @@ struct Value {
   Shape shape;              // empty with has_shape == false when not yet inferred
   bool has_shape = false;
   ConstTensorPtr constant;  // non-null for initializers and folded constants
+  // Quantization of a uint8 activation: real = (q - zero_point) * scale.
+  float scale = 0.f;
+  int32_t zero_point = 0;
   bool is_const() const { return constant != nullptr; }
 };
 
@@ -96,6 +114,7 @@ struct Node {
   int64_t attr_int(const std::string& k, int64_t def) const;
   float attr_float(const std::string& k, float def) const;
   std::vector<int64_t> attr_ints(const std::string& k, std::vector<int64_t> def = {}) const;
+  std::vector<float> attr_floats(const std::string& k, std::vector<float> def = {}) const;
   std::string attr_string(const std::string& k, const std::string& def) const;
   // "node 'conv1' (Conv)" for error messages.
   std::string describe() const;

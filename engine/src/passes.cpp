@@ -333,6 +333,8 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     Value& v = g.values[g.inputs[i]];
     const Shape& s = input_shapes[i];
+    for (int64_t d : s)
+      if (d == 0) throw Error(g.source + ": input '" + v.name + "' has shape " + shape_str(s) + ": empty tensors are not supported");
     bool ok = s.size() == v.shape.size();
     for (size_t k = 0; ok && k < s.size(); ++k) ok = s[k] >= 1 && (v.shape[k] == kUnknownDim || v.shape[k] == s[k]);
     if (!ok)
@@ -355,11 +357,13 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     };
     Shape out;
     switch (n.op) {
-      case Op::Conv: {
+      case Op::Conv:
+      case Op::QuantizedConv: {
         rank_is(0, 4);
+        const bool q = n.op == Op::QuantizedConv;
         const ConstTensor* w = const_input(g, n, 1);
         if (!w) fail(g, n, "weights must be a constant initializer");
-        if (w->dtype != DType::Float32) fail(g, n, "weights must be float32");
+        if (w->dtype != (q ? DType::Int8 : DType::Float32)) fail(g, n, q ? "weights must be int8" : "weights must be float32");
         if (w->dims.size() != 4) fail(g, n, "weights have shape " + shape_str(w->dims) + ", expected rank 4");
         const Shape& x = in(0);
         const int64_t group = n.attr_int("group", 1);
@@ -374,8 +378,8 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
           fail(g, n, "kernel_shape does not match the weights " + shape_str(w->dims));
         if (const Value* b = input_value(g, n, 2)) {
           if (!b->constant) fail(g, n, "bias must be a constant initializer");
-          if (b->constant->dtype != DType::Float32 || b->constant->numel() != K)
-            fail(g, n, "bias must be " + std::to_string(K) + " float32 values");
+          if (b->constant->dtype != (q ? DType::Int32 : DType::Float32) || b->constant->numel() != K)
+            fail(g, n, "bias must be " + std::to_string(K) + (q ? " int32" : " float32") + " values");
         }
         Window win = resolve_window(g, n, x, ks[0], ks[1], false);
         out = {x[0], K, pooled_extent(x[2], win.kh, win.sh, win.dh, win.pt, win.pb, false),
@@ -434,6 +438,28 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
         break;
       }
       case Op::Add: out = broadcast(g, n, in(0), in(1)); break;
+      case Op::QuantizedAdd:
+        if (in(0) != in(1))
+          fail(g, n, "int8 Add of " + shape_str(in(0)) + " and " + shape_str(in(1)) + ": broadcasting is not supported");
+        out = in(0);
+        break;
+      case Op::QuantizedDense: {
+        const ConstTensor* w = const_input(g, n, 1);
+        if (!w || w->dtype != DType::Int8 || w->dims.size() != 2) fail(g, n, "weights must be a constant int8 matrix");
+        const Shape& a = in(0);
+        if (a.empty() || a.back() != w->dims[1])
+          fail(g, n, "input " + shape_str(a) + " does not multiply weights " + shape_str(w->dims));
+        out = a;
+        out.back() = w->dims[0];
+        break;
+      }
+      case Op::QuantizeLinear:
+      case Op::DequantizeLinear: out = in(0); break;
+      case Op::QLinearConv:
+      case Op::QLinearMatMul:
+      case Op::QLinearAdd:
+      case Op::QLinearGlobalAveragePool:
+      case Op::QGemm: fail(g, n, "quantized op was not lowered");
       case Op::BatchNormalization: {
         const Shape& x = in(0);
         if (x.size() < 2) fail(g, n, "input must have rank >= 2");
@@ -456,18 +482,41 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     shape_numel(out);
     o.shape = std::move(out);
     o.has_shape = true;
-    o.dtype = DType::Float32;
+    // Element types: the integer ops read and write uint8 activations; pools and reshapes run on
+    // either type; everything else is float32.
+    const DType x = g.values[n.inputs[0]].dtype;
+    DType want_in = DType::Float32;
+    switch (n.op) {
+      case Op::QuantizedConv:
+      case Op::QuantizedDense:
+      case Op::QuantizedAdd: want_in = DType::Uint8, o.dtype = DType::Uint8; break;
+      case Op::QuantizeLinear: o.dtype = DType::Uint8; break;
+      case Op::DequantizeLinear: want_in = DType::Uint8, o.dtype = DType::Float32; break;
+      case Op::MaxPool:
+      case Op::AveragePool:
+      case Op::GlobalAveragePool:
+      case Op::Flatten:
+      case Op::Reshape:
+      case Op::Identity:
+      case Op::Dropout: want_in = x == DType::Uint8 ? DType::Uint8 : DType::Float32, o.dtype = want_in; break;
+      default: o.dtype = DType::Float32; break;
+    }
+    // Non-constant inputs are activations; constant ones (weights, bounds, shapes) are checked
+    // by the op's own rules above and by the runtime.
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const Value* v = input_value(g, n, i);
-      if (v && v->dtype != DType::Float32 && !(n.op == Op::Reshape && i == 1))
-        fail(g, n, "input '" + v->name + "' is " + dtype_name(v->dtype) + ", expected float32");
+      if (v && !v->is_const() && v->dtype != want_in)
+        fail(g, n, "input '" + v->name + "' is " + dtype_name(v->dtype) + ", expected " + dtype_name(want_in));
     }
+    if (o.dtype == DType::Uint8 && !(o.scale > 0.f))
+      fail(g, n, "output '" + o.name + "' is uint8 without a quantization scale");
   }
 }
 
 void optimize(Graph& g) {
   fold_constants(g);
   remove_identities(g);
+  lower_quantized(g);
   canonicalize_clip(g);
   fold_batch_norm(g);
   fuse_activations(g);

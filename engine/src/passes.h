@@ -28,6 +28,11 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes);
 // if another axis is unknown.
 std::vector<Shape> input_shapes_for_batch(const Graph& g, int64_t batch);
 
+// QDQ patterns and QOperator nodes become q8's integer ops (QuantizedConv, QuantizedDense,
+// QuantizedAdd, pools and reshapes on uint8), with every uint8 value's scale and zero point
+// set; dequantized constants left over become float constants. A no-op on float graphs.
+void lower_quantized(Graph& g);
+
 // The standard pipeline run at load time.
 void optimize(Graph& g);
 

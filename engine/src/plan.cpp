@@ -17,14 +17,14 @@ using ir::Node;
 using ir::Op;
 using ir::Shape;
 
-AlignedFloats::AlignedFloats(size_t n) : n_(n) {
-  const size_t bytes = std::max<size_t>(64, (n * sizeof(float) + 63) / 64 * 64);
-  p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+AlignedBuffer::AlignedBuffer(size_t bytes) : n_(bytes) {
+  const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+  p_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
   if (!p_) throw std::bad_alloc();
-  std::memset(p_, 0, bytes);
+  std::memset(p_, 0, rounded);
 }
 
-AlignedFloats& AlignedFloats::operator=(AlignedFloats&& o) noexcept {
+AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
   if (this != &o) {
     std::free(p_);
     p_ = o.p_;
@@ -78,6 +78,23 @@ kern::ConvGeometry conv_geometry(const Graph& g, const Node& n) {
 
 bool is_depthwise(const kern::ConvGeometry& c) { return c.groups > 1 && c.Cg() == 1 && c.Kg() == 1; }
 
+// Requantization multipliers M[c] = s_in * s_w[c] / s_out, computed once in double and rounded
+// to float once, so every kernel path multiplies by the same float.
+std::vector<float> requant_multipliers(const Graph& g, const Node& n) {
+  const float s_in = g.values[n.inputs[0]].scale, s_out = g.values[n.outputs[0]].scale;
+  std::vector<float> m;
+  for (float sw : n.attr_floats("w_scale")) m.push_back(static_cast<float>(static_cast<double>(s_in) * sw / s_out));
+  return m;
+}
+
+kern::QU8Requant requant_of(const Graph& g, const Node& n) {
+  kern::QU8Requant r;
+  r.out_zero_point = g.values[n.outputs[0]].zero_point;
+  r.out_min = static_cast<uint8_t>(n.attr_int("qmin", 0));
+  r.out_max = static_cast<uint8_t>(n.attr_int("qmax", 255));
+  return r;
+}
+
 // Gemm runs on packed weights when B is a constant matrix and A needs no transpose; the bias C,
 // when present, must then be a constant broadcast along rows (shape [N], [1,N] or a scalar).
 bool gemm_packed_path(const Graph& g, const Node& n) {
@@ -104,19 +121,44 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
   PackedWeights pw;
   pw.per_node.resize(g.nodes.size());
   const kern::F32Kernels& k = *d.f32;
+  const kern::QU8Kernels& q = *d.qu8;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    if (n.op == Op::Conv) {
+    if (n.op == Op::QuantizedConv) {
+      const kern::ConvGeometry c = conv_geometry(g, n);
+      const ConstTensor* b = const_input(g, n, 2);
+      const int8_t* w = const_input(g, n, 1)->data<int8_t>();
+      const std::vector<float> m = requant_multipliers(g, n);
+      const uint8_t za = static_cast<uint8_t>(g.values[n.inputs[0]].zero_point);
+      if (is_depthwise(c)) {
+        AlignedBuffer buf(kern::qu8_dwconv_packed_bytes(c));
+        kern::qu8_dwconv_pack(c, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
+        pw.per_node[i] = std::move(buf);
+      } else {
+        AlignedBuffer buf(kern::qu8_conv_packed_bytes(c, q.nr));
+        kern::qu8_conv_pack(c, q.nr, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
+        pw.per_node[i] = std::move(buf);
+      }
+    } else if (n.op == Op::QuantizedDense) {
+      const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
+      const ConstTensor* b = const_input(g, n, 2);
+      const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
+      const std::vector<float> m = requant_multipliers(g, n);
+      AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, q.nr));
+      kern::qu8_gemm_pack(Kd, N, q.nr, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr, m.data(),
+                          static_cast<uint8_t>(g.values[n.inputs[0]].zero_point), buf.data());
+      pw.per_node[i] = std::move(buf);
+    } else if (n.op == Op::Conv) {
       const kern::ConvGeometry c = conv_geometry(g, n);
       const ConstTensor* b = const_input(g, n, 2);
       const float* w = const_input(g, n, 1)->data<float>();
       if (is_depthwise(c)) {
-        AlignedFloats buf(kern::f32_dwconv_packed_floats(c));
-        kern::f32_dwconv_pack(c, w, b ? b->data<float>() : nullptr, buf.data());
+        AlignedBuffer buf(kern::f32_dwconv_packed_floats(c) * sizeof(float));
+        kern::f32_dwconv_pack(c, w, b ? b->data<float>() : nullptr, buf.as<float>());
         pw.per_node[i] = std::move(buf);
       } else {
-        AlignedFloats buf(kern::f32_conv_packed_floats(c, k.conv.nr));
-        kern::f32_conv_pack(c, k.conv.nr, w, b ? b->data<float>() : nullptr, buf.data());
+        AlignedBuffer buf(kern::f32_conv_packed_floats(c, k.conv.nr) * sizeof(float));
+        kern::f32_conv_pack(c, k.conv.nr, w, b ? b->data<float>() : nullptr, buf.as<float>());
         pw.per_node[i] = std::move(buf);
       }
     } else if ((n.op == Op::Gemm || n.op == Op::MatMul) && gemm_packed_path(g, n)) {
@@ -132,18 +174,19 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
       std::vector<float> bias(N, 0.f);
       if (const ConstTensor* c = const_input(g, n, 2))
         for (size_t j = 0; j < N; ++j) bias[j] = beta * c->data<float>()[c->numel() == 1 ? 0 : j];
-      AlignedFloats buf(kern::f32_gemm_packed_floats(Kd, N, k.conv.nr));
-      kern::f32_gemm_pack(Kd, N, k.conv.nr, scaled.data(), tb ? 1 : N, tb ? Kd : 1, bias.data(), buf.data());
+      AlignedBuffer buf(kern::f32_gemm_packed_floats(Kd, N, k.conv.nr) * sizeof(float));
+      kern::f32_gemm_pack(Kd, N, k.conv.nr, scaled.data(), tb ? 1 : N, tb ? Kd : 1, bias.data(), buf.as<float>());
       pw.per_node[i] = std::move(buf);
     } else if (n.op == Op::BatchNormalization) {
       // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * scale + shift
       const int64_t C = const_input(g, n, 1)->numel();
       const float eps = n.attr_float("epsilon", 1e-5f);
-      AlignedFloats buf(2 * C);
+      AlignedBuffer buf(2 * C * sizeof(float));
+      float* ss = buf.as<float>();
       for (int64_t c = 0; c < C; ++c) {
         const float s = const_input(g, n, 1)->data<float>()[c] / std::sqrt(const_input(g, n, 4)->data<float>()[c] + eps);
-        buf.data()[c] = s;
-        buf.data()[C + c] = const_input(g, n, 2)->data<float>()[c] - const_input(g, n, 3)->data<float>()[c] * s;
+        ss[c] = s;
+        ss[C + c] = const_input(g, n, 2)->data<float>()[c] - const_input(g, n, 3)->data<float>()[c] * s;
       }
       pw.per_node[i] = std::move(buf);
     }
@@ -154,7 +197,26 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
 std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
   const kern::F32Kernels& k = *d.f32;
   const std::string isa = std::string("__") + k.isa;
+  const std::string qisa = std::string("__") + d.qu8->isa;
+  const std::string qtile = std::to_string(d.qu8->mr) + "x" + std::to_string(d.qu8->nr) + "c4";
+  const bool u8 = !n.inputs.empty() && n.inputs[0] != ir::kNoValue && g.values[n.inputs[0]].dtype == ir::DType::Uint8;
   switch (n.op) {
+    case Op::QuantizedConv:
+      if (is_depthwise(conv_geometry(g, n))) return "qu8_dwconv" + qisa;
+      return "qu8_igemm_" + qtile + qisa;
+    case Op::QuantizedDense: return "qu8_gemm_" + qtile + qisa;
+    case Op::QuantizedAdd: return "qu8_add" + qisa;
+    case Op::QuantizeLinear: return "qu8_quantize" + qisa;
+    case Op::DequantizeLinear: return "qu8_dequantize" + qisa;
+    case Op::MaxPool:
+      if (u8) return "qu8_maxpool" + qisa;
+      return "f32_maxpool" + isa;
+    case Op::AveragePool:
+      if (u8) return "qu8_avgpool" + qisa;
+      return "f32_avgpool" + isa;
+    case Op::GlobalAveragePool:
+      if (u8) return "qu8_global_avgpool" + qisa;
+      return "f32_global_avgpool" + isa;
     case Op::Conv: {
       if (is_depthwise(conv_geometry(g, n))) return "f32_dwconv" + isa;
       return "f32_igemm_" + std::to_string(k.conv.mr) + "x" + std::to_string(k.conv.nr) + isa;
@@ -163,9 +225,6 @@ std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
     case Op::MatMul:
       if (gemm_packed_path(g, n)) return "f32_gemm_" + std::to_string(k.conv.mr) + "x" + std::to_string(k.conv.nr) + isa;
       return "f32_matmul_strided__scalar";
-    case Op::MaxPool: return "f32_maxpool" + isa;
-    case Op::AveragePool: return "f32_avgpool" + isa;
-    case Op::GlobalAveragePool: return "f32_global_avgpool" + isa;
     case Op::Add: return "f32_add" + isa;
     case Op::Relu:
     case Op::Clip: return "f32_clamp" + isa;
@@ -177,9 +236,12 @@ std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
 }
 
 int64_t node_macs(const Graph& g, const Node& n) {
-  if (n.op == Op::Conv) {
+  if (n.op == Op::Conv || n.op == Op::QuantizedConv) {
     const kern::ConvGeometry c = conv_geometry(g, n);
     return static_cast<int64_t>(c.out_pixels() * c.K * c.Cg() * c.taps());
+  }
+  if (n.op == Op::QuantizedDense) {
+    return ir::shape_numel(shape_of(g, n.outputs[0])) * g.values[n.inputs[1]].constant->dims[1];
   }
   if (n.op == Op::Gemm || n.op == Op::MatMul) {
     const Shape& a = shape_of(g, n.inputs[0]);
@@ -198,15 +260,21 @@ struct Plan::Step {
   size_t work = 1, align = 1;
   std::function<void(size_t, size_t)> fn;
   std::function<void()> bind;  // runs once buffers have addresses
-  std::vector<const float*> indirection;
+  std::vector<const void*> indirection;
 };
+
+namespace {
+// Kernels may read a few bytes past the end of an activation row (int8 GEMMs read channels in
+// blocks of 4); every arena buffer is followed by this much readable slack.
+constexpr size_t kBufferSlack = 64;
+}  // namespace
 
 struct Plan::Builder {
   enum class Layout { Plain, NHWC };
   struct Buf {
-    size_t floats = 0;
+    size_t bytes = 0;
     int first = 0, last = 0;
-    const float* fixed = nullptr;  // constants live outside the arena
+    const uint8_t* fixed = nullptr;  // constants live outside the arena
   };
 
   const Graph& g;
@@ -222,17 +290,19 @@ struct Plan::Builder {
         native(g_.values.size(), Layout::Plain) {}
 
   int step_index() const { return static_cast<int>(p.steps_.size()); }
-  int new_buf(size_t floats) {
-    bufs.push_back({floats, step_index(), step_index(), nullptr});
+  size_t bytes_of(int v) const { return numel(shape_of(g, v)) * ir::dtype_size(g.values[v].dtype); }
+  bool is_u8(int v) const { return g.values[v].dtype == ir::DType::Uint8; }
+  int new_buf(size_t bytes) {
+    bufs.push_back({bytes, step_index(), step_index(), nullptr});
+    return static_cast<int>(bufs.size()) - 1;
+  }
+  int fixed_buf(const void* data, size_t bytes) {
+    bufs.push_back({bytes, 0, 0, static_cast<const uint8_t*>(data)});
     return static_cast<int>(bufs.size()) - 1;
   }
   // Lifetimes are marked here, by the step that reads or writes a buffer, so conversion steps
   // added while fetching a node's inputs never shorten the life of an input read later.
-  int fixed_buf(const float* data, size_t floats) {
-    bufs.push_back({floats, 0, 0, data});
-    return static_cast<int>(bufs.size()) - 1;
-  }
-  Step& add_step(const Node* n, size_t work, size_t align, std::initializer_list<int> reads,
+  Step& add_step(const std::string& name, size_t work, size_t align, std::initializer_list<int> reads,
                  std::initializer_list<int> writes) {
     const int at = step_index();
     for (int b : reads)
@@ -240,12 +310,11 @@ struct Plan::Builder {
     for (int b : writes) bufs[b].first = at, bufs[b].last = std::max(bufs[b].last, at);
     p.steps_.push_back(std::make_unique<Step>());
     Step& s = *p.steps_.back();
-    s.node = n ? n->name : "";
+    s.node = name;
     s.work = work;
     s.align = align;
     return s;
   }
-  float* addr(int b) const { return p.buffers_[b]; }
 
   // NHWC and C-order agree byte for byte unless the tensor is 4-D with C > 1 and H*W > 1.
   static bool layouts_agree(const Shape& s) { return s.size() != 4 || s[1] == 1 || s[2] * s[3] == 1; }
@@ -262,75 +331,141 @@ struct Plan::Builder {
     if (plain[v] < 0 && nhwc[v] < 0 && g.values[v].constant) {
       const ConstTensor& c = *g.values[v].constant;
       if (c.dtype != ir::DType::Float32) throw Error(g.source + ": constant '" + g.values[v].name + "' is not float32");
-      plain[v] = fixed_buf(c.data<float>(), numel(s));
+      plain[v] = fixed_buf(c.data<float>(), c.bytes.size());
       if (layouts_agree(s)) nhwc[v] = plain[v];
     }
     int& slot = l == Layout::NHWC ? nhwc[v] : plain[v];
-    if (slot < 0) {
-      const int src = l == Layout::NHWC ? plain[v] : nhwc[v];
-      if (src < 0) throw Error(g.source + ": value '" + g.values[v].name + "' is used before it is computed");
-      const size_t C = s[1], HW = s[2] * s[3];
-      if (bufs[src].fixed) {  // a constant: convert now, once
-        p.owned_.emplace_back(numel(s));
-        kern::f32_nchw_to_nhwc(C, HW, bufs[src].fixed, p.owned_.back().data(), 0, s[0]);
-        slot = fixed_buf(p.owned_.back().data(), numel(s));
-      } else {
-        const int dst = new_buf(numel(s));
-        Step& st = add_step(nullptr, s[0], 1, {src}, {dst});
-        st.node = g.values[v].name + (l == Layout::NHWC ? " (to NHWC)" : " (to NCHW)");
-        const bool to_nhwc = l == Layout::NHWC;
-        st.fn = [this_p = &p, src, dst, C, HW, to_nhwc](size_t n0, size_t n1) {
-          const float* in = this_p->buffers_[src];
-          float* out = this_p->buffers_[dst];
-          if (to_nhwc) kern::f32_nchw_to_nhwc(C, HW, in, out, n0, n1);
-          else kern::f32_nhwc_to_nchw(C, HW, in, out, n0, n1);
-        };
-        slot = dst;
-      }
+    if (slot >= 0) return slot;
+    const int src = l == Layout::NHWC ? plain[v] : nhwc[v];
+    if (src < 0) throw Error(g.source + ": value '" + g.values[v].name + "' is used before it is computed");
+    const size_t C = s[1], HW = s[2] * s[3];
+    const bool to_nhwc = l == Layout::NHWC, u8 = is_u8(v);
+    if (bufs[src].fixed) {  // a float constant: convert now, once
+      p.owned_.emplace_back(bytes_of(v));
+      kern::f32_nchw_to_nhwc(C, HW, reinterpret_cast<const float*>(bufs[src].fixed), p.owned_.back().as<float>(), 0, s[0]);
+      slot = fixed_buf(p.owned_.back().data(), bytes_of(v));
+      return slot;
     }
+    const int dst = new_buf(bytes_of(v));
+    Step& st = add_step(g.values[v].name + (to_nhwc ? " (to NHWC)" : " (to NCHW)"), s[0], 1, {src}, {dst});
+    st.fn = [&P = p, src, dst, C, HW, to_nhwc, u8](size_t n0, size_t n1) {
+      const uint8_t* in = P.buffers_[src];
+      uint8_t* out = P.buffers_[dst];
+      if (u8) {
+        if (to_nhwc) kern::u8_nchw_to_nhwc(C, HW, in, out, n0, n1);
+        else kern::u8_nhwc_to_nchw(C, HW, in, out, n0, n1);
+      } else {
+        if (to_nhwc) kern::f32_nchw_to_nhwc(C, HW, reinterpret_cast<const float*>(in), reinterpret_cast<float*>(out), n0, n1);
+        else kern::f32_nhwc_to_nchw(C, HW, reinterpret_cast<const float*>(in), reinterpret_cast<float*>(out), n0, n1);
+      }
+    };
+    slot = dst;
     return slot;
   }
 
   void build();
   void conv(size_t i, const Node& n);
+  void qconv(size_t i, const Node& n);
   void gemm(size_t i, const Node& n);
+  void qdense(size_t i, const Node& n);
   void add(const Node& n);
+  void qadd(const Node& n);
   void pool(const Node& n);
-  void layout_free_unary(const Node& n);
+  void elementwise(const Node& n);
   void assign_arena();
 };
+
+// Typed views of a plan's buffers, for the step lambdas (addresses are fixed after layout).
+#define Q8_F32(id) reinterpret_cast<float*>(P.buffers_[id])
+#define Q8_U8(id) (P.buffers_[id])
 
 void Plan::Builder::conv(size_t i, const Node& n) {
   const kern::ConvGeometry c = conv_geometry(g, n);
   const Activation act = activation_of(n);
   const int x = get(n.inputs[0], Layout::NHWC);
-  const int y = new_buf(numel(shape_of(g, n.outputs[0])));
+  const int y = new_buf(bytes_of(n.outputs[0]));
   define(n.outputs[0], Layout::NHWC, y);
-  const float* packed = w.per_node[i].data();
-  p.owned_.emplace_back(c.C);  // the zero row that padding taps point at
-  const float* zero = p.owned_.back().data();
+  const float* packed = w.per_node[i].as<float>();
+  p.owned_.emplace_back(c.C * sizeof(float));  // the zero row that padding taps point at
+  const float* zero = p.owned_.back().as<float>();
   const kern::F32Kernels* k = d.f32;
   if (is_depthwise(c)) {
-    Step& s = add_step(&n, c.out_pixels(), 1, {x}, {y});
-    s.fn = [this_p = &p, k, c, x, y, packed, zero, act](size_t p0, size_t p1) {
-      k->dwconv(c, this_p->buffers_[x], packed, zero, this_p->buffers_[y], p0, p1, act.lo, act.hi);
+    Step& s = add_step(n.name, c.out_pixels(), 1, {x}, {y});
+    s.fn = [&P = p, k, c, x, y, packed, zero, act](size_t p0, size_t p1) {
+      k->dwconv(c, Q8_F32(x), packed, zero, Q8_F32(y), p0, p1, act.lo, act.hi);
     };
     return;
   }
-  Step& s = add_step(&n, c.out_pixels(), k->conv.mr, {x}, {y});
+  Step& s = add_step(n.name, c.out_pixels(), k->conv.mr, {x}, {y});
   Step* sp = &s;
-  s.bind = [this_p = &p, sp, c, x, zero] {
+  s.bind = [&P = p, sp, c, x, zero] {
     const size_t per_group = c.out_pixels() * c.taps();
     sp->indirection.resize(per_group * c.groups);
     for (size_t grp = 0; grp < c.groups; ++grp)
-      kern::conv_indirection_init(c, grp, this_p->buffers_[x], zero, sp->indirection.data() + grp * per_group);
+      kern::conv_indirection_init(c, grp, Q8_F32(x), zero,
+                                  reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
   };
   const size_t packed_per_group = kern::f32_conv_packed_floats(c, k->conv.nr) / c.groups;
-  s.fn = [this_p = &p, sp, k, c, y, packed, packed_per_group, act](size_t p0, size_t p1) {
+  s.fn = [&P = p, sp, k, c, y, packed, packed_per_group, act](size_t p0, size_t p1) {
     const size_t per_group = c.out_pixels() * c.taps();
+    const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
     for (size_t grp = 0; grp < c.groups; ++grp)
-      kern::f32_conv_run(k->conv, c, grp, sp->indirection.data() + grp * per_group, packed + grp * packed_per_group,
-                         this_p->buffers_[y], p0, p1, act.lo, act.hi);
+      kern::f32_conv_run(k->conv, c, grp, ind + grp * per_group, packed + grp * packed_per_group, Q8_F32(y), p0, p1,
+                         act.lo, act.hi);
+  };
+}
+
+void Plan::Builder::qconv(size_t i, const Node& n) {
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  const kern::QU8Requant rq = requant_of(g, n);
+  const int x = get(n.inputs[0], Layout::NHWC);
+  const int y = new_buf(bytes_of(n.outputs[0]));
+  define(n.outputs[0], Layout::NHWC, y);
+  const void* packed = w.per_node[i].data();
+  // Padding taps read the input zero point: (z_a - z_a) * w = 0 (see qu8.h's algebra).
+  p.owned_.emplace_back(c.C + kBufferSlack);
+  std::memset(p.owned_.back().data(), g.values[n.inputs[0]].zero_point, c.C + kBufferSlack);
+  const uint8_t* zero = p.owned_.back().data();
+  const kern::QU8Kernels* k = d.qu8;
+  if (is_depthwise(c)) {
+    Step& s = add_step(n.name, c.out_pixels(), 1, {x}, {y});
+    s.fn = [&P = p, k, c, x, y, packed, zero, rq](size_t p0, size_t p1) {
+      k->dwconv(c, Q8_U8(x), packed, zero, Q8_U8(y), p0, p1, rq);
+    };
+    return;
+  }
+  Step& s = add_step(n.name, c.out_pixels(), k->mr, {x}, {y});
+  Step* sp = &s;
+  s.bind = [&P = p, sp, c, x, zero] {
+    const size_t per_group = c.out_pixels() * c.taps();
+    sp->indirection.resize(per_group * c.groups);
+    for (size_t grp = 0; grp < c.groups; ++grp)
+      kern::qu8_conv_indirection_init(c, grp, Q8_U8(x), zero,
+                                      reinterpret_cast<const uint8_t**>(sp->indirection.data()) + grp * per_group);
+  };
+  const size_t packed_per_group = kern::qu8_conv_packed_bytes(c, k->nr) / c.groups;
+  s.fn = [&P = p, sp, k, c, y, packed, packed_per_group, rq](size_t p0, size_t p1) {
+    const size_t per_group = c.out_pixels() * c.taps();
+    const uint8_t* const* ind = reinterpret_cast<const uint8_t* const*>(sp->indirection.data());
+    for (size_t grp = 0; grp < c.groups; ++grp)
+      kern::qu8_conv_run(*k, c, grp, ind + grp * per_group, static_cast<const uint8_t*>(packed) + grp * packed_per_group,
+                         Q8_U8(y), p0, p1, rq);
+  };
+}
+
+void Plan::Builder::qdense(size_t i, const Node& n) {
+  const ConstTensor& wt = *const_input(g, n, 1);
+  const size_t N = static_cast<size_t>(wt.dims[0]), Kd = static_cast<size_t>(wt.dims[1]);
+  const size_t M = numel(shape_of(g, n.outputs[0])) / N;
+  const kern::QU8Requant rq = requant_of(g, n);
+  const int a = get(n.inputs[0], Layout::Plain);
+  const int y = new_buf(bytes_of(n.outputs[0]));
+  define(n.outputs[0], Layout::Plain, y);
+  const void* packed = w.per_node[i].data();
+  const kern::QU8Kernels* k = d.qu8;
+  Step& s = add_step(n.name, M, k->mr, {a}, {y});
+  s.fn = [&P = p, k, a, y, packed, M, N, Kd, rq](size_t m0, size_t m1) {
+    kern::qu8_gemm_run(*k, N, Kd, Q8_U8(a), Kd, packed, Q8_U8(y), N, m0, m1, rq);
   };
 }
 
@@ -345,12 +480,12 @@ void Plan::Builder::gemm(size_t i, const Node& n) {
     const size_t N = static_cast<size_t>(tb ? b.dims[0] : b.dims[1]);
     const size_t M = numel(ys) / N;
     const int a = get(n.inputs[0], Layout::Plain);
-    const int y = new_buf(numel(ys));
+    const int y = new_buf(bytes_of(n.outputs[0]));
     define(n.outputs[0], Layout::Plain, y);
-    const float* packed = w.per_node[i].data();
-    Step& s = add_step(&n, M, k->conv.mr, {a}, {y});
-    s.fn = [this_p = &p, k, a, y, packed, M, N, Kd, act](size_t m0, size_t m1) {
-      kern::f32_gemm_run(*k, N, Kd, this_p->buffers_[a], Kd, packed, this_p->buffers_[y], N, m0, m1, act.lo, act.hi);
+    const float* packed = w.per_node[i].as<float>();
+    Step& s = add_step(n.name, M, k->conv.mr, {a}, {y});
+    s.fn = [&P = p, k, a, y, packed, M, N, Kd, act](size_t m0, size_t m1) {
+      kern::f32_gemm_run(*k, N, Kd, Q8_F32(a), Kd, packed, Q8_F32(y), N, m0, m1, act.lo, act.hi);
     };
     return;
   }
@@ -393,15 +528,15 @@ void Plan::Builder::gemm(size_t i, const Node& n) {
     cdims.insert(cdims.end(), cs.begin(), cs.end());
     beta = n.attr_float("beta", 1.f);
   }
-  const int y = new_buf(numel(ys));
+  const int y = new_buf(bytes_of(n.outputs[0]));
   define(n.outputs[0], Layout::Plain, y);
-  Step& s = add_step(&n, 1, 1, {a, b, c}, {y});
+  Step& s = add_step(n.name, 1, 1, {a, b, c}, {y});
   const std::vector<int64_t> ydims = {static_cast<int64_t>(mg.M), static_cast<int64_t>(mg.N)};
-  s.fn = [this_p = &p, k, mg, a, b, c, y, cdims, ydims, beta, act](size_t, size_t) {
-    float* out = this_p->buffers_[y];
-    kern::f32_matmul_strided(mg, this_p->buffers_[a], this_p->buffers_[b], out);
+  s.fn = [&P = p, k, mg, a, b, c, y, cdims, ydims, beta, act](size_t, size_t) {
+    float* out = Q8_F32(y);
+    kern::f32_matmul_strided(mg, Q8_F32(a), Q8_F32(b), out);
     if (c >= 0)
-      kern::f32_broadcast_add(2, ydims.data(), ydims.data(), out, cdims.data(), this_p->buffers_[c], beta, out, act.lo, act.hi);
+      kern::f32_broadcast_add(2, ydims.data(), ydims.data(), out, cdims.data(), Q8_F32(c), beta, out, act.lo, act.hi);
     else if (act.lo > -kInf || act.hi < kInf)
       k->clamp(mg.batch * mg.M * mg.N, out, out, act.lo, act.hi);
   };
@@ -424,54 +559,86 @@ void Plan::Builder::add(const Node& n) {
     // Same shape: work in the layout the first operand already has.
     const Layout l = g.values[va].constant ? native[vb] : native[va];
     const int a = get(va, l), b = get(vb, l);
-    const int y = new_buf(total);
+    const int y = new_buf(bytes_of(n.outputs[0]));
     define(n.outputs[0], l, y);
-    Step& s = add_step(&n, total, 64, {a, b}, {y});
-    s.fn = [this_p = &p, k, a, b, y, act](size_t i0, size_t i1) {
-      k->add(i1 - i0, this_p->buffers_[a] + i0, this_p->buffers_[b] + i0, this_p->buffers_[y] + i0, act.lo, act.hi);
+    Step& s = add_step(n.name, total, 64, {a, b}, {y});
+    s.fn = [&P = p, k, a, b, y, act](size_t i0, size_t i1) {
+      k->add(i1 - i0, Q8_F32(a) + i0, Q8_F32(b) + i0, Q8_F32(y) + i0, act.lo, act.hi);
     };
     return;
   }
   if ((as == ys && per_channel(bs)) || (bs == ys && per_channel(as))) {
     // A per-channel term on NHWC is a row broadcast: C contiguous values added to every pixel.
     const int big = get(as == ys ? va : vb, Layout::NHWC), small = get(as == ys ? vb : va, Layout::Plain);
-    const int y = new_buf(total);
+    const int y = new_buf(bytes_of(n.outputs[0]));
     define(n.outputs[0], Layout::NHWC, y);
     const size_t C = ys[1], rows = total / C;
-    Step& s = add_step(&n, rows, 1, {big, small}, {y});
-    s.fn = [this_p = &p, k, big, small, y, C, act](size_t r0, size_t r1) {
-      k->add_row(r1 - r0, C, this_p->buffers_[big] + r0 * C, this_p->buffers_[small], this_p->buffers_[y] + r0 * C, act.lo, act.hi);
+    Step& s = add_step(n.name, rows, 1, {big, small}, {y});
+    s.fn = [&P = p, k, big, small, y, C, act](size_t r0, size_t r1) {
+      k->add_row(r1 - r0, C, Q8_F32(big) + r0 * C, Q8_F32(small), Q8_F32(y) + r0 * C, act.lo, act.hi);
     };
     return;
   }
   if (ys.size() > 8) fail(g, n, "broadcasting above rank 8 is not supported");
   const int a = get(va, Layout::Plain), b = get(vb, Layout::Plain);
-  const int y = new_buf(total);
+  const int y = new_buf(bytes_of(n.outputs[0]));
   define(n.outputs[0], Layout::Plain, y);
   auto padded = [&](const Shape& s) {
     std::vector<int64_t> r(ys.size() - s.size(), 1);
     r.insert(r.end(), s.begin(), s.end());
     return r;
   };
-  Step& s = add_step(&n, 1, 1, {a, b}, {y});
-  s.fn = [this_p = &p, a, b, y, yd = std::vector<int64_t>(ys), ad = padded(as), bd = padded(bs), act](size_t, size_t) {
-    kern::f32_broadcast_add(yd.size(), yd.data(), ad.data(), this_p->buffers_[a], bd.data(), this_p->buffers_[b], 1.f,
-                            this_p->buffers_[y], act.lo, act.hi);
+  Step& s = add_step(n.name, 1, 1, {a, b}, {y});
+  s.fn = [&P = p, a, b, y, yd = std::vector<int64_t>(ys), ad = padded(as), bd = padded(bs), act](size_t, size_t) {
+    kern::f32_broadcast_add(yd.size(), yd.data(), ad.data(), Q8_F32(a), bd.data(), Q8_F32(b), 1.f, Q8_F32(y), act.lo,
+                            act.hi);
+  };
+}
+
+void Plan::Builder::qadd(const Node& n) {
+  const int va = n.inputs[0], vb = n.inputs[1];
+  const ir::Value &A = g.values[va], &B = g.values[vb], &Y = g.values[n.outputs[0]];
+  kern::QU8AddParams ap;
+  ap.a_zero_point = A.zero_point;
+  ap.b_zero_point = B.zero_point;
+  ap.a_multiplier = static_cast<float>(static_cast<double>(A.scale) / Y.scale);
+  ap.b_multiplier = static_cast<float>(static_cast<double>(B.scale) / Y.scale);
+  ap.out = requant_of(g, n);
+  const Layout l = native[va];
+  const int a = get(va, l), b = get(vb, l);
+  const int y = new_buf(bytes_of(n.outputs[0]));
+  define(n.outputs[0], l, y);
+  const kern::QU8Kernels* k = d.qu8;
+  Step& s = add_step(n.name, bytes_of(n.outputs[0]), 64, {a, b}, {y});
+  s.fn = [&P = p, k, a, b, y, ap](size_t i0, size_t i1) {
+    k->add(i1 - i0, Q8_U8(a) + i0, Q8_U8(b) + i0, Q8_U8(y) + i0, ap);
   };
 }
 
 void Plan::Builder::pool(const Node& n) {
   const Shape& xs = shape_of(g, n.inputs[0]);
   const Shape& ys = shape_of(g, n.outputs[0]);
+  const bool u8 = is_u8(n.inputs[0]);
   const int x = get(n.inputs[0], Layout::NHWC);
-  const int y = new_buf(numel(ys));
+  const int y = new_buf(bytes_of(n.outputs[0]));
   define(n.outputs[0], Layout::NHWC, y);
   const kern::F32Kernels* k = d.f32;
+  const kern::QU8Kernels* q = d.qu8;
+  kern::QU8PoolParams pp;
+  if (u8) {
+    const ir::Value &X = g.values[n.inputs[0]], &Y = g.values[n.outputs[0]];
+    if (n.op == Op::MaxPool && (X.scale != Y.scale || X.zero_point != Y.zero_point))
+      fail(g, n, "uint8 MaxPool needs the same quantization on its input and output");
+    pp.in_zero_point = X.zero_point;
+    pp.in_over_out = static_cast<float>(static_cast<double>(X.scale) / Y.scale);
+    pp.out.out_zero_point = Y.zero_point;
+  }
   if (n.op == Op::GlobalAveragePool) {
     const size_t HW = xs[2] * xs[3], C = xs[1];
-    Step& s = add_step(&n, xs[0], 1, {x}, {y});
-    s.fn = [this_p = &p, k, x, y, HW, C](size_t n0, size_t n1) {
-      k->global_avgpool(HW, C, this_p->buffers_[x], this_p->buffers_[y], n0, n1);
+    Step& s = add_step(n.name, xs[0], 1, {x}, {y});
+    s.fn = [&P = p, k, q, x, y, HW, C, u8, pp](size_t n0, size_t n1) {
+      if (u8) q->global_avgpool(HW, C, Q8_U8(x), Q8_U8(y), n0, n1, pp);
+      else k->global_avgpool(HW, C, Q8_F32(x), Q8_F32(y), n0, n1);
     };
     return;
   }
@@ -483,53 +650,76 @@ void Plan::Builder::pool(const Node& n) {
   pg.PT = pd[0], pg.PL = pd[1], pg.PB = pd[2], pg.PR = pd[3];
   pg.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
   const bool is_max = n.op == Op::MaxPool;
-  Step& s = add_step(&n, pg.N * pg.OH * pg.OW, 1, {x}, {y});
-  s.fn = [this_p = &p, k, pg, x, y, is_max](size_t p0, size_t p1) {
-    (is_max ? k->maxpool : k->avgpool)(pg, this_p->buffers_[x], this_p->buffers_[y], p0, p1);
+  Step& s = add_step(n.name, pg.N * pg.OH * pg.OW, 1, {x}, {y});
+  s.fn = [&P = p, k, q, pg, x, y, is_max, u8, pp](size_t p0, size_t p1) {
+    if (u8) {
+      if (is_max) q->maxpool(pg, Q8_U8(x), Q8_U8(y), p0, p1);
+      else q->avgpool(pg, Q8_U8(x), Q8_U8(y), p0, p1, pp);
+    } else {
+      (is_max ? k->maxpool : k->avgpool)(pg, Q8_F32(x), Q8_F32(y), p0, p1);
+    }
   };
 }
 
-void Plan::Builder::layout_free_unary(const Node& n) {
+// Element-wise single-input ops: work in whatever layout the input already has.
+void Plan::Builder::elementwise(const Node& n) {
   const int v = n.inputs[0];
   const Layout l = g.values[v].constant ? Layout::Plain : native[v];
   const int x = get(v, l);
-  const size_t total = numel(shape_of(g, v));
-  const int y = new_buf(total);
+  const size_t count = numel(shape_of(g, v));
+  const int y = new_buf(bytes_of(n.outputs[0]));
   define(n.outputs[0], l, y);
+  const kern::F32Kernels* k = d.f32;
+  const kern::QU8Kernels* q = d.qu8;
+  Step& s = add_step(n.name, count, 64, {x}, {y});
+  if (n.op == Op::QuantizeLinear || n.op == Op::DequantizeLinear) {
+    const ir::Value& qv = g.values[n.op == Op::QuantizeLinear ? n.outputs[0] : v];
+    const float scale = qv.scale;
+    const int32_t zp = qv.zero_point;
+    if (n.op == Op::QuantizeLinear)
+      s.fn = [&P = p, q, x, y, scale, zp](size_t i0, size_t i1) { q->quantize(i1 - i0, Q8_F32(x) + i0, Q8_U8(y) + i0, scale, zp); };
+    else
+      s.fn = [&P = p, q, x, y, scale, zp](size_t i0, size_t i1) { q->dequantize(i1 - i0, Q8_U8(x) + i0, Q8_F32(y) + i0, scale, zp); };
+    return;
+  }
+  if (is_u8(v)) {  // a uint8 Identity/Dropout: a copy
+    s.fn = [&P = p, x, y](size_t i0, size_t i1) { std::memcpy(Q8_U8(y) + i0, Q8_U8(x) + i0, i1 - i0); };
+    return;
+  }
   float lo = 0.f, hi = kInf;
   if (n.op == Op::Clip) lo = n.attr_float("min", -kInf), hi = n.attr_float("max", kInf);
   if (n.op == Op::Identity || n.op == Op::Dropout) lo = -kInf, hi = kInf;
-  const kern::F32Kernels* k = d.f32;
-  Step& s = add_step(&n, total, 64, {x}, {y});
-  s.fn = [this_p = &p, k, x, y, lo, hi](size_t i0, size_t i1) {
-    k->clamp(i1 - i0, this_p->buffers_[x] + i0, this_p->buffers_[y] + i0, lo, hi);
-  };
+  s.fn = [&P = p, k, x, y, lo, hi](size_t i0, size_t i1) { k->clamp(i1 - i0, Q8_F32(x) + i0, Q8_F32(y) + i0, lo, hi); };
 }
 
 void Plan::Builder::build() {
   // Graph inputs arrive as C-order float data and are copied into the arena.
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     const int v = g.inputs[i];
-    const size_t count = numel(shape_of(g, v));
-    const int b = new_buf(count);
+    const int b = new_buf(bytes_of(v));
     define(v, Layout::Plain, b);
     p.input_buffers_.push_back(b);
-    p.input_sizes_.push_back(count);
+    p.input_sizes_.push_back(bytes_of(v));
   }
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     switch (n.op) {
       case Op::Conv: conv(i, n); break;
+      case Op::QuantizedConv: qconv(i, n); break;
       case Op::Gemm:
       case Op::MatMul: gemm(i, n); break;
+      case Op::QuantizedDense: qdense(i, n); break;
       case Op::Add: add(n); break;
+      case Op::QuantizedAdd: qadd(n); break;
       case Op::MaxPool:
       case Op::AveragePool:
       case Op::GlobalAveragePool: pool(n); break;
       case Op::Relu:
       case Op::Clip:
       case Op::Identity:
-      case Op::Dropout: layout_free_unary(n); break;
+      case Op::Dropout:
+      case Op::QuantizeLinear:
+      case Op::DequantizeLinear: elementwise(n); break;
       case Op::Flatten:
       case Op::Reshape: {
         // A reshape of a C-order tensor moves no data: the output shares the buffer.
@@ -539,45 +729,53 @@ void Plan::Builder::build() {
       case Op::BatchNormalization: {
         const Shape& xs = shape_of(g, n.inputs[0]);
         const int x = get(n.inputs[0], Layout::Plain);
-        const int y = new_buf(numel(xs));
+        const int y = new_buf(bytes_of(n.outputs[0]));
         define(n.outputs[0], Layout::Plain, y);
         const size_t C = xs[1], outer = xs[0], inner = numel(xs) / (outer * C);
-        const float* ss = w.per_node[i].data();
-        Step& s = add_step(&n, outer, 1, {x}, {y});
-        s.fn = [this_p = &p, x, y, C, inner, ss](size_t n0, size_t n1) {
-          kern::f32_channel_affine(n1 - n0, C, inner, this_p->buffers_[x] + n0 * C * inner, ss, ss + C,
-                                   this_p->buffers_[y] + n0 * C * inner);
+        const float* ss = w.per_node[i].as<float>();
+        Step& s = add_step(n.name, outer, 1, {x}, {y});
+        s.fn = [&P = p, x, y, C, inner, ss](size_t n0, size_t n1) {
+          kern::f32_channel_affine(n1 - n0, C, inner, Q8_F32(x) + n0 * C * inner, ss, ss + C, Q8_F32(y) + n0 * C * inner);
         };
         break;
       }
-      case Op::Constant: fail(g, n, "Constant should have been folded");
+      case Op::Constant:
+      case Op::QLinearConv:
+      case Op::QLinearMatMul:
+      case Op::QLinearAdd:
+      case Op::QLinearGlobalAveragePool:
+      case Op::QGemm: fail(g, n, "internal: op should have been rewritten before planning");
     }
   }
   for (int v : g.outputs) {
+    if (is_u8(v)) fail(g, g.nodes.back(), "graph output '" + g.values[v].name + "' is uint8; q8 outputs float32");
     p.output_buffers_.push_back(get(v, Layout::Plain));
-    p.output_sizes_.push_back(numel(shape_of(g, v)));
+    p.output_sizes_.push_back(bytes_of(v));
   }
   // Outputs are read after the last step: keep their buffers alive to the end.
   for (int b : p.output_buffers_) bufs[b].last = step_index();
   for (int b : p.input_buffers_) bufs[b].first = 0;
 }
 
+#undef Q8_F32
+#undef Q8_U8
+
 void Plan::Builder::assign_arena() {
   // Greedy placement, largest first: each buffer goes at the lowest 64-byte aligned offset that
   // overlaps no placed buffer whose lifetime [first, last] intersects its own.
+  auto span = [&](int b) { return (bufs[b].bytes + kBufferSlack + 63) / 64 * 64; };
   std::vector<int> order;
   for (size_t b = 0; b < bufs.size(); ++b)
     if (!bufs[b].fixed) order.push_back(static_cast<int>(b));
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return bufs[a].floats > bufs[b].floats; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return bufs[a].bytes > bufs[b].bytes; });
   std::vector<size_t> offset(bufs.size(), 0);
   std::vector<int> placed;
   size_t total = 0;
   for (int b : order) {
-    const size_t size = (bufs[b].floats + 15) / 16 * 16;
+    const size_t size = span(b);
     std::vector<std::pair<size_t, size_t>> busy;
     for (int o : placed)
-      if (bufs[o].first <= bufs[b].last && bufs[b].first <= bufs[o].last)
-        busy.push_back({offset[o], offset[o] + (bufs[o].floats + 15) / 16 * 16});
+      if (bufs[o].first <= bufs[b].last && bufs[b].first <= bufs[o].last) busy.push_back({offset[o], offset[o] + span(o)});
     std::sort(busy.begin(), busy.end());
     size_t at = 0;
     for (const auto& [lo, hi] : busy) {
@@ -588,10 +786,10 @@ void Plan::Builder::assign_arena() {
     total = std::max(total, at + size);
     placed.push_back(b);
   }
-  p.arena_ = AlignedFloats(total);
+  p.arena_ = AlignedBuffer(total);
   p.buffers_.resize(bufs.size());
   for (size_t b = 0; b < bufs.size(); ++b)
-    p.buffers_[b] = bufs[b].fixed ? const_cast<float*>(bufs[b].fixed) : p.arena_.data() + offset[b];
+    p.buffers_[b] = bufs[b].fixed ? const_cast<uint8_t*>(bufs[b].fixed) : p.arena_.data() + offset[b];
 }
 
 Plan::Plan(const Graph& g, const PackedWeights& w, const Dispatch& d) {
@@ -605,11 +803,9 @@ Plan::Plan(const Graph& g, const PackedWeights& w, const Dispatch& d) {
 Plan::~Plan() = default;
 
 void Plan::run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
-  for (size_t i = 0; i < inputs.size(); ++i)
-    std::memcpy(buffers_[input_buffers_[i]], inputs[i], input_sizes_[i] * sizeof(float));
+  for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(buffers_[input_buffers_[i]], inputs[i], input_sizes_[i]);
   for (auto& s : steps_) pool.parallel_for(s->work, s->align, s->fn);
-  for (size_t i = 0; i < outputs.size(); ++i)
-    std::memcpy(outputs[i], buffers_[output_buffers_[i]], output_sizes_[i] * sizeof(float));
+  for (size_t i = 0; i < outputs.size(); ++i) std::memcpy(outputs[i], buffers_[output_buffers_[i]], output_sizes_[i]);
 }
 
 }  // namespace q8::rt

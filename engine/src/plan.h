@@ -3,6 +3,7 @@
 // allocates.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -15,26 +16,27 @@
 
 namespace q8::rt {
 
-// 64-byte aligned float storage (cache lines; full zmm loads never straddle two lines).
-class AlignedFloats {
+// 64-byte aligned, zero-filled storage (cache lines; full zmm loads never straddle two lines).
+class AlignedBuffer {
  public:
-  AlignedFloats() = default;
-  explicit AlignedFloats(size_t n);
-  AlignedFloats(AlignedFloats&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
-  AlignedFloats& operator=(AlignedFloats&& o) noexcept;
-  ~AlignedFloats() { std::free(p_); }
-  float* data() const { return p_; }
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes);
+  AlignedBuffer(AlignedBuffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
+  ~AlignedBuffer() { std::free(p_); }
+  uint8_t* data() const { return p_; }
+  template <class T> T* as() const { return reinterpret_cast<T*>(p_); }
   size_t size() const { return n_; }
 
  private:
-  float* p_ = nullptr;
+  uint8_t* p_ = nullptr;
   size_t n_ = 0;
 };
 
 // Weights packed for the chosen kernels, per node id of the optimised graph. Independent of the
 // input shapes, so a change of batch size re-plans without re-packing.
 struct PackedWeights {
-  std::vector<AlignedFloats> per_node;  // empty where a node has nothing to pack
+  std::vector<AlignedBuffer> per_node;  // empty where a node has nothing to pack
 };
 PackedWeights pack_weights(const ir::Graph& g, const Dispatch& d);
 
@@ -51,19 +53,19 @@ class Plan {
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
 
-  // inputs: plain C-order float data for each graph input; outputs: destinations sized to the
-  // output shapes.
+  // inputs: plain C-order float data for each graph input; outputs: float destinations sized
+  // to the output shapes.
   void run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
-  size_t arena_bytes() const { return arena_.size() * sizeof(float); }
+  size_t arena_bytes() const { return arena_.size(); }
 
   struct Step;
   struct Builder;
 
  private:
   std::vector<std::unique_ptr<Step>> steps_;
-  std::vector<float*> buffers_;        // buffer id -> address (arena or constant)
-  AlignedFloats arena_;
-  std::vector<AlignedFloats> owned_;   // indirection tables, converted constants, zero rows
+  std::vector<uint8_t*> buffers_;      // buffer id -> address (arena or constant)
+  AlignedBuffer arena_;
+  std::vector<AlignedBuffer> owned_;   // converted constants, zero rows
   std::vector<int> input_buffers_, output_buffers_;
   std::vector<size_t> output_sizes_, input_sizes_;
 };

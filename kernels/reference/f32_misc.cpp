@@ -4,22 +4,38 @@
 
 namespace q8::kern {
 
-void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
+namespace {
+template <class T>
+void nchw_to_nhwc(size_t C, size_t HW, const T* in, T* out, size_t n0, size_t n1) {
   for (size_t n = n0; n < n1; ++n) {
-    const float* src = in + n * C * HW;
-    float* dst = out + n * C * HW;
+    const T* src = in + n * C * HW;
+    T* dst = out + n * C * HW;
     for (size_t c = 0; c < C; ++c)
       for (size_t p = 0; p < HW; ++p) dst[p * C + c] = src[c * HW + p];
   }
 }
-
-void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
+template <class T>
+void nhwc_to_nchw(size_t C, size_t HW, const T* in, T* out, size_t n0, size_t n1) {
   for (size_t n = n0; n < n1; ++n) {
-    const float* src = in + n * C * HW;
-    float* dst = out + n * C * HW;
+    const T* src = in + n * C * HW;
+    T* dst = out + n * C * HW;
     for (size_t p = 0; p < HW; ++p)
       for (size_t c = 0; c < C; ++c) dst[c * HW + p] = src[p * C + c];
   }
+}
+}  // namespace
+
+void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
+  nchw_to_nhwc(C, HW, in, out, n0, n1);
+}
+void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
+  nhwc_to_nchw(C, HW, in, out, n0, n1);
+}
+void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1) {
+  nchw_to_nhwc(C, HW, in, out, n0, n1);
+}
+void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1) {
+  nhwc_to_nchw(C, HW, in, out, n0, n1);
 }
 
 void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,

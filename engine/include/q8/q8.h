@@ -87,6 +87,10 @@ class Model {
 
 struct SessionOptions {
   int threads = 1;
+  // Kernel path: "" picks the best this CPU runs (or Q8_ISA's choice); otherwise one of
+  // scalar, avx2, avx512, avx512vnni, neon, neondot, an error if the CPU cannot run it. Every
+  // path gives the same bytes for quantized models.
+  std::string isa;
 };
 
 // Runs a model. Construction compiles the plan (kernel choice, packed weights, memory arena);
@@ -111,8 +115,10 @@ class Session {
   std::unique_ptr<detail::SessionImpl> impl_;
 };
 
-// The kernel path chosen on this CPU ("avx512", "avx2", "neon", "scalar"), after Q8_ISA.
+// The kernel path chosen on this CPU ("avx512vnni", "avx2", "neon", "scalar"), after Q8_ISA.
 std::string active_isa();
+// Every kernel path this CPU and build can run, best first.
+std::vector<std::string> supported_isas();
 // The CPU as cpuinfo reports it: name and the SIMD features q8 cares about.
 std::string cpu_description();
 

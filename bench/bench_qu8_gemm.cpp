@@ -1,0 +1,192 @@
+// int8 GEMM (qu8_gemm_run) and convolution through the indirect GEMM (qu8_conv_run) at the layer
+// shapes of the reference models, on one thread, for every table this CPU can run. Reports GMAC/s
+// (multiply-accumulates of the layer itself: the first layer counts 7*7*3, not the padded 7*7*4)
+// ceiling% = the share of 232 GMAC/s, one Zen 4 core's zmm vpdpbusd rate (BASELINES.md), and
+// peak% = the share of this machine's own vpdpbusd rate, measured at start-up.
+//
+//   q8_bench_kernels --benchmark_filter=avx512vnni
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/qu8.h"
+
+namespace {
+
+using q8::kern::ConvGeometry;
+using q8::kern::QU8Kernels;
+
+constexpr double kCeilingGmacs = 232.0;
+
+bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512") return avx512;
+  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+#elif defined(__aarch64__)
+  if (isa == "neon") return true;
+#endif
+  return false;
+}
+
+std::vector<uint8_t> random_bytes(size_t n, std::mt19937& rng, int lo = 0, int hi = 255) {
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<uint8_t> v(n);
+  for (uint8_t& x : v) x = static_cast<uint8_t>(d(rng));
+  return v;
+}
+
+// This machine's own zmm vpdpbusd rate (GMAC/s), measured once with 16 independent accumulators;
+// 0 where the CPU lacks AVX-512 VNNI. BASELINES.md's 232 GMAC/s is one Zen 4 core (one zmm
+// vpdpbusd per cycle); Zen 5 retires two per cycle, so "peak%" says how close a kernel is to the
+// machine it runs on.
+double measured_peak_gmacs() {
+#if defined(__x86_64__)
+  if (!cpu_supports("avx512vnni")) return 0.0;
+  double best = 0.0;
+  for (int rep = 0; rep < 3; ++rep) {
+    long iters = 20000000;
+    const long n = iters;
+    const auto t0 = std::chrono::steady_clock::now();
+    __asm__ volatile(
+        "1:\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n vpdpbusd %%zmm30, %%zmm31, %%zmm1\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n vpdpbusd %%zmm30, %%zmm31, %%zmm3\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n vpdpbusd %%zmm30, %%zmm31, %%zmm5\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n vpdpbusd %%zmm30, %%zmm31, %%zmm7\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n vpdpbusd %%zmm30, %%zmm31, %%zmm9\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n vpdpbusd %%zmm30, %%zmm31, %%zmm11\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm12\n vpdpbusd %%zmm30, %%zmm31, %%zmm13\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm14\n vpdpbusd %%zmm30, %%zmm31, %%zmm15\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, double(n) * 16.0 * 64.0 / s * 1e-9);
+  }
+  return best;
+#else
+  return 0.0;
+#endif
+}
+
+double g_peak_gmacs = 0.0;
+
+void set_counters(benchmark::State& state, double macs, const QU8Kernels& k) {
+  state.counters["GMAC/s"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["ceiling%"] =
+      benchmark::Counter(macs * 1e-9 / kCeilingGmacs * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  if (g_peak_gmacs > 0)
+    state.counters["peak%"] =
+        benchmark::Counter(macs * 1e-9 / g_peak_gmacs * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(k.isa);
+}
+
+// out[M][N] = A[M][K] * B[K][N] through qu8_gemm_run.
+void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N, size_t K) {
+  std::mt19937 rng(1);
+  std::vector<uint8_t> a = random_bytes(M * K + 64, rng);  // + read slack
+  std::vector<uint8_t> b = random_bytes(K * N, rng, 1, 255);
+  std::vector<int32_t> bias(N, 100);
+  std::vector<float> mult(N, 1e-4f);
+  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr) + 64);
+  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  q8::kern::qu8_gemm_pack(K, N, k->nr, reinterpret_cast<const int8_t*>(b.data()), N, 1, bias.data(),
+                          mult.data(), 128, pk);
+  std::vector<uint8_t> out(M * N);
+  const q8::kern::QU8Requant p{128, 0, 255};
+  for (auto _ : state) {
+    q8::kern::qu8_gemm_run(*k, N, K, a.data(), K, pk, out.data(), N, 0, M, p);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(M) * double(N) * double(K), *k);
+}
+
+// KxK convolution, NHWC, one group, through the indirection buffer and qu8_conv_run.
+void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W, size_t C, size_t Kout,
+                size_t R, size_t stride, size_t pad) {
+  ConvGeometry g;
+  g.IH = H; g.IW = W; g.C = C; g.K = Kout; g.KH = g.KW = R; g.SH = g.SW = stride;
+  g.PT = g.PL = g.PB = g.PR = pad;
+  g.OH = (H + 2 * pad - R) / stride + 1;
+  g.OW = (W + 2 * pad - R) / stride + 1;
+  std::mt19937 rng(2);
+  std::vector<uint8_t> in = random_bytes(H * W * C + 64, rng);
+  std::vector<uint8_t> zero(C + 64, 128);
+  std::vector<uint8_t> w = random_bytes(Kout * C * R * R, rng, 1, 255);
+  std::vector<int32_t> bias(Kout, 100);
+  std::vector<float> mult(Kout, 1e-4f);
+  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr) + 64);
+  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  q8::kern::qu8_conv_pack(g, k->nr, reinterpret_cast<const int8_t*>(w.data()), bias.data(), mult.data(),
+                          128, pk);
+  std::vector<const uint8_t*> ind(g.out_pixels() * g.taps());
+  q8::kern::qu8_conv_indirection_init(g, 0, in.data(), zero.data(), ind.data());
+  std::vector<uint8_t> out(g.out_pixels() * Kout);
+  const q8::kern::QU8Requant p{128, 0, 255};
+  for (auto _ : state) {
+    q8::kern::qu8_conv_run(*k, g, 0, ind.data(), pk, out.data(), 0, g.out_pixels(), p);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(g.out_pixels()) * double(Kout) * double(C * R * R), *k);
+}
+
+struct GemmShape { const char* name; size_t M, N, K; };
+struct ConvShape { const char* name; size_t H, W, C, K, R, stride, pad; };
+
+const GemmShape kGemm[] = {
+    {"3136x64x576", 3136, 64, 576},     {"784x128x1152", 784, 128, 1152},
+    {"196x256x2304", 196, 256, 2304},   {"12544x128x576", 12544, 128, 576},
+    {"49x512x4608", 49, 512, 4608},     {"1x1000x512", 1, 1000, 512},
+};
+const ConvShape kConv[] = {
+    {"seed_conv2_112x112_64to128_3x3", 112, 112, 64, 128, 3, 1, 1},
+    {"r18_56x56_64to64_3x3", 56, 56, 64, 64, 3, 1, 1},
+    {"r18_28x28_128to128_3x3", 28, 28, 128, 128, 3, 1, 1},
+    {"r18_14x14_256to256_3x3", 14, 14, 256, 256, 3, 1, 1},
+    {"r18_7x7_512to512_3x3", 7, 7, 512, 512, 3, 1, 1},
+    {"r18_conv1_224x224_3to64_7x7s2", 224, 224, 3, 64, 7, 2, 3},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct Table { const char* isa; const QU8Kernels* k; };
+  const Table tables[] = {
+      {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()}, {"avx512", q8::kern::qu8_kernels_avx512()},
+      {"avx2", q8::kern::qu8_kernels_avx2()},             {"neondot", q8::kern::qu8_kernels_neondot()},
+      {"neon", q8::kern::qu8_kernels_neon()},             {"scalar", q8::kern::qu8_kernels_scalar()},
+  };
+  for (const Table& t : tables) {
+    if (!t.k || !cpu_supports(t.isa)) continue;
+    const std::string isa = t.isa;
+    for (const GemmShape& s : kGemm)
+      benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
+          ->Unit(benchmark::kMicrosecond);
+    for (const ConvShape& s : kConv)
+      benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name).c_str(), bench_conv, t.k, s.H, s.W, s.C,
+                                   s.K, s.R, s.stride, s.pad)
+          ->Unit(benchmark::kMicrosecond);
+  }
+  g_peak_gmacs = measured_peak_gmacs();
+  if (g_peak_gmacs > 0)
+    benchmark::AddCustomContext("vpdpbusd_zmm_peak_GMAC/s", std::to_string(g_peak_gmacs));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

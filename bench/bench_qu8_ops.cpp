@@ -1,0 +1,170 @@
+// int8 non-GEMM kernels at the reference models' layer shapes, for every table this CPU runs:
+// depthwise 3x3 at MobileNetV2's layers (MAC/s counts the 9 multiply-adds per output element;
+// bytes/s counts input read once plus output written), global average pool at the heads of
+// MobileNetV2 and ResNet, and max pool / add / quantize at a few typical sizes. One thread.
+//
+//   q8_bench_qu8_ops --benchmark_filter=dwconv
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/qu8.h"
+
+namespace {
+
+using q8::kern::ConvGeometry;
+using q8::kern::PoolGeometry;
+using q8::kern::QU8Kernels;
+
+bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512") return avx512;
+  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__)
+  if (isa == "neon") return true;
+#endif
+  return false;
+}
+
+std::vector<std::pair<std::string, const QU8Kernels*>> tables() {
+  std::vector<std::pair<std::string, const QU8Kernels*>> r;
+  const std::pair<const char*, const QU8Kernels* (*)()> all[] = {
+      {"scalar", q8::kern::qu8_kernels_scalar},   {"avx2", q8::kern::qu8_kernels_avx2},
+      {"avx512", q8::kern::qu8_kernels_avx512},   {"avx512vnni", q8::kern::qu8_kernels_avx512vnni},
+      {"neon", q8::kern::qu8_kernels_neon},
+  };
+  for (const auto& [name, get] : all)
+    if (cpu_supports(name) && get()) r.emplace_back(name, get());
+  return r;
+}
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (auto& x : v) x = static_cast<uint8_t>(rng());
+  return v;
+}
+
+// Depthwise 3x3, pads 1 (stride 1) or bottom/right 1 (stride 2, as exported from PyTorch's
+// symmetric pad 1 the window positions are the same for even inputs).
+void bm_dwconv(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C, size_t s) {
+  ConvGeometry g;
+  g.IH = g.IW = hw;
+  g.C = g.K = g.groups = C;
+  g.KH = g.KW = 3;
+  g.SH = g.SW = s;
+  g.PT = g.PL = g.PB = g.PR = 1;
+  g.OH = g.OW = (hw + 2 - 3) / s + 1;
+  const auto in = random_bytes(hw * hw * C, 1);
+  std::vector<int8_t> w(C * 9);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(int(i * 37 % 255) - 127);
+  std::vector<int32_t> bias(C, 1000);
+  std::vector<float> mult(C, 1.0f / 4096.0f);
+  std::vector<uint8_t> packed(q8::kern::qu8_dwconv_packed_bytes(g));
+  q8::kern::qu8_dwconv_pack(g, w.data(), bias.data(), mult.data(), 3, packed.data());
+  const std::vector<uint8_t> zero(C, 3);
+  std::vector<uint8_t> out(g.out_pixels() * C);
+  q8::kern::QU8Requant rq{5, 5, 255};
+  for (auto _ : state) {
+    k->dwconv(g, in.data(), packed.data(), zero.data(), out.data(), 0, g.out_pixels(), rq);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double macs = double(g.out_pixels()) * C * 9;
+  state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(in.size() + out.size()));
+}
+
+void bm_global_avgpool(benchmark::State& state, const QU8Kernels* k, size_t HW, size_t C) {
+  const auto in = random_bytes(HW * C, 2);
+  std::vector<uint8_t> out(C);
+  q8::kern::QU8PoolParams p;
+  p.in_zero_point = 7;
+  p.in_over_out = 0.8f;
+  for (auto _ : state) {
+    k->global_avgpool(HW, C, in.data(), out.data(), 0, 1, p);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(in.size()));
+}
+
+void bm_maxpool(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C) {
+  PoolGeometry g;
+  g.IH = g.IW = hw;
+  g.C = C;
+  g.KH = g.KW = 3;
+  g.SH = g.SW = 2;
+  g.PT = g.PL = g.PB = g.PR = 1;
+  g.OH = g.OW = (hw + 2 - 3) / 2 + 1;
+  const auto in = random_bytes(hw * hw * C, 3);
+  std::vector<uint8_t> out(g.OH * g.OW * C);
+  for (auto _ : state) {
+    k->maxpool(g, in.data(), out.data(), 0, g.OH * g.OW);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(in.size() + out.size()));
+}
+
+void bm_add(benchmark::State& state, const QU8Kernels* k, size_t n) {
+  const auto a = random_bytes(n, 4), b = random_bytes(n, 5);
+  std::vector<uint8_t> out(n);
+  q8::kern::QU8AddParams p;
+  p.a_zero_point = 120, p.b_zero_point = 130, p.a_multiplier = 0.7f, p.b_multiplier = 1.3f;
+  p.out.out_zero_point = 128;
+  for (auto _ : state) {
+    k->add(n, a.data(), b.data(), out.data(), p);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(3 * n));
+}
+
+void bm_quantize(benchmark::State& state, const QU8Kernels* k, size_t n) {
+  std::vector<float> x(n);
+  std::mt19937 rng(6);
+  std::normal_distribution<float> d;
+  for (auto& v : x) v = d(rng);
+  std::vector<uint8_t> q(n);
+  for (auto _ : state) {
+    k->quantize(n, x.data(), q.data(), 0.02f, 128);
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(5 * n));
+}
+
+void register_all() {
+  struct Dw { size_t hw, c, s; };
+  // MobileNetV2 (224x224 input): every depthwise layer's shape (input side, channels, stride).
+  const Dw dws[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2}, {28, 192, 1},
+                    {28, 192, 2}, {14, 384, 1}, {14, 576, 1}, {14, 576, 2}, {7, 960, 1}};
+  for (const auto& [isa, k] : tables()) {
+    for (const Dw& d : dws)
+      benchmark::RegisterBenchmark(("dwconv3x3/" + isa + "/" + std::to_string(d.hw) + "x" + std::to_string(d.hw) +
+                                    "x" + std::to_string(d.c) + "/s" + std::to_string(d.s)).c_str(),
+                                   bm_dwconv, k, d.hw, d.c, d.s);
+    for (size_t C : {512, 1280, 2048})
+      benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(),
+                                   bm_global_avgpool, k, 49, C);
+    benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
+    benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
+    benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,612 @@
+// lower_quantized: turns the two ways ONNX files carry int8 (QDQ: DequantizeLinear -> float op
+// -> QuantizeLinear; QOperator: QLinearConv, QLinearMatMul, QGemm, QLinearAdd, ...) into q8's
+// integer ops. Values between integer ops stay uint8: no dequantize/quantize round trips.
+// What cannot be lowered keeps its float semantics: its DequantizeLinear/QuantizeLinear nodes
+// stay and run as conversions at its edges.
+//
+// int8 activations (signed zero points) are carried as uint8 with zero point + 128: q_u8 =
+// q_s8 + 128 represents the same real value, and the clamp ranges map one to one.
+#include <cmath>
+#include <limits>
+
+#include "passes.h"
+#include "q8/error.h"
+
+namespace q8::ir {
+
+namespace {
+
+[[noreturn]] void fail(const Graph& g, const Node& n, const std::string& what) {
+  throw Error(g.source + ": " + n.describe() + ": " + what);
+}
+
+Attribute int_attr(int64_t i) {
+  Attribute a;
+  a.kind = Attribute::Kind::Int;
+  a.i = i;
+  return a;
+}
+Attribute floats_attr(std::vector<float> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Floats;
+  a.floats = std::move(v);
+  return a;
+}
+
+struct QParams {
+  float scale = 0.f;
+  int32_t zero_point = 0;  // in the uint8 domain (signed zero points shifted by 128)
+};
+
+class Lowering {
+ public:
+  explicit Lowering(Graph& g) : g_(g), dead_(g.nodes.size(), false) {}
+  void run();
+
+ private:
+  Graph& g_;
+  std::vector<bool> dead_;
+  std::vector<int> producer_;
+
+  const ConstTensor* constant(int v) const { return v == kNoValue ? nullptr : g_.values[v].constant.get(); }
+  int input(const Node& n, size_t i) const { return i < n.inputs.size() ? n.inputs[i] : kNoValue; }
+
+  void index_producers() {
+    producer_.assign(g_.values.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (!dead_[i])
+        for (int o : g_.nodes[i].outputs) producer_[o] = static_cast<int>(i);
+  }
+
+  // A per-tensor scale: a finite, positive float32 scalar.
+  float scale_of(const Node& n, int v, const char* what) const {
+    const ConstTensor* c = constant(v);
+    if (!c) fail(g_, n, std::string(what) + " must be a constant");
+    if (c->dtype != DType::Float32) fail(g_, n, std::string(what) + " must be float32");
+    if (c->numel() != 1) fail(g_, n, std::string(what) + " must be a scalar, has " + std::to_string(c->numel()) + " values");
+    const float s = c->data<float>()[0];
+    if (!(s > 0.f) || !std::isfinite(s)) fail(g_, n, std::string(what) + " must be finite and > 0, is " + std::to_string(s));
+    return s;
+  }
+  // A per-tensor activation zero point, uint8 or int8 (shifted into the uint8 domain).
+  int32_t zero_point_of(const Node& n, int v, const char* what) const {
+    if (v == kNoValue) return 0;  // omitted: uint8 zero
+    const ConstTensor* c = constant(v);
+    if (!c) fail(g_, n, std::string(what) + " must be a constant");
+    if (c->numel() != 1) fail(g_, n, std::string(what) + " must be a scalar");
+    if (c->dtype == DType::Uint8) return c->data<uint8_t>()[0];
+    if (c->dtype == DType::Int8) return c->data<int8_t>()[0] + 128;
+    fail(g_, n, std::string(what) + " must be uint8 or int8, is " + dtype_name(c->dtype));
+  }
+  QParams qparams(const Node& n, size_t scale_in, size_t zp_in, const char* what) const {
+    return {scale_of(n, input(n, scale_in), (std::string(what) + " scale").c_str()),
+            zero_point_of(n, input(n, zp_in), (std::string(what) + " zero point").c_str())};
+  }
+
+  // Gives uint8 value v its quantization, or checks it agrees with what it already has.
+  void set_qparams(const Node& n, int v, QParams q) {
+    Value& val = g_.values[v];
+    if (val.dtype == DType::Uint8 && val.scale > 0.f) {
+      if (val.scale != q.scale || val.zero_point != q.zero_point)
+        fail(g_, n, "tensor '" + val.name + "' is used with two different quantizations");
+      return;
+    }
+    val.dtype = DType::Uint8;
+    val.scale = q.scale;
+    val.zero_point = q.zero_point;
+  }
+
+  // Weights: int8 or uint8 constant with per-tensor or per-channel (along `axis`) scale and
+  // zero point. Returns the centred int8 weights [channels along axis first] and the scales, or
+  // false if w - z_w leaves the int8 range (then the node keeps its float form).
+  bool centred_weights(const Node& n, int w_v, int s_v, int z_v, int64_t axis, std::vector<int8_t>& w,
+                       std::vector<float>& scales) const {
+    const ConstTensor* wt = constant(w_v);
+    if (!wt || (wt->dtype != DType::Int8 && wt->dtype != DType::Uint8)) return false;
+    if (axis < 0) axis += static_cast<int64_t>(wt->dims.size());
+    if (axis < 0 || axis >= static_cast<int64_t>(wt->dims.size())) fail(g_, n, "weight quantization axis out of range");
+    const int64_t C = wt->dims[axis];
+    const ConstTensor* st = constant(s_v);
+    if (!st || st->dtype != DType::Float32) fail(g_, n, "weight scale must be a float32 constant");
+    if (st->numel() != 1 && st->numel() != C)
+      fail(g_, n, "weight scale has " + std::to_string(st->numel()) + " values for " + std::to_string(C) + " channels");
+    const ConstTensor* zt = constant(z_v);
+    if (z_v != kNoValue && !zt) fail(g_, n, "weight zero point must be a constant");
+    if (zt && zt->numel() != 1 && zt->numel() != C)
+      fail(g_, n, "weight zero point has " + std::to_string(zt->numel()) + " values for " + std::to_string(C) + " channels");
+    if (zt && zt->dtype != wt->dtype) fail(g_, n, "weight zero point type differs from the weights'");
+    scales.resize(C);
+    for (int64_t c = 0; c < C; ++c) {
+      scales[c] = st->data<float>()[st->numel() == 1 ? 0 : c];
+      if (!(scales[c] > 0.f) || !std::isfinite(scales[c]))
+        fail(g_, n, "weight scale of channel " + std::to_string(c) + " must be finite and > 0");
+    }
+    // inner = product of dims after axis; outer = before.
+    int64_t inner = 1, outer = 1;
+    for (size_t d = 0; d < wt->dims.size(); ++d)
+      (static_cast<int64_t>(d) < axis ? outer : inner) *= static_cast<int64_t>(d) == axis ? 1 : wt->dims[d];
+    w.resize(static_cast<size_t>(wt->numel()));
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < inner; ++i) {
+          const int64_t src = (o * C + c) * inner + i;
+          const int32_t z = zt ? static_cast<int32_t>(zt->as_int64(zt->numel() == 1 ? 0 : c)) : 0;
+          const int32_t v = static_cast<int32_t>(wt->as_int64(src)) - z;
+          if (v < -128 || v > 127) return false;
+          w[src] = static_cast<int8_t>(v);
+        }
+    return true;
+  }
+
+  // Bias in the accumulator's scale s_in * s_w[c]: from int32 data with its own scale (QDQ
+  // DequantizeLinear or QOperator, where the scale is s_in * s_w by definition) or from floats.
+  ConstTensorPtr accumulator_bias(const Node& n, const ConstTensor* ints, float int_scale, int32_t int_zero,
+                                  const ConstTensor* floats, float s_in, const std::vector<float>& s_w) const {
+    auto t = std::make_shared<ConstTensor>();
+    t->dtype = DType::Int32;
+    t->dims = {static_cast<int64_t>(s_w.size())};
+    t->bytes.resize(s_w.size() * 4);
+    const ConstTensor* src = ints ? ints : floats;
+    if (src->numel() != static_cast<int64_t>(s_w.size()) && src->numel() != 1)
+      fail(g_, n, "bias has " + std::to_string(src->numel()) + " values for " + std::to_string(s_w.size()) + " channels");
+    for (size_t c = 0; c < s_w.size(); ++c) {
+      const int64_t i = src->numel() == 1 ? 0 : static_cast<int64_t>(c);
+      const double acc_scale = static_cast<double>(s_in) * s_w[c];
+      const double real = ints ? (src->as_double(i) - int_zero) * int_scale : src->as_double(i);
+      double q = std::nearbyint(real / acc_scale);
+      if (!std::isfinite(q)) fail(g_, n, "bias is not finite");
+      q = std::min(std::max(q, -2147483648.0), 2147483647.0);
+      t->mutable_data<int32_t>()[c] = static_cast<int32_t>(q);
+    }
+    return t;
+  }
+
+  int add_const(const std::string& name, ConstTensorPtr t) {
+    Value v;
+    v.name = name;
+    v.dtype = t->dtype;
+    v.shape = t->dims;
+    v.has_shape = true;
+    v.constant = std::move(t);
+    return g_.add_value(std::move(v));
+  }
+  ConstTensorPtr int8_tensor(Shape dims, std::vector<int8_t> w) const {
+    auto t = std::make_shared<ConstTensor>();
+    t->dtype = DType::Int8;
+    t->dims = std::move(dims);
+    t->bytes.assign(reinterpret_cast<const uint8_t*>(w.data()), reinterpret_cast<const uint8_t*>(w.data()) + w.size());
+    return t;
+  }
+
+  // QDQ helpers. The DequantizeLinear producing v from a uint8 activation, or -1.
+  int dq_activation(int v) const {
+    const int p = producer_[v];
+    if (p < 0 || g_.nodes[p].op != Op::DequantizeLinear) return -1;
+    const Node& dq = g_.nodes[p];
+    const int x = dq.inputs[0];
+    if (constant(x)) return -1;
+    const ConstTensor* s = constant(input(dq, 1));
+    if (!s || s->numel() != 1) return -1;
+    return p;
+  }
+  // The DequantizeLinear producing v from a constant (weights or bias), or -1.
+  int dq_constant(int v) const {
+    const int p = v == kNoValue ? -1 : producer_[v];
+    if (p < 0 || g_.nodes[p].op != Op::DequantizeLinear || !constant(g_.nodes[p].inputs[0])) return -1;
+    return p;
+  }
+  // The QuantizeLinear that is the only reader of v, or -1.
+  int sole_quantize(int v) const {
+    if (g_.is_graph_output(v)) return -1;
+    int found = -1, count = 0;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      for (int in : g_.nodes[i].inputs)
+        if (in == v) {
+          ++count;
+          found = static_cast<int>(i);
+          break;
+        }
+    }
+    if (count != 1 || g_.nodes[found].op != Op::QuantizeLinear) return -1;
+    const ConstTensor* s = constant(input(g_.nodes[found], 1));
+    if (!s || s->numel() != 1) return -1;
+    return found;
+  }
+  int sole_reader(int v) const {
+    if (g_.is_graph_output(v)) return -1;
+    int found = -1, count = 0;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      for (int in : g_.nodes[i].inputs)
+        if (in == v) {
+          ++count;
+          found = static_cast<int>(i);
+          break;
+        }
+    }
+    return count == 1 ? found : -1;
+  }
+
+  // Narrows [qmin, qmax] by a float Relu/Clip sitting between the op and its QuantizeLinear.
+  static void clamp_range(const Node& act, QParams out, int64_t& qmin, int64_t& qmax) {
+    float lo = 0.f, hi = std::numeric_limits<float>::infinity();
+    if (act.op == Op::Clip) lo = act.attr_float("min", -INFINITY), hi = act.attr_float("max", INFINITY);
+    if (std::isfinite(lo)) qmin = std::max<int64_t>(qmin, std::llround(std::nearbyint(lo / out.scale)) + out.zero_point);
+    if (std::isfinite(hi)) qmax = std::min<int64_t>(qmax, std::llround(std::nearbyint(hi / out.scale)) + out.zero_point);
+    qmin = std::min<int64_t>(std::max<int64_t>(qmin, 0), 255);
+    qmax = std::min<int64_t>(std::max<int64_t>(qmax, qmin), 255);
+  }
+
+  void lower_qoperator(size_t i);
+  bool lower_qdq(size_t i);
+  void make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
+                 const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+  void make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
+                  std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+  void sweep();
+};
+
+void Lowering::make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
+                         const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax) {
+  std::map<std::string, Attribute> attrs;
+  for (const char* k : {"strides", "pads", "dilations", "group", "kernel_shape", "auto_pad"})
+    if (n.has_attr(k)) attrs[k] = n.attrs.at(k);
+  attrs["w_scale"] = floats_attr(s_w);
+  attrs["qmin"] = int_attr(qmin);
+  attrs["qmax"] = int_attr(qmax);
+  const int wv = add_const(n.name + "/weight_int8", int8_tensor(wdims, w));
+  const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
+  set_qparams(n, x, in);
+  set_qparams(n, y, out);
+  n.op = Op::QuantizedConv;
+  n.inputs = {x, wv, bv};
+  n.outputs = {y};
+  n.attrs = std::move(attrs);
+}
+
+void Lowering::make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
+                          std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax) {
+  if (s_w.size() == 1) s_w.assign(static_cast<size_t>(N), s_w[0]);
+  std::map<std::string, Attribute> attrs;
+  attrs["w_scale"] = floats_attr(s_w);
+  attrs["qmin"] = int_attr(qmin);
+  attrs["qmax"] = int_attr(qmax);
+  const int wv = add_const(n.name + "/weight_int8", int8_tensor({N, K}, std::move(w_nk)));
+  const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
+  set_qparams(n, a, in);
+  set_qparams(n, y, out);
+  n.op = Op::QuantizedDense;
+  n.inputs = {a, wv, bv};
+  n.outputs = {y};
+  n.attrs = std::move(attrs);
+}
+
+// Transposes weights stored [K][N] (per-channel along axis 1) into [N][K].
+static std::vector<int8_t> transpose_kn(const std::vector<int8_t>& w, int64_t K, int64_t N) {
+  std::vector<int8_t> r(w.size());
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) r[n * K + k] = w[k * N + n];
+  return r;
+}
+
+void Lowering::lower_qoperator(size_t i) {
+  Node& n = g_.nodes[i];
+  switch (n.op) {
+    case Op::QLinearConv: {
+      const QParams in = qparams(n, 1, 2, "x"), out = qparams(n, 6, 7, "y");
+      std::vector<int8_t> w;
+      std::vector<float> s_w;
+      const ConstTensor* wt = constant(n.inputs[3]);
+      if (!wt || wt->dims.size() != 4) fail(g_, n, "weights must be a constant 4-D tensor");
+      if (!centred_weights(n, n.inputs[3], n.inputs[4], input(n, 5), 0, w, s_w))
+        fail(g_, n, "weights minus their zero point do not fit int8; q8 cannot run this node");
+      ConstTensorPtr bias;
+      if (const ConstTensor* b = constant(input(n, 8))) {
+        if (b->dtype != DType::Int32) fail(g_, n, "bias must be int32");
+        std::vector<float> acc_scales(s_w.size());
+        bias = accumulator_bias(n, b, 1.f, 0, nullptr, 1.f, std::vector<float>(s_w.size(), 1.f));
+      } else if (input(n, 8) != kNoValue) {
+        fail(g_, n, "bias must be a constant");
+      }
+      make_conv(n, n.inputs[0], in, out, w, wt->dims, s_w, bias, n.outputs[0], 0, 255);
+      break;
+    }
+    case Op::QLinearMatMul:
+    case Op::QGemm: {
+      const bool gemm = n.op == Op::QGemm;
+      const QParams in = qparams(n, 1, 2, "a");
+      if (gemm && (input(n, 7) == kNoValue)) fail(g_, n, "QGemm with a float output is not supported");
+      const QParams out = gemm ? qparams(n, 7, 8, "y") : qparams(n, 6, 7, "y");
+      if (gemm && n.attr_int("transA", 0) != 0) fail(g_, n, "transA=1 is not supported");
+      const bool tb = gemm && n.attr_int("transB", 0) != 0;
+      const ConstTensor* bt = constant(n.inputs[3]);
+      if (!bt || bt->dims.size() != 2) fail(g_, n, "B must be a constant matrix");
+      const int64_t K = tb ? bt->dims[1] : bt->dims[0], N = tb ? bt->dims[0] : bt->dims[1];
+      std::vector<int8_t> w;
+      std::vector<float> s_w;
+      if (!centred_weights(n, n.inputs[3], n.inputs[4], n.inputs[5], tb ? 0 : 1, w, s_w))
+        fail(g_, n, "B minus its zero point does not fit int8; q8 cannot run this node");
+      if (!tb) w = transpose_kn(w, K, N);
+      if (s_w.size() == 1) s_w.assign(static_cast<size_t>(N), s_w[0]);
+      ConstTensorPtr bias;
+      if (gemm && input(n, 6) != kNoValue) {
+        const ConstTensor* c = constant(n.inputs[6]);
+        if (!c || c->dtype != DType::Int32) fail(g_, n, "C must be a constant int32 tensor");
+        bias = accumulator_bias(n, c, 1.f, 0, nullptr, 1.f, std::vector<float>(s_w.size(), 1.f));
+      }
+      // alpha scales the product: fold it into the weight scales (so into M).
+      const float alpha = gemm ? n.attr_float("alpha", 1.f) : 1.f;
+      if (!(alpha > 0.f) || !std::isfinite(alpha)) fail(g_, n, "alpha must be finite and > 0");
+      if (alpha != 1.f) {
+        if (bias) fail(g_, n, "alpha != 1 with a bias is not supported");
+        for (float& s : s_w) s *= alpha;
+      }
+      make_dense(n, n.inputs[0], in, out, std::move(w), N, K, std::move(s_w), bias, n.outputs[0], 0, 255);
+      break;
+    }
+    case Op::QLinearAdd: {
+      const QParams a = qparams(n, 1, 2, "A"), b = qparams(n, 4, 5, "B"), c = qparams(n, 6, 7, "C");
+      set_qparams(n, n.inputs[0], a);
+      set_qparams(n, n.inputs[3], b);
+      set_qparams(n, n.outputs[0], c);
+      n.op = Op::QuantizedAdd;
+      n.inputs = {n.inputs[0], n.inputs[3]};
+      n.attrs = {{"qmin", int_attr(0)}, {"qmax", int_attr(255)}};
+      break;
+    }
+    case Op::QLinearGlobalAveragePool: {
+      if (n.attr_int("channels_last", 0) != 0) fail(g_, n, "channels_last=1 is not supported");
+      set_qparams(n, n.inputs[0], qparams(n, 1, 2, "x"));
+      set_qparams(n, n.outputs[0], qparams(n, 3, 4, "y"));
+      n.op = Op::GlobalAveragePool;
+      n.inputs = {n.inputs[0]};
+      n.attrs.clear();
+      break;
+    }
+    default: break;
+  }
+}
+
+bool Lowering::lower_qdq(size_t i) {
+  Node& n = g_.nodes[i];
+  const bool weighted = n.op == Op::Conv || n.op == Op::Gemm || n.op == Op::MatMul;
+  const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape;
+  const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
+  if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
+  const int dqa = dq_activation(n.inputs[0]);
+  if (dqa < 0) return false;
+  // The op's output may pass through a Relu/Clip before its QuantizeLinear.
+  int act = -1, out_v = n.outputs[0];
+  if (weighted || n.op == Op::Add) {
+    const int r = sole_reader(out_v);
+    if (r >= 0 && (g_.nodes[r].op == Op::Relu || (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1))) {
+      act = r;
+      out_v = g_.nodes[r].outputs[0];
+    }
+  }
+  const int q = sole_quantize(out_v);
+  if (q < 0) return false;
+  const Node& qn = g_.nodes[q];
+  if (n.op == Op::Reshape && !constant(input(n, 1))) return false;
+  if (qn.has_attr("axis") && constant(input(qn, 1))->numel() != 1) return false;
+  const QParams in = qparams(g_.nodes[dqa], 1, 2, "x");
+  const QParams out = qparams(qn, 1, 2, "y");
+  const int x = g_.nodes[dqa].inputs[0];
+  const int y = qn.outputs[0];
+  int64_t qmin = 0, qmax = 255;
+  if (act >= 0) clamp_range(g_.nodes[act], out, qmin, qmax);
+
+  if (passthrough) {
+    // Max pooling and reshapes commute with quantization only when both sides share it.
+    if (in.scale != out.scale || in.zero_point != out.zero_point) return false;
+    set_qparams(n, x, in);
+    set_qparams(n, y, out);
+    n.inputs[0] = x;
+    n.outputs[0] = y;
+  } else if (pool) {
+    set_qparams(n, x, in);
+    set_qparams(n, y, out);
+    n.inputs[0] = x;
+    n.outputs[0] = y;
+  } else if (n.op == Op::Add) {
+    const int dqb = dq_activation(n.inputs[1]);
+    if (dqb < 0) return false;
+    if (g_.values[n.inputs[0]].has_shape && g_.values[n.inputs[1]].has_shape &&
+        g_.values[n.inputs[0]].shape != g_.values[n.inputs[1]].shape)
+      return false;
+    const QParams bq = qparams(g_.nodes[dqb], 1, 2, "b");
+    set_qparams(n, x, in);
+    set_qparams(n, g_.nodes[dqb].inputs[0], bq);
+    set_qparams(n, y, out);
+    n.op = Op::QuantizedAdd;
+    n.inputs = {x, g_.nodes[dqb].inputs[0]};
+    n.outputs = {y};
+    n.attrs = {{"qmin", int_attr(qmin)}, {"qmax", int_attr(qmax)}};
+  } else {
+    const int dqw = dq_constant(n.inputs[1]);
+    if (dqw < 0) return false;
+    const Node& wn = g_.nodes[dqw];
+    const ConstTensor* wt = constant(wn.inputs[0]);
+    const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
+    if (n.op == Op::Gemm && n.attr_int("transA", 0) != 0) return false;
+    if (n.op == Op::Conv && wt->dims.size() != 4) return false;
+    if (n.op != Op::Conv && wt->dims.size() != 2) return false;
+    const int64_t axis = n.op == Op::Conv || tb ? 0 : 1;
+    const ConstTensor* ws = constant(input(wn, 1));
+    if (ws && ws->numel() != 1 && wn.attr_int("axis", 1) != axis &&
+        wn.attr_int("axis", 1) != axis - static_cast<int64_t>(wt->dims.size()))
+      return false;  // per-channel along an axis that is not the output channel
+    std::vector<int8_t> w;
+    std::vector<float> s_w;
+    if (!centred_weights(wn, wn.inputs[0], input(wn, 1), input(wn, 2), axis, w, s_w)) return false;
+    ConstTensorPtr bias;
+    const int bias_in = input(n, 2);
+    if (bias_in != kNoValue) {
+      const int K = static_cast<int>(axis == 0 ? wt->dims[0] : wt->dims[1]);
+      std::vector<float> sw = s_w.size() == 1 ? std::vector<float>(K, s_w[0]) : s_w;
+      if (n.op == Op::Gemm && n.attr_float("beta", 1.f) != 1.f) return false;
+      if (const int dqb = dq_constant(bias_in); dqb >= 0) {
+        const Node& bn = g_.nodes[dqb];
+        const ConstTensor* bs = constant(input(bn, 1));
+        if (!bs || bs->numel() != 1) {
+          // Per-channel bias scales: convert through real values channel by channel.
+          auto t = std::make_shared<ConstTensor>();
+          t->dtype = DType::Float32;
+          t->dims = {static_cast<int64_t>(sw.size())};
+          t->bytes.resize(sw.size() * 4);
+          const ConstTensor* bz = constant(input(bn, 2));
+          const ConstTensor* bi = constant(bn.inputs[0]);
+          if (!bs || bi->numel() != static_cast<int64_t>(sw.size()) || bs->numel() != bi->numel()) return false;
+          for (size_t c = 0; c < sw.size(); ++c)
+            t->mutable_data<float>()[c] = static_cast<float>((bi->as_double(c) - (bz ? bz->as_double(bz->numel() == 1 ? 0 : c) : 0)) * bs->as_double(c));
+          bias = accumulator_bias(n, nullptr, 0.f, 0, t.get(), in.scale, sw);
+        } else {
+          const ConstTensor* bz = constant(input(bn, 2));
+          bias = accumulator_bias(n, constant(bn.inputs[0]), static_cast<float>(bs->as_double(0)),
+                                  bz ? static_cast<int32_t>(bz->as_int64(0)) : 0, nullptr, in.scale, sw);
+        }
+      } else if (const ConstTensor* bf = constant(bias_in); bf && bf->dtype == DType::Float32) {
+        bias = accumulator_bias(n, nullptr, 0.f, 0, bf, in.scale, sw);
+      } else {
+        return false;
+      }
+    }
+    if (n.op == Op::Conv) {
+      make_conv(n, x, in, out, w, wt->dims, s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias, y,
+                qmin, qmax);
+    } else {
+      const int64_t K = tb ? wt->dims[1] : wt->dims[0], N = tb ? wt->dims[0] : wt->dims[1];
+      if (!tb) w = transpose_kn(w, K, N);
+      const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
+      if (alpha != 1.f) return false;
+      make_dense(n, x, in, out, std::move(w), N, K, std::move(s_w), bias, y, qmin, qmax);
+    }
+  }
+  dead_[q] = true;
+  if (act >= 0) dead_[act] = true;
+  return true;
+}
+
+// Drops nodes whose outputs nobody reads (the DequantizeLinear nodes the lowering consumed).
+void Lowering::sweep() {
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    std::vector<int> readers(g_.values.size(), 0);
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (!dead_[i])
+        for (int v : g_.nodes[i].inputs)
+          if (v != kNoValue) ++readers[v];
+    for (int v : g_.outputs) ++readers[v];
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      bool used = false;
+      for (int o : g_.nodes[i].outputs) used |= readers[o] > 0;
+      if (!used) dead_[i] = changed = true;
+    }
+  }
+}
+
+void Lowering::run() {
+  index_producers();
+  for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    if (dead_[i]) continue;
+    Node& n = g_.nodes[i];
+    switch (n.op) {
+      case Op::QLinearConv:
+      case Op::QLinearMatMul:
+      case Op::QGemm:
+      case Op::QLinearAdd:
+      case Op::QLinearGlobalAveragePool: lower_qoperator(i); break;
+      case Op::QuantizeLinear: {
+        const ConstTensor* s = constant(input(n, 1));
+        if (s && s->numel() == 1) set_qparams(n, n.outputs[0], qparams(n, 1, 2, "y"));
+        else fail(g_, n, "per-axis quantization of activations is not supported");
+        break;
+      }
+      case Op::DequantizeLinear: {
+        if (constant(n.inputs[0])) break;  // weights and biases: consumed below or folded
+        const ConstTensor* s = constant(input(n, 1));
+        if (!s || s->numel() != 1) fail(g_, n, "per-axis dequantization of activations is not supported");
+        set_qparams(n, n.inputs[0], qparams(n, 1, 2, "x"));
+        break;
+      }
+      case Op::MaxPool:
+      case Op::Flatten:
+      case Op::Reshape: {
+        // QOperator files run these directly on uint8 tensors: the output shares the quantization.
+        const Value& x = g_.values[n.inputs[0]];
+        if (x.dtype == DType::Uint8 && x.scale > 0.f) {
+          set_qparams(n, n.outputs[0], {x.scale, x.zero_point});
+          break;
+        }
+        lower_qdq(i);
+        break;
+      }
+      default: lower_qdq(i); break;
+    }
+    index_producers();
+  }
+  sweep();
+  g_.compact(dead_);
+}
+
+// DequantizeLinear of constants still feeding float ops (weights of a node that kept its float
+// form) becomes a float constant: y = (x - z) * s, per tensor or along `axis`.
+void fold_dequantized_constants(Graph& g) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    if (n.op != Op::DequantizeLinear) continue;
+    const ConstTensor* x = g.values[n.inputs[0]].constant.get();
+    const ConstTensor* s = g.values[n.inputs.at(1)].constant.get();
+    const ConstTensor* z = n.inputs.size() > 2 && n.inputs[2] != kNoValue ? g.values[n.inputs[2]].constant.get() : nullptr;
+    if (!x || !s || (n.inputs.size() > 2 && n.inputs[2] != kNoValue && !z)) continue;
+    if (s->dtype != DType::Float32) fail(g, n, "scale must be float32");
+    int64_t axis = n.attr_int("axis", 1);
+    const int64_t r = static_cast<int64_t>(x->dims.size());
+    if (axis < 0) axis += r;
+    int64_t C = 1, inner = 1;
+    if (s->numel() != 1) {
+      if (axis < 0 || axis >= r) fail(g, n, "axis out of range");
+      C = x->dims[axis];
+      if (s->numel() != C || (z && z->numel() != C))
+        fail(g, n, "scale has " + std::to_string(s->numel()) + " values for " + std::to_string(C) +
+                       " channels along axis " + std::to_string(axis));
+      for (int64_t d = axis + 1; d < r; ++d) inner *= x->dims[d];
+    } else if (z && z->numel() != 1) {
+      fail(g, n, "zero point length does not match the scale's");
+    }
+    auto t = std::make_shared<ConstTensor>();
+    t->dtype = DType::Float32;
+    t->dims = x->dims;
+    t->bytes.resize(static_cast<size_t>(x->numel()) * 4);
+    for (int64_t e = 0; e < x->numel(); ++e) {
+      const int64_t c = s->numel() == 1 ? 0 : (e / inner) % C;
+      const float sc = s->data<float>()[c];
+      if (!(sc > 0.f) || !std::isfinite(sc)) fail(g, n, "scale must be finite and > 0");
+      const double zp = z ? z->as_double(z->numel() == 1 ? 0 : c) : 0.0;
+      t->mutable_data<float>()[e] = static_cast<float>((x->as_double(e) - zp) * sc);
+    }
+    Value& out = g.values[n.outputs[0]];
+    out.constant = t;
+    out.dtype = DType::Float32;
+    out.shape = t->dims;
+    out.has_shape = true;
+    dead[i] = true;
+  }
+  g.compact(dead);
+}
+
+}  // namespace
+
+void lower_quantized(Graph& g) {
+  bool any = false;
+  for (const Node& n : g.nodes) any |= n.op >= Op::QuantizeLinear;
+  if (!any) return;
+  Lowering(g).run();
+  fold_dequantized_constants(g);
+}
+
+}  // namespace q8::ir

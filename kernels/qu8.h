@@ -1,0 +1,133 @@
+// INT8 kernels: uint8 activations (asymmetric, per tensor), int8 weights (per output channel),
+// int32 accumulation, float32 requantization. Pure functions over NHWC uint8 tensors.
+//
+// Every table below must produce exactly the bytes of the scalar reference (qu8_kernels_scalar)
+// for every input: integer sums are exact, and the float steps are spelled out here so that
+// every path performs the same IEEE operations in the same order (no FMA contraction).
+//
+// Requantization of an int32 accumulator `acc` for output channel c (DESIGN.md):
+//   x   = (float)acc * M[c]                         (one rounding: int32->float is exact-RNE)
+//   x   = min(max(x, (float)(out_min - z_out)), (float)(out_max - z_out))
+//   out = (int32)round_half_even(x) + z_out         (cvtps2dq / nearbyintf)
+// Clamping before rounding equals clamping after it because the bounds are integers, and it
+// keeps the float->int conversion in range. A NaN never arises (acc and M are finite).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/f32.h"  // ConvGeometry, PoolGeometry
+
+namespace q8::kern {
+
+struct QU8Requant {
+  int32_t out_zero_point = 0;
+  uint8_t out_min = 0, out_max = 255;  // a fused ReLU/Clip narrows these
+};
+
+// ---- Weight packing for GEMM and indirect GEMM --------------------------------------------
+//
+// Per group, panels of `nr` output channels; within a panel:
+//   [nr int32 bias'] [taps x ceil(Cg/4) blocks of (nr x 4 int8)] [nr float M]
+// Block b of tap t holds, for lane n, the 4 weights w[n][t][4b .. 4b+3] (channels past Cg are
+// zero), so one 32-bit lane holds 4 consecutive input channels of one output channel.
+// Output channels past Kg in the last panel have zero weights, bias and M.
+//
+// The zero-point algebra (z_a: input zero point; weights already centred, i.e. w - z_w):
+//   acc[n] = bias[n] + sum_k (a_k - z_a) * w[n][k]
+//          = (bias[n] - z_a * sum_k w[n][k]) + sum_k a_k * w[n][k]
+//          =  bias'[n]                       + sum_k a_k * w[n][k]
+// so the inner loop is a plain u8 x s8 dot product (vpdpbusd on VNNI). The sum over k covers
+// every tap, so padding taps must read z_a (see `zero` below), contributing (z_a - z_a) * w = 0.
+size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr);  // all groups
+// w: [K][Cg][KH][KW] int8, centred (zero point already subtracted and in range);
+// bias: K int32 (or null); multiplier: K floats M[c] = s_in * s_w[c] / s_out.
+// Group `grp`'s packing starts at packed + grp * qu8_conv_packed_bytes(g, nr) / groups.
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias,
+                   const float* multiplier, uint8_t a_zero_point, void* packed);
+
+// Dense: B is Kd x N with b(k, n) = B[k * b_row_stride + n * b_col_stride] (int8, centred);
+// packed like a 1x1 conv with Cg = Kd.
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr);
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride,
+                   size_t b_col_stride, const int32_t* bias, const float* multiplier,
+                   uint8_t a_zero_point, void* packed);
+
+// Indirection for conv: [out_pixel][tap] pointers to the first channel (of group `grp`) of the
+// input pixel, or `zero` (a row of at least C bytes all equal to z_a) for padding taps.
+void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input,
+                               const uint8_t* zero, const uint8_t** indirection);
+
+// ---- Depthwise (groups == C == K) ----------------------------------------------------------
+// Packed: [C int32 bias'][taps][C int8 weights][C float M], bias' = bias - z_a * sum_t w[c][t].
+size_t qu8_dwconv_packed_bytes(const ConvGeometry& g);
+void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias,
+                     const float* multiplier, uint8_t a_zero_point, void* packed);
+
+// ---- Element-wise and pooling parameters ---------------------------------------------------
+// Add: x = (float)(a - z_a) * Ma;  y = (float)(b - z_b) * Mb;  s = x + y;  then clamp/round as
+// above with z_out (Ma = s_a / s_out, Mb = s_b / s_out). Mul and add are separate operations.
+struct QU8AddParams {
+  int32_t a_zero_point = 0, b_zero_point = 0;
+  float a_multiplier = 1.f, b_multiplier = 1.f;
+  QU8Requant out;
+};
+// Average pools: acc = sum over the counted taps of (a - z_in), an exact int32; then
+// x = (float)acc * (in_over_out / (float)count), the window's scale being one IEEE division,
+// then clamp/round as above with z_out.
+struct QU8PoolParams {
+  int32_t in_zero_point = 0;
+  float in_over_out = 1.f;  // s_in / s_out
+  QU8Requant out;
+};
+// Quantize: q = clamp(round_half_even(x / s) + z, 0, 255), computed as
+//   t = x / s (IEEE division); t = min(max(t, -z), 255 - z) (a NaN becomes -z); q = round(t) + z.
+// Dequantize: y = (float)(q - z) * s.
+
+// ---- The table -----------------------------------------------------------------------------
+struct QU8Kernels {
+  const char* isa = "scalar";
+  size_t mr = 1, nr = 1;  // GEMM tile; weights for this table are packed with this nr
+
+  // Output pixels/rows [0, mr') x channels [0, nc) of one panel (nc <= nr, mr' <= mr).
+  // kc is the unpadded channel count per tap (Cg, or Kd for gemm); the kernel reads each
+  // activation row in blocks of 4 and may read up to 3 bytes past kc (callers provide slack);
+  // those bytes meet zero weights.
+  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
+                const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) = nullptr;
+  void (*gemm)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+               uint8_t* c, size_t c_stride, const QU8Requant& p) = nullptr;
+  // Depthwise over output pixels [p0, p1). Taps outside the input read z_a (`zero` row).
+  void (*dwconv)(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
+                 uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) = nullptr;
+  // Max pool on uint8 (input and output share scale and zero point), output pixels [p0, p1).
+  void (*maxpool)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) = nullptr;
+  // Average pool with requantization; count per ONNX (count_include_pad as in f32).
+  void (*avgpool)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
+                  const QU8PoolParams& p) = nullptr;
+  // out[n][c] from the HW pixels of image n, for n in [n0, n1); count = HW.
+  void (*global_avgpool)(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                         const QU8PoolParams& p) = nullptr;
+  // n elements, same shape.
+  void (*add)(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) = nullptr;
+  void (*quantize)(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) = nullptr;
+  void (*dequantize)(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) = nullptr;
+};
+
+// Drivers shared by all tables (loops over tiles and panels; no ISA code).
+void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp,
+                  const uint8_t* const* indirection, const void* packed_group, uint8_t* out,
+                  size_t p0, size_t p1, const QU8Requant& p);
+void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                  const void* packed, uint8_t* out, size_t out_stride, size_t m0, size_t m1,
+                  const QU8Requant& p);
+
+// Tables; null where the build or target lacks the ISA (the CPU check is the caller's).
+const QU8Kernels* qu8_kernels_scalar();
+const QU8Kernels* qu8_kernels_avx2();
+const QU8Kernels* qu8_kernels_avx512();      // AVX-512 F+BW, no VNNI
+const QU8Kernels* qu8_kernels_avx512vnni();
+const QU8Kernels* qu8_kernels_neon();
+const QU8Kernels* qu8_kernels_neondot();
+
+}  // namespace q8::kern

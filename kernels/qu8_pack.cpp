@@ -1,0 +1,199 @@
+// int8 weight packing, indirection buffers and the tile loops around the GEMM micro-kernels.
+// ISA-independent: each table's micro-kernels see the same kind of tiles, only mr and nr differ.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/qu8.h"
+
+namespace q8::kern {
+namespace {
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// One panel (qu8.h): [nr int32 bias'][taps x ceil(Cg/4) blocks of nr x 4 int8][nr float M].
+size_t panel_bytes(size_t taps, size_t cg, size_t nr) {
+  return nr * sizeof(int32_t) + taps * ceil_div(cg, 4) * nr * 4 + nr * sizeof(float);
+}
+
+// Packs one group's panels. wt(kk, t, c) is the centred int8 weight of output channel kk of the
+// group (kk < Kg), tap t and input channel c (c < Cg).
+//
+// The zero-point algebra the micro-kernels rely on (z_a: input zero point):
+//   acc[n] = bias[n] + sum_k (a_k - z_a) * w[n][k]
+//          = (bias[n] - z_a * sum_k w[n][k]) + sum_k a_k * w[n][k]
+//          =  bias'[n]                       + sum_k a_k * w[n][k]
+// where k runs over every tap and channel, so padding taps must read z_a (the `zero` row).
+// bias' is computed in int64 and wrapped to int32, like the kernels' int32 sums (any true
+// accumulator fits in int32, so the wrapped partial terms add up to the exact result).
+template <class W>
+void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, W wt, const int32_t* bias,
+                const float* multiplier, uint8_t a_zero_point, uint8_t* pg) {
+  const size_t blocks = ceil_div(Cg, 4), pb = panel_bytes(taps, Cg, nr);
+  for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
+    uint8_t* pp = pg + panel * pb;
+    int8_t* pw = reinterpret_cast<int8_t*>(pp + nr * sizeof(int32_t));
+    uint8_t* pm = pp + nr * sizeof(int32_t) + taps * blocks * nr * 4;
+    for (size_t lane = 0; lane < nr; ++lane) {
+      const size_t kk = panel * nr + lane;
+      const bool real = kk < Kg;
+      int64_t wsum = 0;
+      for (size_t t = 0; t < taps; ++t)
+        for (size_t b = 0; b < blocks; ++b)
+          for (size_t j = 0; j < 4; ++j) {
+            const size_t c = 4 * b + j;
+            const int8_t v = real && c < Cg ? wt(kk, t, c) : int8_t{0};
+            pw[((t * blocks + b) * nr + lane) * 4 + j] = v;
+            wsum += v;
+          }
+      const int64_t b64 = real ? (bias ? int64_t{bias[kk]} : 0) - int64_t{a_zero_point} * wsum : 0;
+      const int32_t b32 = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(b64)));
+      const float m = real ? multiplier[kk] : 0.0f;
+      std::memcpy(pp + lane * sizeof(int32_t), &b32, sizeof b32);
+      std::memcpy(pm + lane * sizeof(float), &m, sizeof m);
+    }
+  }
+}
+
+// Output rows are split into ceil(n / mr) tiles of nearly equal size (sizes differ by at most
+// one), so a remainder never leaves a tile of a single row running at a fraction of the
+// kernel's speed (M = 49 runs as 7 tiles of 7 rows, not 6 of 8 and one of 1). Tiles are walked
+// in blocks whose input rows (about kBlockBytes) stay in L2 while every panel of weights passes
+// over them, then panel by panel: each panel is read once per block rather than once per tile.
+// (For the igemm a row's bytes include its ks indirection pointers, which outweigh the input
+// bytes when Cg is small.)
+// The tiling never splits the reduction and the arithmetic of an output element does not depend
+// on its tile, so results do not depend on how the engine splits the work over threads.
+constexpr size_t kBlockBytes = 256 * 1024;
+
+template <class Tile>
+void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t panels, Tile tile) {
+  if (m1 <= m0) return;
+  const size_t n = m1 - m0, tiles = ceil_div(n, mr);
+  const size_t base = n / tiles, rem = n % tiles;  // the first `rem` tiles get one more row
+  const size_t start_rows = kBlockBytes / std::max<size_t>(row_bytes, 1);
+  const size_t tiles_per_block = std::max<size_t>(1, start_rows / mr);
+  auto start = [&](size_t i) { return m0 + i * base + std::min(i, rem); };
+  for (size_t tb = 0; tb < tiles; tb += tiles_per_block) {
+    const size_t te = std::min(tiles, tb + tiles_per_block);
+    for (size_t panel = 0; panel < panels; ++panel)
+      for (size_t i = tb; i < te; ++i) {
+        const size_t s = start(i);
+        tile(s, start(i + 1) - s, panel);
+      }
+  }
+}
+
+}  // namespace
+
+size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr) {
+  return g.groups * ceil_div(g.Kg(), nr) * panel_bytes(g.taps(), g.Cg(), nr);
+}
+
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias,
+                   const float* multiplier, uint8_t a_zero_point, void* packed) {
+  const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
+  const size_t group_bytes = qu8_conv_packed_bytes(g, nr) / g.groups;
+  for (size_t grp = 0; grp < g.groups; ++grp) {
+    const size_t oc0 = grp * Kg;
+    auto wt = [&](size_t kk, size_t t, size_t c) { return w[((oc0 + kk) * Cg + c) * taps + t]; };
+    pack_group(Kg, taps, Cg, nr, wt, bias ? bias + oc0 : nullptr, multiplier + oc0, a_zero_point,
+               static_cast<uint8_t*>(packed) + grp * group_bytes);
+  }
+}
+
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr) {
+  return ceil_div(N, nr) * panel_bytes(1, Kd, nr);
+}
+
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride,
+                   size_t b_col_stride, const int32_t* bias, const float* multiplier,
+                   uint8_t a_zero_point, void* packed) {
+  auto wt = [&](size_t n, size_t, size_t k) { return B[k * b_row_stride + n * b_col_stride]; };
+  pack_group(N, 1, Kd, nr, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
+}
+
+void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input,
+                               const uint8_t* zero, const uint8_t** indirection) {
+  const size_t taps = g.taps();
+  const uint8_t* in_g = input + grp * g.Cg();
+  for (size_t n = 0; n < g.N; ++n)
+    for (size_t oy = 0; oy < g.OH; ++oy)
+      for (size_t ox = 0; ox < g.OW; ++ox) {
+        const uint8_t** row = indirection + ((n * g.OH + oy) * g.OW + ox) * taps;
+        for (size_t ky = 0; ky < g.KH; ++ky) {
+          // Unsigned wrap-around makes taps above/left of the input huge, so one comparison
+          // catches padding on both sides.
+          const size_t iy = oy * g.SH + ky * g.DH - g.PT;
+          for (size_t kx = 0; kx < g.KW; ++kx) {
+            const size_t ix = ox * g.SW + kx * g.DW - g.PL;
+            row[ky * g.KW + kx] =
+                iy < g.IH && ix < g.IW ? in_g + ((n * g.IH + iy) * g.IW + ix) * g.C : zero;
+          }
+        }
+      }
+}
+
+void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp,
+                  const uint8_t* const* indirection, const void* packed_group, uint8_t* out,
+                  size_t p0, size_t p1, const QU8Requant& p) {
+  const size_t nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
+  const size_t pb = panel_bytes(ks, Cg, nr);
+  uint8_t* out_g = out + grp * Kg;
+  const uint8_t* pw = static_cast<const uint8_t*>(packed_group);
+  run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), ceil_div(Kg, nr), [&](size_t s, size_t rows, size_t panel) {
+    k.igemm(rows, std::min(nr, Kg - panel * nr), Cg, ks, indirection + s * ks, pw + panel * pb,
+            out_g + s * K + panel * nr, K, p);
+  });
+}
+
+void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                  const void* packed, uint8_t* out, size_t out_stride, size_t m0, size_t m1,
+                  const QU8Requant& p) {
+  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr);
+  const uint8_t* pw = static_cast<const uint8_t*>(packed);
+  run_tiles(m0, m1, k.mr, Kd, ceil_div(N, nr), [&](size_t s, size_t rows, size_t panel) {
+    k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
+           out + s * out_stride + panel * nr, out_stride, p);
+  });
+}
+
+size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
+  return g.C * sizeof(int32_t) + g.taps() * g.C + g.C * sizeof(float);
+}
+
+// [C int32 bias'][taps][C int8][C float M], bias' = bias - z_a * sum_t w[c][t] (the algebra above
+// with one input channel per output channel).
+void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias,
+                     const float* multiplier, uint8_t a_zero_point, void* packed) {
+  const size_t C = g.C, taps = g.taps();
+  uint8_t* pp = static_cast<uint8_t*>(packed);
+  int8_t* pw = reinterpret_cast<int8_t*>(pp + C * sizeof(int32_t));
+  uint8_t* pm = pp + C * sizeof(int32_t) + taps * C;
+  for (size_t c = 0; c < C; ++c) {
+    int64_t wsum = 0;
+    for (size_t t = 0; t < taps; ++t) {
+      const int8_t v = w[c * taps + t];  // ONNX [C][1][KH][KW]
+      pw[t * C + c] = v;
+      wsum += v;
+    }
+    const int64_t b64 = (bias ? int64_t{bias[c]} : 0) - int64_t{a_zero_point} * wsum;
+    const int32_t b32 = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(b64)));
+    std::memcpy(pp + c * sizeof(int32_t), &b32, sizeof b32);
+    std::memcpy(pm + c * sizeof(float), &multiplier[c], sizeof(float));
+  }
+}
+
+// Tables of ISAs this target does not compile at all (their files are not in the build).
+#if !defined(Q8_ARCH_X86)
+const QU8Kernels* qu8_kernels_avx2() { return nullptr; }
+const QU8Kernels* qu8_kernels_avx512() { return nullptr; }
+const QU8Kernels* qu8_kernels_avx512vnni() { return nullptr; }
+#endif
+#if !defined(Q8_ARCH_ARM64)
+const QU8Kernels* qu8_kernels_neon() { return nullptr; }
+const QU8Kernels* qu8_kernels_neondot() { return nullptr; }
+#endif
+
+}  // namespace q8::kern

@@ -1,0 +1,132 @@
+// int8 depthwise conv, pools, add, quantize, dequantize for AVX-512 F+BW(+VL+DQ), and the avx512
+// table. The loops are kernels/x86/qu8_ops_x86.h over the traits below: 16 int32 lanes per zmm
+// (vpmovzxbd/vpmovsxbd, exact vpmulld products), 64 bytes per zmm for max pool; tails use masked
+// loads and stores, which never touch the masked-off bytes.
+//
+// These functions (qu8_*__avx512, declared in kernels/qu8_internal.h) also fill the avx512vnni
+// table, whose GEMM kernels are the only difference.
+#include "kernels/qu8.h"
+#include "kernels/qu8_internal.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// GCC 12's avx512fintrin.h initialises _mm512_undefined_*() from itself, which trips
+// -Wmaybe-uninitialized on inlined intrinsics (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include "kernels/x86/qu8_ops_x86.h"
+
+namespace q8::kern {
+namespace {
+
+struct Avx512 {
+  static constexpr size_t W = 16;   // int32 / float lanes
+  static constexpr size_t WB = 64;  // byte lanes
+  using I = __m512i;
+  using F = __m512;
+  using B = __m512i;
+
+  static __mmask16 mask16(size_t n) { return static_cast<__mmask16>((1u << n) - 1u); }  // n < 16
+  static __mmask64 mask64(size_t n) { return n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1; }
+  static __mmask16 maskw(size_t n) { return n >= 16 ? __mmask16(0xffff) : mask16(n); }
+
+  static I set1(int32_t v) { return _mm512_set1_epi32(v); }
+  static F set1f(float v) { return _mm512_set1_ps(v); }
+  static I add(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I sub(I a, I b) { return _mm512_sub_epi32(a, b); }
+  static I mul(I a, I b) { return _mm512_mullo_epi32(a, b); }  // |u8 * s8| < 2^15: exact
+  static F cvtf(I a) { return _mm512_cvtepi32_ps(a); }
+  static F mulf(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F addf(F a, F b) { return _mm512_add_ps(a, b); }
+  static F divf(F a, F b) { return _mm512_div_ps(a, b); }
+  static F maxf(F a, F lo) { return _mm512_max_ps(a, lo); }  // a > lo ? a : lo
+  static F minf(F a, F hi) { return _mm512_min_ps(a, hi); }  // a < hi ? a : hi
+  static I round(F a) { return _mm512_cvtps_epi32(a); }      // MXCSR: round half to even
+  static F opaque(F a) {  // keeps the compiler from fusing this product into a later add
+    __asm__("" : "+v"(a));
+    return a;
+  }
+
+  static I load_u8(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static I load_s8(const int8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static I load_u8_partial(const uint8_t* p, size_t n) {
+    return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(maskw(n), p));
+  }
+  static I load_s8_partial(const int8_t* p, size_t n) {
+    return _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(maskw(n), p));
+  }
+  static I load_i32(const void* p) { return _mm512_loadu_si512(p); }
+  static I load_i32_partial(const void* p, size_t n) { return _mm512_maskz_loadu_epi32(maskw(n), p); }
+  static void store_i32(I v, int32_t* p) { _mm512_store_si512(p, v); }  // aligned
+  static F load_f32(const void* p) { return _mm512_loadu_ps(p); }
+  static F load_f32_partial(const void* p, size_t n) { return _mm512_maskz_loadu_ps(maskw(n), p); }
+  // Lanes hold values in [0, 255]: the truncating vpmovdb is exact.
+  static void store_u8(I v, uint8_t* p) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
+  }
+  static void store_u8_partial(I v, uint8_t* p, size_t n) { _mm512_mask_cvtepi32_storeu_epi8(p, maskw(n), v); }
+  static void store_f32(F v, float* p) { _mm512_storeu_ps(p, v); }
+  static void store_f32_partial(F v, float* p, size_t n) { _mm512_mask_storeu_ps(p, maskw(n), v); }
+
+  static B zero_b() { return _mm512_setzero_si512(); }
+  static B max_b(B a, B b) { return _mm512_max_epu8(a, b); }
+  static B load_b(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static B load_b_partial(const uint8_t* p, size_t n) { return _mm512_maskz_loadu_epi8(mask64(n), p); }
+  static void store_b(B v, uint8_t* p) { _mm512_storeu_si512(p, v); }
+  static void store_b_partial(B v, uint8_t* p, size_t n) { _mm512_mask_storeu_epi8(p, mask64(n), v); }
+};
+
+// Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
+const QU8Kernels k_table = {
+    "avx512",
+    kQu8Avx512MR,
+    kQu8Avx512NR,
+    &qu8_igemm_8x16c4__avx512,
+    &qu8_gemm_8x16c4__avx512,
+    &qu8_dwconv__avx512,
+    &qu8_maxpool__avx512,
+    &qu8_avgpool__avx512,
+    &qu8_global_avgpool__avx512,
+    &qu8_add__avx512,
+    &qu8_quantize__avx512,
+    &qu8_dequantize__avx512,
+};
+
+}  // namespace
+
+void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed,
+                        const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+  qu8_x86::dwconv<Avx512>(g, in, packed, zero, out, p0, p1, p);
+}
+void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
+  qu8_x86::maxpool<Avx512>(g, in, out, p0, p1);
+}
+void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
+                         size_t p1, const QU8PoolParams& p) {
+  qu8_x86::avgpool<Avx512>(g, in, out, p0, p1, p);
+}
+void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
+                                size_t n1, const QU8PoolParams& p) {
+  qu8_x86::global_avgpool<Avx512>(HW, C, in, out, n0, n1, p);
+}
+void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
+  qu8_x86::add<Avx512>(n, a, b, out, p);
+}
+void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {
+  qu8_x86::quantize<Avx512>(n, x, q, scale, zero_point);
+}
+void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) {
+  qu8_x86::dequantize<Avx512>(n, q, y, scale, zero_point);
+}
+
+const QU8Kernels* qu8_kernels_avx512() { return &k_table; }
+
+}  // namespace q8::kern
+
+#else
+namespace q8::kern {
+const QU8Kernels* qu8_kernels_avx512() { return nullptr; }  // this build has no AVX-512 flags
+}  // namespace q8::kern
+#endif

@@ -1,0 +1,648 @@
+// int8 depthwise conv, pools, add, quantize and dequantize: every table against a naive formula
+// written here and against the scalar table, byte for byte (kernels/qu8.h promises identical
+// bytes on every path). Outputs and inputs sit right before a PROT_NONE page, so a read or write
+// past the end faults; splitting the pixel range into pieces must give the same bytes as the whole.
+// A table this build or CPU lacks is skipped, never passed.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/qu8.h"
+
+namespace {
+
+using q8::kern::ConvGeometry;
+using q8::kern::PoolGeometry;
+using q8::kern::QU8AddParams;
+using q8::kern::QU8Kernels;
+using q8::kern::QU8PoolParams;
+using q8::kern::QU8Requant;
+
+const uint8_t kZeroPoints[] = {0, 1, 127, 128, 255};
+
+bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512") return avx512;
+  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__)
+  if (isa == "neon") return true;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+  return false;
+}
+
+const QU8Kernels* table_for(const std::string& isa) {
+  if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
+  if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
+  if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
+  if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "neon") return q8::kern::qu8_kernels_neon();
+  if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
+  return nullptr;
+}
+
+// n elements ending right before a PROT_NONE page: touching element n faults.
+template <class T>
+class Guarded {
+ public:
+  explicit Guarded(size_t n, T fill = T()) : n_(n) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t bytes = (n * sizeof(T) + page - 1) / page * page;
+    total_ = bytes + page;
+    void* m = mmap(nullptr, total_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) std::abort();
+    base_ = static_cast<uint8_t*>(m);
+    if (mprotect(base_ + bytes, page, PROT_NONE) != 0) std::abort();
+    data_ = reinterpret_cast<T*>(base_ + bytes - n * sizeof(T));
+    std::fill(data_, data_ + n, fill);
+  }
+  Guarded(const std::vector<T>& v) : Guarded(v.size()) { std::copy(v.begin(), v.end(), data_); }
+  ~Guarded() { munmap(base_, total_); }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  size_t size() const { return n_; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  std::vector<T> vec() const { return std::vector<T>(data_, data_ + n_); }
+
+ private:
+  size_t n_, total_;
+  uint8_t* base_;
+  T* data_;
+};
+
+std::vector<uint8_t> random_u8(size_t n, std::mt19937& rng) {
+  std::uniform_int_distribution<int> d(0, 255);
+  std::vector<uint8_t> v(n);
+  for (auto& x : v) x = static_cast<uint8_t>(d(rng));
+  return v;
+}
+
+// Boundaries splitting [0, n) into `pieces` uneven ranges.
+std::vector<size_t> split(size_t n, size_t pieces) {
+  std::vector<size_t> b{0};
+  for (size_t i = 1; i < pieces; ++i) b.push_back(std::max(b.back(), std::min(n, i * n / pieces + i % 2)));
+  b.push_back(n);
+  return b;
+}
+
+// The naive requantization, written the other way round from the kernels (round, then add z and
+// clamp to [qmin, qmax] in integers; qu8.h says the two agree because the bounds are integers).
+uint8_t naive_requant(int64_t acc, float m, const QU8Requant& r) {
+  const float x = static_cast<float>(acc) * m;
+  const double q = std::nearbyint(static_cast<double>(x)) + r.out_zero_point;
+  return static_cast<uint8_t>(std::min<double>(std::max<double>(q, r.out_min), r.out_max));
+}
+
+// Output quantization settings: (z_out, qmin, qmax), incl. a fused ReLU and a narrow clip.
+const QU8Requant kRequants[] = {
+    {0, 0, 255}, {128, 0, 255}, {3, 3, 255}, {100, 20, 200}, {255, 0, 255}, {77, 77, 78},
+};
+
+class QU8Ops : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string isa = GetParam();
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa;
+    table_ = table_for(isa);
+    if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
+    scalar_ = q8::kern::qu8_kernels_scalar();
+    ASSERT_NE(scalar_, nullptr);
+    ASSERT_STREQ(table_->isa, isa.c_str());
+  }
+  const QU8Kernels* table_ = nullptr;
+  const QU8Kernels* scalar_ = nullptr;
+};
+
+// --- Depthwise ------------------------------------------------------------------------------
+
+std::string describe(const ConvGeometry& g) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu",
+                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL,
+                g.PB, g.PR);
+  return buf;
+}
+
+// XNNPACK-style builder for one depthwise case.
+struct DwconvTester {
+  ConvGeometry g;
+  size_t extra_h = 0, extra_w = 0;
+  uint8_t a_zero = 0;
+  QU8Requant rq;
+  bool with_bias = true;
+  uint32_t seed = 1;
+  DwconvTester& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = g.K = g.groups = c; return *this; }
+  DwconvTester& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
+  DwconvTester& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
+  DwconvTester& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
+  DwconvTester& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
+  DwconvTester& extra(size_t h, size_t w) { extra_h = h; extra_w = w; return *this; }  // ceil-style
+  DwconvTester& zero_point(uint8_t z) { a_zero = z; return *this; }
+  DwconvTester& requant(const QU8Requant& r) { rq = r; return *this; }
+  DwconvTester& bias(bool b) { with_bias = b; return *this; }
+  DwconvTester& rng_seed(uint32_t s) { seed = s; return *this; }
+
+  ConvGeometry geometry() const {
+    ConvGeometry r = g;
+    r.OH = (g.IH + g.PT + g.PB - g.DH * (g.KH - 1) - 1) / g.SH + 1 + extra_h;
+    r.OW = (g.IW + g.PL + g.PR - g.DW * (g.KW - 1) - 1) / g.SW + 1 + extra_w;
+    return r;
+  }
+
+  void test(const QU8Kernels& t, const QU8Kernels& scalar) const {
+    const ConvGeometry g = geometry();
+    const size_t C = g.C, taps = g.taps(), P = g.out_pixels();
+    std::mt19937 rng(seed);
+    const Guarded<uint8_t> in(random_u8(g.N * g.IH * g.IW * C, rng));
+    std::vector<int8_t> w(C * taps);  // ONNX [C][1][KH][KW], full int8 range incl. -128
+    std::uniform_int_distribution<int> dw(-128, 127);
+    for (auto& x : w) x = static_cast<int8_t>(dw(rng));
+    std::vector<int32_t> bias(C);
+    std::uniform_int_distribution<int32_t> db(-40000, 40000);
+    for (auto& x : bias) x = db(rng);
+    std::vector<float> mult(C);  // per channel, spread so outputs both saturate and do not
+    std::uniform_real_distribution<float> dm(0.02f, 2.0f);
+    for (auto& x : mult) x = dm(rng) / (64.0f * static_cast<float>(taps));
+    const int32_t* b = with_bias ? bias.data() : nullptr;
+
+    const size_t packed_bytes = q8::kern::qu8_dwconv_packed_bytes(g);
+    Guarded<uint8_t> packed(packed_bytes, 0xA5);
+    q8::kern::qu8_dwconv_pack(g, w.data(), b, mult.data(), a_zero, packed.data());
+    const Guarded<uint8_t> zero(std::vector<uint8_t>(C, a_zero));
+
+    // Naive: acc = bias + sum over taps inside the input of (a - z_a) * w (taps outside add 0).
+    std::vector<uint8_t> want(P * C);
+    for (size_t n = 0; n < g.N; ++n)
+      for (size_t oy = 0; oy < g.OH; ++oy)
+        for (size_t ox = 0; ox < g.OW; ++ox)
+          for (size_t c = 0; c < C; ++c) {
+            int64_t acc = b ? b[c] : 0;
+            for (long ky = 0; ky < long(g.KH); ++ky)
+              for (long kx = 0; kx < long(g.KW); ++kx) {
+                const long iy = long(oy * g.SH) - long(g.PT) + ky * long(g.DH);
+                const long ix = long(ox * g.SW) - long(g.PL) + kx * long(g.DW);
+                if (iy < 0 || ix < 0 || iy >= long(g.IH) || ix >= long(g.IW)) continue;
+                acc += (int64_t(in[((n * g.IH + iy) * g.IW + ix) * C + c]) - a_zero) *
+                       w[c * taps + ky * g.KW + kx];
+              }
+            want[((n * g.OH + oy) * g.OW + ox) * C + c] = naive_requant(acc, mult[c], rq);
+          }
+
+    char z[64];
+    std::snprintf(z, sizeof z, " z_a=%d z_out=%d [%d,%d]%s", a_zero, rq.out_zero_point, rq.out_min,
+                  rq.out_max, with_bias ? "" : " no bias");
+    const std::string what = std::string(t.isa) + " dwconv " + describe(g) + z;
+    auto run = [&](const QU8Kernels& k, size_t pieces) {
+      Guarded<uint8_t> out(P * C, 0xCC);
+      const auto bounds = split(P, pieces);
+      for (size_t i = 0; i + 1 < bounds.size(); ++i)
+        k.dwconv(g, in.data(), packed.data(), zero.data(), out.data(), bounds[i], bounds[i + 1], rq);
+      return out.vec();
+    };
+    const auto got = run(t, 1);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(int(got[i]), int(want[i])) << what << ": pixel " << i / C << " channel " << i % C;
+    }
+    if (&t != &scalar) {
+      ASSERT_EQ(got, run(scalar, 1)) << what << " vs scalar";
+    }
+    ASSERT_EQ(got, run(t, 4)) << what << ": ranges split in 4 differ from the whole range";
+  }
+};
+
+TEST_P(QU8Ops, DepthwiseChannels1To70) {
+  uint32_t seed = 1;
+  for (size_t C = 1; C <= 70; ++C) {
+    const uint8_t z = kZeroPoints[C % 5];
+    const QU8Requant& r = kRequants[C % 6];
+    DwconvTester().input(1, 6, 7, C).kernel(3, 3).pads(1, 1, 1, 1).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+    DwconvTester().input(1, 7, 6, C).kernel(3, 3).stride(2, 2).pads(0, 0, 1, 1).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+    DwconvTester().input(1, 6, 6, C).kernel(5, 5).stride(1 + C % 2, 1 + C % 2).pads(2, 2, 2, 2).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+  }
+}
+
+TEST_P(QU8Ops, DepthwiseShapes) {
+  uint32_t seed = 1000;
+  size_t i = 0;
+  for (size_t C : {1, 8, 15, 16, 17, 32, 33, 48, 64, 65, 96, 144}) {
+    auto dw = [&]() {
+      ++i;
+      return DwconvTester().input(1 + i % 2, 9, 8, C).zero_point(kZeroPoints[i % 5]).requant(kRequants[i % 6]).rng_seed(seed++);
+    };
+    dw().kernel(3, 3).pads(1, 1, 1, 1).test(*table_, *scalar_);
+    dw().kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).test(*table_, *scalar_);
+    dw().kernel(3, 3).stride(2, 2).pads(0, 0, 1, 1).bias(false).test(*table_, *scalar_);
+    dw().kernel(5, 5).pads(2, 2, 2, 2).test(*table_, *scalar_);
+    dw().kernel(5, 5).stride(2, 2).pads(1, 2, 2, 1).test(*table_, *scalar_);
+    dw().kernel(3, 3).dilation(2, 2).pads(2, 2, 2, 2).test(*table_, *scalar_);
+    dw().kernel(3, 3).dilation(2, 3).stride(1, 2).pads(0, 3, 1, 2).test(*table_, *scalar_);
+    dw().kernel(3, 3).stride(2, 2).extra(1, 1).test(*table_, *scalar_);  // taps past the pads
+    dw().kernel(1, 1).test(*table_, *scalar_);
+    dw().kernel(2, 4).stride(1, 3).pads(1, 3, 0, 2).test(*table_, *scalar_);
+    dw().kernel(7, 7).pads(3, 3, 3, 3).test(*table_, *scalar_);
+    dw().kernel(3, 3).pads(4, 4, 4, 4).test(*table_, *scalar_);  // windows wholly in the pads
+  }
+  // More taps than one window list (64) holds.
+  DwconvTester().input(1, 11, 10, 40).kernel(9, 9).pads(4, 4, 4, 4).zero_point(128).rng_seed(seed++).test(*table_, *scalar_);
+  DwconvTester().input(1, 12, 12, 5).kernel(11, 7).pads(5, 3, 5, 3).zero_point(255).requant(kRequants[3]).rng_seed(seed++).test(*table_, *scalar_);
+  DwconvTester().input(1, 10, 10, 33).kernel(9, 8).stride(2, 2).pads(0, 3, 4, 1).zero_point(1).rng_seed(seed++).test(*table_, *scalar_);
+}
+
+TEST_P(QU8Ops, DepthwiseZeroPointsAndRequant) {
+  uint32_t seed = 2000;
+  for (uint8_t z : kZeroPoints)
+    for (const QU8Requant& r : kRequants)
+      for (size_t C : {24, 37}) {
+        DwconvTester().input(1, 5, 5, C).kernel(3, 3).pads(1, 1, 1, 1).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+        DwconvTester().input(1, 8, 8, C).kernel(5, 5).stride(2, 2).pads(2, 2, 2, 2).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+      }
+}
+
+// MobileNetV2-sized layers (the shapes the benchmarks time), trimmed in height.
+TEST_P(QU8Ops, DepthwiseMobileNetShapes) {
+  uint32_t seed = 3000;
+  struct S { size_t hw, c, s; };
+  for (const S& s : {S{112, 32, 1}, S{112, 96, 2}, S{56, 144, 1}, S{56, 144, 2}, S{28, 192, 1},
+                     S{14, 576, 1}, S{14, 576, 2}, S{7, 960, 1}}) {
+    const uint8_t z = kZeroPoints[seed % 5];
+    DwconvTester().input(1, std::min<size_t>(s.hw, 9), s.hw, s.c).kernel(3, 3).stride(s.s, s.s)
+        .pads(s.s == 1 ? 1 : 0, s.s == 1 ? 1 : 0, 1, 1).zero_point(z).requant(kRequants[2])
+        .rng_seed(seed++).test(*table_, *scalar_);
+  }
+}
+
+// --- Pools ----------------------------------------------------------------------------------
+
+struct PoolTester {
+  PoolGeometry g;
+  bool ceil_mode = false;
+  QU8PoolParams params;
+  uint32_t seed = 1;
+  PoolTester& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = c; return *this; }
+  PoolTester& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
+  PoolTester& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
+  PoolTester& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
+  PoolTester& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
+  PoolTester& ceil() { ceil_mode = true; return *this; }
+  PoolTester& rng_seed(uint32_t s) { seed = s; return *this; }
+  // ONNX output size (ceil_mode: the last window must start inside the input or left pad).
+  static size_t out_size(size_t in, size_t pb, size_t pe, size_t k, size_t s, size_t d, bool ceil_mode) {
+    const size_t span = in + pb + pe - d * (k - 1) - 1;
+    size_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (o - 1) * s >= in + pb) --o;
+    return o;
+  }
+  PoolGeometry geometry(bool include_pad) const {
+    PoolGeometry r = g;
+    r.OH = out_size(g.IH, g.PT, g.PB, g.KH, g.SH, g.DH, ceil_mode);
+    r.OW = out_size(g.IW, g.PL, g.PR, g.KW, g.SW, g.DW, ceil_mode);
+    r.count_include_pad = include_pad;
+    return r;
+  }
+
+  static std::string describe(const PoolGeometry& g) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu incl_pad=%d",
+                  g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB,
+                  g.PR, int(g.count_include_pad));
+    return buf;
+  }
+
+  void test(const QU8Kernels& t, const QU8Kernels& scalar) const {
+    std::mt19937 rng(seed);
+    for (bool include_pad : {false, true}) {
+      const PoolGeometry g = geometry(include_pad);
+      const size_t C = g.C, P = g.N * g.OH * g.OW;
+      const Guarded<uint8_t> in(random_u8(g.N * g.IH * g.IW * C, rng));
+      QU8PoolParams pp;
+      pp.in_zero_point = kZeroPoints[rng() % 5];
+      pp.in_over_out = std::uniform_real_distribution<float>(0.3f, 3.0f)(rng);
+      pp.out = kRequants[rng() % 6];
+
+      std::vector<uint8_t> want_max(P * C), want_avg(P * C);
+      const long IH = long(g.IH), IW = long(g.IW);
+      for (size_t n = 0; n < g.N; ++n)
+        for (size_t oy = 0; oy < g.OH; ++oy)
+          for (size_t ox = 0; ox < g.OW; ++ox)
+            for (size_t c = 0; c < C; ++c) {
+              int m = 0;  // a window with nothing inside gives 0
+              int64_t sum = 0, count = 0;
+              for (long ky = 0; ky < long(g.KH); ++ky)
+                for (long kx = 0; kx < long(g.KW); ++kx) {
+                  const long iy = long(oy * g.SH) - long(g.PT) + ky * long(g.DH);
+                  const long ix = long(ox * g.SW) - long(g.PL) + kx * long(g.DW);
+                  const bool inside = iy >= 0 && ix >= 0 && iy < IH && ix < IW;
+                  const bool in_padded = iy >= -long(g.PT) && ix >= -long(g.PL) &&
+                                         iy < IH + long(g.PB) && ix < IW + long(g.PR);
+                  if (inside) {
+                    const int v = in[((n * g.IH + iy) * g.IW + ix) * C + c];
+                    m = std::max(m, v);
+                    sum += v - pp.in_zero_point;  // a counted pad tap holds z_in: adds 0
+                  }
+                  count += g.count_include_pad ? in_padded : inside;
+                }
+              const size_t o = ((n * g.OH + oy) * g.OW + ox) * C + c;
+              want_max[o] = static_cast<uint8_t>(m);
+              // Empty window: mean 0, i.e. z_out (clamped).
+              const float scale = count ? pp.in_over_out / static_cast<float>(count) : 0.0f;
+              want_avg[o] = naive_requant(sum, scale, pp.out);
+            }
+
+      for (bool is_max : {true, false}) {
+        if (is_max && include_pad) continue;  // count_include_pad is AveragePool only
+        const std::string what = std::string(t.isa) + (is_max ? " maxpool " : " avgpool ") + describe(g) +
+                                 " z_in=" + std::to_string(pp.in_zero_point);
+        auto run = [&](const QU8Kernels& k, size_t pieces) {
+          Guarded<uint8_t> out(P * C, 0xCC);
+          const auto bounds = split(P, pieces);
+          for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+            if (is_max) k.maxpool(g, in.data(), out.data(), bounds[i], bounds[i + 1]);
+            else k.avgpool(g, in.data(), out.data(), bounds[i], bounds[i + 1], pp);
+          }
+          return out.vec();
+        };
+        const auto got = run(t, 1);
+        const auto& want = is_max ? want_max : want_avg;
+        for (size_t i = 0; i < got.size(); ++i) {
+          ASSERT_EQ(int(got[i]), int(want[i])) << what << ": pixel " << i / C << " channel " << i % C;
+        }
+        if (&t != &scalar) {
+          ASSERT_EQ(got, run(scalar, 1)) << what << " vs scalar";
+        }
+        ASSERT_EQ(got, run(t, 3)) << what << ": ranges split in 3 differ from the whole range";
+      }
+    }
+  }
+};
+
+TEST_P(QU8Ops, Pools) {
+  uint32_t seed = 4000;
+  for (size_t C : {1, 5, 16, 17, 31, 32, 33, 63, 64, 65, 100, 130, 200}) {
+    PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).rng_seed(seed++).test(*table_, *scalar_);
+    PoolTester().input(2, 6, 6, C).kernel(2, 2).stride(2, 2).rng_seed(seed++).test(*table_, *scalar_);
+    PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).ceil().rng_seed(seed++).test(*table_, *scalar_);
+    PoolTester().input(1, 6, 7, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).ceil().rng_seed(seed++).test(*table_, *scalar_);
+  }
+  const std::vector<PoolTester> cases = {
+      PoolTester().input(1, 9, 9, 33).kernel(3, 3).stride(2, 2).pads(0, 1, 2, 0).ceil(),
+      PoolTester().input(1, 7, 7, 1).kernel(3, 3).stride(1, 1).pads(1, 1, 1, 1),
+      PoolTester().input(1, 9, 9, 20).kernel(3, 3).dilation(2, 2).pads(2, 1, 2, 1),
+      PoolTester().input(1, 5, 6, 130).kernel(5, 5).stride(1, 1).pads(2, 2, 2, 2),
+      PoolTester().input(1, 5, 5, 3).kernel(5, 5),
+      PoolTester().input(1, 13, 13, 64).kernel(3, 3).stride(2, 2).ceil(),
+      PoolTester().input(1, 12, 11, 37).kernel(9, 9).stride(2, 2).pads(4, 4, 4, 4).ceil(),  // 81 taps
+      PoolTester().input(1, 20, 20, 70).kernel(10, 10).stride(3, 3).pads(2, 3, 4, 5).ceil(),  // 100 taps
+      PoolTester().input(1, 4, 4, 19).kernel(2, 2).stride(1, 1).pads(2, 2, 2, 2),  // empty windows
+      PoolTester().input(3, 7, 7, 96).kernel(7, 7),
+  };
+  for (const PoolTester& pc : cases) PoolTester(pc).rng_seed(seed++).test(*table_, *scalar_);
+}
+
+TEST_P(QU8Ops, GlobalAvgPool) {
+  std::mt19937 rng(5000);
+  struct S { size_t hw, c; };
+  for (const S& s : {S{1, 1}, S{1, 1280}, S{2, 3}, S{7, 17}, S{49, 64}, S{49, 100}, S{49, 1280},
+                     S{49, 1024}, S{196, 65}, S{256, 33}, S{300, 16}, S{3136, 64}, S{3136, 3},
+                     S{1000, 130}, S{64, 2048}})
+    for (int rep = 0; rep < 2; ++rep) {
+      const size_t N = 3, HW = s.hw, C = s.c;
+      const Guarded<uint8_t> in(random_u8(N * HW * C, rng));
+      QU8PoolParams pp;
+      pp.in_zero_point = kZeroPoints[rng() % 5];
+      pp.in_over_out = std::uniform_real_distribution<float>(0.3f, 3.0f)(rng);
+      pp.out = kRequants[rng() % 6];
+      std::vector<uint8_t> want(N * C);
+      for (size_t n = 0; n < N; ++n)
+        for (size_t c = 0; c < C; ++c) {
+          int64_t sum = 0;
+          for (size_t i = 0; i < HW; ++i) sum += int64_t(in[(n * HW + i) * C + c]) - pp.in_zero_point;
+          want[n * C + c] = naive_requant(sum, pp.in_over_out / static_cast<float>(HW), pp.out);
+        }
+      const std::string what = std::string(table_->isa) + " global_avgpool HW" + std::to_string(HW) +
+                               " C" + std::to_string(C) + " z_in=" + std::to_string(pp.in_zero_point);
+      Guarded<uint8_t> out(N * C, 0xCC);
+      table_->global_avgpool(HW, C, in.data(), out.data(), 1, N, pp);
+      for (size_t c = 0; c < C; ++c) ASSERT_EQ(out[c], 0xCC) << what << ": wrote outside [n0, n1)";
+      table_->global_avgpool(HW, C, in.data(), out.data(), 0, 1, pp);
+      for (size_t i = 0; i < N * C; ++i) ASSERT_EQ(int(out[i]), int(want[i])) << what << " at " << i;
+      if (table_ != scalar_) {
+        Guarded<uint8_t> ref(N * C, 0xCC);
+        scalar_->global_avgpool(HW, C, in.data(), ref.data(), 0, N, pp);
+        ASSERT_EQ(out.vec(), ref.vec()) << what << " vs scalar";
+      }
+    }
+}
+
+// --- Add ------------------------------------------------------------------------------------
+
+// x = (float)(a - z_a) * Ma and y likewise are stored through volatiles, so the naive sum x + y
+// is three roundings even where the compiler may contract.
+uint8_t naive_add(uint8_t a, uint8_t b, const QU8AddParams& p) {
+  volatile float x = static_cast<float>(int(a) - p.a_zero_point) * p.a_multiplier;
+  volatile float y = static_cast<float>(int(b) - p.b_zero_point) * p.b_multiplier;
+  const float s = x + y;
+  const double q = std::nearbyint(static_cast<double>(s)) + p.out.out_zero_point;
+  return static_cast<uint8_t>(std::min<double>(std::max<double>(q, p.out.out_min), p.out.out_max));
+}
+
+void check_add(const QU8Kernels& t, const QU8Kernels& scalar, size_t n, const std::vector<uint8_t>& a,
+               const std::vector<uint8_t>& b, const QU8AddParams& p, const std::string& what) {
+  const Guarded<uint8_t> ga(a), gb(b);
+  Guarded<uint8_t> out(n, 0xCC);
+  t.add(n, ga.data(), gb.data(), out.data(), p);
+  for (size_t i = 0; i < n; ++i)
+    ASSERT_EQ(int(out[i]), int(naive_add(a[i], b[i], p)))
+        << what << " at " << i << " (a=" << int(a[i]) << " b=" << int(b[i]) << ")";
+  if (&t != &scalar) {
+    Guarded<uint8_t> ref(n, 0xCC);
+    scalar.add(n, ga.data(), gb.data(), ref.data(), p);
+    ASSERT_EQ(out.vec(), ref.vec()) << what << " vs scalar";
+  }
+  // In place (out aliases a), as the engine may run it.
+  Guarded<uint8_t> inplace(a);
+  t.add(n, inplace.data(), gb.data(), inplace.data(), p);
+  ASSERT_EQ(inplace.vec(), out.vec()) << what << " in place";
+}
+
+TEST_P(QU8Ops, Add) {
+  std::mt19937 rng(6000);
+  std::uniform_real_distribution<float> dm(0.05f, 2.0f);
+  for (size_t n = 1; n <= 300; ++n) {
+    QU8AddParams p;
+    p.a_zero_point = kZeroPoints[n % 5];
+    p.b_zero_point = kZeroPoints[(n / 5) % 5];
+    p.a_multiplier = dm(rng);
+    p.b_multiplier = dm(rng);
+    p.out = kRequants[n % 6];
+    check_add(*table_, *scalar_, n, random_u8(n, rng), random_u8(n, rng), p,
+              std::string(table_->isa) + " add n=" + std::to_string(n));
+  }
+}
+
+// Multipliers that make x + y land exactly on k + 0.5 for many (a, b): round half to even must
+// agree on every path (and ties are really hit).
+TEST_P(QU8Ops, AddTies) {
+  const float mults[][2] = {{0.5f, 0.25f}, {0.5f, 0.5f}, {1.5f, 0.5f}, {0.25f, 0.75f}, {0.125f, 0.375f}};
+  std::vector<uint8_t> a, b;
+  for (int i = 0; i < 256; ++i)
+    for (int j = 0; j < 256; j += 5) a.push_back(uint8_t(i)), b.push_back(uint8_t(j));
+  const size_t n = a.size();
+  for (const auto& m : mults)
+    for (uint8_t za : {0, 128, 255})
+      for (uint8_t zb : {0, 1, 127}) {
+        QU8AddParams p;
+        p.a_zero_point = za, p.b_zero_point = zb, p.a_multiplier = m[0], p.b_multiplier = m[1];
+        p.out = {128, 0, 255};
+        size_t ties = 0;
+        for (size_t i = 0; i < n; ++i) {
+          const float s = float(int(a[i]) - za) * m[0] + float(int(b[i]) - zb) * m[1];  // exact here
+          ties += s - std::floor(s) == 0.5f;
+        }
+        ASSERT_GT(ties, 100u);
+        check_add(*table_, *scalar_, n, a, b, p, std::string(table_->isa) + " add ties Ma=" +
+                  std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) + " za=" + std::to_string(za) +
+                  " zb=" + std::to_string(zb));
+      }
+}
+
+// Every (a, b) pair under multipliers whose products are inexact: the test counts the pairs where
+// a fused x*Ma + y (one rounding) would round to another integer than qu8.h's three roundings,
+// and requires such pairs to exist, so a path that contracts into an FMA fails here.
+TEST_P(QU8Ops, AddNotFused) {
+  std::vector<uint8_t> a, b;
+  for (int i = 0; i < 256; ++i)
+    for (int j = 0; j < 256; ++j) a.push_back(uint8_t(i)), b.push_back(uint8_t(j));
+  const size_t n = a.size();
+  const float mults[][2] = {{0.1f, 1.0f}, {0.3f, 0.7f}, {1.0f / 3.0f, 0.5f}, {0.0123f, 0.987f}, {2.2f, 1.1f}};
+  size_t discriminating = 0;
+  for (const auto& m : mults)
+    for (uint8_t z : {0, 128}) {
+      QU8AddParams p;
+      p.a_zero_point = z, p.b_zero_point = 255 - z, p.a_multiplier = m[0], p.b_multiplier = m[1];
+      p.out = {128, 0, 255};
+      for (size_t i = 0; i < n; ++i) {
+        const double fused = double(int(a[i]) - p.a_zero_point) * m[0] +
+                             double(static_cast<float>(int(b[i]) - p.b_zero_point) * m[1]);  // exact
+        const double q = std::nearbyint(double(static_cast<float>(fused))) + 128;
+        discriminating += std::min(std::max(q, 0.0), 255.0) != naive_add(a[i], b[i], p);
+      }
+      check_add(*table_, *scalar_, n, a, b, p, std::string(table_->isa) + " add (fusion) Ma=" +
+                std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) + " z=" + std::to_string(z));
+    }
+  EXPECT_GT(discriminating, 0u);
+}
+
+// --- Quantize / dequantize --------------------------------------------------------------------
+
+// t = x / s in float; NaN quantizes to 0 (qu8.h: it becomes -z before rounding); otherwise
+// round half to even, add z, saturate to [0, 255] (clamping after rounding, the other way round
+// from the kernels).
+uint8_t naive_quantize(float x, float s, int32_t z) {
+  const float t = x / s;
+  if (std::isnan(t)) return 0;
+  const double q = std::nearbyint(static_cast<double>(t)) + z;
+  return static_cast<uint8_t>(std::min(std::max(q, 0.0), 255.0));
+}
+
+TEST_P(QU8Ops, Quantize) {
+  std::mt19937 rng(7000);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const float fmax = std::numeric_limits<float>::max(), tiny = std::numeric_limits<float>::denorm_min();
+  const std::vector<float> specials = {
+      inf, -inf, nan, -nan, fmax, -fmax, 1e30f, -1e30f, 3e9f, -3e9f, 0.0f, -0.0f, tiny, -tiny,
+      0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 3.5f, 126.5f, 127.5f, 128.5f, -127.5f, -128.5f,
+      254.5f, 255.5f, -254.5f, -255.5f, 0.49999997f, 0.50000006f, 2.4999998f, 1.25f, -1.25f,
+      2147483520.0f, -2147483648.0f, 4294967296.0f};
+  for (float scale : {1.0f, 0.5f, 0.25f, 0.1f, 3.0f, 1e-30f, 1e30f, 0.0078125f})
+    for (int32_t z : {0, 1, 127, 128, 255})
+      for (size_t n : {size_t(1), size_t(7), size_t(8), size_t(15), size_t(16), size_t(17), size_t(33),
+                       size_t(63), size_t(64), size_t(65), size_t(100), size_t(257)}) {
+        std::vector<float> x(n);
+        std::uniform_real_distribution<float> d(-300.0f * scale, 300.0f * scale);
+        for (size_t i = 0; i < n; ++i) x[i] = (rng() % 3 == 0) ? specials[rng() % specials.size()] * scale : d(rng);
+        // Every special (scaled so x / s is the special) appears for the larger n.
+        for (size_t i = 0; i < specials.size() && n >= 64 && i < n; ++i) x[i] = specials[i] * scale;
+        const std::string what = std::string(table_->isa) + " quantize n=" + std::to_string(n) +
+                                 " s=" + std::to_string(scale) + " z=" + std::to_string(z);
+        const Guarded<float> gx(x);
+        Guarded<uint8_t> q(n, 0xCC);
+        table_->quantize(n, gx.data(), q.data(), scale, z);
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_EQ(int(q[i]), int(naive_quantize(x[i], scale, z))) << what << " at " << i << " x=" << x[i];
+        if (table_ != scalar_) {
+          Guarded<uint8_t> ref(n, 0xCC);
+          scalar_->quantize(n, gx.data(), ref.data(), scale, z);
+          ASSERT_EQ(q.vec(), ref.vec()) << what << " vs scalar";
+        }
+      }
+  // Exact ties: x / s = k + 0.5 for every k in range, both signs around z.
+  for (int32_t z : {0, 1, 127, 128, 255}) {
+    std::vector<float> x;
+    for (int k = -300; k <= 300; ++k) x.push_back((float(k) + 0.5f) * 0.25f);
+    const Guarded<float> gx(x);
+    Guarded<uint8_t> q(x.size(), 0xCC);
+    table_->quantize(x.size(), gx.data(), q.data(), 0.25f, z);
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(int(q[i]), int(naive_quantize(x[i], 0.25f, z))) << table_->isa << " tie x=" << x[i] << " z=" << z;
+  }
+}
+
+TEST_P(QU8Ops, Dequantize) {
+  std::mt19937 rng(8000);
+  for (float scale : {1.0f, 0.1f, 0.0039215689f, 3.7e-5f, 12.5f})
+    for (int32_t z : {0, 1, 127, 128, 255})
+      for (size_t n = 1; n <= 70; n += (n < 20 ? 1 : 7)) {
+        const auto qv = random_u8(n, rng);
+        const Guarded<uint8_t> q(qv);
+        Guarded<float> y(n, -1234.0f);
+        table_->dequantize(n, q.data(), y.data(), scale, z);
+        for (size_t i = 0; i < n; ++i) {
+          const float want = static_cast<float>(int(qv[i]) - z) * scale;
+          ASSERT_EQ(std::memcmp(&y[i], &want, sizeof want), 0)
+              << table_->isa << " dequantize n=" << n << " at " << i << ": " << y[i] << " vs " << want;
+        }
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
+                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Every table provides every entry point, and the ones this CPU can run report their ISA.
+TEST(QU8OpsTables, Complete) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"}) {
+    if (!cpu_supports(isa)) continue;
+    const QU8Kernels* t = table_for(isa);
+    if (!t) continue;
+    EXPECT_STREQ(t->isa, isa);
+    EXPECT_GE(t->mr, 1u) << isa;
+    EXPECT_GE(t->nr, 1u) << isa;
+    EXPECT_TRUE(t->igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool &&
+                t->add && t->quantize && t->dequantize)
+        << isa;
+  }
+}
+
+}  // namespace

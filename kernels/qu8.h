@@ -54,7 +54,9 @@ void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row
                    uint8_t a_zero_point, void* packed);
 
 // Indirection for conv: [out_pixel][tap] pointers to the first channel (of group `grp`) of the
-// input pixel, or `zero` (a row of at least C bytes all equal to z_a) for padding taps.
+// input pixel, or `zero` for padding taps: a row whose first C bytes equal z_a and that is
+// readable for 3 bytes more (those meet zero weights). Input tensors likewise need 3 readable
+// bytes past their end.
 void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input,
                                const uint8_t* zero, const uint8_t** indirection);
 

@@ -3,7 +3,7 @@
 # Usage: scripts/install_deps.sh [build|test]
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libprotobuf-dev protobuf-compiler libonnx-dev libcpuinfo-dev
-      libxsimd-dev xtl-dev libgtest-dev libbenchmark-dev)
+      libxsimd-dev xtl-dev libgtest-dev libbenchmark-dev libstb-dev)
 if [ "${1:-build}" = test ]; then
   pkgs+=(libonnx-testdata python3)
 fi

@@ -193,8 +193,32 @@ check_refusal "refuse: output in a nonexistent folder" "" run "$MODEL" --input "
 if [ -e "$OUTDIR/no_such_dir" ]; then fail "refuse: output in a nonexistent folder creates nothing" "$OUTDIR/no_such_dir was created"
 else pass "refuse: output in a nonexistent folder creates nothing"; fi
 
+check_usage "usage: --precision int8 on an fp32 model without --calib" run "$MODEL" --input "$DATA" --output "$OUTDIR/y.npy" --precision int8
+check_usage "usage: --method unknown-method" quantize "$MODEL" --calib "$SRC/models/fashion_calib_256.npy" --output "$OUTDIR/q.onnx" --method fancy
 new_outdir
-check_refusal "refuse: --precision int8 (no quantizer yet)" "" run "$MODEL" --input "$DATA" --output "$OUTDIR/y.npy" --precision int8
+make_npy "$T/calib_wrong.npy" "4, 3, 28, 28" $((4 * 3 * 28 * 28))
+check_refusal "refuse: calibration data of the wrong shape" "calibration|shape" quantize "$MODEL" --calib "$T/calib_wrong.npy" --output "$OUTDIR/q.onnx"
+new_outdir
+mkdir -p "$T/empty_calib"
+check_refusal "refuse: an empty calibration folder" "calib|empty|no " quantize "$MODEL" --calib "$T/empty_calib" --output "$OUTDIR/q.onnx"
+new_outdir
+mkdir -p "$T/bad_images" && echo "not an image" > "$T/bad_images/a.png"
+check_refusal "refuse: an unreadable calibration image" "a.png" quantize "$MODEL" --calib "$T/bad_images" --output "$OUTDIR/q.onnx"
+
+# ---------------------------------------------------------------------------------------- int8
+new_outdir
+q8 quantize "$MODEL" --calib "$SRC/models/fashion_calib_256.npy" --output "$OUTDIR/q.onnx"
+if [ "$RC" -ne 0 ] || [ ! -s "$OUTDIR/q.onnx" ]; then fail "quantize: writes the int8 model" "exit $RC"
+else pass "quantize: writes the int8 model"; fi
+Q8MODEL=$OUTDIR/q.onnx
+q8 run "$Q8MODEL" --input "$DATA" --output "$OUTDIR/y8.npy"
+if [ "$RC" -ne 0 ] || ! head -c 128 "$OUTDIR/y8.npy" | grep -q "'shape': (500, 10)"; then fail "run: the quantized file runs (int8)" "exit $RC"
+else pass "run: the quantized file runs (int8)"; fi
+q8 run "$MODEL" --input "$DATA" --output "$OUTDIR/y8mem.npy" --precision int8 --calib "$SRC/models/fashion_calib_256.npy"
+if [ "$RC" -ne 0 ] || ! cmp -s "$OUTDIR/y8.npy" "$OUTDIR/y8mem.npy"; then fail "run: --precision int8 --calib equals the saved model's output" "exit $RC"
+else pass "run: --precision int8 --calib equals the saved model's output"; fi
+new_outdir
+check_refusal "refuse: --precision fp32 on a quantized model" "quantized" run "$Q8MODEL" --input "$DATA" --output "$OUTDIR/y.npy" --precision fp32
 
 # -------------------------------------------------------------------------------------- info
 q8 info "$MODEL"

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "q8/q8.h"
 
 namespace {
@@ -26,13 +28,23 @@ const char* kMainHelp =
     "usage: q8 <command> [options]\n"
     "\n"
     "commands:\n"
-    "  run     run a model on .npy inputs and write .npy outputs\n"
-    "  info    show a model's nodes, shapes, parameters, MACs and kernels, and this CPU\n"
-    "  bench   time a model on this CPU\n"
-    "  eval    top-1 accuracy of a classifier on labelled .npy data\n"
+    "  run       run a model on .npy inputs and write .npy outputs\n"
+    "  quantize  calibrate an fp32 model and write it as int8 (QDQ ONNX)\n"
+    "  info      show a model's nodes, shapes, parameters, MACs and kernels, and this CPU\n"
+    "  bench     time a model on this CPU\n"
+    "  eval      top-1 accuracy of a classifier on labelled .npy data\n"
     "\n"
     "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot\n"
     "forces a kernel path.\n";
+
+#define Q8_QUANT_OPTIONS \
+  "  --calib CALIB       an .npy with N samples along axis 0, a folder of .npy files, or a folder\n" \
+  "                      of PNG/JPEG images (with --size H,W --mean M[,M,M] --std S[,S,S])\n" \
+  "  --method M          minmax | percentile (default) | entropy | mse\n" \
+  "  --percentile P      for --method percentile (default 99.99)\n" \
+  "  --per-tensor        one weight scale per tensor instead of per output channel\n" \
+  "  --exclude N1,N2     keep these nodes in fp32\n" \
+  "  --max-samples N     use at most N calibration samples\n"
 
 const char* kRunHelp =
     "usage: q8 run MODEL.onnx --input X.npy [--input ...] --output Y.npy [--output ...]\n"
@@ -40,9 +52,10 @@ const char* kRunHelp =
     "\n"
     "Runs MODEL on float32 .npy inputs (C order, in the graph's input order) and writes each\n"
     "output as float32 .npy. An output file is written whole or not at all.\n"
-    "  --precision  fp32 (default for fp32 models) or int8\n"
-    "  --calib      calibration data for --precision int8 on an fp32 model\n"
-    "  --threads    worker threads (default 1)\n";
+    "  --precision P       fp32 or int8; a quantized model runs in int8, an fp32 model in fp32\n"
+    "                      unless --precision int8 --calib CALIB quantizes it in memory\n"
+    "  --threads N         worker threads (default 1)\n"
+    Q8_QUANT_OPTIONS;
 
 const char* kInfoHelp =
     "usage: q8 info MODEL.onnx [--batch N]\n"
@@ -51,12 +64,22 @@ const char* kInfoHelp =
     "parameters, multiply-accumulates per batch item, and the kernel it runs with on this CPU;\n"
     "then the total MACs and the CPU's features as cpuinfo reports them.\n";
 
+const char* kQuantizeHelp =
+    "usage: q8 quantize MODEL.onnx --calib CALIB --output MODEL.int8.onnx [--method M] [--percentile P]\n"
+    "                   [--per-tensor] [--exclude NODE,...] [--max-samples N] [--size H,W] [--mean ...]\n"
+    "                   [--std ...] [--threads N]\n"
+    "\n"
+    "Calibrates MODEL on CALIB and writes a QDQ ONNX file (int8 weights per channel, uint8\n"
+    "activations per tensor, int32 biases) that q8 runs in int8 and ONNX Runtime also loads.\n"
+    Q8_QUANT_OPTIONS;
+
 const char* kEvalHelp =
     "usage: q8 eval MODEL.onnx --input X.npy --labels Y.npy [--precision fp32|int8] [--calib CALIB]\n"
     "               [--threads N] [--batch N]\n"
     "\n"
     "Runs a classifier on the N samples of X.npy (axis 0), --batch at a time (default 100), and\n"
-    "prints the share whose highest-scoring class equals the label in Y.npy (N integers).\n";
+    "prints the share whose highest-scoring class equals the label in Y.npy (N integers).\n"
+    "--precision and the quantization options are as for q8 run.\n";
 
 const char* kBenchHelp =
     "usage: q8 bench MODEL.onnx [--precision fp32|int8] [--calib CALIB] [--threads N]\n"
@@ -64,7 +87,8 @@ const char* kBenchHelp =
     "\n"
     "Runs MODEL on random standard-normal inputs and reports the median, min and max latency of\n"
     "--iterations runs (default 30) after --warmup runs (default 5).\n"
-    "  --json   one JSON object: median_ms, min_ms, max_ms, mean_ms, iterations, threads, batch, isa\n";
+    "  --json   one JSON object: median_ms, min_ms, max_ms, mean_ms, iterations, threads, batch, isa\n"
+    "--precision and the quantization options are as for q8 run.\n";
 
 // Options of the form --name VALUE (repeatable) or --flag, after one positional MODEL.
 struct Args {
@@ -147,22 +171,96 @@ std::string macs_str(int64_t m) {
   return buf;
 }
 
-// Precision: int8 needs the quantizer (not in this build yet), so it is refused clearly.
-void check_precision(const Args& a) {
-  const std::string p = a.get("precision", "fp32");
-  if (p != "fp32" && p != "int8") throw UsageError{"--precision must be fp32 or int8, got '" + p + "'"};
-  if (p == "int8") throw q8::Error("--precision int8: quantization is not available in this build of q8 yet");
-  if (a.has("calib")) throw UsageError{"--calib is only used with --precision int8"};
+// Quantization flags shared by quantize, run, bench and eval.
+const std::vector<std::string> kQuantFlags = {"calib", "method", "percentile", "exclude", "max-samples", "size", "mean", "std"};
+
+std::vector<float> parse_floats(const std::string& flag, const std::string& s) {
+  std::vector<float> r;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const float v = std::strtof(item.c_str(), &end);
+    if (item.empty() || *end || !std::isfinite(v)) throw UsageError{"--" + flag + " takes comma-separated numbers, got '" + s + "'"};
+    r.push_back(v);
+  }
+  return r;
+}
+
+// A progress bar on stderr while calibrating, only when stderr is a terminal.
+void progress_bar(size_t done, size_t total) {
+  if (!isatty(2)) return;
+  const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(total, 1));
+  std::fprintf(stderr, "\rcalibrating [%s%s] %zu/%zu", std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+               done, total);
+  if (done == total) std::fputc('\n', stderr);
+}
+
+// Calibrates `model` on --calib with the method flags and returns the int8 model.
+q8::Model quantize_from_flags(const Args& a, const q8::Model& model, int threads) {
+  if (!a.has("calib")) throw UsageError{"int8 on an fp32 model needs --calib CALIB"};
+  q8::QuantizeOptions qo;
+  const std::string method = a.get("method", "percentile");
+  if (method != "minmax" && method != "percentile" && method != "entropy" && method != "mse")
+    throw UsageError{"--method must be minmax, percentile, entropy or mse, got '" + method + "'"};
+  qo.method = q8::parse_calibration(method);
+  if (a.has("percentile")) {
+    const std::vector<float> p = parse_floats("percentile", a.get("percentile", ""));
+    if (p.size() != 1 || !(p[0] > 50.f && p[0] <= 100.f)) throw UsageError{"--percentile must be one number in (50, 100]"};
+    qo.percentile = p[0];
+  }
+  qo.per_channel = !a.flag("per-tensor");
+  for (const std::string& list : a.all("exclude")) {
+    std::stringstream ss(list);
+    std::string name;
+    while (std::getline(ss, name, ',')) if (!name.empty()) qo.exclude.push_back(name);
+  }
+  qo.threads = threads;
+  qo.progress = progress_bar;
+  q8::CalibrationSource cs;
+  cs.max_samples = a.get_int("max-samples", 0, 1, 1 << 30);
+  if (a.has("size")) {
+    const std::vector<float> hw = parse_floats("size", a.get("size", ""));
+    if (hw.empty() || hw.size() > 2 || hw[0] < 1 || hw.back() < 1) throw UsageError{"--size takes H,W (or one value for both)"};
+    cs.height = static_cast<int64_t>(hw[0]);
+    cs.width = static_cast<int64_t>(hw.back());
+  }
+  if (a.has("mean")) cs.mean = parse_floats("mean", a.get("mean", ""));
+  if (a.has("std")) cs.std = parse_floats("std", a.get("std", ""));
+  const std::vector<q8::Tensor> calib = q8::load_calibration(a.get("calib", ""), model, cs);
+  return q8::quantize(model, calib, qo);
+}
+
+// The model at the requested precision. A file that already holds quantization runs in int8;
+// an fp32 model runs in fp32 unless --precision int8 and --calib are given.
+q8::Model load_for_precision(const Args& a, int threads) {
+  const std::string p = a.get("precision", "");
+  if (!p.empty() && p != "fp32" && p != "int8") throw UsageError{"--precision must be fp32 or int8, got '" + p + "'"};
+  q8::Model model = q8::Model::load(a.model);
+  if (model.is_quantized()) {
+    if (p == "fp32") throw q8::Error(a.model + ": the model is already quantized; it runs in int8 only");
+    if (a.has("calib")) throw UsageError{"--calib is for fp32 models; this one is already quantized"};
+    return model;
+  }
+  if (p != "int8") {
+    if (a.has("calib")) throw UsageError{"--calib is only used with --precision int8"};
+    return model;
+  }
+  return quantize_from_flags(a, model, threads);
+}
+
+std::vector<std::string> with_quant_flags(std::vector<std::string> v) {
+  v.insert(v.end(), kQuantFlags.begin(), kQuantFlags.end());
+  return v;
 }
 
 int cmd_run(int argc, char** argv) {
-  Args a = parse(argc, argv, {"input", "output", "precision", "calib", "threads"}, {});
+  Args a = parse(argc, argv, with_quant_flags({"input", "output", "precision", "threads"}), {"per-tensor"});
   const auto ins = a.all("input"), outs = a.all("output");
   if (ins.empty()) throw UsageError{"run needs --input X.npy"};
   if (outs.empty()) throw UsageError{"run needs --output Y.npy"};
   const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
-  check_precision(a);
-  q8::Model model = q8::Model::load(a.model);
+  q8::Model model = load_for_precision(a, threads);
   if (ins.size() != model.inputs().size())
     throw q8::Error(a.model + ": model takes " + std::to_string(model.inputs().size()) + " input(s), got " +
                     std::to_string(ins.size()) + " --input");
@@ -210,13 +308,12 @@ int cmd_info(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-  Args a = parse(argc, argv, {"input", "labels", "precision", "calib", "threads", "batch"}, {});
+  Args a = parse(argc, argv, with_quant_flags({"input", "labels", "precision", "threads", "batch"}), {"per-tensor"});
   if (!a.has("input")) throw UsageError{"eval needs --input X.npy"};
   if (!a.has("labels")) throw UsageError{"eval needs --labels Y.npy"};
   const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
   const long batch = a.get_int("batch", 100, 1, 1 << 20);
-  check_precision(a);
-  q8::Model model = q8::Model::load(a.model);
+  q8::Model model = load_for_precision(a, threads);
   if (model.inputs().size() != 1) throw q8::Error(a.model + ": eval needs a model with one input");
   const q8::Tensor x = q8::load_npy(a.get("input", ""));
   const q8::Tensor y = q8::load_npy(a.get("labels", ""));
@@ -250,14 +347,35 @@ int cmd_eval(int argc, char** argv) {
   return 0;
 }
 
+int cmd_quantize(int argc, char** argv) {
+  Args a = parse(argc, argv, with_quant_flags({"output", "threads"}), {"per-tensor"});
+  if (!a.has("calib")) throw UsageError{"quantize needs --calib CALIB"};
+  if (!a.has("output")) throw UsageError{"quantize needs --output MODEL.int8.onnx"};
+  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  q8::Model model = q8::Model::load(a.model);
+  if (model.is_quantized()) throw q8::Error(a.model + ": the model is already quantized");
+  q8::Model int8 = quantize_from_flags(a, model, threads);
+  int8.save(a.get("output", ""));
+  int quantized = 0, total = 0;
+  for (const auto& r : int8.describe(1)) {
+    if (r.op == "QuantizeLinear" || r.op == "DequantizeLinear") continue;
+    ++total;
+    quantized += r.kernel.rfind("qu8_", 0) == 0;
+  }
+  std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", a.get("output", "").c_str(), quantized, total,
+              a.get("method", "percentile").c_str());
+  for (const auto& r : int8.describe(1))
+    if (r.kernel.find("fallback") != std::string::npos) std::printf("  fp32: %s (%s)\n", r.name.c_str(), r.op.c_str());
+  return 0;
+}
+
 int cmd_bench(int argc, char** argv) {
-  Args a = parse(argc, argv, {"precision", "calib", "threads", "iterations", "warmup", "batch"}, {"json"});
+  Args a = parse(argc, argv, with_quant_flags({"precision", "threads", "iterations", "warmup", "batch"}), {"json", "per-tensor"});
   const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
   const long iters = a.get_int("iterations", 30, 1, 1000000);
   const long warmup = a.get_int("warmup", 5, 0, 1000000);
   const long batch = a.get_int("batch", 1, 1, 1 << 16);
-  check_precision(a);
-  q8::Model model = q8::Model::load(a.model);
+  q8::Model model = load_for_precision(a, threads);
   std::mt19937 rng(1234);
   std::normal_distribution<float> normal;
   std::vector<q8::Tensor> inputs;
@@ -288,14 +406,14 @@ int cmd_bench(int argc, char** argv) {
   double mean = 0;
   for (double v : ms) mean += v / ms.size();
   if (a.flag("json")) {
-    std::printf("{\"model\": \"%s\", \"precision\": \"fp32\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
+    std::printf("{\"model\": \"%s\", \"precision\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
                 "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": \"%s\"}\n",
-                a.model.c_str(), median, sorted.front(), sorted.back(), mean, iters, warmup, threads, batch,
+                a.model.c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(), mean, iters, warmup, threads, batch,
                 q8::active_isa().c_str());
   } else {
-    std::printf("model      %s\nprecision  fp32\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
+    std::printf("model      %s\nprecision  %s\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
                 "median     %.3f ms\nmin        %.3f ms\nmax        %.3f ms\nmean       %.3f ms\n",
-                a.model.c_str(), q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
+                a.model.c_str(), model.is_quantized() ? "int8" : "fp32", q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
                 sorted.back(), mean);
   }
   return 0;
@@ -309,6 +427,7 @@ int main(int argc, char** argv) {
                      : cmd == "info"  ? kInfoHelp
                      : cmd == "bench" ? kBenchHelp
                      : cmd == "eval"  ? kEvalHelp
+                     : cmd == "quantize" ? kQuantizeHelp
                                       : nullptr;
   try {
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
@@ -324,6 +443,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
     if (cmd == "eval") return cmd_eval(argc, argv);
+    if (cmd == "quantize") return cmd_quantize(argc, argv);
     return cmd_bench(argc, argv);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "q8: usage error: %s\n%s", e.what.c_str(), help ? help : kMainHelp);

@@ -1,20 +1,25 @@
 // The public API: ties the importer, the passes and the runtime together.
+#include <cmath>
 #include <sstream>
 
 #include "dispatch.h"
 #include "graph.h"
 #include "importers/onnx/onnx_importer.h"
+#include "importers/onnx/onnx_writer.h"
 #include "passes.h"
 #include "plan.h"
 #include "q8/q8.h"
+#include "quantize.h"
 
 namespace q8 {
 
 namespace detail {
 
 struct ModelImpl {
-  ir::Graph graph;  // optimised, shapes of activations not yet inferred
+  ir::Graph source;  // simplified, standard ONNX ops (QDQ when quantized): what save() writes
+  ir::Graph graph;   // the runtime form: lowered and fused; shapes not yet inferred
   std::vector<TensorInfo> inputs, outputs;
+  bool quantized = false;
 };
 
 struct SessionImpl {
@@ -39,8 +44,11 @@ struct SessionImpl {
 namespace {
 
 Model make_model(ir::Graph g) {
-  ir::optimize(g);
+  ir::simplify(g);
   auto impl = std::make_shared<detail::ModelImpl>();
+  impl->source = g;
+  ir::lower_for_runtime(g);
+  for (const ir::Value& v : g.values) impl->quantized |= v.dtype == ir::DType::Uint8;
   for (int v : g.inputs) impl->inputs.push_back({g.values[v].name, g.values[v].shape});
   // Output shapes: inferred at batch 1 where only the batch is dynamic; the batch axis of an
   // output whose input had a dynamic batch is reported as dynamic too.
@@ -65,6 +73,9 @@ Model Model::load(const std::string& path) { return make_model(onnx::import_file
 Model Model::load_from_memory(const void* data, size_t size, const std::string& name) {
   return make_model(onnx::import_model(data, size, name));
 }
+
+void Model::save(const std::string& path) const { onnx::save_model(impl_->source, path); }
+bool Model::is_quantized() const { return impl_->quantized; }
 
 const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
@@ -187,5 +198,72 @@ std::vector<std::string> supported_isas() {
   return r;
 }
 std::string cpu_description() { return rt::cpu_summary(); }
+
+}  // namespace q8
+
+namespace q8 {
+
+const char* calibration_name(Calibration c) {
+  switch (c) {
+    case Calibration::MinMax: return "minmax";
+    case Calibration::Percentile: return "percentile";
+    case Calibration::Entropy: return "entropy";
+    case Calibration::Mse: return "mse";
+  }
+  return "?";
+}
+
+Calibration parse_calibration(const std::string& name) {
+  for (Calibration c : {Calibration::MinMax, Calibration::Percentile, Calibration::Entropy, Calibration::Mse})
+    if (name == calibration_name(c)) return c;
+  throw Error("calibration method '" + name + "' is not one of minmax, percentile, entropy, mse");
+}
+
+Model quantize(const Model& fp32, const std::vector<Tensor>& calibration, const QuantizeOptions& options) {
+  if (!fp32.impl()) throw Error("quantize: the model is empty");
+  const detail::ModelImpl& m = *fp32.impl();
+  const std::string& src = m.source.source;
+  if (m.quantized) throw Error(src + ": the model is already quantized");
+  if (calibration.size() != m.inputs.size())
+    throw Error(src + ": calibration has " + std::to_string(calibration.size()) + " tensor(s), the model has " +
+                std::to_string(m.inputs.size()) + " input(s)");
+  // Every input's samples lie along axis 0; the rest of each shape must fit the model.
+  int64_t n = -1;
+  for (size_t i = 0; i < calibration.size(); ++i) {
+    const Tensor& t = calibration[i];
+    const std::vector<int64_t>& want = m.inputs[i].shape;
+    bool fits = t.shape().size() == want.size() && !want.empty();
+    for (size_t d = 1; fits && d < want.size(); ++d) fits = want[d] == ir::kUnknownDim || want[d] == t.shape()[d];
+    if (!fits)
+      throw Error(src + ": calibration data of shape " + ir::shape_str(t.shape()) + " does not fit input '" +
+                  m.inputs[i].name + "' " + ir::shape_str(want) + " (samples along axis 0)");
+    if (t.shape()[0] < 1) throw Error(src + ": the calibration set is empty");
+    if (n >= 0 && t.shape()[0] != n) throw Error(src + ": calibration inputs hold different sample counts");
+    n = t.shape()[0];
+    for (int64_t e = 0; e < t.numel(); ++e)
+      if (!std::isfinite(t.data()[e]))
+        throw Error(src + ": calibration sample " + std::to_string(e / (t.numel() / n)) + " of input '" +
+                    m.inputs[i].name + "' contains NaN or Inf");
+  }
+  // One run per sample (batch 1): per-sample results do not depend on how data was batched.
+  std::vector<quant::Sample> samples(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k)
+    for (const Tensor& t : calibration) {
+      std::vector<int64_t> shape = t.shape();
+      shape[0] = 1;
+      samples[k].shapes.push_back(shape);
+      samples[k].data.push_back(t.data() + k * (t.numel() / n));
+    }
+  quant::Options o;
+  o.method = calib::parse_method(calibration_name(options.method));
+  o.percentile = options.percentile;
+  if (!(options.percentile > 50.0 && options.percentile <= 100.0))
+    throw Error("percentile must be in (50, 100], got " + std::to_string(options.percentile));
+  o.per_channel = options.per_channel;
+  o.exclude.insert(options.exclude.begin(), options.exclude.end());
+  o.threads = options.threads;
+  o.progress = options.progress;
+  return make_model(quant::quantize(m.source, samples, o));
+}
 
 }  // namespace q8

@@ -513,14 +513,23 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
   }
 }
 
-void optimize(Graph& g) {
+void simplify(Graph& g) {
   fold_constants(g);
   remove_identities(g);
-  lower_quantized(g);
   canonicalize_clip(g);
   fold_batch_norm(g);
+  g.validate();
+}
+
+void lower_for_runtime(Graph& g) {
+  lower_quantized(g);
   fuse_activations(g);
   g.validate();
+}
+
+void optimize(Graph& g) {
+  simplify(g);
+  lower_for_runtime(g);
 }
 
 }  // namespace q8::ir

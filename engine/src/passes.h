@@ -33,7 +33,12 @@ std::vector<Shape> input_shapes_for_batch(const Graph& g, int64_t batch);
 // set; dequantized constants left over become float constants. A no-op on float graphs.
 void lower_quantized(Graph& g);
 
-// The standard pipeline run at load time.
+// The load-time pipeline, in two halves. simplify() keeps the graph expressible in standard
+// ONNX (what the quantizer rewrites and Model::save writes): constants folded, identities gone,
+// Clip canonical, BatchNormalization folded. lower_for_runtime() then makes q8's own form:
+// quantized patterns lowered to integer ops and activations fused. optimize() runs both.
+void simplify(Graph& g);
+void lower_for_runtime(Graph& g);
 void optimize(Graph& g);
 
 // Conv/pool output extent along one axis (ONNX formula). Throws if the window never fits.

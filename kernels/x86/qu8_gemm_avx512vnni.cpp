@@ -53,19 +53,19 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       pw += kNR * 4;
     }
   } else {
-  for (size_t t = 0; t < ks; ++t) {
-    const uint8_t* ar[R];
-    for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
-    for (size_t b = 0; b < blocks; ++b) {
-      __m512i wv[V];
-      for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
-      for (int r = 0; r < R; ++r) {
-        const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * b));
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);
+    for (size_t t = 0; t < ks; ++t) {
+      const uint8_t* ar[R];
+      for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
+      for (size_t b = 0; b < blocks; ++b) {
+        __m512i wv[V];
+        for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
+        for (int r = 0; r < R; ++r) {
+          const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * b));
+          for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);
+        }
+        pw += kNR * 4;
       }
-      pw += kNR * 4;
     }
-  }
   }
   // Requantize (qu8.h): x = (float)acc * M; clamp to [out_min - z, out_max - z]; round to
   // nearest even (cvtps2dq under the default MXCSR); + z. The result lies in [out_min, out_max],

@@ -10,6 +10,10 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if defined(__aarch64__)  // Arm support check (added with kernels/arm/qu8_neon*.cpp)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -37,6 +41,10 @@ bool cpu_supports(const std::string& isa) {
   if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (isa == "avx512") return avx512;
   if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__)  // added with kernels/arm/qu8_neon*.cpp
+  if (isa == "neon") return true;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #endif
   return false;
 }

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,6 +74,12 @@ class Model {
   // Same, from bytes in memory; `name` stands in for the file name in errors.
   static Model load_from_memory(const void* data, size_t size, const std::string& name);
 
+  // Writes the model as ONNX (a quantized model as QDQ, which ONNX Runtime also runs), through
+  // a temporary file and a rename: `path` is written whole or not at all.
+  void save(const std::string& path) const;
+  // True if the model runs (some of) its nodes in int8.
+  bool is_quantized() const;
+
   const std::vector<TensorInfo>& inputs() const;
   const std::vector<TensorInfo>& outputs() const;
   // Per node: shapes (for `batch` items where the batch is dynamic), parameters, MACs, kernel.
@@ -84,6 +91,44 @@ class Model {
  private:
   std::shared_ptr<const detail::ModelImpl> impl_;
 };
+
+// ---- Quantization ----------------------------------------------------------------------------
+
+// How the range of each activation tensor is chosen from the calibration data.
+enum class Calibration {
+  MinMax,      // the observed extremes
+  Percentile,  // cut `percentile` % of the values' mass from the tails (see QuantizeOptions)
+  Entropy,     // minimise the KL divergence between the float and quantized histograms
+  Mse,         // minimise the mean squared quantization error
+};
+const char* calibration_name(Calibration c);
+Calibration parse_calibration(const std::string& name);  // "minmax", ...; throws q8::Error
+
+struct QuantizeOptions {
+  Calibration method = Calibration::Percentile;
+  double percentile = 99.99;
+  bool per_channel = true;            // int8 weights per output channel; false: per tensor
+  std::vector<std::string> exclude;   // node names to keep in fp32
+  int threads = 1;                    // for calibration; results do not depend on it
+  std::function<void(size_t done, size_t total)> progress;  // calibration runs
+};
+
+// Calibrates `fp32` on `calibration` (one tensor per model input, the N samples along axis 0)
+// and returns the int8 model: weights int8 per channel, activations uint8 per tensor, biases
+// int32, in QDQ form. Results do not depend on the order of the samples, how they are batched
+// or the thread count. Throws q8::Error on empty or non-finite data, shapes that do not fit the
+// model, or a model with nothing to quantize.
+Model quantize(const Model& fp32, const std::vector<Tensor>& calibration, const QuantizeOptions& options = {});
+
+// Calibration data from a path: an .npy holding N samples along axis 0, a folder of .npy files
+// (each one sample or a batch), or a folder of PNG/JPEG images (resized to `height` x `width`,
+// scaled to [0, 1], then (x - mean[c]) / std[c]; channels from the model's input shape).
+struct CalibrationSource {
+  int64_t max_samples = 0;   // 0: all
+  int64_t height = 0, width = 0;  // images: 0 takes the model's input size
+  std::vector<float> mean, std;   // images: per channel (one value applies to all)
+};
+std::vector<Tensor> load_calibration(const std::string& path, const Model& model, const CalibrationSource& source = {});
 
 struct SessionOptions {
   int threads = 1;

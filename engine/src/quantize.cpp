@@ -1,0 +1,410 @@
+#include "quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include "dispatch.h"
+#include "passes.h"
+#include "plan.h"
+#include "q8/error.h"
+#include "thread_pool.h"
+
+namespace q8::quant {
+
+using ir::ConstTensor;
+using ir::ConstTensorPtr;
+using ir::DType;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Shape;
+
+namespace {
+
+const ConstTensor* const_of(const Graph& g, int v) { return v == ir::kNoValue ? nullptr : g.values[v].constant.get(); }
+bool is_activation(const Graph& g, int v) { return v != ir::kNoValue && !g.values[v].is_const(); }
+
+// The node reading v, if it is the only reader and v is not a graph output.
+int sole_reader(const Graph& g, int v) {
+  if (g.is_graph_output(v)) return -1;
+  const std::vector<int> c = g.consumers(v);
+  return c.size() == 1 ? c[0] : -1;
+}
+
+enum class Role {
+  None,         // stays fp32
+  Compute,      // Conv, Gemm, MatMul, Add: integer op, output requantized
+  Pool,         // AveragePool, GlobalAveragePool: requantized on uint8
+  PassThrough,  // MaxPool, Flatten, Reshape: uint8 in, uint8 out with the input's quantization
+  Absorbed,     // Relu/Clip folded into the clamp of the Compute node before it
+};
+
+struct Selection {
+  std::vector<Role> role;
+  std::vector<int> out;  // per node: the value carrying its (quantized) result, after an absorbed Relu/Clip
+};
+
+bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes) {
+  switch (n.op) {
+    case Op::Conv: {
+      const ConstTensor* w = const_of(g, n.inputs[1]);
+      const ConstTensor* b = n.inputs.size() > 2 ? const_of(g, n.inputs[2]) : nullptr;
+      return is_activation(g, n.inputs[0]) && w && w->dtype == DType::Float32 && w->dims.size() == 4 &&
+             (n.inputs.size() < 3 || n.inputs[2] == ir::kNoValue || (b && b->dtype == DType::Float32));
+    }
+    case Op::Gemm: {
+      const ConstTensor* b = const_of(g, n.inputs[1]);
+      if (!is_activation(g, n.inputs[0]) || !b || b->dtype != DType::Float32 || b->dims.size() != 2) return false;
+      if (n.attr_int("transA", 0) != 0) return false;
+      if (n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue) {
+        const ConstTensor* c = const_of(g, n.inputs[2]);
+        const int64_t N = n.attr_int("transB", 0) ? b->dims[0] : b->dims[1];
+        if (!c || c->dtype != DType::Float32 || (c->numel() != N && c->numel() != 1)) return false;
+      }
+      return std::isfinite(n.attr_float("alpha", 1.f)) && n.attr_float("alpha", 1.f) > 0.f;
+    }
+    case Op::MatMul: {
+      const ConstTensor* b = const_of(g, n.inputs[1]);
+      return is_activation(g, n.inputs[0]) && b && b->dtype == DType::Float32 && b->dims.size() == 2 &&
+             shapes[n.inputs[0]].size() >= 2;
+    }
+    case Op::Add:
+      return is_activation(g, n.inputs[0]) && is_activation(g, n.inputs[1]) && shapes[n.inputs[0]] == shapes[n.inputs[1]];
+    case Op::MaxPool:
+    case Op::AveragePool:
+    case Op::GlobalAveragePool:
+    case Op::Flatten:
+    case Op::Reshape: return is_activation(g, n.inputs[0]);
+    default: return false;
+  }
+}
+
+Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options& o) {
+  Selection s;
+  s.role.assign(g.nodes.size(), Role::None);
+  s.out.assign(g.nodes.size(), ir::kNoValue);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (o.exclude.count(n.name) || s.role[i] == Role::Absorbed || !quantizable(g, n, shapes)) continue;
+    s.out[i] = n.outputs[0];
+    if (n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape) {
+      s.role[i] = Role::PassThrough;
+    } else if (n.op == Op::AveragePool || n.op == Op::GlobalAveragePool) {
+      s.role[i] = Role::Pool;
+    } else {
+      s.role[i] = Role::Compute;
+      const int r = sole_reader(g, n.outputs[0]);
+      if (r >= 0 && !o.exclude.count(g.nodes[r].name) &&
+          (g.nodes[r].op == Op::Relu || (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1))) {
+        s.role[r] = Role::Absorbed;
+        s.out[i] = g.nodes[r].outputs[0];
+      }
+    }
+  }
+  return s;
+}
+
+bool is_int8(Role r) { return r == Role::Compute || r == Role::Pool || r == Role::PassThrough; }
+
+std::shared_ptr<ConstTensor> make_tensor(DType t, Shape dims) {
+  auto c = std::make_shared<ConstTensor>();
+  c->dtype = t;
+  c->dims = std::move(dims);
+  c->bytes.assign(static_cast<size_t>(ir::shape_numel(c->dims)) * ir::dtype_size(t), 0);
+  return c;
+}
+
+class Rewriter {
+ public:
+  explicit Rewriter(Graph& g) : g_(g) {
+    for (const ir::Value& v : g_.values) names_.insert(v.name);
+    for (const Node& n : g_.nodes) node_names_.insert(n.name);
+  }
+
+  std::string unique(const std::string& base, bool node = false) {
+    std::set<std::string>& used = node ? node_names_ : names_;
+    std::string n = base;
+    for (int k = 1; used.count(n); ++k) n = base + "_" + std::to_string(k);
+    used.insert(n);
+    return n;
+  }
+  int constant(std::string base, ConstTensorPtr t) {
+    ir::Value v;
+    v.name = unique(base);
+    v.dtype = t->dtype;
+    v.shape = t->dims;
+    v.has_shape = true;
+    v.constant = std::move(t);
+    return g_.add_value(std::move(v));
+  }
+  int activation(std::string base, DType t) {
+    ir::Value v;
+    v.name = unique(base);
+    v.dtype = t;
+    return g_.add_value(std::move(v));
+  }
+  void node(Op op, const std::string& base, std::vector<int> in, int out, int64_t axis = -999) {
+    Node n;
+    n.op = op;
+    n.name = unique(base, true);
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    if (axis != -999) {
+      ir::Attribute a;
+      a.kind = ir::Attribute::Kind::Int;
+      a.i = axis;
+      n.attrs["axis"] = a;
+    }
+    g_.nodes.push_back(std::move(n));
+  }
+
+  // x -> QuantizeLinear -> DequantizeLinear; returns the dequantized value.
+  int fake_quantize(int x, calib::QuantParams qp) {
+    const std::string name = g_.values[x].name;  // a copy: add_value may move the values
+    auto s = make_tensor(DType::Float32, {});
+    s->mutable_data<float>()[0] = qp.scale;
+    auto z = make_tensor(DType::Uint8, {});
+    z->mutable_data<uint8_t>()[0] = qp.zero_point;
+    const int sv = constant(name + "_scale", s), zv = constant(name + "_zero_point", z);
+    const int q = activation(name + "_quantized", DType::Uint8);
+    const int dq = activation(name + "_dequantized", DType::Float32);
+    node(Op::QuantizeLinear, name + "_QuantizeLinear", {x, sv, zv}, q);
+    node(Op::DequantizeLinear, name + "_DequantizeLinear", {q, sv, zv}, dq);
+    return dq;
+  }
+
+  // Symmetric int8 weights, per channel along `axis` (or per tensor): s = max|w| / 127,
+  // q = clamp(round(w / s), -127, 127). Returns the dequantized value and the scales.
+  int quantize_weights(std::string base, const ConstTensor& w, int64_t axis, bool per_channel,
+                       float extra_scale, std::vector<float>& scales) {
+    const int64_t C = per_channel ? w.dims[axis] : 1;
+    int64_t inner = 1;
+    for (size_t d = axis + 1; d < w.dims.size(); ++d) inner *= w.dims[d];
+    const int64_t total = w.numel();
+    auto channel = [&](int64_t e) { return per_channel ? (e / inner) % C : 0; };
+    std::vector<float> amax(static_cast<size_t>(C), 0.f);
+    for (int64_t e = 0; e < total; ++e)
+      amax[channel(e)] = std::max(amax[channel(e)], std::fabs(w.data<float>()[e] * extra_scale));
+    scales.resize(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) scales[c] = amax[c] > 0.f ? amax[c] / 127.f : 1.f;
+    auto q = make_tensor(DType::Int8, w.dims);
+    for (int64_t e = 0; e < total; ++e) {
+      const float v = std::nearbyint(w.data<float>()[e] * extra_scale / scales[channel(e)]);
+      q->mutable_data<int8_t>()[e] = static_cast<int8_t>(std::min(std::max(v, -127.f), 127.f));
+    }
+    auto s = make_tensor(DType::Float32, per_channel ? Shape{C} : Shape{});
+    std::memcpy(s->mutable_data<float>(), scales.data(), scales.size() * 4);
+    auto z = make_tensor(DType::Int8, per_channel ? Shape{C} : Shape{});
+    const int qv = constant(base + "_quantized", q), sv = constant(base + "_scale", s), zv = constant(base + "_zero_point", z);
+    const int dq = activation(base + "_dequantized", DType::Float32);
+    node(Op::DequantizeLinear, base + "_DequantizeLinear", {qv, sv, zv}, dq, per_channel ? axis : -999);
+    return dq;
+  }
+
+  // int32 bias in the accumulator's scale s_in * s_w[c] (stored as that float product).
+  int quantize_bias(std::string base, const float* b, size_t bn, float b_mul, float s_in,
+                    const std::vector<float>& s_w, size_t channels) {
+    auto q = make_tensor(DType::Int32, {static_cast<int64_t>(channels)});
+    auto s = make_tensor(DType::Float32, {static_cast<int64_t>(channels)});
+    for (size_t c = 0; c < channels; ++c) {
+      const float acc_scale = s_in * s_w[s_w.size() == 1 ? 0 : c];
+      const double v = std::nearbyint(static_cast<double>(b[bn == 1 ? 0 : c]) * b_mul / acc_scale);
+      q->mutable_data<int32_t>()[c] = static_cast<int32_t>(std::min(std::max(v, -2147483647.0), 2147483647.0));
+      s->mutable_data<float>()[c] = acc_scale;
+    }
+    auto z = make_tensor(DType::Int32, {static_cast<int64_t>(channels)});
+    const int qv = constant(base + "_quantized", q), sv = constant(base + "_scale", s), zv = constant(base + "_zero_point", z);
+    const int dq = activation(base + "_dequantized", DType::Float32);
+    node(Op::DequantizeLinear, base + "_DequantizeLinear", {qv, sv, zv}, dq, 0);
+    return dq;
+  }
+
+ private:
+  Graph& g_;
+  std::set<std::string> names_, node_names_;
+};
+
+// Reorders nodes so every node follows the producers of its inputs (new nodes were appended).
+void topological_sort(Graph& g) {
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  std::vector<int> state(g.nodes.size(), 0), order;
+  std::function<void(int)> visit = [&](int i) {
+    if (state[i] == 2) return;
+    if (state[i] == 1) throw Error(g.source + ": internal: cycle while quantizing");
+    state[i] = 1;
+    for (int v : g.nodes[i].inputs)
+      if (v != ir::kNoValue && producer[v] >= 0) visit(producer[v]);
+    state[i] = 2;
+    order.push_back(i);
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) visit(static_cast<int>(i));
+  std::vector<Node> sorted;
+  for (int i : order) sorted.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(sorted);
+}
+
+}  // namespace
+
+std::vector<std::string> quantizable_nodes(const Graph& g, const Options& o) {
+  Graph s = g;
+  ir::infer_shapes(s, ir::input_shapes_for_batch(s, 1));
+  std::vector<Shape> shapes;
+  for (const ir::Value& v : s.values) shapes.push_back(v.shape);
+  const Selection sel = select(s, shapes, o);
+  std::vector<std::string> r;
+  for (size_t i = 0; i < s.nodes.size(); ++i)
+    if (is_int8(sel.role[i])) r.push_back(s.nodes[i].name);
+  return r;
+}
+
+Graph quantize(const Graph& src, const std::vector<Sample>& samples, const Options& o) {
+  if (samples.empty()) throw Error(src.source + ": the calibration set is empty");
+  for (const std::string& name : o.exclude) {
+    bool found = false;
+    for (const Node& n : src.nodes) found |= n.name == name;
+    if (!found) throw Error(src.source + ": --exclude names node '" + name + "', which the model does not have");
+  }
+  // Shapes (for the same-shape test of Add) at the calibration samples' shapes.
+  Graph shaped = src;
+  ir::infer_shapes(shaped, samples[0].shapes);
+  std::vector<Shape> shapes;
+  for (const ir::Value& v : shaped.values) shapes.push_back(v.shape);
+  const Selection sel = select(src, shapes, o);
+
+  // Tensors that need a quantization: activation inputs of int8 nodes and the results of
+  // Compute/Pool nodes that int8 nodes read. A pass-through result shares its input's.
+  std::vector<int> alias(src.values.size(), -1);  // value -> value whose quantization it shares
+  std::vector<bool> needed(src.values.size(), false);
+  for (size_t i = 0; i < src.nodes.size(); ++i) {
+    if (!is_int8(sel.role[i])) continue;
+    const Node& n = src.nodes[i];
+    needed[n.inputs[0]] = true;
+    if (n.op == Op::Add) needed[n.inputs[1]] = true;
+    if (sel.role[i] == Role::PassThrough) alias[n.outputs[0]] = n.inputs[0];
+  }
+  // Only results read by int8 nodes are quantized; others (e.g. the logits) stay float.
+  auto root = [&](int v) {
+    while (alias[v] >= 0) v = alias[v];
+    return v;
+  };
+  std::vector<int> observed;
+  for (size_t v = 0; v < needed.size(); ++v)
+    if (needed[v] && alias[v] < 0) observed.push_back(static_cast<int>(v));
+  bool any_compute = false;
+  for (size_t i = 0; i < src.nodes.size(); ++i) any_compute |= sel.role[i] == Role::Compute;
+  if (!any_compute)
+    throw Error(src.source + ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
+
+  // Calibration: run the fp32 graph with every observed tensor as an extra output.
+  Graph cg = src;
+  const size_t first_extra = cg.outputs.size();
+  for (int v : observed) cg.outputs.push_back(v);
+  ir::lower_for_runtime(cg);
+  const rt::Dispatch& d = rt::dispatch();
+  const rt::PackedWeights pw = rt::pack_weights(cg, d);
+  rt::ThreadPool pool(std::max(1, o.threads));
+  std::vector<calib::Observer> obs(observed.size());
+  std::unique_ptr<Graph> planned;
+  std::unique_ptr<rt::Plan> plan;
+  std::vector<Shape> planned_shapes;
+  std::vector<std::vector<float>> outs;
+  const size_t runs = 2 * samples.size();
+  size_t done = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t k = 0; k < samples.size(); ++k) {
+      const Sample& s = samples[k];
+      if (!plan || planned_shapes != s.shapes) {
+        plan.reset();
+        planned = std::make_unique<Graph>(cg);
+        ir::infer_shapes(*planned, s.shapes);
+        plan = std::make_unique<rt::Plan>(*planned, pw, d);
+        planned_shapes = s.shapes;
+        outs.clear();
+        for (int v : planned->outputs) outs.emplace_back(static_cast<size_t>(ir::shape_numel(planned->values[v].shape)));
+      }
+      std::vector<float*> out_ptrs;
+      for (auto& b : outs) out_ptrs.push_back(b.data());
+      plan->run(pool, s.data, out_ptrs);
+      for (size_t t = 0; t < observed.size(); ++t) {
+        const std::vector<float>& x = outs[first_extra + t];
+        try {
+          if (pass == 0) obs[t].observe_range(x.data(), x.size());
+          else obs[t].observe_histogram(x.data(), x.size());
+        } catch (const Error& e) {
+          throw Error(src.source + ": calibration sample " + std::to_string(k) + ", tensor '" +
+                      src.values[observed[t]].name + "': " + e.what());
+        }
+      }
+      if (o.progress) o.progress(++done, runs);
+    }
+    if (pass == 0)
+      for (auto& ob : obs) ob.begin_histogram();
+  }
+  std::map<int, calib::QuantParams> params;
+  for (size_t t = 0; t < observed.size(); ++t) params[observed[t]] = calib::uint8_params(obs[t].range(o.method, o.percentile));
+
+  // Rewrite: fake-quantize each needed tensor for its int8 readers; quantize weights and biases.
+  Graph q = src;
+  Rewriter rw(q);
+  std::map<int, int> dq_of;  // value -> its dequantized twin
+  auto dequantized = [&](int v) {
+    auto it = dq_of.find(v);
+    if (it != dq_of.end()) return it->second;
+    const int dq = rw.fake_quantize(v, params.at(root(v)));
+    dq_of[v] = dq;
+    return dq;
+  };
+  for (size_t i = 0; i < src.nodes.size(); ++i) {
+    if (!is_int8(sel.role[i])) continue;
+    const Node n = q.nodes[i];  // copy: the rewriter appends to q.nodes
+    std::vector<int> in = n.inputs;
+    in[0] = dequantized(n.inputs[0]);
+    if (n.op == Op::Add) in[1] = dequantized(n.inputs[1]);
+    const float s_in = params.at(root(n.inputs[0])).scale;
+    std::vector<float> s_w;
+    if (n.op == Op::Conv) {
+      const ConstTensor& w = *const_of(q, n.inputs[1]);
+      in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, 0, o.per_channel, 1.f, s_w);
+      if (const ConstTensor* b = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
+        in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, b->data<float>(), b->numel(), 1.f, s_in, s_w, w.dims[0]);
+    } else if (n.op == Op::Gemm || n.op == Op::MatMul) {
+      const ConstTensor& w = *const_of(q, n.inputs[1]);
+      const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
+      // alpha * A * B + beta * C = A * (alpha * B) + (beta * C): both folded, attributes reset.
+      const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
+      in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, tb ? 0 : 1, o.per_channel, alpha, s_w);
+      const size_t N = static_cast<size_t>(tb ? w.dims[0] : w.dims[1]);
+      if (const ConstTensor* c = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
+        in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, c->data<float>(), c->numel(), n.attr_float("beta", 1.f),
+                                 s_in, s_w, N);
+    }
+    Node& target = q.nodes[i];
+    target.inputs = in;
+    if (n.op == Op::Gemm) {
+      target.attrs.erase("alpha");
+      target.attrs.erase("beta");
+    }
+    // The result (after an absorbed Relu/Clip) is fake-quantized for its int8 readers.
+    if (sel.role[i] != Role::PassThrough && sel.role[i] != Role::None) {
+      const int out = sel.out[i];
+      bool int8_reader = false;
+      for (int c : src.consumers(out)) int8_reader |= is_int8(sel.role[c]);
+      if (int8_reader && !params.count(out)) {
+        // A result read by int8 nodes was observed above (it is one of their inputs).
+        throw Error(src.source + ": internal: unobserved tensor '" + src.values[out].name + "'");
+      }
+    }
+  }
+  // Int8 readers of a Compute/Pool result must read it through Q/DQ even when the result
+  // feeds only pass-throughs; the loop above already routed every int8 node's inputs.
+  topological_sort(q);
+  q.validate();
+  return q;
+}
+
+}  // namespace q8::quant

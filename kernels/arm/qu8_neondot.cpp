@@ -1,0 +1,162 @@
+// int8 GEMM / indirect GEMM micro-kernels for AArch64 with the dot-product extension (compiled
+// with -march=armv8.2-a+dotprod), and the neondot table; its other ops are the neon table's
+// (kernels/arm/qu8_neon.cpp), which need nothing beyond baseline NEON.
+//
+// Tile: 8 rows x 8 output channels (qu8_gemm_8x8c4__neondot). The packed c4 layout (qu8.h) is
+// exactly SDOT's: one 16-byte vector of a block holds 4 output channels x 4 input channels, so
+//   acc[r][n] += sum_{j<4} w[n][4b+j] * a[r][4b+j]      (vdotq_laneq_s32, lane b of a[r])
+// with a row's activations loaded 16 bytes (4 blocks) at a time.
+//
+// SDOT multiplies s8 by s8, but activations are u8. The exact identity used here:
+//   sum_k a_k * w_k = sum_k (a_k - 128) * w_k + 128 * sum_k w_k
+// a_k - 128 is a_k ^ 0x80 read as s8 (one eor per 16 activation bytes, shared by 4 blocks). The
+// packed bias' is the one every table shares (qu8_conv_pack folds -z_a * sum w for u8
+// activations), so the correction 128 * sum_k w[n][k] is made here: per block, one more SDOT of
+// each weight vector with a vector of ones accumulates sum_k w[n][k] per output channel (shared
+// by all 8 rows), and `acc += wsum << 7` at the end. All sums wrap in int32 like the reference's
+// (the true accumulator fits in int32, so the wrapped terms add up to it exactly). The padding
+// bytes past kc meet zero weights in both dot products, so they contribute nothing.
+// Cost per block: 16 SDOTs for the tile + 2 for the weight sums + 2 eor (8 rows / 4 blocks) —
+// 20 vector ops per 256 MACs. (The alternative — flipping the weights to u8 and using UDOT with
+// a per-row sum of activations — costs the same 2 eor + 2 UDOT per block at this tile shape.)
+// Registers: 16 accumulators + 2 weight sums + 8 activation vectors + 2 weights + 2 constants.
+#include "kernels/qu8.h"
+
+#if defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "kernels/arm/qu8_neon_internal.h"
+
+namespace q8::kern {
+namespace {
+
+constexpr size_t kMR = 8, kNR = 8;
+
+// acc[r] += dot(w, lane L of x[r]) for both halves of the 8 channels; wsum += dot(w, ones).
+template <int R, int L>
+inline void block(int32x4_t (&acc)[kMR][2], int32x4_t (&wsum)[2], const int8_t* pw,
+                  const int8x16_t (&x)[kMR], int8x16_t ones) {
+  const int8x16_t w0 = vld1q_s8(pw), w1 = vld1q_s8(pw + 16);
+  wsum[0] = vdotq_s32(wsum[0], w0, ones);
+  wsum[1] = vdotq_s32(wsum[1], w1, ones);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = vdotq_laneq_s32(acc[r][0], w0, x[r], L);
+    acc[r][1] = vdotq_laneq_s32(acc[r][1], w1, x[r], L);
+  }
+}
+
+template <int R>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
+          size_t c_stride, const QU8Requant& p) {
+  const uint8_t* pb = static_cast<const uint8_t*>(w);
+  int32x4_t acc[kMR][2];
+  {
+    const int32x4_t b0 = qu8_neon::load_i32x4(pb), b1 = qu8_neon::load_i32x4(pb + 16);
+    for (int r = 0; r < R; ++r) acc[r][0] = b0, acc[r][1] = b1;
+  }
+  int32x4_t wsum[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+  const int8x16_t ones = vdupq_n_s8(1);
+  const uint8x16_t flip = vdupq_n_u8(0x80);
+  const int8_t* pw = reinterpret_cast<const int8_t*>(pb + kNR * 4);
+  const size_t kb = (kc + 3) / 4 * 4;  // bytes per row read (the slack qu8.h allows)
+  for (size_t t = 0; t < ks; ++t) {
+    const uint8_t* ar[kMR];
+    for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
+    int8x16_t x[kMR];
+    size_t k = 0;
+    for (; k + 16 <= kb; k += 16) {
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) x[r] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(ar[r] + k), flip));
+      block<R, 0>(acc, wsum, pw, x, ones);
+      block<R, 1>(acc, wsum, pw + 32, x, ones);
+      block<R, 2>(acc, wsum, pw + 64, x, ones);
+      block<R, 3>(acc, wsum, pw + 96, x, ones);
+      pw += 4 * kNR * 4;
+    }
+    for (; k < kb; k += 4) {  // 1 to 3 remaining blocks, 4 bytes at a time
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        uint32_t v;
+        std::memcpy(&v, ar[r] + k, sizeof v);
+        x[r] = vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_u32(vdupq_n_u32(v)), flip));
+      }
+      block<R, 0>(acc, wsum, pw, x, ones);
+      pw += kNR * 4;
+    }
+  }
+  // + 128 * sum_k w[n][k] (see the top of the file); the shift wraps like the int32 sums.
+  const int32x4_t corr0 = vshlq_n_s32(wsum[0], 7), corr1 = vshlq_n_s32(wsum[1], 7);
+  const uint8_t* pm = reinterpret_cast<const uint8_t*>(pw);
+  const float32x4_t m0 = qu8_neon::load_f32x4(pm), m1 = qu8_neon::load_f32x4(pm + 16);
+  const qu8_neon::Requant rq(p);
+  for (int r = 0; r < R; ++r) {
+    const uint8x8_t q = qu8_neon::narrow_u8(rq(vaddq_s32(acc[r][0], corr0), m0),
+                                            rq(vaddq_s32(acc[r][1], corr1), m1));
+    uint8_t* out = c + r * c_stride;
+    if (nc == kNR) {
+      vst1_u8(out, q);
+    } else {
+      uint8_t tmp[8];
+      vst1_u8(tmp, q);
+      std::memcpy(out, tmp, nc);
+    }
+  }
+}
+
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
+                        size_t, const QU8Requant&);
+TileFn select(size_t mr) {
+  switch (mr) {
+    case 1: return &tile<1>;
+    case 2: return &tile<2>;
+    case 3: return &tile<3>;
+    case 4: return &tile<4>;
+    case 5: return &tile<5>;
+    case 6: return &tile<6>;
+    case 7: return &tile<7>;
+    default: return &tile<8>;
+  }
+}
+
+void qu8_igemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
+                              const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  select(mr)(nc, kc, ks, a, w, c, c_stride, p);
+}
+
+void qu8_gemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                             const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  const uint8_t* rows[kMR];
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
+  select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+// Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
+const QU8Kernels k_table = {
+    "neondot",
+    kMR,
+    kNR,
+    &qu8_igemm_8x8c4__neondot,
+    &qu8_gemm_8x8c4__neondot,
+    &qu8_dwconv__neon,
+    &qu8_maxpool__neon,
+    &qu8_avgpool__neon,
+    &qu8_global_avgpool__neon,
+    &qu8_add__neon,
+    &qu8_quantize__neon,
+    &qu8_dequantize__neon,
+};
+
+}  // namespace
+
+const QU8Kernels* qu8_kernels_neondot() { return &k_table; }
+
+}  // namespace q8::kern
+
+#else
+namespace q8::kern {
+const QU8Kernels* qu8_kernels_neondot() { return nullptr; }  // built without +dotprod
+}  // namespace q8::kern
+#endif

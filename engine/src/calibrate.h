@@ -40,7 +40,8 @@ class Observer {
 
   // The range to quantize to, for uint8 with an asymmetric zero point; always contains 0 (so
   // that zero, e.g. padding, is exact). `percentile` is used by Method::Percentile (e.g. 99.99:
-  // the range keeps 99.99 % of the values, cutting the same share from each tail).
+  // the range keeps 99.99 % of all values; a signed tensor loses half the rest from each tail,
+  // a one-sided one (post-ReLU, or all negative) loses it all from its one tail).
   Range range(Method m, double percentile = 99.99) const;
 
  private:

@@ -76,12 +76,12 @@ cmake --build "$build" -j "$jobs" --target q8_kernel_tests
 exe="$build/tests/q8_kernel_tests"
 
 # --- Run under qemu (-cpu max: NEON, dotprod). With several shards each qemu runs a disjoint part
-# of the tests; every shard prints its own gtest summary.
+# of the tests (gtest sharding); each shard's summary is printed, then the totals.
 qemu=(qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu)
 echo "q8: running $exe under ${qemu[*]} ($shards shard(s))"
 start=$(date +%s)
+status=0
 if [ "$shards" -le 1 ]; then
-  status=0
   "${qemu[@]}" "$exe" "$@" || status=$?
 else
   logs="$build/_logs"
@@ -91,19 +91,24 @@ else
     GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i "${qemu[@]}" "$exe" "$@" >"$logs/shard$i.log" 2>&1 &
     pids+=($!)
   done
-  status=0
+  ran=0 passed=0 skipped=0 failed=0
   for ((i = 0; i < shards; i++)); do
     rc=0
     wait "${pids[$i]}" || rc=$?
-    echo "---- shard $i of $shards (exit $rc)"
+    log="$logs/shard$i.log"
+    echo "---- shard $i of $shards (exit $rc, log $log)"
     if [ "$rc" -ne 0 ]; then
-      cat "$logs/shard$i.log"  # the whole log, failures included
+      grep -v -E '^\[ (RUN|      OK|  SKIPPED) ' "$log" | grep -v -E '^(/.*: Skipped|this CPU cannot run .*|.* kernels are not in this build)$' || true
       status=$rc
-    else
-      # The summary: from the final "[==========]" line on.
-      sed -n '/^\[==========\] .* ran\./,$p' "$logs/shard$i.log"
     fi
+    grep -E '^\[(==========\] .* ran\.|  PASSED  \]|  SKIPPED \] [0-9]+ test|  FAILED  \] [0-9]+ test)' "$log" || true
+    n() { sed -n "s/^\[$1\] \([0-9][0-9]*\) test.*/\1/p" "$log" | tail -1; }
+    ran=$((ran + $(sed -n 's/^\[==========\] \([0-9][0-9]*\) tests\{0,1\} from .* ran\..*/\1/p' "$log" | tail -1 || echo 0)))
+    passed=$((passed + $(n '  PASSED  ' || true) + 0))
+    skipped=$((skipped + $(n '  SKIPPED ' || true) + 0))
+    failed=$((failed + $(n '  FAILED  ' || true) + 0))
   done
+  echo "q8: total: $ran tests ran, $passed passed, $skipped skipped (tables this CPU or build lacks), $failed failed"
 fi
 echo "q8: Arm kernel tests $([ "$status" -eq 0 ] && echo passed || echo FAILED) in $(($(date +%s) - start)) s"
 exit "$status"

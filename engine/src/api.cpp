@@ -245,14 +245,20 @@ Model quantize(const Model& fp32, const std::vector<Tensor>& calibration, const 
         throw Error(src + ": calibration sample " + std::to_string(e / (t.numel() / n)) + " of input '" +
                     m.inputs[i].name + "' contains NaN or Inf");
   }
-  // One run per sample (batch 1): per-sample results do not depend on how data was batched.
-  std::vector<quant::Sample> samples(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k)
+  // One run per sample (batch 1), so per-sample results do not depend on how the data was
+  // batched; a model whose batch axis is fixed runs chunks of exactly that size.
+  const int64_t fixed = m.inputs[0].shape[0];
+  const int64_t chunk = fixed > 0 ? fixed : 1;
+  if (n % chunk != 0)
+    throw Error(src + ": the model's batch is fixed at " + std::to_string(chunk) + "; give a multiple of " +
+                std::to_string(chunk) + " calibration samples, not " + std::to_string(n));
+  std::vector<quant::Sample> samples(static_cast<size_t>(n / chunk));
+  for (int64_t k = 0; k < n / chunk; ++k)
     for (const Tensor& t : calibration) {
       std::vector<int64_t> shape = t.shape();
-      shape[0] = 1;
+      shape[0] = chunk;
       samples[k].shapes.push_back(shape);
-      samples[k].data.push_back(t.data() + k * (t.numel() / n));
+      samples[k].data.push_back(t.data() + k * chunk * (t.numel() / n));
     }
   quant::Options o;
   o.method = calib::parse_method(calibration_name(options.method));

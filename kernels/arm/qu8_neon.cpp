@@ -13,9 +13,10 @@
 // The accumulators start at the packed bias' (bias - z_a * sum_k w, see qu8.h), so the loop is a
 // plain u8 x s8 dot product; the requantization is qu8.h's float sequence (qu8_neon_internal.h).
 //
-// The other ops are the portable loops of kernels/x86/qu8_ops_x86.h (ISA-neutral despite its
-// folder) instantiated over the NEON traits below: 4 int32 lanes (u8/s8 widened with uxtl/sxtl,
-// exact mul), 16 bytes per vector for max pool.
+// Depthwise: 16 or 8 channels per step, u8/s8 widened to int16 and smlal into int32 (exact).
+// The other ops (and depthwise's last C % 8 channels) are the portable loops of
+// kernels/x86/qu8_ops_x86.h (ISA-neutral despite its folder) instantiated over the NEON traits
+// below: 4 int32 lanes (u8/s8 widened with uxtl/sxtl, exact mul), 16 bytes per vector for max pool.
 #include "kernels/qu8.h"
 
 #if defined(__aarch64__)
@@ -64,12 +65,14 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   int32x4_t acc[kMR][2];
   {
     const int32x4_t b0 = qu8_neon::load_i32x4(pb), b1 = qu8_neon::load_i32x4(pb + 16);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][0] = b0, acc[r][1] = b1;
   }
   const int8_t* pw = reinterpret_cast<const int8_t*>(pb + kNR * 4);
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[kMR];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     int16x8_t x[kMR];
     size_t k = 0;
@@ -92,6 +95,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const uint8_t* pm = reinterpret_cast<const uint8_t*>(pw);
   const float32x4_t m0 = qu8_neon::load_f32x4(pm), m1 = qu8_neon::load_f32x4(pm + 16);
   const qu8_neon::Requant rq(p);
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const uint8x8_t q = qu8_neon::narrow_u8(rq(acc[r][0], m0), rq(acc[r][1], m1));
     uint8_t* out = c + r * c_stride;
@@ -227,9 +231,79 @@ struct Neon {
 
 }  // namespace
 
+namespace {
+
+// Depthwise channels [c, c + 8*NV) of one pixel (NV = 1 or 2): u8 inputs and s8 weights widened
+// to int16, smlal/smlal2 into int32 (exact), then qu8.h's requantization.
+template <int NV>
+inline void dw_channels(const uint8_t* const* rows, size_t taps, const uint8_t* bias,
+                        const int8_t* w, const uint8_t* m, size_t C, size_t c, uint8_t* o,
+                        const qu8_neon::Requant& rq) {
+  int32x4_t acc[2 * NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < 2 * NV; ++v) acc[v] = qu8_neon::load_i32x4(bias + (c + 4 * v) * 4);
+  for (size_t t = 0; t < taps; ++t) {
+    const uint8_t* ip = rows[t] + c;
+    const int8_t* wp = w + t * C + c;
+    int16x8_t x[NV], wv[NV];
+    if (NV == 2) {
+      const uint8x16_t xb = vld1q_u8(ip);
+      const int8x16_t wb = vld1q_s8(wp);
+      x[0] = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(xb)));
+      x[NV - 1] = vreinterpretq_s16_u16(vmovl_high_u8(xb));
+      wv[0] = vmovl_s8(vget_low_s8(wb));
+      wv[NV - 1] = vmovl_high_s8(wb);
+    } else {
+      x[0] = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(ip)));
+      wv[0] = vmovl_s8(vld1_s8(wp));
+    }
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      acc[2 * v] = vmlal_s16(acc[2 * v], vget_low_s16(x[v]), vget_low_s16(wv[v]));
+      acc[2 * v + 1] = vmlal_high_s16(acc[2 * v + 1], x[v], wv[v]);
+    }
+  }
+#pragma GCC unroll 2
+  for (int v = 0; v < NV; ++v) {
+    const uint8x8_t q = qu8_neon::narrow_u8(
+        rq(acc[2 * v], qu8_neon::load_f32x4(m + (c + 8 * v) * 4)),
+        rq(acc[2 * v + 1], qu8_neon::load_f32x4(m + (c + 8 * v + 4) * 4)));
+    vst1_u8(o + c + 8 * v, q);
+  }
+}
+
+}  // namespace
+
+// Pixel by pixel, 16 then 8 channels at a time (the 16 MACs of a tap cost two loads, four widens
+// and four smlal); the last C % 8 channels and kernels of more than kMaxTaps taps use the portable
+// loops (qu8_ops_x86.h over the Neon traits), whose arithmetic is the same exact int32 sum.
 void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* packed,
                       const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
-  qu8_x86::dwconv<Neon>(g, in, packed, zero, out, p0, p1, p);
+  const size_t C = g.C, taps = g.taps();
+  if (taps > qu8_x86::kMaxTaps || C < 8) return qu8_x86::dwconv<Neon>(g, in, packed, zero, out, p0, p1, p);
+  const uint8_t* bias = static_cast<const uint8_t*>(packed);
+  const int8_t* w = reinterpret_cast<const int8_t*>(bias + C * 4);
+  const uint8_t* m = bias + C * 4 + taps * C;
+  const qu8_neon::Requant rq(p);
+  size_t offset[qu8_x86::kMaxTaps];
+  for (size_t ky = 0; ky < g.KH; ++ky)
+    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  const uint8_t* rows[qu8_x86::kMaxTaps];
+  const qu8_x86::Requant<Neon> rq_tail(p);
+  qu8_x86::PixelCursor px(p0, g.OH, g.OW);
+  for (size_t pix = p0; pix < p1; ++pix, px.next()) {
+    uint8_t* o = out + pix * C;
+    qu8_x86::dw_rows<Neon>(g, in, zero, px, offset, rows);
+    size_t c = 0;
+    for (; c + 16 <= C; c += 16) dw_channels<2>(rows, taps, bias, w, m, C, c, o, rq);
+    for (; c + 8 <= C; c += 8) dw_channels<1>(rows, taps, bias, w, m, C, c, o, rq);
+    for (; c < C; c += 4) {  // 1 to 7 channels
+      const size_t nc = C - c < 4 ? C - c : 4;
+      int32x4_t acc = Neon::load_i32_partial(bias + c * 4, nc);
+      qu8_x86::dw_accumulate_partial<Neon>(acc, rows, taps, w, C, c, nc);
+      Neon::store_u8_partial(rq_tail(acc, Neon::load_f32_partial(m + c * 4, nc)), o + c, nc);
+    }
+  }
 }
 void qu8_maxpool__neon(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   qu8_x86::maxpool<Neon>(g, in, out, p0, p1);

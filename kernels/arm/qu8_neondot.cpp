@@ -12,14 +12,17 @@
 // a_k - 128 is a_k ^ 0x80 read as s8 (one eor per 16 activation bytes, shared by 4 blocks). The
 // packed bias' is the one every table shares (qu8_conv_pack folds -z_a * sum w for u8
 // activations), so the correction 128 * sum_k w[n][k] is made here: per block, one more SDOT of
-// each weight vector with a vector of ones accumulates sum_k w[n][k] per output channel (shared
-// by all 8 rows), and `acc += wsum << 7` at the end. All sums wrap in int32 like the reference's
-// (the true accumulator fits in int32, so the wrapped terms add up to it exactly). The padding
-// bytes past kc meet zero weights in both dot products, so they contribute nothing.
+// each weight vector with the same 0x80 vector (-128 as s8) accumulates
+//   neg[n] = sum_k w[n][k] * (-128) = -128 * sum_k w[n][k]
+// per output channel, shared by all 8 rows, and the tile ends with `acc -= neg`. All sums wrap
+// in int32 like the reference's (the true accumulator fits in int32, so the wrapped terms add up
+// to it exactly). The slack bytes past kc meet zero weights in the main dot product and are not
+// part of the weight sum, so they contribute nothing.
 // Cost per block: 16 SDOTs for the tile + 2 for the weight sums + 2 eor (8 rows / 4 blocks) —
-// 20 vector ops per 256 MACs. (The alternative — flipping the weights to u8 and using UDOT with
-// a per-row sum of activations — costs the same 2 eor + 2 UDOT per block at this tile shape.)
-// Registers: 16 accumulators + 2 weight sums + 8 activation vectors + 2 weights + 2 constants.
+// 20 vector ops per 256 MACs, no extra loads. (The alternative — flipping the weights to u8 and
+// using UDOT with per-row activation sums — costs the same 2 eor + 2 UDOT per block at 8x8.)
+// Registers: 16 accumulators + 2 weight sums + 8 weight vectors (4 blocks) + 1 activation vector +
+// the constant.
 #include "kernels/qu8.h"
 
 #if defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
@@ -34,13 +37,13 @@ namespace {
 
 constexpr size_t kMR = 8, kNR = 8;
 
-// acc[r] += dot(w, lane L of x[r]) for both halves of the 8 channels; wsum += dot(w, ones).
+// acc[r] += dot(w, lane L of x[r]) for both halves of the 8 channels; neg += dot(w, -128).
 template <int R, int L>
-inline void block(int32x4_t (&acc)[kMR][2], int32x4_t (&wsum)[2], const int8_t* pw,
-                  const int8x16_t (&x)[kMR], int8x16_t ones) {
+inline void block(int32x4_t (&acc)[kMR][2], int32x4_t (&neg)[2], const int8_t* pw,
+                  const int8x16_t (&x)[kMR], int8x16_t m128) {
   const int8x16_t w0 = vld1q_s8(pw), w1 = vld1q_s8(pw + 16);
-  wsum[0] = vdotq_s32(wsum[0], w0, ones);
-  wsum[1] = vdotq_s32(wsum[1], w1, ones);
+  neg[0] = vdotq_s32(neg[0], w0, m128);
+  neg[1] = vdotq_s32(neg[1], w1, m128);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     acc[r][0] = vdotq_laneq_s32(acc[r][0], w0, x[r], L);
@@ -55,25 +58,43 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   int32x4_t acc[kMR][2];
   {
     const int32x4_t b0 = qu8_neon::load_i32x4(pb), b1 = qu8_neon::load_i32x4(pb + 16);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][0] = b0, acc[r][1] = b1;
   }
-  int32x4_t wsum[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
-  const int8x16_t ones = vdupq_n_s8(1);
+  int32x4_t neg[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};  // -128 * sum_k w[n][k]
   const uint8x16_t flip = vdupq_n_u8(0x80);
+  const int8x16_t m128 = vreinterpretq_s8_u8(flip);  // -128 in every s8 lane
   const int8_t* pw = reinterpret_cast<const int8_t*>(pb + kNR * 4);
   const size_t kb = (kc + 3) / 4 * 4;  // bytes per row read (the slack qu8.h allows)
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[kMR];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     int8x16_t x[kMR];
     size_t k = 0;
     for (; k + 16 <= kb; k += 16) {
+      // Four blocks: their 8 weight vectors stay in registers while each row's 16 activation
+      // bytes are loaded once and used by lane (fewer live registers than 8 rows at once).
+      int8x16_t wv[4][2];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        wv[j][0] = vld1q_s8(pw + 32 * j);
+        wv[j][1] = vld1q_s8(pw + 32 * j + 16);
+        neg[0] = vdotq_s32(neg[0], wv[j][0], m128);
+        neg[1] = vdotq_s32(neg[1], wv[j][1], m128);
+      }
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) x[r] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(ar[r] + k), flip));
-      block<R, 0>(acc, wsum, pw, x, ones);
-      block<R, 1>(acc, wsum, pw + 32, x, ones);
-      block<R, 2>(acc, wsum, pw + 64, x, ones);
-      block<R, 3>(acc, wsum, pw + 96, x, ones);
+      for (int r = 0; r < R; ++r) {
+        const int8x16_t xr = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(ar[r] + k), flip));
+        acc[r][0] = vdotq_laneq_s32(acc[r][0], wv[0][0], xr, 0);
+        acc[r][1] = vdotq_laneq_s32(acc[r][1], wv[0][1], xr, 0);
+        acc[r][0] = vdotq_laneq_s32(acc[r][0], wv[1][0], xr, 1);
+        acc[r][1] = vdotq_laneq_s32(acc[r][1], wv[1][1], xr, 1);
+        acc[r][0] = vdotq_laneq_s32(acc[r][0], wv[2][0], xr, 2);
+        acc[r][1] = vdotq_laneq_s32(acc[r][1], wv[2][1], xr, 2);
+        acc[r][0] = vdotq_laneq_s32(acc[r][0], wv[3][0], xr, 3);
+        acc[r][1] = vdotq_laneq_s32(acc[r][1], wv[3][1], xr, 3);
+      }
       pw += 4 * kNR * 4;
     }
     for (; k < kb; k += 4) {  // 1 to 3 remaining blocks, 4 bytes at a time
@@ -83,18 +104,18 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
         std::memcpy(&v, ar[r] + k, sizeof v);
         x[r] = vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_u32(vdupq_n_u32(v)), flip));
       }
-      block<R, 0>(acc, wsum, pw, x, ones);
+      block<R, 0>(acc, neg, pw, x, m128);
       pw += kNR * 4;
     }
   }
-  // + 128 * sum_k w[n][k] (see the top of the file); the shift wraps like the int32 sums.
-  const int32x4_t corr0 = vshlq_n_s32(wsum[0], 7), corr1 = vshlq_n_s32(wsum[1], 7);
+  // + 128 * sum_k w[n][k] = - neg (see the top of the file).
   const uint8_t* pm = reinterpret_cast<const uint8_t*>(pw);
   const float32x4_t m0 = qu8_neon::load_f32x4(pm), m1 = qu8_neon::load_f32x4(pm + 16);
   const qu8_neon::Requant rq(p);
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const uint8x8_t q = qu8_neon::narrow_u8(rq(vaddq_s32(acc[r][0], corr0), m0),
-                                            rq(vaddq_s32(acc[r][1], corr1), m1));
+    const uint8x8_t q = qu8_neon::narrow_u8(rq(vsubq_s32(acc[r][0], neg[0]), m0),
+                                            rq(vsubq_s32(acc[r][1], neg[1]), m1));
     uint8_t* out = c + r * c_stride;
     if (nc == kNR) {
       vst1_u8(out, q);

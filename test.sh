@@ -7,3 +7,5 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+# The Arm kernels (neon, neondot), cross-built and run under qemu-aarch64 -cpu max.
+scripts/test_arm.sh

@@ -15,7 +15,7 @@
 //
 // Depthwise: 16 or 8 channels per step, u8/s8 widened to int16 and smlal into int32 (exact).
 // The other ops (and depthwise's last C % 8 channels) are the portable loops of
-// kernels/x86/qu8_ops_x86.h (ISA-neutral despite its folder) instantiated over the NEON traits
+// kernels/qu8_ops_simd.h instantiated over the NEON traits
 // below: 4 int32 lanes (u8/s8 widened with uxtl/sxtl, exact mul), 16 bytes per vector for max pool.
 #include "kernels/qu8.h"
 
@@ -25,7 +25,7 @@
 #include <cstring>
 
 #include "kernels/arm/qu8_neon_internal.h"
-#include "kernels/x86/qu8_ops_x86.h"
+#include "kernels/qu8_ops_simd.h"
 
 namespace q8::kern {
 namespace {
@@ -136,7 +136,7 @@ void qu8_gemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, siz
   select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
 }
 
-// Traits for kernels/x86/qu8_ops_x86.h. Tails shorter than a vector go through small stack
+// Traits for kernels/qu8_ops_simd.h. Tails shorter than a vector go through small stack
 // buffers, so no load or store touches a byte past the caller's rows.
 struct Neon {
   static constexpr size_t W = 4;    // int32 / float lanes
@@ -276,54 +276,54 @@ inline void dw_channels(const uint8_t* const* rows, size_t taps, const uint8_t* 
 
 // Pixel by pixel, 16 then 8 channels at a time (the 16 MACs of a tap cost two loads, four widens
 // and four smlal); the last C % 8 channels and kernels of more than kMaxTaps taps use the portable
-// loops (qu8_ops_x86.h over the Neon traits), whose arithmetic is the same exact int32 sum.
+// loops (qu8_ops_simd.h over the Neon traits), whose arithmetic is the same exact int32 sum.
 void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* packed,
                       const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
   const size_t C = g.C, taps = g.taps();
-  if (taps > qu8_x86::kMaxTaps || C < 8) return qu8_x86::dwconv<Neon>(g, in, packed, zero, out, p0, p1, p);
+  if (taps > qu8_simd::kMaxTaps || C < 8) return qu8_simd::dwconv<Neon>(g, in, packed, zero, out, p0, p1, p);
   const uint8_t* bias = static_cast<const uint8_t*>(packed);
   const int8_t* w = reinterpret_cast<const int8_t*>(bias + C * 4);
   const uint8_t* m = bias + C * 4 + taps * C;
   const qu8_neon::Requant rq(p);
-  size_t offset[qu8_x86::kMaxTaps];
+  size_t offset[qu8_simd::kMaxTaps];
   for (size_t ky = 0; ky < g.KH; ++ky)
     for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
-  const uint8_t* rows[qu8_x86::kMaxTaps];
-  const qu8_x86::Requant<Neon> rq_tail(p);
-  qu8_x86::PixelCursor px(p0, g.OH, g.OW);
+  const uint8_t* rows[qu8_simd::kMaxTaps];
+  const qu8_simd::Requant<Neon> rq_tail(p);
+  qu8_simd::PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     uint8_t* o = out + pix * C;
-    qu8_x86::dw_rows<Neon>(g, in, zero, px, offset, rows);
+    qu8_simd::dw_rows<Neon>(g, in, zero, px, offset, rows);
     size_t c = 0;
     for (; c + 16 <= C; c += 16) dw_channels<2>(rows, taps, bias, w, m, C, c, o, rq);
     for (; c + 8 <= C; c += 8) dw_channels<1>(rows, taps, bias, w, m, C, c, o, rq);
     for (; c < C; c += 4) {  // 1 to 7 channels
       const size_t nc = C - c < 4 ? C - c : 4;
       int32x4_t acc = Neon::load_i32_partial(bias + c * 4, nc);
-      qu8_x86::dw_accumulate_partial<Neon>(acc, rows, taps, w, C, c, nc);
+      qu8_simd::dw_accumulate_partial<Neon>(acc, rows, taps, w, C, c, nc);
       Neon::store_u8_partial(rq_tail(acc, Neon::load_f32_partial(m + c * 4, nc)), o + c, nc);
     }
   }
 }
 void qu8_maxpool__neon(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
-  qu8_x86::maxpool<Neon>(g, in, out, p0, p1);
+  qu8_simd::maxpool<Neon>(g, in, out, p0, p1);
 }
 void qu8_avgpool__neon(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
                        const QU8PoolParams& p) {
-  qu8_x86::avgpool<Neon>(g, in, out, p0, p1, p);
+  qu8_simd::avgpool<Neon>(g, in, out, p0, p1, p);
 }
 void qu8_global_avgpool__neon(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
                               size_t n1, const QU8PoolParams& p) {
-  qu8_x86::global_avgpool<Neon>(HW, C, in, out, n0, n1, p);
+  qu8_simd::global_avgpool<Neon>(HW, C, in, out, n0, n1, p);
 }
 void qu8_add__neon(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
-  qu8_x86::add<Neon>(n, a, b, out, p);
+  qu8_simd::add<Neon>(n, a, b, out, p);
 }
 void qu8_quantize__neon(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {
-  qu8_x86::quantize<Neon>(n, x, q, scale, zero_point);
+  qu8_simd::quantize<Neon>(n, x, q, scale, zero_point);
 }
 void qu8_dequantize__neon(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) {
-  qu8_x86::dequantize<Neon>(n, q, y, scale, zero_point);
+  qu8_simd::dequantize<Neon>(n, q, y, scale, zero_point);
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // int8 depthwise conv, pools, add, quantize, dequantize for AVX2 (compiled with -mavx2 -mfma),
-// and the avx2 table. The loops are kernels/x86/qu8_ops_x86.h over the traits below: 8 int32
+// and the avx2 table. The loops are kernels/qu8_ops_simd.h over the traits below: 8 int32
 // lanes per ymm (u8 zero-extended and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld
 // products), 32 bytes per ymm for max pool. Tails shorter than a vector go through a small stack
 // buffer, so no load or store touches a byte past the caller's rows.
@@ -9,7 +9,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
-#include "kernels/x86/qu8_ops_x86.h"
+#include "kernels/qu8_ops_simd.h"
 
 namespace q8::kern {
 namespace {
@@ -99,27 +99,27 @@ struct Avx2 {
 
 void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed,
                       const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
-  qu8_x86::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
+  qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
 }
 void qu8_maxpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
-  qu8_x86::maxpool<Avx2>(g, in, out, p0, p1);
+  qu8_simd::maxpool<Avx2>(g, in, out, p0, p1);
 }
 void qu8_avgpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
                        const QU8PoolParams& p) {
-  qu8_x86::avgpool<Avx2>(g, in, out, p0, p1, p);
+  qu8_simd::avgpool<Avx2>(g, in, out, p0, p1, p);
 }
 void qu8_global_avgpool__avx2(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
                               size_t n1, const QU8PoolParams& p) {
-  qu8_x86::global_avgpool<Avx2>(HW, C, in, out, n0, n1, p);
+  qu8_simd::global_avgpool<Avx2>(HW, C, in, out, n0, n1, p);
 }
 void qu8_add__avx2(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
-  qu8_x86::add<Avx2>(n, a, b, out, p);
+  qu8_simd::add<Avx2>(n, a, b, out, p);
 }
 void qu8_quantize__avx2(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {
-  qu8_x86::quantize<Avx2>(n, x, q, scale, zero_point);
+  qu8_simd::quantize<Avx2>(n, x, q, scale, zero_point);
 }
 void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) {
-  qu8_x86::dequantize<Avx2>(n, q, y, scale, zero_point);
+  qu8_simd::dequantize<Avx2>(n, q, y, scale, zero_point);
 }
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.

@@ -1,5 +1,5 @@
 // int8 depthwise conv, pools, add, quantize, dequantize for AVX-512 F+BW(+VL+DQ), and the avx512
-// table. The loops are kernels/x86/qu8_ops_x86.h over the traits below: 16 int32 lanes per zmm
+// table. The loops are kernels/qu8_ops_simd.h over the traits below: 16 int32 lanes per zmm
 // (vpmovzxbd/vpmovsxbd, exact vpmulld products), 64 bytes per zmm for max pool; tails use masked
 // loads and stores, which never touch the masked-off bytes.
 //
@@ -16,7 +16,7 @@
 #endif
 #include <immintrin.h>
 
-#include "kernels/x86/qu8_ops_x86.h"
+#include "kernels/qu8_ops_simd.h"
 
 namespace q8::kern {
 namespace {
@@ -98,27 +98,27 @@ const QU8Kernels k_table = {
 
 void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed,
                         const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
-  qu8_x86::dwconv<Avx512>(g, in, packed, zero, out, p0, p1, p);
+  qu8_simd::dwconv<Avx512>(g, in, packed, zero, out, p0, p1, p);
 }
 void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
-  qu8_x86::maxpool<Avx512>(g, in, out, p0, p1);
+  qu8_simd::maxpool<Avx512>(g, in, out, p0, p1);
 }
 void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
                          size_t p1, const QU8PoolParams& p) {
-  qu8_x86::avgpool<Avx512>(g, in, out, p0, p1, p);
+  qu8_simd::avgpool<Avx512>(g, in, out, p0, p1, p);
 }
 void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
                                 size_t n1, const QU8PoolParams& p) {
-  qu8_x86::global_avgpool<Avx512>(HW, C, in, out, n0, n1, p);
+  qu8_simd::global_avgpool<Avx512>(HW, C, in, out, n0, n1, p);
 }
 void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
-  qu8_x86::add<Avx512>(n, a, b, out, p);
+  qu8_simd::add<Avx512>(n, a, b, out, p);
 }
 void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {
-  qu8_x86::quantize<Avx512>(n, x, q, scale, zero_point);
+  qu8_simd::quantize<Avx512>(n, x, q, scale, zero_point);
 }
 void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) {
-  qu8_x86::dequantize<Avx512>(n, q, y, scale, zero_point);
+  qu8_simd::dequantize<Avx512>(n, q, y, scale, zero_point);
 }
 
 const QU8Kernels* qu8_kernels_avx512() { return &k_table; }

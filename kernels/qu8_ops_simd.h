@@ -1,5 +1,5 @@
-// int8 depthwise conv, pools, add, quantize and dequantize for x86, written once over a small
-// traits struct (Avx2 in qu8_ops_avx2.cpp, Avx512 in qu8_ops_avx512.cpp) and instantiated by each
+// int8 depthwise conv, pools, add, quantize and dequantize, written once over a small
+// traits struct (Avx2, Avx512 in kernels/x86/, Neon in kernels/arm/) and instantiated by each
 // ISA file with its own compiler flags.
 //
 // Bit-exactness with the scalar reference (kernels/reference/qu8_ops_scalar.cpp):
@@ -24,7 +24,7 @@
 
 namespace q8::kern {
 namespace {  // NOLINT: per-translation-unit instantiations
-namespace qu8_x86 {
+namespace qu8_simd {
 
 #if defined(__GNUC__)
 #define Q8_QU8_UNROLL _Pragma("GCC unroll 32")
@@ -523,6 +523,6 @@ void dequantize(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_
 
 #undef Q8_QU8_UNROLL
 
-}  // namespace qu8_x86
+}  // namespace qu8_simd
 }  // namespace
 }  // namespace q8::kern

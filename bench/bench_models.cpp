@@ -26,7 +26,7 @@ void run_model(benchmark::State& state, const std::string& path) {
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
     inputs.push_back(std::move(x));
   }
-  q8::Session session(model, {static_cast<int>(state.range(0)), ""});
+  q8::Session session(model, {static_cast<int>(state.range(0))});
   std::vector<q8::Tensor> outputs;
   session.run(inputs, outputs);
   for (auto _ : state) session.run(inputs, outputs);

@@ -46,7 +46,7 @@ TEST_P(VersusOnnxRuntime, Fp32MatchesWithinRelativeL2) {
   if (!exists(model) || !exists(in) || !exists(out)) GTEST_SKIP() << "../shared is absent: " << model;
   q8::Model m = q8::Model::load(model);
   q8::Tensor x = q8::load_npy(in), want = q8::load_npy(out);
-  q8::Session one(m, {1, ""}), two(m, {2, ""});
+  q8::Session one(m, {1}), two(m, {2});
   const q8::Tensor y1 = one.run({x})[0];
   ASSERT_EQ(y1.shape(), want.shape());
   EXPECT_LT(rel_l2(y1, want), 1e-4) << c.model;
@@ -82,7 +82,7 @@ TEST(EmbeddedModel, BatchSizeChangesReplanAndGiveTheSameRows) {
   auto slice = [&](int64_t first, int64_t n) {
     return q8::Tensor({n, 1, 28, 28}, std::vector<float>(all.data() + first * per, all.data() + (first + n) * per));
   };
-  q8::Session s(m, {2, ""});
+  q8::Session s(m, {2});
   const q8::Tensor y3 = s.run({slice(0, 3)})[0];
   const q8::Tensor y1 = s.run({slice(1, 1)})[0];
   const q8::Tensor y3again = s.run({slice(0, 3)})[0];

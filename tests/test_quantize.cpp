@@ -217,7 +217,7 @@ TEST(QuantizeAcceptance, FashionSeedLosesAtMostATenthOfAPointOnTenThousandImages
   const std::vector<int64_t> y(lb.begin(), lb.end());
   const q8::Model fp32 = q8::Model::load(model);
   const q8::Model int8 = q8::quantize(fp32, {q8::load_npy(calib)});  // the default method, as `q8 quantize`
-  q8::Session f(fp32, {2, ""}), q(int8, {2, ""});
+  q8::Session f(fp32, {2}), q(int8, {2});
   const int64_t cf = correct(f, x, y), cq = correct(q, x, y);
   std::printf("fp32 top-1 %.2f %%, int8 top-1 %.2f %%\n", cf / 100.0, cq / 100.0);
   EXPECT_EQ(cf, 8135);  // 81.35 %, as ONNX Runtime measures it

@@ -87,7 +87,9 @@ const char* kBenchHelp =
     "\n"
     "Runs MODEL on random standard-normal inputs and reports the median, min and max latency of\n"
     "--iterations runs (default 30) after --warmup runs (default 5).\n"
-    "  --json   one JSON object: median_ms, min_ms, max_ms, mean_ms, iterations, threads, batch, isa\n"
+    "  --json       one JSON object: median_ms, min_ms, max_ms, mean_ms, iterations, threads, batch, isa\n"
+    "  --per-layer  also time every step of the plan (median over the iterations); with --json\n"
+    "               as \"layers\": [{\"name\", \"op\", \"ms\"}]\n"
     "--precision and the quantization options are as for q8 run.\n";
 
 // Options of the form --name VALUE (repeatable) or --flag, after one positional MODEL.
@@ -169,6 +171,22 @@ std::string macs_str(int64_t m) {
   else if (m >= 1000) std::snprintf(buf, sizeof buf, "%.3f K", m / 1e3);
   else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(m));
   return buf;
+}
+
+// A string as the inside of a JSON string literal.
+std::string json_escape(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\') r += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      r += buf;
+    } else {
+      r += c;
+    }
+  }
+  return r;
 }
 
 // Quantization flags shared by quantize, run, bench and eval.
@@ -269,7 +287,7 @@ int cmd_run(int argc, char** argv) {
                     std::to_string(outs.size()) + " --output");
   std::vector<q8::Tensor> inputs;
   for (const std::string& f : ins) inputs.push_back(q8::load_npy(f));
-  q8::Session session(model, {threads, ""});
+  q8::Session session(model, {threads});
   std::vector<q8::Tensor> outputs = session.run(inputs);
   for (size_t i = 0; i < outs.size(); ++i) q8::save_npy(outs[i], outputs[i]);
   return 0;
@@ -322,7 +340,7 @@ int cmd_eval(int argc, char** argv) {
   if (y.numel() != n)
     throw q8::Error(a.get("labels", "") + ": " + std::to_string(y.numel()) + " labels for " + std::to_string(n) + " samples");
   const int64_t per = x.numel() / n;
-  q8::Session session(model, {threads, ""});
+  q8::Session session(model, {threads});
   int64_t correct = 0;
   std::vector<q8::Tensor> out;
   for (int64_t first = 0; first < n; first += batch) {
@@ -370,7 +388,8 @@ int cmd_quantize(int argc, char** argv) {
 }
 
 int cmd_bench(int argc, char** argv) {
-  Args a = parse(argc, argv, with_quant_flags({"precision", "threads", "iterations", "warmup", "batch"}), {"json", "per-tensor"});
+  Args a = parse(argc, argv, with_quant_flags({"precision", "threads", "iterations", "warmup", "batch"}),
+                 {"json", "per-tensor", "per-layer"});
   const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
   const long iters = a.get_int("iterations", 30, 1, 1000000);
   const long warmup = a.get_int("warmup", 5, 0, 1000000);
@@ -390,7 +409,7 @@ int cmd_bench(int argc, char** argv) {
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
     inputs.push_back(std::move(x));
   }
-  q8::Session session(model, {threads, ""});
+  q8::Session session(model, {threads});
   std::vector<q8::Tensor> outputs;
   for (long i = 0; i < warmup; ++i) session.run(inputs, outputs);
   std::vector<double> ms;
@@ -405,16 +424,37 @@ int cmd_bench(int argc, char** argv) {
                                           : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
   double mean = 0;
   for (double v : ms) mean += v / ms.size();
+  std::vector<q8::LayerTime> layers;
+  if (a.flag("per-layer")) layers = session.profile(inputs, static_cast<int>(iters));
+  double layers_total = 0;
+  for (const auto& l : layers) layers_total += l.ms;
   if (a.flag("json")) {
+    std::string per_layer;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const std::string name = json_escape(layers[i].node);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.4f", layers[i].ms);
+      per_layer += std::string(i ? ", " : "") + "{\"name\": \"" + name + "\", \"op\": \"" + layers[i].op + "\", \"ms\": " + buf + "}";
+    }
+    if (!layers.empty()) per_layer = ", \"layers\": [" + per_layer + "]";
     std::printf("{\"model\": \"%s\", \"precision\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
-                "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": \"%s\"}\n",
-                a.model.c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(), mean, iters, warmup, threads, batch,
-                q8::active_isa().c_str());
+                "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": \"%s\"%s}\n",
+                json_escape(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(), mean,
+                iters, warmup, threads, batch, q8::active_isa().c_str(), per_layer.c_str());
   } else {
     std::printf("model      %s\nprecision  %s\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
                 "median     %.3f ms\nmin        %.3f ms\nmax        %.3f ms\nmean       %.3f ms\n",
                 a.model.c_str(), model.is_quantized() ? "int8" : "fp32", q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
                 sorted.back(), mean);
+    if (!layers.empty()) {
+      size_t w = 4;
+      for (const auto& l : layers) w = std::max(w, l.node.size());
+      std::printf("\n%-*s  %-18s %10s %7s\n", static_cast<int>(w), "step", "op", "ms", "share");
+      for (const auto& l : layers)
+        std::printf("%-*s  %-18s %10.4f %6.1f%%\n", static_cast<int>(w), l.node.c_str(), l.op.empty() ? "-" : l.op.c_str(),
+                    l.ms, layers_total > 0 ? 100.0 * l.ms / layers_total : 0.0);
+      std::printf("%-*s  %-18s %10.4f\n", static_cast<int>(w), "sum of steps", "", layers_total);
+    }
   }
   return 0;
 }

@@ -1,5 +1,7 @@
 // The public API: ties the importer, the passes and the runtime together.
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "dispatch.h"
@@ -37,6 +39,7 @@ struct SessionImpl {
 
   SessionImpl(std::shared_ptr<const ModelImpl> m, SessionOptions o)
       : model(std::move(m)), options(o), pool(o.threads) {}
+  void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, double* step_ms);
 };
 
 }  // namespace detail
@@ -144,6 +147,17 @@ Session::Session(const Model& model, SessionOptions options) {
   if (options.threads < 1 || options.threads > 1024)
     throw Error("session: threads must be between 1 and 1024, got " + std::to_string(options.threads));
   impl_ = std::make_unique<detail::SessionImpl>(model.impl(), options);
+  if (!options.extra_outputs.empty()) {
+    // Extra outputs: a graph of our own, whose output list is extended by the named tensors.
+    auto m = std::make_shared<detail::ModelImpl>(*model.impl());
+    for (const std::string& name : options.extra_outputs) {
+      const int v = m->graph.find_value(name);
+      if (v == ir::kNoValue || m->graph.values[v].is_const())
+        throw Error(m->graph.source + ": no intermediate tensor named '" + name + "'");
+      m->graph.outputs.push_back(v);
+    }
+    impl_->model = std::move(m);
+  }
   impl_->dispatch = options.isa.empty() ? &rt::dispatch() : &rt::dispatch_for(options.isa);
   impl_->weights = rt::pack_weights(impl_->model->graph, *impl_->dispatch);
 }
@@ -160,8 +174,30 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
   return out;
 }
 
-void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
-  detail::SessionImpl& s = *impl_;
+void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) { impl_->run(inputs, outputs, nullptr); }
+
+std::vector<LayerTime> Session::profile(const std::vector<Tensor>& inputs, int iterations) {
+  if (iterations < 1) throw Error("profile: iterations must be >= 1");
+  std::vector<Tensor> out;
+  impl_->run(inputs, out, nullptr);  // plans for these shapes, warms caches
+  const std::vector<std::string> names = impl_->plan->step_names();
+  std::vector<std::vector<double>> ms(static_cast<size_t>(iterations), std::vector<double>(names.size()));
+  for (int i = 0; i < iterations; ++i) impl_->run(inputs, out, ms[i].data());
+  std::map<std::string, std::string> op_of;
+  for (const ir::Node& n : impl_->planned_graph->nodes) op_of[n.name] = ir::op_name(n.op);
+  std::vector<LayerTime> r;
+  for (size_t k = 0; k < names.size(); ++k) {
+    std::vector<double> t;
+    for (const auto& run : ms) t.push_back(run[k]);
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    r.push_back({names[k], op_of.count(names[k]) ? op_of[names[k]] : "", t[t.size() / 2]});
+  }
+  return r;
+}
+
+namespace detail {
+void SessionImpl::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, double* step_ms) {
+  SessionImpl& s = *this;
   const ir::Graph& g = s.model->graph;
   if (inputs.size() != g.inputs.size())
     throw Error(g.source + ": model takes " + std::to_string(g.inputs.size()) + " input(s), got " +
@@ -188,8 +224,9 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
     s.out_ptrs[i] = outputs[i].data();
   }
   for (size_t i = 0; i < inputs.size(); ++i) s.in_ptrs[i] = inputs[i].data();
-  s.plan->run(s.pool, s.in_ptrs, s.out_ptrs);
+  s.plan->run(s.pool, s.in_ptrs, s.out_ptrs, step_ms);
 }
+}  // namespace detail
 
 std::string active_isa() { return rt::isa_name(rt::dispatch().isa); }
 std::vector<std::string> supported_isas() {

@@ -1,6 +1,7 @@
 #include "plan.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -748,9 +749,21 @@ void Plan::Builder::build() {
     }
   }
   for (int v : g.outputs) {
-    if (is_u8(v)) fail(g, g.nodes.back(), "graph output '" + g.values[v].name + "' is uint8; q8 outputs float32");
-    p.output_buffers_.push_back(get(v, Layout::Plain));
-    p.output_sizes_.push_back(bytes_of(v));
+    int b = get(v, Layout::Plain);
+    if (is_u8(v)) {
+      // A uint8 tensor asked for as an output (an intermediate, for analysis): dequantize it.
+      const int y = new_buf(numel(shape_of(g, v)) * sizeof(float));
+      const float scale = g.values[v].scale;
+      const int32_t zp = g.values[v].zero_point;
+      const kern::QU8Kernels* q = d.qu8;
+      Step& s = add_step(g.values[v].name + " (dequantized output)", numel(shape_of(g, v)), 64, {b}, {y});
+      s.fn = [&P = p, q, b, y, scale, zp](size_t i0, size_t i1) {
+        q->dequantize(i1 - i0, P.buffers_[b] + i0, reinterpret_cast<float*>(P.buffers_[y]) + i0, scale, zp);
+      };
+      b = y;
+    }
+    p.output_buffers_.push_back(b);
+    p.output_sizes_.push_back(numel(shape_of(g, v)) * sizeof(float));
   }
   // Outputs are read after the last step: keep their buffers alive to the end.
   for (int b : p.output_buffers_) bufs[b].last = step_index();
@@ -802,10 +815,26 @@ Plan::Plan(const Graph& g, const PackedWeights& w, const Dispatch& d) {
 
 Plan::~Plan() = default;
 
-void Plan::run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+void Plan::run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs,
+               double* step_ms) {
   for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(buffers_[input_buffers_[i]], inputs[i], input_sizes_[i]);
-  for (auto& s : steps_) pool.parallel_for(s->work, s->align, s->fn);
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const Step& s = *steps_[k];
+    if (!step_ms) {
+      pool.parallel_for(s.work, s.align, s.fn);
+      continue;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(s.work, s.align, s.fn);
+    step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
   for (size_t i = 0; i < outputs.size(); ++i) std::memcpy(outputs[i], buffers_[output_buffers_[i]], output_sizes_[i]);
+}
+
+std::vector<std::string> Plan::step_names() const {
+  std::vector<std::string> r;
+  for (const auto& s : steps_) r.push_back(s->node);
+  return r;
 }
 
 }  // namespace q8::rt

@@ -55,7 +55,11 @@ class Plan {
 
   // inputs: plain C-order float data for each graph input; outputs: float destinations sized
   // to the output shapes.
-  void run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+  // With `step_ms` (one slot per step), each step's wall time is written there.
+  void run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs,
+           double* step_ms = nullptr);
+  // What each step computes: the node's name, or "<tensor> (to NHWC)" for layout changes.
+  std::vector<std::string> step_names() const;
   size_t arena_bytes() const { return arena_.size(); }
 
   struct Step;

@@ -131,11 +131,24 @@ struct CalibrationSource {
 std::vector<Tensor> load_calibration(const std::string& path, const Model& model, const CalibrationSource& source = {});
 
 struct SessionOptions {
+  // SessionOptions{2} or SessionOptions{1, "avx2"}; the other fields are set by name.
+  SessionOptions(int threads_ = 1, std::string isa_ = "") : threads(threads_), isa(std::move(isa_)) {}
+
   int threads = 1;
   // Kernel path: "" picks the best this CPU runs (or Q8_ISA's choice); otherwise one of
   // scalar, avx2, avx512, avx512vnni, neon, neondot, an error if the CPU cannot run it. Every
   // path gives the same bytes for quantized models.
   std::string isa;
+  // Intermediate tensors (by name) to return after the model's outputs, as float32 (uint8
+  // tensors are dequantized): for debugging and for `q8 analyze`.
+  std::vector<std::string> extra_outputs;
+};
+
+// Time spent in one step of a session's plan.
+struct LayerTime {
+  std::string node;  // node name; layout changes appear as "<tensor> (to NHWC)" etc.
+  std::string op;    // the node's op ("" for steps that belong to no node)
+  double ms = 0;     // median over the profiled runs
 };
 
 // Runs a model. Construction compiles the plan (kernel choice, packed weights, memory arena);
@@ -155,6 +168,9 @@ class Session {
   // unchanged input shapes this performs no allocation at all.
   void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs);
   const SessionOptions& options() const;
+  // Runs `iterations` times (after one warm-up run) timing every step; returns each step's
+  // median, in plan order.
+  std::vector<LayerTime> profile(const std::vector<Tensor>& inputs, int iterations);
 
  private:
   std::unique_ptr<detail::SessionImpl> impl_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "kernels/conv_indirection.h"
 #include "kernels/f32.h"
 
 namespace q8::kern {
@@ -54,25 +55,9 @@ void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float
   }
 }
 
-void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input,
-                           const float* zero, const float** indirection) {
-  const size_t taps = g.taps();
-  const float* in_g = input + group * g.Cg();
-  for (size_t n = 0; n < g.N; ++n)
-    for (size_t oy = 0; oy < g.OH; ++oy)
-      for (size_t ox = 0; ox < g.OW; ++ox) {
-        const float** row = indirection + ((n * g.OH + oy) * g.OW + ox) * taps;
-        for (size_t ky = 0; ky < g.KH; ++ky) {
-          // Unsigned wrap-around makes taps above/left of the input huge, so one comparison
-          // catches padding on both sides, whatever the pads and the output size are.
-          const size_t iy = oy * g.SH + ky * g.DH - g.PT;
-          for (size_t kx = 0; kx < g.KW; ++kx) {
-            const size_t ix = ox * g.SW + kx * g.DW - g.PL;
-            row[ky * g.KW + kx] =
-                iy < g.IH && ix < g.IW ? in_g + ((n * g.IH + iy) * g.IW + ix) * g.C : zero;
-          }
-        }
-      }
+void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input, const float* zero,
+                           const float** indirection) {
+  fill_conv_indirection(g, group, input, zero, indirection);
 }
 
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group,

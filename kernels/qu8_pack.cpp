@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/conv_indirection.h"
 #include "kernels/qu8.h"
 
 namespace q8::kern {
@@ -114,25 +115,9 @@ void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row
   pack_group(N, 1, Kd, nr, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
 }
 
-void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input,
-                               const uint8_t* zero, const uint8_t** indirection) {
-  const size_t taps = g.taps();
-  const uint8_t* in_g = input + grp * g.Cg();
-  for (size_t n = 0; n < g.N; ++n)
-    for (size_t oy = 0; oy < g.OH; ++oy)
-      for (size_t ox = 0; ox < g.OW; ++ox) {
-        const uint8_t** row = indirection + ((n * g.OH + oy) * g.OW + ox) * taps;
-        for (size_t ky = 0; ky < g.KH; ++ky) {
-          // Unsigned wrap-around makes taps above/left of the input huge, so one comparison
-          // catches padding on both sides.
-          const size_t iy = oy * g.SH + ky * g.DH - g.PT;
-          for (size_t kx = 0; kx < g.KW; ++kx) {
-            const size_t ix = ox * g.SW + kx * g.DW - g.PL;
-            row[ky * g.KW + kx] =
-                iy < g.IH && ix < g.IW ? in_g + ((n * g.IH + iy) * g.IW + ix) * g.C : zero;
-          }
-        }
-      }
+void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_t* input, const uint8_t* zero,
+                               const uint8_t** indirection) {
+  fill_conv_indirection(g, group, input, zero, indirection);
 }
 
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp,

@@ -9,27 +9,16 @@
 #include <string>
 
 #include "q8/q8.h"
+#include "test_util.h"
 
 namespace {
 
 const std::string kSrc = Q8_SOURCE_DIR;
 const std::string kShared = kSrc + "/../shared/";
 
-bool exists(const std::string& p) { return std::ifstream(p).good(); }
-
-double rel_l2(const q8::Tensor& got, const q8::Tensor& want) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    const double d = static_cast<double>(got.data()[i]) - want.data()[i];
-    num += d * d;
-    den += static_cast<double>(want.data()[i]) * want.data()[i];
-  }
-  return std::sqrt(num / den);
-}
-
-bool same_bytes(const q8::Tensor& a, const q8::Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
-}
+using q8::test::exists;
+using q8::test::rel_l2;
+using q8::test::same_bytes;
 
 struct RefCase {
   const char* model;

@@ -195,24 +195,7 @@ class Lowering {
     if (p < 0 || g_.nodes[p].op != Op::DequantizeLinear || !constant(g_.nodes[p].inputs[0])) return -1;
     return p;
   }
-  // The QuantizeLinear that is the only reader of v, or -1.
-  int sole_quantize(int v) const {
-    if (g_.is_graph_output(v)) return -1;
-    int found = -1, count = 0;
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (dead_[i]) continue;
-      for (int in : g_.nodes[i].inputs)
-        if (in == v) {
-          ++count;
-          found = static_cast<int>(i);
-          break;
-        }
-    }
-    if (count != 1 || g_.nodes[found].op != Op::QuantizeLinear) return -1;
-    const ConstTensor* s = constant(input(g_.nodes[found], 1));
-    if (!s || s->numel() != 1) return -1;
-    return found;
-  }
+  // The node that is the only reader of v (v not a graph output), or -1.
   int sole_reader(int v) const {
     if (g_.is_graph_output(v)) return -1;
     int found = -1, count = 0;
@@ -226,6 +209,13 @@ class Lowering {
         }
     }
     return count == 1 ? found : -1;
+  }
+  // The per-tensor QuantizeLinear that is the only reader of v, or -1.
+  int sole_quantize(int v) const {
+    const int r = sole_reader(v);
+    if (r < 0 || g_.nodes[r].op != Op::QuantizeLinear) return -1;
+    const ConstTensor* s = constant(input(g_.nodes[r], 1));
+    return s && s->numel() == 1 ? r : -1;
   }
 
   // Narrows [qmin, qmax] by a float Relu/Clip sitting between the op and its QuantizeLinear.

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(cmake g++ make pkg-config libprotobuf-dev protobuf-compiler libonnx-dev libcpuinfo-dev
       libxsimd-dev xtl-dev libgtest-dev libbenchmark-dev libstb-dev)
 if [ "${1:-build}" = test ]; then
-  pkgs+=(libonnx-testdata python3 zlib1g-dev dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user)
+  pkgs+=(libonnx-testdata python3 zlib1g-dev dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

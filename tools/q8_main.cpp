@@ -16,19 +16,20 @@
 
 #include <unistd.h>
 
+#include "cli_common.h"
+#include "commands.h"
 #include "q8/q8.h"
 
 namespace {
 
-struct UsageError {
-  std::string what;
-};
+using namespace q8cli;
 
 const char* kMainHelp =
     "usage: q8 <command> [options]\n"
     "\n"
     "commands:\n"
     "  run       run a model on .npy inputs and write .npy outputs\n"
+    "  analyze   per-layer SQNR, clipping and int8/fp32 time, with advice\n"
     "  quantize  calibrate an fp32 model and write it as int8 (QDQ ONNX)\n"
     "  info      show a model's nodes, shapes, parameters, MACs and kernels, and this CPU\n"
     "  bench     time a model on this CPU\n"
@@ -67,11 +68,13 @@ const char* kInfoHelp =
 const char* kQuantizeHelp =
     "usage: q8 quantize MODEL.onnx --calib CALIB --output MODEL.int8.onnx [--method M] [--percentile P]\n"
     "                   [--per-tensor] [--exclude NODE,...] [--max-samples N] [--size H,W] [--mean ...]\n"
-    "                   [--std ...] [--threads N]\n"
+    "                   [--std ...] [--fallback none|auto] [--min-sqnr DB] [--threads N]\n"
     "\n"
     "Calibrates MODEL on CALIB and writes a QDQ ONNX file (int8 weights per channel, uint8\n"
     "activations per tensor, int32 biases) that q8 runs in int8 and ONNX Runtime also loads.\n"
-    Q8_QUANT_OPTIONS;
+    Q8_QUANT_OPTIONS
+    "  --fallback auto     keep in fp32 the nodes where int8 is slower here or own SQNR < --min-sqnr\n"
+    "  --min-sqnr DB       threshold for --fallback auto (default 20)\n";
 
 const char* kEvalHelp =
     "usage: q8 eval MODEL.onnx --input X.npy --labels Y.npy [--precision fp32|int8] [--calib CALIB]\n"
@@ -91,66 +94,6 @@ const char* kBenchHelp =
     "  --per-layer  also time every step of the plan (median over the iterations); with --json\n"
     "               as \"layers\": [{\"name\", \"op\", \"ms\"}]\n"
     "--precision and the quantization options are as for q8 run.\n";
-
-// Options of the form --name VALUE (repeatable) or --flag, after one positional MODEL.
-struct Args {
-  std::string model;
-  std::multimap<std::string, std::string> opts;
-  std::vector<std::string> flags;
-
-  bool has(const std::string& k) const { return opts.count(k) != 0; }
-  bool flag(const std::string& k) const { return std::find(flags.begin(), flags.end(), k) != flags.end(); }
-  std::vector<std::string> all(const std::string& k) const {
-    std::vector<std::string> r;
-    for (auto [a, b] = opts.equal_range(k); a != b; ++a) r.push_back(a->second);
-    return r;
-  }
-  std::string get(const std::string& k, const std::string& def) const {
-    auto v = all(k);
-    if (v.size() > 1) throw UsageError{"--" + k + " given more than once"};
-    return v.empty() ? def : v[0];
-  }
-  long get_int(const std::string& k, long def, long lo, long hi) const {
-    const std::string s = get(k, "");
-    if (s.empty()) return def;
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(s.c_str(), &end, 10);
-    if (errno || *end || end == s.c_str() || v < lo || v > hi)
-      throw UsageError{"--" + k + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'"};
-    return v;
-  }
-};
-
-Args parse(int argc, char** argv, const std::vector<std::string>& valued, const std::vector<std::string>& flags) {
-  Args a;
-  for (int i = 2; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s.rfind("--", 0) == 0) {
-      std::string name = s.substr(2), value;
-      const size_t eq = name.find('=');
-      const bool inline_value = eq != std::string::npos;
-      if (inline_value) value = name.substr(eq + 1), name = name.substr(0, eq);
-      if (std::find(flags.begin(), flags.end(), name) != flags.end() && !inline_value) {
-        a.flags.push_back(name);
-      } else if (std::find(valued.begin(), valued.end(), name) != valued.end()) {
-        if (!inline_value) {
-          if (i + 1 >= argc) throw UsageError{"--" + name + " needs a value"};
-          value = argv[++i];
-        }
-        a.opts.emplace(name, value);
-      } else {
-        throw UsageError{"unknown option '" + s + "'"};
-      }
-    } else if (a.model.empty()) {
-      a.model = s;
-    } else {
-      throw UsageError{"unexpected argument '" + s + "'"};
-    }
-  }
-  if (a.model.empty()) throw UsageError{"missing MODEL.onnx"};
-  return a;
-}
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
@@ -173,82 +116,6 @@ std::string macs_str(int64_t m) {
   return buf;
 }
 
-// A string as the inside of a JSON string literal.
-std::string json_escape(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      r += buf;
-    } else {
-      r += c;
-    }
-  }
-  return r;
-}
-
-// Quantization flags shared by quantize, run, bench and eval.
-const std::vector<std::string> kQuantFlags = {"calib", "method", "percentile", "exclude", "max-samples", "size", "mean", "std"};
-
-std::vector<float> parse_floats(const std::string& flag, const std::string& s) {
-  std::vector<float> r;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const float v = std::strtof(item.c_str(), &end);
-    if (item.empty() || *end || !std::isfinite(v)) throw UsageError{"--" + flag + " takes comma-separated numbers, got '" + s + "'"};
-    r.push_back(v);
-  }
-  return r;
-}
-
-// A progress bar on stderr while calibrating, only when stderr is a terminal.
-void progress_bar(size_t done, size_t total) {
-  if (!isatty(2)) return;
-  const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(total, 1));
-  std::fprintf(stderr, "\rcalibrating [%s%s] %zu/%zu", std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
-               done, total);
-  if (done == total) std::fputc('\n', stderr);
-}
-
-// Calibrates `model` on --calib with the method flags and returns the int8 model.
-q8::Model quantize_from_flags(const Args& a, const q8::Model& model, int threads) {
-  if (!a.has("calib")) throw UsageError{"int8 on an fp32 model needs --calib CALIB"};
-  q8::QuantizeOptions qo;
-  const std::string method = a.get("method", "percentile");
-  if (method != "minmax" && method != "percentile" && method != "entropy" && method != "mse")
-    throw UsageError{"--method must be minmax, percentile, entropy or mse, got '" + method + "'"};
-  qo.method = q8::parse_calibration(method);
-  if (a.has("percentile")) {
-    const std::vector<float> p = parse_floats("percentile", a.get("percentile", ""));
-    if (p.size() != 1 || !(p[0] > 50.f && p[0] <= 100.f)) throw UsageError{"--percentile must be one number in (50, 100]"};
-    qo.percentile = p[0];
-  }
-  qo.per_channel = !a.flag("per-tensor");
-  for (const std::string& list : a.all("exclude")) {
-    std::stringstream ss(list);
-    std::string name;
-    while (std::getline(ss, name, ',')) if (!name.empty()) qo.exclude.push_back(name);
-  }
-  qo.threads = threads;
-  qo.progress = progress_bar;
-  q8::CalibrationSource cs;
-  cs.max_samples = a.get_int("max-samples", 0, 1, 1 << 30);
-  if (a.has("size")) {
-    const std::vector<float> hw = parse_floats("size", a.get("size", ""));
-    if (hw.empty() || hw.size() > 2 || hw[0] < 1 || hw.back() < 1) throw UsageError{"--size takes H,W (or one value for both)"};
-    cs.height = static_cast<int64_t>(hw[0]);
-    cs.width = static_cast<int64_t>(hw.back());
-  }
-  if (a.has("mean")) cs.mean = parse_floats("mean", a.get("mean", ""));
-  if (a.has("std")) cs.std = parse_floats("std", a.get("std", ""));
-  const std::vector<q8::Tensor> calib = q8::load_calibration(a.get("calib", ""), model, cs);
-  return q8::quantize(model, calib, qo);
-}
-
 // The model at the requested precision. A file that already holds quantization runs in int8;
 // an fp32 model runs in fp32 unless --precision int8 and --calib are given.
 q8::Model load_for_precision(const Args& a, int threads) {
@@ -265,11 +132,6 @@ q8::Model load_for_precision(const Args& a, int threads) {
     return model;
   }
   return quantize_from_flags(a, model, threads);
-}
-
-std::vector<std::string> with_quant_flags(std::vector<std::string> v) {
-  v.insert(v.end(), kQuantFlags.begin(), kQuantFlags.end());
-  return v;
 }
 
 int cmd_run(int argc, char** argv) {
@@ -366,13 +228,21 @@ int cmd_eval(int argc, char** argv) {
 }
 
 int cmd_quantize(int argc, char** argv) {
-  Args a = parse(argc, argv, with_quant_flags({"output", "threads"}), {"per-tensor"});
+  Args a = parse(argc, argv, with_quant_flags({"output", "threads", "fallback", "min-sqnr"}), {"per-tensor"});
   if (!a.has("calib")) throw UsageError{"quantize needs --calib CALIB"};
   if (!a.has("output")) throw UsageError{"quantize needs --output MODEL.int8.onnx"};
   const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const std::string fallback = a.get("fallback", "none");
+  if (fallback != "none" && fallback != "auto") throw UsageError{"--fallback must be none or auto, got '" + fallback + "'"};
+  if (a.has("min-sqnr") && fallback != "auto") throw UsageError{"--min-sqnr goes with --fallback auto"};
+  const double min_sqnr = a.get_double("min-sqnr", 20.0, -99.0, 99.0);
   q8::Model model = q8::Model::load(a.model);
   if (model.is_quantized()) throw q8::Error(a.model + ": the model is already quantized");
-  q8::Model int8 = quantize_from_flags(a, model, threads);
+  q8::QuantizeOptions qo = quant_options_from_flags(a, threads);
+  const std::vector<q8::Tensor> calib = calibration_from_flags(a, model);
+  std::vector<std::string> kept;
+  if (fallback == "auto") qo = q8::with_auto_fallback(model, calib, qo, min_sqnr, &kept);
+  q8::Model int8 = q8::quantize(model, calib, qo);
   int8.save(a.get("output", ""));
   int quantized = 0, total = 0;
   for (const auto& r : int8.describe(1)) {
@@ -382,6 +252,10 @@ int cmd_quantize(int argc, char** argv) {
   }
   std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", a.get("output", "").c_str(), quantized, total,
               a.get("method", "percentile").c_str());
+  if (fallback == "auto") {
+    std::printf("--fallback auto (min SQNR %.1f dB): kept %zu node(s) in fp32\n", min_sqnr, kept.size());
+    for (const auto& n : kept) std::printf("  fp32 (fallback): %s\n", n.c_str());
+  }
   for (const auto& r : int8.describe(1))
     if (r.kernel.find("fallback") != std::string::npos) std::printf("  fp32: %s (%s)\n", r.name.c_str(), r.op.c_str());
   return 0;
@@ -468,6 +342,7 @@ int main(int argc, char** argv) {
                      : cmd == "bench" ? kBenchHelp
                      : cmd == "eval"  ? kEvalHelp
                      : cmd == "quantize" ? kQuantizeHelp
+                     : cmd == "analyze" ? q8cli::kAnalyzeHelp
                                       : nullptr;
   try {
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
@@ -484,6 +359,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(argc, argv);
     if (cmd == "eval") return cmd_eval(argc, argv);
     if (cmd == "quantize") return cmd_quantize(argc, argv);
+    if (cmd == "analyze") return q8cli::cmd_analyze(argc, argv);
     return cmd_bench(argc, argv);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "q8: usage error: %s\n%s", e.what.c_str(), help ? help : kMainHelp);

@@ -8,6 +8,7 @@
 #include "graph.h"
 #include "importers/onnx/onnx_importer.h"
 #include "importers/onnx/onnx_writer.h"
+#include "model_impl.h"
 #include "passes.h"
 #include "plan.h"
 #include "q8/q8.h"
@@ -16,13 +17,6 @@
 namespace q8 {
 
 namespace detail {
-
-struct ModelImpl {
-  ir::Graph source;  // simplified, standard ONNX ops (QDQ when quantized): what save() writes
-  ir::Graph graph;   // the runtime form: lowered and fused; shapes not yet inferred
-  std::vector<TensorInfo> inputs, outputs;
-  bool quantized = false;
-};
 
 struct SessionImpl {
   std::shared_ptr<const ModelImpl> model;
@@ -220,7 +214,10 @@ void SessionImpl::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& ou
   if (outputs.size() != pg.outputs.size()) outputs.resize(pg.outputs.size());
   for (size_t i = 0; i < pg.outputs.size(); ++i) {
     const ir::Shape& want = pg.values[pg.outputs[i]].shape;
-    if (outputs[i].shape() != want) outputs[i] = Tensor(want);
+    // A default Tensor has shape [] but no storage, so a scalar output (shape [], 1 element)
+    // must be compared by size too, or the plan writes through a null pointer (found by
+    // fuzz_onnx_importer; tests/fuzz/regressions/onnx/scalar_output.onnx).
+    if (outputs[i].shape() != want || outputs[i].numel() != ir::shape_numel(want)) outputs[i] = Tensor(want);
     s.out_ptrs[i] = outputs[i].data();
   }
   for (size_t i = 0; i < inputs.size(); ++i) s.in_ptrs[i] = inputs[i].data();

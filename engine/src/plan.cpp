@@ -99,9 +99,10 @@ kern::QU8Requant requant_of(const Graph& g, const Node& n) {
 // Gemm runs on packed weights when B is a constant matrix and A needs no transpose; the bias C,
 // when present, must then be a constant broadcast along rows (shape [N], [1,N] or a scalar).
 bool gemm_packed_path(const Graph& g, const Node& n) {
+  // Decided from constants and attributes only: weights are packed before shapes are known.
   if (n.op == Op::MatMul) {
     const ConstTensor* b = const_input(g, n, 1);
-    return b && b->dims.size() == 2 && g.values[n.inputs[0]].shape.size() >= 2;
+    return b && b->dims.size() == 2;
   }
   if (n.attr_int("transA", 0) != 0) return false;
   const ConstTensor* b = const_input(g, n, 1);
@@ -817,7 +818,10 @@ Plan::~Plan() = default;
 
 void Plan::run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs,
                double* step_ms) {
-  for (size_t i = 0; i < inputs.size(); ++i) std::memcpy(buffers_[input_buffers_[i]], inputs[i], input_sizes_[i]);
+  // Empty tensors (a 0 extent) may have null data, and memcpy(nullptr, ..., 0) is undefined
+  // behaviour: skip empty copies (issue #7, sanitizer builds).
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (input_sizes_[i]) std::memcpy(buffers_[input_buffers_[i]], inputs[i], input_sizes_[i]);
   for (size_t k = 0; k < steps_.size(); ++k) {
     const Step& s = *steps_[k];
     if (!step_ms) {
@@ -828,7 +832,8 @@ void Plan::run(ThreadPool& pool, const std::vector<const float*>& inputs, const 
     pool.parallel_for(s.work, s.align, s.fn);
     step_ms[k] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
-  for (size_t i = 0; i < outputs.size(); ++i) std::memcpy(outputs[i], buffers_[output_buffers_[i]], output_sizes_[i]);
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (output_sizes_[i]) std::memcpy(outputs[i], buffers_[output_buffers_[i]], output_sizes_[i]);
 }
 
 std::vector<std::string> Plan::step_names() const {

@@ -184,3 +184,5 @@ std::vector<std::string> supported_isas();
 std::string cpu_description();
 
 }  // namespace q8
+
+#include "q8/analyze.h"

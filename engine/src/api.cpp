@@ -118,7 +118,7 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
       p << (p.tellp() > 0 ? " " : "") << "out_q=(" << out.scale << "," << out.zero_point << ")";
     if (n.has_attr("act_op")) p << (p.tellp() > 0 ? " " : "") << "+" << n.attr_string("act_op", "");
     if (n.op == ir::Op::Clip || n.has_attr("act_min"))
-      if (n.op == ir::Op::Clip || n.attr_string("act_op", "") == "Clip") {
+      if (n.op == ir::Op::Clip || n.attr_string("act_op", "").find("Clip") != std::string::npos) {
         const char* lo = n.op == ir::Op::Clip ? "min" : "act_min";
         const char* hi = n.op == ir::Op::Clip ? "max" : "act_max";
         p << " [" << n.attr_float(lo, 0) << "," << n.attr_float(hi, 0) << "]";

@@ -366,15 +366,16 @@ bool Lowering::lower_qdq(size_t i) {
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
   const int dqa = dq_activation(n.inputs[0]);
   if (dqa < 0) return false;
-  // The op's output may pass through a Relu/Clip before its QuantizeLinear.
-  int act = -1, out_v = n.outputs[0];
-  if (weighted || n.op == Op::Add) {
-    const int r = sole_reader(out_v);
-    if (r >= 0 && (g_.nodes[r].op == Op::Relu || (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1))) {
-      act = r;
+  // The op's output may pass through Relu/Clip nodes before its QuantizeLinear.
+  std::vector<int> acts;
+  int out_v = n.outputs[0];
+  if (weighted || n.op == Op::Add)
+    for (int r = sole_reader(out_v); r >= 0 && (g_.nodes[r].op == Op::Relu ||
+                                                (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1));
+         r = sole_reader(out_v)) {
+      acts.push_back(r);
       out_v = g_.nodes[r].outputs[0];
     }
-  }
   const int q = sole_quantize(out_v);
   if (q < 0) return false;
   const Node& qn = g_.nodes[q];
@@ -385,7 +386,7 @@ bool Lowering::lower_qdq(size_t i) {
   const int x = g_.nodes[dqa].inputs[0];
   const int y = qn.outputs[0];
   int64_t qmin = 0, qmax = 255;
-  if (act >= 0) clamp_range(g_.nodes[act], out, qmin, qmax);
+  for (int act : acts) clamp_range(g_.nodes[act], out, qmin, qmax);
 
   if (passthrough) {
     // Max pooling and reshapes commute with quantization only when both sides share it.
@@ -474,7 +475,7 @@ bool Lowering::lower_qdq(size_t i) {
     }
   }
   dead_[q] = true;
-  if (act >= 0) dead_[act] = true;
+  for (int act : acts) dead_[act] = true;
   return true;
 }
 

@@ -215,29 +215,34 @@ void fold_batch_norm(Graph& g) {
 }
 
 void fuse_activations(Graph& g) {
+  // A chain of Relu/Clip (PyTorch's F.relu6 exports as Relu then Clip) is one clamp to the
+  // intersection of their ranges.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   std::vector<bool> dead(g.nodes.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.op != Op::Conv && n.op != Op::Gemm && n.op != Op::Add) continue;
     if (n.has_attr("act_min")) continue;
-    const int a_id = sole_consumer(g, n.outputs[0]);
-    if (a_id < 0) continue;
-    Node& act = g.nodes[a_id];
-    float lo, hi;
-    if (act.op == Op::Relu) {
-      lo = 0.f;
-      hi = std::numeric_limits<float>::infinity();
-    } else if (act.op == Op::Clip && act.inputs.size() == 1) {
-      lo = act.attr_float("min", -std::numeric_limits<float>::infinity());
-      hi = act.attr_float("max", std::numeric_limits<float>::infinity());
-    } else {
-      continue;
+    float lo = -kInf, hi = kInf;
+    std::string ops;
+    for (int a_id = sole_consumer(g, n.outputs[0]); a_id >= 0; a_id = sole_consumer(g, n.outputs[0])) {
+      const Node& act = g.nodes[a_id];
+      if (act.op == Op::Relu) {
+        lo = std::max(lo, 0.f);
+      } else if (act.op == Op::Clip && act.inputs.size() == 1) {
+        lo = std::max(lo, act.attr_float("min", -kInf));
+        hi = std::min(hi, act.attr_float("max", kInf));
+      } else {
+        break;
+      }
+      ops += (ops.empty() ? "" : "+") + std::string(op_name(act.op));
+      n.outputs[0] = act.outputs[0];
+      dead[a_id] = true;
     }
+    if (ops.empty()) continue;
     n.attrs["act_min"] = Attribute{Attribute::Kind::Float, 0, lo, {}, {}, {}, {}};
-    n.attrs["act_max"] = Attribute{Attribute::Kind::Float, 0, hi, {}, {}, {}, {}};
-    n.attrs["act_op"] = Attribute{Attribute::Kind::String, 0, 0.f, {}, {}, op_name(act.op), {}};
-    n.outputs[0] = act.outputs[0];
-    dead[a_id] = true;
+    n.attrs["act_max"] = Attribute{Attribute::Kind::Float, 0, std::max(lo, hi), {}, {}, {}, {}};
+    n.attrs["act_op"] = Attribute{Attribute::Kind::String, 0, 0.f, {}, {}, ops, {}};
   }
   g.compact(dead);
 }

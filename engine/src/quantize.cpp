@@ -96,9 +96,11 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
       s.role[i] = Role::Pool;
     } else {
       s.role[i] = Role::Compute;
-      const int r = sole_reader(g, n.outputs[0]);
-      if (r >= 0 && !o.exclude.count(g.nodes[r].name) &&
-          (g.nodes[r].op == Op::Relu || (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1))) {
+      // A chain of Relu/Clip after the op (F.relu6 exports as Relu then Clip) becomes its clamp.
+      for (int r = sole_reader(g, s.out[i]); r >= 0 && !o.exclude.count(g.nodes[r].name) &&
+                                             (g.nodes[r].op == Op::Relu ||
+                                              (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1));
+           r = sole_reader(g, s.out[i])) {
         s.role[r] = Role::Absorbed;
         s.out[i] = g.nodes[r].outputs[0];
       }
@@ -262,11 +264,46 @@ std::vector<std::string> quantizable_nodes(const Graph& g, const Options& o) {
   return r;
 }
 
-Graph quantize(const Graph& src, const std::vector<Sample>& samples, const Options& o) {
-  if (samples.empty()) throw Error(src.source + ": the calibration set is empty");
+namespace {
+
+// x @ W + b, as PyTorch exports a Linear on a flattened input, is Gemm(x, W, b) when x is a
+// matrix: one integer op with an int32 bias instead of an int8 MatMul and a float Add.
+Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes) {
+  Graph g = src;
+  Graph shaped = src;
+  ir::infer_shapes(shaped, input_shapes);
+  std::vector<bool> dead(g.nodes.size(), false);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    if (n.op != Op::MatMul || shaped.values[n.inputs[0]].shape.size() != 2) continue;
+    const ConstTensor* w = const_of(g, n.inputs[1]);
+    if (!w || w->dtype != DType::Float32 || w->dims.size() != 2) continue;
+    const int r = sole_reader(g, n.outputs[0]);
+    if (r < 0 || g.nodes[r].op != Op::Add) continue;
+    const Node& add = g.nodes[r];
+    const int other = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
+    const ConstTensor* b = const_of(g, other);
+    const int64_t N = w->dims[1];
+    if (!b || b->dtype != DType::Float32 || b->numel() != N ||
+        !(b->dims.size() == 1 || (b->dims.size() == 2 && b->dims[0] == 1)))
+      continue;
+    n.op = Op::Gemm;
+    n.inputs.push_back(other);
+    n.outputs[0] = add.outputs[0];
+    dead[r] = true;
+  }
+  g.compact(dead);
+  return g;
+}
+
+}  // namespace
+
+Graph quantize(const Graph& original, const std::vector<Sample>& samples, const Options& o) {
+  if (samples.empty()) throw Error(original.source + ": the calibration set is empty");
+  const Graph src = fuse_matmul_bias(original, samples[0].shapes);
   for (const std::string& name : o.exclude) {
     bool found = false;
-    for (const Node& n : src.nodes) found |= n.name == name;
+    for (const Node& n : original.nodes) found |= n.name == name;
     if (!found) throw Error(src.source + ": --exclude names node '" + name + "', which the model does not have");
   }
   // Shapes (for the same-shape test of Add) at the calibration samples' shapes.

@@ -4,6 +4,24 @@
 // (F32Kernels); the engine picks one table once, at compile time of a plan, and calls through
 // it. Work is expressed as ranges (output pixels, rows) so the engine can split it over threads
 // without changing any arithmetic.
+//
+// Same bits on every table. Every table performs, per output element, exactly these IEEE-754
+// single-precision operations in this order (kernels/reference/f32_scalar.cpp is the reference;
+// tests/kernels/test_f32_kernels.cpp compares every SIMD table with it bit for bit; NaN payloads
+// are not part of the promise, NaN positions are):
+//   conv / gemm: acc = bias; for tap t in order, for input channel k in order:
+//                acc = fma(a, w, acc); out = clamp(acc). One fused multiply-add per term, no
+//                partial accumulators, no reassociation; padding taps read the zero row.
+//   dwconv:      acc = bias; for each tap inside the input, row-major: acc = fma(x, w, acc);
+//                out = clamp(acc) (taps outside the input are skipped).
+//   maxpool:     m = -inf; for each tap inside the input, row-major: m = (x > m || x != x) ? x : m
+//                (ties keep the earlier tap, so -0/+0 follow the input; a NaN wins and stays).
+//   avgpool:     s = 0; s = s + x over the taps inside the input, row-major;
+//                out = count ? s / float(count) : 0 (a division, not a reciprocal multiply).
+//   global_avgpool: s = 0; s = s + x over hw in order; out = s / float(HW).
+//   add, add_row: out = clamp(a + b).
+//   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y (NaN passes through; a -0/+0
+//                bound equal to x keeps x).
 #pragma once
 
 #include <cstddef>

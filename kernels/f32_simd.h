@@ -28,9 +28,48 @@ namespace f32_simd {
 template <class Arch>
 using vec = xsimd::batch<float, Arch>;
 
+// The canonical arithmetic of every kernel is written down in kernels/reference/f32_scalar.cpp;
+// each output lane here performs exactly the same IEEE operations in the same order (one fused
+// multiply-add per conv/gemm term, no partial accumulators, no horizontal reductions), so every
+// table gives the scalar table's bits. Comparisons are spelled as selects with a fixed operand
+// order, because min/max instructions differ on NaN and on -0/+0 between ISAs.
+
+// a > b ? a : b (b when either is NaN or on a tie), lane by lane.
+template <class Arch>
+inline vec<Arch> pick_gt(vec<Arch> a, vec<Arch> b) {
+#if defined(__x86_64__) || defined(__i386__)
+  return xsimd::max(a, b);  // maxps(a, b) is defined as exactly a > b ? a : b
+#else
+  return xsimd::select(a > b, a, b);  // NEON fmax would propagate NaN and order -0 < +0
+#endif
+}
+
+// a < b ? a : b (b when either is NaN or on a tie), lane by lane.
+template <class Arch>
+inline vec<Arch> pick_lt(vec<Arch> a, vec<Arch> b) {
+#if defined(__x86_64__) || defined(__i386__)
+  return xsimd::min(a, b);  // minps(a, b) is defined as exactly a < b ? a : b
+#else
+  return xsimd::select(a < b, a, b);
+#endif
+}
+
+// a / b, correctly rounded. xsimd 8.1 divides float batches on NEON with a reciprocal estimate
+// and Newton steps (off by an ulp), so AArch64 calls fdiv directly.
+template <class Arch>
+inline vec<Arch> divide(vec<Arch> a, vec<Arch> b) {
+#if defined(__aarch64__)
+  return vec<Arch>(vdivq_f32(a, b));
+#else
+  return a / b;  // divps
+#endif
+}
+
+// Canonical clamp: y = x < lo ? lo : x; y = y > hi ? hi : y. NaN passes through; -0 vs +0 bounds
+// keep x.
 template <class Arch>
 inline vec<Arch> clamp_vec(vec<Arch> x, vec<Arch> lo, vec<Arch> hi) {
-  return xsimd::min(xsimd::max(x, lo), hi);
+  return pick_lt<Arch>(hi, pick_gt<Arch>(lo, x));
 }
 
 template <class Arch>
@@ -220,7 +259,8 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
       for (; c + W <= C; c += W) dwconv_block<Arch, 1>(win, wts, C, c, init, o, last, lo, hi);
       for (; c < C; ++c) {  // last partial vector, scalar
         float acc = init[c];
-        for (size_t j = 0; j < win.count; ++j) acc += win.in[j][c] * wts[win.tap[j] * C + c];
+        for (size_t j = 0; j < win.count; ++j)  // __builtin_fmaf: no shared std:: copy, see top
+          acc = __builtin_fmaf(win.in[j][c], wts[win.tap[j] * C + c], acc);
         o[c] = last ? clamp_scalar<Arch>(acc, out_min, out_max) : acc;
       }
     }
@@ -244,12 +284,13 @@ inline void pool_block(const Window<Arch>& win, size_t c, const float* init, flo
     Q8_F32_UNROLL
     for (size_t v = 0; v < NV; ++v) {
       const V x = V::load_unaligned(ip + v * W);
-      acc[v] = kMax ? xsimd::max(acc[v], x) : acc[v] + x;
+      // Max: m = (x > m || x is NaN) ? x : m. Ties keep the earlier tap; a NaN wins and stays.
+      acc[v] = kMax ? xsimd::select(xsimd::isnan(x), x, pick_gt<Arch>(x, acc[v])) : acc[v] + x;
     }
   }
   Q8_F32_UNROLL
   for (size_t v = 0; v < NV; ++v)
-    (kMax || !last ? acc[v] : acc[v] / divisor).store_unaligned(out + c + v * W);
+    (kMax || !last ? acc[v] : divide<Arch>(acc[v], divisor)).store_unaligned(out + c + v * W);
 }
 
 // Number of taps an AveragePool divides by, for output (oy, ox). count_include_pad=false: taps
@@ -298,7 +339,7 @@ void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t 
         float acc = init ? init[c] : kMax ? -__builtin_inff() : 0.0f;
         for (size_t j = 0; j < win.count; ++j) {
           const float x = win.in[j][c];
-          acc = kMax ? (x > acc ? x : acc) : acc + x;
+          acc = kMax ? (x > acc || x != x ? x : acc) : acc + x;
         }
         o[c] = kMax || !last ? acc : acc / fdiv;
       }
@@ -334,12 +375,12 @@ void global_avgpool(size_t HW, size_t C, const float* in, float* out, size_t n0,
         for (size_t v = 0; v < 4; ++v) acc[v] += V::load_unaligned(in_n + i * C + c + v * W);
       }
       Q8_F32_UNROLL
-      for (size_t v = 0; v < 4; ++v) (acc[v] / vhw).store_unaligned(o + c + v * W);
+      for (size_t v = 0; v < 4; ++v) divide<Arch>(acc[v], vhw).store_unaligned(o + c + v * W);
     }
     for (; c + W <= C; c += W) {
       V acc(0.0f);
       for (size_t i = 0; i < HW; ++i) acc += V::load_unaligned(in_n + i * C + c);
-      (acc / vhw).store_unaligned(o + c);
+      divide<Arch>(acc, vhw).store_unaligned(o + c);
     }
     for (; c < C; ++c) {
       float acc = 0.0f;

@@ -1,8 +1,28 @@
 // Scalar fp32 kernels: plain C++ loops, the oracle the SIMD tables are tested against.
-// Built with -ffp-contract=off (kernels/CMakeLists.txt), so a*b+c is always two roundings.
-// Summation orders match the SIMD kernels (taps, then channels), so differences are only FMA
-// roundings.
-#include <algorithm>
+//
+// Canonical arithmetic. Every table (scalar, avx2, avx512, neon) performs, for every output
+// element, exactly these IEEE-754 single-precision operations in exactly this order, so all
+// tables give the same bits at every range split (tiles, pixel blocks and thread ranges only
+// choose which outputs are computed together, never how one is computed):
+//   conv (igemm via f32_conv_run), gemm (f32_gemm_run):
+//       acc = bias;  for tap t in order: for input channel k in order: acc = fma(a, w, acc);
+//       out = clamp(acc).  One fused multiply-add per term (std::fma here, vfmadd/fmla in SIMD),
+//       no partial accumulators, no reassociation. Padding taps read the zero row: fma(0, w, acc).
+//   dwconv: acc = bias; for every tap inside the input, row-major: acc = fma(x, w, acc);
+//       out = clamp(acc). Taps outside the input are skipped (not fma'd with 0).
+//   maxpool: m = -inf; for every tap inside the input, row-major: m = (x > m || x != x) ? x : m.
+//       Ties keep the earlier tap (so -0/+0 order is the input's); a NaN wins and stays (the
+//       last NaN of the window). A window with no tap inside gives -inf.
+//   avgpool: s = 0.0f; for every tap inside the input, row-major: s = s + x;
+//       out = count ? s / float(count) : 0.0f (a correctly rounded division, not a multiply by
+//       a reciprocal), count as in avgpool_divisor.
+//   global_avgpool: s = 0.0f; for hw in order: s = s + x; out = s / float(HW).
+//   add / add_row: out = clamp(a + b).
+//   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y. NaN passes through unchanged;
+//       x = -0 against a bound of +0 (or the reverse) keeps x.
+// Built with -ffp-contract=off (kernels/CMakeLists.txt), so no a*b+c here is fused unless written
+// as std::fma.
+#include <cmath>
 #include <cstddef>
 #include <limits>
 
@@ -13,36 +33,57 @@ namespace {
 
 constexpr size_t kMR = 4, kNR = 4;
 
-float clamp_to(float x, float lo, float hi) { return std::min(std::max(x, lo), hi); }
+// std::fma is one correctly rounded operation everywhere, but an x86 build without -mfma turns it
+// into a call to libm's fmaf (about 3x slower for a whole network). On x86 the multiply-add loops
+// are therefore cloned: GCC/Clang pick, once at load time, a copy compiled for FMA (vfmadd...ss)
+// when the CPU has it, else the baseline copy calling fmaf. Both give the same bits.
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__FMA__) && \
+    defined(__ELF__)
+#define Q8_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define Q8_FMA_CLONES
+#endif
 
-// Output pixels [0, mr) x channels [0, nc) of one panel: [nr bias][ks][kc][nr weights].
-void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
-                           const float* w, float* c, size_t c_stride, float out_min,
-                           float out_max) {
+// The canonical clamp (see above); the SIMD tables spell it min/max with this operand order.
+float clamp_to(float x, float lo, float hi) {
+  x = x < lo ? lo : x;
+  return x > hi ? hi : x;
+}
+
+// Output pixels [0, mr) x channels [0, nc) of one panel: [nr bias][ks][kc][nr weights]. The nr
+// channels of a pixel run side by side (independent sums, each in the canonical order); padding
+// lanes past nc are computed from zero weights and dropped.
+Q8_FMA_CLONES void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks,
+                                         const float* const* a, const float* w, float* c,
+                                         size_t c_stride, float out_min, float out_max) {
   const float* bias = w;
   const float* weights = w + kNR;
   for (size_t i = 0; i < mr; ++i) {
-    for (size_t j = 0; j < nc; ++j) {
-      float acc = bias[j];
-      for (size_t t = 0; t < ks; ++t) {
-        const float* x = a[i * ks + t];
-        for (size_t k = 0; k < kc; ++k) acc += x[k] * weights[(t * kc + k) * kNR + j];
+    float acc[kNR];
+    for (size_t j = 0; j < kNR; ++j) acc[j] = bias[j];
+    for (size_t t = 0; t < ks; ++t) {
+      const float* x = a[i * ks + t];
+      for (size_t k = 0; k < kc; ++k) {
+        const float* wk = weights + (t * kc + k) * kNR;
+        for (size_t j = 0; j < kNR; ++j) acc[j] = std::fma(x[k], wk[j], acc[j]);
       }
-      c[i * c_stride + j] = clamp_to(acc, out_min, out_max);
     }
+    for (size_t j = 0; j < nc; ++j) c[i * c_stride + j] = clamp_to(acc[j], out_min, out_max);
   }
 }
 
-void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                          const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+Q8_FMA_CLONES void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const float* a,
+                                        size_t a_stride, const float* w, float* c, size_t c_stride,
+                                        float out_min, float out_max) {
   const float* bias = w;
   const float* weights = w + kNR;
   for (size_t i = 0; i < mr; ++i) {
-    for (size_t j = 0; j < nc; ++j) {
-      float acc = bias[j];
-      for (size_t k = 0; k < kc; ++k) acc += a[i * a_stride + k] * weights[k * kNR + j];
-      c[i * c_stride + j] = clamp_to(acc, out_min, out_max);
-    }
+    float acc[kNR];
+    for (size_t j = 0; j < kNR; ++j) acc[j] = bias[j];
+    for (size_t k = 0; k < kc; ++k)
+      for (size_t j = 0; j < kNR; ++j)
+        acc[j] = std::fma(a[i * a_stride + k], weights[k * kNR + j], acc[j]);
+    for (size_t j = 0; j < nc; ++j) c[i * c_stride + j] = clamp_to(acc[j], out_min, out_max);
   }
 }
 
@@ -61,7 +102,7 @@ void for_each_inside_tap(const Geometry& g, size_t oy, size_t ox, F&& f) {
 }
 
 // Packed [C bias][taps][C weights]; taps outside the input add nothing, so `zero` is not needed.
-void f32_dwconv__scalar(const ConvGeometry& g, const float* in, const float* packed,
+Q8_FMA_CLONES void f32_dwconv__scalar(const ConvGeometry& g, const float* in, const float* packed,
                         const float* /*zero*/, float* out, size_t p0, size_t p1, float out_min,
                         float out_max) {
   const size_t C = g.C;
@@ -71,14 +112,15 @@ void f32_dwconv__scalar(const ConvGeometry& g, const float* in, const float* pac
     for (size_t c = 0; c < C; ++c) {
       float acc = packed[c];
       for_each_inside_tap(g, oy, ox, [&](size_t ky, size_t kx, size_t iy, size_t ix) {
-        acc += in_n[(iy * g.IW + ix) * C + c] * packed[C + (ky * g.KW + kx) * C + c];
+        acc = std::fma(in_n[(iy * g.IW + ix) * C + c], packed[C + (ky * g.KW + kx) * C + c], acc);
       });
       out[p * C + c] = clamp_to(acc, out_min, out_max);
     }
   }
 }
 
-// Positions outside the input are ignored, not read as zeros; an empty window gives -inf.
+// Positions outside the input are ignored, not read as zeros; an empty window gives -inf; a NaN
+// in the window gives NaN.
 void f32_maxpool__scalar(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
   const size_t C = g.C;
   for (size_t p = p0; p < p1; ++p) {
@@ -87,7 +129,8 @@ void f32_maxpool__scalar(const PoolGeometry& g, const float* in, float* out, siz
     for (size_t c = 0; c < C; ++c) {
       float m = -std::numeric_limits<float>::infinity();
       for_each_inside_tap(g, oy, ox, [&](size_t, size_t, size_t iy, size_t ix) {
-        m = std::max(m, in_n[(iy * g.IW + ix) * C + c]);
+        const float x = in_n[(iy * g.IW + ix) * C + c];
+        m = x > m || x != x ? x : m;
       });
       out[p * C + c] = m;
     }

@@ -1,10 +1,13 @@
 // fp32 kernel tables against each other and against naive NHWC loops written here.
 //
 // Every table (scalar, avx2, avx512, neon) runs every case and is compared with a naive
-// double-precision computation; the SIMD tables are also compared with the scalar table. fp32
-// results are compared with a tolerance relative to the sum of |terms| of each output, since FMA
-// and summation order legitimately change the last bits. Work split into ranges must give the
-// same bits as the whole range. A table this build or CPU lacks is skipped, never passed.
+// double-precision computation, with a tolerance relative to the sum of |terms| of each output
+// (fp32 rounding against exact arithmetic). The SIMD tables must then give exactly the scalar
+// table's bits: every table implements the same canonical arithmetic (one fma per term in the
+// same order, the same clamp and max selects; see kernels/reference/f32_scalar.cpp), so any
+// difference is a bug. Work split into ranges must give the same bits as the whole range. NaN
+// payloads are not compared (ISAs create different default NaNs), only that both are NaN. A table
+// this build or CPU lacks is skipped, never passed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -86,11 +89,23 @@ void expect_close(const std::vector<float>& got, const Expected& want, double re
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " elements differ";
 }
 
-// The same comparison against another table's float output (both within rel of the truth).
-void expect_close(const std::vector<float>& got, const std::vector<float>& other, const Expected& want,
-                  double rel, const std::string& what) {
-  Expected o{std::vector<double>(other.begin(), other.end()), want.abs_sum};
-  expect_close(got, o, 2 * rel, what);
+// got must equal the scalar table's output bit for bit (any NaN matches any NaN).
+void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(got[i]) && std::isnan(want[i])) continue;
+    if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0 && ++bad <= 5) {
+      uint32_t gb, wb;
+      std::memcpy(&gb, &got[i], 4);
+      std::memcpy(&wb, &want[i], 4);
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "element %zu is %.9g (0x%08x), scalar gives %.9g (0x%08x)", i, got[i],
+                    gb, want[i], wb);
+      ADD_FAILURE() << what << ": " << buf;
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " elements differ from scalar";
 }
 
 void expect_guard_intact(const std::vector<float>& buf, size_t used, const std::string& what) {
@@ -101,6 +116,7 @@ void expect_guard_intact(const std::vector<float>& buf, size_t used, const std::
     }
 }
 
+// The canonical clamp: x < lo ? lo : x, then > hi ? hi : x (NaN passes through).
 float clampf(float x, float lo, float hi) { return std::min(std::max(x, lo), hi); }
 
 // --- Convolution ----------------------------------------------------------------------------
@@ -238,10 +254,12 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
       const auto whole = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 1);
       expect_close(whole, want, 1e-5, what);
       if (!is_scalar())
-        expect_close(whole, run_conv(*scalar_, g, in, w, b, cl.lo, cl.hi, 1), want, 1e-5, what + " vs scalar");
-      const auto parts = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 3);
-      EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
-          << what << ": ranges split in 3 differ from the whole range";
+        expect_same_bits(whole, run_conv(*scalar_, g, in, w, b, cl.lo, cl.hi, 1), what + " vs scalar");
+      for (size_t pieces : {2, 3, 7}) {
+        const auto parts = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, pieces);
+        EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+            << what << ": ranges split in " << pieces << " differ from the whole range";
+      }
     }
   }
 
@@ -258,11 +276,12 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
       const auto whole = run_dwconv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, 1);
       expect_close(whole, want, 1e-5, what);
       if (!is_scalar())
-        expect_close(whole, run_dwconv(*scalar_, g, in, w, bias.data(), cl.lo, cl.hi, 1), want, 1e-5,
-                     what + " vs scalar");
-      const auto parts = run_dwconv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, 4);
-      EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
-          << what << ": ranges split in 4 differ from the whole range";
+        expect_same_bits(whole, run_dwconv(*scalar_, g, in, w, bias.data(), cl.lo, cl.hi, 1), what + " vs scalar");
+      for (size_t pieces : {2, 4}) {
+        const auto parts = run_dwconv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, pieces);
+        EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+            << what << ": ranges split in " << pieces << " differ from the whole range";
+      }
     }
   }
 
@@ -331,7 +350,7 @@ TEST_P(F32Kernels_, Gemm) {
   uint32_t seed = 300;
   for (size_t M : {1, 2, 5, 7, 13, 64})
     for (size_t N : {1, 5, 16, 33, 70})
-      for (size_t Kd : {1, 3, 64, 100})
+      for (size_t Kd : {1, 3, 64, 100, 515})
         for (bool transposed : {false, true}) {
           const bool with_bias = (M + N) % 2 == 0;
           const Clamp cl = kClamps[(M + N + Kd) % 3];
@@ -377,9 +396,12 @@ TEST_P(F32Kernels_, Gemm) {
                                    (transposed ? " B^T" : " B");
           const auto whole = run(*table_, 1);
           expect_close(whole, want, 1e-5, what);
-          if (!is_scalar()) expect_close(whole, run(*scalar_, 1), want, 1e-5, what + " vs scalar");
-          const auto parts = run(*table_, 3);
-          EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float))) << what;
+          if (!is_scalar()) expect_same_bits(whole, run(*scalar_, 1), what + " vs scalar");
+          for (size_t pieces : {2, 3, 5}) {
+            const auto parts = run(*table_, pieces);
+            EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+                << what << " split in " << pieces;
+          }
         }
 }
 
@@ -489,10 +511,13 @@ TEST_P(F32Kernels_, Pools) {
             ASSERT_EQ(whole[i], float(want.value[i])) << what << " element " << i;
         } else {
           expect_close(whole, want, 1e-5, what);
-          if (!is_scalar()) expect_close(whole, run(*scalar_, 1), want, 1e-5, what + " vs scalar");
         }
-        const auto parts = run(*table_, 3);
-        EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float))) << what;
+        if (!is_scalar()) expect_same_bits(whole, run(*scalar_, 1), what + " vs scalar");
+        for (size_t pieces : {2, 3, 7}) {
+          const auto parts = run(*table_, pieces);
+          EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+              << what << " split in " << pieces;
+        }
       }
     }
 }
@@ -500,7 +525,7 @@ TEST_P(F32Kernels_, Pools) {
 TEST_P(F32Kernels_, GlobalAvgPool) {
   uint32_t seed = 600;
   for (size_t HW : {1, 7, 49})
-    for (size_t C : {1, 17, 64, 100}) {
+    for (size_t C : {1, 17, 64, 100, 2048}) {
       const size_t N = 3;
       const auto in = random_floats(N * HW * C, seed++);
       Expected want;
@@ -523,6 +548,11 @@ TEST_P(F32Kernels_, GlobalAvgPool) {
       expect_guard_intact(out, N * C, what);
       out.resize(N * C);
       expect_close(out, want, 1e-5, what);
+      if (!is_scalar()) {
+        std::vector<float> ref(N * C);
+        scalar_->global_avgpool(HW, C, in.data(), ref.data(), 0, N);
+        expect_same_bits(out, ref, what + " vs scalar");
+      }
     }
 }
 
@@ -561,6 +591,112 @@ TEST_P(F32Kernels_, Elementwise) {
           ASSERT_EQ(out[r * n + i], clampf(a[r * n + i] + b[i], 0.0f, 0.75f))
               << table_->isa << " add_row rows=" << rows << " n=" << n << " at " << r << "," << i;
     }
+}
+
+// NaN, infinities, signed zeros, ties and subnormals: the places where min/max instructions and
+// unfused arithmetic differ between ISAs. Every table must give the scalar table's bits (NaN
+// positions must match; see expect_same_bits).
+TEST_P(F32Kernels_, SpecialValuesSameBitsAsScalar) {
+  if (is_scalar()) GTEST_SKIP() << "compares SIMD tables with scalar";
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float specials[] = {nan, -0.0f, 0.0f, kInf, -kInf, 1e-40f, -1e-40f, 0.5f, 0.5f, -0.5f, 1e30f, -1e30f};
+  constexpr size_t kSpecials = sizeof(specials) / sizeof(specials[0]);
+  // Random floats with about one element in `every` replaced by a special value.
+  auto sprinkle = [&](size_t n, uint32_t seed, size_t every) {
+    auto v = random_floats(n, seed);
+    std::mt19937 rng(seed + 99);
+    for (float& x : v)
+      if (rng() % every == 0) x = specials[rng() % kSpecials];
+    return v;
+  };
+  const Clamp clamps[] = {{-kInf, kInf}, {0.0f, 6.0f}, {-0.0f, 0.0f}, {0.0f, -0.0f}, {0.5f, 0.5f}};
+
+  // Elementwise.
+  for (size_t n : {1, 15, 16, 17, 100, 1000})
+    for (const Clamp& cl : clamps) {
+      const auto a = sprinkle(n, uint32_t(n), 3), b = sprinkle(n, uint32_t(n) + 7, 3);
+      const std::string what = std::string(table_->isa) + " specials n=" + std::to_string(n) + " [" +
+                               std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "]";
+      std::vector<float> got(n), ref(n);
+      table_->clamp(n, a.data(), got.data(), cl.lo, cl.hi);
+      scalar_->clamp(n, a.data(), ref.data(), cl.lo, cl.hi);
+      expect_same_bits(got, ref, what + " clamp");
+      for (size_t i = 0; i < n; ++i) {
+        const float want = clampf(a[i], cl.lo, cl.hi);  // NaN passes through
+        ASSERT_TRUE(std::isnan(want) ? std::isnan(got[i]) : std::memcmp(&want, &got[i], 4) == 0)
+            << what << " clamp element " << i << ": " << a[i] << " -> " << got[i];
+      }
+      table_->add(n, a.data(), b.data(), got.data(), cl.lo, cl.hi);
+      scalar_->add(n, a.data(), b.data(), ref.data(), cl.lo, cl.hi);
+      expect_same_bits(got, ref, what + " add");
+      table_->add_row(1, n, a.data(), b.data(), got.data(), cl.lo, cl.hi);
+      expect_same_bits(got, ref, what + " add_row");
+    }
+
+  // Pools: NaN in a window gives NaN; ties (including -0 against +0) keep the earlier tap.
+  for (bool include_pad : {false, true}) {
+    PoolCase pc = PoolCase().input(2, 9, 8, 37).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).ceil();
+    const PoolGeometry g = pc.geometry(include_pad);
+    const auto in = sprinkle(g.N * g.IH * g.IW * g.C, include_pad ? 901 : 902, 6);
+    const size_t P = g.N * g.OH * g.OW;
+    std::vector<float> got(P * g.C), ref(P * g.C);
+    const std::string what = std::string(table_->isa) + " specials " + describe(g);
+    table_->avgpool(g, in.data(), got.data(), 0, P);
+    scalar_->avgpool(g, in.data(), ref.data(), 0, P);
+    expect_same_bits(got, ref, what + " avgpool");
+    table_->maxpool(g, in.data(), got.data(), 0, P);
+    scalar_->maxpool(g, in.data(), ref.data(), 0, P);
+    expect_same_bits(got, ref, what + " maxpool");
+    EXPECT_TRUE(std::any_of(got.begin(), got.end(), [](float x) { return std::isnan(x); })) << what;
+    table_->global_avgpool(g.IH * g.IW, g.C, in.data(), got.data(), 0, g.N);
+    scalar_->global_avgpool(g.IH * g.IW, g.C, in.data(), ref.data(), 0, g.N);
+    got.resize(g.N * g.C);
+    ref.resize(g.N * g.C);
+    expect_same_bits(got, ref, what + " global_avgpool");
+  }
+  {  // -0/+0 ties: a max window of only zeros returns its first tap's zero.
+    PoolCase pc = PoolCase().input(1, 6, 6, 19).kernel(2, 2).stride(1, 1);
+    const PoolGeometry g = pc.geometry(false);
+    std::vector<float> in(g.IH * g.IW * g.C);
+    std::mt19937 rng(5);
+    for (float& x : in) x = rng() % 2 ? -0.0f : 0.0f;
+    const size_t P = g.OH * g.OW;
+    std::vector<float> got(P * g.C), ref(P * g.C);
+    table_->maxpool(g, in.data(), got.data(), 0, P);
+    scalar_->maxpool(g, in.data(), ref.data(), 0, P);
+    expect_same_bits(got, ref, std::string(table_->isa) + " maxpool signed zeros");
+    for (size_t p = 0; p < P; ++p)
+      for (size_t c = 0; c < g.C; ++c) {
+        const float first = in[((p / g.OW) * g.IW + p % g.OW) * g.C + c];
+        ASSERT_EQ(std::signbit(got[p * g.C + c]), std::signbit(first)) << "pixel " << p << " channel " << c;
+      }
+  }
+
+  // Conv, depthwise and GEMM with specials in the inputs and subnormal products.
+  for (const Clamp& cl : clamps) {
+    const ConvGeometry g = ConvCase().input(1, 7, 6, 21).out_channels(37).kernel(3, 3).pads(1, 1, 1, 1).geometry();
+    const auto in = sprinkle(g.IH * g.IW * g.C, 910, 40);
+    auto w = random_floats(g.K * g.Cg() * g.taps(), 911);
+    for (size_t i = 0; i < w.size(); i += 5) w[i] *= 1e-38f;  // subnormal products and sums
+    const auto bias = sprinkle(g.K, 912, 4);
+    const std::string what = std::string(table_->isa) + " specials " + describe(g);
+    expect_same_bits(run_conv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, 1),
+                     run_conv(*scalar_, g, in, w, bias.data(), cl.lo, cl.hi, 1), what + " conv");
+    const ConvGeometry dg = ConvCase().input(1, 7, 6, 21).out_channels(21).groups(21).kernel(3, 3).pads(1, 1, 1, 1).geometry();
+    const auto dw = std::vector<float>(w.begin(), w.begin() + long(dg.C * dg.taps()));
+    expect_same_bits(run_dwconv(*table_, dg, in, dw, bias.data(), cl.lo, cl.hi, 1),
+                     run_dwconv(*scalar_, dg, in, dw, bias.data(), cl.lo, cl.hi, 1), what + " dwconv");
+    // Gemm: A = the input as [42][21], B = the first 21 x 37 weights.
+    auto gemm = [&](const F32Kernels& t) {
+      const size_t M = 42, Kd = 21, N = 37;
+      std::vector<float> packed(q8::kern::f32_gemm_packed_floats(Kd, N, t.conv.nr));
+      q8::kern::f32_gemm_pack(Kd, N, t.conv.nr, w.data(), N, 1, bias.data(), packed.data());
+      std::vector<float> out(M * N);
+      q8::kern::f32_gemm_run(t, N, Kd, in.data(), Kd, packed.data(), out.data(), N, 0, M, cl.lo, cl.hi);
+      return out;
+    };
+    expect_same_bits(gemm(*table_), gemm(*scalar_), what + " gemm");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "avx512", "neon"),

@@ -165,17 +165,4 @@ q8::Model quantize_from_flags(const Args& a, const q8::Model& model, int threads
   return q8::quantize(model, calibration_from_flags(a, model), qo);
 }
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp" + std::to_string(static_cast<long>(getpid()));
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw q8::Error(path + ": cannot write: " + std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw q8::Error(path + ": cannot write: " + why);
-  }
-}
-
 }  // namespace q8cli

@@ -50,7 +50,5 @@ std::vector<q8::Tensor> calibration_from_flags(const Args& a, const q8::Model& m
 // Calibrates `model` on --calib with the method flags and returns the int8 model.
 q8::Model quantize_from_flags(const Args& a, const q8::Model& model, int threads);
 
-// Writes `text` to `path` through a temporary file and a rename (whole or not at all).
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace q8cli

@@ -12,6 +12,8 @@
 
 #include "npy.h"
 
+#include "atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -304,30 +306,9 @@ void save_npy(const std::string& path, const Tensor& t) {
   prefix += static_cast<char>(header.size() >> 8);
   prefix += header;
 
-  const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail(path, std::string("cannot write file (") + std::strerror(errno) + ")");
-  const size_t data_bytes = static_cast<size_t>(t.numel()) * sizeof(float);
-  bool ok = std::fwrite(prefix.data(), 1, prefix.size(), f) == prefix.size();
-  if (ok && data_bytes) ok = std::fwrite(t.data(), 1, data_bytes, f) == data_bytes;
-  ok = std::fflush(f) == 0 && ok;
-  int err = ok ? 0 : errno;
-  if (ok && ::fsync(::fileno(f)) != 0 && errno != EINVAL && errno != EROFS) {
-    ok = false;
-    err = errno;
-  }
-  if (std::fclose(f) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (ok && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    err = errno;
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail(path, std::string("cannot write file (") + std::strerror(err ? err : EIO) + ")");
-  }
+  std::string bytes = prefix;
+  bytes.append(reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * sizeof(float));
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace q8

@@ -14,6 +14,8 @@
 
 #include "importers/onnx/onnx_writer.h"
 
+#include "engine/src/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -460,10 +462,6 @@ std::string Writer::run() {
   return out;
 }
 
-[[noreturn]] void path_fail(const std::string& path, const std::string& what, int err) {
-  throw Error(path + ": " + what + " (" + std::strerror(err ? err : EIO) + ")");
-}
-
 }  // namespace
 
 std::string serialize_model(const ir::Graph& g) {
@@ -472,39 +470,7 @@ std::string serialize_model(const ir::Graph& g) {
 }
 
 void save_model(const ir::Graph& g, const std::string& path) {
-  const std::string bytes = serialize_model(g);  // nothing touches the disk if this throws
-  if (path.empty()) throw Error("cannot write a model to an empty path");
-
-  // A temporary name beside `path` (same file system, so rename is atomic), unique per process
-  // and call; O_EXCL never reuses someone else's file.
-  static std::atomic<unsigned> counter{0};
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid())) + "." + std::to_string(counter++);
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) path_fail(path, "cannot write file", errno);
-  }
-  if (fd < 0) path_fail(path, "cannot write file", EEXIST);
-
-  int err = 0;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t r = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    done += static_cast<size_t>(r);
-  }
-  if (!err && ::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) err = errno;
-  if (::close(fd) != 0 && !err && errno != EINTR) err = errno;
-  if (!err && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err) {
-    ::unlink(tmp.c_str());
-    path_fail(path, "cannot write file", err);
-  }
+  write_file_atomic(path, serialize_model(g));  // nothing touches the disk if serializing throws
 }
 
 }  // namespace q8::onnx

@@ -41,6 +41,8 @@ class Tensor {
 Tensor load_npy(const std::string& path);
 // Writes to a temporary file beside `path` and renames it, so `path` is whole or untouched.
 void save_npy(const std::string& path, const Tensor& t);
+// The same guarantee for any bytes (reports, models): whole or not at all.
+void write_file_atomic(const std::string& path, const std::string& bytes);
 
 struct TensorInfo {
   std::string name;

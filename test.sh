@@ -9,3 +9,7 @@ cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 # The Arm kernels (neon, neondot), cross-built and run under qemu-aarch64 -cpu max.
 scripts/test_arm.sh
+# Robustness: the importer and .npy fuzzers (bounded time), then the suite under ASan+UBSan
+# and the concurrency tests under TSan, each in its own build folder.
+scripts/fuzz.sh 45
+scripts/test_sanitizers.sh

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(cmake g++ make pkg-config libprotobuf-dev protobuf-compiler libonnx-dev libcpuinfo-dev
       libxsimd-dev xtl-dev libgtest-dev libbenchmark-dev libstb-dev)
 if [ "${1:-build}" = test ]; then
-  pkgs+=(libonnx-testdata python3 zlib1g-dev dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user chromium)
+  pkgs+=(libonnx-testdata python3 zlib1g-dev dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user chromium clang libclang-rt-14-dev libfuzzer-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

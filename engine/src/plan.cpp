@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
+#include <string>
 
 #include "kernels/f32_misc.h"
 #include "q8/error.h"
@@ -774,6 +776,28 @@ void Plan::Builder::build() {
 #undef Q8_F32
 #undef Q8_U8
 
+namespace {
+
+// Bounded memory (issue #7): a hostile or mistaken model (huge pads, widths or a huge declared
+// batch) must be refused with an error, not exhaust the machine or overflow size arithmetic.
+// The cap on the working memory of one plan is 16 GiB; Q8_MAX_WORKSPACE_MB raises or lowers it.
+size_t workspace_limit() {
+  static const size_t limit = [] {
+    size_t mb = size_t{16} << 10;
+    if (const char* e = std::getenv("Q8_MAX_WORKSPACE_MB")) {
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(e, &end, 10);
+      if (end != e && *end == '\0' && v > 0 && v < (size_t{1} << 40)) mb = static_cast<size_t>(v);
+    }
+    return mb << 20;
+  }();
+  return limit;
+}
+
+std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
+}  // namespace
+
 void Plan::Builder::assign_arena() {
   // Greedy placement, largest first: each buffer goes at the lowest 64-byte aligned offset that
   // overlaps no placed buffer whose lifetime [first, last] intersects its own.
@@ -800,6 +824,9 @@ void Plan::Builder::assign_arena() {
     total = std::max(total, at + size);
     placed.push_back(b);
   }
+  if (total > workspace_limit())
+    throw Error(g.source + ": these input shapes need " + mib(total) + " of working memory, more than the limit of " +
+                mib(workspace_limit()) + " (Q8_MAX_WORKSPACE_MB raises it)");
   p.arena_ = AlignedBuffer(total);
   p.buffers_.resize(bufs.size());
   for (size_t b = 0; b < bufs.size(); ++b)
@@ -807,6 +834,16 @@ void Plan::Builder::assign_arena() {
 }
 
 Plan::Plan(const Graph& g, const PackedWeights& w, const Dispatch& d) {
+  // Every value at most limit/8 elements (8 bytes: the widest type), so no buffer size below
+  // can overflow; then the arena as a whole against the limit.
+  const size_t limit = workspace_limit();
+  for (const ir::Value& v : g.values) {
+    if (!v.has_shape || v.is_const()) continue;
+    const int64_t n = ir::shape_numel(v.shape);
+    if (static_cast<uint64_t>(n) > limit / 8)
+      throw Error(g.source + ": tensor '" + v.name + "' of shape " + ir::shape_str(v.shape) +
+                  " needs more than the working-memory limit of " + mib(limit) + " (Q8_MAX_WORKSPACE_MB raises it)");
+  }
   Builder b(g, w, d, *this);
   b.build();
   b.assign_arena();

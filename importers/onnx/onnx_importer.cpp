@@ -24,6 +24,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <queue>
 #include <set>
 #include <unordered_map>
@@ -322,10 +323,137 @@ bool map_dtype(int onnx_type, DTypeInfo& out) {
   throw Error(prefix + ": " + what);
 }
 
-ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& prefix, const ImportLimits& lim) {
+// ---------------------------------------------------------------------------------------------
+// External data (issue #7): tensors whose bytes live in a side file next to the model, as ONNX
+// writes models over 2 GB. Only a model read from a file has a folder to read them from; the
+// location must name a regular file inside that folder: absolute paths, ".." components,
+// symbolic links (at any component) and special files are refused. Every component is opened
+// with O_NOFOLLOW relative to the folder's descriptor, so nothing can be swapped in between the
+// check and the read.
+
+struct ExternalContext {
+  bool from_file = false;   // false: the model came from memory; external data is refused
+  std::string dir;          // the model's folder
+  int64_t used = 0;         // external bytes read so far (ImportLimits::max_external_bytes)
+};
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A non-negative decimal integer as ONNX stores offset and length (strings); false if malformed.
+bool parse_size(const std::string& s, int64_t& out) {
+  if (s.empty() || s.size() > 19) return false;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v)) return false;
+  }
+  out = v;
+  return true;
+}
+
+void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uint8_t>& bytes,
+                   const std::string& prefix, const ImportLimits& lim, ExternalContext* ext) {
   auto fail = [&](const std::string& what) { prefixed_fail(prefix, what); };
-  if (t.data_location() == ::onnx::TensorProto_DataLocation_EXTERNAL || t.external_data_size() > 0)
-    fail("external data is not supported (save the model with its weights inside the .onnx file)");
+  if (!ext || !ext->from_file)
+    fail("external data is not supported for a model loaded from memory (the data lies in files beside "
+         "the model): load the model from its file");
+  std::string location;
+  int64_t offset = 0, length = -1;
+  bool have_location = false;
+  for (const auto& kv : t.external_data()) {
+    const std::string& k = kv.key();
+    if (k == "location") {
+      if (have_location) fail("external data names its location twice");
+      have_location = true;
+      location = kv.value();
+    } else if (k == "offset") {
+      if (!parse_size(kv.value(), offset)) fail("external data offset " + quote(kv.value()) + " is not a byte count");
+    } else if (k == "length") {
+      if (!parse_size(kv.value(), length)) fail("external data length " + quote(kv.value()) + " is not a byte count");
+    }  // "checksum" and unknown keys are ignored, as ONNX Runtime does
+  }
+  if (!have_location || location.empty()) fail("external data has no location");
+  const std::string loc = quote(location);
+  if (location.find('\0') != std::string::npos) fail("external data location " + loc + " contains a NUL byte");
+  if (location[0] == '/')
+    fail("external data location " + loc + " is an absolute path; refused (it must lie inside the model's folder)");
+  // Split into components; "." and empty components are harmless, ".." could leave the folder.
+  std::vector<std::string> parts;
+  for (size_t b = 0; b <= location.size();) {
+    size_t e = location.find('/', b);
+    if (e == std::string::npos) e = location.size();
+    std::string c = location.substr(b, e - b);
+    if (c == "..") fail("external data location " + loc + " leaves the model's folder (\"..\"); refused");
+    if (!c.empty() && c != ".") parts.push_back(c);
+    b = e + 1;
+  }
+  if (parts.empty()) fail("external data location " + loc + " names no file");
+  if (length >= 0 && length != nbytes)
+    fail("external data length " + std::to_string(length) + " does not match the " + std::to_string(nbytes) +
+         " bytes of its shape");
+  if (ext->used > lim.max_external_bytes - nbytes)
+    fail("external data exceeds the limit of " + std::to_string(lim.max_external_bytes) + " bytes in all");
+
+  auto sys_fail = [&](const std::string& what) {
+    const int err = errno;
+    if (err == ELOOP || err == EMLINK)
+      fail("external data location " + loc + " passes through a symbolic link; refused (links can lead outside the model's folder)");
+    fail("external data " + loc + ": " + what + " (" + std::strerror(err) + ")");
+  };
+  Fd dir(::open(ext->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.fd < 0) sys_fail("cannot open the model's folder " + quote(ext->dir));
+  int cur = dir.fd;
+  std::vector<std::unique_ptr<Fd>> held;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    held.push_back(std::make_unique<Fd>(::openat(cur, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)));
+    if (held.back()->fd < 0) {
+      if (errno == ENOTDIR) {  // O_DIRECTORY|O_NOFOLLOW on a link reports ENOTDIR on some kernels
+        struct stat ls {};
+        if (::fstatat(cur, parts[i].c_str(), &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) errno = ELOOP;
+      }
+      sys_fail("cannot open folder " + quote(parts[i]));
+    }
+    cur = held.back()->fd;
+  }
+  // O_NONBLOCK: a FIFO must not block the import; it is refused below as not a regular file.
+  Fd f(::openat(cur, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (f.fd < 0) sys_fail("cannot open file");
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) sys_fail("cannot stat file");
+  if (!S_ISREG(st.st_mode)) fail("external data location " + loc + " is not a regular file");
+  if (offset > st.st_size || st.st_size - offset < nbytes)
+    fail("external data " + loc + " holds " + std::to_string(st.st_size) + " bytes, too few for " +
+         std::to_string(nbytes) + " bytes at offset " + std::to_string(offset));
+  if (length < 0 && st.st_size - offset != nbytes)
+    fail("external data " + loc + " has " + std::to_string(st.st_size - offset) + " bytes after offset " +
+         std::to_string(offset) + ", expected " + std::to_string(nbytes) + " (give a length to read part of a file)");
+  bytes.resize(static_cast<size_t>(nbytes));
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t r = ::pread(f.fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(offset) + static_cast<off_t>(got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      sys_fail("cannot read file");
+    }
+    if (r == 0) fail("external data " + loc + " shrank while it was read");
+    got += static_cast<size_t>(r);
+  }
+  ext->used += nbytes;
+}
+
+ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& prefix, const ImportLimits& lim,
+                              ExternalContext* ext) {
+  auto fail = [&](const std::string& what) { prefixed_fail(prefix, what); };
+  const bool external = t.data_location() == ::onnx::TensorProto_DataLocation_EXTERNAL;
+  if (!external && t.external_data_size() > 0) fail("has external_data entries but its data_location is not EXTERNAL");
   if (t.has_segment()) fail("segmented tensors are not supported");
   DTypeInfo info{};
   if (!map_dtype(t.data_type(), info))
@@ -362,6 +490,11 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
   auto ct = std::make_shared<ConstTensor>();
   ct->dtype = info.dtype;
   ct->dims = dims;
+  if (external) {
+    if (t.has_raw_data() || typed_fields) fail("holds both external data and data in the file");
+    read_external(t, nbytes, ct->bytes, prefix, lim, ext);
+    return ct;
+  }
   if (t.has_raw_data()) {
     if (typed_fields) fail("holds both raw_data and typed data");
     if (static_cast<int64_t>(t.raw_data().size()) != nbytes)
@@ -507,7 +640,8 @@ struct Pending {
 
 class Importer {
  public:
-  Importer(const std::string& source, const ImportLimits& lim) : src_(source), lim_(lim) {}
+  Importer(const std::string& source, const ImportLimits& lim, ExternalContext ext = {})
+      : src_(source), lim_(lim), ext_(std::move(ext)) {}
 
   ir::Graph run(const void* data, size_t size);
 
@@ -531,6 +665,7 @@ class Importer {
 
   const std::string& src_;
   const ImportLimits& lim_;
+  ExternalContext ext_;
   int64_t opset_ = 0;
   // value id -> constant tensor (initializers and Constant outputs), for operand checks.
   std::unordered_map<int, ConstTensorPtr> consts_;
@@ -585,7 +720,7 @@ Attribute Importer::convert_attr(const Pending& n, const ::onnx::AttributeProto&
     case Kind::String: out.s = a.s(); break;
     case Kind::Tensor:
       if (!a.has_t()) node_fail(n, "attribute " + quote(a.name()) + " holds no tensor");
-      out.t = convert_tensor(a.t(), node_prefix(n) + ": attribute " + quote(a.name()), lim_);
+      out.t = convert_tensor(a.t(), node_prefix(n) + ": attribute " + quote(a.name()), lim_, &ext_);
       break;
   }
   return out;
@@ -982,7 +1117,7 @@ ir::Graph Importer::run(const void* data, size_t size) {
     ::onnx::TensorProto& t = *gp.mutable_initializer(i);
     if (t.name().empty()) fail("initializer " + std::to_string(i) + " has no name");
     if (inits.count(t.name())) fail("initializer " + quote(t.name()) + " is defined twice");
-    ConstTensorPtr ct = convert_tensor(t, src_ + ": initializer " + quote(t.name()), lim_);
+    ConstTensorPtr ct = convert_tensor(t, src_ + ": initializer " + quote(t.name()), lim_, &ext_);
     std::string().swap(*t.mutable_raw_data());  // keep peak memory near one copy of the weights
     inits.emplace(t.name(), ct);
     init_order.push_back(t.name());
@@ -1132,7 +1267,13 @@ ir::Graph import_file(const std::string& path, const ImportLimits& limits) {
     if (r == 0) throw Error(path + ": file shrank while it was read");
     got += static_cast<size_t>(r);
   }
-  return import_model(bytes.data(), bytes.size(), path, limits);
+  // External data is read from the model's folder.
+  ExternalContext ext;
+  ext.from_file = true;
+  const size_t slash = path.find_last_of('/');
+  ext.dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  Importer imp(path, limits, std::move(ext));
+  return imp.run(bytes.data(), bytes.size());
 }
 
 }  // namespace q8::onnx

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The unit-test suite under AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrency
+# tests under ThreadSanitizer (issue #7). Separate build folders, so the Release build/ is
+# untouched:
+#   build-asan/  -fsanitize=address,undefined: every ctest (kernel tests, importer, engine,
+#                end to end, the CLI contract), except the install-and-consume test (it links
+#                an outside project against the instrumented libraries) and any test named in
+#                $ASAN_EXCLUDE (a ctest -E regex).
+#   build-tsan/  -fsanitize=thread: q8_tests --gtest_filter='Concurrency*' (one model, many
+#                sessions and threads; each session's thread pool) and the thread-pool-driven
+#                int8 paths.
+#
+#   scripts/test_sanitizers.sh [asan|tsan|all]      (default all; env SAN_JOBS: build jobs, 2)
+#
+# Exits non-zero on any failure or sanitizer report; the last line is a one-line summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+WHAT=${1:-all}
+JOBS=${SAN_JOBS:-2}
+CXX_SAN=${CXX_SAN:-$(command -v clang++ || command -v g++)}
+CC_SAN=${CC_SAN:-$(command -v clang || command -v gcc)}
+ASAN_EXCLUDE=${ASAN_EXCLUDE:-^consumer$}
+COMMON="-fno-omit-frame-pointer -fno-sanitize-recover=all -g"
+summary=""
+status=0
+start=$(date +%s)
+
+configure_build() {  # configure_build DIR FLAGS TARGETS...
+  local dir=$1 flags=$2; shift 2
+  CC=$CC_SAN CXX=$CXX_SAN cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS="$flags $COMMON" -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
+    -DQ8_BUILD_BENCH=OFF > "$dir/configure.log" 2>&1 || { tail -n 20 "$dir/configure.log"; return 1; }
+  local targets=()
+  for t in "$@"; do targets+=(--target "$t"); done
+  cmake --build "$dir" -j"$JOBS" "${targets[@]}" > "$dir/build.log" 2>&1 || { grep -E 'error|Error' "$dir/build.log" | head -n 20; return 1; }
+}
+
+if [ "$WHAT" = all ] || [ "$WHAT" = asan ]; then
+  t0=$(date +%s)
+  mkdir -p build-asan
+  if configure_build build-asan "-fsanitize=address,undefined"; then
+    # detect_leaks: leaks are bugs too. halt_on_error: the first report fails the test.
+    if ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
+       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+       ctest --test-dir build-asan --output-on-failure -j"$JOBS" -E "$ASAN_EXCLUDE" > build-asan/ctest.log 2>&1; then
+      summary="$summary asan+ubsan: $(grep -Eo '[0-9]+% tests passed.*' build-asan/ctest.log | head -n 1) ($(( $(date +%s) - t0 )) s);"
+    else
+      status=1
+      grep -E 'Failed|\*\*\*|ERROR: AddressSanitizer|runtime error|LeakSanitizer' build-asan/ctest.log | head -n 30
+      summary="$summary asan+ubsan: FAILED, $(grep -Eo '[0-9]+% tests passed.*' build-asan/ctest.log | head -n 1) (see build-asan/ctest.log);"
+    fi
+  else
+    status=1; summary="$summary asan+ubsan: BUILD FAILED;"
+  fi
+fi
+
+if [ "$WHAT" = all ] || [ "$WHAT" = tsan ]; then
+  t0=$(date +%s)
+  mkdir -p build-tsan
+  if configure_build build-tsan "-fsanitize=thread" q8_tests; then
+    if TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+       build-tsan/tests/q8_tests --gtest_filter='Concurrency*:*ThreadPool*:*Threads*' > build-tsan/test.log 2>&1; then
+      summary="$summary tsan: $(grep -Eo '[0-9]+ tests? from [0-9]+ test suites? ran' build-tsan/test.log | head -n 1), passed ($(( $(date +%s) - t0 )) s);"
+    else
+      status=1
+      grep -E 'WARNING: ThreadSanitizer|FAILED|SUMMARY' build-tsan/test.log | head -n 20
+      summary="$summary tsan: FAILED (see build-tsan/test.log);"
+    fi
+  else
+    status=1; summary="$summary tsan: BUILD FAILED;"
+  fi
+fi
+
+echo "test_sanitizers.sh:$summary $(( $(date +%s) - start )) s in all"
+exit $status

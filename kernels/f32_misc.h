@@ -14,6 +14,13 @@ void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n
 void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1);
 void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1);
 
+// Constant padding (ONNX Pad, mode constant): out has out_dims = in_dims + begin + end per axis
+// (negative begin/end crop); elements with no source in `in` are `value`. rank <= 8, C order.
+void f32_pad(size_t rank, const int64_t* in_dims, const int64_t* begin, const int64_t* out_dims, const float* in,
+             float value, float* out);
+void u8_pad(size_t rank, const int64_t* in_dims, const int64_t* begin, const int64_t* out_dims, const uint8_t* in,
+            uint8_t value, uint8_t* out);
+
 // out = clamp(a + b_scale * b) with numpy broadcasting. Shapes are given at the output's rank: a_dims and
 // b_dims hold 1 on broadcast axes. rank <= 8.
 void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,

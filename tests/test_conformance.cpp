@@ -81,11 +81,14 @@ std::vector<Case> cases() {
       {"test_dropout_default_mask_ratio", "Dropout's mask output (training)"},
       {"test_identity_opt", "optional types"},
       {"test_reshape_allowzero_reordered", "empty (zero-sized) tensors"},
+      {"test_edge_pad", "Pad modes other than constant"},
+      {"test_reflect_pad", "Pad modes other than constant"},
       {"test_identity_sequence", "sequence types"},
   };
-  const char* prefixes[] = {"test_conv_with_", "test_relu", "test_clip", "test_maxpool_", "test_averagepool_",
+  const char* prefixes[] = {"test_conv_with_", "test_basic_conv_", "test_relu", "test_clip", "test_maxpool_", "test_averagepool_",
                             "test_globalaveragepool", "test_flatten_", "test_gemm_", "test_matmul_", "test_add",
-                            "test_batchnorm_", "test_identity", "test_dropout_", "test_constant", "test_reshape_"};
+                            "test_batchnorm_", "test_identity", "test_dropout_", "test_constant", "test_reshape_",
+                            "test_edge_pad", "test_reflect_pad"};
   DIR* d = opendir(kNodeDir.c_str());
   if (!d) return r;
   std::vector<std::string> names;
@@ -95,8 +98,8 @@ std::vector<Case> cases() {
   for (const std::string& n : names) {
     bool claimed = false;
     for (const char* p : prefixes) claimed |= n.rfind(p, 0) == 0;
-    // Same prefixes, other ops: ConstantOfShape, Pad (test_constant_pad).
-    if (n.rfind("test_constantofshape", 0) == 0 || n == "test_constant_pad") claimed = false;
+    // Same prefix, another op: ConstantOfShape.
+    if (n.rfind("test_constantofshape", 0) == 0) claimed = false;
     if (!claimed) continue;
     auto it = refused.find(n);
     r.push_back({n, it == refused.end() ? "" : it->second});

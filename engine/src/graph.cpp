@@ -93,6 +93,7 @@ const char* op_name(Op op) {
     case Op::Dropout: return "Dropout";
     case Op::Constant: return "Constant";
     case Op::Reshape: return "Reshape";
+    case Op::Pad: return "Pad";
     case Op::QuantizeLinear: return "QuantizeLinear";
     case Op::DequantizeLinear: return "DequantizeLinear";
     case Op::QLinearConv: return "QLinearConv";

@@ -70,6 +70,7 @@ enum class Op : uint16_t {
   Dropout,
   Constant,
   Reshape,
+  Pad,  // constant mode; zero padding of the spatial axes folds into the next Conv/AveragePool
   // Quantization as ONNX files carry it (QDQ and QOperator formats).
   QuantizeLinear,     // float -> uint8 (also the runtime op at a float/int8 border)
   DequantizeLinear,   // uint8 -> float (also the runtime op at an int8/float border)

@@ -361,7 +361,12 @@ void Lowering::lower_qoperator(size_t i) {
 bool Lowering::lower_qdq(size_t i) {
   Node& n = g_.nodes[i];
   const bool weighted = n.op == Op::Conv || n.op == Op::Gemm || n.op == Op::MatMul;
-  const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape;
+  // Pad passes uint8 through when it pads with zero, which the zero point represents exactly.
+  const bool zero_pad = n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
+                        (n.inputs.size() < 3 || n.inputs[2] == kNoValue ||
+                         (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 &&
+                          constant(n.inputs[2])->as_double(0) == 0.0));
+  const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad;
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
   const int dqa = dq_activation(n.inputs[0]);
@@ -525,7 +530,8 @@ void Lowering::run() {
       }
       case Op::MaxPool:
       case Op::Flatten:
-      case Op::Reshape: {
+      case Op::Reshape:
+      case Op::Pad: {
         // QOperator files run these directly on uint8 tensors: the output shares the quantization.
         const Value& x = g_.values[n.inputs[0]];
         if (x.dtype == DType::Uint8 && x.scale > 0.f) {

@@ -127,6 +127,61 @@ void fold_constants(Graph& g) {
   g.compact(dead);
 }
 
+namespace {
+// A Pad's constant padding value (0 when omitted); NaN if the Pad is not of constant mode.
+float pad_value(const Graph& g, const Node& n) {
+  if (n.attr_string("mode", "constant") != "constant") return NAN;
+  const ConstTensor* v = n.inputs.size() > 2 ? const_input(g, n, 2) : nullptr;
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && !v) fail(g, n, "constant_value must be a constant");
+  if (v && v->numel() != 1) fail(g, n, "constant_value must be a scalar");
+  return v ? static_cast<float>(v->as_double(0)) : 0.f;
+}
+// The pads (begin for every axis, then end), checked against the rank.
+std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank) {
+  const ConstTensor* p = const_input(g, n, 1);
+  if (!p || p->dtype != DType::Int64) fail(g, n, "pads must be a constant int64 tensor");
+  if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) fail(g, n, "the axes input is not supported");
+  if (p->numel() != static_cast<int64_t>(2 * rank))
+    fail(g, n, "pads has " + std::to_string(p->numel()) + " values for rank " + std::to_string(rank));
+  std::vector<int64_t> r(static_cast<size_t>(p->numel()));
+  for (size_t i = 0; i < r.size(); ++i) r[i] = p->as_int64(static_cast<int64_t>(i));
+  return r;
+}
+}  // namespace
+
+void fold_pad(Graph& g) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& pad = g.nodes[i];
+    if (pad.op != Op::Pad || pad_value(g, pad) != 0.f || !const_input(g, pad, 1)) continue;
+    if (pad.inputs.size() > 3 && pad.inputs[3] != kNoValue) continue;
+    if (const_input(g, pad, 1)->numel() != 8) continue;
+    const std::vector<int64_t> p = pad_amounts(g, pad, 4);
+    // NCHW: only H and W padded, never cropped.
+    if (p[0] || p[1] || p[4] || p[5] || p[2] < 0 || p[3] < 0 || p[6] < 0 || p[7] < 0) continue;
+    const int c = sole_consumer(g, pad.outputs[0]);
+    if (c < 0) continue;
+    Node& r = g.nodes[c];
+    if (r.inputs[0] != pad.outputs[0] || r.attr_string("auto_pad", "NOTSET") != "NOTSET") continue;
+    std::vector<int64_t> own = r.attr_ints("pads", {0, 0, 0, 0});
+    if (own.size() != 4) continue;
+    if (r.op == Op::AveragePool) {
+      // Pad-then-average counts the padded zeros; so does count_include_pad=1. ceil_mode's
+      // extra windows differ between the two forms, so those are left alone.
+      const bool counts = r.attr_int("count_include_pad", 0) != 0;
+      if (r.attr_int("ceil_mode", 0) != 0 || (!counts && own != std::vector<int64_t>{0, 0, 0, 0})) continue;
+      r.attrs["count_include_pad"] = Attribute{Attribute::Kind::Int, 1, 0.f, {}, {}, {}, {}};
+    } else if (r.op != Op::Conv) {
+      continue;
+    }
+    own[0] += p[2], own[1] += p[3], own[2] += p[6], own[3] += p[7];
+    r.attrs["pads"] = Attribute{Attribute::Kind::Ints, 0, 0.f, own, {}, {}, {}};
+    r.inputs[0] = pad.inputs[0];
+    dead[i] = true;
+  }
+  g.compact(dead);
+}
+
 void remove_identities(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -460,6 +515,19 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
       }
       case Op::QuantizeLinear:
       case Op::DequantizeLinear: out = in(0); break;
+      case Op::Pad: {
+        const std::string mode = n.attr_string("mode", "constant");
+        if (mode != "constant") fail(g, n, "mode '" + mode + "' is not supported (only constant padding)");
+        pad_value(g, n);
+        const Shape& x = in(0);
+        const std::vector<int64_t> p = pad_amounts(g, n, x.size());
+        out = x;
+        for (size_t a = 0; a < x.size(); ++a) {
+          out[a] = x[a] + p[a] + p[a + x.size()];
+          if (out[a] < 1) fail(g, n, "pads leave axis " + std::to_string(a) + " of " + shape_str(x) + " empty");
+        }
+        break;
+      }
       case Op::QLinearConv:
       case Op::QLinearMatMul:
       case Op::QLinearAdd:
@@ -502,6 +570,7 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
       case Op::GlobalAveragePool:
       case Op::Flatten:
       case Op::Reshape:
+      case Op::Pad:
       case Op::Identity:
       case Op::Dropout: want_in = x == DType::Uint8 ? DType::Uint8 : DType::Float32, o.dtype = want_in; break;
       default: o.dtype = DType::Float32; break;
@@ -521,6 +590,7 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
 void simplify(Graph& g) {
   fold_constants(g);
   remove_identities(g);
+  fold_pad(g);
   canonicalize_clip(g);
   fold_batch_norm(g);
   g.validate();

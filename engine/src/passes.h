@@ -8,6 +8,9 @@ namespace q8::ir {
 
 // Constant nodes become constant values; Identity/Reshape/Flatten of constants are evaluated.
 void fold_constants(Graph& g);
+// A zero-valued constant Pad of the spatial axes whose only reader is a Conv (or an AveragePool
+// without ceil_mode that counts padding) becomes that reader's own padding.
+void fold_pad(Graph& g);
 // Identity and inference-mode Dropout forward their input.
 void remove_identities(Graph& g);
 // Clip's min/max inputs (opset >= 11) become float attributes "min"/"max", so later passes and

@@ -235,6 +235,7 @@ std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
     case Op::BatchNormalization: return "f32_channel_affine__scalar";
     case Op::Flatten:
     case Op::Reshape: return "view (no copy)";
+    case Op::Pad: return u8 ? "u8_pad__scalar" : "f32_pad__scalar";
     default: return "copy";
   }
 }
@@ -376,6 +377,7 @@ struct Plan::Builder {
   void qadd(const Node& n);
   void pool(const Node& n);
   void elementwise(const Node& n);
+  void pad(const Node& n);
   void assign_arena();
 };
 
@@ -665,6 +667,41 @@ void Plan::Builder::pool(const Node& n) {
   };
 }
 
+// Constant Pad, in the input's own layout (an NHWC tensor is padded as NHWC). On uint8 the
+// padding value is quantized with the tensor's own scale and zero point.
+void Plan::Builder::pad(const Node& n) {
+  const int v = n.inputs[0];
+  const Shape& xs = shape_of(g, v);
+  const Shape& ys = shape_of(g, n.outputs[0]);
+  const size_t r = xs.size();
+  if (r > 8) fail(g, n, "padding above rank 8 is not supported");
+  const ConstTensor* pads = const_input(g, n, 1);
+  std::vector<int64_t> begin(r), in_dims(xs), out_dims(ys);
+  for (size_t a = 0; a < r; ++a) begin[a] = pads->as_int64(static_cast<int64_t>(a));
+  const Layout l = r == 4 && !g.values[v].constant ? native[v] : Layout::Plain;
+  if (l == Layout::NHWC) {  // [N,C,H,W] -> [N,H,W,C]
+    auto nhwc = [](std::vector<int64_t> d) { return std::vector<int64_t>{d[0], d[2], d[3], d[1]}; };
+    begin = nhwc(begin), in_dims = nhwc(in_dims), out_dims = nhwc(out_dims);
+  }
+  const ConstTensor* cv = n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue ? const_input(g, n, 2) : nullptr;
+  const float value = cv ? static_cast<float>(cv->as_double(0)) : 0.f;
+  const bool u8 = is_u8(v);
+  uint8_t qvalue = 0;
+  if (u8) {
+    const ir::Value& X = g.values[v];
+    const double q = std::nearbyint(value / X.scale) + X.zero_point;
+    qvalue = static_cast<uint8_t>(std::min(std::max(q, 0.0), 255.0));
+  }
+  const int x = get(v, l);
+  const int y = new_buf(bytes_of(n.outputs[0]));
+  define(n.outputs[0], l, y);
+  Step& s = add_step(n.name, 1, 1, {x}, {y});
+  s.fn = [&P = p, x, y, r, begin, in_dims, out_dims, value, qvalue, u8](size_t, size_t) {
+    if (u8) kern::u8_pad(r, in_dims.data(), begin.data(), out_dims.data(), Q8_U8(x), qvalue, Q8_U8(y));
+    else kern::f32_pad(r, in_dims.data(), begin.data(), out_dims.data(), Q8_F32(x), value, Q8_F32(y));
+  };
+}
+
 // Element-wise single-input ops: work in whatever layout the input already has.
 void Plan::Builder::elementwise(const Node& n) {
   const int v = n.inputs[0];
@@ -724,6 +761,7 @@ void Plan::Builder::build() {
       case Op::Dropout:
       case Op::QuantizeLinear:
       case Op::DequantizeLinear: elementwise(n); break;
+      case Op::Pad: pad(n); break;
       case Op::Flatten:
       case Op::Reshape: {
         // A reshape of a C-order tensor moves no data: the output shares the buffer.

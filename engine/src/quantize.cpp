@@ -78,6 +78,13 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
     case Op::GlobalAveragePool:
     case Op::Flatten:
     case Op::Reshape: return is_activation(g, n.inputs[0]);
+    case Op::Pad: {  // zero padding: the zero point represents it exactly
+      if (!is_activation(g, n.inputs[0]) || n.attr_string("mode", "constant") != "constant") return false;
+      const ConstTensor* v = n.inputs.size() > 2 ? const_of(g, n.inputs[2]) : nullptr;
+      if (n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue && (!v || v->numel() != 1 || v->as_double(0) != 0.0))
+        return false;
+      return true;
+    }
     default: return false;
   }
 }
@@ -90,7 +97,7 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
     const Node& n = g.nodes[i];
     if (o.exclude.count(n.name) || s.role[i] == Role::Absorbed || !quantizable(g, n, shapes)) continue;
     s.out[i] = n.outputs[0];
-    if (n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape) {
+    if (n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || n.op == Op::Pad) {
       s.role[i] = Role::PassThrough;
     } else if (n.op == Op::AveragePool || n.op == Op::GlobalAveragePool) {
       s.role[i] = Role::Pool;

@@ -600,6 +600,8 @@ const std::vector<OpSpec>& op_table() {
        {{"value", Kind::Tensor}, {"value_float", Kind::Float}, {"value_floats", Kind::Floats},
         {"value_int", Kind::Int}, {"value_ints", Kind::Ints}}},
       {"Reshape", ir::Op::Reshape, 2, 2, 1, 1, {{"allowzero", Kind::Int, 14}}},
+      // Pad-11 and later: pads (and constant_value, axes) are inputs.
+      {"Pad", ir::Op::Pad, 2, 4, 1, 1, {{"mode", Kind::String}}},
       // Quantization: QDQ (QuantizeLinear/DequantizeLinear around float ops) and QOperator.
       {"QuantizeLinear", ir::Op::QuantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}, {"saturate", Kind::Int, 19}}},
       {"DequantizeLinear", ir::Op::DequantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}}},
@@ -905,6 +907,13 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Reshape:
       flag01("allowzero");
       break;
+    case ir::Op::Pad: {
+      auto m = A.find("mode");
+      if (m != A.end() && m->second.s != "constant" && m->second.s != "reflect" && m->second.s != "edge" &&
+          m->second.s != "wrap")
+        node_fail(n, "attribute 'mode' is '" + printable(m->second.s) + "', not constant, reflect, edge or wrap");
+      break;
+    }
     case ir::Op::Constant: {
       if (A.size() != 1)
         node_fail(n, "expects exactly one value attribute, got " + std::to_string(A.size()));
@@ -1194,7 +1203,7 @@ ir::Graph Importer::run(const void* data, size_t size) {
       constant = n.attrs.at("value").t;
       out_type = constant->dtype;
     } else if (node.op == ir::Op::Identity || node.op == ir::Op::Dropout || node.op == ir::Op::Reshape ||
-               node.op == ir::Op::Flatten || node.op == ir::Op::MaxPool) {
+               node.op == ir::Op::Flatten || node.op == ir::Op::MaxPool || node.op == ir::Op::Pad) {
       out_type = g.values[node.inputs[0]].dtype;  // pass-through ops keep their input's type
     } else if (node.op >= ir::Op::QuantizeLinear && node.op != ir::Op::DequantizeLinear) {
       out_type = DType::Uint8;  // int8 zero points are carried as uint8 + 128 (lower_quantized)

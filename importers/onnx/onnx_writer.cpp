@@ -97,6 +97,7 @@ const std::vector<OpRule>& op_rules() {
       {ir::Op::Dropout, "Dropout", "", {{"seed", Kind::Int, 12}}},
       {ir::Op::Constant, "Constant", "", {{"value", Kind::Tensor}}},
       {ir::Op::Reshape, "Reshape", "", {{"allowzero", Kind::Int, 14}}},
+      {ir::Op::Pad, "Pad", "", {{"mode", Kind::String}}},
       {ir::Op::QuantizeLinear, "QuantizeLinear", "", {{"axis", Kind::Int, 13}, {"saturate", Kind::Int, 19}}},
       {ir::Op::DequantizeLinear, "DequantizeLinear", "", {{"axis", Kind::Int, 13}}},
       {ir::Op::QLinearConv, "QLinearConv", "", kConvAttrs},

@@ -1,6 +1,7 @@
 #include "kernels/f32_misc.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace q8::kern {
 
@@ -23,7 +24,51 @@ void nhwc_to_nchw(size_t C, size_t HW, const T* in, T* out, size_t n0, size_t n1
       for (size_t c = 0; c < C; ++c) dst[c * HW + p] = src[p * C + c];
   }
 }
+// Row by row over the output: each output row is [value..., a slice of one input row, value...],
+// or all value when the row's outer coordinates fall outside the input.
+template <class T>
+void pad_constant(size_t rank, const int64_t* in_dims, const int64_t* begin, const int64_t* out_dims, const T* in,
+                  T value, T* out) {
+  if (rank == 0) {
+    out[0] = in[0];
+    return;
+  }
+  int64_t in_stride[8], idx[8] = {0};
+  in_stride[rank - 1] = 1;
+  for (size_t a = rank - 1; a-- > 0;) in_stride[a] = in_stride[a + 1] * in_dims[a + 1];
+  int64_t rows = 1;
+  for (size_t a = 0; a + 1 < rank; ++a) rows *= out_dims[a];
+  const int64_t ow = out_dims[rank - 1], iw = in_dims[rank - 1], b = begin[rank - 1];
+  // Output columns [c0, c1) come from input columns [c0 - b, c1 - b).
+  const int64_t c0 = std::min(std::max<int64_t>(b, 0), ow), c1 = std::max(std::min(iw + b, ow), c0);
+  for (int64_t r = 0; r < rows; ++r) {
+    T* o = out + r * ow;
+    int64_t src = 0;
+    bool inside = true;
+    for (size_t a = 0; a + 1 < rank; ++a) {
+      const int64_t i = idx[a] - begin[a];
+      inside = inside && i >= 0 && i < in_dims[a];
+      src += i * in_stride[a];
+    }
+    for (int64_t c = 0; c < ow; ++c) o[c] = value;
+    if (inside && c1 > c0) std::memcpy(o + c0, in + src + (c0 - b), static_cast<size_t>(c1 - c0) * sizeof(T));
+    for (size_t a = rank - 1; a-- > 0;) {
+      if (++idx[a] < out_dims[a]) break;
+      idx[a] = 0;
+    }
+  }
+}
+
 }  // namespace
+
+void f32_pad(size_t rank, const int64_t* in_dims, const int64_t* begin, const int64_t* out_dims, const float* in,
+             float value, float* out) {
+  pad_constant(rank, in_dims, begin, out_dims, in, value, out);
+}
+void u8_pad(size_t rank, const int64_t* in_dims, const int64_t* begin, const int64_t* out_dims, const uint8_t* in,
+            uint8_t value, uint8_t* out) {
+  pad_constant(rank, in_dims, begin, out_dims, in, value, out);
+}
 
 void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
   nchw_to_nhwc(C, HW, in, out, n0, n1);

@@ -17,8 +17,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 WHAT=${1:-all}
 JOBS=${SAN_JOBS:-2}
-CXX_SAN=${CXX_SAN:-$(command -v clang++ || command -v g++)}
-CC_SAN=${CC_SAN:-$(command -v clang || command -v gcc)}
+# GCC, the compiler the project ships with: the sanitized code is the code users run.
+CXX_SAN=${CXX_SAN:-$(command -v g++ || command -v clang++)}
+CC_SAN=${CC_SAN:-$(command -v gcc || command -v clang)}
 ASAN_EXCLUDE=${ASAN_EXCLUDE:-^consumer$}
 COMMON="-fno-omit-frame-pointer -fno-sanitize-recover=all -g"
 summary=""

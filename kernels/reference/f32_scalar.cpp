@@ -33,16 +33,11 @@ namespace {
 
 constexpr size_t kMR = 4, kNR = 4;
 
-// std::fma is one correctly rounded operation everywhere, but an x86 build without -mfma turns it
-// into a call to libm's fmaf (about 3x slower for a whole network). On x86 the multiply-add loops
-// are therefore cloned: GCC/Clang pick, once at load time, a copy compiled for FMA (vfmadd...ss)
-// when the CPU has it, else the baseline copy calling fmaf. Both give the same bits.
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__FMA__) && \
-    defined(__ELF__)
-#define Q8_FMA_CLONES __attribute__((target_clones("fma", "default")))
-#else
+// std::fma is one correctly rounded operation everywhere; an x86 build without -mfma calls libm's
+// fmaf for it (slower, same bits). The scalar table is the oracle and the fallback, not the fast
+// path, so it is not cloned per ISA: function multiversioning resolves through ifuncs at load
+// time, before ThreadSanitizer's runtime is up, and crashed the TSan build.
 #define Q8_FMA_CLONES
-#endif
 
 // The canonical clamp (see above); the SIMD tables spell it min/max with this operand order.
 float clamp_to(float x, float lo, float hi) {

@@ -327,6 +327,29 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
   using B = typename T::B;
   constexpr size_t WB = T::WB;
   const size_t C = g.C, taps = g.KH * g.KW;
+  // The common 2x2 stride-2 window with every tap inside the input: four rows, no bookkeeping.
+  if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.PT == 0 && g.PL == 0 &&
+      2 * g.OH <= g.IH && 2 * g.OW <= g.IW) {
+    const size_t row = g.IW * C;
+    PixelCursor px(p0, g.OH, g.OW);
+    for (size_t pix = p0; pix < p1; ++pix, px.next()) {
+      const uint8_t* r0 = in + ((px.n * g.IH + 2 * px.oy) * g.IW + 2 * px.ox) * C;
+      const uint8_t* r2 = r0 + row;
+      uint8_t* o = out + pix * C;
+      size_t c = 0;
+      for (; c + WB <= C; c += WB)
+        T::store_b(T::max_b(T::max_b(T::load_b(r0 + c), T::load_b(r0 + C + c)),
+                            T::max_b(T::load_b(r2 + c), T::load_b(r2 + C + c))),
+                   o + c);
+      if (c < C) {
+        const size_t nc = C - c;
+        T::store_b_partial(T::max_b(T::max_b(T::load_b_partial(r0 + c, nc), T::load_b_partial(r0 + C + c, nc)),
+                                    T::max_b(T::load_b_partial(r2 + c, nc), T::load_b_partial(r2 + C + c, nc))),
+                           o + c, nc);
+      }
+    }
+    return;
+  }
   const uint8_t* rows[kMaxTaps];
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {

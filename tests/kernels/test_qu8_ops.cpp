@@ -402,6 +402,7 @@ TEST_P(QU8Ops, Pools) {
   for (size_t C : {1, 5, 16, 17, 31, 32, 33, 63, 64, 65, 100, 130, 200}) {
     PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).rng_seed(seed++).test(*table_, *scalar_);
     PoolTester().input(2, 6, 6, C).kernel(2, 2).stride(2, 2).rng_seed(seed++).test(*table_, *scalar_);
+    PoolTester().input(1, 7, 9, C).kernel(2, 2).stride(2, 2).rng_seed(seed++).test(*table_, *scalar_);  // odd sizes: last row/column unused
     PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).ceil().rng_seed(seed++).test(*table_, *scalar_);
     PoolTester().input(1, 6, 7, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).ceil().rng_seed(seed++).test(*table_, *scalar_);
   }

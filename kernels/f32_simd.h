@@ -34,6 +34,24 @@ using vec = xsimd::batch<float, Arch>;
 // table gives the scalar table's bits. Comparisons are spelled as selects with a fixed operand
 // order, because min/max instructions differ on NaN and on -0/+0 between ISAs.
 
+// a * b + c with one rounding. Spelled with the fused instruction itself: xsimd 8.1 has no fma
+// for AVX-512 and falls back to a * b + c, which is fused only when the compiler happens to
+// contract it (GCC at -O3 inlined did; sanitizer builds and Clang did not, and lost bit
+// equality with the scalar table).
+template <class Arch>
+inline vec<Arch> fused_multiply_add(vec<Arch> a, vec<Arch> b, vec<Arch> c) {
+#if defined(__AVX512F__)
+  if constexpr (vec<Arch>::size == 16) return _mm512_fmadd_ps(a, b, c);
+#endif
+#if defined(__FMA__)
+  if constexpr (vec<Arch>::size == 8) return _mm256_fmadd_ps(a, b, c);
+#endif
+#if defined(__aarch64__)
+  if constexpr (vec<Arch>::size == 4) return vfmaq_f32(c, a, b);
+#endif
+  return xsimd::fma(a, b, c);
+}
+
 // a > b ? a : b (b when either is NaN or on a tie), lane by lane.
 template <class Arch>
 inline vec<Arch> pick_gt(vec<Arch> a, vec<Arch> b) {
@@ -124,7 +142,7 @@ void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* 
       for (size_t i = 0; i < MR; ++i) {
         const V ai(ap[i][k]);
         Q8_F32_UNROLL
-        for (size_t v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, wv[v], acc[i][v]);
+        for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(ai, wv[v], acc[i][v]);
       }
       w += NR;
     }
@@ -225,7 +243,7 @@ inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, si
     const float* wp = wts + win.tap[j] * C + c;
     Q8_F32_UNROLL
     for (size_t v = 0; v < NV; ++v)
-      acc[v] = xsimd::fma(V::load_unaligned(ip + v * W), V::load_unaligned(wp + v * W), acc[v]);
+      acc[v] = fused_multiply_add(V::load_unaligned(ip + v * W), V::load_unaligned(wp + v * W), acc[v]);
   }
   Q8_F32_UNROLL
   for (size_t v = 0; v < NV; ++v)

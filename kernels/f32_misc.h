@@ -8,11 +8,12 @@
 
 namespace q8::kern {
 
-// NCHW <-> NHWC for images n in [n0, n1), for float and uint8 tensors.
-void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1);
-void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1);
-void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1);
-void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1);
+// NCHW <-> NHWC for pixels [p0, p1) of the N*HW pixels (p = n*HW + hw), so one image splits
+// over threads too; float and uint8 tensors.
+void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t p0, size_t p1);
+void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t p0, size_t p1);
+void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);
+void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);
 
 // Constant padding (ONNX Pad, mode constant): out has out_dims = in_dims + begin + end per axis
 // (negative begin/end crop); elements with no source in `in` are `value`. rank <= 8, C order.

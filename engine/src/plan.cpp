@@ -347,13 +347,14 @@ struct Plan::Builder {
     const bool to_nhwc = l == Layout::NHWC, u8 = is_u8(v);
     if (bufs[src].fixed) {  // a float constant: convert now, once
       p.owned_.emplace_back(bytes_of(v));
-      kern::f32_nchw_to_nhwc(C, HW, reinterpret_cast<const float*>(bufs[src].fixed), p.owned_.back().as<float>(), 0, s[0]);
+      kern::f32_nchw_to_nhwc(C, HW, reinterpret_cast<const float*>(bufs[src].fixed), p.owned_.back().as<float>(), 0,
+                             s[0] * HW);
       slot = fixed_buf(p.owned_.back().data(), bytes_of(v));
       return slot;
     }
     const int dst = new_buf(bytes_of(v));
-    Step& st = add_step(g.values[v].name + (to_nhwc ? " (to NHWC)" : " (to NCHW)"), s[0], 1, {src}, {dst});
-    st.fn = [&P = p, src, dst, C, HW, to_nhwc, u8](size_t n0, size_t n1) {
+    Step& st = add_step(g.values[v].name + (to_nhwc ? " (to NHWC)" : " (to NCHW)"), s[0] * HW, 64, {src}, {dst});
+    st.fn = [&P = p, src, dst, C, HW, to_nhwc, u8](size_t n0, size_t n1) {  // pixel range
       const uint8_t* in = P.buffers_[src];
       uint8_t* out = P.buffers_[dst];
       if (u8) {

@@ -2,7 +2,22 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define Q8_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define Q8_CPU_RELAX() asm volatile("yield")
+#else
+#define Q8_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace q8::rt {
+
+namespace {
+// How long a worker spins for the next step before sleeping: about 100 us of pause
+// instructions, several plan steps' worth.
+constexpr int kSpinIterations = 20000;
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < std::max(threads, 1); ++i) workers_.emplace_back(&ThreadPool::worker, this, i);
@@ -12,6 +27,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -33,34 +49,36 @@ void ThreadPool::parallel_for(size_t n, size_t align, const std::function<void(s
     return;
   }
   {
+    // The job is published under the mutex, so a worker about to sleep cannot miss it.
     std::lock_guard<std::mutex> lock(mu_);
     fn_ = &fn;
     n_ = n;
     align_ = std::max<size_t>(align, 1);
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
   run_chunk(0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
-  fn_ = nullptr;
+  while (pending_.load(std::memory_order_acquire) != 0) Q8_CPU_RELAX();
 }
 
 void ThreadPool::worker(int index) {
-  unsigned seen = 0;
+  uint64_t seen = 0;
   for (;;) {
+    // Spin for the next job, then sleep.
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && spins < kSpinIterations) {
+      Q8_CPU_RELAX();
+      ++spins;
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      start_cv_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
     }
     run_chunk(index);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

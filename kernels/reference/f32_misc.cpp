@@ -7,23 +7,22 @@ namespace q8::kern {
 
 namespace {
 template <class T>
-void nchw_to_nhwc(size_t C, size_t HW, const T* in, T* out, size_t n0, size_t n1) {
-  for (size_t n = n0; n < n1; ++n) {
-    const T* src = in + n * C * HW;
-    T* dst = out + n * C * HW;
-    for (size_t c = 0; c < C; ++c)
-      for (size_t p = 0; p < HW; ++p) dst[p * C + c] = src[c * HW + p];
+void nchw_to_nhwc(size_t C, size_t HW, const T* in, T* out, size_t p0, size_t p1) {
+  for (size_t p = p0; p < p1; ++p) {
+    const T* src = in + (p / HW) * C * HW + p % HW;
+    T* dst = out + p * C;
+    for (size_t c = 0; c < C; ++c) dst[c] = src[c * HW];
   }
 }
 template <class T>
-void nhwc_to_nchw(size_t C, size_t HW, const T* in, T* out, size_t n0, size_t n1) {
-  for (size_t n = n0; n < n1; ++n) {
-    const T* src = in + n * C * HW;
-    T* dst = out + n * C * HW;
-    for (size_t p = 0; p < HW; ++p)
-      for (size_t c = 0; c < C; ++c) dst[c * HW + p] = src[p * C + c];
+void nhwc_to_nchw(size_t C, size_t HW, const T* in, T* out, size_t p0, size_t p1) {
+  for (size_t p = p0; p < p1; ++p) {
+    const T* src = in + p * C;
+    T* dst = out + (p / HW) * C * HW + p % HW;
+    for (size_t c = 0; c < C; ++c) dst[c * HW] = src[c];
   }
 }
+
 // Row by row over the output: each output row is [value..., a slice of one input row, value...],
 // or all value when the row's outer coordinates fall outside the input.
 template <class T>
@@ -70,17 +69,17 @@ void u8_pad(size_t rank, const int64_t* in_dims, const int64_t* begin, const int
   pad_constant(rank, in_dims, begin, out_dims, in, value, out);
 }
 
-void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
-  nchw_to_nhwc(C, HW, in, out, n0, n1);
+void f32_nchw_to_nhwc(size_t C, size_t HW, const float* in, float* out, size_t p0, size_t p1) {
+  nchw_to_nhwc(C, HW, in, out, p0, p1);
 }
-void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t n0, size_t n1) {
-  nhwc_to_nchw(C, HW, in, out, n0, n1);
+void f32_nhwc_to_nchw(size_t C, size_t HW, const float* in, float* out, size_t p0, size_t p1) {
+  nhwc_to_nchw(C, HW, in, out, p0, p1);
 }
-void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1) {
-  nchw_to_nhwc(C, HW, in, out, n0, n1);
+void u8_nchw_to_nhwc(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
+  nchw_to_nhwc(C, HW, in, out, p0, p1);
 }
-void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t n0, size_t n1) {
-  nhwc_to_nchw(C, HW, in, out, n0, n1);
+void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
+  nhwc_to_nchw(C, HW, in, out, p0, p1);
 }
 
 void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,

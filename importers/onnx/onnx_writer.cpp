@@ -13,6 +13,7 @@
 // with one-line messages in the importer's style: "<source>: node '<name>' (<Op>): <what>".
 
 #include "importers/onnx/onnx_writer.h"
+#include "importers/onnx/onnx_ops.h"
 
 #include "engine/src/atomic_file.h"
 
@@ -48,72 +49,6 @@ using Kind = ir::Attribute::Kind;
 constexpr int64_t kIrVersion = 8;
 constexpr int64_t kMinWriteOpset = 13;
 constexpr const char* kMsDomain = "com.microsoft";
-
-// ---------------------------------------------------------------------------------------------
-// Op table: what the importer reads back (onnx_importer.cpp's op_table), per op the attributes
-// and the opsets that allow them.
-
-struct AttrRule {
-  const char* name;
-  Kind kind;
-  int min_opset = 1;
-  int max_opset = INT_MAX;
-};
-
-struct OpRule {
-  ir::Op op;
-  const char* type;
-  const char* domain;  // "" = default domain
-  std::vector<AttrRule> attrs;
-};
-
-const std::vector<AttrRule> kConvAttrs = {{"auto_pad", Kind::String}, {"dilations", Kind::Ints},
-                                          {"group", Kind::Int},        {"kernel_shape", Kind::Ints},
-                                          {"pads", Kind::Ints},        {"strides", Kind::Ints}};
-
-const std::vector<OpRule>& op_rules() {
-  static const std::vector<OpRule> rules = {
-      {ir::Op::Conv, "Conv", "", kConvAttrs},
-      {ir::Op::Relu, "Relu", "", {}},
-      {ir::Op::Clip, "Clip", "", {}},  // "min"/"max" attributes are turned into inputs
-      {ir::Op::MaxPool, "MaxPool", "",
-       {{"auto_pad", Kind::String}, {"ceil_mode", Kind::Int}, {"dilations", Kind::Ints},
-        {"kernel_shape", Kind::Ints}, {"pads", Kind::Ints}, {"storage_order", Kind::Int},
-        {"strides", Kind::Ints}}},
-      {ir::Op::AveragePool, "AveragePool", "",
-       {{"auto_pad", Kind::String}, {"ceil_mode", Kind::Int}, {"count_include_pad", Kind::Int},
-        {"dilations", Kind::Ints, 19}, {"kernel_shape", Kind::Ints}, {"pads", Kind::Ints},
-        {"strides", Kind::Ints}}},
-      {ir::Op::GlobalAveragePool, "GlobalAveragePool", "", {}},
-      {ir::Op::Flatten, "Flatten", "", {{"axis", Kind::Int}}},
-      {ir::Op::Gemm, "Gemm", "",
-       {{"alpha", Kind::Float}, {"beta", Kind::Float}, {"transA", Kind::Int}, {"transB", Kind::Int}}},
-      {ir::Op::MatMul, "MatMul", "", {}},
-      {ir::Op::Add, "Add", "", {}},
-      {ir::Op::BatchNormalization, "BatchNormalization", "",
-       {{"epsilon", Kind::Float}, {"momentum", Kind::Float}, {"training_mode", Kind::Int, 14}}},
-      {ir::Op::Identity, "Identity", "", {}},
-      // "ratio" was an attribute up to opset 11; it is written as an input (opset >= 12).
-      {ir::Op::Dropout, "Dropout", "", {{"seed", Kind::Int, 12}}},
-      {ir::Op::Constant, "Constant", "", {{"value", Kind::Tensor}}},
-      {ir::Op::Reshape, "Reshape", "", {{"allowzero", Kind::Int, 14}}},
-      {ir::Op::Pad, "Pad", "", {{"mode", Kind::String}}},
-      {ir::Op::QuantizeLinear, "QuantizeLinear", "", {{"axis", Kind::Int, 13}, {"saturate", Kind::Int, 19}}},
-      {ir::Op::DequantizeLinear, "DequantizeLinear", "", {{"axis", Kind::Int, 13}}},
-      {ir::Op::QLinearConv, "QLinearConv", "", kConvAttrs},
-      {ir::Op::QLinearMatMul, "QLinearMatMul", "", {}},
-      {ir::Op::QLinearAdd, "QLinearAdd", kMsDomain, {}},
-      {ir::Op::QLinearGlobalAveragePool, "QLinearGlobalAveragePool", kMsDomain, {{"channels_last", Kind::Int}}},
-      {ir::Op::QGemm, "QGemm", kMsDomain, {{"alpha", Kind::Float}, {"transA", Kind::Int}, {"transB", Kind::Int}}},
-  };
-  return rules;
-}
-
-const OpRule* find_rule(ir::Op op) {
-  for (const OpRule& r : op_rules())
-    if (r.op == op) return &r;
-  return nullptr;
-}
 
 bool is_internal_op(ir::Op op) {
   return op == ir::Op::QuantizedConv || op == ir::Op::QuantizedDense || op == ir::Op::QuantizedAdd;
@@ -308,13 +243,13 @@ void Writer::write_attr(const ir::Node& n, const std::string& k, const Attribute
 void Writer::write_node(const ir::Node& n) {
   if (is_internal_op(n.op))
     node_fail(n, "q8-internal op cannot be written to ONNX; export the graph before fusion/lowering");
-  const OpRule* rule = find_rule(n.op);
+  const OpSpec* rule = find_op(n.op);
   if (!rule) node_fail(n, "op cannot be written to ONNX");
   if (n.outputs.empty()) node_fail(n, "node has no outputs");
 
   ::onnx::NodeProto* np = gp_->add_node();
   np->set_name(n.name);
-  np->set_op_type(rule->type);
+  np->set_op_type(rule->onnx);
   if (*rule->domain) {
     np->set_domain(rule->domain);
     uses_ms_domain_ = true;
@@ -344,10 +279,10 @@ void Writer::write_node(const ir::Node& n) {
       node_fail(n, "q8-internal attribute " + quote(k) + " cannot be written to ONNX; export the graph before fusion/lowering");
     if (n.op == ir::Op::Clip && (k == "min" || k == "max")) continue;    // below
     if (n.op == ir::Op::Dropout && k == "ratio") continue;               // below
-    const AttrRule* ar = nullptr;
-    for (const AttrRule& r : rule->attrs)
+    const AttrSpec* ar = nullptr;
+    for (const AttrSpec& r : rule->attrs)
       if (k == r.name) ar = &r;
-    if (!ar) node_fail(n, "attribute " + quote(k) + " is not an ONNX attribute of " + rule->type);
+    if (!ar) node_fail(n, "attribute " + quote(k) + " is not an ONNX attribute of " + rule->onnx);
     if (a.kind != ar->kind)
       node_fail(n, "attribute " + quote(k) + " is " + kind_name(a.kind) + ", expected " + kind_name(ar->kind));
     if (opset_ < ar->min_opset || opset_ > ar->max_opset) {

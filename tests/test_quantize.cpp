@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -160,10 +161,10 @@ TEST(Quantize, ModelWithNothingToQuantizeSaysSo) {
 }
 
 TEST(Quantize, CalibrationFolderOfImages) {
-  // Two PNGs written here (8-bit gray, 28x28) as a folder: loaded, resized, normalised.
+  // A folder of two 24-bit BMP images (28x28; stb decodes BMP like PNG and JPEG, and BMP is
+  // simple to write here): loaded as 1-channel samples, resized and normalised.
   char dir[] = "/tmp/q8_calib_XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  // A minimal valid PNG needs zlib; write a binary PGM instead? stb reads PNG/JPEG/BMP: use BMP.
   for (int k = 0; k < 2; ++k) {
     const int w = 28, h = 28, row = (w * 3 + 3) / 4 * 4, size = 54 + row * h;
     std::string bmp(static_cast<size_t>(size), '\0');
@@ -185,7 +186,7 @@ TEST(Quantize, CalibrationFolderOfImages) {
   EXPECT_NO_THROW(q8::quantize(e.fp32, c));
   std::ofstream(std::string(dir) + "/broken.png") << "not a png";
   EXPECT_THROW(q8::load_calibration(dir, e.fp32, cs), q8::Error);
-  std::system(("rm -rf " + std::string(dir)).c_str());
+  std::filesystem::remove_all(dir);
 }
 
 // ---- The acceptance figure: all 10,000 Fashion-MNIST test images ----------------------------

@@ -13,6 +13,7 @@
 
 #include "importers/onnx/onnx_importer.h"
 #include "importers/onnx/onnx_ops.h"
+#include "importers/onnx/onnx_text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -51,26 +52,6 @@ using Kind = ir::Attribute::Kind;
 // ---------------------------------------------------------------------------------------------
 // Message helpers
 
-// Names from a file go into one-line messages: escape control characters, cap the length.
-std::string printable(const std::string& s) {
-  std::string out;
-  const size_t cap = 200;
-  for (size_t i = 0; i < s.size() && i < cap; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > cap) out += "...";
-  return out;
-}
-
-std::string quote(const std::string& s) { return "'" + printable(s) + "'"; }
 
 std::string dims_str(const std::vector<int64_t>& d) {
   std::string s = "[";
@@ -78,16 +59,6 @@ std::string dims_str(const std::vector<int64_t>& d) {
   return s + "]";
 }
 
-const char* dtype_str(DType t) {
-  switch (t) {
-    case DType::Float32: return "float32";
-    case DType::Uint8: return "uint8";
-    case DType::Int8: return "int8";
-    case DType::Int32: return "int32";
-    case DType::Int64: return "int64";
-    default: return "undefined";
-  }
-}
 
 std::string onnx_dtype_name(int t) {
   if (::onnx::TensorProto_DataType_IsValid(t)) {
@@ -486,7 +457,7 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
                        t.int64_data_size(), t.double_data_size(), t.uint64_data_size()};
   int typed_fields = 0;
   for (int n : typed) typed_fields += n > 0;
-  const std::string what = std::string(dtype_str(info.dtype)) + " shape " + dims_str(dims);
+  const std::string what = std::string(ir::dtype_name(info.dtype)) + " shape " + dims_str(dims);
 
   auto ct = std::make_shared<ConstTensor>();
   ct->dtype = info.dtype;
@@ -970,7 +941,7 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
         if (auto w = in(1)) {
           if (w->dims.size() != 4)
             node_fail(n, "only 2-D convolution is supported (weight has rank " + std::to_string(w->dims.size()) + ")");
-          if (w->dtype != DType::Float32) node_fail(n, "weight is " + std::string(dtype_str(w->dtype)) + ", expected float32");
+          if (w->dtype != DType::Float32) node_fail(n, "weight is " + std::string(ir::dtype_name(w->dtype)) + ", expected float32");
         }
         if (auto b = in(2))
           if (b->dims.size() != 1) node_fail(n, "bias has rank " + std::to_string(b->dims.size()) + ", expected 1");
@@ -980,12 +951,12 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
           if (auto c = in(i))
             if (c->dtype != DType::Float32 || c->bytes.size() != 4)
               node_fail(n, std::string(i == 1 ? "min" : "max") + " must be a float32 scalar, got " +
-                               dtype_str(c->dtype) + " " + dims_str(c->dims));
+                               ir::dtype_name(c->dtype) + " " + dims_str(c->dims));
         break;
       case ir::Op::Reshape:
         if (auto s = in(1))
           if (s->dtype != DType::Int64 || s->dims.size() != 1)
-            node_fail(n, "shape must be a 1-D int64 tensor, got " + std::string(dtype_str(s->dtype)) + " " +
+            node_fail(n, "shape must be a 1-D int64 tensor, got " + std::string(ir::dtype_name(s->dtype)) + " " +
                              dims_str(s->dims));
         break;
       case ir::Op::Dropout:

@@ -14,6 +14,7 @@
 
 #include "importers/onnx/onnx_writer.h"
 #include "importers/onnx/onnx_ops.h"
+#include "importers/onnx/onnx_text.h"
 
 #include "engine/src/atomic_file.h"
 
@@ -78,24 +79,6 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-// Names go into one-line messages: escape control characters, cap the length.
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  const size_t cap = 200;
-  for (size_t i = 0; i < s.size() && i < cap; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > cap) out += "...";
-  return out + "'";
-}
 
 bool onnx_dtype(DType t, int& out) {
   switch (t) {

@@ -17,11 +17,14 @@
 //   maxpool:     m = -inf; for each tap inside the input, row-major: m = (x > m || x != x) ? x : m
 //                (ties keep the earlier tap, so -0/+0 follow the input; a NaN wins and stays).
 //   avgpool:     s = 0; s = s + x over the taps inside the input, row-major;
-//                out = count ? s / float(count) : 0 (a division, not a reciprocal multiply).
+//                out = count ? s / float(count) : 0 (a division, not a reciprocal multiply;
+//                count = avgpool_divisor, kernels/window.h).
 //   global_avgpool: s = 0; s = s + x over hw in order; out = s / float(HW).
 //   add, add_row: out = clamp(a + b).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y (NaN passes through; a -0/+0
 //                bound equal to x keeps x).
+// The pools and dwconv visit only the taps inside the input (kernels/window.h finds them in O(1)
+// per output pixel), so a pixel costs those taps, never the kernel area.
 #pragma once
 
 #include <cstddef>

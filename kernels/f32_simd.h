@@ -14,6 +14,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/f32.h"
+#include "kernels/window.h"
 
 namespace q8::kern {
 namespace {  // NOLINT: per-translation-unit instantiations, see above
@@ -183,12 +184,14 @@ void gemm_tile(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
 
 // --- Windows: the taps of one output pixel that fall inside the input ------------------------
 // Depthwise conv and the pools walk the same windows, vectorised over channels (NHWC). For each
-// output pixel the in-bounds taps are collected once, then every block of channels runs over that
-// list: the bounds arithmetic is paid per pixel, not per pixel and channel block. Taps outside the
-// input are skipped: for depthwise they would add 0 * w (so `zero` is not read), and MaxPool
-// ignores them. A kernel with more than kMaxTaps taps is walked in consecutive lists of at most
-// kMaxTaps taps, the partial result passing through the output row; taps are visited in row-major
-// order either way, as in the scalar reference.
+// output pixel the window's taps inside the input are found once (tap_window, kernels/window.h:
+// O(1), the same rule as the scalar reference), then listed, and every block of channels runs over
+// the list: the bounds arithmetic is paid per pixel, not per pixel and channel block. Taps outside
+// the input are never visited: for depthwise they would add 0 * w (so `zero` is not read), and
+// MaxPool ignores them; a pixel costs the taps inside the input, however large the kernel. More
+// than kMaxTaps taps inside are walked in consecutive lists of at most kMaxTaps, the partial result
+// passing through the output row; taps are visited in row-major order either way, as in the scalar
+// reference.
 constexpr size_t kMaxTaps = 64;
 
 template <class Arch>
@@ -198,21 +201,14 @@ struct Window {
   size_t count = 0;
 };
 
-// Collects the taps [t0, t1) of output (oy, ox) that fall inside the input.
+// Lists the next (at most kMaxTaps) taps of window w from `at` on.
 template <class Arch, class Geometry>
-inline void collect_window(const Geometry& g, const float* in_n, size_t oy, size_t ox, size_t t0,
-                           size_t t1, Window<Arch>& win) {
-  win.count = 0;
-  for (size_t ky = t0 / g.KW, t = ky * g.KW; t < t1; ++ky) {
-    const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps to a huge value above the input
-    for (size_t kx = 0; kx < g.KW; ++kx, ++t) {
-      const size_t ix = ox * g.SW + kx * g.DW - g.PL;
-      if (t < t0 || t >= t1 || iy >= g.IH || ix >= g.IW) continue;
-      win.in[win.count] = in_n + (iy * g.IW + ix) * g.C;
-      win.tap[win.count] = t;
-      ++win.count;
-    }
-  }
+inline void next_window_list(const Geometry& g, const float* in_n, const TapWindow& w, TapWalk& at,
+                             Window<Arch>& win) {
+  win.count = tap_walk_next(g, w, at, kMaxTaps, [&](size_t j, size_t ky, size_t kx, size_t iy, size_t ix) {
+    win.in[j] = in_n + (iy * g.IW + ix) * g.C;
+    win.tap[j] = ky * g.KW + kx;
+  });
 }
 
 // Walks output pixels [p0, p1) as (n, oy, ox) without a division per pixel.
@@ -256,21 +252,21 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
             float* out, size_t p0, size_t p1, float out_min, float out_max) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
-  const size_t C = g.C, taps = g.taps();
+  const size_t C = g.C;
   const float* bias = packed;
   const float* wts = packed + C;
   const V lo(out_min), hi(out_max);
   Window<Arch> win;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
-    const size_t oy = px.oy, ox = px.ox;
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
-    for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-      const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
-      collect_window<Arch>(g, in_n, oy, ox, t0, t1, win);
-      const float* init = t0 == 0 ? bias : o;
-      const bool last = t1 == taps;
+    const TapWindow tw = tap_window(g, px.oy, px.ox);
+    TapWalk at = tap_walk_begin(tw);
+    for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
+      next_window_list<Arch>(g, in_n, tw, at, win);
+      const float* init = first ? bias : o;
+      const bool last = tap_walk_done(tw, at);
       size_t c = 0;
       for (; c + 4 * W <= C; c += 4 * W) dwconv_block<Arch, 4>(win, wts, C, c, init, o, last, lo, hi);
       for (; c + 2 * W <= C; c += 2 * W) dwconv_block<Arch, 2>(win, wts, C, c, init, o, last, lo, hi);
@@ -287,7 +283,7 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
 
 // --- Pools -----------------------------------------------------------------------------------
 // MaxPool: a window with no tap inside the input gives -inf. AvgPool: sums, then divides by
-// avgpool_divisor after the last list.
+// avgpool_divisor (kernels/window.h) after the last list.
 template <class Arch, size_t NV, bool kMax>
 inline void pool_block(const Window<Arch>& win, size_t c, const float* init, float* out, bool last,
                        vec<Arch> divisor) {
@@ -311,44 +307,29 @@ inline void pool_block(const Window<Arch>& win, size_t c, const float* init, flo
     (kMax || !last ? acc[v] : divide<Arch>(acc[v], divisor)).store_unaligned(out + c + v * W);
 }
 
-// Number of taps an AveragePool divides by, for output (oy, ox). count_include_pad=false: taps
-// inside the input. true (ONNX): taps inside the padded input [-PT, IH+PB) x [-PL, IW+PR); taps
-// beyond the pads, which exist only because ceil_mode added a last partial window, do not count.
-template <class Arch>
-inline size_t avgpool_divisor(const PoolGeometry& g, size_t oy, size_t ox) {
-  const size_t lim_h = g.count_include_pad ? g.IH + g.PT + g.PB : g.IH;
-  const size_t lim_w = g.count_include_pad ? g.IW + g.PL + g.PR : g.IW;
-  const size_t off_h = g.count_include_pad ? 0 : g.PT;
-  const size_t off_w = g.count_include_pad ? 0 : g.PL;
-  size_t nh = 0, nw = 0;
-  for (size_t ky = 0; ky < g.KH; ++ky) nh += (oy * g.SH + ky * g.DH - off_h) < lim_h;
-  for (size_t kx = 0; kx < g.KW; ++kx) nw += (ox * g.SW + kx * g.DW - off_w) < lim_w;
-  return nh * nw;
-}
-
 template <class Arch, bool kMax>
 void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
-  const size_t C = g.C, taps = g.KH * g.KW;
+  const size_t C = g.C;
   Window<Arch> win;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
-    const size_t oy = px.oy, ox = px.ox;
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
-    const size_t divisor = kMax ? 1 : avgpool_divisor<Arch>(g, oy, ox);
+    const TapWindow tw = tap_window(g, px.oy, px.ox);
+    const size_t divisor = kMax ? 1 : avgpool_divisor(g, px.oy, px.ox, tw);
     if (divisor == 0) {  // AvgPool window with nothing to count: the mean of nothing is 0
       for (size_t c = 0; c < C; ++c) o[c] = 0.0f;
       continue;
     }
     const float fdiv = static_cast<float>(divisor);
     const V vdiv(fdiv);
-    for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-      const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
-      collect_window<Arch>(g, in_n, oy, ox, t0, t1, win);
-      const float* init = t0 == 0 ? nullptr : o;
-      const bool last = t1 == taps;
+    TapWalk at = tap_walk_begin(tw);
+    for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
+      next_window_list<Arch>(g, in_n, tw, at, win);
+      const float* init = first ? nullptr : o;
+      const bool last = tap_walk_done(tw, at);
       size_t c = 0;
       for (; c + 4 * W <= C; c += 4 * W) pool_block<Arch, 4, kMax>(win, c, init, o, last, vdiv);
       for (; c + 2 * W <= C; c += 2 * W) pool_block<Arch, 2, kMax>(win, c, init, o, last, vdiv);

@@ -61,7 +61,13 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t*
                                const uint8_t* zero, const uint8_t** indirection);
 
 // ---- Depthwise (groups == C == K) ----------------------------------------------------------
-// Packed: [C int32 bias'][taps][C int8 weights][C float M], bias' = bias - z_a * sum_t w[c][t].
+// Packed: [C int32 bias'][taps][C int8 weights][C float M][C int32 bias],
+// bias' = bias - z_a * sum_t w[c][t]. Two ways to the same int32 (sums wrap modulo 2^32):
+//   acc = bias' + sum over every tap of a_t * w_t, a tap outside the input reading z_a, or
+//   acc = bias  + sum over the taps inside the input of (a_t - z_a) * w_t.
+// The second costs only the taps inside the input (kernels/window.h); the reference uses it, and
+// so does every path where a kernel's taps outnumber what a short list holds, so no pixel ever
+// costs the whole kernel area.
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g);
 void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias,
                      const float* multiplier, uint8_t a_zero_point, void* packed);
@@ -76,7 +82,7 @@ struct QU8AddParams {
 };
 // Average pools: acc = sum over the counted taps of (a - z_in), an exact int32; then
 // x = (float)acc * (in_over_out / (float)count), the window's scale being one IEEE division,
-// then clamp/round as above with z_out.
+// then clamp/round as above with z_out; count = avgpool_divisor (kernels/window.h), the fp32 rule.
 struct QU8PoolParams {
   int32_t in_zero_point = 0;
   float in_over_out = 1.f;  // s_in / s_out
@@ -99,7 +105,8 @@ struct QU8Kernels {
                 const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) = nullptr;
   void (*gemm)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                uint8_t* c, size_t c_stride, const QU8Requant& p) = nullptr;
-  // Depthwise over output pixels [p0, p1). Taps outside the input read z_a (`zero` row).
+  // Depthwise over output pixels [p0, p1). Taps outside the input count as z_a: `zero` is a row
+  // of C bytes equal to z_a (the same z_a the weights were packed with).
   void (*dwconv)(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
                  uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) = nullptr;
   // Max pool on uint8 (input and output share scale and zero point), output pixels [p0, p1).

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "kernels/qu8.h"
+#include "kernels/window.h"
 
 namespace q8::kern {
 namespace {  // NOLINT: per-translation-unit instantiations
@@ -32,8 +33,9 @@ namespace qu8_simd {
 #define Q8_QU8_UNROLL
 #endif
 
-// Pointers to the taps of one window, at most kMaxTaps at a time (longer kernels are walked in
-// consecutive lists).
+// Pointers to the taps of one window, at most kMaxTaps at a time (more taps are walked in
+// consecutive lists). Windows are clipped to the input once per output pixel (kernels/window.h),
+// the same rule as the reference, and loops run over the taps inside the input.
 constexpr size_t kMaxTaps = 64;
 
 // Walks output pixels [p0, p1) as (n, oy, ox) without a division per pixel.
@@ -49,33 +51,30 @@ struct PixelCursor {
   }
 };
 
-// Rows of the taps [t0, t1) of output (oy, ox), in row-major tap order. With `zero` non-null a tap
-// outside the input gets `zero` (depthwise: every tap contributes); with null it is skipped
-// (pools). Returns how many rows were written.
+// Rows of every tap of a window, in row-major tap order: the input pixel under a tap inside the
+// input (tw, kernels/window.h), `zero` under one outside. Only for kernels of at most kMaxTaps
+// taps (the short depthwise paths), whose cost per pixel the kernel size bounds.
 template <class Geometry>
-inline size_t collect_rows(const Geometry& g, const uint8_t* in_n, const uint8_t* zero, size_t oy,
-                           size_t ox, size_t t0, size_t t1, const uint8_t** rows) {
-  size_t count = 0;
-  for (size_t ky = t0 / g.KW, t = ky * g.KW; t < t1; ++ky) {
-    const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps to a huge value above the input
-    for (size_t kx = 0; kx < g.KW; ++kx, ++t) {
-      if (t < t0 || t >= t1) continue;
-      const size_t ix = ox * g.SW + kx * g.DW - g.PL;
-      if (iy < g.IH && ix < g.IW)
-        rows[count++] = in_n + (iy * g.IW + ix) * g.C;
-      else if (zero)
-        rows[count++] = zero;
-    }
-  }
-  return count;
+inline void all_tap_rows(const Geometry& g, const uint8_t* in_n, const uint8_t* zero,
+                         const TapWindow& tw, const uint8_t** rows) {
+  size_t t = 0;
+  for (size_t ky = 0; ky < g.KH; ++ky)
+    for (size_t kx = 0; kx < g.KW; ++kx, ++t)
+      rows[t] = tap_window_has(tw, ky, kx)
+                    ? in_n + ((tw.iy0 + (ky - tw.ky0) * g.DH) * g.IW + tw.ix0 + (kx - tw.kx0) * g.DW) * g.C
+                    : zero;
 }
 
-// Whether the whole window of (oy, ox) lies inside the input.
+// Rows (and tap indices ky * KW + kx, if `taps` is not null) of the next taps inside the input of
+// window tw, at most kMaxTaps of them, from `at` on (kernels/window.h's row-major walk). Returns
+// how many.
 template <class Geometry>
-inline bool window_inside(const Geometry& g, size_t oy, size_t ox) {
-  const size_t y0 = oy * g.SH, x0 = ox * g.SW;
-  return y0 >= g.PT && x0 >= g.PL && y0 - g.PT + (g.KH - 1) * g.DH < g.IH &&
-         x0 - g.PL + (g.KW - 1) * g.DW < g.IW;
+inline size_t next_tap_rows(const Geometry& g, const uint8_t* in_n, const TapWindow& tw, TapWalk& at,
+                            const uint8_t** rows, size_t* taps = nullptr) {
+  return tap_walk_next(g, tw, at, kMaxTaps, [&](size_t j, size_t ky, size_t kx, size_t iy, size_t ix) {
+    rows[j] = in_n + (iy * g.IW + ix) * g.C;
+    if (taps) taps[j] = ky * g.KW + kx;
+  });
 }
 
 // Requantization constants (qu8.h): clamp bounds relative to z_out, and z_out.
@@ -160,26 +159,47 @@ inline void dw_pixel(const uint8_t* const* rows, size_t taps, const uint8_t* bia
   }
 }
 
-// A pixel of a kernel with more than kMaxTaps taps: per block of channels, the taps are walked in
-// lists of kMaxTaps, the int32 sums staying in registers.
+// A pixel of a kernel with more than kMaxTaps taps visits only its taps inside the input, from the
+// unfolded bias (qu8.h): acc = bias[c] + sum over those taps of (a - z_a) * w, z_a from `zero`; the
+// same int32 as bias' + a sum over every tap. Per block of channels the taps are walked in lists
+// of kMaxTaps, the int32 sums staying in registers. A pixel costs its taps inside the input, not
+// the kernel area (a 1 x 2^20 kernel over wide pads has ~2^20 output pixels with a handful of
+// taps inside each).
+template <class T, bool kPartial>
+inline void dw_long_block(const ConvGeometry& g, const uint8_t* in_n, const uint8_t* zero,
+                          const TapWindow& tw, const uint8_t* bias0, const int8_t* w,
+                          const uint8_t* m, uint8_t* o, const Requant<T>& rq, size_t c, size_t nc) {
+  using I = typename T::I;
+  const size_t C = g.C;
+  const uint8_t* rows[kMaxTaps];
+  size_t taps[kMaxTaps];
+  I acc = kPartial ? T::load_i32_partial(bias0 + c * 4, nc) : T::load_i32(bias0 + c * 4);
+  const I z = kPartial ? T::load_u8_partial(zero + c, nc) : T::load_u8(zero + c);
+  TapWalk at = tap_walk_begin(tw);
+  while (!tap_walk_done(tw, at)) {
+    const size_t n = next_tap_rows(g, in_n, tw, at, rows, taps);
+    for (size_t j = 0; j < n; ++j) {
+      const I a = kPartial ? T::load_u8_partial(rows[j] + c, nc) : T::load_u8(rows[j] + c);
+      const I wv = kPartial ? T::load_s8_partial(w + taps[j] * C + c, nc) : T::load_s8(w + taps[j] * C + c);
+      acc = T::add(acc, T::mul(T::sub(a, z), wv));
+    }
+  }
+  const typename T::F mv = kPartial ? T::load_f32_partial(m + c * 4, nc) : T::load_f32(m + c * 4);
+  if (kPartial)
+    T::store_u8_partial(rq(acc, mv), o + c, nc);
+  else
+    T::store_u8(rq(acc, mv), o + c);
+}
+
 template <class T>
 inline void dw_pixel_long(const ConvGeometry& g, const uint8_t* in_n, const uint8_t* zero,
-                          size_t oy, size_t ox, const uint8_t* bias, const int8_t* w,
+                          const TapWindow& tw, const uint8_t* bias0, const int8_t* w,
                           const uint8_t* m, uint8_t* o, const Requant<T>& rq) {
-  using I = typename T::I;
   constexpr size_t W = T::W;
-  const size_t C = g.C, taps = g.taps();
-  const uint8_t* rows[kMaxTaps];
-  for (size_t c = 0; c < C; c += W) {
-    const size_t nc = C - c < W ? C - c : W;
-    I acc = T::load_i32_partial(bias + c * 4, nc);
-    for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-      const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
-      const size_t n = collect_rows(g, in_n, zero, oy, ox, t0, t1, rows);
-      dw_accumulate_partial<T>(acc, rows, n, w + t0 * C, C, c, nc);
-    }
-    T::store_u8_partial(rq(acc, T::load_f32_partial(m + c * 4, nc)), o + c, nc);
-  }
+  const size_t C = g.C;
+  size_t c = 0;
+  for (; c + W <= C; c += W) dw_long_block<T, false>(g, in_n, zero, tw, bias0, w, m, o, rq, c, W);
+  if (c < C) dw_long_block<T, true>(g, in_n, zero, tw, bias0, w, m, o, rq, c, C - c);
 }
 
 // Rows of the taps of output pixel `px` (all taps; `zero` for those outside the input).
@@ -188,11 +208,12 @@ inline void dw_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zer
                     const PixelCursor& px, const size_t* offset, const uint8_t** rows) {
   const size_t taps = g.taps();
   const uint8_t* in_n = in + px.n * g.IH * g.IW * g.C;
-  if (window_inside(g, px.oy, px.ox)) {
-    const uint8_t* base = in_n + ((px.oy * g.SH - g.PT) * g.IW + (px.ox * g.SW - g.PL)) * g.C;
+  const TapWindow tw = tap_window(g, px.oy, px.ox);
+  if (tap_window_count(tw) == taps) {  // the whole window is inside: tap 0 is (ky0, kx0) = (0, 0)
+    const uint8_t* base = in_n + (tw.iy0 * g.IW + tw.ix0) * g.C;
     for (size_t t = 0; t < taps; ++t) rows[t] = base + offset[t];
   } else {
-    collect_rows(g, in_n, zero, px.oy, px.ox, 0, taps, rows);
+    all_tap_rows(g, in_n, zero, tw, rows);
   }
 }
 
@@ -282,7 +303,8 @@ void dwconv_tiled(const ConvGeometry& g, const uint8_t* in, const void* packed,
   }
 }
 
-// Any other kernel, pixel by pixel.
+// Any other kernel, pixel by pixel; kernels of more than kMaxTaps taps visit only the taps inside
+// the input (dw_pixel_long).
 template <class T>
 void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed,
                     const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
@@ -290,6 +312,7 @@ void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed
   const uint8_t* bias = static_cast<const uint8_t*>(packed);
   const int8_t* w = reinterpret_cast<const int8_t*>(bias + C * 4);
   const uint8_t* m = bias + C * 4 + taps * C;
+  const uint8_t* bias0 = m + C * 4;  // the unfolded bias
   const Requant<T> rq(p);
   const uint8_t* rows[kMaxTaps];
   // Offsets of the taps from the window's first pixel, for windows wholly inside the input.
@@ -301,7 +324,7 @@ void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     uint8_t* o = out + pix * C;
     if (taps > kMaxTaps) {
-      dw_pixel_long<T>(g, in + px.n * g.IH * g.IW * C, zero, px.oy, px.ox, bias, w, m, o, rq);
+      dw_pixel_long<T>(g, in + px.n * g.IH * g.IW * C, zero, tap_window(g, px.oy, px.ox), bias0, w, m, o, rq);
       continue;
     }
     dw_rows<T>(g, in, zero, px, offset, rows);
@@ -320,13 +343,14 @@ void dwconv(const ConvGeometry& g, const uint8_t* in, const void* packed, const 
 }
 
 // --- Max pool (bytes, vectorised over channels) -----------------------------------------------
-// Positions outside the input are ignored; a window with none inside gives 0. Kernels longer
-// than kMaxTaps fold list after list into the output row (max is exact and idempotent).
+// Positions outside the input are ignored (and never visited: kernels/window.h); a window with
+// none inside gives 0. More than kMaxTaps taps inside fold list after list into the output row
+// (max is exact and idempotent).
 template <class T>
 void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   using B = typename T::B;
   constexpr size_t WB = T::WB;
-  const size_t C = g.C, taps = g.KH * g.KW;
+  const size_t C = g.C;
   // The common 2x2 stride-2 window with every tap inside the input: four rows, no bookkeeping.
   if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.PT == 0 && g.PL == 0 &&
       2 * g.OH <= g.IH && 2 * g.OW <= g.IW) {
@@ -355,10 +379,10 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     const uint8_t* in_n = in + px.n * g.IH * g.IW * C;
     uint8_t* o = out + pix * C;
-    for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-      const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
-      const size_t n = collect_rows(g, in_n, nullptr, px.oy, px.ox, t0, t1, rows);
-      const bool first = t0 == 0;
+    const TapWindow tw = tap_window(g, px.oy, px.ox);
+    TapWalk at = tap_walk_begin(tw);
+    for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
+      const size_t n = next_tap_rows(g, in_n, tw, at, rows);
       size_t c = 0;
       for (; c + 2 * WB <= C; c += 2 * WB) {
         B m0 = first ? T::zero_b() : T::load_b(o + c), m1 = first ? T::zero_b() : T::load_b(o + c + WB);
@@ -381,39 +405,28 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
 
 // --- Average pools ------------------------------------------------------------------------------
 // acc = sum over the taps inside the input of (a - z_in) = (sum of a) - inside * z_in, exact in
-// int32; x = (float)acc * (in_over_out / (float)count), count as in the reference (0 for an
-// empty window gives scale 0, hence z_out).
-template <class Geometry>
-inline size_t avgpool_count(const Geometry& g, size_t oy, size_t ox) {
-  size_t nh = 0, nw = 0;
-  for (size_t ky = 0; ky < g.KH; ++ky) {
-    const size_t y = oy * g.SH + ky * g.DH;  // position in the padded input
-    nh += g.count_include_pad ? y < g.IH + g.PT + g.PB : (y >= g.PT && y - g.PT < g.IH);
-  }
-  for (size_t kx = 0; kx < g.KW; ++kx) {
-    const size_t x = ox * g.SW + kx * g.DW;
-    nw += g.count_include_pad ? x < g.IW + g.PL + g.PR : (x >= g.PL && x - g.PL < g.IW);
-  }
-  return nh * nw;
-}
-
+// int32; x = (float)acc * (in_over_out / (float)count), count = avgpool_divisor (kernels/window.h,
+// the reference's rule; 0 for an empty window gives scale 0, hence z_out). Only the taps inside
+// the input are visited.
 template <class T>
 void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
              const QU8PoolParams& p) {
   using I = typename T::I;
   constexpr size_t W = T::W;
-  const size_t C = g.C, taps = g.KH * g.KW;
+  const size_t C = g.C;
   const Requant<T> rq(p.out);
   const uint8_t* rows[kMaxTaps];
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     const uint8_t* in_n = in + px.n * g.IH * g.IW * C;
     uint8_t* o = out + pix * C;
-    const size_t count = avgpool_count(g, px.oy, px.ox);
+    const TapWindow tw = tap_window(g, px.oy, px.ox);
+    const size_t count = avgpool_divisor(g, px.oy, px.ox, tw);
     const typename T::F scale =
         T::set1f(count ? p.in_over_out / static_cast<float>(count) : 0.0f);
-    if (taps <= kMaxTaps) {
-      const size_t n = collect_rows(g, in_n, nullptr, px.oy, px.ox, 0, taps, rows);
+    if (tap_window_count(tw) <= kMaxTaps) {
+      TapWalk at = tap_walk_begin(tw);
+      const size_t n = next_tap_rows(g, in_n, tw, at, rows);
       const I zsum = T::set1(static_cast<int32_t>(n) * p.in_zero_point);
       size_t c = 0;
       for (; c + 4 * W <= C; c += 4 * W) {
@@ -436,9 +449,8 @@ void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
       for (size_t c = 0; c < C; c += W) {
         const size_t nc = C - c < W ? C - c : W;
         I acc = T::set1(0);
-        for (size_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-          const size_t t1 = taps - t0 > kMaxTaps ? t0 + kMaxTaps : taps;
-          const size_t n = collect_rows(g, in_n, nullptr, px.oy, px.ox, t0, t1, rows);
+        for (TapWalk at = tap_walk_begin(tw); !tap_walk_done(tw, at);) {
+          const size_t n = next_tap_rows(g, in_n, tw, at, rows);
           acc = T::sub(acc, T::set1(static_cast<int32_t>(n) * p.in_zero_point));
           for (size_t j = 0; j < n; ++j) acc = T::add(acc, T::load_u8_partial(rows[j] + c, nc));
         }

@@ -145,11 +145,12 @@ void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, si
 }
 
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
-  return g.C * sizeof(int32_t) + g.taps() * g.C + g.C * sizeof(float);
+  return g.C * sizeof(int32_t) + g.taps() * g.C + g.C * sizeof(float) + g.C * sizeof(int32_t);
 }
 
-// [C int32 bias'][taps][C int8][C float M], bias' = bias - z_a * sum_t w[c][t] (the algebra above
-// with one input channel per output channel).
+// [C int32 bias'][taps][C int8][C float M][C int32 bias], bias' = bias - z_a * sum_t w[c][t] (the
+// algebra above with one input channel per output channel), bias as given (0 without one) for the
+// kernels that sum only over the taps inside the input (qu8.h).
 void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias,
                      const float* multiplier, uint8_t a_zero_point, void* packed) {
   const size_t C = g.C, taps = g.taps();
@@ -167,6 +168,8 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
     const int32_t b32 = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(b64)));
     std::memcpy(pp + c * sizeof(int32_t), &b32, sizeof b32);
     std::memcpy(pm + c * sizeof(float), &multiplier[c], sizeof(float));
+    const int32_t b0 = bias ? bias[c] : 0;
+    std::memcpy(pm + C * sizeof(float) + c * sizeof(int32_t), &b0, sizeof b0);
   }
 }
 

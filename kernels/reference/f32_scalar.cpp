@@ -9,13 +9,16 @@
 //       out = clamp(acc).  One fused multiply-add per term (std::fma here, vfmadd/fmla in SIMD),
 //       no partial accumulators, no reassociation. Padding taps read the zero row: fma(0, w, acc).
 //   dwconv: acc = bias; for every tap inside the input, row-major: acc = fma(x, w, acc);
-//       out = clamp(acc). Taps outside the input are skipped (not fma'd with 0).
+//       out = clamp(acc). Taps outside the input are skipped (not fma'd with 0), and never visited:
+//       every kernel walks only the window's taps inside the input (kernels/window.h), so a pixel
+//       costs the number of those taps, however large the kernel, pads or strides.
 //   maxpool: m = -inf; for every tap inside the input, row-major: m = (x > m || x != x) ? x : m.
 //       Ties keep the earlier tap (so -0/+0 order is the input's); a NaN wins and stays (the
 //       last NaN of the window). A window with no tap inside gives -inf.
 //   avgpool: s = 0.0f; for every tap inside the input, row-major: s = s + x;
 //       out = count ? s / float(count) : 0.0f (a correctly rounded division, not a multiply by
-//       a reciprocal), count as in avgpool_divisor.
+//       a reciprocal), count as in avgpool_divisor
+//       (kernels/window.h, one rule for every path).
 //   global_avgpool: s = 0.0f; for hw in order: s = s + x; out = s / float(HW).
 //   add / add_row: out = clamp(a + b).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y. NaN passes through unchanged;
@@ -27,6 +30,7 @@
 #include <limits>
 
 #include "kernels/f32.h"
+#include "kernels/window.h"
 
 namespace q8::kern {
 namespace {
@@ -82,18 +86,13 @@ Q8_FMA_CLONES void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const f
   }
 }
 
-// Calls f(ky, kx, iy, ix) for every tap of output (oy, ox) that falls inside the input.
+// Calls f(ky, kx, iy, ix) for every tap of window w (the taps of one output pixel inside the
+// input, kernels/window.h), row-major. Taps outside the input are never visited, so the cost is
+// the number of taps inside, whatever the kernel size.
 template <class Geometry, class F>
-void for_each_inside_tap(const Geometry& g, size_t oy, size_t ox, F&& f) {
-  for (size_t ky = 0; ky < g.KH; ++ky) {
-    const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps to huge when above the input
-    if (iy >= g.IH) continue;
-    for (size_t kx = 0; kx < g.KW; ++kx) {
-      const size_t ix = ox * g.SW + kx * g.DW - g.PL;
-      if (ix >= g.IW) continue;
-      f(ky, kx, iy, ix);
-    }
-  }
+void for_each_tap(const Geometry& g, const TapWindow& w, F&& f) {
+  for (size_t ky = w.ky0, iy = w.iy0; ky < w.ky1; ++ky, iy += g.DH)
+    for (size_t kx = w.kx0, ix = w.ix0; kx < w.kx1; ++kx, ix += g.DW) f(ky, kx, iy, ix);
 }
 
 // Packed [C bias][taps][C weights]; taps outside the input add nothing, so `zero` is not needed.
@@ -104,9 +103,10 @@ Q8_FMA_CLONES void f32_dwconv__scalar(const ConvGeometry& g, const float* in, co
   for (size_t p = p0; p < p1; ++p) {
     const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
     const float* in_n = in + n * g.IH * g.IW * C;
+    const TapWindow w = tap_window(g, oy, ox);
     for (size_t c = 0; c < C; ++c) {
       float acc = packed[c];
-      for_each_inside_tap(g, oy, ox, [&](size_t ky, size_t kx, size_t iy, size_t ix) {
+      for_each_tap(g, w, [&](size_t ky, size_t kx, size_t iy, size_t ix) {
         acc = std::fma(in_n[(iy * g.IW + ix) * C + c], packed[C + (ky * g.KW + kx) * C + c], acc);
       });
       out[p * C + c] = clamp_to(acc, out_min, out_max);
@@ -121,9 +121,10 @@ void f32_maxpool__scalar(const PoolGeometry& g, const float* in, float* out, siz
   for (size_t p = p0; p < p1; ++p) {
     const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
     const float* in_n = in + n * g.IH * g.IW * C;
+    const TapWindow w = tap_window(g, oy, ox);
     for (size_t c = 0; c < C; ++c) {
       float m = -std::numeric_limits<float>::infinity();
-      for_each_inside_tap(g, oy, ox, [&](size_t, size_t, size_t iy, size_t ix) {
+      for_each_tap(g, w, [&](size_t, size_t, size_t iy, size_t ix) {
         const float x = in_n[(iy * g.IW + ix) * C + c];
         m = x > m || x != x ? x : m;
       });
@@ -132,34 +133,17 @@ void f32_maxpool__scalar(const PoolGeometry& g, const float* in, float* out, siz
   }
 }
 
-// The divisor: count_include_pad=false counts taps inside the input; true (ONNX) counts taps
-// inside the padded input [-PT, IH+PB) x [-PL, IW+PR), so pads count but positions past the end
-// pad, which exist only because ceil_mode added a partial last window, do not.
-size_t avgpool_divisor(const PoolGeometry& g, size_t oy, size_t ox) {
-  size_t nh = 0, nw = 0;
-  for (size_t ky = 0; ky < g.KH; ++ky) {
-    const size_t y = oy * g.SH + ky * g.DH;  // position in the padded input
-    nh += g.count_include_pad ? y < g.IH + g.PT + g.PB : (y >= g.PT && y - g.PT < g.IH);
-  }
-  for (size_t kx = 0; kx < g.KW; ++kx) {
-    const size_t x = ox * g.SW + kx * g.DW;
-    nw += g.count_include_pad ? x < g.IW + g.PL + g.PR : (x >= g.PL && x - g.PL < g.IW);
-  }
-  return nh * nw;
-}
-
-// A window with no tap to count gives 0.
+// Divides by avgpool_divisor (kernels/window.h); a window with no tap to count gives 0.
 void f32_avgpool__scalar(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
   const size_t C = g.C;
   for (size_t p = p0; p < p1; ++p) {
     const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
     const float* in_n = in + n * g.IH * g.IW * C;
-    const size_t divisor = avgpool_divisor(g, oy, ox);
+    const TapWindow w = tap_window(g, oy, ox);
+    const size_t divisor = avgpool_divisor(g, oy, ox, w);
     for (size_t c = 0; c < C; ++c) {
       float sum = 0.0f;
-      for_each_inside_tap(g, oy, ox, [&](size_t, size_t, size_t iy, size_t ix) {
-        sum += in_n[(iy * g.IW + ix) * C + c];
-      });
+      for_each_tap(g, w, [&](size_t, size_t, size_t iy, size_t ix) { sum += in_n[(iy * g.IW + ix) * C + c]; });
       out[p * C + c] = divisor ? sum / static_cast<float>(divisor) : 0.0f;
     }
   }

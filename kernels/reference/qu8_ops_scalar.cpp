@@ -9,6 +9,7 @@
 
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
+#include "kernels/window.h"
 
 namespace q8::kern {
 namespace {
@@ -23,107 +24,89 @@ uint8_t requantize(int32_t acc, float m, const QU8Requant& p) {
   return static_cast<uint8_t>(static_cast<int32_t>(std::nearbyintf(x)) + p.out_zero_point);
 }
 
+// The int32 an int32 SIMD lane holds after summing to x: x modulo 2^32.
+int32_t wrap32(int64_t x) { return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(x))); }
+
 // (n, oy, ox) of output pixel p.
 struct Pixel {
   size_t n, oy, ox;
 };
 Pixel pixel_of(size_t p, size_t OH, size_t OW) { return {p / (OH * OW), p % (OH * OW) / OW, p % OW}; }
 
-// Depthwise. Packed [C int32 bias'][taps][C int8 w][C float M] with bias' = bias - z_a * sum_t w:
-//   acc = bias[c] + sum_t (a_t - z_a) * w_t = bias'[c] + sum_t a_t * w_t,
-// where the sum runs over every tap, so a tap outside the input reads z_a from the `zero` row
-// (adding z_a * w_t, which cancels its share of the folded term).
+// Depthwise. Packed [C int32 bias'][taps][C int8 w][C float M][C int32 bias] (qu8.h):
+//   acc = bias[c] + sum over the taps inside the input of (a_t - z_a) * w_t,
+// z_a being the `zero` row's byte. A tap outside the input would add (z_a - z_a) * w_t = 0, so it
+// is not visited: a pixel costs its taps inside the input (kernels/window.h), whatever the kernel
+// size. The SIMD kernels may instead start from bias' = bias - z_a * sum_t w_t and add a_t * w_t over
+// every tap, those outside reading z_a from `zero`: the same integer. Every path's int32 sums wrap
+// modulo 2^32 (SIMD lanes do; here the sum is taken in int64 and wrapped), so all agree bit for bit
+// even where a sum would not fit.
 void qu8_dwconv__scalar(const ConvGeometry& g, const uint8_t* in, const void* packed,
                         const uint8_t* zero, uint8_t* out, size_t p0, size_t p1,
                         const QU8Requant& p) {
   const size_t C = g.C, taps = g.taps();
   const uint8_t* base = static_cast<const uint8_t*>(packed);
-  const uint8_t* bias_bytes = base;
   const int8_t* w = reinterpret_cast<const int8_t*>(base + C * sizeof(int32_t));
   const uint8_t* m_bytes = base + C * sizeof(int32_t) + taps * C;  // not necessarily aligned
+  const uint8_t* bias_bytes = m_bytes + C * sizeof(float);         // the unfolded bias
   for (size_t px = p0; px < p1; ++px) {
     const Pixel q = pixel_of(px, g.OH, g.OW);
     const uint8_t* in_n = in + q.n * g.IH * g.IW * C;
+    const TapWindow tw = tap_window(g, q.oy, q.ox);
     for (size_t c = 0; c < C; ++c) {
-      int32_t acc;
-      std::memcpy(&acc, bias_bytes + c * sizeof(int32_t), sizeof acc);
-      for (size_t ky = 0; ky < g.KH; ++ky) {
-        const size_t iy = q.oy * g.SH + ky * g.DH - g.PT;  // wraps to huge above the input
-        for (size_t kx = 0; kx < g.KW; ++kx) {
-          const size_t ix = q.ox * g.SW + kx * g.DW - g.PL;
-          const uint8_t* row = iy < g.IH && ix < g.IW ? in_n + (iy * g.IW + ix) * C : zero;
-          acc += static_cast<int32_t>(row[c]) * static_cast<int32_t>(w[(ky * g.KW + kx) * C + c]);
-        }
-      }
+      int32_t bias;
+      std::memcpy(&bias, bias_bytes + c * sizeof(int32_t), sizeof bias);
+      const int32_t z = zero[c];
+      int64_t acc = bias;
+      for (size_t ky = tw.ky0, iy = tw.iy0; ky < tw.ky1; ++ky, iy += g.DH)
+        for (size_t kx = tw.kx0, ix = tw.ix0; kx < tw.kx1; ++kx, ix += g.DW)
+          acc += (static_cast<int32_t>(in_n[(iy * g.IW + ix) * C + c]) - z) *
+                 static_cast<int32_t>(w[(ky * g.KW + kx) * C + c]);
       float m;
       std::memcpy(&m, m_bytes + c * sizeof(float), sizeof m);
-      out[px * C + c] = requantize(acc, m, p);
+      out[px * C + c] = requantize(wrap32(acc), m, p);
     }
   }
 }
 
-// Positions outside the input are ignored; a window with none inside gives 0.
+// Positions outside the input are ignored (and not visited); a window with none inside gives 0.
 void qu8_maxpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
                          size_t p1) {
   const size_t C = g.C;
   for (size_t px = p0; px < p1; ++px) {
     const Pixel q = pixel_of(px, g.OH, g.OW);
     const uint8_t* in_n = in + q.n * g.IH * g.IW * C;
+    const TapWindow tw = tap_window(g, q.oy, q.ox);
     for (size_t c = 0; c < C; ++c) {
       uint8_t m = 0;
-      for (size_t ky = 0; ky < g.KH; ++ky) {
-        const size_t iy = q.oy * g.SH + ky * g.DH - g.PT;
-        if (iy >= g.IH) continue;
-        for (size_t kx = 0; kx < g.KW; ++kx) {
-          const size_t ix = q.ox * g.SW + kx * g.DW - g.PL;
-          if (ix >= g.IW) continue;
+      for (size_t iy = tw.iy0, ky = tw.ky0; ky < tw.ky1; ++ky, iy += g.DH)
+        for (size_t ix = tw.ix0, kx = tw.kx0; kx < tw.kx1; ++kx, ix += g.DW) {
           const uint8_t v = in_n[(iy * g.IW + ix) * C + c];
           m = v > m ? v : m;
         }
-      }
       out[px * C + c] = m;
     }
   }
 }
 
-// The count an AveragePool divides by (as in the fp32 kernels): count_include_pad=false counts
-// taps inside the input; true (ONNX) counts taps inside the padded input [-PT, IH+PB) x
-// [-PL, IW+PR), so positions past the end pad (ceil_mode's partial last window) do not count.
-size_t avgpool_count(const PoolGeometry& g, size_t oy, size_t ox) {
-  size_t nh = 0, nw = 0;
-  for (size_t ky = 0; ky < g.KH; ++ky) {
-    const size_t y = oy * g.SH + ky * g.DH;  // position in the padded input
-    nh += g.count_include_pad ? y < g.IH + g.PT + g.PB : (y >= g.PT && y - g.PT < g.IH);
-  }
-  for (size_t kx = 0; kx < g.KW; ++kx) {
-    const size_t x = ox * g.SW + kx * g.DW;
-    nw += g.count_include_pad ? x < g.IW + g.PL + g.PR : (x >= g.PL && x - g.PL < g.IW);
-  }
-  return nh * nw;
-}
-
 // acc = sum over the taps inside the input of (a - z_in) (a counted pad tap holds z_in, adding 0);
-// x = (float)acc * (in_over_out / (float)count). A window with nothing to count has mean 0, so
-// its scale is 0 and the output is z_out (clamped).
+// x = (float)acc * (in_over_out / (float)count), count = avgpool_divisor (kernels/window.h, the
+// fp32 kernels' rule). A window with nothing to count has mean 0, so its scale is 0 and the output
+// is z_out (clamped).
 void qu8_avgpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
                          size_t p1, const QU8PoolParams& p) {
   const size_t C = g.C;
   for (size_t px = p0; px < p1; ++px) {
     const Pixel q = pixel_of(px, g.OH, g.OW);
     const uint8_t* in_n = in + q.n * g.IH * g.IW * C;
-    const size_t count = avgpool_count(g, q.oy, q.ox);
+    const TapWindow tw = tap_window(g, q.oy, q.ox);
+    const size_t count = avgpool_divisor(g, q.oy, q.ox, tw);
     const float scale = count ? p.in_over_out / static_cast<float>(count) : 0.0f;
     for (size_t c = 0; c < C; ++c) {
       int32_t acc = 0;
-      for (size_t ky = 0; ky < g.KH; ++ky) {
-        const size_t iy = q.oy * g.SH + ky * g.DH - g.PT;
-        if (iy >= g.IH) continue;
-        for (size_t kx = 0; kx < g.KW; ++kx) {
-          const size_t ix = q.ox * g.SW + kx * g.DW - g.PL;
-          if (ix >= g.IW) continue;
+      for (size_t iy = tw.iy0, ky = tw.ky0; ky < tw.ky1; ++ky, iy += g.DH)
+        for (size_t ix = tw.ix0, kx = tw.kx0; kx < tw.kx1; ++kx, ix += g.DW)
           acc += static_cast<int32_t>(in_n[(iy * g.IW + ix) * C + c]) - p.in_zero_point;
-        }
-      }
       out[px * C + c] = requantize(acc, scale, p.out);
     }
   }

@@ -19,8 +19,13 @@
 #include <vector>
 
 #include "kernels/f32.h"
+#include "tests/kernels/naive_window.h"
 
 namespace {
+
+using q8_test::AxisTap;
+using q8_test::naive_axis_padded_count;
+using q8_test::naive_axis_taps;
 
 using q8::kern::ConvGeometry;
 using q8::kern::F32Kernels;
@@ -150,27 +155,29 @@ std::string describe(const ConvGeometry& g) {
   return buf;
 }
 
-// Direct NHWC convolution in double; weights ONNX [K][Cg][KH][KW].
+// Direct NHWC convolution in double; weights ONNX [K][Cg][KH][KW]. Taps outside the input add 0,
+// so only those inside are summed, found by scanning the input (naive_window.h): huge kernels
+// stay cheap here.
 Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const std::vector<float>& w,
                     const float* bias, float lo, float hi) {
-  const long Cg = static_cast<long>(g.Cg()), Kg = static_cast<long>(g.Kg());
+  const size_t Cg = g.Cg(), Kg = g.Kg();
+  std::vector<std::vector<AxisTap>> rows(g.OH), cols(g.OW);
+  for (size_t oy = 0; oy < g.OH; ++oy) rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
+  for (size_t ox = 0; ox < g.OW; ++ox) cols[ox] = naive_axis_taps(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
   Expected e;
   for (size_t n = 0; n < g.N; ++n)
     for (size_t oy = 0; oy < g.OH; ++oy)
       for (size_t ox = 0; ox < g.OW; ++ox)
-        for (long oc = 0; oc < static_cast<long>(g.K); ++oc) {
-          const long grp = oc / Kg;
+        for (size_t oc = 0; oc < g.K; ++oc) {
+          const size_t grp = oc / Kg;
           double sum = bias ? bias[oc] : 0.0, abs_sum = bias ? std::fabs(bias[oc]) : 0.0;
-          for (long ky = 0; ky < static_cast<long>(g.KH); ++ky)
-            for (long kx = 0; kx < static_cast<long>(g.KW); ++kx) {
-              const long iy = static_cast<long>(oy * g.SH) - static_cast<long>(g.PT) + ky * static_cast<long>(g.DH);
-              const long ix = static_cast<long>(ox * g.SW) - static_cast<long>(g.PL) + kx * static_cast<long>(g.DW);
-              if (iy < 0 || ix < 0 || iy >= static_cast<long>(g.IH) || ix >= static_cast<long>(g.IW)) continue;
-              for (long c = 0; c < Cg; ++c) {
-                const double x = in[((n * g.IH + iy) * g.IW + ix) * g.C + grp * Cg + c];
-                const double wv = w[((oc * Cg + c) * static_cast<long>(g.KH) + ky) * static_cast<long>(g.KW) + kx];
-                sum += x * wv;
-                abs_sum += std::fabs(x * wv);
+          for (const AxisTap& y : rows[oy])
+            for (const AxisTap& x : cols[ox]) {
+              for (size_t c = 0; c < Cg; ++c) {
+                const double a = in[((n * g.IH + y.i) * g.IW + x.i) * g.C + grp * Cg + c];
+                const double wv = w[((oc * Cg + c) * g.KH + y.k) * g.KW + x.k];
+                sum += a * wv;
+                abs_sum += std::fabs(a * wv);
               }
             }
           e.value.push_back(std::min<double>(std::max<double>(sum, lo), hi));
@@ -266,6 +273,8 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
   void check_dwconv(const ConvCase& cc, uint32_t seed) {
     const ConvGeometry g = cc.geometry();
     ASSERT_TRUE(g.groups == g.C && g.K == g.C);
+    ASSERT_GE(g.IH + g.PT + g.PB, g.DH * (g.KH - 1) + 1) << "no window fits: " << describe(g);
+    ASSERT_GE(g.IW + g.PL + g.PR, g.DW * (g.KW - 1) + 1) << "no window fits: " << describe(g);
     const auto in = random_floats(g.N * g.IH * g.IW * g.C, seed);
     const auto w = random_floats(g.C * g.taps(), seed + 1);
     const auto bias = random_floats(g.C, seed + 2);
@@ -342,6 +351,52 @@ TEST_P(F32Kernels_, Depthwise) {
   // More taps than one window list holds (81 > 64): partial sums pass through the output row.
   check_dwconv(ConvCase().input(1, 11, 10, 40).out_channels(40).groups(40).kernel(9, 9).pads(4, 4, 4, 4), 201);
   check_dwconv(ConvCase().input(1, 12, 12, 5).out_channels(5).groups(5).kernel(11, 7).pads(5, 3, 5, 3), 202);
+}
+
+// Kernels, pads, strides and dilations up to 2^20 (what the importer admits) over an 8x8 input.
+// Every path visits only a window's taps inside the input: these kernels have up to 2^20 taps and
+// the first two cases ~130k output pixels, so a path that walked every tap of a pixel would run
+// ~10^12 multiply-adds and never finish (ctest's timeout fails it).
+TEST_P(F32Kernels_, DepthwiseHugeWindows) {
+  const size_t M = size_t{1} << 20;
+  uint32_t seed = 220;
+  auto dw = [&](size_t C, ConvCase cc) {
+    check_dwconv(cc.input(1, 8, 8, C).out_channels(C).groups(C), seed);
+    seed += 3;
+  };
+  dw(9, ConvCase().kernel(1, M / 2).stride(1, 32).pads(0, M / 2, 0, M / 2));  // 8 x 16385 pixels
+  dw(3, ConvCase().kernel(M / 2, 1).stride(32, 1).pads(M / 2, 1, M / 2 - 5, 2));
+  dw(5, ConvCase().kernel(1024, 1024).dilation(1024, 1024).stride(M / 4, M / 4).pads(M, M, M, M));
+  dw(2, ConvCase().kernel(1024, 1024).dilation(1023, 1025).stride(M / 4 + 3, M / 4 - 1).pads(M - 7, M / 2, M, M).extra(1, 0));
+  for (size_t C : {1, 16, 33}) {
+    dw(C, ConvCase().kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M));  // windows in the pads
+    dw(C, ConvCase().kernel(5, 5).stride(M / 2 - 1, 3).pads(M, 2, M, 2));
+    dw(C, ConvCase().kernel(9, 9).stride(M / 2, M / 2).pads(M, M - 3, M, M));  // > 64 taps
+    dw(C, ConvCase().kernel(9, 9).dilation(3, M / 8).stride(2, M / 4).pads(10, M, 12, M));
+    dw(C, ConvCase().kernel(300, 2).stride(M / 2, 1).pads(M, 1, M, 0).extra(1, 1));
+  }
+}
+
+// Random geometries: kernels of 1..9 taps per axis (up to 81, past one 64-tap list), strides,
+// dilations, pads from none to 2^20, ceil-style extra outputs, channel counts around every vector
+// width: every path against the naive convolution and the scalar table.
+TEST_P(F32Kernels_, DepthwiseRandomGeometries) {
+  std::mt19937 rng(240);
+  for (int rep = 0; rep < 100; ++rep) {
+    const q8_test::AxisGeometry h = q8_test::random_axis(rng), w = q8_test::random_axis(rng);
+    const size_t C = std::uniform_int_distribution<size_t>(1, 40)(rng);
+    ConvCase cc = ConvCase()
+                      .input(1 + rng() % 2, h.I, w.I, C)
+                      .out_channels(C)
+                      .groups(C)
+                      .kernel(h.K, w.K)
+                      .stride(h.S, w.S)
+                      .dilation(h.D, w.D)
+                      .pads(h.P, w.P, h.Pe, w.Pe)
+                      .extra(rng() % 4 == 0, rng() % 4 == 0);
+    check_dwconv(cc, rng());
+    if (HasFatalFailure()) return;
+  }
 }
 
 // --- GEMM -----------------------------------------------------------------------------------
@@ -441,36 +496,79 @@ std::string describe(const PoolGeometry& g) {
   return buf;
 }
 
-// Naive pools with signed coordinates. Max ignores positions outside the input. Average divides
-// by the in-input taps, or with count_include_pad by the taps inside [-PT, IH+PB) x [-PL, IW+PR).
+// Naive pools, per axis (naive_window.h): max over the taps inside the input (positions outside
+// are ignored); average divides by those taps, or with count_include_pad by the taps inside
+// [-PT, IH+PB) x [-PL, IW+PR) (ceil_mode's positions past the end pad do not count).
 Expected naive_pool(const PoolGeometry& g, const std::vector<float>& in, bool is_max) {
+  std::vector<std::vector<AxisTap>> rows(g.OH), cols(g.OW);
+  std::vector<size_t> count_h(g.OH), count_w(g.OW);
+  for (size_t oy = 0; oy < g.OH; ++oy) {
+    rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
+    count_h[oy] = g.count_include_pad ? naive_axis_padded_count(oy, g.SH, g.DH, g.PT, g.IH, g.PB, g.KH) : rows[oy].size();
+  }
+  for (size_t ox = 0; ox < g.OW; ++ox) {
+    cols[ox] = naive_axis_taps(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
+    count_w[ox] = g.count_include_pad ? naive_axis_padded_count(ox, g.SW, g.DW, g.PL, g.IW, g.PR, g.KW) : cols[ox].size();
+  }
   Expected e;
-  const long IH = long(g.IH), IW = long(g.IW);
   for (size_t n = 0; n < g.N; ++n)
     for (size_t oy = 0; oy < g.OH; ++oy)
       for (size_t ox = 0; ox < g.OW; ++ox)
         for (size_t c = 0; c < g.C; ++c) {
           double m = -kInf, sum = 0.0, abs_sum = 0.0;
-          size_t count = 0;
-          for (long ky = 0; ky < long(g.KH); ++ky)
-            for (long kx = 0; kx < long(g.KW); ++kx) {
-              const long iy = long(oy * g.SH) - long(g.PT) + ky * long(g.DH);
-              const long ix = long(ox * g.SW) - long(g.PL) + kx * long(g.DW);
-              const bool inside = iy >= 0 && ix >= 0 && iy < IH && ix < IW;
-              const bool in_padded = iy >= -long(g.PT) && ix >= -long(g.PL) && iy < IH + long(g.PB) &&
-                                     ix < IW + long(g.PR);
-              if (inside) {
-                const double x = in[((n * g.IH + iy) * g.IW + ix) * g.C + c];
-                m = std::max(m, x);
-                sum += x;
-                abs_sum += std::fabs(x);
-              }
-              count += g.count_include_pad ? in_padded : inside;
+          const size_t count = count_h[oy] * count_w[ox];
+          for (const AxisTap& y : rows[oy])
+            for (const AxisTap& x : cols[ox]) {
+              const double v = in[((n * g.IH + y.i) * g.IW + x.i) * g.C + c];
+              m = std::max(m, v);
+              sum += v;
+              abs_sum += std::fabs(v);
             }
           e.value.push_back(is_max ? m : count ? sum / double(count) : 0.0);
           e.abs_sum.push_back(is_max ? 0.0 : count ? abs_sum / double(count) : 0.0);
         }
   return e;
+}
+
+// One pool case on the table under test, count_include_pad both ways: MaxPool equal to the naive
+// max, AveragePool close to the naive mean, both bit-equal to the scalar table, and ranges split
+// into pieces equal to the whole range.
+void check_pool(const F32Kernels& table, const F32Kernels& scalar, const PoolCase& pc, uint32_t seed) {
+  ASSERT_GE(pc.g.IH + pc.g.PT + pc.g.PB, pc.g.DH * (pc.g.KH - 1) + 1) << "no window fits: " << describe(pc.g);
+  ASSERT_GE(pc.g.IW + pc.g.PL + pc.g.PR, pc.g.DW * (pc.g.KW - 1) + 1) << "no window fits: " << describe(pc.g);
+  for (bool include_pad : {false, true}) {
+    const PoolGeometry g = pc.geometry(include_pad);
+    const auto in = random_floats(g.N * g.IH * g.IW * g.C, seed++);
+    const size_t P = g.N * g.OH * g.OW;
+    for (bool is_max : {true, false}) {
+      if (is_max && include_pad) continue;  // count_include_pad is AveragePool only
+      const std::string what = std::string(table.isa) + (is_max ? " maxpool " : " avgpool ") + describe(g) +
+                               (pc.ceil_mode ? " ceil" : "");
+      auto run = [&](const F32Kernels& t, size_t pieces) {
+        std::vector<float> out(P * g.C + kGuard, kSentinel);
+        const auto bounds = split(P, pieces);
+        for (size_t i = 0; i + 1 < bounds.size(); ++i)
+          (is_max ? t.maxpool : t.avgpool)(g, in.data(), out.data(), bounds[i], bounds[i + 1]);
+        expect_guard_intact(out, P * g.C, what);
+        out.resize(P * g.C);
+        return out;
+      };
+      const Expected want = naive_pool(g, in, is_max);
+      const auto whole = run(table, 1);
+      if (is_max) {
+        for (size_t i = 0; i < whole.size(); ++i)
+          ASSERT_EQ(whole[i], float(want.value[i])) << what << " element " << i;
+      } else {
+        expect_close(whole, want, 1e-5, what);
+      }
+      if (&table != &scalar) expect_same_bits(whole, run(scalar, 1), what + " vs scalar");
+      for (size_t pieces : {2, 3, 7}) {
+        const auto parts = run(table, pieces);
+        EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+            << what << " split in " << pieces;
+      }
+    }
+  }
 }
 
 TEST_P(F32Kernels_, Pools) {
@@ -487,39 +585,58 @@ TEST_P(F32Kernels_, Pools) {
       PoolCase().input(1, 12, 11, 37).kernel(9, 9).stride(2, 2).pads(4, 4, 4, 4).ceil(),  // 81 taps
   };
   uint32_t seed = 500;
-  for (const PoolCase& pc : cases)
-    for (bool include_pad : {false, true}) {
-      const PoolGeometry g = pc.geometry(include_pad);
-      const auto in = random_floats(g.N * g.IH * g.IW * g.C, seed++);
-      const size_t P = g.N * g.OH * g.OW;
-      for (bool is_max : {true, false}) {
-        if (is_max && include_pad) continue;  // count_include_pad is AveragePool only
-        const std::string what = std::string(table_->isa) + (is_max ? " maxpool " : " avgpool ") + describe(g);
-        auto run = [&](const F32Kernels& t, size_t pieces) {
-          std::vector<float> out(P * g.C + kGuard, kSentinel);
-          const auto bounds = split(P, pieces);
-          for (size_t i = 0; i + 1 < bounds.size(); ++i)
-            (is_max ? t.maxpool : t.avgpool)(g, in.data(), out.data(), bounds[i], bounds[i + 1]);
-          expect_guard_intact(out, P * g.C, what);
-          out.resize(P * g.C);
-          return out;
-        };
-        const Expected want = naive_pool(g, in, is_max);
-        const auto whole = run(*table_, 1);
-        if (is_max) {
-          for (size_t i = 0; i < whole.size(); ++i)
-            ASSERT_EQ(whole[i], float(want.value[i])) << what << " element " << i;
-        } else {
-          expect_close(whole, want, 1e-5, what);
-        }
-        if (!is_scalar()) expect_same_bits(whole, run(*scalar_, 1), what + " vs scalar");
-        for (size_t pieces : {2, 3, 7}) {
-          const auto parts = run(*table_, pieces);
-          EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
-              << what << " split in " << pieces;
-        }
-      }
+  for (const PoolCase& pc : cases) {
+    check_pool(*table_, *scalar_, pc, seed);
+    seed += 2;
+  }
+}
+
+// Windows, strides and pads of up to 2^20 over an 8x8 input (the importer admits them), with
+// dilations, ceil_mode and count_include_pad both ways. A path that walked a window's taps
+// instead of only those inside the input would run 2^40 (10^12) steps per output pixel, and one
+// that walked a whole row or column of taps (2^20 per pixel) ~10^11 steps on the 2^17 pixels of
+// the last cases: either never finishes, and ctest's timeout fails the test.
+TEST_P(F32Kernels_, PoolsHugeWindows) {
+  const size_t M = size_t{1} << 20;
+  uint32_t seed = 520;
+  for (size_t C : {1, 17, 40}) {
+    const std::vector<PoolCase> cases = {
+        PoolCase().input(1, 8, 8, C).kernel(M, M).stride(M, M).pads(M, M, M, M),
+        PoolCase().input(1, 8, 8, C).kernel(M, M).stride(M, M).pads(M, M, M, M).ceil(),
+        PoolCase().input(2, 8, 8, C).kernel(M, M).stride(M / 2, 3 * M / 4).pads(M - 1, 5, M, M - 3).ceil(),
+        PoolCase().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2, M / 2).pads(M, M, M, M),
+        PoolCase().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2 + 1, M / 2 - 1).pads(M, M / 2, M, M).ceil(),
+        PoolCase().input(1, 8, 8, C).kernel(2, 2).dilation(M, M).stride(M / 2, M / 2).pads(M, M, M, M),
+        PoolCase().input(1, 8, 8, C).kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M),  // windows in the pads
+        PoolCase().input(1, 8, 8, C).kernel(M, 3).stride(M / 2, 1).pads(M, 1, M, 1).ceil(),
+    };
+    for (const PoolCase& pc : cases) {
+      check_pool(*table_, *scalar_, pc, seed);
+      seed += 2;
+      if (HasFatalFailure()) return;
     }
+  }
+  check_pool(*table_, *scalar_, PoolCase().input(1, 8, 8, 3).kernel(M, M).stride(M, 16).pads(M, M, M, M), seed);
+  check_pool(*table_, *scalar_, PoolCase().input(1, 8, 8, 2).kernel(M, M).stride(16, M).pads(M, M, M, M).ceil(), seed + 2);
+}
+
+// Random geometries: kernels of 1..9 taps per axis (past one 64-tap list), strides, dilations,
+// pads from none to 2^20, ceil_mode, count_include_pad both ways, channel counts around every
+// vector width.
+TEST_P(F32Kernels_, PoolsRandomGeometries) {
+  std::mt19937 rng(540);
+  for (int rep = 0; rep < 150; ++rep) {
+    const q8_test::AxisGeometry h = q8_test::random_axis(rng), w = q8_test::random_axis(rng);
+    PoolCase pc = PoolCase()
+                      .input(1 + rng() % 2, h.I, w.I, std::uniform_int_distribution<size_t>(1, 70)(rng))
+                      .kernel(h.K, w.K)
+                      .stride(h.S, w.S)
+                      .dilation(h.D, w.D)
+                      .pads(h.P, w.P, h.Pe, w.Pe);
+    if (rng() % 2) pc.ceil();
+    check_pool(*table_, *scalar_, pc, rng());
+    if (HasFatalFailure()) return;
+  }
 }
 
 TEST_P(F32Kernels_, GlobalAvgPool) {

@@ -21,8 +21,13 @@
 #include <vector>
 
 #include "kernels/qu8.h"
+#include "tests/kernels/naive_window.h"
 
 namespace {
+
+using q8_test::AxisTap;
+using q8_test::naive_axis_padded_count;
+using q8_test::naive_axis_taps;
 
 using q8::kern::ConvGeometry;
 using q8::kern::PoolGeometry;
@@ -172,6 +177,8 @@ struct DwconvTester {
   }
 
   void test(const QU8Kernels& t, const QU8Kernels& scalar) const {
+    ASSERT_GE(g.IH + g.PT + g.PB, g.DH * (g.KH - 1) + 1) << "no window fits: " << describe(g);
+    ASSERT_GE(g.IW + g.PL + g.PR, g.DW * (g.KW - 1) + 1) << "no window fits: " << describe(g);
     const ConvGeometry g = geometry();
     const size_t C = g.C, taps = g.taps(), P = g.out_pixels();
     std::mt19937 rng(seed);
@@ -182,9 +189,12 @@ struct DwconvTester {
     std::vector<int32_t> bias(C);
     std::uniform_int_distribution<int32_t> db(-40000, 40000);
     for (auto& x : bias) x = db(rng);
-    std::vector<float> mult(C);  // per channel, spread so outputs both saturate and do not
+    // Per channel, spread so outputs both saturate and do not; scaled by the taps a window can
+    // have inside the input, so huge kernels over a small input still give varied outputs.
+    std::vector<float> mult(C);
     std::uniform_real_distribution<float> dm(0.02f, 2.0f);
-    for (auto& x : mult) x = dm(rng) / (64.0f * static_cast<float>(taps));
+    const size_t reach = std::min(taps, g.IH * g.IW);
+    for (auto& x : mult) x = dm(rng) / (64.0f * static_cast<float>(reach));
     const int32_t* b = with_bias ? bias.data() : nullptr;
 
     const size_t packed_bytes = q8::kern::qu8_dwconv_packed_bytes(g);
@@ -192,21 +202,21 @@ struct DwconvTester {
     q8::kern::qu8_dwconv_pack(g, w.data(), b, mult.data(), a_zero, packed.data());
     const Guarded<uint8_t> zero(std::vector<uint8_t>(C, a_zero));
 
-    // Naive: acc = bias + sum over taps inside the input of (a - z_a) * w (taps outside add 0).
+    // Naive: acc = bias + sum over taps inside the input of (a - z_a) * w (taps outside add 0),
+    // the taps found by scanning the input (naive_window.h), so huge kernels stay cheap here.
+    std::vector<std::vector<AxisTap>> rows(g.OH), cols(g.OW);
+    for (size_t oy = 0; oy < g.OH; ++oy) rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
+    for (size_t ox = 0; ox < g.OW; ++ox) cols[ox] = naive_axis_taps(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
     std::vector<uint8_t> want(P * C);
     for (size_t n = 0; n < g.N; ++n)
       for (size_t oy = 0; oy < g.OH; ++oy)
         for (size_t ox = 0; ox < g.OW; ++ox)
           for (size_t c = 0; c < C; ++c) {
             int64_t acc = b ? b[c] : 0;
-            for (long ky = 0; ky < long(g.KH); ++ky)
-              for (long kx = 0; kx < long(g.KW); ++kx) {
-                const long iy = long(oy * g.SH) - long(g.PT) + ky * long(g.DH);
-                const long ix = long(ox * g.SW) - long(g.PL) + kx * long(g.DW);
-                if (iy < 0 || ix < 0 || iy >= long(g.IH) || ix >= long(g.IW)) continue;
-                acc += (int64_t(in[((n * g.IH + iy) * g.IW + ix) * C + c]) - a_zero) *
-                       w[c * taps + ky * g.KW + kx];
-              }
+            for (const AxisTap& y : rows[oy])
+              for (const AxisTap& x : cols[ox])
+                acc += (int64_t(in[((n * g.IH + y.i) * g.IW + x.i) * C + c]) - a_zero) *
+                       w[c * taps + y.k * g.KW + x.k];
             want[((n * g.OH + oy) * g.OW + ox) * C + c] = naive_requant(acc, mult[c], rq);
           }
 
@@ -293,6 +303,56 @@ TEST_P(QU8Ops, DepthwiseMobileNetShapes) {
   }
 }
 
+// Kernels, pads, strides and dilations up to 2^20 (what the importer admits) over an 8x8 input.
+// Every path must visit only a window's taps inside the input: these kernels have up to 2^20 taps
+// and the first two cases ~130k output pixels, so a path that walked every tap of a pixel would
+// run ~10^12 multiply-adds and never finish (ctest's timeout fails it), where visiting only the
+// taps inside the input takes milliseconds.
+TEST_P(QU8Ops, DepthwiseHugeWindows) {
+  const size_t M = size_t{1} << 20;
+  uint32_t seed = 3500;
+  size_t i = 0;
+  auto dw = [&](size_t C) {
+    ++i;
+    return DwconvTester().input(1, 8, 8, C).zero_point(kZeroPoints[i % 5]).requant(kRequants[i % 6]).rng_seed(seed++);
+  };
+  dw(9).kernel(1, M / 2).stride(1, 32).pads(0, M / 2, 0, M / 2).test(*table_, *scalar_);  // 8 x 16385 pixels
+  dw(3).kernel(M / 2, 1).stride(32, 1).pads(M / 2, 1, M / 2 - 5, 2).test(*table_, *scalar_);
+  dw(17).kernel(1024, 1024).dilation(1024, 1024).stride(M / 4, M / 4).pads(M, M, M, M).test(*table_, *scalar_);
+  dw(5).kernel(1024, 1024).dilation(1023, 1025).stride(M / 4 + 3, M / 4 - 1).pads(M - 7, M / 2, M, M).extra(1, 0).test(*table_, *scalar_);
+  for (size_t C : {1, 16, 33}) {
+    dw(C).kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M).test(*table_, *scalar_);  // windows in the pads
+    dw(C).kernel(5, 5).stride(M / 2 - 1, 3).pads(M, 2, M, 2).test(*table_, *scalar_);
+    dw(C).kernel(9, 9).stride(M / 2, M / 2).pads(M, M - 3, M, M).test(*table_, *scalar_);  // > 64 taps
+    dw(C).kernel(9, 9).dilation(3, M / 8).stride(2, M / 4).pads(10, M, 12, M).test(*table_, *scalar_);
+    dw(C).kernel(300, 2).stride(M / 2, 1).pads(M, 1, M, 0).extra(1, 1).test(*table_, *scalar_);
+  }
+}
+
+// Random geometries: kernels of 1..9 taps per axis (up to 81, past one 64-tap list), strides,
+// dilations, pads from none to 2^20, ceil-style extra outputs, channel counts around every
+// vector width: every path against the naive formula and the scalar table.
+TEST_P(QU8Ops, DepthwiseRandomGeometries) {
+  std::mt19937 rng(3600);
+  for (int rep = 0; rep < 150; ++rep) {
+    const q8_test::AxisGeometry h = q8_test::random_axis(rng), w = q8_test::random_axis(rng);
+    const size_t C = std::uniform_int_distribution<size_t>(1, 40)(rng);
+    DwconvTester()
+        .input(1 + rng() % 2, h.I, w.I, C)
+        .kernel(h.K, w.K)
+        .stride(h.S, w.S)
+        .dilation(h.D, w.D)
+        .pads(h.P, w.P, h.Pe, w.Pe)
+        .extra(rng() % 4 == 0, rng() % 4 == 0)
+        .zero_point(kZeroPoints[rng() % 5])
+        .requant(kRequants[rng() % 6])
+        .bias(rng() % 8 != 0)
+        .rng_seed(rng())
+        .test(*table_, *scalar_);
+    if (HasFatalFailure()) return;
+  }
+}
+
 // --- Pools ----------------------------------------------------------------------------------
 
 struct PoolTester {
@@ -331,6 +391,8 @@ struct PoolTester {
   }
 
   void test(const QU8Kernels& t, const QU8Kernels& scalar) const {
+    ASSERT_GE(g.IH + g.PT + g.PB, g.DH * (g.KH - 1) + 1) << "no window fits: " << describe(g);
+    ASSERT_GE(g.IW + g.PL + g.PR, g.DW * (g.KW - 1) + 1) << "no window fits: " << describe(g);
     std::mt19937 rng(seed);
     for (bool include_pad : {false, true}) {
       const PoolGeometry g = geometry(include_pad);
@@ -341,27 +403,34 @@ struct PoolTester {
       pp.in_over_out = std::uniform_real_distribution<float>(0.3f, 3.0f)(rng);
       pp.out = kRequants[rng() % 6];
 
+      // Naive, per axis (naive_window.h): the taps inside the input, and the divisor, which
+      // counts the taps inside the input or, with count_include_pad, inside the padded input
+      // [-PT, IH+PB) x [-PL, IW+PR) (ceil_mode's positions past the end pad do not count).
+      std::vector<std::vector<AxisTap>> rows(g.OH), cols(g.OW);
+      std::vector<int64_t> count_h(g.OH), count_w(g.OW);
+      for (size_t oy = 0; oy < g.OH; ++oy) {
+        rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
+        count_h[oy] = g.count_include_pad ? naive_axis_padded_count(oy, g.SH, g.DH, g.PT, g.IH, g.PB, g.KH)
+                                          : rows[oy].size();
+      }
+      for (size_t ox = 0; ox < g.OW; ++ox) {
+        cols[ox] = naive_axis_taps(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
+        count_w[ox] = g.count_include_pad ? naive_axis_padded_count(ox, g.SW, g.DW, g.PL, g.IW, g.PR, g.KW)
+                                          : cols[ox].size();
+      }
       std::vector<uint8_t> want_max(P * C), want_avg(P * C);
-      const long IH = long(g.IH), IW = long(g.IW);
       for (size_t n = 0; n < g.N; ++n)
         for (size_t oy = 0; oy < g.OH; ++oy)
           for (size_t ox = 0; ox < g.OW; ++ox)
             for (size_t c = 0; c < C; ++c) {
               int m = 0;  // a window with nothing inside gives 0
-              int64_t sum = 0, count = 0;
-              for (long ky = 0; ky < long(g.KH); ++ky)
-                for (long kx = 0; kx < long(g.KW); ++kx) {
-                  const long iy = long(oy * g.SH) - long(g.PT) + ky * long(g.DH);
-                  const long ix = long(ox * g.SW) - long(g.PL) + kx * long(g.DW);
-                  const bool inside = iy >= 0 && ix >= 0 && iy < IH && ix < IW;
-                  const bool in_padded = iy >= -long(g.PT) && ix >= -long(g.PL) &&
-                                         iy < IH + long(g.PB) && ix < IW + long(g.PR);
-                  if (inside) {
-                    const int v = in[((n * g.IH + iy) * g.IW + ix) * C + c];
-                    m = std::max(m, v);
-                    sum += v - pp.in_zero_point;  // a counted pad tap holds z_in: adds 0
-                  }
-                  count += g.count_include_pad ? in_padded : inside;
+              int64_t sum = 0;
+              const int64_t count = count_h[oy] * count_w[ox];
+              for (const AxisTap& y : rows[oy])
+                for (const AxisTap& x : cols[ox]) {
+                  const int v = in[((n * g.IH + y.i) * g.IW + x.i) * C + c];
+                  m = std::max(m, v);
+                  sum += v - pp.in_zero_point;  // a counted pad tap holds z_in: adds 0
                 }
               const size_t o = ((n * g.OH + oy) * g.OW + ox) * C + c;
               want_max[o] = static_cast<uint8_t>(m);
@@ -419,6 +488,53 @@ TEST_P(QU8Ops, Pools) {
       PoolTester().input(3, 7, 7, 96).kernel(7, 7),
   };
   for (const PoolTester& pc : cases) PoolTester(pc).rng_seed(seed++).test(*table_, *scalar_);
+}
+
+// Windows, strides and pads of up to 2^20 over an 8x8 input (the importer admits them), with
+// dilations, ceil_mode and count_include_pad both ways. A path that walked a window's taps
+// instead of only those inside the input would run 2^40 (10^12) steps per output pixel, and one
+// that walked a whole row or column of taps (2^20 per pixel) would run ~10^11 steps on the 2^17
+// pixels of the last cases: either never finishes, and ctest's timeout fails the test.
+TEST_P(QU8Ops, PoolsHugeWindows) {
+  const size_t M = size_t{1} << 20;
+  uint32_t seed = 4500;
+  for (size_t C : {1, 17, 40}) {
+    const std::vector<PoolTester> cases = {
+        PoolTester().input(1, 8, 8, C).kernel(M, M).stride(M, M).pads(M, M, M, M),
+        PoolTester().input(1, 8, 8, C).kernel(M, M).stride(M, M).pads(M, M, M, M).ceil(),
+        PoolTester().input(2, 8, 8, C).kernel(M, M).stride(M / 2, 3 * M / 4).pads(M - 1, 5, M, M - 3).ceil(),
+        PoolTester().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2, M / 2).pads(M, M, M, M),
+        PoolTester().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2 + 1, M / 2 - 1).pads(M, M / 2, M, M).ceil(),
+        PoolTester().input(1, 8, 8, C).kernel(2, 2).dilation(M, M).stride(M / 2, M / 2).pads(M, M, M, M),
+        PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M),  // windows in the pads
+        PoolTester().input(1, 8, 8, C).kernel(M, 3).stride(M / 2, 1).pads(M, 1, M, 1).ceil(),
+    };
+    for (const PoolTester& pc : cases) {
+      PoolTester(pc).rng_seed(seed++).test(*table_, *scalar_);
+      if (HasFatalFailure()) return;
+    }
+  }
+  PoolTester().input(1, 8, 8, 3).kernel(M, M).stride(M, 16).pads(M, M, M, M).rng_seed(seed++).test(*table_, *scalar_);
+  PoolTester().input(1, 8, 8, 2).kernel(M, M).stride(16, M).pads(M, M, M, M).ceil().rng_seed(seed++).test(*table_, *scalar_);
+}
+
+// Random geometries: kernels of 1..9 taps per axis, strides, dilations, pads from none to 2^20,
+// ceil_mode, count_include_pad both ways, channel counts around every vector width.
+TEST_P(QU8Ops, PoolsRandomGeometries) {
+  std::mt19937 rng(4600);
+  for (int rep = 0; rep < 150; ++rep) {
+    const q8_test::AxisGeometry h = q8_test::random_axis(rng), w = q8_test::random_axis(rng);
+    PoolTester t;
+    t.input(1 + rng() % 2, h.I, w.I, std::uniform_int_distribution<size_t>(1, 70)(rng))
+        .kernel(h.K, w.K)
+        .stride(h.S, w.S)
+        .dilation(h.D, w.D)
+        .pads(h.P, w.P, h.Pe, w.Pe)
+        .rng_seed(rng());
+    if (rng() % 2) t.ceil();
+    t.test(*table_, *scalar_);
+    if (HasFatalFailure()) return;
+  }
 }
 
 TEST_P(QU8Ops, GlobalAvgPool) {

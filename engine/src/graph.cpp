@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -176,6 +177,66 @@ std::vector<int> Graph::consumers(int v) const {
         break;
       }
   return r;
+}
+
+ConsumerIndex::ConsumerIndex(const Graph& g) : readers_(g.values.size()), output_(g.values.size(), false) {
+  for (int v : g.outputs) output_[v] = true;
+  for (size_t i = 0; i < g.nodes.size(); ++i) add(g, static_cast<int>(i));
+}
+
+bool ConsumerIndex::reads(const Graph& g, int n, int v, const std::vector<bool>* dead) const {
+  if (n < 0 || static_cast<size_t>(n) >= g.nodes.size() || (dead && (*dead)[n])) return false;
+  for (int in : g.nodes[n].inputs)
+    if (in == v) return true;
+  return false;
+}
+
+std::vector<int> ConsumerIndex::readers(const Graph& g, int v, const std::vector<bool>* dead) const {
+  std::vector<int> r;
+  if (v < 0 || static_cast<size_t>(v) >= readers_.size()) return r;
+  for (int n : readers_[v])
+    if (reads(g, n, v, dead)) r.push_back(n);
+  std::sort(r.begin(), r.end());
+  r.erase(std::unique(r.begin(), r.end()), r.end());
+  return r;
+}
+
+int ConsumerIndex::sole_reader(const Graph& g, int v, const std::vector<bool>* dead) const {
+  if (v < 0 || static_cast<size_t>(v) >= readers_.size() || output_[v]) return -1;
+  int found = -1;
+  for (int n : readers_[v]) {
+    if (n == found || !reads(g, n, v, dead)) continue;
+    if (found >= 0) return -1;
+    found = n;
+  }
+  return found;
+}
+
+void ConsumerIndex::add(const Graph& g, int n) {
+  for (int v : g.nodes[n].inputs) {
+    if (v == kNoValue) continue;
+    if (static_cast<size_t>(v) >= readers_.size()) readers_.resize(v + 1), output_.resize(v + 1, false);
+    std::vector<int>& r = readers_[v];
+    if (r.empty() || r.back() != n) r.push_back(n);
+  }
+}
+
+void ConsumerIndex::redirect(Graph& g, int from, int to) {
+  if (static_cast<size_t>(std::max(from, to)) >= readers_.size())
+    readers_.resize(std::max(from, to) + 1), output_.resize(readers_.size(), false);
+  for (int n : readers_[from]) {
+    if (!reads(g, n, from, nullptr)) continue;
+    for (int& v : g.nodes[n].inputs)
+      if (v == from) v = to;
+    readers_[to].push_back(n);
+  }
+  readers_[from].clear();
+  if (output_[from]) {
+    for (int& v : g.outputs)
+      if (v == from) v = to;
+    output_[from] = false;
+    output_[to] = true;
+  }
 }
 
 bool Graph::is_graph_output(int v) const {

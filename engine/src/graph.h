@@ -133,7 +133,8 @@ class Graph {
   int add_value(Value v);
   // Value id by name, or kNoValue.
   int find_value(const std::string& name) const;
-  // Ids of the nodes reading value v.
+  // Ids of the nodes reading value v: a scan of every node, for one-off questions. Passes that
+  // ask for each node use a ConsumerIndex instead, so they stay linear in the graph's size.
   std::vector<int> consumers(int v) const;
   bool is_graph_output(int v) const;
   // Drops nodes marked dead and values nobody references; keeps ids dense and order intact.
@@ -141,6 +142,28 @@ class Graph {
   // Checks the invariants the passes and the runtime rely on (ids in range, each value produced
   // once, topological order, graph outputs produced); throws q8::Error naming what is wrong.
   void validate() const;
+};
+
+// Who reads each value, built in one pass over a graph. Passes that edit the graph keep it
+// current: redirect() moves every reader of one value to another, add() records a node's new
+// inputs. Entries that edits made stale (a node that no longer reads the value, or is dead) are
+// skipped by the queries, so they never need removing.
+class ConsumerIndex {
+ public:
+  explicit ConsumerIndex(const Graph& g);
+  // The nodes that read v, each once, in node order.
+  std::vector<int> readers(const Graph& g, int v, const std::vector<bool>* dead = nullptr) const;
+  // The node that is the only reader of v, when v is not a graph output; else -1.
+  int sole_reader(const Graph& g, int v, const std::vector<bool>* dead = nullptr) const;
+  // Records node `n`'s current inputs.
+  void add(const Graph& g, int n);
+  // Every reader of `from`, and the graph's outputs, read `to` instead.
+  void redirect(Graph& g, int from, int to);
+
+ private:
+  bool reads(const Graph& g, int n, int v, const std::vector<bool>* dead) const;
+  std::vector<std::vector<int>> readers_;  // by value id; may hold stale entries (see above)
+  std::vector<bool> output_;
 };
 
 }  // namespace q8::ir

@@ -40,13 +40,14 @@ struct QParams {
 
 class Lowering {
  public:
-  explicit Lowering(Graph& g) : g_(g), dead_(g.nodes.size(), false) {}
+  explicit Lowering(Graph& g) : g_(g), dead_(g.nodes.size(), false), readers_(g) {}
   void run();
 
  private:
   Graph& g_;
   std::vector<bool> dead_;
   std::vector<int> producer_;
+  ir::ConsumerIndex readers_;  // kept current: run() records each rewritten node's new inputs
 
   const ConstTensor* constant(int v) const { return v == kNoValue ? nullptr : g_.values[v].constant.get(); }
   int input(const Node& n, size_t i) const { return i < n.inputs.size() ? n.inputs[i] : kNoValue; }
@@ -56,6 +57,17 @@ class Lowering {
     for (size_t i = 0; i < g_.nodes.size(); ++i)
       if (!dead_[i])
         for (int o : g_.nodes[i].outputs) producer_[o] = static_cast<int>(i);
+  }
+  // Node i was rewritten: its outputs and inputs go into the indexes (values may have been added).
+  void record(size_t i) {
+    producer_.resize(g_.values.size(), -1);
+    for (int o : g_.nodes[i].outputs) producer_[o] = static_cast<int>(i);
+    readers_.add(g_, static_cast<int>(i));
+  }
+  void kill(int node) {
+    dead_[node] = true;
+    for (int o : g_.nodes[node].outputs)
+      if (producer_[o] == node) producer_[o] = -1;
   }
 
   // A per-tensor scale: a finite, positive float32 scalar.
@@ -195,21 +207,8 @@ class Lowering {
     if (p < 0 || g_.nodes[p].op != Op::DequantizeLinear || !constant(g_.nodes[p].inputs[0])) return -1;
     return p;
   }
-  // The node that is the only reader of v (v not a graph output), or -1.
-  int sole_reader(int v) const {
-    if (g_.is_graph_output(v)) return -1;
-    int found = -1, count = 0;
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (dead_[i]) continue;
-      for (int in : g_.nodes[i].inputs)
-        if (in == v) {
-          ++count;
-          found = static_cast<int>(i);
-          break;
-        }
-    }
-    return count == 1 ? found : -1;
-  }
+  // The live node that is the only reader of v (v not a graph output), or -1.
+  int sole_reader(int v) const { return readers_.sole_reader(g_, v, &dead_); }
   // The per-tensor QuantizeLinear that is the only reader of v, or -1.
   int sole_quantize(int v) const {
     const int r = sole_reader(v);
@@ -479,27 +478,39 @@ bool Lowering::lower_qdq(size_t i) {
       make_dense(n, x, in, out, std::move(w), N, K, std::move(s_w), bias, y, qmin, qmax);
     }
   }
-  dead_[q] = true;
-  for (int act : acts) dead_[act] = true;
+  kill(q);
+  for (int act : acts) kill(act);
   return true;
 }
 
-// Drops nodes whose outputs nobody reads (the DequantizeLinear nodes the lowering consumed).
+// Drops nodes whose outputs nobody reads (the DequantizeLinear nodes the lowering consumed), and
+// then the nodes only those fed: reader counts drop as nodes die, so each node is seen once or
+// twice.
 void Lowering::sweep() {
-  bool changed = true;
-  while (changed) {
-    changed = false;
-    std::vector<int> readers(g_.values.size(), 0);
-    for (size_t i = 0; i < g_.nodes.size(); ++i)
-      if (!dead_[i])
-        for (int v : g_.nodes[i].inputs)
-          if (v != kNoValue) ++readers[v];
-    for (int v : g_.outputs) ++readers[v];
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (dead_[i]) continue;
-      bool used = false;
-      for (int o : g_.nodes[i].outputs) used |= readers[o] > 0;
-      if (!used) dead_[i] = changed = true;
+  std::vector<int> readers(g_.values.size(), 0);
+  for (size_t i = 0; i < g_.nodes.size(); ++i)
+    if (!dead_[i])
+      for (int v : g_.nodes[i].inputs)
+        if (v != kNoValue) ++readers[v];
+  for (int v : g_.outputs) ++readers[v];
+  index_producers();
+  auto unused = [&](int n) {
+    for (int o : g_.nodes[n].outputs)
+      if (readers[o] > 0) return false;
+    return true;
+  };
+  std::vector<int> work;
+  for (size_t i = 0; i < g_.nodes.size(); ++i)
+    if (!dead_[i] && unused(static_cast<int>(i))) work.push_back(static_cast<int>(i));
+  while (!work.empty()) {
+    const int n = work.back();
+    work.pop_back();
+    if (dead_[n]) continue;
+    dead_[n] = true;
+    for (int v : g_.nodes[n].inputs) {
+      if (v == kNoValue || --readers[v] > 0) continue;
+      const int p = producer_[v];
+      if (p >= 0 && !dead_[p] && unused(p)) work.push_back(p);
     }
   }
 }
@@ -543,7 +554,7 @@ void Lowering::run() {
       }
       default: lower_qdq(i); break;
     }
-    index_producers();
+    record(i);
   }
   sweep();
   g_.compact(dead_);

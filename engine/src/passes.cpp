@@ -24,22 +24,6 @@ const ConstTensor* const_input(const Graph& g, const Node& n, size_t i) {
   return v && v->constant ? v->constant.get() : nullptr;
 }
 
-// Makes every reader of value `from` (and the graph's outputs) read `to` instead.
-void replace_uses(Graph& g, int from, int to) {
-  for (Node& n : g.nodes)
-    for (int& v : n.inputs)
-      if (v == from) v = to;
-  for (int& v : g.outputs)
-    if (v == from) v = to;
-}
-
-// The single node reading `v`, or -1 if it has several readers or is a graph output.
-int sole_consumer(const Graph& g, int v) {
-  if (g.is_graph_output(v)) return -1;
-  std::vector<int> c = g.consumers(v);
-  return c.size() == 1 ? c[0] : -1;
-}
-
 std::shared_ptr<ConstTensor> float_tensor(Shape dims) {
   auto t = std::make_shared<ConstTensor>();
   t->dtype = DType::Float32;
@@ -151,6 +135,7 @@ std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank) {
 
 void fold_pad(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
+  ConsumerIndex index(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& pad = g.nodes[i];
     if (pad.op != Op::Pad || pad_value(g, pad) != 0.f || !const_input(g, pad, 1)) continue;
@@ -159,7 +144,7 @@ void fold_pad(Graph& g) {
     const std::vector<int64_t> p = pad_amounts(g, pad, 4);
     // NCHW: only H and W padded, never cropped.
     if (p[0] || p[1] || p[4] || p[5] || p[2] < 0 || p[3] < 0 || p[6] < 0 || p[7] < 0) continue;
-    const int c = sole_consumer(g, pad.outputs[0]);
+    const int c = index.sole_reader(g, pad.outputs[0]);
     if (c < 0) continue;
     Node& r = g.nodes[c];
     if (r.inputs[0] != pad.outputs[0] || r.attr_string("auto_pad", "NOTSET") != "NOTSET") continue;
@@ -177,6 +162,7 @@ void fold_pad(Graph& g) {
     own[0] += p[2], own[1] += p[3], own[2] += p[6], own[3] += p[7];
     r.attrs["pads"] = Attribute{Attribute::Kind::Ints, 0, 0.f, own, {}, {}, {}};
     r.inputs[0] = pad.inputs[0];
+    index.add(g, c);
     dead[i] = true;
   }
   g.compact(dead);
@@ -184,24 +170,26 @@ void fold_pad(Graph& g) {
 
 void remove_identities(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
+  ConsumerIndex index(g);
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  std::vector<bool> graph_input(g.values.size(), false);
+  for (int v : g.inputs) graph_input[v] = true;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.op != Op::Identity && n.op != Op::Dropout) continue;
     const int in = n.inputs.at(0), out = n.outputs.at(0);
     // An identity between a graph input and a graph output must stay: both names are API.
     if (g.is_graph_output(out)) {
-      bool in_is_interface = g.is_graph_output(in) || g.values[in].is_const();
-      for (int v : g.inputs) in_is_interface |= v == in;
-      if (in_is_interface) continue;
+      if (g.is_graph_output(in) || g.values[in].is_const() || graph_input[in] || producer[in] < 0) continue;
       // Let the producer of `in` write `out` directly, keeping the output's name.
-      for (Node& p : g.nodes)
-        for (int& o : p.outputs)
-          if (o == in) o = out;
-      for (Node& c : g.nodes)
-        for (int& v : c.inputs)
-          if (v == in) v = out;
+      for (int& o : g.nodes[producer[in]].outputs)
+        if (o == in) o = out;
+      producer[out] = producer[in];
+      index.redirect(g, in, out);
     } else {
-      replace_uses(g, out, in);
+      index.redirect(g, out, in);
     }
     dead[i] = true;
   }
@@ -229,10 +217,11 @@ void canonicalize_clip(Graph& g) {
 
 void fold_batch_norm(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
+  ConsumerIndex index(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& conv = g.nodes[i];
     if (conv.op != Op::Conv) continue;
-    const int bn_id = sole_consumer(g, conv.outputs[0]);
+    const int bn_id = index.sole_reader(g, conv.outputs[0]);
     if (bn_id < 0 || g.nodes[bn_id].op != Op::BatchNormalization) continue;
     Node& bn = g.nodes[bn_id];
     if (bn.inputs[0] != conv.outputs[0]) continue;
@@ -264,6 +253,7 @@ void fold_batch_norm(Graph& g) {
     c2.inputs[1] = wid;
     c2.inputs[2] = bid;
     c2.outputs[0] = g.nodes[bn_id].outputs[0];
+    index.add(g, static_cast<int>(i));
     dead[bn_id] = true;
   }
   g.compact(dead);
@@ -274,13 +264,14 @@ void fuse_activations(Graph& g) {
   // intersection of their ranges.
   constexpr float kInf = std::numeric_limits<float>::infinity();
   std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.op != Op::Conv && n.op != Op::Gemm && n.op != Op::Add) continue;
     if (n.has_attr("act_min")) continue;
     float lo = -kInf, hi = kInf;
     std::string ops;
-    for (int a_id = sole_consumer(g, n.outputs[0]); a_id >= 0; a_id = sole_consumer(g, n.outputs[0])) {
+    for (int a_id = index.sole_reader(g, n.outputs[0]); a_id >= 0; a_id = index.sole_reader(g, n.outputs[0])) {
       const Node& act = g.nodes[a_id];
       if (act.op == Op::Relu) {
         lo = std::max(lo, 0.f);
@@ -553,6 +544,9 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     }
     Value& o = g.values[n.outputs[0]];
     shape_numel(out);
+    // One check here for every op: no kernel or plan step sees a tensor with no elements.
+    for (int64_t d : out)
+      if (d == 0) fail(g, n, "output shape " + shape_str(out) + " is empty: empty tensors are not supported");
     o.shape = std::move(out);
     o.has_shape = true;
     // Element types: the integer ops read and write uint8 activations; pools and reshapes run on

@@ -27,13 +27,6 @@ namespace {
 const ConstTensor* const_of(const Graph& g, int v) { return v == ir::kNoValue ? nullptr : g.values[v].constant.get(); }
 bool is_activation(const Graph& g, int v) { return v != ir::kNoValue && !g.values[v].is_const(); }
 
-// The node reading v, if it is the only reader and v is not a graph output.
-int sole_reader(const Graph& g, int v) {
-  if (g.is_graph_output(v)) return -1;
-  const std::vector<int> c = g.consumers(v);
-  return c.size() == 1 ? c[0] : -1;
-}
-
 enum class Role {
   None,         // stays fp32
   Compute,      // Conv, Gemm, MatMul, Add: integer op, output requantized
@@ -93,6 +86,7 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
   Selection s;
   s.role.assign(g.nodes.size(), Role::None);
   s.out.assign(g.nodes.size(), ir::kNoValue);
+  const ir::ConsumerIndex index(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (o.exclude.count(n.name) || s.role[i] == Role::Absorbed || !quantizable(g, n, shapes)) continue;
@@ -104,10 +98,10 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
     } else {
       s.role[i] = Role::Compute;
       // A chain of Relu/Clip after the op (F.relu6 exports as Relu then Clip) becomes its clamp.
-      for (int r = sole_reader(g, s.out[i]); r >= 0 && !o.exclude.count(g.nodes[r].name) &&
+      for (int r = index.sole_reader(g, s.out[i]); r >= 0 && !o.exclude.count(g.nodes[r].name) &&
                                              (g.nodes[r].op == Op::Relu ||
                                               (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1));
-           r = sole_reader(g, s.out[i])) {
+           r = index.sole_reader(g, s.out[i])) {
         s.role[r] = Role::Absorbed;
         s.out[i] = g.nodes[r].outputs[0];
       }
@@ -198,7 +192,9 @@ class Rewriter {
     for (int64_t e = 0; e < total; ++e)
       amax[channel(e)] = std::max(amax[channel(e)], std::fabs(w.data<float>()[e] * extra_scale));
     scales.resize(static_cast<size_t>(C));
-    for (int64_t c = 0; c < C; ++c) scales[c] = amax[c] > 0.f ? amax[c] / 127.f : 1.f;
+    // A channel whose largest weight is zero or so small that amax / 127 is not a normal float
+    // quantizes to zeros with scale 1: its weights are below anything int8 can hold anyway.
+    for (int64_t c = 0; c < C; ++c) scales[c] = std::isnormal(amax[c] / 127.f) ? amax[c] / 127.f : 1.f;
     auto q = make_tensor(DType::Int8, w.dims);
     for (int64_t e = 0; e < total; ++e) {
       const float v = std::nearbyint(w.data<float>()[e] * extra_scale / scales[channel(e)]);
@@ -280,12 +276,13 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
   Graph shaped = src;
   ir::infer_shapes(shaped, input_shapes);
   std::vector<bool> dead(g.nodes.size(), false);
+  ir::ConsumerIndex index(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.op != Op::MatMul || shaped.values[n.inputs[0]].shape.size() != 2) continue;
     const ConstTensor* w = const_of(g, n.inputs[1]);
     if (!w || w->dtype != DType::Float32 || w->dims.size() != 2) continue;
-    const int r = sole_reader(g, n.outputs[0]);
+    const int r = index.sole_reader(g, n.outputs[0]);
     if (r < 0 || g.nodes[r].op != Op::Add) continue;
     const Node& add = g.nodes[r];
     const int other = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
@@ -297,6 +294,7 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
     n.op = Op::Gemm;
     n.inputs.push_back(other);
     n.outputs[0] = add.outputs[0];
+    index.add(g, static_cast<int>(i));
     dead[r] = true;
   }
   g.compact(dead);
@@ -403,6 +401,7 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
     dq_of[v] = dq;
     return dq;
   };
+  const ir::ConsumerIndex src_readers(src);
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     if (!is_int8(sel.role[i])) continue;
     const Node n = q.nodes[i];  // copy: the rewriter appends to q.nodes
@@ -437,7 +436,7 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
     if (sel.role[i] != Role::PassThrough && sel.role[i] != Role::None) {
       const int out = sel.out[i];
       bool int8_reader = false;
-      for (int c : src.consumers(out)) int8_reader |= is_int8(sel.role[c]);
+      for (int c : src_readers.readers(src, out)) int8_reader |= is_int8(sel.role[c]);
       if (int8_reader && !params.count(out)) {
         // A result read by int8 nodes was observed above (it is one of their inputs).
         throw Error(src.source + ": internal: unobserved tensor '" + src.values[out].name + "'");

@@ -27,8 +27,8 @@ std::string Args::get(const std::string& k, const std::string& def) const {
 }
 
 long Args::get_int(const std::string& k, long def, long lo, long hi) const {
-  const std::string s = get(k, "");
-  if (s.empty()) return def;
+  if (!has(k)) return def;
+  const std::string s = get(k, "");  // an empty value ("--threads ''") is refused below
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(s.c_str(), &end, 10);
@@ -38,8 +38,8 @@ long Args::get_int(const std::string& k, long def, long lo, long hi) const {
 }
 
 double Args::get_double(const std::string& k, double def, double lo, double hi) const {
-  const std::string s = get(k, "");
-  if (s.empty()) return def;
+  if (!has(k)) return def;
+  const std::string s = get(k, "");  // an empty value ("--threads ''") is refused below
   char* end = nullptr;
   errno = 0;
   const double v = std::strtod(s.c_str(), &end);
@@ -47,6 +47,8 @@ double Args::get_double(const std::string& k, double def, double lo, double hi) 
     throw UsageError{"--" + k + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'"};
   return v;
 }
+
+int threads_from_flags(const Args& a) { return static_cast<int>(a.get_int("threads", 1, 1, 512)); }
 
 Args parse(int argc, char** argv, const std::vector<std::string>& valued, const std::vector<std::string>& flags) {
   Args a;
@@ -76,21 +78,6 @@ Args parse(int argc, char** argv, const std::vector<std::string>& valued, const 
   }
   if (a.model.empty()) throw UsageError{"missing MODEL.onnx"};
   return a;
-}
-
-std::string json_escape(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-      r += buf;
-    } else {
-      r += c;
-    }
-  }
-  return r;
 }
 
 const std::vector<std::string> kQuantFlags = {"calib", "method", "percentile", "exclude", "max-samples", "size", "mean", "std"};

@@ -29,11 +29,13 @@ struct Args {
   double get_double(const std::string& k, double def, double lo, double hi) const;
 };
 
+// --threads N: 1 (the default) to 512; more is refused as a usage error rather than trying to
+// start hundreds of threads.
+int threads_from_flags(const Args& a);
+
 // Parses argv[2..] (argv[1] is the command): `valued` options take a value, `flags` do not.
 Args parse(int argc, char** argv, const std::vector<std::string>& valued, const std::vector<std::string>& flags);
 
-// A string as the inside of a JSON string literal.
-std::string json_escape(const std::string& s);
 // "1,2.5,3" -> numbers; a UsageError naming --flag otherwise.
 std::vector<float> parse_floats(const std::string& flag, const std::string& s);
 // A progress bar on stderr while calibrating, only when stderr is a terminal.

@@ -38,7 +38,7 @@ int cmd_analyze(int argc, char** argv) {
   const Args a = parse(argc, argv, with_quant_flags({"input", "threads", "iterations", "report", "min-sqnr"}),
                        {"json", "per-tensor"});
   if (!a.has("calib")) throw UsageError{"analyze needs --calib CALIB"};
-  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const int threads = threads_from_flags(a);
   q8::AnalyzeOptions ao;
   ao.iterations = static_cast<int>(a.get_int("iterations", 20, 1, 100000));
   ao.min_sqnr_db = a.get_double("min-sqnr", 20.0, -99.0, 99.0);
@@ -57,7 +57,7 @@ int cmd_analyze(int argc, char** argv) {
   if (!report.empty()) q8::write_file_atomic(report, an.to_html());
   if (a.flag("json")) std::printf("%s\n", an.to_json().c_str());
   else std::fputs(an.to_text().c_str(), stdout);
-  if (!report.empty() && !a.flag("json")) std::printf("report: %s\n", report.c_str());
+  if (!report.empty() && !a.flag("json")) std::printf("report: %s\n", q8::printable(report).c_str());
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // subcommands, flags, output formats and exit codes (0 ok, 1 error, 2 usage).
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -139,7 +140,7 @@ int cmd_run(int argc, char** argv) {
   const auto ins = a.all("input"), outs = a.all("output");
   if (ins.empty()) throw UsageError{"run needs --input X.npy"};
   if (outs.empty()) throw UsageError{"run needs --output Y.npy"};
-  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const int threads = threads_from_flags(a);
   q8::Model model = load_for_precision(a, threads);
   if (ins.size() != model.inputs().size())
     throw q8::Error(a.model + ": model takes " + std::to_string(model.inputs().size()) + " input(s), got " +
@@ -151,7 +152,8 @@ int cmd_run(int argc, char** argv) {
   for (const std::string& f : ins) inputs.push_back(q8::load_npy(f));
   q8::Session session(model, {threads});
   std::vector<q8::Tensor> outputs = session.run(inputs);
-  for (size_t i = 0; i < outs.size(); ++i) q8::save_npy(outs[i], outputs[i]);
+  outputs.resize(outs.size());
+  q8::save_npy(outs, outputs);  // all or none
   return 0;
 }
 
@@ -159,10 +161,12 @@ int cmd_info(int argc, char** argv) {
   Args a = parse(argc, argv, {"batch"}, {});
   const long batch = a.get_int("batch", 1, 1, 1 << 20);
   q8::Model model = q8::Model::load(a.model);
-  std::printf("model: %s\n", a.model.c_str());
-  for (const auto& t : model.inputs()) std::printf("input:  %s %s float32\n", t.name.c_str(), shape_str(t.shape).c_str());
-  for (const auto& t : model.outputs()) std::printf("output: %s %s float32\n", t.name.c_str(), shape_str(t.shape).c_str());
-  const auto rows = model.describe(batch);
+  std::printf("model: %s\n", q8::printable(a.model).c_str());
+  for (const auto& t : model.inputs()) std::printf("input:  %s %s float32\n", q8::printable(t.name).c_str(), shape_str(t.shape).c_str());
+  for (const auto& t : model.outputs()) std::printf("output: %s %s float32\n", q8::printable(t.name).c_str(), shape_str(t.shape).c_str());
+  // Names come from the file: printed through q8::printable, widths measured on what is printed.
+  auto rows = model.describe(batch);
+  for (auto& r : rows) r.name = q8::printable(r.name), r.params = q8::printable(r.params);
   size_t wn = 4, wo = 2, wi = 5, wout = 6, wp = 6, wk = 6;
   for (const auto& r : rows) {
     wn = std::max(wn, r.name.size());
@@ -191,7 +195,7 @@ int cmd_eval(int argc, char** argv) {
   Args a = parse(argc, argv, with_quant_flags({"input", "labels", "precision", "threads", "batch"}), {"per-tensor"});
   if (!a.has("input")) throw UsageError{"eval needs --input X.npy"};
   if (!a.has("labels")) throw UsageError{"eval needs --labels Y.npy"};
-  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const int threads = threads_from_flags(a);
   const long batch = a.get_int("batch", 100, 1, 1 << 20);
   q8::Model model = load_for_precision(a, threads);
   if (model.inputs().size() != 1) throw q8::Error(a.model + ": eval needs a model with one input");
@@ -231,7 +235,7 @@ int cmd_quantize(int argc, char** argv) {
   Args a = parse(argc, argv, with_quant_flags({"output", "threads", "fallback", "min-sqnr"}), {"per-tensor"});
   if (!a.has("calib")) throw UsageError{"quantize needs --calib CALIB"};
   if (!a.has("output")) throw UsageError{"quantize needs --output MODEL.int8.onnx"};
-  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const int threads = threads_from_flags(a);
   const std::string fallback = a.get("fallback", "none");
   if (fallback != "none" && fallback != "auto") throw UsageError{"--fallback must be none or auto, got '" + fallback + "'"};
   if (a.has("min-sqnr") && fallback != "auto") throw UsageError{"--min-sqnr goes with --fallback auto"};
@@ -250,21 +254,21 @@ int cmd_quantize(int argc, char** argv) {
     ++total;
     quantized += r.kernel.rfind("qu8_", 0) == 0;
   }
-  std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", a.get("output", "").c_str(), quantized, total,
+  std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", q8::printable(a.get("output", "")).c_str(), quantized, total,
               a.get("method", "percentile").c_str());
   if (fallback == "auto") {
     std::printf("--fallback auto (min SQNR %.1f dB): kept %zu node(s) in fp32\n", min_sqnr, kept.size());
-    for (const auto& n : kept) std::printf("  fp32 (fallback): %s\n", n.c_str());
+    for (const auto& n : kept) std::printf("  fp32 (fallback): %s\n", q8::printable(n).c_str());
   }
   for (const auto& r : int8.describe(1))
-    if (r.kernel.find("fallback") != std::string::npos) std::printf("  fp32: %s (%s)\n", r.name.c_str(), r.op.c_str());
+    if (r.kernel.find("fallback") != std::string::npos) std::printf("  fp32: %s (%s)\n", q8::printable(r.name).c_str(), r.op.c_str());
   return 0;
 }
 
 int cmd_bench(int argc, char** argv) {
   Args a = parse(argc, argv, with_quant_flags({"precision", "threads", "iterations", "warmup", "batch"}),
                  {"json", "per-tensor", "per-layer"});
-  const int threads = static_cast<int>(a.get_int("threads", 1, 1, 1024));
+  const int threads = threads_from_flags(a);
   const long iters = a.get_int("iterations", 30, 1, 1000000);
   const long warmup = a.get_int("warmup", 5, 0, 1000000);
   const long batch = a.get_int("batch", 1, 1, 1 << 16);
@@ -279,7 +283,12 @@ int cmd_bench(int argc, char** argv) {
         if (i != 0) throw q8::Error(a.model + ": input '" + t.name + "' has a dynamic non-batch axis");
         s[i] = batch;
       }
-    q8::Tensor x(s);
+    q8::Tensor x;
+    try {
+      x = q8::Tensor(s);
+    } catch (const std::exception&) {  // std::bad_alloc or std::length_error
+      throw q8::Error(a.model + ": out of memory allocating the random input '" + t.name + "' of shape " + shape_str(s));
+    }
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
     inputs.push_back(std::move(x));
   }
@@ -300,12 +309,14 @@ int cmd_bench(int argc, char** argv) {
   for (double v : ms) mean += v / ms.size();
   std::vector<q8::LayerTime> layers;
   if (a.flag("per-layer")) layers = session.profile(inputs, static_cast<int>(iters));
+  if (!a.flag("json"))
+    for (auto& l : layers) l.node = q8::printable(l.node);
   double layers_total = 0;
   for (const auto& l : layers) layers_total += l.ms;
   if (a.flag("json")) {
     std::string per_layer;
     for (size_t i = 0; i < layers.size(); ++i) {
-      const std::string name = json_escape(layers[i].node);
+      const std::string name = q8::json_escape(layers[i].node);
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.4f", layers[i].ms);
       per_layer += std::string(i ? ", " : "") + "{\"name\": \"" + name + "\", \"op\": \"" + layers[i].op + "\", \"ms\": " + buf + "}";
@@ -313,12 +324,12 @@ int cmd_bench(int argc, char** argv) {
     if (!layers.empty()) per_layer = ", \"layers\": [" + per_layer + "]";
     std::printf("{\"model\": \"%s\", \"precision\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
                 "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": \"%s\"%s}\n",
-                json_escape(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(), mean,
+                q8::json_escape(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(), mean,
                 iters, warmup, threads, batch, q8::active_isa().c_str(), per_layer.c_str());
   } else {
     std::printf("model      %s\nprecision  %s\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
                 "median     %.3f ms\nmin        %.3f ms\nmax        %.3f ms\nmean       %.3f ms\n",
-                a.model.c_str(), model.is_quantized() ? "int8" : "fp32", q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
+                q8::printable(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
                 sorted.back(), mean);
     if (!layers.empty()) {
       size_t w = 4;
@@ -336,6 +347,9 @@ int cmd_bench(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) then fails the write with EFBIG, reported and cleaned up like
+  // any other write error, instead of killing q8 with a temporary file left behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   const std::string cmd = argc > 1 ? argv[1] : "";
   const char* help = cmd == "run"     ? kRunHelp
                      : cmd == "info"  ? kInfoHelp

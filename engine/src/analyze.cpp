@@ -243,19 +243,15 @@ std::string fmt(const char* f, double v) {
 // A finite JSON number.
 std::string num(double v, const char* f = "%.6g") { return fmt(f, std::isfinite(v) ? v : 0.0); }
 
+// JSON strings go through q8::json_escape; the HTML report escapes its own markup characters.
 std::string esc(const std::string& s, bool html = false) {
+  if (!html) return json_escape(s);
   std::string r;
   for (char c : s) {
-    if (html) {
-      if (c == '<') r += "&lt;";
-      else if (c == '>') r += "&gt;";
-      else if (c == '&') r += "&amp;";
-      else if (c == '"') r += "&quot;";
-      else r += c;
-      continue;
-    }
-    if (c == '"' || c == '\\') r += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) r += fmt("\\u%04x", static_cast<unsigned char>(c));
+    if (c == '<') r += "&lt;";
+    else if (c == '>') r += "&gt;";
+    else if (c == '&') r += "&amp;";
+    else if (c == '"') r += "&quot;";
     else r += c;
   }
   return r;
@@ -595,19 +591,23 @@ std::string Analysis::to_json() const {
 }
 
 std::string Analysis::to_text() const {
+  // Names come from the model: printed through q8::printable, capped so a row fits the buffer.
+  auto name_of = [](const std::string& n) { return printable(n, 200); };
   size_t wn = 4, wo = 2, ws = 5;
   for (const LayerAnalysis& a : layers) {
-    wn = std::max(wn, a.name.size());
+    wn = std::max(wn, name_of(a.name).size());
     wo = std::max(wo, a.op.size());
     ws = std::max(ws, shape_str(a.output_shape).size());
   }
   std::ostringstream o;
-  char buf[1024];
-  std::snprintf(buf, sizeof buf, "%-*s  %-*s  %-*s  %8s  %7s  %7s  %8s  %9s  %9s  %s\n", (int)wn, "node", (int)wo, "op",
+  std::vector<char> buffer(wn + 1024);
+  char* buf = buffer.data();
+  const size_t bufsize = buffer.size();
+  std::snprintf(buf, bufsize, "%-*s  %-*s  %-*s  %8s  %7s  %7s  %8s  %9s  %9s  %s\n", (int)wn, "node", (int)wo, "op",
                 (int)ws, "output", "MACs", "own dB", "cum dB", "clipped", "int8 ms", "fp32 ms", "advice");
   o << buf;
   for (const LayerAnalysis& a : layers) {
-    std::snprintf(buf, sizeof buf, "%-*s  %-*s  %-*s  %8s  %7s  %7s  %7.3f%%  %9.4f  %9.4f  %s\n", (int)wn, a.name.c_str(),
+    std::snprintf(buf, bufsize, "%-*s  %-*s  %-*s  %8s  %7s  %7s  %7.3f%%  %9.4f  %9.4f  %s\n", (int)wn, name_of(a.name).c_str(),
                   (int)wo, a.op.c_str(), (int)ws, shape_str(a.output_shape).c_str(), a.macs ? macs_str(a.macs).c_str() : "-",
                   db_str(a.sqnr_db).c_str(), db_str(a.sqnr_cumulative_db).c_str(), 100.0 * a.clipped, a.int8_ms, a.fp32_ms,
                   a.advice.c_str());
@@ -620,9 +620,9 @@ std::string Analysis::to_text() const {
   if (s.worst.empty()) o << "none (no quantization error)";
   for (size_t i = 0; i < s.worst.size(); ++i) {
     for (const LayerAnalysis& a : layers)
-      if (a.name == s.worst[i]) o << (i ? ", " : "") << a.name << " (" << db_str(a.sqnr_db) << " dB)";
+      if (a.name == s.worst[i]) o << (i ? ", " : "") << name_of(a.name) << " (" << db_str(a.sqnr_db) << " dB)";
   }
-  std::snprintf(buf, sizeof buf, "\ntime:           int8 %.3f ms (of which conversions %.3f ms), fp32 %.3f ms: %.2fx (%s, %d thread%s, batch 1)\n",
+  std::snprintf(buf, bufsize, "\ntime:           int8 %.3f ms (of which conversions %.3f ms), fp32 %.3f ms: %.2fx (%s, %d thread%s, batch 1)\n",
                 s.int8_ms, s.conversions_ms, s.fp32_ms, s.int8_ms > 0 ? s.fp32_ms / s.int8_ms : 0.0, s.isa.c_str(), s.threads,
                 s.threads == 1 ? "" : "s");
   o << buf;

@@ -1,5 +1,5 @@
 // q8::load_calibration: calibration samples from an .npy file, a folder of .npy files, or a
-// folder of images (decoded with Debian's libstb).
+// folder of images (image.h).
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "file_io.h"
 #include "graph.h"
+#include "image.h"
 #include "q8/q8.h"
-
-#include <stb/stb_image.h>
 
 namespace q8 {
 
@@ -112,11 +112,8 @@ std::vector<Tensor> load_calibration(const std::string& path, const Model& model
       const int64_t H = src.height > 0 ? src.height : in[2], W = src.width > 0 ? src.width : in[3];
       if ((C != 1 && C != 3) || H <= 0 || W <= 0)
         throw Error(f + ": cannot tell the image size or channels from input " + ir::shape_str(in) + "; give --size");
-      int w = 0, h = 0, got = 0;
-      std::unique_ptr<unsigned char, void (*)(void*)> img(stbi_load(f.c_str(), &w, &h, &got, static_cast<int>(C)),
-                                                          stbi_image_free);
-      if (!img) throw Error(f + ": cannot decode the image (" + std::string(stbi_failure_reason()) + ")");
-      std::vector<float> chw = resize_to_chw(img.get(), w, h, static_cast<int>(C), W, H);
+      const Image img = decode_image(read_regular_file(f, kMaxImageFileBytes), f, static_cast<int>(C));
+      std::vector<float> chw = resize_to_chw(img.pixels.data(), img.width, img.height, img.channels, W, H);
       auto per_channel = [&](const std::vector<float>& v, float def, const char* what) {
         if (v.empty()) return std::vector<float>(static_cast<size_t>(C), def);
         if (v.size() == 1) return std::vector<float>(static_cast<size_t>(C), v[0]);

@@ -12,12 +12,7 @@
 
 #include "npy.h"
 
-#include "atomic_file.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "file_io.h"
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -34,20 +29,11 @@ namespace q8 {
 namespace {
 
 constexpr size_t kMaxHeader = 64 * 1024;
+constexpr int64_t kMaxNpyBytes = int64_t{64} << 30;
 constexpr size_t kMaxRank = 32;
 const char kMagic[] = "\x93NUMPY";  // 6 bytes
 
 [[noreturn]] void fail(const std::string& name, const std::string& what) { throw Error(name + ": " + what); }
-
-std::string printable(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < 40; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c >= 0x7f) ? '?' : static_cast<char>(c);
-  }
-  if (s.size() > 40) out += "...";
-  return out;
-}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   // Python's tuple repr: (), (3,), (2, 3)
@@ -68,7 +54,7 @@ class HeaderParser {
     for (;;) {
       if (eat('}')) break;
       std::string key = str();
-      if (!seen.insert(key).second) bad("key '" + printable(key) + "' appears twice");
+      if (!seen.insert(key).second) bad("key '" + printable(key, 40) + "' appears twice");
       expect(':');
       if (key == "descr") {
         ws();
@@ -79,7 +65,7 @@ class HeaderParser {
       } else if (key == "shape") {
         shape = tuple();
       } else {
-        bad("unexpected key '" + printable(key) + "'");
+        bad("unexpected key '" + printable(key, 40) + "'");
       }
       if (eat(',')) continue;
       expect('}');
@@ -178,31 +164,6 @@ void convert(const uint8_t* src, float* dst, size_t n) {
   }
 }
 
-std::string read_whole_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, std::string("cannot open file (") + std::strerror(errno) + ")");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(path, std::string("cannot stat file (") + std::strerror(errno) + ")");
-  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t r = ::read(fd, &bytes[got], bytes.size() - got);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      fail(path, std::string("cannot read file (") + std::strerror(errno) + ")");
-    }
-    if (r == 0) break;  // shrank while reading: parsed as truncated below
-    got += static_cast<size_t>(r);
-  }
-  bytes.resize(got);
-  return bytes;
-}
-
 }  // namespace
 
 Tensor parse_npy(const void* data, size_t size, const std::string& name) {
@@ -239,9 +200,9 @@ Tensor parse_npy(const void* data, size_t size, const std::string& name) {
   else if (descr == "<i4") { src = Src::I4; item = 4; }
   else if (descr == "|u1" || descr == "<u1") { src = Src::U1; item = 1; }
   else if (descr == "|i1" || descr == "<i1") { src = Src::I1; item = 1; }
-  else if (!descr.empty() && descr[0] == '>') fail(name, "big-endian data ('" + printable(descr) + "') is not supported");
+  else if (!descr.empty() && descr[0] == '>') fail(name, "big-endian data ('" + printable(descr, 40) + "') is not supported");
   else if (descr == "|O" || descr == "O" || descr == "<O" || descr == ">O") fail(name, "object arrays are not supported");
-  else fail(name, "unsupported dtype '" + printable(descr) + "' (supported: float32, float64, int64, int32, uint8, int8)");
+  else fail(name, "unsupported dtype '" + printable(descr, 40) + "' (supported: float32, float64, int64, int32, uint8, int8)");
   if (fortran) fail(name, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
 
   uint64_t numel = 1;
@@ -279,11 +240,13 @@ Tensor parse_npy(const void* data, size_t size, const std::string& name) {
 }
 
 Tensor load_npy(const std::string& path) {
-  const std::string bytes = read_whole_file(path);
+  const std::string bytes = read_regular_file(path, kMaxNpyBytes);
   return parse_npy(bytes.data(), bytes.size(), path);
 }
 
-void save_npy(const std::string& path, const Tensor& t) {
+namespace {
+// The bytes of `t` as a .npy 1.0 file; `path` names it in errors.
+std::string npy_bytes(const std::string& path, const Tensor& t) {
   // A default-constructed Tensor has shape () and no data: refuse rather than write a bad file.
   uint64_t numel = 1;
   for (int64_t d : t.shape()) {
@@ -308,7 +271,18 @@ void save_npy(const std::string& path, const Tensor& t) {
 
   std::string bytes = prefix;
   bytes.append(reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * sizeof(float));
-  write_file_atomic(path, bytes);
+  return bytes;
+}
+}  // namespace
+
+void save_npy(const std::string& path, const Tensor& t) { write_file_atomic(path, npy_bytes(path, t)); }
+
+void save_npy(const std::vector<std::string>& paths, const std::vector<Tensor>& tensors) {
+  if (paths.size() != tensors.size())
+    throw Error("save_npy: " + std::to_string(paths.size()) + " paths for " + std::to_string(tensors.size()) + " tensors");
+  std::vector<std::pair<std::string, std::string>> files;
+  for (size_t i = 0; i < paths.size(); ++i) files.emplace_back(paths[i], npy_bytes(paths[i], tensors[i]));
+  write_files_atomic(files);
 }
 
 }  // namespace q8

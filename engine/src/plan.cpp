@@ -23,7 +23,7 @@ using ir::Shape;
 AlignedBuffer::AlignedBuffer(size_t bytes) : n_(bytes) {
   const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   p_ = static_cast<uint8_t*>(std::aligned_alloc(64, rounded));
-  if (!p_) throw std::bad_alloc();
+  if (!p_) throw Error("out of memory allocating " + std::to_string(rounded) + " bytes of working memory");
   std::memset(p_, 0, rounded);
 }
 
@@ -81,12 +81,24 @@ kern::ConvGeometry conv_geometry(const Graph& g, const Node& n) {
 
 bool is_depthwise(const kern::ConvGeometry& c) { return c.groups > 1 && c.Cg() == 1 && c.Kg() == 1; }
 
-// Requantization multipliers M[c] = s_in * s_w[c] / s_out, computed once in double and rounded
-// to float once, so every kernel path multiplies by the same float.
+// Every multiplier an integer kernel applies (s_in * s_w[c] / s_out, s_a / s_out, s_in / s_out)
+// is computed once in double, rounded to float once, and must be a normal float in
+// [2^-126, 2^24]: scales that each pass validation can still multiply to infinity (then 0 * M is
+// a NaN, which the scalar and SIMD clamps order differently) or to a subnormal, and past 2^24
+// every non-zero accumulator saturates, so the scales are corrupt. The node is refused by name.
+float checked_multiplier(const Graph& g, const Node& n, double m, const char* what) {
+  const float f = static_cast<float>(m);
+  if (!std::isnormal(f) || f < 0.f || f > 16777216.f)
+    fail(g, n, std::string("requantization multiplier ") + what + " = " + std::to_string(m) +
+                   " is out of range (the quantization scales are inconsistent)");
+  return f;
+}
+
 std::vector<float> requant_multipliers(const Graph& g, const Node& n) {
   const float s_in = g.values[n.inputs[0]].scale, s_out = g.values[n.outputs[0]].scale;
   std::vector<float> m;
-  for (float sw : n.attr_floats("w_scale")) m.push_back(static_cast<float>(static_cast<double>(s_in) * sw / s_out));
+  for (float sw : n.attr_floats("w_scale"))
+    m.push_back(checked_multiplier(g, n, static_cast<double>(s_in) * sw / s_out, "s_in * s_w / s_out"));
   return m;
 }
 
@@ -608,8 +620,8 @@ void Plan::Builder::qadd(const Node& n) {
   kern::QU8AddParams ap;
   ap.a_zero_point = A.zero_point;
   ap.b_zero_point = B.zero_point;
-  ap.a_multiplier = static_cast<float>(static_cast<double>(A.scale) / Y.scale);
-  ap.b_multiplier = static_cast<float>(static_cast<double>(B.scale) / Y.scale);
+  ap.a_multiplier = checked_multiplier(g, n, static_cast<double>(A.scale) / Y.scale, "s_a / s_out");
+  ap.b_multiplier = checked_multiplier(g, n, static_cast<double>(B.scale) / Y.scale, "s_b / s_out");
   ap.out = requant_of(g, n);
   const Layout l = native[va];
   const int a = get(va, l), b = get(vb, l);
@@ -637,7 +649,7 @@ void Plan::Builder::pool(const Node& n) {
     if (n.op == Op::MaxPool && (X.scale != Y.scale || X.zero_point != Y.zero_point))
       fail(g, n, "uint8 MaxPool needs the same quantization on its input and output");
     pp.in_zero_point = X.zero_point;
-    pp.in_over_out = static_cast<float>(static_cast<double>(X.scale) / Y.scale);
+    pp.in_over_out = checked_multiplier(g, n, static_cast<double>(X.scale) / Y.scale, "s_in / s_out");
     pp.out.out_zero_point = Y.zero_point;
   }
   if (n.op == Op::GlobalAveragePool) {
@@ -866,7 +878,11 @@ void Plan::Builder::assign_arena() {
   if (total > workspace_limit())
     throw Error(g.source + ": these input shapes need " + mib(total) + " of working memory, more than the limit of " +
                 mib(workspace_limit()) + " (Q8_MAX_WORKSPACE_MB raises it)");
-  p.arena_ = AlignedBuffer(total);
+  try {
+    p.arena_ = AlignedBuffer(total);
+  } catch (const Error&) {
+    throw Error(g.source + ": out of memory allocating " + mib(total) + " of working memory for these input shapes");
+  }
   p.buffers_.resize(bufs.size());
   for (size_t b = 0; b < bufs.size(); ++b)
     p.buffers_[b] = bufs[b].fixed ? const_cast<uint8_t*>(bufs[b].fixed) : p.arena_.data() + offset[b];
@@ -895,7 +911,7 @@ Plan::~Plan() = default;
 void Plan::run(ThreadPool& pool, const std::vector<const float*>& inputs, const std::vector<float*>& outputs,
                double* step_ms) {
   // Empty tensors (a 0 extent) may have null data, and memcpy(nullptr, ..., 0) is undefined
-  // behaviour: skip empty copies (issue #7, sanitizer builds).
+  // behaviour: skip empty copies (sanitizer builds).
   for (size_t i = 0; i < inputs.size(); ++i)
     if (input_sizes_[i]) std::memcpy(buffers_[input_buffers_[i]], inputs[i], input_sizes_[i]);
   for (size_t k = 0; k < steps_.size(); ++k) {

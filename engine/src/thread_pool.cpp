@@ -1,6 +1,10 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <exception>
+#include <string>
+
+#include "q8/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -20,10 +24,20 @@ constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < std::max(threads, 1); ++i) workers_.emplace_back(&ThreadPool::worker, this, i);
+  try {
+    workers_.reserve(static_cast<size_t>(std::max(threads, 1) - 1));
+    for (int i = 1; i < std::max(threads, 1); ++i) workers_.emplace_back(&ThreadPool::worker, this, i);
+  } catch (const std::exception& e) {
+    // A process or memory limit: stop the workers already started (the destructor does not run
+    // for a constructor that throws) and report it.
+    stop_workers();
+    throw Error("cannot start " + std::to_string(threads) + " threads: " + e.what());
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

@@ -21,6 +21,7 @@ namespace q8::rt {
 
 class ThreadPool {
  public:
+  // Throws q8::Error when a worker thread cannot be started.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -33,6 +34,7 @@ class ThreadPool {
 
  private:
   void worker(int index);
+  void stop_workers();
   void run_chunk(int index);
 
   std::vector<std::thread> workers_;

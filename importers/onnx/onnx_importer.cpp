@@ -14,6 +14,7 @@
 #include "importers/onnx/onnx_importer.h"
 #include "importers/onnx/onnx_ops.h"
 #include "importers/onnx/onnx_text.h"
+#include "engine/src/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -296,10 +297,10 @@ bool map_dtype(int onnx_type, DTypeInfo& out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// External data (issue #7): tensors whose bytes live in a side file next to the model, as ONNX
+// External data: tensors whose bytes live in a side file next to the model, as ONNX
 // writes models over 2 GB. Only a model read from a file has a folder to read them from; the
 // location must name a regular file inside that folder: absolute paths, ".." components,
-// symbolic links (at any component) and special files are refused. Every component is opened
+// symbolic links (at any component), files with several hard links and special files are refused. Every component is opened
 // with O_NOFOLLOW relative to the folder's descriptor, so nothing can be swapped in between the
 // check and the read.
 
@@ -401,6 +402,10 @@ void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uin
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) sys_fail("cannot stat file");
   if (!S_ISREG(st.st_mode)) fail("external data location " + loc + " is not a regular file");
+  // A hard link is indistinguishable from the file it names, which may lie outside the folder.
+  if (st.st_nlink != 1)
+    fail("external data location " + loc + " has " + std::to_string(st.st_nlink) +
+         " hard links; only a file with one link is read");
   if (offset > st.st_size || st.st_size - offset < nbytes)
     fail("external data " + loc + " holds " + std::to_string(st.st_size) + " bytes, too few for " +
          std::to_string(nbytes) + " bytes at offset " + std::to_string(offset));
@@ -1151,32 +1156,7 @@ ir::Graph import_model(const void* data, size_t size, const std::string& source,
 }
 
 ir::Graph import_file(const std::string& path, const ImportLimits& limits) {
-  auto sys_fail = [&](const char* what, int err) {
-    prefixed_fail(path, std::string(what) + " (" + std::strerror(err) + ")");
-  };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) sys_fail("cannot open file", errno);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) sys_fail("cannot stat file", errno);
-  if (!S_ISREG(st.st_mode)) throw Error(path + ": not a regular file");
-  if (st.st_size > limits.max_file_bytes)
-    throw Error(path + ": file of " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
-                std::to_string(limits.max_file_bytes) + " bytes");
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t r = ::read(fd, &bytes[got], bytes.size() - got);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      sys_fail("cannot read file", errno);
-    }
-    if (r == 0) throw Error(path + ": file shrank while it was read");
-    got += static_cast<size_t>(r);
-  }
+  const std::string bytes = read_regular_file(path, limits.max_file_bytes);
   // External data is read from the model's folder.
   ExternalContext ext;
   ext.from_file = true;

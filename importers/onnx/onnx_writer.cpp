@@ -16,7 +16,7 @@
 #include "importers/onnx/onnx_ops.h"
 #include "importers/onnx/onnx_text.h"
 
-#include "engine/src/atomic_file.h"
+#include "engine/src/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -39,8 +39,11 @@ class Tensor {
 
 // .npy files (float32, little-endian, C order) as used by the q8 program.
 Tensor load_npy(const std::string& path);
-// Writes to a temporary file beside `path` and renames it, so `path` is whole or untouched.
+// Writes to a temporary file beside `path` and renames it, so `path` is whole or untouched. An
+// existing character device or FIFO (/dev/null, a pipe) is written in place, never replaced.
 void save_npy(const std::string& path, const Tensor& t);
+// Several files, all or none: every temporary is written before any is renamed into place.
+void save_npy(const std::vector<std::string>& paths, const std::vector<Tensor>& tensors);
 // The same guarantee for any bytes (reports, models): whole or not at all.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 

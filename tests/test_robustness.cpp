@@ -318,6 +318,20 @@ TEST(ExternalData, SpecialFilesAndSizeMismatches) {
   }
 }
 
+// A hard link cannot be told from the file it names, which may lie outside the model's folder
+// (a secret, a device-owned file): only files with one link are read.
+TEST(ExternalData, HardLinksAreRefused) {
+  TempDir outside, t;
+  write_file(outside.path + "/secret.bin", float_bytes(kW));
+  ASSERT_EQ(::link((outside.path + "/secret.bin").c_str(), (t.path + "/w.bin").c_str()), 0);
+  EXPECT_HAS(load_file_error(t.path, external_model("w.bin")), "external data location 'w.bin' has 2 hard links");
+  // The same bytes in a file of its own load.
+  ASSERT_EQ(::unlink((outside.path + "/secret.bin").c_str()), 0);
+  q8::Model m;
+  EXPECT_EQ(load_file_error(t.path, external_model("w.bin"), &m), "");
+  expect_runs_with_w(m);
+}
+
 TEST(ExternalData, RefusedForAModelInMemory) {
   const std::string bytes = external_model("weights.bin").bytes();
   EXPECT_HAS(load_error(bytes), "m.onnx: initializer 'w': external data is not supported for a model loaded from memory");

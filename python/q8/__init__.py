@@ -161,7 +161,7 @@ def _names(exclude):
 
 
 def quantize(model, calib, method="percentile", per_channel=True, exclude=(), fallback=None, min_sqnr=20.0, *,
-             percentile=99.99, threads=1, max_samples=None, size=None, mean=None, std=None, progress=None):
+             percentile=None, threads=1, max_samples=None, size=None, mean=None, std=None, progress=None):
     """Calibrate an fp32 model and return it in int8 (what ``q8 quantize`` writes, byte for byte).
 
     model        a q8.Model (fp32), or a path to an ONNX file.
@@ -180,7 +180,8 @@ def quantize(model, calib, method="percentile", per_channel=True, exclude=(), fa
     exclude      node names to keep in fp32 (an iterable, or one comma-separated string).
     fallback     None or 'none'; 'auto' keeps in fp32 the nodes that are slower in int8 on this CPU
                  or whose own SQNR is below ``min_sqnr`` dB (``q8 quantize --fallback auto``).
-    percentile   for method='percentile' (default 99.99).
+    percentile   for method='percentile': the share of values (50, 100] the range keeps;
+                 None: the library's default, 99.99.
     threads      threads for calibration; the result does not depend on it.
     max_samples  use only the first N samples (an iterable is not read further).
     progress     None: a progress bar on stderr when it is a terminal; True/False: always/never;
@@ -193,11 +194,11 @@ def quantize(model, calib, method="percentile", per_channel=True, exclude=(), fa
     model = _model(model)
     fallback = "none" if fallback is None else fallback
     data = _calibration(model, calib, max_samples, size, mean, std)
-    return _q8._quantize(model, data, method, float(percentile), bool(per_channel), _names(exclude), int(threads),
+    return _q8._quantize(model, data, method, percentile, bool(per_channel), _names(exclude), int(threads),
                          fallback, float(min_sqnr), _progress_callback(progress))
 
 
-def analyze(model, calib, inputs=None, method="percentile", per_channel=True, exclude=(), *, percentile=99.99,
+def analyze(model, calib, inputs=None, method="percentile", per_channel=True, exclude=(), *, percentile=None,
             threads=1, iterations=20, min_sqnr=20.0, max_samples=16, calib_max_samples=None, size=None, mean=None,
             std=None):
     """Explain, layer by layer, where int8 loses precision and time (``q8 analyze``).
@@ -220,7 +221,7 @@ def analyze(model, calib, inputs=None, method="percentile", per_channel=True, ex
     """
     model = _model(model)
     data = _calibration(model, calib, calib_max_samples, size, mean, std)
-    return _q8._analyze(model, data, inputs, method, float(percentile), bool(per_channel), _names(exclude),
+    return _q8._analyze(model, data, inputs, method, percentile, bool(per_channel), _names(exclude),
                         int(threads), int(iterations), float(min_sqnr), int(max_samples))
 
 

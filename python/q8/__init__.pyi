@@ -87,7 +87,7 @@ class Analysis:
 def quantize(model: Union[Model, PathLike], calib: Calibration, method: Method = "percentile",
              per_channel: bool = True, exclude: Union[str, Iterable[str]] = (),
              fallback: Optional[Literal["none", "auto"]] = None, min_sqnr: float = 20.0, *,
-             percentile: float = 99.99, threads: int = 1, max_samples: Optional[int] = None,
+             percentile: Optional[float] = None, threads: int = 1, max_samples: Optional[int] = None,
              size: Union[None, int, Tuple[int, int]] = None, mean: Union[None, float, Sequence[float]] = None,
              std: Union[None, float, Sequence[float]] = None,
              progress: Union[None, bool, Callable[[int, int], Any]] = None) -> Model:
@@ -95,7 +95,7 @@ def quantize(model: Union[Model, PathLike], calib: Calibration, method: Method =
 
 def analyze(model: Union[Model, PathLike], calib: Calibration, inputs: Optional[Inputs] = None,
             method: Method = "percentile", per_channel: bool = True, exclude: Union[str, Iterable[str]] = (), *,
-            percentile: float = 99.99, threads: int = 1, iterations: int = 20, min_sqnr: float = 20.0,
+            percentile: Optional[float] = None, threads: int = 1, iterations: int = 20, min_sqnr: float = 20.0,
             max_samples: int = 16, calib_max_samples: Optional[int] = None,
             size: Union[None, int, Tuple[int, int]] = None, mean: Union[None, float, Sequence[float]] = None,
             std: Union[None, float, Sequence[float]] = None) -> Analysis:

@@ -411,11 +411,14 @@ CalibrationSet load_calibration(const q8::Model& model, py::handle path, int64_t
 
 // QuantizeOptions from the Python arguments. `progress` (None or callable(done, total)) is
 // called with the GIL held; Ctrl-C during calibration raises KeyboardInterrupt.
-q8::QuantizeOptions quantize_options(const std::string& method, double percentile, bool per_channel,
+q8::QuantizeOptions quantize_options(const std::string& method, py::handle percentile, bool per_channel,
                                      const std::vector<std::string>& exclude, int threads, py::handle progress) {
   q8::QuantizeOptions o;
   o.method = q8::parse_calibration(method);
-  o.percentile = percentile;
+  // None keeps the library's default (99.99). The q8 program reads --percentile as a float
+  // (tools/cli_common.cpp), so a given value is rounded to float too: the same arguments give
+  // the same bytes.
+  if (!percentile.is_none()) o.percentile = static_cast<float>(percentile.cast<double>());
   o.per_channel = per_channel;
   o.exclude = exclude;
   if (threads < 1 || threads > 1024) throw q8::Error("threads must be between 1 and 1024, got " + std::to_string(threads));
@@ -431,7 +434,7 @@ q8::QuantizeOptions quantize_options(const std::string& method, double percentil
   return o;
 }
 
-q8::Model quantize(const q8::Model& model, const CalibrationSet& calib, const std::string& method, double percentile,
+q8::Model quantize(const q8::Model& model, const CalibrationSet& calib, const std::string& method, py::object percentile,
                    bool per_channel, const std::vector<std::string>& exclude, int threads, const std::string& fallback,
                    double min_sqnr, py::handle progress) {
   require_loaded(model);
@@ -482,7 +485,7 @@ py::dict summary_dict(const q8::AnalysisSummary& s) {
 }
 
 q8::Analysis analyze(const q8::Model& model, const CalibrationSet& calib, py::handle inputs, const std::string& method,
-                     double percentile, bool per_channel, const std::vector<std::string>& exclude, int threads,
+                     py::object percentile, bool per_channel, const std::vector<std::string>& exclude, int threads,
                      int iterations, double min_sqnr, int64_t max_samples) {
   require_loaded(model);
   if (model.is_quantized())

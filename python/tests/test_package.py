@@ -116,3 +116,26 @@ def test_example_mobilenet_v2():
                             "--iterations", "2")
     assert list(rows)[2:] == ["q8 fp32", "q8 int8"] and "top-1 agreement with PyTorch fp32" in out
     assert rows["q8 fp32"][1] > 60 and rows["q8 int8"][1] > 15
+
+
+def test_readme_five_lines():
+    # The README's Python section starts with the five lines from a PyTorch module to an int8
+    # session; they run here with random weights (nothing is downloaded) and a small loader.
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    with open(os.path.join(SOURCE_DIR, "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("## Python\n"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n"))]
+    lines = [line for line in code.splitlines() if line.strip()]
+    assert len(lines) == 5 and lines[0].startswith("import") and "q8.from_torch" in lines[1]
+    code = code.replace('weights="DEFAULT"', "weights=None")
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 224, 224)
+    loader = DataLoader(TensorDataset(torch.randn(4, 3, 224, 224), torch.zeros(4)), batch_size=2)
+    scope = {"loader": loader, "images": images}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["int8"].is_quantized and scope["session"].threads == 4
+    assert isinstance(scope["logits"], np.ndarray) and scope["logits"].shape == (2, 1000)

@@ -279,3 +279,22 @@ def test_bad_threads(int8):
         with pytest.raises(q8.Error) as e:
             q8.Session(int8, threads=n)
         assert "threads must be between 1 and 1024" in str(e.value)
+
+
+def test_sessions_on_threads_share_one_model(int8, test_images):
+    # The way to run in parallel: one Session per thread, one Model between them.
+    x = [np.ascontiguousarray(test_images[i * 8:(i + 1) * 8]) for i in range(4)]
+    expected = [q8.Session(int8).run(b)["output"] for b in x]
+    got = [None] * 4
+
+    def worker(i):
+        s = q8.Session(int8)
+        got[i] = [s.run(x[i])["output"] for _ in range(5)]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        assert all(y.tobytes() == expected[i].tobytes() for y in got[i])

@@ -65,26 +65,28 @@ std::string names_text(const std::vector<q8::TensorInfo>& v) {
 
 // The input arrays' rules, with the messages of the q8 program's .npy reader (engine/src/npy.cpp)
 // for the same problems: `what` names the array where the reader names the file.
-py::array float32_array(py::handle obj, const std::string& what) {
+// `what` is called only to name the array in an error; the checks read numpy's descriptor
+// directly, so a valid array costs no Python calls.
+template <class What>
+py::array float32_array(py::handle obj, const What& what) {
   py::array a = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj)
                                                : py::array(py::module_::import("numpy").attr("asarray")(obj));
   const py::dtype dt = a.dtype();
-  const std::string descr = py::str(dt.attr("str"));
   const char kind = dt.kind();
   const py::ssize_t size = dt.itemsize();
-  if (!dt.attr("fields").is_none()) throw q8::Error(what + ": structured dtypes are not supported");
-  if (kind == 'O') throw q8::Error(what + ": object arrays are not supported");
-  if (dt.attr("byteorder").cast<std::string>() == ">")
-    throw q8::Error(what + ": big-endian data ('" + descr + "') is not supported");
+  auto descr = [&] { return py::str(dt.attr("str")).cast<std::string>(); };
+  if (dt.has_fields()) throw q8::Error(what() + ": structured dtypes are not supported");
+  if (kind == 'O') throw q8::Error(what() + ": object arrays are not supported");
+  if (dt.byteorder() == '>') throw q8::Error(what() + ": big-endian data ('" + descr() + "') is not supported");
   const bool f32 = kind == 'f' && size == 4;
   const bool convertible = (kind == 'f' && size == 8) || (kind == 'i' && (size == 8 || size == 4 || size == 1)) ||
                            (kind == 'u' && size == 1);
   if (!f32 && !convertible)
-    throw q8::Error(what + ": unsupported dtype '" + descr + "' (supported: float32, float64, int64, int32, uint8, int8)");
+    throw q8::Error(what() + ": unsupported dtype '" + descr() + "' (supported: float32, float64, int64, int32, uint8, int8)");
   if (!(a.flags() & py::array::c_style)) {
     if (a.flags() & py::array::f_style)
-      throw q8::Error(what + ": Fortran-order arrays are not supported (use np.ascontiguousarray)");
-    throw q8::Error(what + ": non-contiguous arrays are not supported (use np.ascontiguousarray)");
+      throw q8::Error(what() + ": Fortran-order arrays are not supported (use np.ascontiguousarray)");
+    throw q8::Error(what() + ": non-contiguous arrays are not supported (use np.ascontiguousarray)");
   }
   if (!f32) a = a.attr("astype")("float32");
   return a;
@@ -110,14 +112,14 @@ std::vector<py::array> input_arrays(const q8::Model& model, py::handle inputs) {
     for (const auto& t : want) {
       if (!d.contains(t.name))
         throw q8::Error(model.source() + ": input '" + t.name + "' is missing (inputs: " + names_text(want) + ")");
-      r.push_back(float32_array(d[py::str(t.name)], "input '" + t.name + "'"));
+      r.push_back(float32_array(d[py::str(t.name)], [&] { return "input '" + t.name + "'"; }));
     }
   } else if (py::isinstance<py::list>(inputs) || py::isinstance<py::tuple>(inputs)) {
     py::sequence s = py::reinterpret_borrow<py::sequence>(inputs);
     for (size_t i = 0; i < s.size(); ++i)
-      r.push_back(float32_array(s[i], "input '" + (i < want.size() ? want[i].name : std::to_string(i)) + "'"));
+      r.push_back(float32_array(s[i], [&] { return "input '" + (i < want.size() ? want[i].name : std::to_string(i)) + "'"; }));
   } else {
-    r.push_back(float32_array(inputs, "input '" + (want.empty() ? std::string("0") : want[0].name) + "'"));
+    r.push_back(float32_array(inputs, [&] { return "input '" + (want.empty() ? std::string("0") : want[0].name) + "'"; }));
   }
   return r;
 }
@@ -332,7 +334,7 @@ class CalibrationBuilder {
     std::vector<py::array> arrays;
     int64_t n = -1;
     for (size_t i = 0; i < batch.size(); ++i) {
-      py::array a = float32_array(batch[i], where + ", input '" + want[i].name + "'");
+      py::array a = float32_array(batch[i], [&] { return where + ", input '" + want[i].name + "'"; });
       std::vector<int64_t> s = array_shape(a);
       const std::vector<int64_t>& in = want[i].shape;
       if (s.size() + 1 == in.size()) s.insert(s.begin(), 1);  // one sample without its batch axis

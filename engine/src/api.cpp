@@ -235,6 +235,14 @@ void SessionImpl::run(const In* inputs, size_t count, std::vector<Tensor>& outpu
 }
 }  // namespace detail
 
+TensorView::TensorView(const float* data, std::vector<int64_t> shape) : data_(data), shape_(std::move(shape)) {
+  for (int64_t d : shape_)
+    if (d < 0) throw Error("tensor view of shape " + ir::shape_str(shape_) + ": dimensions must be >= 0");
+  if (!data_ && numel() > 0) throw Error("tensor view of shape " + ir::shape_str(shape_) + " has no data");
+}
+
+int64_t TensorView::numel() const { return ir::shape_numel(shape_); }
+
 std::string active_isa() { return rt::isa_name(rt::dispatch().isa); }
 std::vector<std::string> supported_isas() {
   std::vector<std::string> r;

@@ -13,12 +13,4 @@ Tensor::Tensor(std::vector<int64_t> shape) : shape_(std::move(shape)) {
   data_.assign(static_cast<size_t>(ir::shape_numel(shape_)), 0.f);
 }
 
-TensorView::TensorView(const float* data, std::vector<int64_t> shape) : data_(data), shape_(std::move(shape)) {
-  for (int64_t d : shape_)
-    if (d < 0) throw Error("tensor view of shape " + ir::shape_str(shape_) + ": dimensions must be >= 0");
-  if (!data_ && numel() > 0) throw Error("tensor view of shape " + ir::shape_str(shape_) + " has no data");
-}
-
-int64_t TensorView::numel() const { return ir::shape_numel(shape_); }
-
 }  // namespace q8

@@ -612,8 +612,8 @@ PYBIND11_MODULE(_q8, m) {
            "Runs the model and returns {output name: float32 array}. `inputs` is a dict {input name:\n"
            "array}, a list or tuple of arrays in the model's input order, or one array for a one-input\n"
            "model. Arrays are taken as the q8 program takes .npy files: float32 (float64, int64, int32,\n"
-           "uint8 and int8 are converted), C order. A C-contiguous float32 array is read in place, not\n"
-           "copied; it must not change while the call runs. Raises q8.Error for a wrong dtype, layout,\n"
+           "uint8 and int8 are converted), C order. A C-contiguous float32 array is read in place\n"
+           "(no copy is made of it); it must not change while the call runs. Raises q8.Error for a wrong dtype, layout,\n"
            "shape or count, with the q8 program's message.")
       .def_property_readonly(
           "inputs", [](const PySession& s) { return infos(s.model.inputs()); }, "The model's inputs (TensorInfo).")

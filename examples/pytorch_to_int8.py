@@ -11,7 +11,8 @@ backend this torch build has) on the same model and the same calibration data.
                         calibrated on models/fashion_calib_256.npy, scored on the 500 labelled test
                         images in models/ (top-1 against the labels).
   --model mobilenet_v2  torchvision's MobileNetV2 with random weights (nothing is downloaded), on
-                        random inputs: top-1 is agreement with PyTorch's fp32 result.
+                        random inputs: top-1 is agreement with PyTorch's fp32 result, which with
+                        random weights says little; the SQNR against PyTorch fp32 says more.
 
 Run from the repository root, with the module built:
   PYTHONPATH=build/python /usr/bin/python3 examples/pytorch_to_int8.py [--model fashion|mobilenet_v2]
@@ -169,7 +170,8 @@ def main():
         print(f"{name:36s} {acc:7.2f}% {sqnr_db(reference, out):18.1f} dB {ms:15.3f} ms")
     base = results["PyTorch fp32"][1]
     print(f"speed-up over PyTorch fp32: torch.ao int8 {base / results[engines[1][0]][1]:.2f}x, "
-          f"q8 int8 {base / results['q8 int8'][1]:.2f}x")
+          f"q8 fp32 {base / results['q8 fp32'][1]:.2f}x, q8 int8 {base / results['q8 int8'][1]:.2f}x; "
+          f"q8 int8 over q8 fp32 {results['q8 fp32'][1] / results['q8 int8'][1]:.2f}x")
     return 0
 
 

@@ -33,7 +33,9 @@ struct SessionImpl {
 
   SessionImpl(std::shared_ptr<const ModelImpl> m, SessionOptions o)
       : model(std::move(m)), options(o), pool(o.threads) {}
-  void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, double* step_ms);
+  // `In` is Tensor or TensorView: both give shape() and data().
+  template <class In>
+  void run(const In* inputs, size_t count, std::vector<Tensor>& outputs, double* step_ms);
 };
 
 }  // namespace detail
@@ -168,15 +170,22 @@ std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
   return out;
 }
 
-void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) { impl_->run(inputs, outputs, nullptr); }
+void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
+  impl_->run(inputs.data(), inputs.size(), outputs, nullptr);
+}
+
+void Session::run(const TensorView* inputs, size_t count, std::vector<Tensor>& outputs) {
+  if (count > 0 && !inputs) throw Error("session: null inputs");
+  impl_->run(inputs, count, outputs, nullptr);
+}
 
 std::vector<LayerTime> Session::profile(const std::vector<Tensor>& inputs, int iterations) {
   if (iterations < 1) throw Error("profile: iterations must be >= 1");
   std::vector<Tensor> out;
-  impl_->run(inputs, out, nullptr);  // plans for these shapes, warms caches
+  impl_->run(inputs.data(), inputs.size(), out, nullptr);  // plans for these shapes, warms caches
   const std::vector<std::string> names = impl_->plan->step_names();
   std::vector<std::vector<double>> ms(static_cast<size_t>(iterations), std::vector<double>(names.size()));
-  for (int i = 0; i < iterations; ++i) impl_->run(inputs, out, ms[i].data());
+  for (int i = 0; i < iterations; ++i) impl_->run(inputs.data(), inputs.size(), out, ms[i].data());
   std::map<std::string, std::string> op_of;
   for (const ir::Node& n : impl_->planned_graph->nodes) op_of[n.name] = ir::op_name(n.op);
   std::vector<LayerTime> r;
@@ -190,24 +199,25 @@ std::vector<LayerTime> Session::profile(const std::vector<Tensor>& inputs, int i
 }
 
 namespace detail {
-void SessionImpl::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs, double* step_ms) {
+template <class In>
+void SessionImpl::run(const In* inputs, size_t count, std::vector<Tensor>& outputs, double* step_ms) {
   SessionImpl& s = *this;
   const ir::Graph& g = s.model->graph;
-  if (inputs.size() != g.inputs.size())
+  if (count != g.inputs.size())
     throw Error(g.source + ": model takes " + std::to_string(g.inputs.size()) + " input(s), got " +
-                std::to_string(inputs.size()));
-  bool same = s.plan && s.planned_shapes.size() == inputs.size();
-  for (size_t i = 0; same && i < inputs.size(); ++i) same = s.planned_shapes[i] == inputs[i].shape();
+                std::to_string(count));
+  bool same = s.plan && s.planned_shapes.size() == count;
+  for (size_t i = 0; same && i < count; ++i) same = s.planned_shapes[i] == inputs[i].shape();
   if (!same) {
     std::vector<ir::Shape> shapes;
-    for (const Tensor& t : inputs) shapes.push_back(t.shape());
+    for (size_t i = 0; i < count; ++i) shapes.push_back(inputs[i].shape());
     auto pg = std::make_unique<ir::Graph>(g);
     ir::infer_shapes(*pg, shapes);
     s.plan.reset();
     s.plan = std::make_unique<rt::Plan>(*pg, s.weights, *s.dispatch);
     s.planned_graph = std::move(pg);
     s.planned_shapes = std::move(shapes);
-    s.in_ptrs.resize(inputs.size());
+    s.in_ptrs.resize(count);
     s.out_ptrs.resize(g.outputs.size());
   }
   const ir::Graph& pg = *s.planned_graph;
@@ -220,10 +230,18 @@ void SessionImpl::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& ou
     if (outputs[i].shape() != want || outputs[i].numel() != ir::shape_numel(want)) outputs[i] = Tensor(want);
     s.out_ptrs[i] = outputs[i].data();
   }
-  for (size_t i = 0; i < inputs.size(); ++i) s.in_ptrs[i] = inputs[i].data();
+  for (size_t i = 0; i < count; ++i) s.in_ptrs[i] = inputs[i].data();
   s.plan->run(s.pool, s.in_ptrs, s.out_ptrs, step_ms);
 }
 }  // namespace detail
+
+TensorView::TensorView(const float* data, std::vector<int64_t> shape) : data_(data), shape_(std::move(shape)) {
+  for (int64_t d : shape_)
+    if (d < 0) throw Error("tensor view of shape " + ir::shape_str(shape_) + ": dimensions must be >= 0");
+  if (!data_ && numel() > 0) throw Error("tensor view of shape " + ir::shape_str(shape_) + " has no data");
+}
+
+int64_t TensorView::numel() const { return ir::shape_numel(shape_); }
 
 std::string active_isa() { return rt::isa_name(rt::dispatch().isa); }
 std::vector<std::string> supported_isas() {

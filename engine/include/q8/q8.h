@@ -37,6 +37,24 @@ class Tensor {
   std::vector<float> data_;
 };
 
+// A read-only view of float32 data in C order owned by someone else (a numpy array, another
+// framework's tensor), so Session::run can read an input in place instead of copying it into a
+// Tensor. The memory must stay valid and unchanged while a run reads it.
+class TensorView {
+ public:
+  TensorView() = default;
+  TensorView(const float* data, std::vector<int64_t> shape);  // throws on a negative dim, or null data with elements
+  explicit TensorView(const Tensor& t) : data_(t.data()), shape_(t.shape()) {}
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  const float* data() const { return data_; }
+  int64_t numel() const;
+
+ private:
+  const float* data_ = nullptr;
+  std::vector<int64_t> shape_;
+};
+
 // .npy files (float32, little-endian, C order) as used by the q8 program.
 Tensor load_npy(const std::string& path);
 // Writes to a temporary file beside `path` and renames it, so `path` is whole or untouched. An
@@ -172,6 +190,8 @@ class Session {
   // Same, writing into `outputs`, whose storage is reused when the shapes already match: with
   // unchanged input shapes this performs no allocation at all.
   void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs);
+  // Same, reading the `count` inputs in place through views: no input is copied.
+  void run(const TensorView* inputs, size_t count, std::vector<Tensor>& outputs);
   const SessionOptions& options() const;
   // Runs `iterations` times (after one warm-up run) timing every step; returns each step's
   // median, in plan order.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes q8's ONNX importer and .npy reader with libFuzzer + AddressSanitizer + UBSan for a
-# bounded time (issue #7).
+# Fuzzes q8's ONNX importer, .npy reader, image decoder and whole quantize path with libFuzzer +
+# AddressSanitizer + UBSan for a bounded time.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]        (default 45; env FUZZ_JOBS: build jobs, default 2)
 #
@@ -69,6 +69,25 @@ npy_seed hand_i4.npy 1 '<i4' '()' 4
 npy_seed hand_fortran.npy 1 '<f4' '(2, 2)' 16 True
 npy_seed hand_empty.npy 1 '<f4' '(0, 4)' 0
 
+# Image seeds (a leading byte picks the channels): the images and lying headers that
+# make_hostile_files writes, when the normal build is there, and a few hand-made headers.
+mkdir -p "$C/image" "$C/quantize"
+if [ -x build/tests/make_hostile_files ]; then
+  build/tests/make_hostile_files "$B/hostile" > /dev/null
+  n=0
+  for f in "$B"/hostile/images/*/*; do
+    n=$((n + 1))
+    { printf '\001'; head -c 65535 "$f"; } > "$C/image/seed_$n"
+  done
+  # The quantize target starts from small fp32 models: the hostile families and the held-out ones.
+  for f in "$B"/hostile/models/*.onnx tests/heldout/*.onnx models/*.onnx; do
+    small "$f" && [ "$(stat -c %s "$f")" -le 65536 ] && cp -f "$f" "$C/quantize/seed_$(basename "$f")"
+  done
+fi
+printf '\000BM' > "$C/image/hand_bm"
+printf '\001\211PNG\r\n\032\n' > "$C/image/hand_png"
+printf '\000\377\330\377' > "$C/image/hand_jpeg"
+
 # ---- replay the regressions, then fuzz -----------------------------------------------------
 status=0
 summary=""
@@ -99,6 +118,8 @@ run_target() {  # run_target TARGET CORPUS REGRESSIONS MAX_LEN
 }
 run_target fuzz_onnx_importer "$C/onnx" tests/fuzz/regressions/onnx 400000
 run_target fuzz_npy "$C/npy" tests/fuzz/regressions/npy 65536
+run_target fuzz_image "$C/image" tests/fuzz/regressions/image 65536
+run_target fuzz_quantize "$C/quantize" tests/fuzz/regressions/quantize 65536
 
 echo "fuzz.sh:$summary; $(( $(date +%s) - start )) s in all"
 exit $status

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -298,6 +299,7 @@ struct Plan::Builder {
   const PackedWeights& w;
   const Dispatch& d;
   Plan& p;
+  size_t side_bytes = 0;  // working memory outside the arena (indirection buffers), for the limit
   std::vector<Buf> bufs;
   std::vector<int> plain, nhwc;  // value id -> buffer id per layout, -1 if not materialised
   std::vector<Layout> native;    // the layout a value's producer writes
@@ -382,6 +384,14 @@ struct Plan::Builder {
   }
 
   void build();
+  // An indirect convolution's buffer: a pointer per output pixel, tap and group, allocated when
+  // the plan binds; counted here so the working-memory limit covers it. Saturates on overflow.
+  void count_indirection(const kern::ConvGeometry& c) {
+    size_t n = 0;
+    if (__builtin_mul_overflow(c.out_pixels(), c.taps(), &n) || __builtin_mul_overflow(n, c.groups * sizeof(void*), &n) ||
+        __builtin_add_overflow(side_bytes, n, &side_bytes))
+      side_bytes = SIZE_MAX;
+  }
   void conv(size_t i, const Node& n);
   void qconv(size_t i, const Node& n);
   void gemm(size_t i, const Node& n);
@@ -417,6 +427,7 @@ void Plan::Builder::conv(size_t i, const Node& n) {
   }
   Step& s = add_step(n.name, c.out_pixels(), k->conv.mr, {x}, {y});
   Step* sp = &s;
+  count_indirection(c);
   s.bind = [&P = p, sp, c, x, zero] {
     const size_t per_group = c.out_pixels() * c.taps();
     sp->indirection.resize(per_group * c.groups);
@@ -455,6 +466,7 @@ void Plan::Builder::qconv(size_t i, const Node& n) {
   }
   Step& s = add_step(n.name, c.out_pixels(), k->mr, {x}, {y});
   Step* sp = &s;
+  count_indirection(c);
   s.bind = [&P = p, sp, c, x, zero] {
     const size_t per_group = c.out_pixels() * c.taps();
     sp->indirection.resize(per_group * c.groups);
@@ -831,21 +843,31 @@ namespace {
 
 // Bounded memory (issue #7): a hostile or mistaken model (huge pads, widths or a huge declared
 // batch) must be refused with an error, not exhaust the machine or overflow size arithmetic.
-// The cap on the working memory of one plan is 16 GiB; Q8_MAX_WORKSPACE_MB raises or lowers it.
-size_t workspace_limit() {
-  static const size_t limit = [] {
-    size_t mb = size_t{16} << 10;
+// The cap on the working memory of one plan: Q8_MAX_WORKSPACE_MB when set; otherwise 256 times
+// what the model and its inputs hold (weights and input tensors), and at least 1 GiB, at most
+// 16 GiB. Networks need far less than 256 times (ResNet-50 at batch 1: under a third of its
+// weights), so only a small file that declares enormous intermediate tensors (huge pads, pools
+// or kernels) meets the cap, and is refused rather than allowed gigabytes.
+size_t workspace_limit(const Graph& g) {
+  static const size_t env_mb = [] {
     if (const char* e = std::getenv("Q8_MAX_WORKSPACE_MB")) {
       char* end = nullptr;
       const unsigned long long v = std::strtoull(e, &end, 10);
-      if (end != e && *end == '\0' && v > 0 && v < (size_t{1} << 40)) mb = static_cast<size_t>(v);
+      if (end != e && *end == '\0' && v > 0 && v < (size_t{1} << 40)) return static_cast<size_t>(v);
     }
-    return mb << 20;
+    return size_t{0};
   }();
-  return limit;
+  if (env_mb) return env_mb << 20;
+  double held = 0;
+  for (const ir::Value& v : g.values)
+    if (v.is_const()) held += static_cast<double>(v.constant->bytes.size());
+  for (int v : g.inputs)
+    if (g.values[v].has_shape) held += static_cast<double>(ir::shape_numel(g.values[v].shape)) * 4;
+  const double limit = std::min(std::max(256 * held, double(size_t{1} << 30)), double(size_t{16} << 30));
+  return static_cast<size_t>(limit);
 }
 
-std::string mib(size_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+std::string mib(size_t bytes) { return std::to_string((bytes >> 20) + ((bytes & ((1 << 20) - 1)) != 0)) + " MiB"; }
 
 }  // namespace
 
@@ -875,9 +897,12 @@ void Plan::Builder::assign_arena() {
     total = std::max(total, at + size);
     placed.push_back(b);
   }
-  if (total > workspace_limit())
-    throw Error(g.source + ": these input shapes need " + mib(total) + " of working memory, more than the limit of " +
-                mib(workspace_limit()) + " (Q8_MAX_WORKSPACE_MB raises it)");
+  const size_t limit = workspace_limit(g);
+  size_t need = 0;
+  if (__builtin_add_overflow(total, side_bytes, &need)) need = SIZE_MAX;
+  if (need > limit)
+    throw Error(g.source + ": these input shapes need " + mib(need) + " of working memory, more than the working-memory limit of " +
+                mib(limit) + " (Q8_MAX_WORKSPACE_MB raises it)");
   try {
     p.arena_ = AlignedBuffer(total);
   } catch (const Error&) {
@@ -891,7 +916,7 @@ void Plan::Builder::assign_arena() {
 Plan::Plan(const Graph& g, const PackedWeights& w, const Dispatch& d) {
   // Every value at most limit/8 elements (8 bytes: the widest type), so no buffer size below
   // can overflow; then the arena as a whole against the limit.
-  const size_t limit = workspace_limit();
+  const size_t limit = workspace_limit(g);
   for (const ir::Value& v : g.values) {
     if (!v.has_shape || v.is_const()) continue;
     const int64_t n = ir::shape_numel(v.shape);

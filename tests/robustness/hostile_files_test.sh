@@ -151,6 +151,13 @@ while IFS=$'\t' read -r kind rel want text; do
       # Under an address-space limit, so the allocation fails the same way on every machine.
       ulimit_run "bench $rel under ulimit -v" -v 2000000 "$want" "$text" bench "$P" --iterations 1
       ;;
+    expand)
+      # Refused before allocating: peak memory stays far under 2 GB.
+      /usr/bin/time -f %M -o "$T/rss" timeout -s KILL $LIMIT "$Q8" run "$P" --input "$P.input.npy" --output "$O/y.npy" > /dev/null 2>&1
+      rss=$(tail -n1 "$T/rss" | tr -dc 0-9)
+      if [ "${rss:-0}" -gt 2000000 ]; then fail "expand $rel: peak memory ${rss} KB"; else pass; fi
+      q8_run "run $rel" "$want" "$text" -- run "$P" --input "$P.input.npy" --output "$O/y.npy"
+      ;;
     paths) ;;  # used below
     *) fail "unknown kind '$kind' in the manifest" ;;
   esac

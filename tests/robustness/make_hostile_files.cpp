@@ -147,6 +147,43 @@ void huge_pools() {
         }
 }
 
+// ---- Small files that declare enormous intermediate tensors -------------------------------------
+// Each was allowed gigabytes under a fixed 16 GiB cap; the working-memory limit now scales with
+// what the model and its inputs hold, so each is refused before anything large is allocated.
+
+void expansions() {
+  const int64_t big = int64_t{1} << 13;
+  {
+    OnnxModelBuilder b;
+    b.input("x", {1, 2, 8, 8}).output("y");
+    b.init_i64("p", {8}, {0, 0, big, big, 0, 0, big, big});
+    b.node("Pad", {"x", "p"}, {"y"}, "wide_pad");
+    write("models/expand_pad.onnx", b.bytes());
+  }
+  {
+    OnnxModelBuilder b;
+    b.input("x", {1, 2, 8, 8}).output("y");
+    auto& n = b.node("MaxPool", {"x"}, {"y"}, "padded_pool");
+    set_ints(n, "kernel_shape", {1, 1});
+    set_ints(n, "pads", {big, big, big, big});
+    write("models/expand_pool.onnx", b.bytes());
+  }
+  {  // grouped conv: one pointer per output pixel and tap, 2^16 taps over 2^17 padded columns
+    const int64_t k = int64_t{1} << 16;
+    OnnxModelBuilder b;
+    b.input("x", {1, 2, 8, 8}).output("y");
+    b.init_f("w", {4, 1, 1, k}, std::vector<float>(static_cast<size_t>(4 * k), 0.5f));
+    auto& n = b.node("Conv", {"x", "w"}, {"y"}, "wide_grouped_conv");
+    set_int(n, "group", 2);
+    set_ints(n, "pads", {0, k, 0, k});
+    write("models/expand_grouped_conv.onnx", b.bytes());
+  }
+  for (const char* m : {"models/expand_pad.onnx", "models/expand_pool.onnx", "models/expand_grouped_conv.onnx"}) {
+    write_input(m, {1, 2, 8, 8});
+    expect("expand", m, 1, "working-memory limit");
+  }
+}
+
 // ---- Names that would drive a terminal ----------------------------------------------------------
 
 const char* const kEvilNames[] = {
@@ -387,6 +424,7 @@ int main(int argc, char** argv) {
   g_manifest.open(g_dir + "/manifest.tsv");
   empty_outputs();
   huge_pools();
+  expansions();
   evil_names();
   overflowing_multipliers();
   denormal_weights();

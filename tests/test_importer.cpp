@@ -14,6 +14,7 @@
 
 #include "importers/onnx/onnx_importer.h"
 #include "onnx.pb.h"
+#include "tests/onnx_model_builder.h"
 #include "q8/error.h"
 
 namespace {
@@ -23,90 +24,19 @@ using q8::ir::DType;
 using q8::ir::Graph;
 using q8::ir::Op;
 
-// A tiny ModelProto builder.
-struct ModelBuilder {
-  ::onnx::ModelProto m;
-
-  explicit ModelBuilder(int64_t opset = 13) {
-    m.set_ir_version(7);
-    m.set_producer_name("q8-test");
-    auto* o = m.add_opset_import();
-    o->set_domain("");
-    o->set_version(opset);
-    m.mutable_graph()->set_name("g");
-  }
-  ::onnx::GraphProto& g() { return *m.mutable_graph(); }
-
-  // dims: -1 -> a symbolic dim "N"; -2 -> a dim with neither value nor param.
-  ModelBuilder& input(const std::string& name, std::vector<int64_t> dims,
-                      int elem = ::onnx::TensorProto_DataType_FLOAT) {
-    auto* vi = g().add_input();
-    vi->set_name(name);
-    auto* tt = vi->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(elem);
-    auto* shape = tt->mutable_shape();
-    for (int64_t d : dims) {
-      auto* dim = shape->add_dim();
-      if (d == -1) dim->set_dim_param("N");
-      else if (d >= 0) dim->set_dim_value(d);
-    }
-    return *this;
-  }
-  ModelBuilder& output(const std::string& name) {
-    auto* vi = g().add_output();
-    vi->set_name(name);
-    vi->mutable_type()->mutable_tensor_type()->set_elem_type(::onnx::TensorProto_DataType_FLOAT);
-    return *this;
-  }
-  ::onnx::TensorProto& init_f(const std::string& name, std::vector<int64_t> dims, std::vector<float> v) {
-    auto* t = g().add_initializer();
-    t->set_name(name);
-    t->set_data_type(::onnx::TensorProto_DataType_FLOAT);
-    for (int64_t d : dims) t->add_dims(d);
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-    return *t;
-  }
-  ::onnx::TensorProto& init_i64(const std::string& name, std::vector<int64_t> dims, std::vector<int64_t> v) {
-    auto* t = g().add_initializer();
-    t->set_name(name);
-    t->set_data_type(::onnx::TensorProto_DataType_INT64);
-    for (int64_t d : dims) t->add_dims(d);
-    for (int64_t x : v) t->add_int64_data(x);
-    return *t;
-  }
-  ::onnx::NodeProto& node(const std::string& op, std::vector<std::string> ins, std::vector<std::string> outs,
-                          const std::string& name = "") {
-    auto* n = g().add_node();
-    n->set_op_type(op);
-    if (!name.empty()) n->set_name(name);
-    for (auto& s : ins) n->add_input(s);
-    for (auto& s : outs) n->add_output(s);
-    return *n;
-  }
-  std::string bytes() const { return m.SerializeAsString(); }
+// The shared builder, plus an import through the ONNX importer.
+struct ModelBuilder : q8test::OnnxModelBuilder {
+  using OnnxModelBuilder::OnnxModelBuilder;
   Graph import(const q8::onnx::ImportLimits& lim = {}) const {
     std::string b = bytes();
     return q8::onnx::import_model(b.data(), b.size(), "m.onnx", lim);
   }
 };
-
-::onnx::AttributeProto* add_attr(::onnx::NodeProto& n, const std::string& name, ::onnx::AttributeProto_AttributeType t) {
-  auto* a = n.add_attribute();
-  a->set_name(name);
-  a->set_type(t);
-  return a;
-}
-void set_int(::onnx::NodeProto& n, const std::string& k, int64_t v) { add_attr(n, k, ::onnx::AttributeProto::INT)->set_i(v); }
-void set_float(::onnx::NodeProto& n, const std::string& k, float v) {
-  add_attr(n, k, ::onnx::AttributeProto::FLOAT)->set_f(v);
-}
-void set_str(::onnx::NodeProto& n, const std::string& k, const std::string& v) {
-  add_attr(n, k, ::onnx::AttributeProto::STRING)->set_s(v);
-}
-void set_ints(::onnx::NodeProto& n, const std::string& k, std::vector<int64_t> v) {
-  auto* a = add_attr(n, k, ::onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
+using q8test::add_attr;
+using q8test::set_float;
+using q8test::set_int;
+using q8test::set_ints;
+using q8test::set_str;
 
 std::string import_error(const std::string& bytes, const q8::onnx::ImportLimits& lim = {}) {
   try {

@@ -17,6 +17,7 @@
 #include "engine/src/npy.h"
 #include "importers/onnx/onnx_importer.h"
 #include "onnx.pb.h"
+#include "tests/onnx_model_builder.h"
 #include "q8/q8.h"
 
 namespace {
@@ -29,75 +30,18 @@ const std::string kSrc = Q8_SOURCE_DIR;
     EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\nwanted: " << (needle); \
   } while (0)
 
-// ---- a small ModelProto builder ------------------------------------------------------------
+// ---- the shared ModelProto builder; nodes without a name are named after their op -----------
 
-struct Builder {
-  ::onnx::ModelProto m;
-  explicit Builder(int64_t opset = 13) {
-    m.set_ir_version(7);
-    auto* o = m.add_opset_import();
-    o->set_domain("");
-    o->set_version(opset);
-    m.mutable_graph()->set_name("g");
-  }
-  ::onnx::GraphProto& g() { return *m.mutable_graph(); }
-  Builder& input(const std::string& name, const std::vector<int64_t>& dims) {
-    auto* vi = g().add_input();
-    vi->set_name(name);
-    auto* tt = vi->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(::onnx::TensorProto_DataType_FLOAT);
-    auto* shape = tt->mutable_shape();
-    for (int64_t d : dims) {
-      auto* dim = shape->add_dim();
-      if (d < 0) dim->set_dim_param("N");
-      else dim->set_dim_value(d);
-    }
-    return *this;
-  }
-  Builder& output(const std::string& name) {
-    auto* vi = g().add_output();
-    vi->set_name(name);
-    vi->mutable_type()->mutable_tensor_type()->set_elem_type(::onnx::TensorProto_DataType_FLOAT);
-    return *this;
-  }
-  ::onnx::TensorProto& init_f(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
-    auto* t = g().add_initializer();
-    t->set_name(name);
-    t->set_data_type(::onnx::TensorProto_DataType_FLOAT);
-    for (int64_t d : dims) t->add_dims(d);
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-    return *t;
-  }
+struct Builder : q8test::OnnxModelBuilder {
+  using OnnxModelBuilder::OnnxModelBuilder;
   ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& ins,
                           const std::vector<std::string>& outs, const std::string& name = "") {
-    auto* n = g().add_node();
-    n->set_op_type(op);
-    n->set_name(name.empty() ? op : name);
-    for (auto& s : ins) n->add_input(s);
-    for (auto& s : outs) n->add_output(s);
-    return *n;
+    return OnnxModelBuilder::node(op, ins, outs, name.empty() ? op : name);
   }
-  std::string bytes() const { return m.SerializeAsString(); }
 };
-
-void set_ints(::onnx::NodeProto& n, const std::string& k, const std::vector<int64_t>& v) {
-  auto* a = n.add_attribute();
-  a->set_name(k);
-  a->set_type(::onnx::AttributeProto::INTS);
-  for (int64_t x : v) a->add_ints(x);
-}
-void set_int(::onnx::NodeProto& n, const std::string& k, int64_t v) {
-  auto* a = n.add_attribute();
-  a->set_name(k);
-  a->set_type(::onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-void set_float(::onnx::NodeProto& n, const std::string& k, float v) {
-  auto* a = n.add_attribute();
-  a->set_name(k);
-  a->set_type(::onnx::AttributeProto::FLOAT);
-  a->set_f(v);
-}
+using q8test::set_float;
+using q8test::set_int;
+using q8test::set_ints;
 
 // The error of loading `bytes` through the public API (import, passes, shape check), or "".
 std::string load_error(const std::string& bytes) {

@@ -1,9 +1,26 @@
-// int8 GEMM / indirect GEMM micro-kernels for AVX2: tile of 4 rows x 8 output channels.
-// vpmaddubsw would saturate (255 * 127 * 2 > 32767), so both operands are widened to int16 and
-// multiplied with vpmaddwd, which is exact: per step of 4 input channels, the 32 weight bytes
-// become two ymm of int16 (lanes 0-3 and 4-7, 4 channels each), the 4 activation bytes of a row
-// become (a0 a1 a2 a3) x 4 in int16, and each vpmaddwd yields, per output channel, two int32
-// partial sums (channels 0-1 and 2-3), folded with vphaddd when the tile ends.
+// int8 GEMM / indirect GEMM micro-kernels for AVX2: tile of up to MR rows x 16 output channels,
+// two ymm of int32 per row, lanes in natural order.
+//
+// Exact without VNNI. vpmaddubsw (u8 x s8 -> int16 pair sums) saturates: 255 * (|w1| + |w2|)
+// exceeds 32767 as soon as two same-sign weights of a pair sum past 128, and the weights of real
+// models do (per-channel quantization puts every channel's largest weight at +-127; in ResNet-18
+// 20-50% of the 16-lane x 4-channel blocks hold such a pair, in the seed model all of them), so
+// a pack-time split of those pairs would cost most of what it saves, and int16 accumulation of
+// several vpmaddubsw (the only way to beat one multiply per 16 MACs) fails on nearly every step.
+// Both operands are therefore widened to int16 and multiplied with vpmaddwd, which is exact
+// (|a * w1 + a' * w2| <= 2 * 255 * 128 fits int32):
+//   - weights stay in the common packed layout (qu8.h: per lane 4 consecutive channels, c4); per
+//     block of 4 channels the 16 lanes x 4 bytes are reordered in-lane with vpshufb so each
+//     128-bit half holds its 4 lanes' (k0, k1) bytes then their (k2, k3) bytes, and vpunpck{l,h}bw
+//     with itself + vpsraw 8 sign-extends them to W01 / W23: 8 lanes x (k0, k1) and x (k2, k3)
+//     as int16, in lane order. This work is shared by all rows of the tile.
+//   - per row, the 4 activation bytes are broadcast and vpshufb'd into (a0, a1) x 8 and
+//     (a2, a3) x 8 as int16 (zero-extended);
+//   - acc[lane] += madd(x01, W01)[lane] + madd(x23, W23)[lane]: int32, wrapping like the scalar
+//     reference (any true accumulator fits in int32, so the result is exact).
+// The bias' (zero points folded in, qu8.h) starts the accumulators. The tile is 16 channels
+// wide so that the weight widening is amortised over up to MR rows and one broadcast feeds four
+// vpmaddwd; tiles of at most 8 channels run a one-ymm variant.
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX2__)
@@ -15,7 +32,7 @@ namespace q8::kern {
 namespace {
 
 constexpr size_t kMR = kQu8Avx2MR, kNR = kQu8Avx2NR;
-static_assert(kNR == 8, "one ymm of int32 per row");
+static_assert(kNR == 16, "two ymm of int32 per row");
 
 inline int32_t load_u32(const uint8_t* p) {
   int32_t v;
@@ -23,25 +40,44 @@ inline int32_t load_u32(const uint8_t* p) {
   return v;
 }
 
-template <int R>
+// R rows (R <= kMR), V ymm of 8 output channels (V = 1: nc <= 8). Row r's tap t is a[r * ks + t].
+template <int R, int V>
 void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
           size_t c_stride, const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
-  const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw));
+  __m256i acc[R][V];
+  for (int v = 0; v < V; ++v) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * v));
+    for (int r = 0; r < R; ++r) acc[r][v] = b;
+  }
   pw += kNR * 4;
-  __m256i acc[R][2];  // [r][0]: lanes 0-3, [r][1]: lanes 4-7; int32 element e = lane e/2, pair e%2
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  // Weights: per 128-bit half (4 lanes x 4 bytes), bytes (k0 k1) of lanes 0-3, then (k2 k3).
+  const __m256i wsplit = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                          0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+  // Activations: int16 (a0, a1) and (a2, a3) repeated (-1 selects a zero byte).
+  const __m256i x01 = _mm256_setr_epi8(0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1,
+                                       0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1);
+  const __m256i x23 = _mm256_setr_epi8(2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1,
+                                       2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1);
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[R];
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     for (size_t b = 0; b < blocks; ++b) {
-      const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw)));
-      const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pw + 16)));
+      __m256i w01[V], w23[V];
+      for (int v = 0; v < V; ++v) {
+        const __m256i s = _mm256_shuffle_epi8(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * v)), wsplit);
+        w01[v] = _mm256_srai_epi16(_mm256_unpacklo_epi8(s, s), 8);
+        w23[v] = _mm256_srai_epi16(_mm256_unpackhi_epi8(s, s), 8);
+      }
       for (int r = 0; r < R; ++r) {
-        const __m256i x = _mm256_cvtepu8_epi16(_mm_set1_epi32(load_u32(ar[r] + 4 * b)));
-        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, w0));
-        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, w1));
+        const __m256i x = _mm256_set1_epi32(load_u32(ar[r] + 4 * b));
+        const __m256i xa = _mm256_shuffle_epi8(x, x01);
+        const __m256i xb = _mm256_shuffle_epi8(x, x23);
+        for (int v = 0; v < V; ++v)
+          acc[r][v] = _mm256_add_epi32(
+              acc[r][v], _mm256_add_epi32(_mm256_madd_epi16(xa, w01[v]), _mm256_madd_epi16(xb, w23[v])));
       }
       pw += kNR * 4;
     }
@@ -51,19 +87,23 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const __m256 lo = _mm256_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
   const __m256i z = _mm256_set1_epi32(p.out_zero_point);
-  const __m256 m = _mm256_loadu_ps(reinterpret_cast<const float*>(pw));
+  __m256 m[V];
+  for (int v = 0; v < V; ++v) m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
   for (int r = 0; r < R; ++r) {
-    // hadd gives lanes [0 1 4 5 | 2 3 6 7]; the permute restores 0..7.
-    const __m256i sum = _mm256_add_epi32(
-        bias, _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8));
-    __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(sum), m);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
-    const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-    const __m128i q8 = _mm_packus_epi16(q16, q16);
+    __m128i q16[V];
+    for (int v = 0; v < V; ++v) {
+      __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]);
+      x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+      const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
+      q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    }
+    const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
     uint8_t* out = c + r * c_stride;
-    if (nc == 8) {
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
+    if (nc == 8 * V) {
+      if (V == 2)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
+      else
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
     } else {
       uint8_t tmp[16];
       _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
@@ -74,27 +114,34 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 
 using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
                         size_t, const QU8Requant&);
-TileFn select(size_t mr) {
-  switch (mr) {
-    case 1: return &tile<1>;
-    case 2: return &tile<2>;
-    case 3: return &tile<3>;
-    default: return &tile<4>;
+template <int R>
+constexpr TileFn pick(size_t nc) {
+  return nc > 8 ? &tile<R, 2> : &tile<R, 1>;
+}
+TileFn select(size_t mr, size_t nc) {
+  static_assert(kMR >= 1 && kMR <= 6, "select() covers 1..6 rows");
+  switch (mr < kMR ? mr : kMR) {
+    case 1: return pick<1>(nc);
+    case 2: return pick<2>(nc);
+    case 3: return pick<3>(nc);
+    case 4: return pick<(kMR >= 4 ? 4 : 1)>(nc);
+    case 5: return pick<(kMR >= 5 ? 5 : 1)>(nc);
+    default: return pick<(kMR >= 6 ? 6 : 1)>(nc);
   }
 }
 
 }  // namespace
 
-void qu8_igemm_4x8c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                           const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr)(nc, kc, ks, a, w, c, c_stride, p);
+void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
+                            const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_4x8c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                          const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                           const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  select(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
 }
 
 }  // namespace q8::kern

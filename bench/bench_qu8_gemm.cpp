@@ -2,7 +2,10 @@
 // shapes of the reference models, on one thread, for every table this CPU can run. Reports GMAC/s
 // (multiply-accumulates of the layer itself: the first layer counts 7*7*3, not the padded 7*7*4)
 // ceiling% = the share of 232 GMAC/s, one Zen 4 core's zmm vpdpbusd rate (BASELINES.md), and
-// peak% = the share of this machine's own vpdpbusd rate, measured at start-up.
+// peak% = the share of this machine's own vpdpbusd rate, measured at start-up. On the avx2 table,
+// exact% = the share of this machine's exact AVX2 ceiling: independent vpmaddwd (int16 x int16,
+// 16 MACs) each followed by a vpaddd, the cheapest exact int8 product AVX2 has (the saturating
+// vpmaddubsw + vpmaddwd(ones) + vpaddd rate is printed beside it for comparison, not used).
 //
 //   q8_bench_kernels --benchmark_filter=avx512vnni
 #include <benchmark/benchmark.h>
@@ -81,7 +84,59 @@ double measured_peak_gmacs() {
 #endif
 }
 
+// AVX2 loops of independent instructions (GMAC/s): exact = vpmaddwd + vpaddd (16 MACs each);
+// saturating = vpmaddubsw + vpmaddwd(ones) + vpaddd (32 MACs, wrong when a pair saturates).
+// Many short runs, the fastest kept, so a core shared with other work still shows its own rate
+// (Zen 3 at 3.24 GHz: about 80 and 100 GMAC/s. Its two multiply pipes take two vpmaddwd or two
+// vpmaddubsw per cycle, shared, and a vpaddd per multiply competes for the same four pipes.)
+struct Avx2Rates { double exact = 0.0, saturating = 0.0; };
+Avx2Rates measured_avx2_gmacs() {
+  Avx2Rates best;
+#if defined(__x86_64__)
+  if (!cpu_supports("avx2")) return best;
+  for (int rep = 0; rep < 200; ++rep) {
+    long iters = 100000;
+    const long n = iters;
+    auto t0 = std::chrono::steady_clock::now();
+    __asm__ volatile(
+        "1:\n"
+        "vpmaddwd %%ymm15, %%ymm14, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
+        "vpmaddwd %%ymm15, %%ymm14, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
+        "vpmaddwd %%ymm15, %%ymm14, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
+        "vpmaddwd %%ymm15, %%ymm14, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
+        "vpmaddwd %%ymm15, %%ymm14, %%ymm12\n vpaddd %%ymm12, %%ymm4, %%ymm4\n"
+        "vpmaddwd %%ymm15, %%ymm14, %%ymm13\n vpaddd %%ymm13, %%ymm5, %%ymm5\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "cc");
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best.exact = std::max(best.exact, double(n) * 6.0 * 16.0 / s * 1e-9);
+    iters = n;
+    t0 = std::chrono::steady_clock::now();
+    __asm__ volatile(
+        "1:\n"
+        "vpmaddubsw %%ymm15, %%ymm14, %%ymm8\n vpmaddwd %%ymm13, %%ymm8, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
+        "vpmaddubsw %%ymm15, %%ymm14, %%ymm9\n vpmaddwd %%ymm13, %%ymm9, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
+        "vpmaddubsw %%ymm15, %%ymm14, %%ymm10\n vpmaddwd %%ymm13, %%ymm10, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
+        "vpmaddubsw %%ymm15, %%ymm14, %%ymm11\n vpmaddwd %%ymm13, %%ymm11, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
+        "vpmaddubsw %%ymm15, %%ymm14, %%ymm12\n vpmaddwd %%ymm13, %%ymm12, %%ymm12\n vpaddd %%ymm12, %%ymm4, %%ymm4\n"
+        "vpmaddubsw %%ymm15, %%ymm14, %%ymm6\n vpmaddwd %%ymm13, %%ymm6, %%ymm6\n vpaddd %%ymm6, %%ymm5, %%ymm5\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm8", "xmm9", "xmm10",
+          "xmm11", "xmm12", "cc");
+    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best.saturating = std::max(best.saturating, double(n) * 6.0 * 32.0 / s * 1e-9);
+  }
+#endif
+  return best;
+}
+
 double g_peak_gmacs = 0.0;
+double g_avx2_exact_gmacs = 0.0;
 
 void set_counters(benchmark::State& state, double macs, const QU8Kernels& k) {
   state.counters["GMAC/s"] = benchmark::Counter(macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -90,6 +145,9 @@ void set_counters(benchmark::State& state, double macs, const QU8Kernels& k) {
   if (g_peak_gmacs > 0)
     state.counters["peak%"] =
         benchmark::Counter(macs * 1e-9 / g_peak_gmacs * 100.0, benchmark::Counter::kIsIterationInvariantRate);
+  if (g_avx2_exact_gmacs > 0 && std::string(k.isa) == "avx2")
+    state.counters["exact%"] = benchmark::Counter(macs * 1e-9 / g_avx2_exact_gmacs * 100.0,
+                                                  benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(k.isa);
 }
 
@@ -184,6 +242,12 @@ int main(int argc, char** argv) {
   g_peak_gmacs = measured_peak_gmacs();
   if (g_peak_gmacs > 0)
     benchmark::AddCustomContext("vpdpbusd_zmm_peak_GMAC/s", std::to_string(g_peak_gmacs));
+  const Avx2Rates avx2 = measured_avx2_gmacs();
+  g_avx2_exact_gmacs = avx2.exact;
+  if (avx2.exact > 0) {
+    benchmark::AddCustomContext("avx2_exact_vpmaddwd_peak_GMAC/s", std::to_string(avx2.exact));
+    benchmark::AddCustomContext("avx2_saturating_vpmaddubsw_peak_GMAC/s", std::to_string(avx2.saturating));
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -478,6 +478,21 @@ TEST_P(QU8Gemm, ExtremeValues) {
     GemmTester().m(mr()).n(nr()).k(kk).a_range(0, 255).w_range(-128, 127).multiplier_range(1e-6, 1e-4).test(k());
 }
 
+// Weights of both signs up to -128 against activations 0 and 255 in every lane position of every
+// tile width (a kernel may widen or split lanes differently for a full and a partial tile), for
+// the GEMM and the indirect GEMM: any saturating int16 step or a lane shuffled out of place shows.
+TEST_P(QU8Gemm, ExtremeValuesEveryTileWidth) {
+  for (size_t n : {size_t(1), size_t(3), nr() / 2, nr() / 2 + 1, nr() - 1, nr(), nr() + 1})
+    for (size_t kk : {4, 7, 64, 1001})
+      for (size_t m = 1; m <= mr(); ++m) {
+        const uint32_t seed = uint32_t(n * 10000 + kk * 10 + m);
+        GemmTester().m(m).n(n).k(kk).a_range(0, 255).w_range(-128, 127).multiplier_range(1e-5, 1e-3).seed(seed).test(k());
+        GemmTester().m(m).n(n).k(kk).a_range(200, 255).w_range(-128, -100).a_zero_point(0).multiplier_range(1e-6, 1e-5).seed(seed + 1).test(k());
+        GemmTester().ks(3).m(m).n(n).k(kk).a_range(200, 255).w_range(100, 127).zero_fraction(0.2).multiplier_range(1e-6, 1e-5).seed(seed + 2).test(k());
+        if (HasFatalFailure()) return;
+      }
+}
+
 TEST_P(QU8Gemm, WholeRuns) {  // M not a multiple of mr, several panels, through qu8_gemm_run
   for (size_t m : {size_t(1), mr() + 1, 2 * mr() - 1, 3 * mr() + 1, size_t(49), size_t(100)})
     for (size_t n : {size_t(1), nr() - 1, 2 * nr() + 3, size_t(70)})

@@ -8,19 +8,23 @@
 // a pack-time split of those pairs would cost most of what it saves, and int16 accumulation of
 // several vpmaddubsw (the only way to beat one multiply per 16 MACs) fails on nearly every step.
 // Both operands are therefore widened to int16 and multiplied with vpmaddwd, which is exact
-// (|a * w1 + a' * w2| <= 2 * 255 * 128 fits int32):
-//   - weights stay in the common packed layout (qu8.h: per lane 4 consecutive channels, c4); per
-//     block of 4 channels the 16 lanes x 4 bytes are reordered in-lane with vpshufb so each
-//     128-bit half holds its 4 lanes' (k0, k1) bytes then their (k2, k3) bytes, and vpunpck{l,h}bw
-//     with itself + vpsraw 8 sign-extends them to W01 / W23: 8 lanes x (k0, k1) and x (k2, k3)
-//     as int16, in lane order. This work is shared by all rows of the tile.
-//   - per row, the 4 activation bytes are broadcast and vpshufb'd into (a0, a1) x 8 and
-//     (a2, a3) x 8 as int16 (zero-extended);
-//   - acc[lane] += madd(x01, W01)[lane] + madd(x23, W23)[lane]: int32, wrapping like the scalar
+// (|a * w + a' * w'| <= 2 * 255 * 128 fits int32):
+//   - weights stay in the common packed layout (qu8.h: per lane 4 consecutive channels, c4). Per
+//     block of 4 channels, vpmaddubsw with a 0/1 selector (1 * w + 0 * w': one product, cannot
+//     saturate) sign-extends the even bytes to W02 = 8 lanes x int16 (k0, k2) and the odd bytes
+//     to W13 = (k1, k3), in lane order; shared by all rows of the tile;
+//   - per row, the 4 activation bytes are broadcast and vpshufb'd into int16 (a0, a2) x 8 and
+//     (a1, a3) x 8 (zero-extended);
+//   - acc[lane] += madd(x02, W02)[lane] + madd(x13, W13)[lane]: int32, wrapping like the scalar
 //     reference (any true accumulator fits in int32, so the result is exact).
 // The bias' (zero points folded in, qu8.h) starts the accumulators. The tile is 16 channels
 // wide so that the weight widening is amortised over up to MR rows and one broadcast feeds four
 // vpmaddwd; tiles of at most 8 channels run a one-ymm variant.
+//
+// Zen 3 runs two vpmaddwd (or vpmaddubsw) per cycle on two shared pipes and a vpaddd per product
+// vector on the same four vector pipes, so the exact ceiling is about one cycle per 32 MACs
+// (bench/bench_qu8_gemm.cpp measures it: about 80 GMAC/s in a loop of independent vpmaddwd +
+// vpaddd; the saturating vpmaddubsw + vpmaddwd(ones) loop only reaches about 100).
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX2__)
@@ -51,33 +55,33 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     for (int r = 0; r < R; ++r) acc[r][v] = b;
   }
   pw += kNR * 4;
-  // Weights: per 128-bit half (4 lanes x 4 bytes), bytes (k0 k1) of lanes 0-3, then (k2 k3).
-  const __m256i wsplit = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
-                                          0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
-  // Activations: int16 (a0, a1) and (a2, a3) repeated (-1 selects a zero byte).
-  const __m256i x01 = _mm256_setr_epi8(0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1,
-                                       0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1);
-  const __m256i x23 = _mm256_setr_epi8(2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1,
-                                       2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1);
+  // Weights: vpmaddubsw with a 0/1 selector sign-extends the even or the odd byte of each byte
+  // pair (1 * w + 0 * w', exact): from a lane's (k0 k1 k2 k3), W02 gets int16 (k0, k2) and W13
+  // gets (k1, k3), 8 lanes per ymm in lane order.
+  const __m256i even = _mm256_set1_epi16(0x0001), odd = _mm256_set1_epi16(0x0100);
+  // Activations: int16 (a0, a2) and (a1, a3) repeated (-1 selects a zero byte).
+  const __m256i x02 = _mm256_setr_epi8(0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1,
+                                       0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1);
+  const __m256i x13 = _mm256_setr_epi8(1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1,
+                                       1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1);
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[R];
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     for (size_t b = 0; b < blocks; ++b) {
-      __m256i w01[V], w23[V];
+      __m256i w02[V], w13[V];
       for (int v = 0; v < V; ++v) {
-        const __m256i s = _mm256_shuffle_epi8(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * v)), wsplit);
-        w01[v] = _mm256_srai_epi16(_mm256_unpacklo_epi8(s, s), 8);
-        w23[v] = _mm256_srai_epi16(_mm256_unpackhi_epi8(s, s), 8);
+        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * v));
+        w02[v] = _mm256_maddubs_epi16(even, wv);
+        w13[v] = _mm256_maddubs_epi16(odd, wv);
       }
       for (int r = 0; r < R; ++r) {
         const __m256i x = _mm256_set1_epi32(load_u32(ar[r] + 4 * b));
-        const __m256i xa = _mm256_shuffle_epi8(x, x01);
-        const __m256i xb = _mm256_shuffle_epi8(x, x23);
+        const __m256i xa = _mm256_shuffle_epi8(x, x02);
+        const __m256i xb = _mm256_shuffle_epi8(x, x13);
         for (int v = 0; v < V; ++v)
           acc[r][v] = _mm256_add_epi32(
-              acc[r][v], _mm256_add_epi32(_mm256_madd_epi16(xa, w01[v]), _mm256_madd_epi16(xb, w23[v])));
+              acc[r][v], _mm256_add_epi32(_mm256_madd_epi16(xa, w02[v]), _mm256_madd_epi16(xb, w13[v])));
       }
       pw += kNR * 4;
     }

@@ -123,14 +123,12 @@ constexpr TileFn pick(size_t nc) {
   return nc > 8 ? &tile<R, 2> : &tile<R, 1>;
 }
 TileFn select(size_t mr, size_t nc) {
-  static_assert(kMR >= 1 && kMR <= 6, "select() covers 1..6 rows");
-  switch (mr < kMR ? mr : kMR) {
+  static_assert(kMR == 4, "select() and the kernels' names cover 1..4 rows");
+  switch (mr) {
     case 1: return pick<1>(nc);
     case 2: return pick<2>(nc);
     case 3: return pick<3>(nc);
-    case 4: return pick<(kMR >= 4 ? 4 : 1)>(nc);
-    case 5: return pick<(kMR >= 5 ? 5 : 1)>(nc);
-    default: return pick<(kMR >= 6 ? 6 : 1)>(nc);
+    default: return pick<4>(nc);
   }
 }
 

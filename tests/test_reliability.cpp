@@ -5,6 +5,7 @@
 // through the q8 program with generated hostile files.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <array>
@@ -199,12 +200,22 @@ TEST(OutputFiles, RegularFilesReplacedWholeKeepingTheirMode) {
 }
 
 TEST(OutputFiles, DevicesAndFifosAreWrittenInPlace) {
-  q8::write_file_atomic("/dev/null", "discarded");
-  struct stat st {};
-  ASSERT_EQ(::stat("/dev/null", &st), 0);
-  EXPECT_TRUE(S_ISCHR(st.st_mode));
-  EXPECT_HAS(error_of([] { q8::write_file_atomic("/dev/full", "x"); }), "/dev/full: cannot write file (No space left on device)");
   TempDir t;
+  struct stat st {};
+  // Private device nodes (those of /dev/null and /dev/full), never the system's own: a
+  // regression must not be able to replace the machine's /dev/null.
+  const std::string null_dev = t.path + "/null", full_dev = t.path + "/full";
+  if (::mknod(null_dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0 &&
+      ::mknod(full_dev.c_str(), S_IFCHR | 0666, makedev(1, 7)) == 0) {
+    q8::write_file_atomic(null_dev, "discarded");
+    ASSERT_EQ(::stat(null_dev.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_HAS(error_of([&] { q8::write_file_atomic(full_dev, "x"); }), "/full: cannot write file (No space left on device)");
+    ASSERT_EQ(::stat(full_dev.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  } else {
+    std::printf("[ SKIPPED  ] device nodes: mknod needs root\n");
+  }
   const std::string fifo = t.path + "/pipe";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
   EXPECT_HAS(error_of([&] { q8::write_file_atomic(fifo, "x"); }), "a FIFO with no reader");
@@ -218,7 +229,10 @@ TEST(OutputFiles, SeveralFilesAllOrNothing) {
   const std::string a = t.path + "/a.bin", b = t.path + "/b.bin";
   q8::write_file_atomic(a, "old");
   EXPECT_HAS(error_of([&] { q8::write_files_atomic({{a, "new"}, {t.path + "/missing/b.bin", "new"}}); }), "missing/b.bin");
-  EXPECT_HAS(error_of([&] { q8::write_files_atomic({{a, "new"}, {"/dev/full", "new"}}); }), "/dev/full");
+  if (::mknod((t.path + "/full").c_str(), S_IFCHR | 0666, makedev(1, 7)) == 0) {
+    EXPECT_HAS(error_of([&] { q8::write_files_atomic({{a, "new"}, {t.path + "/full", "new"}}); }), "/full");
+    ::unlink((t.path + "/full").c_str());
+  }
   EXPECT_EQ(read_all(a), "old");
   q8::write_files_atomic({{a, "new"}, {b, "new"}});
   EXPECT_EQ(read_all(a) + read_all(b), "newnew");

@@ -872,30 +872,51 @@ std::string mib(size_t bytes) { return std::to_string((bytes >> 20) + ((bytes & 
 }  // namespace
 
 void Plan::Builder::assign_arena() {
-  // Greedy placement, largest first: each buffer goes at the lowest 64-byte aligned offset that
-  // overlaps no placed buffer whose lifetime [first, last] intersects its own.
+  // Buffers that live to the last step (graph outputs, and every observed tensor when
+  // calibrating) all overlap one another, so they are stacked at the bottom of the arena. The
+  // rest are placed greedily, largest first, at the lowest 64-byte aligned offset above that
+  // stack that overlaps no placed buffer whose lifetime [first, last] intersects its own. The
+  // placed buffers alive at each step are listed per step, so a placement looks only at the
+  // buffers of its own steps: linear in the plan's length for the short lifetimes of a chain.
   auto span = [&](int b) { return (bufs[b].bytes + kBufferSlack + 63) / 64 * 64; };
-  std::vector<int> order;
-  for (size_t b = 0; b < bufs.size(); ++b)
-    if (!bufs[b].fixed) order.push_back(static_cast<int>(b));
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return bufs[a].bytes > bufs[b].bytes; });
+  int end = 0;
+  for (const Buf& b : bufs)
+    if (!b.fixed) end = std::max(end, b.last);
   std::vector<size_t> offset(bufs.size(), 0);
-  std::vector<int> placed;
-  size_t total = 0;
+  std::vector<int> order;
+  size_t stack = 0;
+  for (size_t b = 0; b < bufs.size(); ++b) {
+    if (bufs[b].fixed) continue;
+    if (bufs[b].last == end) {
+      offset[b] = stack;
+      stack += span(static_cast<int>(b));
+    } else {
+      order.push_back(static_cast<int>(b));
+    }
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return bufs[a].bytes > bufs[b].bytes; });
+  std::vector<std::vector<int>> alive(static_cast<size_t>(end) + 1);
+  std::vector<int> seen(bufs.size(), -1);
+  size_t total = stack;
+  std::vector<std::pair<size_t, size_t>> busy;
   for (int b : order) {
     const size_t size = span(b);
-    std::vector<std::pair<size_t, size_t>> busy;
-    for (int o : placed)
-      if (bufs[o].first <= bufs[b].last && bufs[b].first <= bufs[o].last) busy.push_back({offset[o], offset[o] + span(o)});
+    busy.clear();
+    for (int t = bufs[b].first; t <= bufs[b].last; ++t)
+      for (int o : alive[t])
+        if (seen[o] != b) {
+          seen[o] = b;
+          busy.push_back({offset[o], offset[o] + span(o)});
+        }
     std::sort(busy.begin(), busy.end());
-    size_t at = 0;
+    size_t at = stack;
     for (const auto& [lo, hi] : busy) {
       if (at + size <= lo) break;
       at = std::max(at, hi);
     }
     offset[b] = at;
     total = std::max(total, at + size);
-    placed.push_back(b);
+    for (int t = bufs[b].first; t <= bufs[b].last; ++t) alive[t].push_back(b);
   }
   const size_t limit = workspace_limit(g);
   size_t need = 0;

@@ -127,10 +127,15 @@ class Rewriter {
     for (const Node& n : g_.nodes) node_names_.insert(n.name);
   }
 
+  // `base`, or base_K with the smallest K that is free. Every K below the one remembered per base
+  // is taken already, so the search resumes there: names stay the same, and a model whose nodes
+  // share one name (or one weight) costs linear time, not quadratic.
   std::string unique(const std::string& base, bool node = false) {
     std::set<std::string>& used = node ? node_names_ : names_;
-    std::string n = base;
-    for (int k = 1; used.count(n); ++k) n = base + "_" + std::to_string(k);
+    int& k = (node ? node_next_ : next_)[base];
+    std::string n = k == 0 ? base : base + "_" + std::to_string(k);
+    while (used.count(n)) n = base + "_" + std::to_string(++k);
+    ++k;
     used.insert(n);
     return n;
   }
@@ -230,6 +235,7 @@ class Rewriter {
  private:
   Graph& g_;
   std::set<std::string> names_, node_names_;
+  std::map<std::string, int> next_, node_next_;  // per base: the next suffix to try
 };
 
 // Reorders nodes so every node follows the producers of its inputs (new nodes were appended).

@@ -30,6 +30,10 @@ FASHION_CALIB=$SRC/models/fashion_calib_256.npy
 
 PASSED=0
 FAILED=0
+SKIPPED=0
+# An AddressSanitizer build (scripts/test_sanitizers.sh) cannot run under `ulimit -v`.
+SANITIZED=0
+grep -q __asan_init "$Q8" && SANITIZED=1
 pass() { PASSED=$((PASSED + 1)); }
 fail() {
   FAILED=$((FAILED + 1))
@@ -77,6 +81,11 @@ ulimit_run() {
   local name=$1 opt=$2 value=$3 want=$4 text=$5
   shift 5
   local rc
+  if [ "$opt" = -v ] && [ $SANITIZED -eq 1 ]; then
+    echo "skipped: $name (AddressSanitizer reserves more address space than the limit)"
+    SKIPPED=$((SKIPPED + 1))
+    return 0
+  fi
   bash -c 'ulimit '"$opt $value"'; exec timeout -s KILL '"$LIMIT"' "$@"' _ "$Q8" "$@" < /dev/null 2>&1 > /dev/null | cat > "$T/err_ulimit"
   rc=${PIPESTATUS[0]}
   if [ "$rc" -eq "$want" ] && { [ "$want" -eq 0 ] || { [ "$(wc -l < "$T/err_ulimit")" -eq 1 ] && grep -q '^q8: error: ' "$T/err_ulimit" && grep -qF -- "$text" "$T/err_ulimit"; }; }; then
@@ -100,6 +109,8 @@ echo "kernel paths on this CPU: ${ISAS[*]}"
 O=$T/o
 mkdir -p "$O"
 while IFS=$'\t' read -r kind rel want text; do
+  # Q8_HOSTILE_SKIP="pool calib": leave those kinds out (to replay the rest against another build).
+  case " ${Q8_HOSTILE_SKIP:-} " in *" $kind "*) continue ;; esac
   P=$H/$rel
   case $kind in
     info) q8_run "info $rel" "$want" "$text" -- info "$P" ;;
@@ -182,14 +193,20 @@ TWO=$H/models/two_outputs.onnx
 X=$TWO.input.npy
 D=$T/out_dir
 mkdir -p "$D"
-q8_run "output /dev/null" 0 - -- run "$TWO" --input "$X" --output /dev/null
-if [ -c /dev/null ]; then pass; else fail "/dev/null is no longer a character device"; fi
-q8_run "output /dev/full" 1 "No space left on device" -- run "$TWO" --input "$X" --output /dev/full
-if [ -c /dev/full ]; then pass; else fail "/dev/full is no longer a character device"; fi
-if [ "$(id -u)" -eq 0 ]; then
-  mknod "$D/null" c 1 3
-  q8_run "output: a device node in a folder" 0 - -- run "$TWO" --input "$X" --output "$D/null"
+# Device nodes: private ones made here (c 1 3 is /dev/null's, c 1 7 /dev/full's), never the
+# system's own, so a q8 that replaced them could not break the machine it is tested on.
+if [ "$(id -u)" -eq 0 ] && mknod "$D/null" c 1 3 && mknod "$D/full" c 1 7; then
+  q8_run "output: a null device" 0 - -- run "$TWO" --input "$X" --output "$D/null"
   if [ -c "$D/null" ]; then pass; else fail "the device node $D/null was replaced"; fi
+  q8_run "output: a full device" 1 "No space left on device" -- run "$TWO" --input "$X" --output "$D/full"
+  if [ -c "$D/full" ]; then pass; else fail "the device node $D/full was replaced"; fi
+  echo old > "$D/keep.npy"
+  q8_run "two outputs, second is a full device" 1 "No space left on device" -- run "$TWO" --input "$X" --output "$D/keep.npy" --output "$D/full"
+  if [ "$(cat "$D/keep.npy")" = old ]; then pass; else fail "the first output was replaced although the second failed"; fi
+  rm -f "$D/null" "$D/full"
+else
+  echo "skipped: device-node outputs (mknod needs root)"
+  SKIPPED=$((SKIPPED + 3))
 fi
 mkfifo "$D/pipe"
 (cat "$D/pipe" > "$T/from_pipe") &
@@ -205,9 +222,6 @@ q8_run "output: a folder" 1 "it is a folder" -- run "$TWO" --input "$X" --output
 # Several outputs: all or nothing.
 q8_run "two outputs, second unwritable" 1 "cannot write file" -- run "$TWO" --input "$X" --output "$D/y1.npy" --output "$D/missing/y2.npy"
 if [ -e "$D/y1.npy" ]; then fail "the first output was written although the second failed"; else pass; fi
-echo old > "$D/keep.npy"
-q8_run "two outputs, second is /dev/full" 1 "No space left on device" -- run "$TWO" --input "$X" --output "$D/keep.npy" --output /dev/full
-if [ "$(cat "$D/keep.npy")" = old ]; then pass; else fail "the first output was replaced although the second failed"; fi
 q8_run "two outputs" 0 - -- run "$TWO" --input "$X" --output "$D/y1.npy" --output "$D/y2.npy"
 if [ -s "$D/y1.npy" ] && [ -s "$D/y2.npy" ]; then pass; else fail "two outputs were not both written"; fi
 
@@ -236,5 +250,5 @@ ulimit_run "512 threads under ulimit -v" -v 1000000 1 "cannot start 512 threads"
 # ---- memory: allocations that fail name the model and what was being allocated -----------------
 ulimit_run "working memory under ulimit -v" -v 600000 1 "fashion_cnn.onnx: out of memory allocating" bench "$FASHION" --batch 4096 --iterations 1
 
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ $FAILED -eq 0 ]

@@ -209,7 +209,7 @@ else
   SKIPPED=$((SKIPPED + 3))
 fi
 mkfifo "$D/pipe"
-(cat "$D/pipe" > "$T/from_pipe") &
+(timeout -s KILL $LIMIT cat "$D/pipe" > "$T/from_pipe") &  # bounded: a q8 that replaced the FIFO never opens it
 reader=$!
 q8_run "output: a FIFO with a reader" 0 - -- run "$TWO" --input "$X" --output "$D/pipe"
 wait $reader

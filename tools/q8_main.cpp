@@ -376,13 +376,15 @@ int main(int argc, char** argv) {
     if (cmd == "analyze") return q8cli::cmd_analyze(argc, argv);
     return cmd_bench(argc, argv);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "q8: usage error: %s\n%s", e.what.c_str(), help ? help : kMainHelp);
+    // The message may quote the command line, which is the user's: printable like any name.
+    std::fprintf(stderr, "q8: usage error: %s\n%s", q8::printable(e.what).c_str(), help ? help : kMainHelp);
     return 2;
   } catch (const q8::Error& e) {
     std::fprintf(stderr, "q8: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "q8: error: out of memory\n");
+    // Allocations that can be large name what they were for where they happen; this is the rest.
+    std::fprintf(stderr, "q8: error: out of memory in 'q8 %s'\n", q8::printable(cmd).c_str());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "q8: error: %s\n", e.what());

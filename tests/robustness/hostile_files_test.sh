@@ -240,6 +240,10 @@ ulimit_run "ulimit -f 0" -f 0 1 "File too large" run "$TWO" --input "$X" --outpu
 [ -e "$D/big.npy" ] && fail "ulimit -f: output written" || pass
 no_temporaries "$D" "outputs"
 
+# ---- the command line is printed printable too -----------------------------------------------
+q8_run "escape in an unknown option" 2 - -- run "$TWO" $'--\e[2Jcleared'
+q8_run "escape in an unknown command" 2 - -- $'r\e[31mun'
+
 # ---- threads ----------------------------------------------------------------------------------
 q8_run "--threads ''" 2 - -- run "$TWO" --input "$X" --output "$D/y.npy" --threads ''
 q8_run "--threads 100000" 2 - -- bench "$TWO" --threads 100000

@@ -44,6 +44,18 @@ int write_all(int fd, const std::string& bytes) {
   return 0;
 }
 
+// What a file is, for messages: "a FIFO", "a folder", ...
+std::string file_kind(unsigned mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "a special file";
+}
+
 // One output file's plan: replaced through a temporary, or written in place (a device or FIFO).
 struct Target {
   std::string path, tmp;
@@ -121,17 +133,6 @@ int write_in_place(const Target& t) {
 }
 
 }  // namespace
-
-std::string file_kind(unsigned mode) {
-  if (S_ISREG(mode)) return "a regular file";
-  if (S_ISDIR(mode)) return "a folder";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a regular file";
-}
 
 std::string read_regular_file(const std::string& path, int64_t max_bytes) {
   auto sys_fail = [&](const char* what) {

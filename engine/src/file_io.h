@@ -24,9 +24,6 @@ namespace q8 {
 // `max_bytes`, or when it cannot be read.
 std::string read_regular_file(const std::string& path, int64_t max_bytes);
 
-// What `path` is, for messages: "a FIFO", "a folder", "a character device", ...
-std::string file_kind(unsigned mode);
-
 void write_file_atomic(const std::string& path, const std::string& bytes);
 // All of them or none of the regular files (in-place device writes cannot be undone, so they
 // run only after every temporary is written).

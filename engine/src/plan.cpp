@@ -401,7 +401,7 @@ struct Plan::Builder {
   void pool(const Node& n);
   void elementwise(const Node& n);
   void pad(const Node& n);
-  void assign_arena();
+  void assign_arena(size_t limit);  // limit: the working-memory cap (workspace_limit)
 };
 
 // Typed views of a plan's buffers, for the step lambdas (addresses are fixed after layout).
@@ -871,7 +871,7 @@ std::string mib(size_t bytes) { return std::to_string((bytes >> 20) + ((bytes & 
 
 }  // namespace
 
-void Plan::Builder::assign_arena() {
+void Plan::Builder::assign_arena(size_t limit) {
   // Buffers that live to the last step (graph outputs, and every observed tensor when
   // calibrating) all overlap one another, so they are stacked at the bottom of the arena. The
   // rest are placed greedily, largest first, at the lowest 64-byte aligned offset above that
@@ -918,7 +918,6 @@ void Plan::Builder::assign_arena() {
     total = std::max(total, at + size);
     for (int t = bufs[b].first; t <= bufs[b].last; ++t) alive[t].push_back(b);
   }
-  const size_t limit = workspace_limit(g);
   size_t need = 0;
   if (__builtin_add_overflow(total, side_bytes, &need)) need = SIZE_MAX;
   if (need > limit)
@@ -947,7 +946,7 @@ Plan::Plan(const Graph& g, const PackedWeights& w, const Dispatch& d) {
   }
   Builder b(g, w, d, *this);
   b.build();
-  b.assign_arena();
+  b.assign_arena(limit);
   for (auto& s : steps_)
     if (s->bind) s->bind();
 }

@@ -20,8 +20,10 @@ std::string chain_model(Chain kind, int n) {
   for (int i = 0; i < n; ++i) {
     const std::string in = "t" + std::to_string(i), out = "t" + std::to_string(i + 1), name = "n" + std::to_string(i);
     const char* op = kind == kRelu ? "Relu" : kind == kIdentity ? "Identity" : (i % 2 ? "Relu" : "Conv");
-    if (op == std::string("Conv")) b.node(op, {in, "w"}, {out}, name);
-    else b.node(op, {in}, {out}, name);
+    if (op == std::string("Conv"))
+      b.node(op, {in, "w"}, {out}, name);
+    else
+      b.node(op, {in}, {out}, name);
   }
   b.output("t" + std::to_string(n));
   return b.bytes();
@@ -31,8 +33,8 @@ void load_chain(benchmark::State& state, Chain kind) {
   const int n = static_cast<int>(state.range(0));
   const std::string bytes = chain_model(kind, n);
   for (auto _ : state) benchmark::DoNotOptimize(q8::Model::load_from_memory(bytes.data(), bytes.size(), "chain.onnx"));
-  state.counters["ns/node"] =
-      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["ns/node"] = benchmark::Counter(
+      static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 void quantize_chain(benchmark::State& state) {
@@ -41,14 +43,20 @@ void quantize_chain(benchmark::State& state) {
   const q8::Model model = q8::Model::load_from_memory(bytes.data(), bytes.size(), "chain.onnx");
   const q8::Tensor calib({2, 4, 1, 1}, {1, -1, 0.5f, 2, -0.5f, 1, 3, -2});
   for (auto _ : state) benchmark::DoNotOptimize(q8::quantize(model, {calib}));
-  state.counters["ns/node"] =
-      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["ns/node"] = benchmark::Counter(
+      static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 }  // namespace
 
 BENCHMARK_CAPTURE(load_chain, relu, kRelu)->RangeMultiplier(10)->Range(1000, 100000)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(load_chain, identity, kIdentity)->RangeMultiplier(10)->Range(1000, 100000)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(load_chain, conv_relu, kConvRelu)->RangeMultiplier(10)->Range(1000, 100000)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load_chain, identity, kIdentity)
+    ->RangeMultiplier(10)
+    ->Range(1000, 100000)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load_chain, conv_relu, kConvRelu)
+    ->RangeMultiplier(10)
+    ->Range(1000, 100000)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(quantize_chain)->RangeMultiplier(10)->Range(1000, 100000)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

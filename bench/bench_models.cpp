@@ -38,9 +38,21 @@ const std::string kSrc = Q8_SOURCE_DIR;
 
 }  // namespace
 
-BENCHMARK_CAPTURE(run_model, fashion_cnn_fp32, kSrc + "/models/fashion_cnn.onnx")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(run_model, seed_fp32, kSrc + "/../shared/models/seed.onnx")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(run_model, resnet18_fp32, kSrc + "/../shared/models/resnet18.onnx")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(run_model, mobilenet_v2_fp32, kSrc + "/../shared/models/mobilenet_v2.onnx")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(run_model, fashion_cnn_fp32, kSrc + "/models/fashion_cnn.onnx")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(run_model, seed_fp32, kSrc + "/../shared/models/seed.onnx")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(run_model, resnet18_fp32, kSrc + "/../shared/models/resnet18.onnx")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(run_model, mobilenet_v2_fp32, kSrc + "/../shared/models/mobilenet_v2.onnx")
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -73,8 +73,8 @@ double measured_peak_gmacs() {
         "dec %0\n jnz 1b\n"
         : "+r"(iters)
         :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "cc");
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, double(n) * 16.0 * 64.0 / s * 1e-9);
   }
@@ -89,7 +89,9 @@ double measured_peak_gmacs() {
 // Many short runs, the fastest kept, so a core shared with other work still shows its own rate
 // (Zen 3 at 3.24 GHz: about 80 and 100 GMAC/s. Its two multiply pipes take two vpmaddwd or two
 // vpmaddubsw per cycle, shared, and a vpaddd per multiply competes for the same four pipes.)
-struct Avx2Rates { double exact = 0.0, saturating = 0.0; };
+struct Avx2Rates {
+  double exact = 0.0, saturating = 0.0;
+};
 Avx2Rates measured_avx2_gmacs() {
   Avx2Rates best;
 #if defined(__x86_64__)
@@ -109,8 +111,7 @@ Avx2Rates measured_avx2_gmacs() {
         "dec %0\n jnz 1b\n"
         : "+r"(iters)
         :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10", "xmm11",
-          "xmm12", "xmm13", "cc");
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "cc");
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best.exact = std::max(best.exact, double(n) * 6.0 * 16.0 / s * 1e-9);
     iters = n;
@@ -126,8 +127,7 @@ Avx2Rates measured_avx2_gmacs() {
         "dec %0\n jnz 1b\n"
         : "+r"(iters)
         :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm8", "xmm9", "xmm10",
-          "xmm11", "xmm12", "cc");
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "cc");
     s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best.saturating = std::max(best.saturating, double(n) * 6.0 * 32.0 / s * 1e-9);
   }
@@ -146,8 +146,8 @@ void set_counters(benchmark::State& state, double macs, const QU8Kernels& k) {
     state.counters["peak%"] =
         benchmark::Counter(macs * 1e-9 / g_peak_gmacs * 100.0, benchmark::Counter::kIsIterationInvariantRate);
   if (g_avx2_exact_gmacs > 0 && std::string(k.isa) == "avx2")
-    state.counters["exact%"] = benchmark::Counter(macs * 1e-9 / g_avx2_exact_gmacs * 100.0,
-                                                  benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["exact%"] =
+        benchmark::Counter(macs * 1e-9 / g_avx2_exact_gmacs * 100.0, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(k.isa);
 }
 
@@ -160,8 +160,8 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
   std::vector<float> mult(N, 1e-4f);
   std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr) + 64);
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_gemm_pack(K, N, k->nr, reinterpret_cast<const int8_t*>(b.data()), N, 1, bias.data(),
-                          mult.data(), 128, pk);
+  q8::kern::qu8_gemm_pack(K, N, k->nr, reinterpret_cast<const int8_t*>(b.data()), N, 1, bias.data(), mult.data(), 128,
+                          pk);
   std::vector<uint8_t> out(M * N);
   const q8::kern::QU8Requant p{128, 0, 255};
   for (auto _ : state) {
@@ -173,10 +173,15 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
 }
 
 // KxK convolution, NHWC, one group, through the indirection buffer and qu8_conv_run.
-void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W, size_t C, size_t Kout,
-                size_t R, size_t stride, size_t pad) {
+void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W, size_t C, size_t Kout, size_t R,
+                size_t stride, size_t pad) {
   ConvGeometry g;
-  g.IH = H; g.IW = W; g.C = C; g.K = Kout; g.KH = g.KW = R; g.SH = g.SW = stride;
+  g.IH = H;
+  g.IW = W;
+  g.C = C;
+  g.K = Kout;
+  g.KH = g.KW = R;
+  g.SH = g.SW = stride;
   g.PT = g.PL = g.PB = g.PR = pad;
   g.OH = (H + 2 * pad - R) / stride + 1;
   g.OW = (W + 2 * pad - R) / stride + 1;
@@ -188,8 +193,7 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   std::vector<float> mult(Kout, 1e-4f);
   std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr) + 64);
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_conv_pack(g, k->nr, reinterpret_cast<const int8_t*>(w.data()), bias.data(), mult.data(),
-                          128, pk);
+  q8::kern::qu8_conv_pack(g, k->nr, reinterpret_cast<const int8_t*>(w.data()), bias.data(), mult.data(), 128, pk);
   std::vector<const uint8_t*> ind(g.out_pixels() * g.taps());
   q8::kern::qu8_conv_indirection_init(g, 0, in.data(), zero.data(), ind.data());
   std::vector<uint8_t> out(g.out_pixels() * Kout);
@@ -202,13 +206,18 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   set_counters(state, double(g.out_pixels()) * double(Kout) * double(C * R * R), *k);
 }
 
-struct GemmShape { const char* name; size_t M, N, K; };
-struct ConvShape { const char* name; size_t H, W, C, K, R, stride, pad; };
+struct GemmShape {
+  const char* name;
+  size_t M, N, K;
+};
+struct ConvShape {
+  const char* name;
+  size_t H, W, C, K, R, stride, pad;
+};
 
 const GemmShape kGemm[] = {
-    {"3136x64x576", 3136, 64, 576},     {"784x128x1152", 784, 128, 1152},
-    {"196x256x2304", 196, 256, 2304},   {"12544x128x576", 12544, 128, 576},
-    {"49x512x4608", 49, 512, 4608},     {"1x1000x512", 1, 1000, 512},
+    {"3136x64x576", 3136, 64, 576},     {"784x128x1152", 784, 128, 1152}, {"196x256x2304", 196, 256, 2304},
+    {"12544x128x576", 12544, 128, 576}, {"49x512x4608", 49, 512, 4608},   {"1x1000x512", 1, 1000, 512},
 };
 const ConvShape kConv[] = {
     {"seed_conv2_112x112_64to128_3x3", 112, 112, 64, 128, 3, 1, 1},
@@ -222,11 +231,17 @@ const ConvShape kConv[] = {
 }  // namespace
 
 int main(int argc, char** argv) {
-  struct Table { const char* isa; const QU8Kernels* k; };
+  struct Table {
+    const char* isa;
+    const QU8Kernels* k;
+  };
   const Table tables[] = {
-      {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()}, {"avx512", q8::kern::qu8_kernels_avx512()},
-      {"avx2", q8::kern::qu8_kernels_avx2()},             {"neondot", q8::kern::qu8_kernels_neondot()},
-      {"neon", q8::kern::qu8_kernels_neon()},             {"scalar", q8::kern::qu8_kernels_scalar()},
+      {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()},
+      {"avx512", q8::kern::qu8_kernels_avx512()},
+      {"avx2", q8::kern::qu8_kernels_avx2()},
+      {"neondot", q8::kern::qu8_kernels_neondot()},
+      {"neon", q8::kern::qu8_kernels_neon()},
+      {"scalar", q8::kern::qu8_kernels_scalar()},
   };
   for (const Table& t : tables) {
     if (!t.k || !cpu_supports(t.isa)) continue;
@@ -235,13 +250,12 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
     for (const ConvShape& s : kConv)
-      benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name).c_str(), bench_conv, t.k, s.H, s.W, s.C,
-                                   s.K, s.R, s.stride, s.pad)
+      benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name).c_str(), bench_conv, t.k, s.H, s.W, s.C, s.K, s.R,
+                                   s.stride, s.pad)
           ->Unit(benchmark::kMicrosecond);
   }
   g_peak_gmacs = measured_peak_gmacs();
-  if (g_peak_gmacs > 0)
-    benchmark::AddCustomContext("vpdpbusd_zmm_peak_GMAC/s", std::to_string(g_peak_gmacs));
+  if (g_peak_gmacs > 0) benchmark::AddCustomContext("vpdpbusd_zmm_peak_GMAC/s", std::to_string(g_peak_gmacs));
   const Avx2Rates avx2 = measured_avx2_gmacs();
   g_avx2_exact_gmacs = avx2.exact;
   if (avx2.exact > 0) {

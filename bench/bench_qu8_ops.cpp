@@ -38,8 +38,8 @@ bool cpu_supports(const std::string& isa) {
 std::vector<std::pair<std::string, const QU8Kernels*>> tables() {
   std::vector<std::pair<std::string, const QU8Kernels*>> r;
   const std::pair<const char*, const QU8Kernels* (*)()> all[] = {
-      {"scalar", q8::kern::qu8_kernels_scalar},   {"avx2", q8::kern::qu8_kernels_avx2},
-      {"avx512", q8::kern::qu8_kernels_avx512},   {"avx512vnni", q8::kern::qu8_kernels_avx512vnni},
+      {"scalar", q8::kern::qu8_kernels_scalar}, {"avx2", q8::kern::qu8_kernels_avx2},
+      {"avx512", q8::kern::qu8_kernels_avx512}, {"avx512vnni", q8::kern::qu8_kernels_avx512vnni},
       {"neon", q8::kern::qu8_kernels_neon},
   };
   for (const auto& [name, get] : all)
@@ -140,18 +140,21 @@ void bm_quantize(benchmark::State& state, const QU8Kernels* k, size_t n) {
 }
 
 void register_all() {
-  struct Dw { size_t hw, c, s; };
+  struct Dw {
+    size_t hw, c, s;
+  };
   // MobileNetV2 (224x224 input): every depthwise layer's shape (input side, channels, stride).
   const Dw dws[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2}, {28, 192, 1},
                     {28, 192, 2}, {14, 384, 1}, {14, 576, 1}, {14, 576, 2}, {7, 960, 1}};
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
-      benchmark::RegisterBenchmark(("dwconv3x3/" + isa + "/" + std::to_string(d.hw) + "x" + std::to_string(d.hw) +
-                                    "x" + std::to_string(d.c) + "/s" + std::to_string(d.s)).c_str(),
+      benchmark::RegisterBenchmark(("dwconv3x3/" + isa + "/" + std::to_string(d.hw) + "x" + std::to_string(d.hw) + "x" +
+                                    std::to_string(d.c) + "/s" + std::to_string(d.s))
+                                       .c_str(),
                                    bm_dwconv, k, d.hw, d.c, d.s);
     for (size_t C : {512, 1280, 2048})
-      benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(),
-                                   bm_global_avgpool, k, 49, C);
+      benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(), bm_global_avgpool,
+                                   k, 49, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);

@@ -35,8 +35,8 @@ namespace q8::kern {
 // 2-D convolution geometry, NHWC. Per group: Cg = C / groups input channels and
 // Kg = K / groups output channels. Pads are top, left, bottom, right.
 struct ConvGeometry {
-  size_t N = 1, IH = 0, IW = 0, C = 0;   // input
-  size_t OH = 0, OW = 0, K = 0;          // output
+  size_t N = 1, IH = 0, IW = 0, C = 0;  // input
+  size_t OH = 0, OW = 0, K = 0;         // output
   size_t KH = 1, KW = 1;
   size_t SH = 1, SW = 1, DH = 1, DW = 1;
   size_t PT = 0, PL = 0, PB = 0, PR = 0;
@@ -67,21 +67,20 @@ struct F32ConvKernel {
   // Computes output pixels [m0, m0+mr') x channels [0, nc) with one panel of weights.
   //   a: mr' * ks pointers ([pixel][tap]); each points at kc contiguous floats.
   //   c: output for pixel 0 channel 0 of this tile; consecutive pixels are c_stride floats apart.
-  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
-                const float* w, float* c, size_t c_stride, float out_min, float out_max) = nullptr;
+  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
+                size_t c_stride, float out_min, float out_max) = nullptr;
 };
 
 size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr);
 // w: ONNX layout [K][Cg][KH][KW]; bias: K floats or null.
 void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias, float* packed);
 // [out_pixels][taps] pointers into `input` (NHWC, pixel stride C, offset by group * Cg).
-void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input,
-                           const float* zero, const float** indirection);
+void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input, const float* zero,
+                           const float** indirection);
 // Runs output pixels [p0, p1) of one group. `out` is the whole NHWC output tensor.
 // Groups are packed one after another: packed_group = packed + group * (packed_floats / groups).
-void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group,
-                  const float* const* indirection, const float* packed_group, float* out,
-                  size_t p0, size_t p1, float out_min, float out_max);
+void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
+                  const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max);
 
 // --- Depthwise convolution (groups == C == K) ----------------------------------------------
 // Packed: [C bias][taps][C weights]. Runs output pixels [p0, p1).
@@ -93,19 +92,19 @@ void f32_dwconv_pack(const ConvGeometry& g, const float* w, const float* bias, f
 // panels of nr columns, [nr bias][Kd * nr].
 size_t f32_gemm_packed_floats(size_t Kd, size_t N, size_t nr);
 // b(k, n) = B[k * b_row_stride + n * b_col_stride] so both B and B^T pack without copies.
-void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride,
-                   size_t b_col_stride, const float* bias, float* packed);
+void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride, size_t b_col_stride,
+                   const float* bias, float* packed);
 
 struct F32Kernels {
   const char* isa = "scalar";
   F32ConvKernel conv;
   // Plain GEMM on packed B: rows [m0, m0+mr'), one panel. A rows are a_stride floats apart.
   // Shares conv.mr and conv.nr: pack B with f32_gemm_pack(..., conv.nr, ...).
-  void (*gemm)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
-               float* c, size_t c_stride, float out_min, float out_max) = nullptr;
+  void (*gemm)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+               size_t c_stride, float out_min, float out_max) = nullptr;
   // Depthwise over output pixels [p0, p1) (all channels).
-  void (*dwconv)(const ConvGeometry& g, const float* in, const float* packed, const float* zero,
-                 float* out, size_t p0, size_t p1, float out_min, float out_max) = nullptr;
+  void (*dwconv)(const ConvGeometry& g, const float* in, const float* packed, const float* zero, float* out, size_t p0,
+                 size_t p1, float out_min, float out_max) = nullptr;
   // Pools over output pixels [p0, p1), NHWC, all channels.
   void (*maxpool)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) = nullptr;
   void (*avgpool)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) = nullptr;
@@ -114,16 +113,14 @@ struct F32Kernels {
   // out[i] = clamp(a[i] + b[i], lo, hi)
   void (*add)(size_t n, const float* a, const float* b, float* out, float lo, float hi) = nullptr;
   // Row broadcast (a per-channel bias on NHWC): out[r*n + i] = clamp(a[r*n + i] + b[i], lo, hi).
-  void (*add_row)(size_t rows, size_t n, const float* a, const float* b, float* out, float lo,
-                  float hi) = nullptr;
+  void (*add_row)(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi) = nullptr;
   // out[i] = clamp(x[i], lo, hi)
   void (*clamp)(size_t n, const float* x, float* out, float lo, float hi) = nullptr;
 };
 
 // Runs rows [m0, m1) of out[M][N] = A * packed B with kernel table k.
-void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride,
-                  const float* packed, float* out, size_t out_stride, size_t m0, size_t m1,
-                  float out_min, float out_max);
+void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
+                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max);
 
 // Tables for each ISA; null where this build or target lacks the ISA.
 const F32Kernels* f32_kernels_scalar();

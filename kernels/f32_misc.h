@@ -39,7 +39,7 @@ void f32_matmul_strided(const MatMulGeometry& g, const float* a, const float* b,
 
 // out[i][c][j] = in[i][c][j] * scale[c] + shift[c]: inference BatchNormalization, C order,
 // `inner` elements per channel.
-void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale,
-                        const float* shift, float* out);
+void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale, const float* shift,
+                        float* out);
 
 }  // namespace q8::kern

@@ -13,9 +13,7 @@ size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 // One panel: nr biases, then taps * Cg rows of nr weights.
 size_t conv_panel_floats(const ConvGeometry& g, size_t nr) { return nr + g.taps() * g.Cg() * nr; }
-size_t conv_group_floats(const ConvGeometry& g, size_t nr) {
-  return ceil_div(g.Kg(), nr) * conv_panel_floats(g, nr);
-}
+size_t conv_group_floats(const ConvGeometry& g, size_t nr) { return ceil_div(g.Kg(), nr) * conv_panel_floats(g, nr); }
 
 // Output pixels are walked in blocks whose input rows (about `kBlockBytes`) stay in L2 while every
 // panel of weights passes over them, then panel by panel, mr pixels at a time: each panel is read
@@ -31,12 +29,9 @@ size_t pixel_block(size_t row_floats, size_t mr) {
 
 }  // namespace
 
-size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr) {
-  return g.groups * conv_group_floats(g, nr);
-}
+size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr) { return g.groups * conv_group_floats(g, nr); }
 
-void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias,
-                   float* packed) {
+void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias, float* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
   for (size_t group = 0; group < g.groups; ++group) {
     float* pg = packed + group * conv_group_floats(g, nr);
@@ -48,8 +43,7 @@ void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float
         const size_t oc = group * Kg + kk;
         pp[lane] = real && bias ? bias[oc] : 0.0f;
         for (size_t t = 0; t < taps; ++t)
-          for (size_t c = 0; c < Cg; ++c)
-            pp[nr + (t * Cg + c) * nr + lane] = real ? w[(oc * Cg + c) * taps + t] : 0.0f;
+          for (size_t c = 0; c < Cg; ++c) pp[nr + (t * Cg + c) * nr + lane] = real ? w[(oc * Cg + c) * taps + t] : 0.0f;
       }
     }
   }
@@ -60,9 +54,8 @@ void conv_indirection_init(const ConvGeometry& g, size_t group, const float* inp
   fill_conv_indirection(g, group, input, zero, indirection);
 }
 
-void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group,
-                  const float* const* indirection, const float* packed_group, float* out,
-                  size_t p0, size_t p1, float out_min, float out_max) {
+void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
+                  const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max) {
   const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
   const size_t panels = ceil_div(Kg, nr), panel_floats = conv_panel_floats(g, nr);
   const size_t block = pixel_block(ks * Cg, mr);
@@ -73,8 +66,8 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group,
       const size_t nc = std::min(nr, Kg - panel * nr);
       const float* w = packed_group + panel * panel_floats;
       for (size_t p = b0; p < b1; p += mr)
-        k.igemm(std::min(mr, b1 - p), nc, Cg, ks, indirection + p * ks, w,
-                out_g + p * K + panel * nr, K, out_min, out_max);
+        k.igemm(std::min(mr, b1 - p), nc, Cg, ks, indirection + p * ks, w, out_g + p * K + panel * nr, K, out_min,
+                out_max);
     }
   }
 }
@@ -88,12 +81,10 @@ void f32_dwconv_pack(const ConvGeometry& g, const float* w, const float* bias, f
     for (size_t c = 0; c < C; ++c) packed[C + t * C + c] = w[c * taps + t];  // ONNX [C][1][KH][KW]
 }
 
-size_t f32_gemm_packed_floats(size_t Kd, size_t N, size_t nr) {
-  return ceil_div(N, nr) * (nr + Kd * nr);
-}
+size_t f32_gemm_packed_floats(size_t Kd, size_t N, size_t nr) { return ceil_div(N, nr) * (nr + Kd * nr); }
 
-void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride,
-                   size_t b_col_stride, const float* bias, float* packed) {
+void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride, size_t b_col_stride,
+                   const float* bias, float* packed) {
   for (size_t panel = 0; panel < ceil_div(N, nr); ++panel) {
     float* pp = packed + panel * (nr + Kd * nr);
     for (size_t lane = 0; lane < nr; ++lane) {
@@ -106,9 +97,8 @@ void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_
   }
 }
 
-void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride,
-                  const float* packed, float* out, size_t out_stride, size_t m0, size_t m1,
-                  float out_min, float out_max) {
+void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
+                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max) {
   const size_t mr = k.conv.mr, nr = k.conv.nr;
   const size_t panels = ceil_div(N, nr), panel_floats = nr + Kd * nr;
   const size_t block = pixel_block(Kd, mr);
@@ -118,8 +108,8 @@ void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size
       const size_t nc = std::min(nr, N - panel * nr);
       const float* w = packed + panel * panel_floats;
       for (size_t m = b0; m < b1; m += mr)
-        k.gemm(std::min(mr, b1 - m), nc, Kd, a + m * a_stride, a_stride, w,
-               out + m * out_stride + panel * nr, out_stride, out_min, out_max);
+        k.gemm(std::min(mr, b1 - m), nc, Kd, a + m * a_stride, a_stride, w, out + m * out_stride + panel * nr,
+               out_stride, out_min, out_max);
     }
   }
 }

@@ -112,8 +112,8 @@ inline void store_partial(vec<Arch> v, float* dst, size_t n) {
 // its row of accumulators. Rows mr..MR-1 repeat the last valid row's pointers (their results are
 // computed and dropped), so the inner loop never branches on mr.
 template <class Arch, size_t MR, size_t NV>
-void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w,
-                float* c, size_t c_stride, float out_min, float out_max) {
+void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
+                size_t c_stride, float out_min, float out_max) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   constexpr size_t NR = W * NV;
@@ -174,8 +174,8 @@ void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* 
 
 // Plain GEMM: the igemm tile with one "tap" whose row pointers are A's rows.
 template <class Arch, size_t MR, size_t NV>
-void gemm_tile(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w,
-               float* c, size_t c_stride, float out_min, float out_max) {
+void gemm_tile(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+               size_t c_stride, float out_min, float out_max) {
   const float* rows[MR];
   Q8_F32_UNROLL
   for (size_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_stride;
@@ -203,8 +203,7 @@ struct Window {
 
 // Lists the next (at most kMaxTaps) taps of window w from `at` on.
 template <class Arch, class Geometry>
-inline void next_window_list(const Geometry& g, const float* in_n, const TapWindow& w, TapWalk& at,
-                             Window<Arch>& win) {
+inline void next_window_list(const Geometry& g, const float* in_n, const TapWindow& w, TapWalk& at, Window<Arch>& win) {
   win.count = tap_walk_next(g, w, at, kMaxTaps, [&](size_t j, size_t ky, size_t kx, size_t iy, size_t ix) {
     win.in[j] = in_n + (iy * g.IW + ix) * g.C;
     win.tap[j] = ky * g.KW + kx;
@@ -227,8 +226,8 @@ struct PixelCursor {
 // Channels [c, c + NV * lanes) of one depthwise output pixel over one window list. `init` holds
 // the biases (first list) or the partial sums of the previous lists; only the last list clamps.
 template <class Arch, size_t NV>
-inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, size_t c,
-                         const float* init, float* out, bool last, vec<Arch> lo, vec<Arch> hi) {
+inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, size_t c, const float* init, float* out,
+                         bool last, vec<Arch> lo, vec<Arch> hi) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[NV];
@@ -242,14 +241,13 @@ inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, si
       acc[v] = fused_multiply_add(V::load_unaligned(ip + v * W), V::load_unaligned(wp + v * W), acc[v]);
   }
   Q8_F32_UNROLL
-  for (size_t v = 0; v < NV; ++v)
-    (last ? clamp_vec<Arch>(acc[v], lo, hi) : acc[v]).store_unaligned(out + c + v * W);
+  for (size_t v = 0; v < NV; ++v) (last ? clamp_vec<Arch>(acc[v], lo, hi) : acc[v]).store_unaligned(out + c + v * W);
 }
 
 // Packed [C bias][taps][C weights].
 template <class Arch>
-void dwconv(const ConvGeometry& g, const float* in, const float* packed, const float* /*zero*/,
-            float* out, size_t p0, size_t p1, float out_min, float out_max) {
+void dwconv(const ConvGeometry& g, const float* in, const float* packed, const float* /*zero*/, float* out, size_t p0,
+            size_t p1, float out_min, float out_max) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   const size_t C = g.C;
@@ -285,8 +283,7 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
 // MaxPool: a window with no tap inside the input gives -inf. AvgPool: sums, then divides by
 // avgpool_divisor (kernels/window.h) after the last list.
 template <class Arch, size_t NV, bool kMax>
-inline void pool_block(const Window<Arch>& win, size_t c, const float* init, float* out, bool last,
-                       vec<Arch> divisor) {
+inline void pool_block(const Window<Arch>& win, size_t c, const float* init, float* out, bool last, vec<Arch> divisor) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[NV];

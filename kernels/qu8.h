@@ -43,22 +43,21 @@ size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr);  // all groups
 // w: [K][Cg][KH][KW] int8, centred (zero point already subtracted and in range);
 // bias: K int32 (or null); multiplier: K floats M[c] = s_in * s_w[c] / s_out.
 // Group `grp`'s packing starts at packed + grp * qu8_conv_packed_bytes(g, nr) / groups.
-void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias,
-                   const float* multiplier, uint8_t a_zero_point, void* packed);
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias, const float* multiplier,
+                   uint8_t a_zero_point, void* packed);
 
 // Dense: B is Kd x N with b(k, n) = B[k * b_row_stride + n * b_col_stride] (int8, centred);
 // packed like a 1x1 conv with Cg = Kd.
 size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr);
-void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride,
-                   size_t b_col_stride, const int32_t* bias, const float* multiplier,
-                   uint8_t a_zero_point, void* packed);
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
+                   const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
 
 // Indirection for conv: [out_pixel][tap] pointers to the first channel (of group `grp`) of the
 // input pixel, or `zero` for padding taps: a row whose first C bytes equal z_a and that is
 // readable for 3 bytes more (those meet zero weights). Input tensors likewise need 3 readable
 // bytes past their end.
-void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input,
-                               const uint8_t* zero, const uint8_t** indirection);
+void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input, const uint8_t* zero,
+                               const uint8_t** indirection);
 
 // ---- Depthwise (groups == C == K) ----------------------------------------------------------
 // Packed: [C int32 bias'][taps][C int8 weights][C float M][C int32 bias],
@@ -69,8 +68,8 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t*
 // so does every path where a kernel's taps outnumber what a short list holds, so no pixel ever
 // costs the whole kernel area.
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g);
-void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias,
-                     const float* multiplier, uint8_t a_zero_point, void* packed);
+void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias, const float* multiplier,
+                     uint8_t a_zero_point, void* packed);
 
 // ---- Element-wise and pooling parameters ---------------------------------------------------
 // Add: x = (float)(a - z_a) * Ma;  y = (float)(b - z_b) * Mb;  s = x + y;  then clamp/round as
@@ -101,14 +100,14 @@ struct QU8Kernels {
   // kc is the unpadded channel count per tap (Cg, or Kd for gemm); the kernel reads each
   // activation row in blocks of 4 and may read up to 3 bytes past kc (callers provide slack);
   // those bytes meet zero weights.
-  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) = nullptr;
-  void (*gemm)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
-               uint8_t* c, size_t c_stride, const QU8Requant& p) = nullptr;
+  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
+                size_t c_stride, const QU8Requant& p) = nullptr;
+  void (*gemm)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, uint8_t* c,
+               size_t c_stride, const QU8Requant& p) = nullptr;
   // Depthwise over output pixels [p0, p1). Taps outside the input count as z_a: `zero` is a row
   // of C bytes equal to z_a (the same z_a the weights were packed with).
-  void (*dwconv)(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
-                 uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) = nullptr;
+  void (*dwconv)(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                 size_t p0, size_t p1, const QU8Requant& p) = nullptr;
   // Max pool on uint8 (input and output share scale and zero point), output pixels [p0, p1).
   void (*maxpool)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) = nullptr;
   // Average pool with requantization; count per ONNX (count_include_pad as in f32).
@@ -124,17 +123,15 @@ struct QU8Kernels {
 };
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).
-void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp,
-                  const uint8_t* const* indirection, const void* packed_group, uint8_t* out,
-                  size_t p0, size_t p1, const QU8Requant& p);
-void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
-                  const void* packed, uint8_t* out, size_t out_stride, size_t m0, size_t m1,
-                  const QU8Requant& p);
+void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
+                  const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
+void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
+                  uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p);
 
 // Tables; null where the build or target lacks the ISA (the CPU check is the caller's).
 const QU8Kernels* qu8_kernels_scalar();
 const QU8Kernels* qu8_kernels_avx2();
-const QU8Kernels* qu8_kernels_avx512();      // AVX-512 F+BW, no VNNI
+const QU8Kernels* qu8_kernels_avx512();  // AVX-512 F+BW, no VNNI
 const QU8Kernels* qu8_kernels_avx512vnni();
 const QU8Kernels* qu8_kernels_neon();
 const QU8Kernels* qu8_kernels_neondot();

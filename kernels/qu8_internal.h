@@ -16,32 +16,30 @@ namespace q8::kern {
 // qu8.h's float sequence, with no FMA contraction).
 constexpr size_t kQu8ScalarMR = 4, kQu8ScalarNR = 4;
 // Defined in kernels/reference/qu8_gemm_scalar.cpp.
-void qu8_igemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                             const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p);
-void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                            const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_igemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                             uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                            uint8_t* c, size_t c_stride, const QU8Requant& p);
 
 #if defined(Q8_ARCH_X86)
 // kernels/x86/qu8_gemm_avx2.cpp (AVX2: u8/s8 widened to int16 in-register, vpmaddwd; exact).
 constexpr size_t kQu8Avx2MR = 4, kQu8Avx2NR = 16;
-void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                            const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p);
-void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                           const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                            uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                           uint8_t* c, size_t c_stride, const QU8Requant& p);
 // kernels/x86/qu8_gemm_avx512.cpp (AVX-512 F+BW, no VNNI: int16 widening, vpmaddwd; exact).
 constexpr size_t kQu8Avx512MR = 8, kQu8Avx512NR = 16;
-void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                              const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p);
-void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                             const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                              uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                             uint8_t* c, size_t c_stride, const QU8Requant& p);
 // kernels/x86/qu8_gemm_avx512vnni.cpp (vpdpbusd on zmm).
 constexpr size_t kQu8Avx512vnniMR = 8, kQu8Avx512vnniNR = 32;
-void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks,
-                                  const uint8_t* const* a, const void* w, uint8_t* c,
-                                  size_t c_stride, const QU8Requant& p);
-void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a,
-                                 size_t a_stride, const void* w, uint8_t* c, size_t c_stride,
-                                 const QU8Requant& p);
+void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                 uint8_t* c, size_t c_stride, const QU8Requant& p);
 #endif
 
 // --- element-wise, pooling, depthwise
@@ -49,17 +47,14 @@ void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t*
 // avx512vnni table, which differs only in its GEMM micro-kernels. Callable only where the CPU has
 // AVX-512 F+BW; the files define them only when built with those flags.
 #if defined(Q8_ARCH_X86)
-void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                        const uint8_t* zero, uint8_t* out, size_t p0, size_t p1,
-                        const QU8Requant& p);
-void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
-                         size_t p1);
-void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
-                         size_t p1, const QU8PoolParams& p);
-void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
-                                size_t n1, const QU8PoolParams& p);
-void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out,
-                     const QU8AddParams& p);
+void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                        size_t p0, size_t p1, const QU8Requant& p);
+void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);
+void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
+                         const QU8PoolParams& p);
+void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                                const QU8PoolParams& p);
+void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p);
 void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point);
 void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
 #endif

@@ -55,8 +55,8 @@ struct PixelCursor {
 // input (tw, kernels/window.h), `zero` under one outside. Only for kernels of at most kMaxTaps
 // taps (the short depthwise paths), whose cost per pixel the kernel size bounds.
 template <class Geometry>
-inline void all_tap_rows(const Geometry& g, const uint8_t* in_n, const uint8_t* zero,
-                         const TapWindow& tw, const uint8_t** rows) {
+inline void all_tap_rows(const Geometry& g, const uint8_t* in_n, const uint8_t* zero, const TapWindow& tw,
+                         const uint8_t** rows) {
   size_t t = 0;
   for (size_t ky = 0; ky < g.KH; ++ky)
     for (size_t kx = 0; kx < g.KW; ++kx, ++t)
@@ -108,8 +108,8 @@ struct Requant {
 
 // acc[v] += sum over rows[0..n) of a * w for channels [c, c + NV*W); w points at tap 0 of the list.
 template <class T, size_t NV, size_t KT>
-inline void dw_accumulate(typename T::I* acc, const uint8_t* const* rows, size_t n,
-                          const int8_t* w, size_t C, size_t c) {
+inline void dw_accumulate(typename T::I* acc, const uint8_t* const* rows, size_t n, const int8_t* w, size_t C,
+                          size_t c) {
   constexpr size_t W = T::W;
   const size_t taps = KT ? KT : n;
   Q8_QU8_UNROLL
@@ -117,24 +117,22 @@ inline void dw_accumulate(typename T::I* acc, const uint8_t* const* rows, size_t
     const uint8_t* ip = rows[t] + c;
     const int8_t* wp = w + t * C + c;
     Q8_QU8_UNROLL
-    for (size_t v = 0; v < NV; ++v)
-      acc[v] = T::add(acc[v], T::mul(T::load_u8(ip + v * W), T::load_s8(wp + v * W)));
+    for (size_t v = 0; v < NV; ++v) acc[v] = T::add(acc[v], T::mul(T::load_u8(ip + v * W), T::load_s8(wp + v * W)));
   }
 }
 
 // The last nc <= W channels starting at c.
 template <class T>
-inline void dw_accumulate_partial(typename T::I& acc, const uint8_t* const* rows, size_t n,
-                                  const int8_t* w, size_t C, size_t c, size_t nc) {
+inline void dw_accumulate_partial(typename T::I& acc, const uint8_t* const* rows, size_t n, const int8_t* w, size_t C,
+                                  size_t c, size_t nc) {
   for (size_t t = 0; t < n; ++t)
-    acc = T::add(acc, T::mul(T::load_u8_partial(rows[t] + c, nc),
-                             T::load_s8_partial(w + t * C + c, nc)));
+    acc = T::add(acc, T::mul(T::load_u8_partial(rows[t] + c, nc), T::load_s8_partial(w + t * C + c, nc)));
 }
 
 // One output pixel whose tap rows (all taps) are in `rows`.
 template <class T, size_t KT>
-inline void dw_pixel(const uint8_t* const* rows, size_t taps, const uint8_t* bias, const int8_t* w,
-                     const uint8_t* m, size_t C, uint8_t* o, const Requant<T>& rq) {
+inline void dw_pixel(const uint8_t* const* rows, size_t taps, const uint8_t* bias, const int8_t* w, const uint8_t* m,
+                     size_t C, uint8_t* o, const Requant<T>& rq) {
   using I = typename T::I;
   constexpr size_t W = T::W;
   size_t c = 0;
@@ -166,9 +164,9 @@ inline void dw_pixel(const uint8_t* const* rows, size_t taps, const uint8_t* bia
 // the kernel area (a 1 x 2^20 kernel over wide pads has ~2^20 output pixels with a handful of
 // taps inside each).
 template <class T, bool kPartial>
-inline void dw_long_block(const ConvGeometry& g, const uint8_t* in_n, const uint8_t* zero,
-                          const TapWindow& tw, const uint8_t* bias0, const int8_t* w,
-                          const uint8_t* m, uint8_t* o, const Requant<T>& rq, size_t c, size_t nc) {
+inline void dw_long_block(const ConvGeometry& g, const uint8_t* in_n, const uint8_t* zero, const TapWindow& tw,
+                          const uint8_t* bias0, const int8_t* w, const uint8_t* m, uint8_t* o, const Requant<T>& rq,
+                          size_t c, size_t nc) {
   using I = typename T::I;
   const size_t C = g.C;
   const uint8_t* rows[kMaxTaps];
@@ -192,9 +190,8 @@ inline void dw_long_block(const ConvGeometry& g, const uint8_t* in_n, const uint
 }
 
 template <class T>
-inline void dw_pixel_long(const ConvGeometry& g, const uint8_t* in_n, const uint8_t* zero,
-                          const TapWindow& tw, const uint8_t* bias0, const int8_t* w,
-                          const uint8_t* m, uint8_t* o, const Requant<T>& rq) {
+inline void dw_pixel_long(const ConvGeometry& g, const uint8_t* in_n, const uint8_t* zero, const TapWindow& tw,
+                          const uint8_t* bias0, const int8_t* w, const uint8_t* m, uint8_t* o, const Requant<T>& rq) {
   constexpr size_t W = T::W;
   const size_t C = g.C;
   size_t c = 0;
@@ -204,8 +201,8 @@ inline void dw_pixel_long(const ConvGeometry& g, const uint8_t* in_n, const uint
 
 // Rows of the taps of output pixel `px` (all taps; `zero` for those outside the input).
 template <class T>
-inline void dw_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero,
-                    const PixelCursor& px, const size_t* offset, const uint8_t** rows) {
+inline void dw_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
+                    const size_t* offset, const uint8_t** rows) {
   const size_t taps = g.taps();
   const uint8_t* in_n = in + px.n * g.IH * g.IW * g.C;
   const TapWindow tw = tap_window(g, px.oy, px.ox);
@@ -221,9 +218,8 @@ inline void dw_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zer
 // weights already widened to int32 in wbuf[KT][NV*W]: per 8 or 16 MACs one widening load of the
 // input, one vpmulld with the weights from memory and one add.
 template <class T, size_t NV, size_t KT>
-inline void dw_tile_block(const uint8_t* const* rows, size_t np, const int32_t* wbuf,
-                          const uint8_t* bias, const uint8_t* m, size_t c, size_t C, uint8_t* o,
-                          const Requant<T>& rq) {
+inline void dw_tile_block(const uint8_t* const* rows, size_t np, const int32_t* wbuf, const uint8_t* bias,
+                          const uint8_t* m, size_t c, size_t C, uint8_t* o, const Requant<T>& rq) {
   using I = typename T::I;
   constexpr size_t W = T::W;
   for (size_t i = 0; i < np; ++i) {
@@ -249,9 +245,8 @@ template <class T, size_t NV, size_t KT>
 inline void dw_widen(const int8_t* w, size_t C, size_t c, int32_t* wbuf) {
   constexpr size_t W = T::W;
   Q8_QU8_UNROLL
-  for (size_t t = 0; t < KT; ++t)
-    Q8_QU8_UNROLL
-    for (size_t v = 0; v < NV; ++v) T::store_i32(T::load_s8(w + t * C + c + v * W), wbuf + (t * NV + v) * W);
+  for (size_t t = 0; t < KT; ++t) Q8_QU8_UNROLL
+  for (size_t v = 0; v < NV; ++v) T::store_i32(T::load_s8(w + t * C + c + v * W), wbuf + (t * NV + v) * W);
 }
 
 // Output pixels in tiles of kTile; per tile, channel blocks of 4, 2, 1 vectors (weights widened
@@ -259,8 +254,8 @@ inline void dw_widen(const int8_t* w, size_t C, size_t c, int32_t* wbuf) {
 constexpr size_t kTile = 32;
 
 template <class T, size_t KT>
-void dwconv_tiled(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                  const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+void dwconv_tiled(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                  size_t p0, size_t p1, const QU8Requant& p) {
   constexpr size_t W = T::W;
   const size_t C = g.C;
   const uint8_t* bias = static_cast<const uint8_t*>(packed);
@@ -306,8 +301,8 @@ void dwconv_tiled(const ConvGeometry& g, const uint8_t* in, const void* packed,
 // Any other kernel, pixel by pixel; kernels of more than kMaxTaps taps visit only the taps inside
 // the input (dw_pixel_long).
 template <class T>
-void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                    const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                    size_t p0, size_t p1, const QU8Requant& p) {
   const size_t C = g.C, taps = g.taps();
   const uint8_t* bias = static_cast<const uint8_t*>(packed);
   const int8_t* w = reinterpret_cast<const int8_t*>(bias + C * 4);
@@ -333,8 +328,8 @@ void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed
 }
 
 template <class T>
-void dwconv(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
-            uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+void dwconv(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out, size_t p0,
+            size_t p1, const QU8Requant& p) {
   switch (g.taps()) {
     case 9: return dwconv_tiled<T, 9>(g, in, packed, zero, out, p0, p1, p);
     case 25: return dwconv_tiled<T, 25>(g, in, packed, zero, out, p0, p1, p);
@@ -409,8 +404,7 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
 // the reference's rule; 0 for an empty window gives scale 0, hence z_out). Only the taps inside
 // the input are visited.
 template <class T>
-void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
-             const QU8PoolParams& p) {
+void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1, const QU8PoolParams& p) {
   using I = typename T::I;
   constexpr size_t W = T::W;
   const size_t C = g.C;
@@ -422,8 +416,7 @@ void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
     uint8_t* o = out + pix * C;
     const TapWindow tw = tap_window(g, px.oy, px.ox);
     const size_t count = avgpool_divisor(g, px.oy, px.ox, tw);
-    const typename T::F scale =
-        T::set1f(count ? p.in_over_out / static_cast<float>(count) : 0.0f);
+    const typename T::F scale = T::set1f(count ? p.in_over_out / static_cast<float>(count) : 0.0f);
     if (tap_window_count(tw) <= kMaxTaps) {
       TapWalk at = tap_walk_begin(tw);
       const size_t n = next_tap_rows(g, in_n, tw, at, rows);
@@ -433,9 +426,8 @@ void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
         I acc[4];
         Q8_QU8_UNROLL
         for (size_t v = 0; v < 4; ++v) acc[v] = T::sub(T::set1(0), zsum);
-        for (size_t j = 0; j < n; ++j)
-          Q8_QU8_UNROLL
-          for (size_t v = 0; v < 4; ++v) acc[v] = T::add(acc[v], T::load_u8(rows[j] + c + v * W));
+        for (size_t j = 0; j < n; ++j) Q8_QU8_UNROLL
+        for (size_t v = 0; v < 4; ++v) acc[v] = T::add(acc[v], T::load_u8(rows[j] + c + v * W));
         Q8_QU8_UNROLL
         for (size_t v = 0; v < 4; ++v) T::store_u8(rq(acc[v], scale), o + c + v * W);
       }
@@ -508,10 +500,9 @@ void add(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8Ad
     return rq.of_float(T::addf(x, y));
   };
   size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W)
-    Q8_QU8_UNROLL
-    for (size_t v = 0; v < 4; ++v)
-      T::store_u8(one(T::load_u8(a + i + v * W), T::load_u8(b + i + v * W)), out + i + v * W);
+  for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+  for (size_t v = 0; v < 4; ++v)
+    T::store_u8(one(T::load_u8(a + i + v * W), T::load_u8(b + i + v * W)), out + i + v * W);
   for (; i < n; i += W) {
     const size_t nc = n - i < W ? n - i : W;
     T::store_u8_partial(one(T::load_u8_partial(a + i, nc), T::load_u8_partial(b + i, nc)), out + i, nc);
@@ -529,9 +520,8 @@ void quantize(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_po
   const typename T::I z = T::set1(zero_point);
   auto one = [&](F v) { return T::add(T::round(T::minf(T::maxf(T::divf(v, s), lo), hi)), z); };
   size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W)
-    Q8_QU8_UNROLL
-    for (size_t v = 0; v < 4; ++v) T::store_u8(one(T::load_f32(x + i + v * W)), q + i + v * W);
+  for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+  for (size_t v = 0; v < 4; ++v) T::store_u8(one(T::load_f32(x + i + v * W)), q + i + v * W);
   for (; i < n; i += W) {
     const size_t nc = n - i < W ? n - i : W;
     T::store_u8_partial(one(T::load_f32_partial(x + i, nc)), q + i, nc);
@@ -546,10 +536,8 @@ void dequantize(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_
   const typename T::F s = T::set1f(scale);
   const I z = T::set1(zero_point);
   size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W)
-    Q8_QU8_UNROLL
-    for (size_t v = 0; v < 4; ++v)
-      T::store_f32(T::mulf(T::cvtf(T::sub(T::load_u8(q + i + v * W), z)), s), y + i + v * W);
+  for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+  for (size_t v = 0; v < 4; ++v) T::store_f32(T::mulf(T::cvtf(T::sub(T::load_u8(q + i + v * W), z)), s), y + i + v * W);
   for (; i < n; i += W) {
     const size_t nc = n - i < W ? n - i : W;
     T::store_f32_partial(T::mulf(T::cvtf(T::sub(T::load_u8_partial(q + i, nc), z)), s), y + i, nc);

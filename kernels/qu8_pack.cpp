@@ -29,8 +29,8 @@ size_t panel_bytes(size_t taps, size_t cg, size_t nr) {
 // bias' is computed in int64 and wrapped to int32, like the kernels' int32 sums (any true
 // accumulator fits in int32, so the wrapped partial terms add up to the exact result).
 template <class W>
-void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, W wt, const int32_t* bias,
-                const float* multiplier, uint8_t a_zero_point, uint8_t* pg) {
+void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, W wt, const int32_t* bias, const float* multiplier,
+                uint8_t a_zero_point, uint8_t* pg) {
   const size_t blocks = ceil_div(Cg, 4), pb = panel_bytes(taps, Cg, nr);
   for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
     uint8_t* pp = pg + panel * pb;
@@ -92,8 +92,8 @@ size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr) {
   return g.groups * ceil_div(g.Kg(), nr) * panel_bytes(g.taps(), g.Cg(), nr);
 }
 
-void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias,
-                   const float* multiplier, uint8_t a_zero_point, void* packed) {
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias, const float* multiplier,
+                   uint8_t a_zero_point, void* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
   const size_t group_bytes = qu8_conv_packed_bytes(g, nr) / g.groups;
   for (size_t grp = 0; grp < g.groups; ++grp) {
@@ -104,13 +104,10 @@ void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int3
   }
 }
 
-size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr) {
-  return ceil_div(N, nr) * panel_bytes(1, Kd, nr);
-}
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr) { return ceil_div(N, nr) * panel_bytes(1, Kd, nr); }
 
-void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride,
-                   size_t b_col_stride, const int32_t* bias, const float* multiplier,
-                   uint8_t a_zero_point, void* packed) {
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
+                   const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
   auto wt = [&](size_t n, size_t, size_t k) { return B[k * b_row_stride + n * b_col_stride]; };
   pack_group(N, 1, Kd, nr, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
 }
@@ -120,9 +117,8 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_
   fill_conv_indirection(g, group, input, zero, indirection);
 }
 
-void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp,
-                  const uint8_t* const* indirection, const void* packed_group, uint8_t* out,
-                  size_t p0, size_t p1, const QU8Requant& p) {
+void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
+                  const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
   const size_t nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
   const size_t pb = panel_bytes(ks, Cg, nr);
   uint8_t* out_g = out + grp * Kg;
@@ -133,9 +129,8 @@ void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp,
   });
 }
 
-void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
-                  const void* packed, uint8_t* out, size_t out_stride, size_t m0, size_t m1,
-                  const QU8Requant& p) {
+void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
+                  uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p) {
   const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
   run_tiles(m0, m1, k.mr, Kd, ceil_div(N, nr), [&](size_t s, size_t rows, size_t panel) {
@@ -151,8 +146,8 @@ size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
 // [C int32 bias'][taps][C int8][C float M][C int32 bias], bias' = bias - z_a * sum_t w[c][t] (the
 // algebra above with one input channel per output channel), bias as given (0 without one) for the
 // kernels that sum only over the taps inside the input (qu8.h).
-void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias,
-                     const float* multiplier, uint8_t a_zero_point, void* packed) {
+void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias, const float* multiplier,
+                     uint8_t a_zero_point, void* packed) {
   const size_t C = g.C, taps = g.taps();
   uint8_t* pp = static_cast<uint8_t*>(packed);
   int8_t* pw = reinterpret_cast<int8_t*>(pp + C * sizeof(int32_t));

@@ -33,8 +33,10 @@ struct OnnxModelBuilder {
     auto* shape = tt->mutable_shape();
     for (int64_t d : dims) {
       auto* dim = shape->add_dim();
-      if (d == -1) dim->set_dim_param("N");
-      else if (d >= 0) dim->set_dim_value(d);
+      if (d == -1)
+        dim->set_dim_param("N");
+      else if (d >= 0)
+        dim->set_dim_value(d);
     }
     return *this;
   }
@@ -52,7 +54,8 @@ struct OnnxModelBuilder {
     t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
     return *t;
   }
-  ::onnx::TensorProto& init_i64(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int64_t>& v) {
+  ::onnx::TensorProto& init_i64(const std::string& name, const std::vector<int64_t>& dims,
+                                const std::vector<int64_t>& v) {
     auto* t = g().add_initializer();
     t->set_name(name);
     t->set_data_type(::onnx::TensorProto_DataType_INT64);
@@ -70,7 +73,8 @@ struct OnnxModelBuilder {
     t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size()));
     return *t;
   }
-  ::onnx::TensorProto& init_i32(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int32_t>& v) {
+  ::onnx::TensorProto& init_i32(const std::string& name, const std::vector<int64_t>& dims,
+                                const std::vector<int32_t>& v) {
     auto* t = g().add_initializer();
     t->set_name(name);
     t->set_data_type(::onnx::TensorProto_DataType_INT32);

@@ -41,17 +41,20 @@ struct Json {
   bool str() {
     if (i >= s.size() || s[i] != '"') return false;
     for (++i; i < s.size(); ++i) {
-      if (s[i] == '\\') ++i;
-      else if (s[i] == '"') return ++i, true;
-      else if (static_cast<unsigned char>(s[i]) < 0x20) return false;
+      if (s[i] == '\\')
+        ++i;
+      else if (s[i] == '"')
+        return ++i, true;
+      else if (static_cast<unsigned char>(s[i]) < 0x20)
+        return false;
     }
     return false;
   }
   bool number() {
     const size_t b = i;
     if (i < s.size() && s[i] == '-') ++i;
-    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
-                            s[i] == '+' || s[i] == '-'))
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == 'e' ||
+                            s[i] == 'E' || s[i] == '+' || s[i] == '-'))
       ++i;
     if (i == b) return false;
     char* end = nullptr;
@@ -71,7 +74,10 @@ struct Json {
         ws();
         if (i >= s.size() || s[i++] != ':' || !value()) return false;
         ws();
-        if (i < s.size() && s[i] == ',') { ++i; continue; }
+        if (i < s.size() && s[i] == ',') {
+          ++i;
+          continue;
+        }
         return i < s.size() && s[i++] == '}';
       }
     }
@@ -81,7 +87,10 @@ struct Json {
       for (;;) {
         if (!value()) return false;
         ws();
-        if (i < s.size() && s[i] == ',') { ++i; continue; }
+        if (i < s.size() && s[i] == ',') {
+          ++i;
+          continue;
+        }
         return i < s.size() && s[i++] == ']';
       }
     }
@@ -118,8 +127,10 @@ struct Weights {
     int64_t n = 1;
     for (int64_t d : t->dims()) n *= d;
     std::vector<float> v(static_cast<size_t>(n));
-    if (t->has_raw_data()) std::memcpy(v.data(), t->raw_data().data(), v.size() * 4);
-    else for (int64_t i = 0; i < n; ++i) v[i] = t->float_data(static_cast<int>(i));
+    if (t->has_raw_data())
+      std::memcpy(v.data(), t->raw_data().data(), v.size() * 4);
+    else
+      for (int64_t i = 0; i < n; ++i) v[i] = t->float_data(static_cast<int>(i));
     return v;
   }
   void set(const std::string& node, int input, const std::vector<float>& v) {
@@ -140,8 +151,9 @@ const q8::LayerAnalysis& row(const q8::Analysis& a, const std::string& name) {
 }
 
 const q8::LayerAnalysis& worst(const q8::Analysis& a) {
-  return *std::min_element(a.layers.begin(), a.layers.end(),
-                           [](const q8::LayerAnalysis& x, const q8::LayerAnalysis& y) { return x.sqnr_db < y.sqnr_db; });
+  return *std::min_element(
+      a.layers.begin(), a.layers.end(),
+      [](const q8::LayerAnalysis& x, const q8::LayerAnalysis& y) { return x.sqnr_db < y.sqnr_db; });
 }
 
 double top1(const q8::Model& m, const q8::Tensor& x, const q8::Tensor& labels) {
@@ -174,8 +186,8 @@ void expect_complete(const q8::Analysis& a, const q8::Model& fp32) {
   EXPECT_TRUE(std::isfinite(a.summary.sqnr_db));
   const std::string js = a.to_json();
   EXPECT_TRUE(Json{js}.valid()) << js;
-  for (const char* key : {"\"layers\"", "\"summary\"", "\"sqnr_db\"", "\"sqnr_cumulative_db\"", "\"clipped\"", "\"int8_ms\"",
-                          "\"fp32_ms\"", "\"advice\"", "\"macs\"", "\"worst\""})
+  for (const char* key : {"\"layers\"", "\"summary\"", "\"sqnr_db\"", "\"sqnr_cumulative_db\"", "\"clipped\"",
+                          "\"int8_ms\"", "\"fp32_ms\"", "\"advice\"", "\"macs\"", "\"worst\""})
     EXPECT_NE(js.find(key), std::string::npos) << key;
   const std::string html = a.to_html();
   EXPECT_NE(html.find("<svg"), std::string::npos);
@@ -273,7 +285,8 @@ TEST(Analyze, PerTensorWeightsBreakNamedAndRecovered) {
   const double acc_plain = top1(q8::quantize(fp32, {calib}, qo), test, labels);
   const double acc_fallback = top1(q8::quantize(fp32, {calib}, fixed), test, labels);
   for (const auto& n : kept) std::printf("kept fp32: %s\n", n.c_str());
-  std::printf("top-1 on 500: fp32 %.3f, per-tensor int8 %.3f, --fallback auto %.3f\n", acc_fp32, acc_plain, acc_fallback);
+  std::printf("top-1 on 500: fp32 %.3f, per-tensor int8 %.3f, --fallback auto %.3f\n", acc_fp32, acc_plain,
+              acc_fallback);
   EXPECT_GT(acc_fallback, acc_plain + 0.2);
   EXPECT_GT(acc_fallback, acc_fp32 - 0.02);
 }

@@ -169,8 +169,7 @@ TEST(Calibrate, PercentileCutsOutliers) {
   EXPECT_EQ(ra.lo, 0.f);
   EXPECT_NEAR(ra.hi, 3.89, 0.25);
 
-  for (double bad : {0.0, -1.0, 100.5, std::nan("")})
-    EXPECT_THROW(o.range(Method::Percentile, bad), q8::Error) << bad;
+  for (double bad : {0.0, -1.0, 100.5, std::nan("")}) EXPECT_THROW(o.range(Method::Percentile, bad), q8::Error) << bad;
 }
 
 TEST(Calibrate, EntropyAndMseOnGaussian) {
@@ -257,8 +256,8 @@ TEST(Calibrate, MethodsReduceQuantizationErrorOnHeavyTails) {
     const Observer o = observe(c.v);
     double err[4];
     for (Method m : kMethods) err[int(m)] = quant_mse(c.v, o.range(m));
-    std::printf("[ quant MSE ] %-20s minmax %.3e  percentile %.3e  entropy %.3e  mse %.3e\n", c.name,
-                err[0], err[1], err[2], err[3]);
+    std::printf("[ quant MSE ] %-20s minmax %.3e  percentile %.3e  entropy %.3e  mse %.3e\n", c.name, err[0], err[1],
+                err[2], err[3]);
     const double mm = err[int(Method::MinMax)];
     if (c.percentile_beats_minmax) {
       EXPECT_LT(err[int(Method::Percentile)], mm) << c.name;

@@ -3,9 +3,9 @@
 // support are listed with the reason and must be refused with a q8::Error, never a crash.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
 #include <cmath>
 #include <cstring>
-#include <dirent.h>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -85,10 +85,11 @@ std::vector<Case> cases() {
       {"test_reflect_pad", "Pad modes other than constant"},
       {"test_identity_sequence", "sequence types"},
   };
-  const char* prefixes[] = {"test_conv_with_", "test_basic_conv_", "test_relu", "test_clip", "test_maxpool_", "test_averagepool_",
-                            "test_globalaveragepool", "test_flatten_", "test_gemm_", "test_matmul_", "test_add",
-                            "test_batchnorm_", "test_identity", "test_dropout_", "test_constant", "test_reshape_",
-                            "test_edge_pad", "test_reflect_pad"};
+  const char* prefixes[] = {
+      "test_conv_with_",   "test_basic_conv_",       "test_relu",       "test_clip",     "test_maxpool_",
+      "test_averagepool_", "test_globalaveragepool", "test_flatten_",   "test_gemm_",    "test_matmul_",
+      "test_add",          "test_batchnorm_",        "test_identity",   "test_dropout_", "test_constant",
+      "test_reshape_",     "test_edge_pad",          "test_reflect_pad"};
   DIR* d = opendir(kNodeDir.c_str());
   if (!d) return r;
   std::vector<std::string> names;
@@ -134,8 +135,7 @@ TEST_P(Conformance, MatchesOnnxOrIsRefusedCleanly) {
       if (c.refused_because.empty()) inputs.push_back(to_tensor(t));
     }
   }
-  for (auto it = bind.rbegin(); it != bind.rend(); ++it)
-    model.mutable_graph()->mutable_input()->DeleteSubrange(*it, 1);
+  for (auto it = bind.rbegin(); it != bind.rend(); ++it) model.mutable_graph()->mutable_input()->DeleteSubrange(*it, 1);
   const std::string bytes = model.SerializeAsString();
 
   if (!c.refused_because.empty()) {

@@ -69,8 +69,7 @@ double sqnr_db(const q8::Tensor& got, const q8::Tensor& ref) {
 }
 
 bool same_bytes(const q8::Tensor& a, const q8::Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
 }
 
 double max_abs_diff(const q8::Tensor& a, const q8::Tensor& b) {
@@ -158,8 +157,8 @@ TEST_P(Heldout, Int8SameBytesOnEveryIsaAndThreadCount) {
       q8::Session s(h.int8, q8::SessionOptions{threads, isa});
       const q8::Tensor y = s.run({h.input}).at(0);
       EXPECT_TRUE(same_bytes(y, h.int8_output))
-          << name << ": isa " << isa << ", " << threads << " threads differs from " << q8::active_isa()
-          << " by up to " << max_abs_diff(y, h.int8_output);
+          << name << ": isa " << isa << ", " << threads << " threads differs from " << q8::active_isa() << " by up to "
+          << max_abs_diff(y, h.int8_output);
     }
   }
 }
@@ -173,8 +172,11 @@ TEST_P(Heldout, Int8RunsConvGemmMatMulInInt8) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const q8::NodeInfo& r = rows[i];
     const bool fallback = r.kernel.find("fallback") != std::string::npos;
-    if (fallback) std::printf("[heldout] %-18s fp32 fallback: %s (%s) %s\n", name.c_str(), r.name.c_str(), r.op.c_str(), r.kernel.c_str());
-    const bool heavy = r.op == "Conv" || r.op == "Gemm" || r.op == "MatMul" || r.op == "QuantizedConv" || r.op == "QuantizedDense";
+    if (fallback)
+      std::printf("[heldout] %-18s fp32 fallback: %s (%s) %s\n", name.c_str(), r.name.c_str(), r.op.c_str(),
+                  r.kernel.c_str());
+    const bool heavy =
+        r.op == "Conv" || r.op == "Gemm" || r.op == "MatMul" || r.op == "QuantizedConv" || r.op == "QuantizedDense";
     if (!heavy) continue;
     const bool graph_output = i + 1 == rows.size() && (r.op == "Gemm" || r.op == "MatMul");
     if (graph_output) continue;
@@ -185,7 +187,8 @@ TEST_P(Heldout, Int8RunsConvGemmMatMulInInt8) {
 TEST_P(Heldout, Int8SaveLoadRoundTrip) {
   const std::string name = GetParam();
   Held& h = held(name, true);
-  const fs::path path = fs::path(::testing::TempDir()) / ("q8_heldout_" + name + "_" + std::to_string(::getpid()) + ".onnx");
+  const fs::path path =
+      fs::path(::testing::TempDir()) / ("q8_heldout_" + name + "_" + std::to_string(::getpid()) + ".onnx");
   h.int8.save(path.string());
   const q8::Model back = q8::Model::load(path.string());
   std::error_code ec;

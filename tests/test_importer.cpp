@@ -14,8 +14,8 @@
 
 #include "importers/onnx/onnx_importer.h"
 #include "onnx.pb.h"
-#include "tests/onnx_model_builder.h"
 #include "q8/error.h"
+#include "tests/onnx_model_builder.h"
 
 namespace {
 
@@ -54,10 +54,10 @@ std::string import_error(const ModelBuilder& b, const q8::onnx::ImportLimits& li
   return import_error(b.bytes(), lim);
 }
 
-#define EXPECT_HAS(haystack, needle)                                              \
-  do {                                                                            \
-    const std::string h_ = (haystack);                                            \
-    EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\n"    \
+#define EXPECT_HAS(haystack, needle)                                                      \
+  do {                                                                                    \
+    const std::string h_ = (haystack);                                                    \
+    EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\n"            \
                                                   << "expected to contain: " << (needle); \
   } while (0)
 
@@ -220,8 +220,9 @@ TEST(Importer, MissingInput) {
   ModelBuilder b;
   b.input("x", {1, 4}).output("y");
   b.node("Add", {"x", "nowhere"}, {"y"}, "add1");
-  EXPECT_EQ(import_error(b),
-            "m.onnx: node 'add1' (Add): input 'nowhere' is not a graph input, an initializer or the output of any node");
+  EXPECT_EQ(
+      import_error(b),
+      "m.onnx: node 'add1' (Add): input 'nowhere' is not a graph input, an initializer or the output of any node");
 }
 
 TEST(Importer, Cycle) {
@@ -281,7 +282,8 @@ TEST(Importer, GraphInputs) {
   EXPECT_EQ(gz.values[gz.inputs[0]].shape, (q8::ir::Shape{0, 4}));
   ModelBuilder negative;
   negative.input("x", {1, 4}).output("y");
-  negative.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(-3);
+  negative.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(
+      -3);
   negative.node("Relu", {"x"}, {"y"});
   EXPECT_HAS(import_error(negative), "graph input 'x': negative dimension -3");
 }
@@ -414,18 +416,26 @@ TEST(Importer, AttributeKindsAndValues) {
   const std::vector<Case> cases = {
       {"strides as INT", [](auto& n) { n.mutable_attribute(1)->set_type(::onnx::AttributeProto::INT); },
        "attribute 'strides' must be INTS, got INT"},
-      {"zero stride", [](auto& n) { n.mutable_attribute(1)->set_ints(0, 0); }, "attribute 'strides' value 0 is out of range"},
+      {"zero stride", [](auto& n) { n.mutable_attribute(1)->set_ints(0, 0); },
+       "attribute 'strides' value 0 is out of range"},
       {"negative pad", [](auto& n) { n.mutable_attribute(2)->set_ints(3, -1); }, "attribute 'pads' value -1"},
-      {"short pads", [](auto& n) { n.mutable_attribute(2)->mutable_ints()->RemoveLast(); }, "attribute 'pads' has 3 values, expected 4"},
+      {"short pads", [](auto& n) { n.mutable_attribute(2)->mutable_ints()->RemoveLast(); },
+       "attribute 'pads' has 3 values, expected 4"},
       {"zero dilation", [](auto& n) { n.mutable_attribute(3)->set_ints(1, 0); }, "attribute 'dilations' value 0"},
       {"group 0", [](auto& n) { n.mutable_attribute(4)->set_i(0); }, "attribute 'group' is 0"},
-      {"3-D kernel", [](auto& n) { n.mutable_attribute(0)->add_ints(3); }, "only 2-D convolution is supported (kernel_shape has 3 values)"},
+      {"3-D kernel", [](auto& n) { n.mutable_attribute(0)->add_ints(3); },
+       "only 2-D convolution is supported (kernel_shape has 3 values)"},
       {"1-D kernel", [](auto& n) { n.mutable_attribute(0)->mutable_ints()->RemoveLast(); }, "only 2-D convolution"},
       {"unknown attr", [](auto& n) { set_int(n, "foo", 1); }, "unknown attribute 'foo' for Conv"},
       {"duplicate attr", [](auto& n) { set_int(n, "group", 1); }, "attribute 'group' is given twice"},
       {"bad auto_pad", [](auto& n) { set_str(n, "auto_pad", "SAME"); }, "attribute 'auto_pad' is 'SAME'"},
       {"auto_pad with pads", [](auto& n) { set_str(n, "auto_pad", "SAME_UPPER"); }, "cannot be combined with auto_pad"},
-      {"graph attr", [](auto& n) { add_attr(n, "group", ::onnx::AttributeProto::GRAPH); n.mutable_attribute()->SwapElements(4, 5); n.mutable_attribute()->RemoveLast(); },
+      {"graph attr",
+       [](auto& n) {
+         add_attr(n, "group", ::onnx::AttributeProto::GRAPH);
+         n.mutable_attribute()->SwapElements(4, 5);
+         n.mutable_attribute()->RemoveLast();
+       },
        "attribute 'group' has type GRAPH"},
   };
   for (const Case& c : cases) {
@@ -467,10 +477,17 @@ TEST(Importer, PoolAttributes) {
   EXPECT_HAS(import_error(pool("MaxPool", [](auto& n) { n.add_output("idx"); })), "Indices output is not supported");
   EXPECT_HAS(import_error(pool("AveragePool", [](auto& n) { n.mutable_attribute(0)->add_ints(2); })),
              "node 'pool' (AveragePool): only 2-D pooling is supported");
-  EXPECT_HAS(import_error(pool("MaxPool", [](auto& n) { n.mutable_attribute()->SwapElements(0, 1); n.mutable_attribute()->RemoveLast(); })),
+  EXPECT_HAS(import_error(pool("MaxPool",
+                               [](auto& n) {
+                                 n.mutable_attribute()->SwapElements(0, 1);
+                                 n.mutable_attribute()->RemoveLast();
+                               })),
              "missing required attribute 'kernel_shape'");
   // AveragePool's dilations exist from opset 19 on
-  EXPECT_HAS(import_error(pool("AveragePool", [](auto& n) { set_ints(n, "dilations", {1, 1}); })),
+  EXPECT_HAS(import_error(pool("AveragePool",
+                               [](auto& n) {
+                                 set_ints(n, "dilations", {1, 1});
+                               })),
              "unknown attribute 'dilations' for AveragePool in opset 13");
 }
 
@@ -637,7 +654,8 @@ TEST(Importer, TruncatedAndGarbageBytes) {
     SCOPED_TRACE(cut);
     EXPECT_HAS(import_error(good.substr(0, cut)), "not an ONNX model");
   }
-  EXPECT_HAS(import_error(std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8)), "not an ONNX model (protobuf parse failed)");
+  EXPECT_HAS(import_error(std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8)),
+             "not an ONNX model (protobuf parse failed)");
   EXPECT_HAS(import_error(std::string()), "not an ONNX model");
   // A valid protobuf that is not a model: no graph.
   ::onnx::ModelProto empty;
@@ -704,9 +722,7 @@ TEST(Importer, NamesInErrorsAreOneLine) {
 // ----------------------------------------------------------------------------------------------
 // Real files
 
-std::string shared_model(const std::string& name) {
-  return std::string(Q8_SOURCE_DIR) + "/../shared/models/" + name;
-}
+std::string shared_model(const std::string& name) { return std::string(Q8_SOURCE_DIR) + "/../shared/models/" + name; }
 
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
 
@@ -722,8 +738,10 @@ TEST(ImporterModels, SharedModels) {
     size_t nodes;
     int conv;
   };
-  const M models[] = {{"seed.onnx", 8, 2}, {"fashion_seed.onnx", 8, 2}, {"resnet18.onnx", 65, 20}, {"mobilenet_v2.onnx", 209, 52}};
-  if (!exists(shared_model("seed.onnx"))) GTEST_SKIP() << "../shared/models not found next to the source tree; skipping";
+  const M models[] = {
+      {"seed.onnx", 8, 2}, {"fashion_seed.onnx", 8, 2}, {"resnet18.onnx", 65, 20}, {"mobilenet_v2.onnx", 209, 52}};
+  if (!exists(shared_model("seed.onnx")))
+    GTEST_SKIP() << "../shared/models not found next to the source tree; skipping";
   for (const M& m : models) {
     SCOPED_TRACE(m.file);
     Graph g = q8::onnx::import_file(shared_model(m.file));

@@ -59,9 +59,9 @@ std::string parse_error(const std::string& b) {
   return "";
 }
 
-#define EXPECT_HAS(haystack, needle)                                                             \
-  do {                                                                                           \
-    const std::string h_ = (haystack);                                                           \
+#define EXPECT_HAS(haystack, needle)                                                                  \
+  do {                                                                                                \
+    const std::string h_ = (haystack);                                                                \
     EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\nexpected: " << (needle); \
   } while (0)
 
@@ -131,7 +131,8 @@ TEST(Npy, HeaderSpellings) {
   q8::Tensor t = parse(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1), }", data, 3));
   EXPECT_EQ(t.shape(), (std::vector<int64_t>{3, 1}));
   EXPECT_EQ(t.values(), (std::vector<float>{1, 2, 3}));
-  q8::Tensor scalar = parse(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", bytes_of(std::vector<float>{7})));
+  q8::Tensor scalar =
+      parse(make_npy("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", bytes_of(std::vector<float>{7})));
   EXPECT_TRUE(scalar.shape().empty());
   EXPECT_EQ(scalar.values(), std::vector<float>{7});
   // Unpadded header is fine too.
@@ -146,8 +147,10 @@ TEST(Npy, Conversions) {
             (std::vector<float>{0.f, -9.f, 1048576.f}));
   EXPECT_EQ(parse(make_npy(h1 + "<i4" + h2, bytes_of(std::vector<int32_t>{3, -1, 9}))).values(),
             (std::vector<float>{3.f, -1.f, 9.f}));
-  EXPECT_EQ(parse(make_npy(h1 + "|u1" + h2, std::string("\x00\x07\xff", 3))).values(), (std::vector<float>{0.f, 7.f, 255.f}));
-  EXPECT_EQ(parse(make_npy(h1 + "|i1" + h2, std::string("\x80\x01\xff", 3))).values(), (std::vector<float>{-128.f, 1.f, -1.f}));
+  EXPECT_EQ(parse(make_npy(h1 + "|u1" + h2, std::string("\x00\x07\xff", 3))).values(),
+            (std::vector<float>{0.f, 7.f, 255.f}));
+  EXPECT_EQ(parse(make_npy(h1 + "|i1" + h2, std::string("\x80\x01\xff", 3))).values(),
+            (std::vector<float>{-128.f, 1.f, -1.f}));
 }
 
 TEST(Npy, Refusals) {

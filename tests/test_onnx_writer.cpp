@@ -1,8 +1,8 @@
 // The ONNX writer: q8 graph -> ModelProto. Whole models round-trip through the public API with
 // byte-identical outputs; small hand-built graphs are checked field by field in the ModelProto;
 // what cannot be written is refused with the node's name; save_model is all-or-nothing.
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -435,9 +435,9 @@ std::string write_error(const Graph& g) {
   return "";
 }
 
-#define EXPECT_HAS(haystack, needle)                                                         \
-  do {                                                                                       \
-    const std::string h_ = (haystack);                                                       \
+#define EXPECT_HAS(haystack, needle)                                                                  \
+  do {                                                                                                \
+    const std::string h_ = (haystack);                                                                \
     EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\nexpected: " << (needle); \
   } while (0)
 

@@ -39,9 +39,7 @@ struct GraphBuilder {
     g.inputs.push_back(v);
     return v;
   }
-  int constant(const std::string& name, ConstTensorPtr t) {
-    return g.add_value({name, t->dtype, t->dims, true, t});
-  }
+  int constant(const std::string& name, ConstTensorPtr t) { return g.add_value({name, t->dtype, t->dims, true, t}); }
   int node(Op op, const std::string& name, std::vector<int> ins, std::map<std::string, Attribute> attrs = {}) {
     int out = g.add_value({name + "_out", DType::Float32, {}, false, nullptr});
     Node n;
@@ -124,7 +122,8 @@ TEST(Passes, ShapeInferenceConvPoolFlattenGemm) {
   int x = b.input("x", {kUnknownDim, 3, 9, 9});
   int w = b.constant("w", floats({4, 3, 3, 3}, std::vector<float>(108, 0.1f)));
   int c = b.node(Op::Conv, "conv", {x, w}, {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}});
-  int p = b.node(Op::MaxPool, "pool", {c}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}, {"ceil_mode", integer(1)}});
+  int p = b.node(Op::MaxPool, "pool", {c},
+                 {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}, {"ceil_mode", integer(1)}});
   int f = b.node(Op::Flatten, "flat", {p});
   int gw = b.constant("gw", floats({5, 36}, std::vector<float>(180, 0.f)));
   int y = b.node(Op::Gemm, "fc", {f, gw}, {{"transB", integer(1)}});

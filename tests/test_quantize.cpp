@@ -5,11 +5,11 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -85,8 +85,8 @@ TEST(Quantize, ResultDoesNotDependOnSampleOrderOrThreads) {
   std::vector<float> rev;
   for (int64_t i = n - 1; i >= 0; --i) rev.insert(rev.end(), e.calib.data() + i * per, e.calib.data() + (i + 1) * per);
   const q8::Tensor reversed(e.calib.shape(), rev);
-  for (q8::Calibration m : {q8::Calibration::MinMax, q8::Calibration::Percentile, q8::Calibration::Entropy,
-                            q8::Calibration::Mse}) {
+  for (q8::Calibration m :
+       {q8::Calibration::MinMax, q8::Calibration::Percentile, q8::Calibration::Entropy, q8::Calibration::Mse}) {
     q8::QuantizeOptions a, b;
     a.method = b.method = m;
     b.threads = 2;
@@ -168,7 +168,9 @@ TEST(Quantize, CalibrationFolderOfImages) {
   for (int k = 0; k < 2; ++k) {
     const int w = 28, h = 28, row = (w * 3 + 3) / 4 * 4, size = 54 + row * h;
     std::string bmp(static_cast<size_t>(size), '\0');
-    auto put32 = [&](int at, uint32_t v) { for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<char>((v >> (8 * i)) & 255); };
+    auto put32 = [&](int at, uint32_t v) {
+      for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<char>((v >> (8 * i)) & 255);
+    };
     bmp[0] = 'B', bmp[1] = 'M';
     put32(2, size), put32(10, 54), put32(14, 40), put32(18, w), put32(22, h);
     bmp[26] = 1, bmp[28] = 24;
@@ -206,7 +208,8 @@ bool read_idx_gz(const std::string& path, size_t header, std::vector<uint8_t>& o
 
 TEST(QuantizeAcceptance, FashionSeedLosesAtMostATenthOfAPointOnTenThousandImages) {
   const std::string d = "/usr/share/datasets/fashion-mnist/";
-  const std::string model = kShared + "models/fashion_seed.onnx", calib = kShared + "reference/fashion_calib_256x1x28x28.npy";
+  const std::string model = kShared + "models/fashion_seed.onnx",
+                    calib = kShared + "reference/fashion_calib_256x1x28x28.npy";
   std::vector<uint8_t> px, lb;
   if (!read_idx_gz(d + "t10k-images-idx3-ubyte.gz", 16, px) || !read_idx_gz(d + "t10k-labels-idx1-ubyte.gz", 8, lb))
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";

@@ -10,10 +10,10 @@
 
 #include <array>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,9 +38,9 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-#define EXPECT_HAS(haystack, needle)                                                               \
-  do {                                                                                             \
-    const std::string h_ = (haystack);                                                             \
+#define EXPECT_HAS(haystack, needle)                                                                \
+  do {                                                                                              \
+    const std::string h_ = (haystack);                                                              \
     EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\nwanted: " << (needle); \
   } while (0)
 
@@ -65,11 +65,13 @@ TEST(Printable, EscapesEverythingATerminalActsOn) {
   EXPECT_EQ(q8::printable("a\nq8: error: forged"), "a\\x0aq8: error: forged");
   EXPECT_EQ(q8::printable("\x1b[2J"), "\\x1b[2J");
   EXPECT_EQ(q8::printable(std::string("\x07\x08\x7f\x00", 4)), "\\x07\\x08\\x7f\\x00");
-  EXPECT_EQ(q8::printable("c1\xc2\x9b" "31m"), "c1\\xc2\\x9b31m");  // CSI as U+009B
-  EXPECT_EQ(q8::printable("raw\x9b"), "raw\\x9b");                 // CSI as a raw byte
+  EXPECT_EQ(q8::printable("c1\xc2\x9b"
+                          "31m"),
+            "c1\\xc2\\x9b31m");                     // CSI as U+009B
+  EXPECT_EQ(q8::printable("raw\x9b"), "raw\\x9b");  // CSI as a raw byte
   EXPECT_EQ(q8::printable("\xff\xfe"), "\\xff\\xfe");
-  EXPECT_EQ(q8::printable("\xe0\x80\x80"), "\\xe0\\x80\\x80");     // overlong
-  EXPECT_EQ(q8::printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");     // a surrogate
+  EXPECT_EQ(q8::printable("\xe0\x80\x80"), "\\xe0\\x80\\x80");  // overlong
+  EXPECT_EQ(q8::printable("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate
   // Well-formed UTF-8 past the C1 range stays as it is.
   EXPECT_EQ(q8::printable("caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80");
   EXPECT_EQ(q8::printable("abcdef", 3), "abc...");
@@ -107,9 +109,9 @@ TEST(ConsumerIndex, SoleReaderRedirectAndStaleEntries) {
     n.outputs = {out};
     g.nodes.push_back(n);
   };
-  node(q8::ir::Op::Relu, {0}, 1);     // 0: a = relu(x)
-  node(q8::ir::Op::Add, {1, 1}, 2);   // 1: b = a + a   (one reader, read twice)
-  node(q8::ir::Op::Add, {0, 2}, 3);   // 2: c = x + b
+  node(q8::ir::Op::Relu, {0}, 1);    // 0: a = relu(x)
+  node(q8::ir::Op::Add, {1, 1}, 2);  // 1: b = a + a   (one reader, read twice)
+  node(q8::ir::Op::Add, {0, 2}, 3);  // 2: c = x + b
   g.outputs = {3};
   q8::ir::ConsumerIndex index(g);
   EXPECT_EQ(index.sole_reader(g, 1), 1);
@@ -177,8 +179,10 @@ TEST(Images, HeadersThatLieAreRefusedBeforeDecoding) {
   const uint32_t side = 30000;
   std::memcpy(&big[18], &side, 4);
   std::memcpy(&big[22], &side, 4);
-  EXPECT_HAS(error_of([&] { q8::decode_image(big, "a.bmp", 1); }), "a.bmp: the image header declares 30000x30000 pixels");
-  EXPECT_HAS(error_of([&] { q8::decode_image("P5\n2 2\n255\nabcd", "a.png", 1); }), "a.png: not a PNG, JPEG or BMP image");
+  EXPECT_HAS(error_of([&] { q8::decode_image(big, "a.bmp", 1); }),
+             "a.bmp: the image header declares 30000x30000 pixels");
+  EXPECT_HAS(error_of([&] { q8::decode_image("P5\n2 2\n255\nabcd", "a.png", 1); }),
+             "a.png: not a PNG, JPEG or BMP image");
 }
 
 // ---- output files ----------------------------------------------------------------------------
@@ -210,7 +214,8 @@ TEST(OutputFiles, DevicesAndFifosAreWrittenInPlace) {
     q8::write_file_atomic(null_dev, "discarded");
     ASSERT_EQ(::stat(null_dev.c_str(), &st), 0);
     EXPECT_TRUE(S_ISCHR(st.st_mode));
-    EXPECT_HAS(error_of([&] { q8::write_file_atomic(full_dev, "x"); }), "/full: cannot write file (No space left on device)");
+    EXPECT_HAS(error_of([&] { q8::write_file_atomic(full_dev, "x"); }),
+               "/full: cannot write file (No space left on device)");
     ASSERT_EQ(::stat(full_dev.c_str(), &st), 0);
     EXPECT_TRUE(S_ISCHR(st.st_mode));
   } else {
@@ -228,7 +233,10 @@ TEST(OutputFiles, SeveralFilesAllOrNothing) {
   TempDir t;
   const std::string a = t.path + "/a.bin", b = t.path + "/b.bin";
   q8::write_file_atomic(a, "old");
-  EXPECT_HAS(error_of([&] { q8::write_files_atomic({{a, "new"}, {t.path + "/missing/b.bin", "new"}}); }), "missing/b.bin");
+  EXPECT_HAS(error_of([&] {
+               q8::write_files_atomic({{a, "new"}, {t.path + "/missing/b.bin", "new"}});
+             }),
+             "missing/b.bin");
   if (::mknod((t.path + "/full").c_str(), S_IFCHR | 0666, makedev(1, 7)) == 0) {
     EXPECT_HAS(error_of([&] { q8::write_files_atomic({{a, "new"}, {t.path + "/full", "new"}}); }), "/full");
     ::unlink((t.path + "/full").c_str());
@@ -319,8 +327,8 @@ TEST(Quantize, DenormalWeightsQuantizeAsZeros) {
   q8::Session s(q);
   const q8::Tensor y = s.run({q8::Tensor({1, 1, 4, 4}, std::vector<float>(16, 1.f))})[0];
   ASSERT_EQ(y.numel(), 2 * 2 * 2);
-  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y.data()[i], 0.f, 1e-6f);     // the denormal channel
-  for (int i = 4; i < 8; ++i) EXPECT_NEAR(y.data()[i], 4.5f, 0.1f);     // 9 taps of 0.5
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y.data()[i], 0.f, 1e-6f);  // the denormal channel
+  for (int i = 4; i < 8; ++i) EXPECT_NEAR(y.data()[i], 4.5f, 0.1f);  // 9 taps of 0.5
 }
 
 }  // namespace

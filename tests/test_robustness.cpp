@@ -17,16 +17,16 @@
 #include "engine/src/npy.h"
 #include "importers/onnx/onnx_importer.h"
 #include "onnx.pb.h"
-#include "tests/onnx_model_builder.h"
 #include "q8/q8.h"
+#include "tests/onnx_model_builder.h"
 
 namespace {
 
 const std::string kSrc = Q8_SOURCE_DIR;
 
-#define EXPECT_HAS(haystack, needle)                                                        \
-  do {                                                                                      \
-    const std::string h_ = (haystack);                                                      \
+#define EXPECT_HAS(haystack, needle)                                                                \
+  do {                                                                                              \
+    const std::string h_ = (haystack);                                                              \
     EXPECT_NE(h_.find(needle), std::string::npos) << "message: " << h_ << "\nwanted: " << (needle); \
   } while (0)
 
@@ -278,7 +278,8 @@ TEST(ExternalData, HardLinksAreRefused) {
 
 TEST(ExternalData, RefusedForAModelInMemory) {
   const std::string bytes = external_model("weights.bin").bytes();
-  EXPECT_HAS(load_error(bytes), "m.onnx: initializer 'w': external data is not supported for a model loaded from memory");
+  EXPECT_HAS(load_error(bytes),
+             "m.onnx: initializer 'w': external data is not supported for a model loaded from memory");
 }
 
 // ---- validation limits ---------------------------------------------------------------------

@@ -33,7 +33,8 @@ long Args::get_int(const std::string& k, long def, long lo, long hi) const {
   errno = 0;
   const long v = std::strtol(s.c_str(), &end, 10);
   if (errno || *end || end == s.c_str() || v < lo || v > hi)
-    throw UsageError{"--" + k + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'"};
+    throw UsageError{"--" + k + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                     "], got '" + s + "'"};
   return v;
 }
 
@@ -44,7 +45,8 @@ double Args::get_double(const std::string& k, double def, double lo, double hi) 
   errno = 0;
   const double v = std::strtod(s.c_str(), &end);
   if (errno || *end || end == s.c_str() || !std::isfinite(v) || v < lo || v > hi)
-    throw UsageError{"--" + k + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'"};
+    throw UsageError{"--" + k + " must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" +
+                     s + "'"};
   return v;
 }
 
@@ -80,7 +82,8 @@ Args parse(int argc, char** argv, const std::vector<std::string>& valued, const 
   return a;
 }
 
-const std::vector<std::string> kQuantFlags = {"calib", "method", "percentile", "exclude", "max-samples", "size", "mean", "std"};
+const std::vector<std::string> kQuantFlags = {"calib",       "method", "percentile", "exclude",
+                                              "max-samples", "size",   "mean",       "std"};
 
 std::vector<std::string> with_quant_flags(std::vector<std::string> v) {
   v.insert(v.end(), kQuantFlags.begin(), kQuantFlags.end());
@@ -94,7 +97,8 @@ std::vector<float> parse_floats(const std::string& flag, const std::string& s) {
   while (std::getline(ss, item, ',')) {
     char* end = nullptr;
     const float v = std::strtof(item.c_str(), &end);
-    if (item.empty() || *end || !std::isfinite(v)) throw UsageError{"--" + flag + " takes comma-separated numbers, got '" + s + "'"};
+    if (item.empty() || *end || !std::isfinite(v))
+      throw UsageError{"--" + flag + " takes comma-separated numbers, got '" + s + "'"};
     r.push_back(v);
   }
   return r;
@@ -103,8 +107,8 @@ std::vector<float> parse_floats(const std::string& flag, const std::string& s) {
 void progress_bar(size_t done, size_t total) {
   if (!isatty(2)) return;
   const int width = 30, filled = static_cast<int>(width * done / std::max<size_t>(total, 1));
-  std::fprintf(stderr, "\rcalibrating [%s%s] %zu/%zu", std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
-               done, total);
+  std::fprintf(stderr, "\rcalibrating [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+               std::string(width - filled, ' ').c_str(), done, total);
   if (done == total) std::fputc('\n', stderr);
 }
 
@@ -116,7 +120,8 @@ q8::QuantizeOptions quant_options_from_flags(const Args& a, int threads) {
   qo.method = q8::parse_calibration(method);
   if (a.has("percentile")) {
     const std::vector<float> p = parse_floats("percentile", a.get("percentile", ""));
-    if (p.size() != 1 || !(p[0] > 50.f && p[0] <= 100.f)) throw UsageError{"--percentile must be one number in (50, 100]"};
+    if (p.size() != 1 || !(p[0] > 50.f && p[0] <= 100.f))
+      throw UsageError{"--percentile must be one number in (50, 100]"};
     qo.percentile = p[0];
   }
   qo.per_channel = !a.flag("per-tensor");
@@ -137,7 +142,8 @@ std::vector<q8::Tensor> calibration_from_flags(const Args& a, const q8::Model& m
   cs.max_samples = a.get_int("max-samples", 0, 1, 1 << 30);
   if (a.has("size")) {
     const std::vector<float> hw = parse_floats("size", a.get("size", ""));
-    if (hw.empty() || hw.size() > 2 || hw[0] < 1 || hw.back() < 1) throw UsageError{"--size takes H,W (or one value for both)"};
+    if (hw.empty() || hw.size() > 2 || hw[0] < 1 || hw.back() < 1)
+      throw UsageError{"--size takes H,W (or one value for both)"};
     cs.height = static_cast<int64_t>(hw[0]);
     cs.width = static_cast<int64_t>(hw.back());
   }

@@ -52,5 +52,4 @@ std::vector<q8::Tensor> calibration_from_flags(const Args& a, const q8::Model& m
 // Calibrates `model` on --calib with the method flags and returns the int8 model.
 q8::Model quantize_from_flags(const Args& a, const q8::Model& model, int threads);
 
-
 }  // namespace q8cli

@@ -55,8 +55,10 @@ int cmd_analyze(int argc, char** argv) {
                     std::to_string(inputs.size()) + " --input");
   const q8::Analysis an = q8::analyze(model, calib, inputs, qo, ao);
   if (!report.empty()) q8::write_file_atomic(report, an.to_html());
-  if (a.flag("json")) std::printf("%s\n", an.to_json().c_str());
-  else std::fputs(an.to_text().c_str(), stdout);
+  if (a.flag("json"))
+    std::printf("%s\n", an.to_json().c_str());
+  else
+    std::fputs(an.to_text().c_str(), stdout);
   if (!report.empty() && !a.flag("json")) std::printf("report: %s\n", q8::printable(report).c_str());
   return 0;
 }

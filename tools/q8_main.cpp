@@ -2,9 +2,9 @@
 // subcommands, flags, output formats and exit codes (0 ok, 1 error, 2 usage).
 #include <algorithm>
 #include <cerrno>
-#include <csignal>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,13 +39,13 @@ const char* kMainHelp =
     "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot\n"
     "forces a kernel path.\n";
 
-#define Q8_QUANT_OPTIONS \
+#define Q8_QUANT_OPTIONS                                                                             \
   "  --calib CALIB       an .npy with N samples along axis 0, a folder of .npy files, or a folder\n" \
-  "                      of PNG/JPEG images (with --size H,W --mean M[,M,M] --std S[,S,S])\n" \
-  "  --method M          minmax | percentile (default) | entropy | mse\n" \
-  "  --percentile P      for --method percentile (default 99.99)\n" \
-  "  --per-tensor        one weight scale per tensor instead of per output channel\n" \
-  "  --exclude N1,N2     keep these nodes in fp32\n" \
+  "                      of PNG/JPEG images (with --size H,W --mean M[,M,M] --std S[,S,S])\n"        \
+  "  --method M          minmax | percentile (default) | entropy | mse\n"                            \
+  "  --percentile P      for --method percentile (default 99.99)\n"                                  \
+  "  --per-tensor        one weight scale per tensor instead of per output channel\n"                \
+  "  --exclude N1,N2     keep these nodes in fp32\n"                                                 \
   "  --max-samples N     use at most N calibration samples\n"
 
 const char* kRunHelp =
@@ -56,8 +56,7 @@ const char* kRunHelp =
     "output as float32 .npy. An output file is written whole or not at all.\n"
     "  --precision P       fp32 or int8; a quantized model runs in int8, an fp32 model in fp32\n"
     "                      unless --precision int8 --calib CALIB quantizes it in memory\n"
-    "  --threads N         worker threads (default 1)\n"
-    Q8_QUANT_OPTIONS;
+    "  --threads N         worker threads (default 1)\n" Q8_QUANT_OPTIONS;
 
 const char* kInfoHelp =
     "usage: q8 info MODEL.onnx [--batch N]\n"
@@ -72,8 +71,7 @@ const char* kQuantizeHelp =
     "                   [--std ...] [--fallback none|auto] [--min-sqnr DB] [--threads N]\n"
     "\n"
     "Calibrates MODEL on CALIB and writes a QDQ ONNX file (int8 weights per channel, uint8\n"
-    "activations per tensor, int32 biases) that q8 runs in int8 and ONNX Runtime also loads.\n"
-    Q8_QUANT_OPTIONS
+    "activations per tensor, int32 biases) that q8 runs in int8 and ONNX Runtime also loads.\n" Q8_QUANT_OPTIONS
     "  --fallback auto     keep in fp32 the nodes where int8 is slower here or own SQNR < --min-sqnr\n"
     "  --min-sqnr DB       threshold for --fallback auto (default 20)\n";
 
@@ -110,10 +108,14 @@ std::string shapes_str(const std::vector<std::vector<int64_t>>& v) {
 
 std::string macs_str(int64_t m) {
   char buf[32];
-  if (m >= 1000000000) std::snprintf(buf, sizeof buf, "%.3f G", m / 1e9);
-  else if (m >= 1000000) std::snprintf(buf, sizeof buf, "%.3f M", m / 1e6);
-  else if (m >= 1000) std::snprintf(buf, sizeof buf, "%.3f K", m / 1e3);
-  else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(m));
+  if (m >= 1000000000)
+    std::snprintf(buf, sizeof buf, "%.3f G", m / 1e9);
+  else if (m >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.3f M", m / 1e6);
+  else if (m >= 1000)
+    std::snprintf(buf, sizeof buf, "%.3f K", m / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(m));
   return buf;
 }
 
@@ -162,8 +164,10 @@ int cmd_info(int argc, char** argv) {
   const long batch = a.get_int("batch", 1, 1, 1 << 20);
   q8::Model model = q8::Model::load(a.model);
   std::printf("model: %s\n", q8::printable(a.model).c_str());
-  for (const auto& t : model.inputs()) std::printf("input:  %s %s float32\n", q8::printable(t.name).c_str(), shape_str(t.shape).c_str());
-  for (const auto& t : model.outputs()) std::printf("output: %s %s float32\n", q8::printable(t.name).c_str(), shape_str(t.shape).c_str());
+  for (const auto& t : model.inputs())
+    std::printf("input:  %s %s float32\n", q8::printable(t.name).c_str(), shape_str(t.shape).c_str());
+  for (const auto& t : model.outputs())
+    std::printf("output: %s %s float32\n", q8::printable(t.name).c_str(), shape_str(t.shape).c_str());
   // Names come from the file: printed through q8::printable, widths measured on what is printed.
   auto rows = model.describe(batch);
   for (auto& r : rows) r.name = q8::printable(r.name), r.params = q8::printable(r.params);
@@ -176,8 +180,8 @@ int cmd_info(int argc, char** argv) {
     wp = std::max(wp, r.params.size());
     wk = std::max(wk, r.kernel.size());
   }
-  std::printf("\n%-*s  %-*s  %-*s  %-*s  %-*s  %12s  %s\n", (int)wn, "node", (int)wo, "op", (int)wi, "input",
-              (int)wout, "output", (int)wp, "params", "MACs", "kernel");
+  std::printf("\n%-*s  %-*s  %-*s  %-*s  %-*s  %12s  %s\n", (int)wn, "node", (int)wo, "op", (int)wi, "input", (int)wout,
+              "output", (int)wp, "params", "MACs", "kernel");
   int64_t total = 0;
   for (const auto& r : rows) {
     total += r.macs;
@@ -204,7 +208,8 @@ int cmd_eval(int argc, char** argv) {
   if (x.shape().empty() || x.shape()[0] < 1) throw q8::Error(a.get("input", "") + ": no samples along axis 0");
   const int64_t n = x.shape()[0];
   if (y.numel() != n)
-    throw q8::Error(a.get("labels", "") + ": " + std::to_string(y.numel()) + " labels for " + std::to_string(n) + " samples");
+    throw q8::Error(a.get("labels", "") + ": " + std::to_string(y.numel()) + " labels for " + std::to_string(n) +
+                    " samples");
   const int64_t per = x.numel() / n;
   q8::Session session(model, {threads});
   int64_t correct = 0;
@@ -222,12 +227,13 @@ int cmd_eval(int argc, char** argv) {
       const int64_t best = std::max_element(row, row + classes) - row;
       const float label = y.data()[first + i];
       if (label < 0 || label >= classes || label != std::floor(label))
-        throw q8::Error(a.get("labels", "") + ": label " + std::to_string(label) + " of sample " + std::to_string(first + i) +
-                        " is not a class index in [0, " + std::to_string(classes) + ")");
+        throw q8::Error(a.get("labels", "") + ": label " + std::to_string(label) + " of sample " +
+                        std::to_string(first + i) + " is not a class index in [0, " + std::to_string(classes) + ")");
       correct += best == static_cast<int64_t>(label);
     }
   }
-  std::printf("top-1 %.2f %% (%lld / %lld)\n", 100.0 * correct / n, static_cast<long long>(correct), static_cast<long long>(n));
+  std::printf("top-1 %.2f %% (%lld / %lld)\n", 100.0 * correct / n, static_cast<long long>(correct),
+              static_cast<long long>(n));
   return 0;
 }
 
@@ -237,7 +243,8 @@ int cmd_quantize(int argc, char** argv) {
   if (!a.has("output")) throw UsageError{"quantize needs --output MODEL.int8.onnx"};
   const int threads = threads_from_flags(a);
   const std::string fallback = a.get("fallback", "none");
-  if (fallback != "none" && fallback != "auto") throw UsageError{"--fallback must be none or auto, got '" + fallback + "'"};
+  if (fallback != "none" && fallback != "auto")
+    throw UsageError{"--fallback must be none or auto, got '" + fallback + "'"};
   if (a.has("min-sqnr") && fallback != "auto") throw UsageError{"--min-sqnr goes with --fallback auto"};
   const double min_sqnr = a.get_double("min-sqnr", 20.0, -99.0, 99.0);
   q8::Model model = q8::Model::load(a.model);
@@ -254,14 +261,15 @@ int cmd_quantize(int argc, char** argv) {
     ++total;
     quantized += r.kernel.rfind("qu8_", 0) == 0;
   }
-  std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", q8::printable(a.get("output", "")).c_str(), quantized, total,
-              a.get("method", "percentile").c_str());
+  std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", q8::printable(a.get("output", "")).c_str(),
+              quantized, total, a.get("method", "percentile").c_str());
   if (fallback == "auto") {
     std::printf("--fallback auto (min SQNR %.1f dB): kept %zu node(s) in fp32\n", min_sqnr, kept.size());
     for (const auto& n : kept) std::printf("  fp32 (fallback): %s\n", q8::printable(n).c_str());
   }
   for (const auto& r : int8.describe(1))
-    if (r.kernel.find("fallback") != std::string::npos) std::printf("  fp32: %s (%s)\n", q8::printable(r.name).c_str(), r.op.c_str());
+    if (r.kernel.find("fallback") != std::string::npos)
+      std::printf("  fp32: %s (%s)\n", q8::printable(r.name).c_str(), r.op.c_str());
   return 0;
 }
 
@@ -287,7 +295,8 @@ int cmd_bench(int argc, char** argv) {
     try {
       x = q8::Tensor(s);
     } catch (const std::exception&) {  // std::bad_alloc or std::length_error
-      throw q8::Error(a.model + ": out of memory allocating the random input '" + t.name + "' of shape " + shape_str(s));
+      throw q8::Error(a.model + ": out of memory allocating the random input '" + t.name + "' of shape " +
+                      shape_str(s));
     }
     for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = normal(rng);
     inputs.push_back(std::move(x));
@@ -303,8 +312,8 @@ int cmd_bench(int argc, char** argv) {
   }
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
-  const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
-                                          : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  const double median =
+      sorted.size() % 2 ? sorted[sorted.size() / 2] : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
   double mean = 0;
   for (double v : ms) mean += v / ms.size();
   std::vector<q8::LayerTime> layers;
@@ -319,25 +328,29 @@ int cmd_bench(int argc, char** argv) {
       const std::string name = q8::json_escape(layers[i].node);
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.4f", layers[i].ms);
-      per_layer += std::string(i ? ", " : "") + "{\"name\": \"" + name + "\", \"op\": \"" + layers[i].op + "\", \"ms\": " + buf + "}";
+      per_layer += std::string(i ? ", " : "") + "{\"name\": \"" + name + "\", \"op\": \"" + layers[i].op +
+                   "\", \"ms\": " + buf + "}";
     }
     if (!layers.empty()) per_layer = ", \"layers\": [" + per_layer + "]";
-    std::printf("{\"model\": \"%s\", \"precision\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
-                "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": \"%s\"%s}\n",
-                q8::json_escape(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(), mean,
-                iters, warmup, threads, batch, q8::active_isa().c_str(), per_layer.c_str());
+    std::printf(
+        "{\"model\": \"%s\", \"precision\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
+        "\"mean_ms\": %.4f, \"iterations\": %ld, \"warmup\": %ld, \"threads\": %d, \"batch\": %ld, \"isa\": "
+        "\"%s\"%s}\n",
+        q8::json_escape(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", median, sorted.front(), sorted.back(),
+        mean, iters, warmup, threads, batch, q8::active_isa().c_str(), per_layer.c_str());
   } else {
-    std::printf("model      %s\nprecision  %s\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
-                "median     %.3f ms\nmin        %.3f ms\nmax        %.3f ms\nmean       %.3f ms\n",
-                q8::printable(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", q8::active_isa().c_str(), threads, batch, iters, warmup, median, sorted.front(),
-                sorted.back(), mean);
+    std::printf(
+        "model      %s\nprecision  %s\nisa        %s\nthreads    %d\nbatch      %ld\niterations %ld (warmup %ld)\n"
+        "median     %.3f ms\nmin        %.3f ms\nmax        %.3f ms\nmean       %.3f ms\n",
+        q8::printable(a.model).c_str(), model.is_quantized() ? "int8" : "fp32", q8::active_isa().c_str(), threads,
+        batch, iters, warmup, median, sorted.front(), sorted.back(), mean);
     if (!layers.empty()) {
       size_t w = 4;
       for (const auto& l : layers) w = std::max(w, l.node.size());
       std::printf("\n%-*s  %-18s %10s %7s\n", static_cast<int>(w), "step", "op", "ms", "share");
       for (const auto& l : layers)
-        std::printf("%-*s  %-18s %10.4f %6.1f%%\n", static_cast<int>(w), l.node.c_str(), l.op.empty() ? "-" : l.op.c_str(),
-                    l.ms, layers_total > 0 ? 100.0 * l.ms / layers_total : 0.0);
+        std::printf("%-*s  %-18s %10.4f %6.1f%%\n", static_cast<int>(w), l.node.c_str(),
+                    l.op.empty() ? "-" : l.op.c_str(), l.ms, layers_total > 0 ? 100.0 * l.ms / layers_total : 0.0);
       std::printf("%-*s  %-18s %10.4f\n", static_cast<int>(w), "sum of steps", "", layers_total);
     }
   }
@@ -351,13 +364,13 @@ int main(int argc, char** argv) {
   // any other write error, instead of killing q8 with a temporary file left behind.
   std::signal(SIGXFSZ, SIG_IGN);
   const std::string cmd = argc > 1 ? argv[1] : "";
-  const char* help = cmd == "run"     ? kRunHelp
-                     : cmd == "info"  ? kInfoHelp
-                     : cmd == "bench" ? kBenchHelp
-                     : cmd == "eval"  ? kEvalHelp
+  const char* help = cmd == "run"        ? kRunHelp
+                     : cmd == "info"     ? kInfoHelp
+                     : cmd == "bench"    ? kBenchHelp
+                     : cmd == "eval"     ? kEvalHelp
                      : cmd == "quantize" ? kQuantizeHelp
-                     : cmd == "analyze" ? q8cli::kAnalyzeHelp
-                                      : nullptr;
+                     : cmd == "analyze"  ? q8cli::kAnalyzeHelp
+                                         : nullptr;
   try {
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::fputs(kMainHelp, stdout);

@@ -86,16 +86,16 @@ bool is_view(Op op) { return op == Op::MaxPool || op == Op::Flatten || op == Op:
 // One row being measured.
 struct Row {
   LayerAnalysis a;
-  int f_node = -1;              // node id in the fp32 source graph
-  std::string out_name;         // fp32 result (after a fused Relu/Clip)
-  std::string int8_out;         // the int8 model's value for it ("<t>_quantized" or t)
+  int f_node = -1;       // node id in the fp32 source graph
+  std::string out_name;  // fp32 result (after a fused Relu/Clip)
+  std::string int8_out;  // the int8 model's value for it ("<t>_quantized" or t)
   bool out_quantized = false;
   float scale = 1.f;
   int32_t zero_point = 0;
-  int m_ref = -1, m_own = -1;   // outputs of the shadow graph
+  int m_ref = -1, m_own = -1;  // outputs of the shadow graph
   Sqnr own, cum, out_only;
   int64_t total = 0, clipped = 0;
-  std::vector<float> abs_sub;   // strided subsample of |fp32 result| for the percentile
+  std::vector<float> abs_sub;  // strided subsample of |fp32 result| for the percentile
   int64_t stride = 1;
 };
 
@@ -105,9 +105,12 @@ double weight_range_ratio(const Graph& g, const Node& n) {
   const ir::ConstTensor* w = g.values[n.inputs[1]].constant.get();
   if (!w || w->dtype != ir::DType::Float32 || w->dims.empty()) return 1;
   int64_t axis = 0;
-  if (n.op == Op::Gemm) axis = n.attr_int("transB", 0) ? 0 : 1;
-  else if (n.op == Op::MatMul) axis = 1;
-  else if (n.op != Op::Conv) return 1;
+  if (n.op == Op::Gemm)
+    axis = n.attr_int("transB", 0) ? 0 : 1;
+  else if (n.op == Op::MatMul)
+    axis = 1;
+  else if (n.op != Op::Conv)
+    return 1;
   if (axis >= static_cast<int64_t>(w->dims.size())) return 1;
   const int64_t C = w->dims[axis];
   int64_t inner = 1;
@@ -152,7 +155,8 @@ class ShadowBuilder {
     if (q_.values[qn.outputs[0]].name == out) return y;
     // The absorbed Relu/Clip: the only reader of the node's output in the QDQ graph.
     for (const Node& r : q_.nodes)
-      if ((r.op == Op::Relu || r.op == Op::Clip) && r.inputs[0] == qn.outputs[0] && q_.values[r.outputs[0]].name == out) {
+      if ((r.op == Op::Relu || r.op == Op::Clip) && r.inputs[0] == qn.outputs[0] &&
+          q_.values[r.outputs[0]].name == out) {
         Node act = r;
         act.name = r.name + "@q8own";
         act.inputs[0] = y;
@@ -197,8 +201,8 @@ class ShadowBuilder {
       const Node& dq = q_.nodes[p];
       const int src = dq.inputs[0];
       const int qp = producer_[src];
-      const bool from_graph_input = qp >= 0 && q_.nodes[qp].op == Op::QuantizeLinear &&
-                                    q_inputs_.count(q_.values[q_.nodes[qp].inputs[0]].name);
+      const bool from_graph_input =
+          qp >= 0 && q_.nodes[qp].op == Op::QuantizeLinear && q_inputs_.count(q_.values[q_.nodes[qp].inputs[0]].name);
       if (q_.values[src].is_const() || from_graph_input) {
         Node copy = dq;
         copy.name = dq.name + "@q8";
@@ -210,7 +214,8 @@ class ShadowBuilder {
       } else if (qp >= 0 && q_.nodes[qp].op == Op::QuantizeLinear) {
         r = m_.find_value(q_.values[q_.nodes[qp].inputs[0]].name);  // the fp32 value itself
       }
-    } else if (p >= 0 && q_.nodes[p].op == Op::QuantizeLinear && q_inputs_.count(q_.values[q_.nodes[p].inputs[0]].name)) {
+    } else if (p >= 0 && q_.nodes[p].op == Op::QuantizeLinear &&
+               q_inputs_.count(q_.values[q_.nodes[p].inputs[0]].name)) {
       Node copy = q_.nodes[p];
       copy.name = copy.name + "@q8";
       for (int& v : copy.inputs)
@@ -248,11 +253,16 @@ std::string esc(const std::string& s, bool html = false) {
   if (!html) return json_escape(s);
   std::string r;
   for (char c : s) {
-    if (c == '<') r += "&lt;";
-    else if (c == '>') r += "&gt;";
-    else if (c == '&') r += "&amp;";
-    else if (c == '"') r += "&quot;";
-    else r += c;
+    if (c == '<')
+      r += "&lt;";
+    else if (c == '>')
+      r += "&gt;";
+    else if (c == '&')
+      r += "&amp;";
+    else if (c == '"')
+      r += "&quot;";
+    else
+      r += c;
   }
   return r;
 }
@@ -301,7 +311,9 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
       if (!std::isfinite(t.data()[e])) throw Error(F.source + ": analyze: input data contains NaN or Inf");
   }
   int64_t runs = n / chunk;
-  if (runs < 1) throw Error(F.source + ": analyze: the model's batch is fixed at " + std::to_string(chunk) + "; give at least that many samples");
+  if (runs < 1)
+    throw Error(F.source + ": analyze: the model's batch is fixed at " + std::to_string(chunk) +
+                "; give at least that many samples");
   if (inputs.empty()) runs = std::min<int64_t>(runs, std::max<int64_t>(1, ao.max_samples / chunk));
   auto sample = [&](int64_t k) {
     std::vector<Tensor> r;
@@ -361,7 +373,8 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
         row.zero_point = ov.zero_point;
         row.int8_out = ov.name;
         const std::string suffix = "_quantized";
-        if (ov.name.size() > suffix.size() && ov.name.compare(ov.name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        if (ov.name.size() > suffix.size() &&
+            ov.name.compare(ov.name.size() - suffix.size(), suffix.size(), suffix) == 0)
           row.out_name = ov.name.substr(0, ov.name.size() - suffix.size());
         // int8 readers of the result, through views that share its quantization.
         std::vector<int> todo = {rn.outputs[0]};
@@ -493,10 +506,12 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     a.output_sqnr_db = row.out_quantized ? row.out_only.db() : kCap;
     a.clipped = row.total > 0 ? static_cast<double>(row.clipped) / static_cast<double>(row.total) : 0.0;
     if (row.out_quantized && !row.abs_sub.empty()) {
-      const size_t at = std::min(row.abs_sub.size() - 1, static_cast<size_t>(0.9999 * static_cast<double>(row.abs_sub.size())));
+      const size_t at =
+          std::min(row.abs_sub.size() - 1, static_cast<size_t>(0.9999 * static_cast<double>(row.abs_sub.size())));
       std::nth_element(row.abs_sub.begin(), row.abs_sub.begin() + at, row.abs_sub.end());
       const double p = row.abs_sub[at];
-      const double top = std::max(std::fabs((0.0 - row.zero_point) * row.scale), std::fabs((255.0 - row.zero_point) * row.scale));
+      const double top =
+          std::max(std::fabs((0.0 - row.zero_point) * row.scale), std::fabs((255.0 - row.zero_point) * row.scale));
       a.outlier_ratio = p > 0 ? std::min(1e6, top / p) : 1.0;
     }
     a.fp32_ms = mf.count(a.name) ? mf.at(a.name) : 0.0;
@@ -504,11 +519,15 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     if (!a.int8) {
       a.advice = "fp32 (not quantized)";
     } else if (a.sqnr_db < ao.min_sqnr_db) {
-      if (!options.per_channel && a.weight_range_ratio > kChannelRatio) a.advice = "per-channel weights needed";
+      if (!options.per_channel && a.weight_range_ratio > kChannelRatio)
+        a.advice = "per-channel weights needed";
       else if (a.outlier_ratio >= kOutlierRatio)
-        a.advice = options.method == Calibration::Percentile ? "outliers: lower --percentile or try mse" : "outliers: try percentile";
-      else if (a.clipped > kClippedShare) a.advice = "clipped: widen the range (--method mse or a higher --percentile)";
-      else a.advice = "sensitive: consider --exclude " + a.name;
+        a.advice = options.method == Calibration::Percentile ? "outliers: lower --percentile or try mse"
+                                                             : "outliers: try percentile";
+      else if (a.clipped > kClippedShare)
+        a.advice = "clipped: widen the range (--method mse or a higher --percentile)";
+      else
+        a.advice = "sensitive: consider --exclude " + a.name;
     } else if (slower(a.int8_ms, a.fp32_ms)) {
       a.advice = "keep fp32: int8 is slower here";
     } else {
@@ -527,7 +546,8 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   std::vector<const LayerAnalysis*> order;
   for (const LayerAnalysis& a : an.layers)
     if (a.sqnr_db < kCap) order.push_back(&a);
-  std::stable_sort(order.begin(), order.end(), [](const LayerAnalysis* x, const LayerAnalysis* y) { return x->sqnr_db < y->sqnr_db; });
+  std::stable_sort(order.begin(), order.end(),
+                   [](const LayerAnalysis* x, const LayerAnalysis* y) { return x->sqnr_db < y->sqnr_db; });
   for (size_t i = 0; i < order.size() && i < 3; ++i) s.worst.push_back(order[i]->name);
   s.samples = runs * chunk;
   s.method = calibration_name(options.method);
@@ -550,8 +570,9 @@ std::vector<std::string> fallback_nodes(const Analysis& analysis, double min_sqn
   return {keep.begin(), keep.end()};
 }
 
-QuantizeOptions with_auto_fallback(const Model& fp32, const std::vector<Tensor>& calibration, const QuantizeOptions& options,
-                                   double min_sqnr_db, std::vector<std::string>* kept, Analysis* analysis) {
+QuantizeOptions with_auto_fallback(const Model& fp32, const std::vector<Tensor>& calibration,
+                                   const QuantizeOptions& options, double min_sqnr_db, std::vector<std::string>* kept,
+                                   Analysis* analysis) {
   AnalyzeOptions ao;
   ao.min_sqnr_db = min_sqnr_db;
   QuantizeOptions quiet = options;
@@ -573,20 +594,23 @@ std::string Analysis::to_json() const {
   o << "{\"layers\": [";
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerAnalysis& a = layers[i];
-    o << (i ? ", " : "") << "{\"name\": \"" << esc(a.name) << "\", \"op\": \"" << esc(a.op) << "\", \"output_shape\": [";
+    o << (i ? ", " : "") << "{\"name\": \"" << esc(a.name) << "\", \"op\": \"" << esc(a.op)
+      << "\", \"output_shape\": [";
     for (size_t k = 0; k < a.output_shape.size(); ++k) o << (k ? ", " : "") << a.output_shape[k];
-    o << "], \"macs\": " << a.macs << ", \"int8\": " << (a.int8 ? "true" : "false") << ", \"sqnr_db\": " << num(a.sqnr_db)
-      << ", \"sqnr_cumulative_db\": " << num(a.sqnr_cumulative_db) << ", \"output_sqnr_db\": " << num(a.output_sqnr_db)
-      << ", \"clipped\": " << num(a.clipped) << ", \"outlier_ratio\": " << num(a.outlier_ratio)
-      << ", \"weight_range_ratio\": " << num(a.weight_range_ratio) << ", \"int8_ms\": " << num(a.int8_ms)
-      << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"advice\": \"" << esc(a.advice) << "\"}";
+    o << "], \"macs\": " << a.macs << ", \"int8\": " << (a.int8 ? "true" : "false")
+      << ", \"sqnr_db\": " << num(a.sqnr_db) << ", \"sqnr_cumulative_db\": " << num(a.sqnr_cumulative_db)
+      << ", \"output_sqnr_db\": " << num(a.output_sqnr_db) << ", \"clipped\": " << num(a.clipped)
+      << ", \"outlier_ratio\": " << num(a.outlier_ratio) << ", \"weight_range_ratio\": " << num(a.weight_range_ratio)
+      << ", \"int8_ms\": " << num(a.int8_ms) << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"advice\": \""
+      << esc(a.advice) << "\"}";
   }
   const AnalysisSummary& s = summary;
   o << "], \"summary\": {\"sqnr_db\": " << num(s.sqnr_db) << ", \"int8_ms\": " << num(s.int8_ms)
     << ", \"fp32_ms\": " << num(s.fp32_ms) << ", \"conversions_ms\": " << num(s.conversions_ms) << ", \"worst\": [";
   for (size_t i = 0; i < s.worst.size(); ++i) o << (i ? ", " : "") << "\"" << esc(s.worst[i]) << "\"";
-  o << "], \"samples\": " << s.samples << ", \"method\": \"" << esc(s.method) << "\", \"per_channel\": "
-    << (s.per_channel ? "true" : "false") << ", \"isa\": \"" << esc(s.isa) << "\", \"threads\": " << s.threads << "}}";
+  o << "], \"samples\": " << s.samples << ", \"method\": \"" << esc(s.method)
+    << "\", \"per_channel\": " << (s.per_channel ? "true" : "false") << ", \"isa\": \"" << esc(s.isa)
+    << "\", \"threads\": " << s.threads << "}}";
   return o.str();
 }
 
@@ -607,10 +631,10 @@ std::string Analysis::to_text() const {
                 (int)ws, "output", "MACs", "own dB", "cum dB", "clipped", "int8 ms", "fp32 ms", "advice");
   o << buf;
   for (const LayerAnalysis& a : layers) {
-    std::snprintf(buf, bufsize, "%-*s  %-*s  %-*s  %8s  %7s  %7s  %7.3f%%  %9.4f  %9.4f  %s\n", (int)wn, name_of(a.name).c_str(),
-                  (int)wo, a.op.c_str(), (int)ws, shape_str(a.output_shape).c_str(), a.macs ? macs_str(a.macs).c_str() : "-",
-                  db_str(a.sqnr_db).c_str(), db_str(a.sqnr_cumulative_db).c_str(), 100.0 * a.clipped, a.int8_ms, a.fp32_ms,
-                  a.advice.c_str());
+    std::snprintf(buf, bufsize, "%-*s  %-*s  %-*s  %8s  %7s  %7s  %7.3f%%  %9.4f  %9.4f  %s\n", (int)wn,
+                  name_of(a.name).c_str(), (int)wo, a.op.c_str(), (int)ws, shape_str(a.output_shape).c_str(),
+                  a.macs ? macs_str(a.macs).c_str() : "-", db_str(a.sqnr_db).c_str(),
+                  db_str(a.sqnr_cumulative_db).c_str(), 100.0 * a.clipped, a.int8_ms, a.fp32_ms, a.advice.c_str());
     o << buf;
   }
   const AnalysisSummary& s = summary;
@@ -622,9 +646,11 @@ std::string Analysis::to_text() const {
     for (const LayerAnalysis& a : layers)
       if (a.name == s.worst[i]) o << (i ? ", " : "") << name_of(a.name) << " (" << db_str(a.sqnr_db) << " dB)";
   }
-  std::snprintf(buf, bufsize, "\ntime:           int8 %.3f ms (of which conversions %.3f ms), fp32 %.3f ms: %.2fx (%s, %d thread%s, batch 1)\n",
-                s.int8_ms, s.conversions_ms, s.fp32_ms, s.int8_ms > 0 ? s.fp32_ms / s.int8_ms : 0.0, s.isa.c_str(), s.threads,
-                s.threads == 1 ? "" : "s");
+  std::snprintf(
+      buf, bufsize,
+      "\ntime:           int8 %.3f ms (of which conversions %.3f ms), fp32 %.3f ms: %.2fx (%s, %d thread%s, batch 1)\n",
+      s.int8_ms, s.conversions_ms, s.fp32_ms, s.int8_ms > 0 ? s.fp32_ms / s.int8_ms : 0.0, s.isa.c_str(), s.threads,
+      s.threads == 1 ? "" : "s");
   o << buf;
   return o.str();
 }
@@ -642,8 +668,9 @@ std::string Analysis::to_html() const {
        "</style></head><body>\n<h1>q8 analyze: where int8 loses precision and time</h1>\n";
   o << "<p>End-to-end SQNR <b>" << db_str(s.sqnr_db) << " dB</b> over " << s.samples << " sample(s); method "
     << esc(s.method, true) << ", " << (s.per_channel ? "per-channel" : "per-tensor") << " weights. Time (batch 1, "
-    << s.threads << " thread(s), " << esc(s.isa, true) << "): int8 <b>" << fmt("%.3f", s.int8_ms) << " ms</b> (conversions "
-    << fmt("%.3f", s.conversions_ms) << " ms), fp32 <b>" << fmt("%.3f", s.fp32_ms) << " ms</b>.";
+    << s.threads << " thread(s), " << esc(s.isa, true) << "): int8 <b>" << fmt("%.3f", s.int8_ms)
+    << " ms</b> (conversions " << fmt("%.3f", s.conversions_ms) << " ms), fp32 <b>" << fmt("%.3f", s.fp32_ms)
+    << " ms</b>.";
   if (!s.worst.empty()) {
     o << " Worst layers:";
     for (size_t i = 0; i < s.worst.size(); ++i) o << (i ? ", " : " ") << "<b>" << esc(s.worst[i], true) << "</b>";
@@ -669,12 +696,14 @@ std::string Analysis::to_html() const {
       const int y = pad + static_cast<int>(i) * row_h * 2;
       std::string label = layers[i].name;
       if (label.size() > 32) label = "..." + label.substr(label.size() - 29);
-      o << "<text x=\"" << label_w - 6 << "\" y=\"" << y + row_h << "\" text-anchor=\"end\">" << esc(label, true) << "</text>\n";
+      o << "<text x=\"" << label_w - 6 << "\" y=\"" << y + row_h << "\" text-anchor=\"end\">" << esc(label, true)
+        << "</text>\n";
       const double a = std::max(0.0, v1(layers[i])), b = std::max(0.0, v2(layers[i]));
-      const double wa = max_v > 0 ? bar_w * std::min(1.0, a / max_v) : 0, wb = max_v > 0 ? bar_w * std::min(1.0, b / max_v) : 0;
-      o << "<rect x=\"" << label_w << "\" y=\"" << y + 2 << "\" width=\"" << fmt("%.1f", wa) << "\" height=\"" << row_h - 4
-        << "\" fill=\"" << c1 << "\"/><text x=\"" << label_w + wa + 4 << "\" y=\"" << y + row_h - 5 << "\">"
-        << fmt("%.3g", a) << "</text>\n";
+      const double wa = max_v > 0 ? bar_w * std::min(1.0, a / max_v) : 0,
+                   wb = max_v > 0 ? bar_w * std::min(1.0, b / max_v) : 0;
+      o << "<rect x=\"" << label_w << "\" y=\"" << y + 2 << "\" width=\"" << fmt("%.1f", wa) << "\" height=\""
+        << row_h - 4 << "\" fill=\"" << c1 << "\"/><text x=\"" << label_w + wa + 4 << "\" y=\"" << y + row_h - 5
+        << "\">" << fmt("%.3g", a) << "</text>\n";
       o << "<rect x=\"" << label_w << "\" y=\"" << y + row_h << "\" width=\"" << fmt("%.1f", wb) << "\" height=\""
         << row_h - 4 << "\" fill=\"" << c2 << "\"/><text x=\"" << label_w + wb + 4 << "\" y=\"" << y + 2 * row_h - 7
         << "\">" << fmt("%.3g", b) << "</text>\n";
@@ -687,25 +716,35 @@ std::string Analysis::to_html() const {
     max_ms = std::max({max_ms, a.int8_ms, a.fp32_ms});
   }
   max_db = std::ceil(max_db / 10) * 10;
-  chart("SQNR per layer (higher is better; capped at 60 dB in the chart)", "#2b7bba", "own", "#9ecae1", "cumulative",
-        max_db, " dB", [](const LayerAnalysis& a) { return std::min(a.sqnr_db, 60.0); },
-        [](const LayerAnalysis& a) { return std::min(a.sqnr_cumulative_db, 60.0); });
-  chart("Time per layer (lower is better)", "#e6550d", "int8", "#a1a1a1", "fp32", max_ms > 0 ? max_ms : 1.0, " ms",
-        [](const LayerAnalysis& a) { return a.int8_ms; }, [](const LayerAnalysis& a) { return a.fp32_ms; });
+  chart(
+      "SQNR per layer (higher is better; capped at 60 dB in the chart)", "#2b7bba", "own", "#9ecae1", "cumulative",
+      max_db, " dB", [](const LayerAnalysis& a) { return std::min(a.sqnr_db, 60.0); },
+      [](const LayerAnalysis& a) { return std::min(a.sqnr_cumulative_db, 60.0); });
+  chart(
+      "Time per layer (lower is better)", "#e6550d", "int8", "#a1a1a1", "fp32", max_ms > 0 ? max_ms : 1.0, " ms",
+      [](const LayerAnalysis& a) { return a.int8_ms; }, [](const LayerAnalysis& a) { return a.fp32_ms; });
 
-  o << "<h2>Layers</h2>\n<table><tr><th class=\"l\">node</th><th class=\"l\">op</th><th class=\"l\">output</th><th>MACs</th>"
-       "<th>own SQNR dB</th><th>cumulative dB</th><th>clipped</th><th>int8 ms</th><th>fp32 ms</th><th class=\"l\">advice</th></tr>\n";
+  o << "<h2>Layers</h2>\n<table><tr><th class=\"l\">node</th><th class=\"l\">op</th><th "
+       "class=\"l\">output</th><th>MACs</th>"
+       "<th>own SQNR dB</th><th>cumulative dB</th><th>clipped</th><th>int8 ms</th><th>fp32 ms</th><th "
+       "class=\"l\">advice</th></tr>\n";
   for (const LayerAnalysis& a : layers) {
     const bool bad = a.advice != "fine" && a.advice.rfind("keep fp32", 0) != 0 && a.advice.rfind("fp32 (", 0) != 0;
     const bool slow = a.advice.rfind("keep fp32", 0) == 0;
-    o << "<tr" << (bad ? " class=\"bad\"" : slow ? " class=\"slow\"" : "") << "><td class=\"l\">" << esc(a.name, true)
-      << "</td><td class=\"l\">" << esc(a.op, true) << "</td><td class=\"l\">" << shape_str(a.output_shape) << "</td><td>"
-      << (a.macs ? macs_str(a.macs) : "-") << "</td><td>" << db_str(a.sqnr_db) << "</td><td>" << db_str(a.sqnr_cumulative_db)
-      << "</td><td>" << fmt("%.3f%%", 100.0 * a.clipped) << "</td><td>" << fmt("%.4f", a.int8_ms) << "</td><td>"
+    o << "<tr"
+      << (bad    ? " class=\"bad\""
+          : slow ? " class=\"slow\""
+                 : "")
+      << "><td class=\"l\">" << esc(a.name, true) << "</td><td class=\"l\">" << esc(a.op, true)
+      << "</td><td class=\"l\">" << shape_str(a.output_shape) << "</td><td>" << (a.macs ? macs_str(a.macs) : "-")
+      << "</td><td>" << db_str(a.sqnr_db) << "</td><td>" << db_str(a.sqnr_cumulative_db) << "</td><td>"
+      << fmt("%.3f%%", 100.0 * a.clipped) << "</td><td>" << fmt("%.4f", a.int8_ms) << "</td><td>"
       << fmt("%.4f", a.fp32_ms) << "</td><td class=\"l\">" << esc(a.advice, true) << "</td></tr>\n";
   }
-  o << "</table>\n<p style=\"font-size:12px;color:#666\">Own SQNR: the node alone in int8, fed the fp32 network's values. "
-       "Cumulative: the whole int8 network up to this node. SQNR = 10 log10(&Sigma;x&sup2; / &Sigma;(x&minus;y)&sup2;).</p>\n"
+  o << "</table>\n<p style=\"font-size:12px;color:#666\">Own SQNR: the node alone in int8, fed the fp32 network's "
+       "values. "
+       "Cumulative: the whole int8 network up to this node. SQNR = 10 log10(&Sigma;x&sup2; / "
+       "&Sigma;(x&minus;y)&sup2;).</p>\n"
        "</body></html>\n";
   return o.str();
 }

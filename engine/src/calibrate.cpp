@@ -306,7 +306,9 @@ Range Observer::range(Method m, double percentile) const {
         return e;
       };
       // Candidate edges: hi over k0+1..kBins (the last one is max), lo over 0..k0-1 (first is min).
-      auto hi_at = [&](size_t k) { return k >= kBins ? double(hi0) : std::min<double>((double(k) - double(k0)) * w, hi0); };
+      auto hi_at = [&](size_t k) {
+        return k >= kBins ? double(hi0) : std::min<double>((double(k) - double(k0)) * w, hi0);
+      };
       auto lo_at = [&](size_t k) { return k == 0 ? double(lo0) : std::max<double>((double(k) - double(k0)) * w, lo0); };
       // Indices [first, last], starting from `start` (the unclipped end).
       auto search = [&](size_t first, size_t last, size_t start, auto&& eval) {

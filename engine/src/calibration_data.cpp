@@ -44,7 +44,8 @@ std::vector<float> resize_to_chw(const unsigned char* img, int w, int h, int c, 
       const double fx = sx - x0;
       for (int ch = 0; ch < c; ++ch) {
         auto px = [&](int yy, int xx) { return static_cast<double>(img[(static_cast<size_t>(yy) * w + xx) * c + ch]); };
-        const double v = (px(y0, x0) * (1 - fx) + px(y0, x1) * fx) * (1 - fy) + (px(y1, x0) * (1 - fx) + px(y1, x1) * fx) * fy;
+        const double v =
+            (px(y0, x0) * (1 - fx) + px(y0, x1) * fx) * (1 - fy) + (px(y1, x0) * (1 - fx) + px(y1, x1) * fx) * fy;
         out[(ch * oh + y) * ow + x] = static_cast<float>(v / 255.0);
       }
     }
@@ -71,8 +72,8 @@ std::vector<Tensor> load_calibration(const std::string& path, const Model& model
     bool fits = s.size() == rank && rank > 0;
     for (size_t d = 1; fits && d < rank; ++d) fits = in[d] < 0 || in[d] == s[d];
     if (!fits)
-      throw Error(name + ": shape " + ir::shape_str(t.shape()) + " does not fit the model's input " + ir::shape_str(in) +
-                  " (samples along axis 0)");
+      throw Error(name + ": shape " + ir::shape_str(t.shape()) + " does not fit the model's input " +
+                  ir::shape_str(in) + " (samples along axis 0)");
     if (count > 0) {
       for (size_t d = 1; d < rank; ++d)
         if (s[d] != sample_shape[d - 1])
@@ -118,7 +119,8 @@ std::vector<Tensor> load_calibration(const std::string& path, const Model& model
         if (v.empty()) return std::vector<float>(static_cast<size_t>(C), def);
         if (v.size() == 1) return std::vector<float>(static_cast<size_t>(C), v[0]);
         if (static_cast<int64_t>(v.size()) != C)
-          throw Error(std::string("--") + what + " has " + std::to_string(v.size()) + " values for " + std::to_string(C) + " channels");
+          throw Error(std::string("--") + what + " has " + std::to_string(v.size()) + " values for " +
+                      std::to_string(C) + " channels");
         return v;
       };
       const std::vector<float> mean = per_channel(src.mean, 0.f, "mean"), sd = per_channel(src.std, 1.f, "std");

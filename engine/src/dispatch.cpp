@@ -59,7 +59,9 @@ bool cpu_has(Isa isa) {
     case Isa::scalar: return true;
 #if defined(Q8_ARCH_X86)
     case Isa::avx2: return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3();
-    case Isa::avx512: return cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() && cpuinfo_has_x86_avx512dq();
+    case Isa::avx512:
+      return cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() &&
+             cpuinfo_has_x86_avx512dq();
     case Isa::avx512vnni: return cpu_has(Isa::avx512) && cpuinfo_has_x86_avx512vnni();
 #endif
 #if defined(Q8_ARCH_ARM64)
@@ -122,7 +124,7 @@ const Dispatch& dispatch() {
 }
 
 const Dispatch& dispatch_for(const std::string& isa) {
-  static const Dispatch all[] = {tables_for(Isa::scalar), tables_for(Isa::avx2), tables_for(Isa::avx512),
+  static const Dispatch all[] = {tables_for(Isa::scalar),     tables_for(Isa::avx2), tables_for(Isa::avx512),
                                  tables_for(Isa::avx512vnni), tables_for(Isa::neon), tables_for(Isa::neondot)};
   return all[static_cast<int>(runnable_isa(isa, "isa "))];
 }

@@ -14,7 +14,7 @@ enum class Isa { scalar, avx2, avx512, avx512vnni, neon, neondot };
 const char* isa_name(Isa isa);
 
 struct Dispatch {
-  Isa isa = Isa::scalar;           // the chosen path
+  Isa isa = Isa::scalar;                  // the chosen path
   const kern::F32Kernels* f32 = nullptr;  // the fp32 table for that path
   const kern::QU8Kernels* qu8 = nullptr;  // the int8 table for that path
 };

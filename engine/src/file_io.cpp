@@ -73,8 +73,10 @@ Target plan_target(const std::string& path, const std::string& bytes) {
   // stat follows a link to what the user named; the rename below replaces a link itself.
   if (::stat(path.c_str(), &t.old) == 0) {
     t.has_old = true;
-    if (S_ISCHR(t.old.st_mode) || S_ISFIFO(t.old.st_mode)) t.in_place = true;
-    else if (!S_ISREG(t.old.st_mode)) throw Error(path + ": cannot write file (it is " + file_kind(t.old.st_mode) + ")");
+    if (S_ISCHR(t.old.st_mode) || S_ISFIFO(t.old.st_mode))
+      t.in_place = true;
+    else if (!S_ISREG(t.old.st_mode))
+      throw Error(path + ": cannot write file (it is " + file_kind(t.old.st_mode) + ")");
   } else if (errno != ENOENT) {
     write_fail(path, errno);
   }
@@ -135,9 +137,7 @@ int write_in_place(const Target& t) {
 }  // namespace
 
 std::string read_regular_file(const std::string& path, int64_t max_bytes) {
-  auto sys_fail = [&](const char* what) {
-    throw Error(path + ": " + what + " (" + std::strerror(errno) + ")");
-  };
+  auto sys_fail = [&](const char* what) { throw Error(path + ": " + what + " (" + std::strerror(errno) + ")"); };
   Fd f(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (f.fd < 0) sys_fail("cannot open file");
   struct stat st {};

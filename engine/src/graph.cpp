@@ -121,17 +121,15 @@ static const char* attr_kind_name(Attribute::Kind k) {
   return "?";
 }
 
-std::string Node::describe() const {
-  return "node '" + name + "' (" + op_name(op) + ")";
-}
+std::string Node::describe() const { return "node '" + name + "' (" + op_name(op) + ")"; }
 
 namespace {
 const Attribute* find_attr(const Node& n, const std::string& k, Attribute::Kind kind) {
   auto it = n.attrs.find(k);
   if (it == n.attrs.end()) return nullptr;
   if (it->second.kind != kind)
-    throw Error(n.describe() + ": attribute '" + k + "' is " + attr_kind_name(it->second.kind) +
-                ", expected " + attr_kind_name(kind));
+    throw Error(n.describe() + ": attribute '" + k + "' is " + attr_kind_name(it->second.kind) + ", expected " +
+                attr_kind_name(kind));
   return &it->second;
 }
 }  // namespace
@@ -296,14 +294,12 @@ void Graph::validate() const {
       if (v == kNoValue) continue;
       if (v < 0 || v >= nv) throw Error(source + ": " + n.describe() + ": input id out of range");
       if (!available[v])
-        throw Error(source + ": " + n.describe() + ": input '" + values[v].name +
-                    "' is not produced before this node");
+        throw Error(source + ": " + n.describe() + ": input '" + values[v].name + "' is not produced before this node");
     }
     for (int v : n.outputs) {
       if (v < 0 || v >= nv) throw Error(source + ": " + n.describe() + ": output id out of range");
       if (available[v] || producer[v] >= 0)
-        throw Error(source + ": " + n.describe() + ": output '" + values[v].name +
-                    "' is produced more than once");
+        throw Error(source + ": " + n.describe() + ": output '" + values[v].name + "' is produced more than once");
       producer[v] = static_cast<int>(i);
       available[v] = true;
     }

@@ -34,8 +34,14 @@ struct ConstTensor {
   std::vector<uint8_t> bytes;  // little-endian, C order, exactly numel * dtype_size bytes
 
   int64_t numel() const { return shape_numel(dims); }
-  template <class T> const T* data() const { return reinterpret_cast<const T*>(bytes.data()); }
-  template <class T> T* mutable_data() { return reinterpret_cast<T*>(bytes.data()); }
+  template <class T>
+  const T* data() const {
+    return reinterpret_cast<const T*>(bytes.data());
+  }
+  template <class T>
+  T* mutable_data() {
+    return reinterpret_cast<T*>(bytes.data());
+  }
   // Element i converted to double / int64 (for small parameter tensors: shapes, clip bounds).
   double as_double(int64_t i) const;
   int64_t as_int64(int64_t i) const;
@@ -72,13 +78,13 @@ enum class Op : uint16_t {
   Reshape,
   Pad,  // constant mode; zero padding of the spatial axes folds into the next Conv/AveragePool
   // Quantization as ONNX files carry it (QDQ and QOperator formats).
-  QuantizeLinear,     // float -> uint8 (also the runtime op at a float/int8 border)
-  DequantizeLinear,   // uint8 -> float (also the runtime op at an int8/float border)
+  QuantizeLinear,    // float -> uint8 (also the runtime op at a float/int8 border)
+  DequantizeLinear,  // uint8 -> float (also the runtime op at an int8/float border)
   QLinearConv,
   QLinearMatMul,
-  QLinearAdd,                 // com.microsoft
-  QLinearGlobalAveragePool,   // com.microsoft
-  QGemm,                      // com.microsoft
+  QLinearAdd,                // com.microsoft
+  QLinearGlobalAveragePool,  // com.microsoft
+  QGemm,                     // com.microsoft
   // q8's integer ops, made by lower_quantized() from either format. Inputs and outputs are
   // uint8 values whose Value::scale/zero_point give their quantization; weights are constant
   // int8 already centred on zero, biases int32 with scale s_in * s_w[c].
@@ -92,7 +98,7 @@ const char* op_name(Op op);
 struct Value {
   std::string name;
   DType dtype = DType::Undefined;
-  Shape shape;              // empty with has_shape == false when not yet inferred
+  Shape shape;  // empty with has_shape == false when not yet inferred
   bool has_shape = false;
   ConstTensorPtr constant;  // non-null for initializers and folded constants
   // Quantization of a uint8 activation: real = (q - zero_point) * scale.
@@ -105,7 +111,7 @@ constexpr int kNoValue = -1;  // an omitted optional input
 
 struct Node {
   Op op = Op::Identity;
-  std::string name;     // the ONNX node name, or "<op>_<index>" when the file gave none
+  std::string name;          // the ONNX node name, or "<op>_<index>" when the file gave none
   std::vector<int> inputs;   // value ids; kNoValue for an omitted optional input
   std::vector<int> outputs;  // value ids
   std::map<std::string, Attribute> attrs;
@@ -123,11 +129,11 @@ struct Node {
 
 class Graph {
  public:
-  std::string source;   // file the graph came from, for error messages
-  int64_t opset = 0;    // default-domain opset
+  std::string source;  // file the graph came from, for error messages
+  int64_t opset = 0;   // default-domain opset
   std::vector<Value> values;
-  std::vector<Node> nodes;     // topologically sorted
-  std::vector<int> inputs;     // non-constant graph inputs, in the file's order
+  std::vector<Node> nodes;  // topologically sorted
+  std::vector<int> inputs;  // non-constant graph inputs, in the file's order
   std::vector<int> outputs;
 
   int add_value(Value v);

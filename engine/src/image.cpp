@@ -15,19 +15,26 @@ namespace {
 enum class Format { Png, Jpeg, Bmp };
 
 uint32_t le32(const std::string& b, size_t at) {
-  return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 8 |
-         static_cast<uint32_t>(static_cast<uint8_t>(b[at + 2])) << 16 | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 3])) << 24;
+  return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) |
+         static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 8 |
+         static_cast<uint32_t>(static_cast<uint8_t>(b[at + 2])) << 16 |
+         static_cast<uint32_t>(static_cast<uint8_t>(b[at + 3])) << 24;
 }
 uint32_t le16(const std::string& b, size_t at) {
-  return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 8;
+  return static_cast<uint32_t>(static_cast<uint8_t>(b[at])) | static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1]))
+                                                                  << 8;
 }
 
 // The format from the content's signature, never from the file's name.
 bool sniff(const std::string& b, Format& f) {
-  if (b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0) f = Format::Png;
-  else if (b.size() >= 3 && std::memcmp(b.data(), "\xff\xd8\xff", 3) == 0) f = Format::Jpeg;
-  else if (b.size() >= 2 && std::memcmp(b.data(), "BM", 2) == 0) f = Format::Bmp;
-  else return false;
+  if (b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0)
+    f = Format::Png;
+  else if (b.size() >= 3 && std::memcmp(b.data(), "\xff\xd8\xff", 3) == 0)
+    f = Format::Jpeg;
+  else if (b.size() >= 2 && std::memcmp(b.data(), "BM", 2) == 0)
+    f = Format::Bmp;
+  else
+    return false;
   return true;
 }
 
@@ -53,7 +60,8 @@ std::string check_payload(Format f, const std::string& b, int64_t w, int64_t h) 
     const int64_t stride = (w * bpp + 31) / 32 * 4;
     if (static_cast<int64_t>(offset) + stride * h > size)
       return "truncated BMP: " + std::to_string(w) + "x" + std::to_string(h) + " pixels need " +
-             std::to_string(static_cast<int64_t>(offset) + stride * h) + " bytes, the file holds " + std::to_string(size);
+             std::to_string(static_cast<int64_t>(offset) + stride * h) + " bytes, the file holds " +
+             std::to_string(size);
     return "";
   }
   if (f == Format::Png) {
@@ -104,7 +112,8 @@ Image decode_image(const std::string& bytes, const std::string& name, int channe
   const std::string bad = check_payload(f, bytes, w, h);
   if (!bad.empty()) throw Error(name + ": " + bad);
   int dw = 0, dh = 0, got = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &dw, &dh, &got, channels), stbi_image_free);
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &dw, &dh, &got, channels),
+                                               stbi_image_free);
   if (!px) throw Error(name + ": cannot decode the image (" + std::string(stbi_failure_reason()) + ")");
   if (dw != w || dh != h) throw Error(name + ": the decoded size differs from the header's");
   Image img;

@@ -75,9 +75,11 @@ class Lowering {
     const ConstTensor* c = constant(v);
     if (!c) fail(g_, n, std::string(what) + " must be a constant");
     if (c->dtype != DType::Float32) fail(g_, n, std::string(what) + " must be float32");
-    if (c->numel() != 1) fail(g_, n, std::string(what) + " must be a scalar, has " + std::to_string(c->numel()) + " values");
+    if (c->numel() != 1)
+      fail(g_, n, std::string(what) + " must be a scalar, has " + std::to_string(c->numel()) + " values");
     const float s = c->data<float>()[0];
-    if (!(s > 0.f) || !std::isfinite(s)) fail(g_, n, std::string(what) + " must be finite and > 0, is " + std::to_string(s));
+    if (!(s > 0.f) || !std::isfinite(s))
+      fail(g_, n, std::string(what) + " must be finite and > 0, is " + std::to_string(s));
     return s;
   }
   // A per-tensor activation zero point, uint8 or int8 (shifted into the uint8 domain).
@@ -125,7 +127,8 @@ class Lowering {
     const ConstTensor* zt = constant(z_v);
     if (z_v != kNoValue && !zt) fail(g_, n, "weight zero point must be a constant");
     if (zt && zt->numel() != 1 && zt->numel() != C)
-      fail(g_, n, "weight zero point has " + std::to_string(zt->numel()) + " values for " + std::to_string(C) + " channels");
+      fail(g_, n,
+           "weight zero point has " + std::to_string(zt->numel()) + " values for " + std::to_string(C) + " channels");
     if (zt && zt->dtype != wt->dtype) fail(g_, n, "weight zero point type differs from the weights'");
     scales.resize(C);
     for (int64_t c = 0; c < C; ++c) {
@@ -160,7 +163,8 @@ class Lowering {
     t->bytes.resize(s_w.size() * 4);
     const ConstTensor* src = ints ? ints : floats;
     if (src->numel() != static_cast<int64_t>(s_w.size()) && src->numel() != 1)
-      fail(g_, n, "bias has " + std::to_string(src->numel()) + " values for " + std::to_string(s_w.size()) + " channels");
+      fail(g_, n,
+           "bias has " + std::to_string(src->numel()) + " values for " + std::to_string(s_w.size()) + " channels");
     for (size_t c = 0; c < s_w.size(); ++c) {
       const int64_t i = src->numel() == 1 ? 0 : static_cast<int64_t>(c);
       const double acc_scale = static_cast<double>(s_in) * s_w[c];
@@ -221,8 +225,10 @@ class Lowering {
   static void clamp_range(const Node& act, QParams out, int64_t& qmin, int64_t& qmax) {
     float lo = 0.f, hi = std::numeric_limits<float>::infinity();
     if (act.op == Op::Clip) lo = act.attr_float("min", -INFINITY), hi = act.attr_float("max", INFINITY);
-    if (std::isfinite(lo)) qmin = std::max<int64_t>(qmin, std::llround(std::nearbyint(lo / out.scale)) + out.zero_point);
-    if (std::isfinite(hi)) qmax = std::min<int64_t>(qmax, std::llround(std::nearbyint(hi / out.scale)) + out.zero_point);
+    if (std::isfinite(lo))
+      qmin = std::max<int64_t>(qmin, std::llround(std::nearbyint(lo / out.scale)) + out.zero_point);
+    if (std::isfinite(hi))
+      qmax = std::min<int64_t>(qmax, std::llround(std::nearbyint(hi / out.scale)) + out.zero_point);
     qmin = std::min<int64_t>(std::max<int64_t>(qmin, 0), 255);
     qmax = std::min<int64_t>(std::max<int64_t>(qmax, qmin), 255);
   }
@@ -361,10 +367,10 @@ bool Lowering::lower_qdq(size_t i) {
   Node& n = g_.nodes[i];
   const bool weighted = n.op == Op::Conv || n.op == Op::Gemm || n.op == Op::MatMul;
   // Pad passes uint8 through when it pads with zero, which the zero point represents exactly.
-  const bool zero_pad = n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
-                        (n.inputs.size() < 3 || n.inputs[2] == kNoValue ||
-                         (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 &&
-                          constant(n.inputs[2])->as_double(0) == 0.0));
+  const bool zero_pad =
+      n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
+      (n.inputs.size() < 3 || n.inputs[2] == kNoValue ||
+       (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 && constant(n.inputs[2])->as_double(0) == 0.0));
   const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad;
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
@@ -374,8 +380,8 @@ bool Lowering::lower_qdq(size_t i) {
   std::vector<int> acts;
   int out_v = n.outputs[0];
   if (weighted || n.op == Op::Add)
-    for (int r = sole_reader(out_v); r >= 0 && (g_.nodes[r].op == Op::Relu ||
-                                                (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1));
+    for (int r = sole_reader(out_v);
+         r >= 0 && (g_.nodes[r].op == Op::Relu || (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1));
          r = sole_reader(out_v)) {
       acts.push_back(r);
       out_v = g_.nodes[r].outputs[0];
@@ -454,7 +460,8 @@ bool Lowering::lower_qdq(size_t i) {
           const ConstTensor* bi = constant(bn.inputs[0]);
           if (!bs || bi->numel() != static_cast<int64_t>(sw.size()) || bs->numel() != bi->numel()) return false;
           for (size_t c = 0; c < sw.size(); ++c)
-            t->mutable_data<float>()[c] = static_cast<float>((bi->as_double(c) - (bz ? bz->as_double(bz->numel() == 1 ? 0 : c) : 0)) * bs->as_double(c));
+            t->mutable_data<float>()[c] = static_cast<float>(
+                (bi->as_double(c) - (bz ? bz->as_double(bz->numel() == 1 ? 0 : c) : 0)) * bs->as_double(c));
           bias = accumulator_bias(n, nullptr, 0.f, 0, t.get(), in.scale, sw);
         } else {
           const ConstTensor* bz = constant(input(bn, 2));
@@ -528,8 +535,10 @@ void Lowering::run() {
       case Op::QLinearGlobalAveragePool: lower_qoperator(i); break;
       case Op::QuantizeLinear: {
         const ConstTensor* s = constant(input(n, 1));
-        if (s && s->numel() == 1) set_qparams(n, n.outputs[0], qparams(n, 1, 2, "y"));
-        else fail(g_, n, "per-axis quantization of activations is not supported");
+        if (s && s->numel() == 1)
+          set_qparams(n, n.outputs[0], qparams(n, 1, 2, "y"));
+        else
+          fail(g_, n, "per-axis quantization of activations is not supported");
         break;
       }
       case Op::DequantizeLinear: {
@@ -569,7 +578,8 @@ void fold_dequantized_constants(Graph& g) {
     if (n.op != Op::DequantizeLinear) continue;
     const ConstTensor* x = g.values[n.inputs[0]].constant.get();
     const ConstTensor* s = g.values[n.inputs.at(1)].constant.get();
-    const ConstTensor* z = n.inputs.size() > 2 && n.inputs[2] != kNoValue ? g.values[n.inputs[2]].constant.get() : nullptr;
+    const ConstTensor* z =
+        n.inputs.size() > 2 && n.inputs[2] != kNoValue ? g.values[n.inputs[2]].constant.get() : nullptr;
     if (!x || !s || (n.inputs.size() > 2 && n.inputs[2] != kNoValue && !z)) continue;
     if (s->dtype != DType::Float32) fail(g, n, "scale must be float32");
     int64_t axis = n.attr_int("axis", 1);
@@ -580,8 +590,9 @@ void fold_dequantized_constants(Graph& g) {
       if (axis < 0 || axis >= r) fail(g, n, "axis out of range");
       C = x->dims[axis];
       if (s->numel() != C || (z && z->numel() != C))
-        fail(g, n, "scale has " + std::to_string(s->numel()) + " values for " + std::to_string(C) +
-                       " channels along axis " + std::to_string(axis));
+        fail(g, n,
+             "scale has " + std::to_string(s->numel()) + " values for " + std::to_string(C) + " channels along axis " +
+                 std::to_string(axis));
       for (int64_t d = axis + 1; d < r; ++d) inner *= x->dims[d];
     } else if (z && z->numel() != 1) {
       fail(g, n, "zero point length does not match the scale's");

@@ -12,7 +12,6 @@
 
 #include "npy.h"
 
-#include "file_io.h"
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include <limits>
 #include <set>
 #include <vector>
+#include "file_io.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.cpp reads and writes little-endian data with memcpy: a little-endian host is required"
@@ -194,15 +194,31 @@ Tensor parse_npy(const void* data, size_t size, const std::string& name) {
 
   Src src;
   size_t item;
-  if (descr == "<f4") { src = Src::F4; item = 4; }
-  else if (descr == "<f8") { src = Src::F8; item = 8; }
-  else if (descr == "<i8") { src = Src::I8; item = 8; }
-  else if (descr == "<i4") { src = Src::I4; item = 4; }
-  else if (descr == "|u1" || descr == "<u1") { src = Src::U1; item = 1; }
-  else if (descr == "|i1" || descr == "<i1") { src = Src::I1; item = 1; }
-  else if (!descr.empty() && descr[0] == '>') fail(name, "big-endian data ('" + printable(descr, 40) + "') is not supported");
-  else if (descr == "|O" || descr == "O" || descr == "<O" || descr == ">O") fail(name, "object arrays are not supported");
-  else fail(name, "unsupported dtype '" + printable(descr, 40) + "' (supported: float32, float64, int64, int32, uint8, int8)");
+  if (descr == "<f4") {
+    src = Src::F4;
+    item = 4;
+  } else if (descr == "<f8") {
+    src = Src::F8;
+    item = 8;
+  } else if (descr == "<i8") {
+    src = Src::I8;
+    item = 8;
+  } else if (descr == "<i4") {
+    src = Src::I4;
+    item = 4;
+  } else if (descr == "|u1" || descr == "<u1") {
+    src = Src::U1;
+    item = 1;
+  } else if (descr == "|i1" || descr == "<i1") {
+    src = Src::I1;
+    item = 1;
+  } else if (!descr.empty() && descr[0] == '>')
+    fail(name, "big-endian data ('" + printable(descr, 40) + "') is not supported");
+  else if (descr == "|O" || descr == "O" || descr == "<O" || descr == ">O")
+    fail(name, "object arrays are not supported");
+  else
+    fail(name,
+         "unsupported dtype '" + printable(descr, 40) + "' (supported: float32, float64, int64, int32, uint8, int8)");
   if (fortran) fail(name, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
 
   uint64_t numel = 1;
@@ -221,15 +237,17 @@ Tensor parse_npy(const void* data, size_t size, const std::string& name) {
   const size_t data_start = header_start + header_len;
   const uint64_t avail = size - data_start;
   if (avail < nbytes)
-    fail(name, "truncated data: shape " + shape_text(shape) + " needs " + std::to_string(nbytes) + " bytes, the file holds " +
-                   std::to_string(avail));
+    fail(name, "truncated data: shape " + shape_text(shape) + " needs " + std::to_string(nbytes) +
+                   " bytes, the file holds " + std::to_string(avail));
   if (avail > nbytes) fail(name, std::to_string(avail - nbytes) + " trailing bytes after the array data");
 
   std::vector<float> out(static_cast<size_t>(numel));
   const uint8_t* d = p + data_start;
   const size_t n = static_cast<size_t>(numel);
   switch (src) {
-    case Src::F4: if (n) std::memcpy(out.data(), d, n * 4); break;
+    case Src::F4:
+      if (n) std::memcpy(out.data(), d, n * 4);
+      break;
     case Src::F8: convert<double>(d, out.data(), n); break;
     case Src::I8: convert<int64_t>(d, out.data(), n); break;
     case Src::I4: convert<int32_t>(d, out.data(), n); break;
@@ -279,7 +297,8 @@ void save_npy(const std::string& path, const Tensor& t) { write_file_atomic(path
 
 void save_npy(const std::vector<std::string>& paths, const std::vector<Tensor>& tensors) {
   if (paths.size() != tensors.size())
-    throw Error("save_npy: " + std::to_string(paths.size()) + " paths for " + std::to_string(tensors.size()) + " tensors");
+    throw Error("save_npy: " + std::to_string(paths.size()) + " paths for " + std::to_string(tensors.size()) +
+                " tensors");
   std::vector<std::pair<std::string, std::string>> files;
   for (size_t i = 0; i < paths.size(); ++i) files.emplace_back(paths[i], npy_bytes(paths[i], tensors[i]));
   write_files_atomic(files);

@@ -227,13 +227,14 @@ void fold_batch_norm(Graph& g) {
     if (bn.inputs[0] != conv.outputs[0]) continue;
     const ConstTensor* w = const_input(g, conv, 1);
     const ConstTensor* b = const_input(g, conv, 2);
-    const ConstTensor *gamma = const_input(g, bn, 1), *beta = const_input(g, bn, 2),
-                      *mean = const_input(g, bn, 3), *var = const_input(g, bn, 4);
+    const ConstTensor *gamma = const_input(g, bn, 1), *beta = const_input(g, bn, 2), *mean = const_input(g, bn, 3),
+                      *var = const_input(g, bn, 4);
     if (!w || w->dtype != DType::Float32 || w->dims.empty() || !gamma || !beta || !mean || !var) continue;
     if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue && (!b || b->dtype != DType::Float32)) continue;
     const int64_t K = w->dims[0];
     auto ok = [K](const ConstTensor* t) { return t->dtype == DType::Float32 && t->numel() == K; };
-    if (!ok(gamma) || !ok(beta) || !ok(mean) || !ok(var) || (b && !ok(b))) fail(g, bn, "parameters do not match the channels of the Conv before it");
+    if (!ok(gamma) || !ok(beta) || !ok(mean) || !ok(var) || (b && !ok(b)))
+      fail(g, bn, "parameters do not match the channels of the Conv before it");
     const float eps = bn.attr_float("epsilon", 1e-5f);
     auto nw = std::make_shared<ConstTensor>(*w);
     auto nb = float_tensor({K});
@@ -293,8 +294,8 @@ void fuse_activations(Graph& g) {
   g.compact(dead);
 }
 
-int64_t pooled_extent(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin,
-                      int64_t pad_end, bool ceil_mode) {
+int64_t pooled_extent(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin, int64_t pad_end,
+                      bool ceil_mode) {
   const int64_t span = (k - 1) * dilation + 1;
   const int64_t room = in + pad_begin + pad_end - span;
   if (room < 0) return 0;
@@ -316,10 +317,14 @@ Window resolve_window(Graph& g, Node& n, const Shape& x, int64_t kh, int64_t kw,
   std::vector<int64_t> s = n.attr_ints("strides", {1, 1});
   std::vector<int64_t> d = n.attr_ints("dilations", {1, 1});
   std::vector<int64_t> p = n.attr_ints("pads", {0, 0, 0, 0});
-  if (s.size() != 2 || d.size() != 2 || p.size() != 4) fail(g, n, "strides/dilations/pads must describe 2 spatial axes");
-  for (int64_t v : s) if (v < 1) fail(g, n, "strides must be >= 1");
-  for (int64_t v : d) if (v < 1) fail(g, n, "dilations must be >= 1");
-  for (int64_t v : p) if (v < 0) fail(g, n, "pads must be >= 0");
+  if (s.size() != 2 || d.size() != 2 || p.size() != 4)
+    fail(g, n, "strides/dilations/pads must describe 2 spatial axes");
+  for (int64_t v : s)
+    if (v < 1) fail(g, n, "strides must be >= 1");
+  for (int64_t v : d)
+    if (v < 1) fail(g, n, "dilations must be >= 1");
+  for (int64_t v : p)
+    if (v < 0) fail(g, n, "pads must be >= 0");
   const std::string ap = n.attr_string("auto_pad", "NOTSET");
   if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
     // Output = ceil(in / stride); the odd pixel of padding goes at the end (UPPER) or start.
@@ -385,7 +390,9 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     Value& v = g.values[g.inputs[i]];
     const Shape& s = input_shapes[i];
     for (int64_t d : s)
-      if (d == 0) throw Error(g.source + ": input '" + v.name + "' has shape " + shape_str(s) + ": empty tensors are not supported");
+      if (d == 0)
+        throw Error(g.source + ": input '" + v.name + "' has shape " + shape_str(s) +
+                    ": empty tensors are not supported");
     bool ok = s.size() == v.shape.size();
     for (size_t k = 0; ok && k < s.size(); ++k) ok = s[k] >= 1 && (v.shape[k] == kUnknownDim || v.shape[k] == s[k]);
     if (!ok)
@@ -404,7 +411,9 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     };
     auto rank_is = [&](size_t i, size_t r) {
       if (in(i).size() != r)
-        fail(g, n, "input '" + g.values[n.inputs[i]].name + "' has shape " + shape_str(in(i)) + ", expected rank " + std::to_string(r));
+        fail(g, n,
+             "input '" + g.values[n.inputs[i]].name + "' has shape " + shape_str(in(i)) + ", expected rank " +
+                 std::to_string(r));
     };
     Shape out;
     switch (n.op) {
@@ -414,16 +423,20 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
         const bool q = n.op == Op::QuantizedConv;
         const ConstTensor* w = const_input(g, n, 1);
         if (!w) fail(g, n, "weights must be a constant initializer");
-        if (w->dtype != (q ? DType::Int8 : DType::Float32)) fail(g, n, q ? "weights must be int8" : "weights must be float32");
+        if (w->dtype != (q ? DType::Int8 : DType::Float32))
+          fail(g, n, q ? "weights must be int8" : "weights must be float32");
         if (w->dims.size() != 4) fail(g, n, "weights have shape " + shape_str(w->dims) + ", expected rank 4");
         const Shape& x = in(0);
         const int64_t group = n.attr_int("group", 1);
         const int64_t K = w->dims[0];
         if (group < 1 || x[1] % group != 0 || K % group != 0)
-          fail(g, n, "group " + std::to_string(group) + " does not divide channels " + std::to_string(x[1]) + " -> " + std::to_string(K));
+          fail(g, n,
+               "group " + std::to_string(group) + " does not divide channels " + std::to_string(x[1]) + " -> " +
+                   std::to_string(K));
         if (w->dims[1] != x[1] / group)
-          fail(g, n, "weights " + shape_str(w->dims) + " expect " + std::to_string(w->dims[1] * group) +
-                         " input channels, input has " + std::to_string(x[1]));
+          fail(g, n,
+               "weights " + shape_str(w->dims) + " expect " + std::to_string(w->dims[1] * group) +
+                   " input channels, input has " + std::to_string(x[1]));
         std::vector<int64_t> ks = n.attr_ints("kernel_shape", {w->dims[2], w->dims[3]});
         if (ks.size() != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3])
           fail(g, n, "kernel_shape does not match the weights " + shape_str(w->dims));
@@ -442,7 +455,8 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
         rank_is(0, 4);
         std::vector<int64_t> ks = n.attr_ints("kernel_shape");
         if (ks.size() != 2) fail(g, n, "kernel_shape must have 2 values");
-        for (int64_t k : ks) if (k < 1) fail(g, n, "kernel_shape must be >= 1");
+        for (int64_t k : ks)
+          if (k < 1) fail(g, n, "kernel_shape must be >= 1");
         const bool ceil_mode = n.attr_int("ceil_mode", 0) != 0;
         const Shape& x = in(0);
         Window win = resolve_window(g, n, x, ks[0], ks[1], ceil_mode);
@@ -491,7 +505,8 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
       case Op::Add: out = broadcast(g, n, in(0), in(1)); break;
       case Op::QuantizedAdd:
         if (in(0) != in(1))
-          fail(g, n, "int8 Add of " + shape_str(in(0)) + " and " + shape_str(in(1)) + ": broadcasting is not supported");
+          fail(g, n,
+               "int8 Add of " + shape_str(in(0)) + " and " + shape_str(in(1)) + ": broadcasting is not supported");
         out = in(0);
         break;
       case Op::QuantizedDense: {

@@ -45,7 +45,7 @@ void lower_for_runtime(Graph& g);
 void optimize(Graph& g);
 
 // Conv/pool output extent along one axis (ONNX formula). Throws if the window never fits.
-int64_t pooled_extent(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin,
-                      int64_t pad_end, bool ceil_mode);
+int64_t pooled_extent(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin, int64_t pad_end,
+                      bool ceil_mode);
 
 }  // namespace q8::ir

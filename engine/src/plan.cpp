@@ -68,7 +68,8 @@ kern::ConvGeometry conv_geometry(const Graph& g, const Node& n) {
   c.C = static_cast<size_t>(w.dims[1]) * c.groups;
   c.KH = static_cast<size_t>(w.dims[2]);
   c.KW = static_cast<size_t>(w.dims[3]);
-  const auto s = n.attr_ints("strides", {1, 1}), d = n.attr_ints("dilations", {1, 1}), p = n.attr_ints("pads", {0, 0, 0, 0});
+  const auto s = n.attr_ints("strides", {1, 1}), d = n.attr_ints("dilations", {1, 1}),
+             p = n.attr_ints("pads", {0, 0, 0, 0});
   c.SH = s[0], c.SW = s[1], c.DH = d[0], c.DW = d[1];
   c.PT = p[0], c.PL = p[1], c.PB = p[2], c.PR = p[3];
   const ir::Value& x = g.values[n.inputs[0]];
@@ -90,8 +91,9 @@ bool is_depthwise(const kern::ConvGeometry& c) { return c.groups > 1 && c.Cg() =
 float checked_multiplier(const Graph& g, const Node& n, double m, const char* what) {
   const float f = static_cast<float>(m);
   if (!std::isnormal(f) || f < 0.f || f > 16777216.f)
-    fail(g, n, std::string("requantization multiplier ") + what + " = " + std::to_string(m) +
-                   " is out of range (the quantization scales are inconsistent)");
+    fail(g, n,
+         std::string("requantization multiplier ") + what + " = " + std::to_string(m) +
+             " is out of range (the quantization scales are inconsistent)");
   return f;
 }
 
@@ -126,7 +128,8 @@ bool gemm_packed_path(const Graph& g, const Node& n) {
     const ConstTensor* c = const_input(g, n, 2);
     if (!c) return false;
     const int64_t N = n.attr_int("transB", 0) ? b->dims[0] : b->dims[1];
-    const bool row = c->numel() == 1 || (c->numel() == N && (c->dims.size() == 1 || (c->dims.size() == 2 && c->dims[0] == 1)));
+    const bool row =
+        c->numel() == 1 || (c->numel() == N && (c->dims.size() == 1 || (c->dims.size() == 2 && c->dims[0] == 1)));
     if (!row) return false;
   }
   return true;
@@ -201,7 +204,8 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
       AlignedBuffer buf(2 * C * sizeof(float));
       float* ss = buf.as<float>();
       for (int64_t c = 0; c < C; ++c) {
-        const float s = const_input(g, n, 1)->data<float>()[c] / std::sqrt(const_input(g, n, 4)->data<float>()[c] + eps);
+        const float s =
+            const_input(g, n, 1)->data<float>()[c] / std::sqrt(const_input(g, n, 4)->data<float>()[c] + eps);
         ss[c] = s;
         ss[C + c] = const_input(g, n, 2)->data<float>()[c] - const_input(g, n, 3)->data<float>()[c] * s;
       }
@@ -240,7 +244,8 @@ std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
     }
     case Op::Gemm:
     case Op::MatMul:
-      if (gemm_packed_path(g, n)) return "f32_gemm_" + std::to_string(k.conv.mr) + "x" + std::to_string(k.conv.nr) + isa;
+      if (gemm_packed_path(g, n))
+        return "f32_gemm_" + std::to_string(k.conv.mr) + "x" + std::to_string(k.conv.nr) + isa;
       return "f32_matmul_strided__scalar";
     case Op::Add: return "f32_add" + isa;
     case Op::Relu:
@@ -305,7 +310,12 @@ struct Plan::Builder {
   std::vector<Layout> native;    // the layout a value's producer writes
 
   Builder(const Graph& g_, const PackedWeights& w_, const Dispatch& d_, Plan& p_)
-      : g(g_), w(w_), d(d_), p(p_), plain(g_.values.size(), -1), nhwc(g_.values.size(), -1),
+      : g(g_),
+        w(w_),
+        d(d_),
+        p(p_),
+        plain(g_.values.size(), -1),
+        nhwc(g_.values.size(), -1),
         native(g_.values.size(), Layout::Plain) {}
 
   int step_index() const { return static_cast<int>(p.steps_.size()); }
@@ -372,11 +382,15 @@ struct Plan::Builder {
       const uint8_t* in = P.buffers_[src];
       uint8_t* out = P.buffers_[dst];
       if (u8) {
-        if (to_nhwc) kern::u8_nchw_to_nhwc(C, HW, in, out, n0, n1);
-        else kern::u8_nhwc_to_nchw(C, HW, in, out, n0, n1);
+        if (to_nhwc)
+          kern::u8_nchw_to_nhwc(C, HW, in, out, n0, n1);
+        else
+          kern::u8_nhwc_to_nchw(C, HW, in, out, n0, n1);
       } else {
-        if (to_nhwc) kern::f32_nchw_to_nhwc(C, HW, reinterpret_cast<const float*>(in), reinterpret_cast<float*>(out), n0, n1);
-        else kern::f32_nhwc_to_nchw(C, HW, reinterpret_cast<const float*>(in), reinterpret_cast<float*>(out), n0, n1);
+        if (to_nhwc)
+          kern::f32_nchw_to_nhwc(C, HW, reinterpret_cast<const float*>(in), reinterpret_cast<float*>(out), n0, n1);
+        else
+          kern::f32_nhwc_to_nchw(C, HW, reinterpret_cast<const float*>(in), reinterpret_cast<float*>(out), n0, n1);
       }
     };
     slot = dst;
@@ -388,8 +402,8 @@ struct Plan::Builder {
   // the plan binds; counted here so the working-memory limit covers it. Saturates on overflow.
   void count_indirection(const kern::ConvGeometry& c) {
     size_t n = 0;
-    if (__builtin_mul_overflow(c.out_pixels(), c.taps(), &n) || __builtin_mul_overflow(n, c.groups * sizeof(void*), &n) ||
-        __builtin_add_overflow(side_bytes, n, &side_bytes))
+    if (__builtin_mul_overflow(c.out_pixels(), c.taps(), &n) ||
+        __builtin_mul_overflow(n, c.groups * sizeof(void*), &n) || __builtin_add_overflow(side_bytes, n, &side_bytes))
       side_bytes = SIZE_MAX;
   }
   void conv(size_t i, const Node& n);
@@ -479,8 +493,8 @@ void Plan::Builder::qconv(size_t i, const Node& n) {
     const size_t per_group = c.out_pixels() * c.taps();
     const uint8_t* const* ind = reinterpret_cast<const uint8_t* const*>(sp->indirection.data());
     for (size_t grp = 0; grp < c.groups; ++grp)
-      kern::qu8_conv_run(*k, c, grp, ind + grp * per_group, static_cast<const uint8_t*>(packed) + grp * packed_per_group,
-                         Q8_U8(y), p0, p1, rq);
+      kern::qu8_conv_run(*k, c, grp, ind + grp * per_group,
+                         static_cast<const uint8_t*>(packed) + grp * packed_per_group, Q8_U8(y), p0, p1, rq);
   };
 }
 
@@ -668,8 +682,10 @@ void Plan::Builder::pool(const Node& n) {
     const size_t HW = xs[2] * xs[3], C = xs[1];
     Step& s = add_step(n.name, xs[0], 1, {x}, {y});
     s.fn = [&P = p, k, q, x, y, HW, C, u8, pp](size_t n0, size_t n1) {
-      if (u8) q->global_avgpool(HW, C, Q8_U8(x), Q8_U8(y), n0, n1, pp);
-      else k->global_avgpool(HW, C, Q8_F32(x), Q8_F32(y), n0, n1);
+      if (u8)
+        q->global_avgpool(HW, C, Q8_U8(x), Q8_U8(y), n0, n1, pp);
+      else
+        k->global_avgpool(HW, C, Q8_F32(x), Q8_F32(y), n0, n1);
     };
     return;
   }
@@ -684,8 +700,10 @@ void Plan::Builder::pool(const Node& n) {
   Step& s = add_step(n.name, pg.N * pg.OH * pg.OW, 1, {x}, {y});
   s.fn = [&P = p, k, q, pg, x, y, is_max, u8, pp](size_t p0, size_t p1) {
     if (u8) {
-      if (is_max) q->maxpool(pg, Q8_U8(x), Q8_U8(y), p0, p1);
-      else q->avgpool(pg, Q8_U8(x), Q8_U8(y), p0, p1, pp);
+      if (is_max)
+        q->maxpool(pg, Q8_U8(x), Q8_U8(y), p0, p1);
+      else
+        q->avgpool(pg, Q8_U8(x), Q8_U8(y), p0, p1, pp);
     } else {
       (is_max ? k->maxpool : k->avgpool)(pg, Q8_F32(x), Q8_F32(y), p0, p1);
     }
@@ -722,8 +740,10 @@ void Plan::Builder::pad(const Node& n) {
   define(n.outputs[0], l, y);
   Step& s = add_step(n.name, 1, 1, {x}, {y});
   s.fn = [&P = p, x, y, r, begin, in_dims, out_dims, value, qvalue, u8](size_t, size_t) {
-    if (u8) kern::u8_pad(r, in_dims.data(), begin.data(), out_dims.data(), Q8_U8(x), qvalue, Q8_U8(y));
-    else kern::f32_pad(r, in_dims.data(), begin.data(), out_dims.data(), Q8_F32(x), value, Q8_F32(y));
+    if (u8)
+      kern::u8_pad(r, in_dims.data(), begin.data(), out_dims.data(), Q8_U8(x), qvalue, Q8_U8(y));
+    else
+      kern::f32_pad(r, in_dims.data(), begin.data(), out_dims.data(), Q8_F32(x), value, Q8_F32(y));
   };
 }
 
@@ -743,9 +763,13 @@ void Plan::Builder::elementwise(const Node& n) {
     const float scale = qv.scale;
     const int32_t zp = qv.zero_point;
     if (n.op == Op::QuantizeLinear)
-      s.fn = [&P = p, q, x, y, scale, zp](size_t i0, size_t i1) { q->quantize(i1 - i0, Q8_F32(x) + i0, Q8_U8(y) + i0, scale, zp); };
+      s.fn = [&P = p, q, x, y, scale, zp](size_t i0, size_t i1) {
+        q->quantize(i1 - i0, Q8_F32(x) + i0, Q8_U8(y) + i0, scale, zp);
+      };
     else
-      s.fn = [&P = p, q, x, y, scale, zp](size_t i0, size_t i1) { q->dequantize(i1 - i0, Q8_U8(x) + i0, Q8_F32(y) + i0, scale, zp); };
+      s.fn = [&P = p, q, x, y, scale, zp](size_t i0, size_t i1) {
+        q->dequantize(i1 - i0, Q8_U8(x) + i0, Q8_F32(y) + i0, scale, zp);
+      };
     return;
   }
   if (is_u8(v)) {  // a uint8 Identity/Dropout: a copy
@@ -802,7 +826,8 @@ void Plan::Builder::build() {
         const float* ss = w.per_node[i].as<float>();
         Step& s = add_step(n.name, outer, 1, {x}, {y});
         s.fn = [&P = p, x, y, C, inner, ss](size_t n0, size_t n1) {
-          kern::f32_channel_affine(n1 - n0, C, inner, Q8_F32(x) + n0 * C * inner, ss, ss + C, Q8_F32(y) + n0 * C * inner);
+          kern::f32_channel_affine(n1 - n0, C, inner, Q8_F32(x) + n0 * C * inner, ss, ss + C,
+                                   Q8_F32(y) + n0 * C * inner);
         };
         break;
       }
@@ -921,8 +946,9 @@ void Plan::Builder::assign_arena(size_t limit) {
   size_t need = 0;
   if (__builtin_add_overflow(total, side_bytes, &need)) need = SIZE_MAX;
   if (need > limit)
-    throw Error(g.source + ": these input shapes need " + mib(need) + " of working memory, more than the working-memory limit of " +
-                mib(limit) + " (Q8_MAX_WORKSPACE_MB raises it)");
+    throw Error(g.source + ": these input shapes need " + mib(need) +
+                " of working memory, more than the working-memory limit of " + mib(limit) +
+                " (Q8_MAX_WORKSPACE_MB raises it)");
   try {
     p.arena_ = AlignedBuffer(total);
   } catch (const Error&) {

@@ -25,7 +25,10 @@ class AlignedBuffer {
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept;
   ~AlignedBuffer() { std::free(p_); }
   uint8_t* data() const { return p_; }
-  template <class T> T* as() const { return reinterpret_cast<T*>(p_); }
+  template <class T>
+  T* as() const {
+    return reinterpret_cast<T*>(p_);
+  }
   size_t size() const { return n_; }
 
  private:
@@ -67,9 +70,9 @@ class Plan {
 
  private:
   std::vector<std::unique_ptr<Step>> steps_;
-  std::vector<uint8_t*> buffers_;      // buffer id -> address (arena or constant)
+  std::vector<uint8_t*> buffers_;  // buffer id -> address (arena or constant)
   AlignedBuffer arena_;
-  std::vector<AlignedBuffer> owned_;   // converted constants, zero rows
+  std::vector<AlignedBuffer> owned_;  // converted constants, zero rows
   std::vector<int> input_buffers_, output_buffers_;
   std::vector<size_t> output_sizes_, input_sizes_;
 };

@@ -65,7 +65,8 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
              shapes[n.inputs[0]].size() >= 2;
     }
     case Op::Add:
-      return is_activation(g, n.inputs[0]) && is_activation(g, n.inputs[1]) && shapes[n.inputs[0]] == shapes[n.inputs[1]];
+      return is_activation(g, n.inputs[0]) && is_activation(g, n.inputs[1]) &&
+             shapes[n.inputs[0]] == shapes[n.inputs[1]];
     case Op::MaxPool:
     case Op::AveragePool:
     case Op::GlobalAveragePool:
@@ -98,9 +99,9 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
     } else {
       s.role[i] = Role::Compute;
       // A chain of Relu/Clip after the op (F.relu6 exports as Relu then Clip) becomes its clamp.
-      for (int r = index.sole_reader(g, s.out[i]); r >= 0 && !o.exclude.count(g.nodes[r].name) &&
-                                             (g.nodes[r].op == Op::Relu ||
-                                              (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1));
+      for (int r = index.sole_reader(g, s.out[i]);
+           r >= 0 && !o.exclude.count(g.nodes[r].name) &&
+           (g.nodes[r].op == Op::Relu || (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1));
            r = index.sole_reader(g, s.out[i])) {
         s.role[r] = Role::Absorbed;
         s.out[i] = g.nodes[r].outputs[0];
@@ -186,8 +187,8 @@ class Rewriter {
 
   // Symmetric int8 weights, per channel along `axis` (or per tensor): s = max|w| / 127,
   // q = clamp(round(w / s), -127, 127). Returns the dequantized value and the scales.
-  int quantize_weights(std::string base, const ConstTensor& w, int64_t axis, bool per_channel,
-                       float extra_scale, std::vector<float>& scales) {
+  int quantize_weights(std::string base, const ConstTensor& w, int64_t axis, bool per_channel, float extra_scale,
+                       std::vector<float>& scales) {
     const int64_t C = per_channel ? w.dims[axis] : 1;
     int64_t inner = 1;
     for (size_t d = axis + 1; d < w.dims.size(); ++d) inner *= w.dims[d];
@@ -208,15 +209,16 @@ class Rewriter {
     auto s = make_tensor(DType::Float32, per_channel ? Shape{C} : Shape{});
     std::memcpy(s->mutable_data<float>(), scales.data(), scales.size() * 4);
     auto z = make_tensor(DType::Int8, per_channel ? Shape{C} : Shape{});
-    const int qv = constant(base + "_quantized", q), sv = constant(base + "_scale", s), zv = constant(base + "_zero_point", z);
+    const int qv = constant(base + "_quantized", q), sv = constant(base + "_scale", s),
+              zv = constant(base + "_zero_point", z);
     const int dq = activation(base + "_dequantized", DType::Float32);
     node(Op::DequantizeLinear, base + "_DequantizeLinear", {qv, sv, zv}, dq, per_channel ? axis : -999);
     return dq;
   }
 
   // int32 bias in the accumulator's scale s_in * s_w[c] (stored as that float product).
-  int quantize_bias(std::string base, const float* b, size_t bn, float b_mul, float s_in,
-                    const std::vector<float>& s_w, size_t channels) {
+  int quantize_bias(std::string base, const float* b, size_t bn, float b_mul, float s_in, const std::vector<float>& s_w,
+                    size_t channels) {
     auto q = make_tensor(DType::Int32, {static_cast<int64_t>(channels)});
     auto s = make_tensor(DType::Float32, {static_cast<int64_t>(channels)});
     for (size_t c = 0; c < channels; ++c) {
@@ -226,7 +228,8 @@ class Rewriter {
       s->mutable_data<float>()[c] = acc_scale;
     }
     auto z = make_tensor(DType::Int32, {static_cast<int64_t>(channels)});
-    const int qv = constant(base + "_quantized", q), sv = constant(base + "_scale", s), zv = constant(base + "_zero_point", z);
+    const int qv = constant(base + "_quantized", q), sv = constant(base + "_scale", s),
+              zv = constant(base + "_zero_point", z);
     const int dq = activation(base + "_dequantized", DType::Float32);
     node(Op::DequantizeLinear, base + "_DequantizeLinear", {qv, sv, zv}, dq, 0);
     return dq;
@@ -346,7 +349,8 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   bool any_compute = false;
   for (size_t i = 0; i < src.nodes.size(); ++i) any_compute |= sel.role[i] == Role::Compute;
   if (!any_compute)
-    throw Error(src.source + ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
+    throw Error(src.source +
+                ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
 
   // Calibration: run the fp32 graph with every observed tensor as an extra output.
   Graph cg = src;
@@ -373,7 +377,8 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
         plan = std::make_unique<rt::Plan>(*planned, pw, d);
         planned_shapes = s.shapes;
         outs.clear();
-        for (int v : planned->outputs) outs.emplace_back(static_cast<size_t>(ir::shape_numel(planned->values[v].shape)));
+        for (int v : planned->outputs)
+          outs.emplace_back(static_cast<size_t>(ir::shape_numel(planned->values[v].shape)));
       }
       std::vector<float*> out_ptrs;
       for (auto& b : outs) out_ptrs.push_back(b.data());
@@ -381,8 +386,10 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
       for (size_t t = 0; t < observed.size(); ++t) {
         const std::vector<float>& x = outs[first_extra + t];
         try {
-          if (pass == 0) obs[t].observe_range(x.data(), x.size());
-          else obs[t].observe_histogram(x.data(), x.size());
+          if (pass == 0)
+            obs[t].observe_range(x.data(), x.size());
+          else
+            obs[t].observe_histogram(x.data(), x.size());
         } catch (const Error& e) {
           throw Error(src.source + ": calibration sample " + std::to_string(k) + ", tensor '" +
                       src.values[observed[t]].name + "': " + e.what());
@@ -394,7 +401,8 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
       for (auto& ob : obs) ob.begin_histogram();
   }
   std::map<int, calib::QuantParams> params;
-  for (size_t t = 0; t < observed.size(); ++t) params[observed[t]] = calib::uint8_params(obs[t].range(o.method, o.percentile));
+  for (size_t t = 0; t < observed.size(); ++t)
+    params[observed[t]] = calib::uint8_params(obs[t].range(o.method, o.percentile));
 
   // Rewrite: fake-quantize each needed tensor for its int8 readers; quantize weights and biases.
   Graph q = src;

@@ -16,9 +16,9 @@ namespace q8::quant {
 struct Options {
   calib::Method method = calib::Method::Percentile;
   double percentile = 99.99;
-  bool per_channel = true;          // int8 weights per output channel (else per tensor)
-  std::set<std::string> exclude;    // node names kept in fp32
-  int threads = 1;                  // for the calibration runs; results do not depend on it
+  bool per_channel = true;        // int8 weights per output channel (else per tensor)
+  std::set<std::string> exclude;  // node names kept in fp32
+  int threads = 1;                // for the calibration runs; results do not depend on it
   // Called after each calibration run: (runs done, runs in all).
   std::function<void(size_t, size_t)> progress;
 };

@@ -1,5 +1,5 @@
-#include "q8/q8.h"
 #include "graph.h"
+#include "q8/q8.h"
 
 namespace q8 {
 

@@ -12,9 +12,9 @@
 // Every error is one line: "<source>: <what>" or "<source>: node '<name>' (<OpType>): <what>".
 
 #include "importers/onnx/onnx_importer.h"
+#include "engine/src/file_io.h"
 #include "importers/onnx/onnx_ops.h"
 #include "importers/onnx/onnx_text.h"
-#include "engine/src/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,8 +34,8 @@
 #include <unordered_set>
 #include <utility>
 
-#include "q8/error.h"
 #include "onnx.pb.h"
+#include "q8/error.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "q8's ONNX importer copies little-endian raw_data as is: a little-endian host is required"
@@ -53,13 +53,11 @@ using Kind = ir::Attribute::Kind;
 // ---------------------------------------------------------------------------------------------
 // Message helpers
 
-
 std::string dims_str(const std::vector<int64_t>& d) {
   std::string s = "[";
   for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
   return s + "]";
 }
-
 
 std::string onnx_dtype_name(int t) {
   if (::onnx::TensorProto_DataType_IsValid(t)) {
@@ -98,8 +96,29 @@ const char* kind_name(Kind k) {
 // before anything is allocated. Malformed wire data is left for the parser to refuse.
 
 enum class M : uint8_t {
-  None, Str, PackedVarint, PackedFixed, Model, Graph, Node, Attr, Tensor, Sparse, ValueInfo, Type,
-  TypeTensor, TypeElem, TypeMap, Shape, Dim, Training, StrStr, Annotation, Function, Opset, Segment
+  None,
+  Str,
+  PackedVarint,
+  PackedFixed,
+  Model,
+  Graph,
+  Node,
+  Attr,
+  Tensor,
+  Sparse,
+  ValueInfo,
+  Type,
+  TypeTensor,
+  TypeElem,
+  TypeMap,
+  Shape,
+  Dim,
+  Training,
+  StrStr,
+  Annotation,
+  Function,
+  Opset,
+  Segment
 };
 
 M child_kind(M parent, uint32_t field) {
@@ -111,7 +130,10 @@ M child_kind(M parent, uint32_t field) {
         case 14: return M::StrStr;
         case 20: return M::Training;
         case 25: return M::Function;
-        case 2: case 3: case 4: case 6: return M::Str;
+        case 2:
+        case 3:
+        case 4:
+        case 6: return M::Str;
       }
       break;
     case M::Graph:
@@ -119,9 +141,12 @@ M child_kind(M parent, uint32_t field) {
         case 1: return M::Node;
         case 5: return M::Tensor;
         case 15: return M::Sparse;
-        case 11: case 12: case 13: return M::ValueInfo;
+        case 11:
+        case 12:
+        case 13: return M::ValueInfo;
         case 14: return M::Annotation;
-        case 2: case 10: return M::Str;
+        case 2:
+        case 10: return M::Str;
       }
       break;
     case M::Node:
@@ -130,22 +155,37 @@ M child_kind(M parent, uint32_t field) {
       break;
     case M::Attr:
       switch (field) {
-        case 5: case 10: return M::Tensor;
-        case 6: case 11: return M::Graph;
-        case 22: case 23: return M::Sparse;
-        case 14: case 15: return M::Type;
+        case 5:
+        case 10: return M::Tensor;
+        case 6:
+        case 11: return M::Graph;
+        case 22:
+        case 23: return M::Sparse;
+        case 14:
+        case 15: return M::Type;
         case 7: return M::PackedFixed;
         case 8: return M::PackedVarint;
-        case 1: case 4: case 9: case 13: case 21: return M::Str;
+        case 1:
+        case 4:
+        case 9:
+        case 13:
+        case 21: return M::Str;
       }
       break;
     case M::Tensor:
       switch (field) {
-        case 1: case 5: case 7: case 11: return M::PackedVarint;
-        case 4: case 10: return M::PackedFixed;
+        case 1:
+        case 5:
+        case 7:
+        case 11: return M::PackedVarint;
+        case 4:
+        case 10: return M::PackedFixed;
         case 3: return M::Segment;
         case 13: return M::StrStr;
-        case 6: case 8: case 9: case 12: return M::Str;
+        case 6:
+        case 8:
+        case 9:
+        case 12: return M::Str;
       }
       break;
     case M::Sparse:
@@ -196,8 +236,7 @@ M child_kind(M parent, uint32_t field) {
     case M::Opset:
       if (field == 1) return M::Str;
       break;
-    default:
-      break;
+    default: break;
   }
   return M::None;
 }
@@ -265,8 +304,7 @@ bool scan(const uint8_t* p, const uint8_t* end, M kind, int depth, ScanBudget& b
         p += len;
         break;
       }
-      default:
-        return false;  // groups do not occur in ONNX
+      default: return false;  // groups do not occur in ONNX
     }
   }
   return true;
@@ -300,14 +338,14 @@ bool map_dtype(int onnx_type, DTypeInfo& out) {
 // External data: tensors whose bytes live in a side file next to the model, as ONNX
 // writes models over 2 GB. Only a model read from a file has a folder to read them from; the
 // location must name a regular file inside that folder: absolute paths, ".." components,
-// symbolic links (at any component), files with several hard links and special files are refused. Every component is opened
-// with O_NOFOLLOW relative to the folder's descriptor, so nothing can be swapped in between the
-// check and the read.
+// symbolic links (at any component), files with several hard links and special files are refused. Every component is
+// opened with O_NOFOLLOW relative to the folder's descriptor, so nothing can be swapped in between the check and the
+// read.
 
 struct ExternalContext {
-  bool from_file = false;   // false: the model came from memory; external data is refused
-  std::string dir;          // the model's folder
-  int64_t used = 0;         // external bytes read so far (ImportLimits::max_external_bytes)
+  bool from_file = false;  // false: the model came from memory; external data is refused
+  std::string dir;         // the model's folder
+  int64_t used = 0;        // external bytes read so far (ImportLimits::max_external_bytes)
 };
 
 struct Fd {
@@ -332,12 +370,13 @@ bool parse_size(const std::string& s, int64_t& out) {
   return true;
 }
 
-void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uint8_t>& bytes,
-                   const std::string& prefix, const ImportLimits& lim, ExternalContext* ext) {
+void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uint8_t>& bytes, const std::string& prefix,
+                   const ImportLimits& lim, ExternalContext* ext) {
   auto fail = [&](const std::string& what) { prefixed_fail(prefix, what); };
   if (!ext || !ext->from_file)
-    fail("external data is not supported for a model loaded from memory (the data lies in files beside "
-         "the model): load the model from its file");
+    fail(
+        "external data is not supported for a model loaded from memory (the data lies in files beside "
+        "the model): load the model from its file");
   std::string location;
   int64_t offset = 0, length = -1;
   bool have_location = false;
@@ -378,7 +417,8 @@ void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uin
   auto sys_fail = [&](const std::string& what) {
     const int err = errno;
     if (err == ELOOP || err == EMLINK)
-      fail("external data location " + loc + " passes through a symbolic link; refused (links can lead outside the model's folder)");
+      fail("external data location " + loc +
+           " passes through a symbolic link; refused (links can lead outside the model's folder)");
     fail("external data " + loc + ": " + what + " (" + std::strerror(err) + ")");
   };
   Fd dir(::open(ext->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -386,7 +426,8 @@ void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uin
   int cur = dir.fd;
   std::vector<std::unique_ptr<Fd>> held;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    held.push_back(std::make_unique<Fd>(::openat(cur, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)));
+    held.push_back(
+        std::make_unique<Fd>(::openat(cur, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)));
     if (held.back()->fd < 0) {
       if (errno == ENOTDIR) {  // O_DIRECTORY|O_NOFOLLOW on a link reports ENOTDIR on some kernels
         struct stat ls {};
@@ -415,7 +456,8 @@ void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uin
   bytes.resize(static_cast<size_t>(nbytes));
   size_t got = 0;
   while (got < bytes.size()) {
-    ssize_t r = ::pread(f.fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(offset) + static_cast<off_t>(got));
+    ssize_t r =
+        ::pread(f.fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(offset) + static_cast<off_t>(got));
     if (r < 0) {
       if (errno == EINTR) continue;
       sys_fail("cannot read file");
@@ -434,8 +476,7 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
   if (t.has_segment()) fail("segmented tensors are not supported");
   DTypeInfo info{};
   if (!map_dtype(t.data_type(), info))
-    fail("unsupported data type " + onnx_dtype_name(t.data_type()) +
-         " (supported: FLOAT, UINT8, INT8, INT32, INT64)");
+    fail("unsupported data type " + onnx_dtype_name(t.data_type()) + " (supported: FLOAT, UINT8, INT8, INT32, INT64)");
   if (t.dims_size() > lim.max_rank)
     fail("rank " + std::to_string(t.dims_size()) + " exceeds the limit of " + std::to_string(lim.max_rank));
   std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
@@ -455,10 +496,10 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
   if (__builtin_mul_overflow(numel, static_cast<int64_t>(info.size), &nbytes))
     fail("shape " + dims_str(dims) + " overflows");
   if (nbytes > lim.max_tensor_bytes)
-    fail("tensor of " + std::to_string(nbytes) + " bytes exceeds the limit of " +
-         std::to_string(lim.max_tensor_bytes) + " bytes");
+    fail("tensor of " + std::to_string(nbytes) + " bytes exceeds the limit of " + std::to_string(lim.max_tensor_bytes) +
+         " bytes");
 
-  const int typed[] = {t.float_data_size(), t.int32_data_size(), t.string_data_size(),
+  const int typed[] = {t.float_data_size(), t.int32_data_size(),  t.string_data_size(),
                        t.int64_data_size(), t.double_data_size(), t.uint64_data_size()};
   int typed_fields = 0;
   for (int n : typed) typed_fields += n > 0;
@@ -475,8 +516,8 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
   if (t.has_raw_data()) {
     if (typed_fields) fail("holds both raw_data and typed data");
     if (static_cast<int64_t>(t.raw_data().size()) != nbytes)
-      fail("raw_data holds " + std::to_string(t.raw_data().size()) + " bytes, expected " +
-           std::to_string(nbytes) + " for " + what);
+      fail("raw_data holds " + std::to_string(t.raw_data().size()) + " bytes, expected " + std::to_string(nbytes) +
+           " for " + what);
     ct->bytes.assign(t.raw_data().begin(), t.raw_data().end());
     return ct;
   }
@@ -484,9 +525,20 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
   int have = 0;
   int right_field = -1;
   switch (info.dtype) {
-    case DType::Float32: have = t.float_data_size(); right_field = 0; break;
-    case DType::Uint8: case DType::Int8: case DType::Int32: have = t.int32_data_size(); right_field = 1; break;
-    case DType::Int64: have = t.int64_data_size(); right_field = 3; break;
+    case DType::Float32:
+      have = t.float_data_size();
+      right_field = 0;
+      break;
+    case DType::Uint8:
+    case DType::Int8:
+    case DType::Int32:
+      have = t.int32_data_size();
+      right_field = 1;
+      break;
+    case DType::Int64:
+      have = t.int64_data_size();
+      right_field = 3;
+      break;
     default: break;
   }
   for (int i = 0; i < 6; ++i)
@@ -519,8 +571,7 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
         dst[i] = static_cast<uint8_t>(static_cast<int8_t>(v));
       }
       break;
-    default:
-      break;
+    default: break;
   }
   return ct;
 }
@@ -597,12 +648,18 @@ Attribute Importer::convert_attr(const Pending& n, const ::onnx::AttributeProto&
   using AP = ::onnx::AttributeProto;
   int type = a.type();
   if (type == AP::UNDEFINED) {  // very old writers left the discriminator out: infer it
-    if (a.has_f()) type = AP::FLOAT;
-    else if (a.has_i()) type = AP::INT;
-    else if (a.has_s()) type = AP::STRING;
-    else if (a.has_t()) type = AP::TENSOR;
-    else if (a.floats_size()) type = AP::FLOATS;
-    else if (a.ints_size()) type = AP::INTS;
+    if (a.has_f())
+      type = AP::FLOAT;
+    else if (a.has_i())
+      type = AP::INT;
+    else if (a.has_s())
+      type = AP::STRING;
+    else if (a.has_t())
+      type = AP::TENSOR;
+    else if (a.floats_size())
+      type = AP::FLOATS;
+    else if (a.ints_size())
+      type = AP::INTS;
   }
   Kind have;
   switch (type) {
@@ -613,8 +670,8 @@ Attribute Importer::convert_attr(const Pending& n, const ::onnx::AttributeProto&
     case AP::STRING: have = Kind::String; break;
     case AP::TENSOR: have = Kind::Tensor; break;
     default:
-      node_fail(n, "attribute " + quote(a.name()) + " has type " + attr_type_name(type) + ", expected " +
-                       kind_name(want));
+      node_fail(n,
+                "attribute " + quote(a.name()) + " has type " + attr_type_name(type) + ", expected " + kind_name(want));
   }
   if (have != want)
     node_fail(n, "attribute " + quote(a.name()) + " must be " + kind_name(want) + ", got " + kind_name(have));
@@ -703,8 +760,8 @@ void Importer::check_conv_pool(Pending& n) {
   };
   if (const auto* ks = ints("kernel_shape")) {
     if (ks->size() != 2)
-      node_fail(n, "only 2-D " + std::string(what) + " is supported (kernel_shape has " +
-                       std::to_string(ks->size()) + " values)");
+      node_fail(n, "only 2-D " + std::string(what) + " is supported (kernel_shape has " + std::to_string(ks->size()) +
+                       " values)");
   } else if (!conv) {
     node_fail(n, "missing required attribute 'kernel_shape'");
   }
@@ -753,8 +810,7 @@ void Importer::check_attrs(Pending& n) {
   auto& A = n.attrs;
   auto finite = [&](const char* k) {
     auto it = A.find(k);
-    if (it != A.end() && !std::isfinite(it->second.f))
-      node_fail(n, "attribute '" + std::string(k) + "' is not finite");
+    if (it != A.end() && !std::isfinite(it->second.f)) node_fail(n, "attribute '" + std::string(k) + "' is not finite");
   };
   auto flag01 = [&](const char* k) {
     auto it = A.find(k);
@@ -765,9 +821,7 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Conv:
     case ir::Op::QLinearConv:
     case ir::Op::MaxPool:
-    case ir::Op::AveragePool:
-      check_conv_pool(n);
-      break;
+    case ir::Op::AveragePool: check_conv_pool(n); break;
     case ir::Op::QGemm:
       finite("alpha");
       flag01("transA");
@@ -778,9 +832,7 @@ void Importer::check_attrs(Pending& n) {
       if (it != A.end() && it->second.i != 1) node_fail(n, "saturate=0 applies to float8 only and is not supported");
       break;
     }
-    case ir::Op::QLinearGlobalAveragePool:
-      flag01("channels_last");
-      break;
+    case ir::Op::QLinearGlobalAveragePool: flag01("channels_last"); break;
     case ir::Op::Flatten: {
       auto it = A.find("axis");
       if (it != A.end() && (it->second.i < -lim_.max_rank || it->second.i > lim_.max_rank))
@@ -800,8 +852,8 @@ void Importer::check_attrs(Pending& n) {
       if (e != A.end() && e->second.f < 0) node_fail(n, "attribute 'epsilon' is negative");
       auto t = A.find("training_mode");
       if (t != A.end() && t->second.i != 0)
-        node_fail(n, "training_mode=" + std::to_string(t->second.i) +
-                         " is not supported; export the model in eval mode");
+        node_fail(n,
+                  "training_mode=" + std::to_string(t->second.i) + " is not supported; export the model in eval mode");
       break;
     }
     case ir::Op::Dropout: {
@@ -810,9 +862,7 @@ void Importer::check_attrs(Pending& n) {
         node_fail(n, "attribute 'ratio' must be in [0, 1)");
       break;
     }
-    case ir::Op::Reshape:
-      flag01("allowzero");
-      break;
+    case ir::Op::Reshape: flag01("allowzero"); break;
     case ir::Op::Pad: {
       auto m = A.find("mode");
       if (m != A.end() && m->second.s != "constant" && m->second.s != "reflect" && m->second.s != "edge" &&
@@ -821,8 +871,7 @@ void Importer::check_attrs(Pending& n) {
       break;
     }
     case ir::Op::Constant: {
-      if (A.size() != 1)
-        node_fail(n, "expects exactly one value attribute, got " + std::to_string(A.size()));
+      if (A.size() != 1) node_fail(n, "expects exactly one value attribute, got " + std::to_string(A.size()));
       const std::string key = A.begin()->first;
       Attribute a = A.begin()->second;
       auto ct = std::make_shared<ConstTensor>();
@@ -854,8 +903,7 @@ void Importer::check_attrs(Pending& n) {
       A["value"] = v;
       break;
     }
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -936,7 +984,8 @@ ConstTensorPtr Importer::const_of(int value) const {
   return it == consts_.end() ? nullptr : it->second;
 }
 
-void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pending>& pend, const std::vector<int>& order) {
+void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pending>& pend,
+                                    const std::vector<int>& order) {
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const ir::Node& node = g.nodes[k];
     const Pending& n = pend[order[k]];
@@ -946,7 +995,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
         if (auto w = in(1)) {
           if (w->dims.size() != 4)
             node_fail(n, "only 2-D convolution is supported (weight has rank " + std::to_string(w->dims.size()) + ")");
-          if (w->dtype != DType::Float32) node_fail(n, "weight is " + std::string(ir::dtype_name(w->dtype)) + ", expected float32");
+          if (w->dtype != DType::Float32)
+            node_fail(n, "weight is " + std::string(ir::dtype_name(w->dtype)) + ", expected float32");
         }
         if (auto b = in(2))
           if (b->dims.size() != 1) node_fail(n, "bias has rank " + std::to_string(b->dims.size()) + ", expected 1");
@@ -973,8 +1023,7 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
           if (!ok) node_fail(n, "training_mode must be a constant false");
         }
         break;
-      default:
-        break;
+      default: break;
     }
   }
 }
@@ -1004,8 +1053,7 @@ ir::Graph Importer::run(const void* data, size_t size) {
   }
 
   ::onnx::ModelProto model;
-  if (!model.ParseFromArray(data, static_cast<int>(size)))
-    fail("not an ONNX model (protobuf parse failed)");
+  if (!model.ParseFromArray(data, static_cast<int>(size))) fail("not an ONNX model (protobuf parse failed)");
   if (!model.has_graph()) fail("not an ONNX model (no graph)");
   check_opset(model);
   ::onnx::GraphProto& gp = *model.mutable_graph();
@@ -1134,8 +1182,7 @@ ir::Graph Importer::run(const void* data, size_t size) {
     const std::string& name = vi.name();
     if (!out_names.insert(name).second) fail("graph output " + quote(name) + " is listed twice");
     if (!produced.count(name)) {
-      if (known.count(name))
-        fail("graph output " + quote(name) + " is a graph input or initializer; not supported");
+      if (known.count(name)) fail("graph output " + quote(name) + " is a graph input or initializer; not supported");
       fail("graph output " + quote(name) + " is not produced by any node");
     }
     if (vi.has_type() && vi.type().has_tensor_type() && vi.type().tensor_type().has_elem_type() &&

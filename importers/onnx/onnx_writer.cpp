@@ -79,7 +79,6 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
-
 bool onnx_dtype(DType t, int& out) {
   switch (t) {
     case DType::Float32: out = ::onnx::TensorProto_DataType_FLOAT; return true;
@@ -121,9 +120,9 @@ class Writer {
   const int64_t opset_;
   ::onnx::ModelProto model_;
   ::onnx::GraphProto* gp_ = nullptr;
-  std::unordered_set<std::string> names_;       // every tensor name in the written graph
-  std::vector<char> produced_;                   // value id -> written as some node's output
-  std::vector<char> initialized_;                // value id -> written as an initializer
+  std::unordered_set<std::string> names_;                                // every tensor name in the written graph
+  std::vector<char> produced_;                                           // value id -> written as some node's output
+  std::vector<char> initialized_;                                        // value id -> written as an initializer
   std::map<std::pair<std::string, uint32_t>, std::string> float_inits_;  // (base, bits) -> shared scalar
   bool uses_ms_domain_ = false;
 };
@@ -162,7 +161,8 @@ std::string Writer::fresh_name(const std::string& base) {
 
 void Writer::fill_tensor(::onnx::TensorProto* t, const ConstTensor& c, const std::string& what) const {
   int type = 0;
-  if (!onnx_dtype(c.dtype, type)) fail(what + " has data type " + ir::dtype_name(c.dtype) + ", which ONNX files cannot hold here");
+  if (!onnx_dtype(c.dtype, type))
+    fail(what + " has data type " + ir::dtype_name(c.dtype) + ", which ONNX files cannot hold here");
   for (int64_t d : c.dims)
     if (d < 0) fail(what + " has a negative dimension in " + ir::shape_str(c.dims));
   const int64_t numel = c.numel();
@@ -179,8 +179,10 @@ void Writer::set_shape(::onnx::TypeProto_Tensor* tt, const ir::Shape& s) const {
   ::onnx::TensorShapeProto* sp = tt->mutable_shape();
   for (size_t i = 0; i < s.size(); ++i) {
     auto* d = sp->add_dim();
-    if (s[i] >= 0) d->set_dim_value(s[i]);
-    else d->set_dim_param(i == 0 ? std::string("batch") : "d" + std::to_string(i));
+    if (s[i] >= 0)
+      d->set_dim_value(s[i]);
+    else
+      d->set_dim_param(i == 0 ? std::string("batch") : "d" + std::to_string(i));
   }
 }
 
@@ -203,8 +205,14 @@ void Writer::write_attr(const ir::Node& n, const std::string& k, const Attribute
   AP* ap = np->add_attribute();
   ap->set_name(k);
   switch (a.kind) {
-    case Kind::Int: ap->set_type(AP::INT); ap->set_i(a.i); break;
-    case Kind::Float: ap->set_type(AP::FLOAT); ap->set_f(a.f); break;
+    case Kind::Int:
+      ap->set_type(AP::INT);
+      ap->set_i(a.i);
+      break;
+    case Kind::Float:
+      ap->set_type(AP::FLOAT);
+      ap->set_f(a.f);
+      break;
     case Kind::Ints:
       ap->set_type(AP::INTS);
       for (int64_t x : a.ints) ap->add_ints(x);
@@ -213,7 +221,10 @@ void Writer::write_attr(const ir::Node& n, const std::string& k, const Attribute
       ap->set_type(AP::FLOATS);
       for (float x : a.floats) ap->add_floats(x);
       break;
-    case Kind::String: ap->set_type(AP::STRING); ap->set_s(a.s); break;
+    case Kind::String:
+      ap->set_type(AP::STRING);
+      ap->set_s(a.s);
+      break;
     case Kind::Tensor:
       if (!a.t) node_fail(n, "attribute " + quote(k) + " holds no tensor");
       ap->set_type(AP::TENSOR);
@@ -259,9 +270,10 @@ void Writer::write_node(const ir::Node& n) {
     const std::string& k = kv.first;
     const Attribute& a = kv.second;
     if (is_internal_attr(k))
-      node_fail(n, "q8-internal attribute " + quote(k) + " cannot be written to ONNX; export the graph before fusion/lowering");
-    if (n.op == ir::Op::Clip && (k == "min" || k == "max")) continue;    // below
-    if (n.op == ir::Op::Dropout && k == "ratio") continue;               // below
+      node_fail(n, "q8-internal attribute " + quote(k) +
+                       " cannot be written to ONNX; export the graph before fusion/lowering");
+    if (n.op == ir::Op::Clip && (k == "min" || k == "max")) continue;  // below
+    if (n.op == ir::Op::Dropout && k == "ratio") continue;             // below
     const AttrSpec* ar = nullptr;
     for (const AttrSpec& r : rule->attrs)
       if (k == r.name) ar = &r;
@@ -270,8 +282,8 @@ void Writer::write_node(const ir::Node& n) {
       node_fail(n, "attribute " + quote(k) + " is " + kind_name(a.kind) + ", expected " + kind_name(ar->kind));
     if (opset_ < ar->min_opset || opset_ > ar->max_opset) {
       if (holds_default(k, a)) continue;
-      node_fail(n, "attribute " + quote(k) + " needs opset " + std::to_string(ar->min_opset) + " or later, the graph has opset " +
-                       std::to_string(opset_));
+      node_fail(n, "attribute " + quote(k) + " needs opset " + std::to_string(ar->min_opset) +
+                       " or later, the graph has opset " + std::to_string(opset_));
     }
     write_attr(n, k, a, np);
   }
@@ -282,10 +294,14 @@ void Writer::write_node(const ir::Node& n) {
     const float lo = n.attr_float("min", -INFINITY), hi = n.attr_float("max", INFINITY);
     if (std::isnan(lo) || std::isnan(hi)) node_fail(n, "min/max is NaN");
     std::string lo_name, hi_name;
-    if (!std::isinf(lo)) lo_name = float_initializer("clip_min", lo);
-    else if (lo > 0) node_fail(n, "min is +inf");
-    if (!std::isinf(hi)) hi_name = float_initializer("clip_max", hi);
-    else if (hi < 0) node_fail(n, "max is -inf");
+    if (!std::isinf(lo))
+      lo_name = float_initializer("clip_min", lo);
+    else if (lo > 0)
+      node_fail(n, "min is +inf");
+    if (!std::isinf(hi))
+      hi_name = float_initializer("clip_max", hi);
+    else if (hi < 0)
+      node_fail(n, "max is -inf");
     if (!lo_name.empty() || !hi_name.empty()) inputs.push_back(lo_name);
     if (!hi_name.empty()) inputs.push_back(hi_name);
   }
@@ -321,7 +337,8 @@ std::string Writer::run() {
   for (int v : g_.inputs) {
     const ir::Value& val = g_.values[v];
     if (val.dtype != DType::Float32 && val.dtype != DType::Undefined)
-      fail("graph input " + quote(val.name) + " is " + ir::dtype_name(val.dtype) + "; only float32 inputs can be written");
+      fail("graph input " + quote(val.name) + " is " + ir::dtype_name(val.dtype) +
+           "; only float32 inputs can be written");
     if (!val.has_shape) fail("graph input " + quote(val.name) + " has no shape");
     ::onnx::ValueInfoProto* vi = gp_->add_input();
     vi->set_name(val.name);
@@ -355,7 +372,8 @@ std::string Writer::run() {
     if (std::find(g_.inputs.begin(), g_.inputs.end(), v) != g_.inputs.end())
       fail("graph output " + quote(val.name) + " is a graph input; ONNX files q8 reads need a node in between");
     if (val.dtype != DType::Float32 && val.dtype != DType::Undefined)
-      fail("graph output " + quote(val.name) + " is " + ir::dtype_name(val.dtype) + "; only float32 outputs can be written");
+      fail("graph output " + quote(val.name) + " is " + ir::dtype_name(val.dtype) +
+           "; only float32 outputs can be written");
     if (!produced_[v]) fail("graph output " + quote(val.name) + " is never produced");
     ::onnx::ValueInfoProto* vi = gp_->add_output();
     vi->set_name(val.name);

@@ -16,4 +16,4 @@ std::string serialize_model(const ir::Graph& g);
 // Writes serialize_model(g) to `path` through a temporary file in the same folder and a rename,
 // so `path` is written whole or not at all; q8::Error naming the path on failure.
 void save_model(const ir::Graph& g, const std::string& path);
-}
+}  // namespace q8::onnx

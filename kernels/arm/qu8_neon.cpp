@@ -59,8 +59,8 @@ inline void block(int32x4_t (&acc)[kMR][2], const int8_t* pw, const int16x8_t (&
 }
 
 template <int R>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
-          size_t c_stride, const QU8Requant& p) {
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+          const QU8Requant& p) {
   const uint8_t* pb = static_cast<const uint8_t*>(w);
   int32x4_t acc[kMR][2];
   {
@@ -109,8 +109,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
-                        size_t, const QU8Requant&);
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
+                        const QU8Requant&);
 TileFn select(size_t mr) {
   switch (mr) {
     case 1: return &tile<1>;
@@ -124,13 +124,13 @@ TileFn select(size_t mr) {
   }
 }
 
-void qu8_igemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                           const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_igemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                           uint8_t* c, size_t c_stride, const QU8Requant& p) {
   select(mr)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                          const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_gemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, uint8_t* c,
+                          size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
@@ -236,9 +236,8 @@ namespace {
 // Depthwise channels [c, c + 8*NV) of one pixel (NV = 1 or 2): u8 inputs and s8 weights widened
 // to int16, smlal/smlal2 into int32 (exact), then qu8.h's requantization.
 template <int NV>
-inline void dw_channels(const uint8_t* const* rows, size_t taps, const uint8_t* bias,
-                        const int8_t* w, const uint8_t* m, size_t C, size_t c, uint8_t* o,
-                        const qu8_neon::Requant& rq) {
+inline void dw_channels(const uint8_t* const* rows, size_t taps, const uint8_t* bias, const int8_t* w, const uint8_t* m,
+                        size_t C, size_t c, uint8_t* o, const qu8_neon::Requant& rq) {
   int32x4_t acc[2 * NV];
 #pragma GCC unroll 4
   for (int v = 0; v < 2 * NV; ++v) acc[v] = qu8_neon::load_i32x4(bias + (c + 4 * v) * 4);
@@ -265,9 +264,8 @@ inline void dw_channels(const uint8_t* const* rows, size_t taps, const uint8_t* 
   }
 #pragma GCC unroll 2
   for (int v = 0; v < NV; ++v) {
-    const uint8x8_t q = qu8_neon::narrow_u8(
-        rq(acc[2 * v], qu8_neon::load_f32x4(m + (c + 8 * v) * 4)),
-        rq(acc[2 * v + 1], qu8_neon::load_f32x4(m + (c + 8 * v + 4) * 4)));
+    const uint8x8_t q = qu8_neon::narrow_u8(rq(acc[2 * v], qu8_neon::load_f32x4(m + (c + 8 * v) * 4)),
+                                            rq(acc[2 * v + 1], qu8_neon::load_f32x4(m + (c + 8 * v + 4) * 4)));
     vst1_u8(o + c + 8 * v, q);
   }
 }
@@ -277,8 +275,8 @@ inline void dw_channels(const uint8_t* const* rows, size_t taps, const uint8_t* 
 // Pixel by pixel, 16 then 8 channels at a time (the 16 MACs of a tap cost two loads, four widens
 // and four smlal); the last C % 8 channels and kernels of more than kMaxTaps taps use the portable
 // loops (qu8_ops_simd.h over the Neon traits), whose arithmetic is the same exact int32 sum.
-void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                      const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                      size_t p0, size_t p1, const QU8Requant& p) {
   const size_t C = g.C, taps = g.taps();
   if (taps > qu8_simd::kMaxTaps || C < 8) return qu8_simd::dwconv<Neon>(g, in, packed, zero, out, p0, p1, p);
   const uint8_t* bias = static_cast<const uint8_t*>(packed);
@@ -312,8 +310,8 @@ void qu8_avgpool__neon(const PoolGeometry& g, const uint8_t* in, uint8_t* out, s
                        const QU8PoolParams& p) {
   qu8_simd::avgpool<Neon>(g, in, out, p0, p1, p);
 }
-void qu8_global_avgpool__neon(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
-                              size_t n1, const QU8PoolParams& p) {
+void qu8_global_avgpool__neon(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                              const QU8PoolParams& p) {
   qu8_simd::global_avgpool<Neon>(HW, C, in, out, n0, n1, p);
 }
 void qu8_add__neon(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {

@@ -19,13 +19,13 @@
 
 namespace q8::kern {
 
-void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                      const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
+void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                      size_t p0, size_t p1, const QU8Requant& p);
 void qu8_maxpool__neon(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);
 void qu8_avgpool__neon(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
                        const QU8PoolParams& p);
-void qu8_global_avgpool__neon(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
-                              size_t n1, const QU8PoolParams& p);
+void qu8_global_avgpool__neon(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                              const QU8PoolParams& p);
 void qu8_add__neon(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p);
 void qu8_quantize__neon(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point);
 void qu8_dequantize__neon(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
@@ -47,9 +47,7 @@ struct Requant {
       : lo(vdupq_n_f32(static_cast<float>(static_cast<int32_t>(p.out_min) - p.out_zero_point))),
         hi(vdupq_n_f32(static_cast<float>(static_cast<int32_t>(p.out_max) - p.out_zero_point))),
         z(vdupq_n_s32(p.out_zero_point)) {}
-  int32x4_t operator()(int32x4_t acc, float32x4_t m) const {
-    return of_float(vmulq_f32(vcvtq_f32_s32(acc), m));
-  }
+  int32x4_t operator()(int32x4_t acc, float32x4_t m) const { return of_float(vmulq_f32(vcvtq_f32_s32(acc), m)); }
   int32x4_t of_float(float32x4_t x) const {
     x = vminnmq_f32(vmaxnmq_f32(x, lo), hi);
     return vaddq_s32(vcvtnq_s32_f32(x), z);
@@ -57,9 +55,7 @@ struct Requant {
 };
 
 // Eight requantized lanes (each in [out_min, out_max]) to bytes; the saturating narrows are exact.
-inline uint8x8_t narrow_u8(int32x4_t a, int32x4_t b) {
-  return vqmovun_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)));
-}
+inline uint8x8_t narrow_u8(int32x4_t a, int32x4_t b) { return vqmovun_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b))); }
 
 // Unaligned little loads and stores (packed bias and M arrays are not necessarily aligned).
 inline int32x4_t load_i32x4(const uint8_t* p) { return vreinterpretq_s32_u8(vld1q_u8(p)); }

@@ -39,8 +39,8 @@ constexpr size_t kMR = 8, kNR = 8;
 
 // acc[r] += dot(w, lane L of x[r]) for both halves of the 8 channels; neg += dot(w, -128).
 template <int R, int L>
-inline void block(int32x4_t (&acc)[kMR][2], int32x4_t (&neg)[2], const int8_t* pw,
-                  const int8x16_t (&x)[kMR], int8x16_t m128) {
+inline void block(int32x4_t (&acc)[kMR][2], int32x4_t (&neg)[2], const int8_t* pw, const int8x16_t (&x)[kMR],
+                  int8x16_t m128) {
   const int8x16_t w0 = vld1q_s8(pw), w1 = vld1q_s8(pw + 16);
   neg[0] = vdotq_s32(neg[0], w0, m128);
   neg[1] = vdotq_s32(neg[1], w1, m128);
@@ -52,8 +52,8 @@ inline void block(int32x4_t (&acc)[kMR][2], int32x4_t (&neg)[2], const int8_t* p
 }
 
 template <int R>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
-          size_t c_stride, const QU8Requant& p) {
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+          const QU8Requant& p) {
   const uint8_t* pb = static_cast<const uint8_t*>(w);
   int32x4_t acc[kMR][2];
   {
@@ -114,8 +114,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const qu8_neon::Requant rq(p);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const uint8x8_t q = qu8_neon::narrow_u8(rq(vsubq_s32(acc[r][0], neg[0]), m0),
-                                            rq(vsubq_s32(acc[r][1], neg[1]), m1));
+    const uint8x8_t q = qu8_neon::narrow_u8(rq(vsubq_s32(acc[r][0], neg[0]), m0), rq(vsubq_s32(acc[r][1], neg[1]), m1));
     uint8_t* out = c + r * c_stride;
     if (nc == kNR) {
       vst1_u8(out, q);
@@ -127,8 +126,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
-                        size_t, const QU8Requant&);
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
+                        const QU8Requant&);
 TileFn select(size_t mr) {
   switch (mr) {
     case 1: return &tile<1>;
@@ -142,13 +141,13 @@ TileFn select(size_t mr) {
   }
 }
 
-void qu8_igemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                              const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_igemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                              uint8_t* c, size_t c_stride, const QU8Requant& p) {
   select(mr)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                             const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_gemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                             uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   select(mr)(nc, kc, 1, rows, w, c, c_stride, p);

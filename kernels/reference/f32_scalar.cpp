@@ -52,9 +52,8 @@ float clamp_to(float x, float lo, float hi) {
 // Output pixels [0, mr) x channels [0, nc) of one panel: [nr bias][ks][kc][nr weights]. The nr
 // channels of a pixel run side by side (independent sums, each in the canonical order); padding
 // lanes past nc are computed from zero weights and dropped.
-Q8_FMA_CLONES void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks,
-                                         const float* const* a, const float* w, float* c,
-                                         size_t c_stride, float out_min, float out_max) {
+Q8_FMA_CLONES void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
+                                         const float* w, float* c, size_t c_stride, float out_min, float out_max) {
   const float* bias = w;
   const float* weights = w + kNR;
   for (size_t i = 0; i < mr; ++i) {
@@ -71,17 +70,15 @@ Q8_FMA_CLONES void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t
   }
 }
 
-Q8_FMA_CLONES void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const float* a,
-                                        size_t a_stride, const float* w, float* c, size_t c_stride,
-                                        float out_min, float out_max) {
+Q8_FMA_CLONES void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
+                                        const float* w, float* c, size_t c_stride, float out_min, float out_max) {
   const float* bias = w;
   const float* weights = w + kNR;
   for (size_t i = 0; i < mr; ++i) {
     float acc[kNR];
     for (size_t j = 0; j < kNR; ++j) acc[j] = bias[j];
     for (size_t k = 0; k < kc; ++k)
-      for (size_t j = 0; j < kNR; ++j)
-        acc[j] = std::fma(a[i * a_stride + k], weights[k * kNR + j], acc[j]);
+      for (size_t j = 0; j < kNR; ++j) acc[j] = std::fma(a[i * a_stride + k], weights[k * kNR + j], acc[j]);
     for (size_t j = 0; j < nc; ++j) c[i * c_stride + j] = clamp_to(acc[j], out_min, out_max);
   }
 }
@@ -97,8 +94,8 @@ void for_each_tap(const Geometry& g, const TapWindow& w, F&& f) {
 
 // Packed [C bias][taps][C weights]; taps outside the input add nothing, so `zero` is not needed.
 Q8_FMA_CLONES void f32_dwconv__scalar(const ConvGeometry& g, const float* in, const float* packed,
-                        const float* /*zero*/, float* out, size_t p0, size_t p1, float out_min,
-                        float out_max) {
+                                      const float* /*zero*/, float* out, size_t p0, size_t p1, float out_min,
+                                      float out_max) {
   const size_t C = g.C;
   for (size_t p = p0; p < p1; ++p) {
     const size_t n = p / (g.OH * g.OW), oy = p % (g.OH * g.OW) / g.OW, ox = p % g.OW;
@@ -149,8 +146,7 @@ void f32_avgpool__scalar(const PoolGeometry& g, const float* in, float* out, siz
   }
 }
 
-void f32_global_avgpool__scalar(size_t HW, size_t C, const float* in, float* out, size_t n0,
-                                size_t n1) {
+void f32_global_avgpool__scalar(size_t HW, size_t C, const float* in, float* out, size_t n0, size_t n1) {
   for (size_t n = n0; n < n1; ++n)
     for (size_t c = 0; c < C; ++c) {
       float sum = 0.0f;
@@ -163,8 +159,7 @@ void f32_add__scalar(size_t n, const float* a, const float* b, float* out, float
   for (size_t i = 0; i < n; ++i) out[i] = clamp_to(a[i] + b[i], lo, hi);
 }
 
-void f32_add_row__scalar(size_t rows, size_t n, const float* a, const float* b, float* out,
-                         float lo, float hi) {
+void f32_add_row__scalar(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi) {
   for (size_t r = 0; r < rows; ++r)
     for (size_t i = 0; i < n; ++i) out[r * n + i] = clamp_to(a[r * n + i] + b[i], lo, hi);
 }

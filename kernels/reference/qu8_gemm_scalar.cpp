@@ -25,8 +25,8 @@ uint8_t requantize(int32_t acc, float m, const QU8Requant& p) {
 // Rows [0, mr) of the tile; row i's tap t reads a[i * ks + t] (kc bytes, no slack needed here).
 // The sum is taken in int64 and wrapped to int32 at the end, which is what the SIMD kernels'
 // wrapping int32 lanes compute (sums modulo 2^32 do not depend on the order).
-void tile(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
-          uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void tile(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
+          size_t c_stride, const QU8Requant& p) {
   const size_t blocks = (kc + 3) / 4;
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   const int8_t* wk = reinterpret_cast<const int8_t*>(pw + kNR * sizeof(int32_t));
@@ -50,13 +50,13 @@ void tile(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, c
 
 }  // namespace
 
-void qu8_igemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                             const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_igemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                             uint8_t* c, size_t c_stride, const QU8Requant& p) {
   tile(mr, nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                            const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kQu8ScalarMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   tile(mr, nc, kc, 1, rows, w, c, c_stride, p);

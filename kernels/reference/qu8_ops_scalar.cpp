@@ -41,9 +41,8 @@ Pixel pixel_of(size_t p, size_t OH, size_t OW) { return {p / (OH * OW), p % (OH 
 // every tap, those outside reading z_a from `zero`: the same integer. Every path's int32 sums wrap
 // modulo 2^32 (SIMD lanes do; here the sum is taken in int64 and wrapped), so all agree bit for bit
 // even where a sum would not fit.
-void qu8_dwconv__scalar(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                        const uint8_t* zero, uint8_t* out, size_t p0, size_t p1,
-                        const QU8Requant& p) {
+void qu8_dwconv__scalar(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                        size_t p0, size_t p1, const QU8Requant& p) {
   const size_t C = g.C, taps = g.taps();
   const uint8_t* base = static_cast<const uint8_t*>(packed);
   const int8_t* w = reinterpret_cast<const int8_t*>(base + C * sizeof(int32_t));
@@ -70,8 +69,7 @@ void qu8_dwconv__scalar(const ConvGeometry& g, const uint8_t* in, const void* pa
 }
 
 // Positions outside the input are ignored (and not visited); a window with none inside gives 0.
-void qu8_maxpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
-                         size_t p1) {
+void qu8_maxpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   const size_t C = g.C;
   for (size_t px = p0; px < p1; ++px) {
     const Pixel q = pixel_of(px, g.OH, g.OW);
@@ -93,8 +91,8 @@ void qu8_maxpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out,
 // x = (float)acc * (in_over_out / (float)count), count = avgpool_divisor (kernels/window.h, the
 // fp32 kernels' rule). A window with nothing to count has mean 0, so its scale is 0 and the output
 // is z_out (clamped).
-void qu8_avgpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
-                         size_t p1, const QU8PoolParams& p) {
+void qu8_avgpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
+                         const QU8PoolParams& p) {
   const size_t C = g.C;
   for (size_t px = p0; px < p1; ++px) {
     const Pixel q = pixel_of(px, g.OH, g.OW);
@@ -112,21 +110,19 @@ void qu8_avgpool__scalar(const PoolGeometry& g, const uint8_t* in, uint8_t* out,
   }
 }
 
-void qu8_global_avgpool__scalar(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
-                                size_t n1, const QU8PoolParams& p) {
+void qu8_global_avgpool__scalar(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                                const QU8PoolParams& p) {
   const float scale = HW ? p.in_over_out / static_cast<float>(HW) : 0.0f;
   for (size_t n = n0; n < n1; ++n)
     for (size_t c = 0; c < C; ++c) {
       int32_t acc = 0;
-      for (size_t i = 0; i < HW; ++i)
-        acc += static_cast<int32_t>(in[(n * HW + i) * C + c]) - p.in_zero_point;
+      for (size_t i = 0; i < HW; ++i) acc += static_cast<int32_t>(in[(n * HW + i) * C + c]) - p.in_zero_point;
       out[n * C + c] = requantize(acc, scale, p.out);
     }
 }
 
 // x = (float)(a - z_a) * Ma; y = (float)(b - z_b) * Mb; s = x + y (three roundings); requantize s.
-void qu8_add__scalar(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out,
-                     const QU8AddParams& p) {
+void qu8_add__scalar(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
   const float lo = static_cast<float>(static_cast<int32_t>(p.out.out_min) - p.out.out_zero_point);
   const float hi = static_cast<float>(static_cast<int32_t>(p.out.out_max) - p.out.out_zero_point);
   for (size_t i = 0; i < n; ++i) {

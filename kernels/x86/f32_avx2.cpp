@@ -9,13 +9,13 @@ namespace q8::kern {
 namespace {
 using Arch = xsimd::fma3<xsimd::avx2>;
 
-void f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
-                          const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+void f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
+                          size_t c_stride, float out_min, float out_max) {
   f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
 }
 
-void f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                         const float* w, float* c, size_t c_stride, float out_min, float out_max) {
+void f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+                         size_t c_stride, float out_min, float out_max) {
   f32_simd::gemm_tile<Arch, 6, 2>(mr, nc, kc, a, a_stride, w, c, c_stride, out_min, out_max);
 }
 

@@ -46,8 +46,8 @@ inline int32_t load_u32(const uint8_t* p) {
 
 // R rows (R <= kMR), V ymm of 8 output channels (V = 1: nc <= 8). Row r's tap t is a[r * ks + t].
 template <int R, int V>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
-          size_t c_stride, const QU8Requant& p) {
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+          const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   __m256i acc[R][V];
   for (int v = 0; v < V; ++v) {
@@ -60,10 +60,10 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   // gets (k1, k3), 8 lanes per ymm in lane order.
   const __m256i even = _mm256_set1_epi16(0x0001), odd = _mm256_set1_epi16(0x0100);
   // Activations: int16 (a0, a2) and (a1, a3) repeated (-1 selects a zero byte).
-  const __m256i x02 = _mm256_setr_epi8(0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1,
-                                       0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1);
-  const __m256i x13 = _mm256_setr_epi8(1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1,
-                                       1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1);
+  const __m256i x02 = _mm256_setr_epi8(0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2,
+                                       -1, 0, -1, 2, -1, 0, -1, 2, -1);
+  const __m256i x13 = _mm256_setr_epi8(1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3,
+                                       -1, 1, -1, 3, -1, 1, -1, 3, -1);
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[R];
@@ -80,8 +80,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
         const __m256i xa = _mm256_shuffle_epi8(x, x02);
         const __m256i xb = _mm256_shuffle_epi8(x, x13);
         for (int v = 0; v < V; ++v)
-          acc[r][v] = _mm256_add_epi32(
-              acc[r][v], _mm256_add_epi32(_mm256_madd_epi16(xa, w02[v]), _mm256_madd_epi16(xb, w13[v])));
+          acc[r][v] = _mm256_add_epi32(acc[r][v],
+                                       _mm256_add_epi32(_mm256_madd_epi16(xa, w02[v]), _mm256_madd_epi16(xb, w13[v])));
       }
       pw += kNR * 4;
     }
@@ -116,8 +116,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
-                        size_t, const QU8Requant&);
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
+                        const QU8Requant&);
 template <int R>
 constexpr TileFn pick(size_t nc) {
   return nc > 8 ? &tile<R, 2> : &tile<R, 1>;
@@ -134,13 +134,13 @@ TileFn select(size_t mr, size_t nc) {
 
 }  // namespace
 
-void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                            const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
   select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                           const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                           uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   select(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);

@@ -31,8 +31,8 @@ inline int32_t load_u32(const uint8_t* p) {
 }
 
 template <int R>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
-          size_t c_stride, const QU8Requant& p) {
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+          const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   const __m512i bias = _mm512_loadu_si512(pw);
   pw += kNR * 4;
@@ -63,9 +63,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw));
   const __mmask16 mask = nc >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nc) - 1);
   for (int r = 0; r < R; ++r) {
-    const __m512i sum = _mm512_add_epi32(
-        bias, _mm512_add_epi32(_mm512_permutex2var_epi32(acc[r][0], even, acc[r][1]),
-                               _mm512_permutex2var_epi32(acc[r][0], odd, acc[r][1])));
+    const __m512i sum = _mm512_add_epi32(bias, _mm512_add_epi32(_mm512_permutex2var_epi32(acc[r][0], even, acc[r][1]),
+                                                                _mm512_permutex2var_epi32(acc[r][0], odd, acc[r][1])));
     __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), m);
     x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), z);
@@ -73,8 +72,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
-                        size_t, const QU8Requant&);
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
+                        const QU8Requant&);
 TileFn select(size_t mr) {
   switch (mr) {
     case 1: return &tile<1>;
@@ -90,13 +89,13 @@ TileFn select(size_t mr) {
 
 }  // namespace
 
-void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
-                              const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                              uint8_t* c, size_t c_stride, const QU8Requant& p) {
   select(mr)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
-                             const void* w, uint8_t* c, size_t c_stride, const QU8Requant& p) {
+void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                             uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   select(mr)(nc, kc, 1, rows, w, c, c_stride, p);

@@ -31,8 +31,8 @@ inline int32_t load_u32(const uint8_t* p) {
 
 // R rows (R <= kMR), V zmm columns (V = 1: nc <= 16). Row r's tap t is a[r * ks + t].
 template <int R, int V>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
-          size_t c_stride, const QU8Requant& p) {
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+          const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   __m512i acc[R][V];
   for (int v = 0; v < V; ++v) {
@@ -41,7 +41,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
   pw += kNR * 4;
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
-  if (blocks == 1) {  // first layers (kc = 3): one step per tap, no inner loop
+  if (blocks == 1) {                   // first layers (kc = 3): one step per tap, no inner loop
 #pragma GCC unroll 2
     for (size_t t = 0; t < ks; ++t) {
       __m512i wv[V];
@@ -86,8 +86,8 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*,
-                        size_t, const QU8Requant&);
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
+                        const QU8Requant&);
 template <int R>
 constexpr TileFn pick(size_t nc) {
   return nc > 16 ? &tile<R, 2> : &tile<R, 1>;
@@ -107,15 +107,13 @@ TileFn select(size_t mr, size_t nc) {
 
 }  // namespace
 
-void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks,
-                                  const uint8_t* const* a, const void* w, uint8_t* c,
-                                  size_t c_stride, const QU8Requant& p) {
+void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                                  uint8_t* c, size_t c_stride, const QU8Requant& p) {
   select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a,
-                                 size_t a_stride, const void* w, uint8_t* c, size_t c_stride,
-                                 const QU8Requant& p) {
+void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                 uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   select(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);

@@ -38,8 +38,12 @@ struct Avx2 {
     return a;
   }
 
-  static I load_u8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
-  static I load_s8(const int8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static I load_u8(const uint8_t* p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I load_s8(const int8_t* p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  }
   static I load_u8_partial(const uint8_t* p, size_t n) {
     alignas(16) uint8_t tmp[16] = {};
     std::memcpy(tmp, p, n);
@@ -97,8 +101,8 @@ struct Avx2 {
   }
 };
 
-void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                      const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                      size_t p0, size_t p1, const QU8Requant& p) {
   qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
 }
 void qu8_maxpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
@@ -108,8 +112,8 @@ void qu8_avgpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, s
                        const QU8PoolParams& p) {
   qu8_simd::avgpool<Avx2>(g, in, out, p0, p1, p);
 }
-void qu8_global_avgpool__avx2(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
-                              size_t n1, const QU8PoolParams& p) {
+void qu8_global_avgpool__avx2(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                              const QU8PoolParams& p) {
   qu8_simd::global_avgpool<Avx2>(HW, C, in, out, n0, n1, p);
 }
 void qu8_add__avx2(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {

@@ -49,8 +49,12 @@ struct Avx512 {
     return a;
   }
 
-  static I load_u8(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  static I load_s8(const int8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static I load_u8(const uint8_t* p) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I load_s8(const int8_t* p) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
   static I load_u8_partial(const uint8_t* p, size_t n) {
     return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(maskw(n), p));
   }
@@ -63,9 +67,7 @@ struct Avx512 {
   static F load_f32(const void* p) { return _mm512_loadu_ps(p); }
   static F load_f32_partial(const void* p, size_t n) { return _mm512_maskz_loadu_ps(maskw(n), p); }
   // Lanes hold values in [0, 255]: the truncating vpmovdb is exact.
-  static void store_u8(I v, uint8_t* p) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
-  }
+  static void store_u8(I v, uint8_t* p) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v)); }
   static void store_u8_partial(I v, uint8_t* p, size_t n) { _mm512_mask_cvtepi32_storeu_epi8(p, maskw(n), v); }
   static void store_f32(F v, float* p) { _mm512_storeu_ps(p, v); }
   static void store_f32_partial(F v, float* p, size_t n) { _mm512_mask_storeu_ps(p, maskw(n), v); }
@@ -96,19 +98,19 @@ const QU8Kernels k_table = {
 
 }  // namespace
 
-void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed,
-                        const uint8_t* zero, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                        size_t p0, size_t p1, const QU8Requant& p) {
   qu8_simd::dwconv<Avx512>(g, in, packed, zero, out, p0, p1, p);
 }
 void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   qu8_simd::maxpool<Avx512>(g, in, out, p0, p1);
 }
-void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0,
-                         size_t p1, const QU8PoolParams& p) {
+void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
+                         const QU8PoolParams& p) {
   qu8_simd::avgpool<Avx512>(g, in, out, p0, p1, p);
 }
-void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0,
-                                size_t n1, const QU8PoolParams& p) {
+void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                                const QU8PoolParams& p) {
   qu8_simd::global_avgpool<Avx512>(HW, C, in, out, n0, n1, p);
 }
 void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {

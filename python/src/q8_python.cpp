@@ -82,7 +82,8 @@ py::array float32_array(py::handle obj, const What& what) {
   const bool convertible = (kind == 'f' && size == 8) || (kind == 'i' && (size == 8 || size == 4 || size == 1)) ||
                            (kind == 'u' && size == 1);
   if (!f32 && !convertible)
-    throw q8::Error(what() + ": unsupported dtype '" + descr() + "' (supported: float32, float64, int64, int32, uint8, int8)");
+    throw q8::Error(what() + ": unsupported dtype '" + descr() +
+                    "' (supported: float32, float64, int64, int32, uint8, int8)");
   if (!(a.flags() & py::array::c_style)) {
     if (a.flags() & py::array::f_style)
       throw q8::Error(what() + ": Fortran-order arrays are not supported (use np.ascontiguousarray)");
@@ -107,7 +108,8 @@ std::vector<py::array> input_arrays(const q8::Model& model, py::handle inputs) {
       bool known = false;
       for (const auto& t : want) known |= t.name == key;
       if (!known)
-        throw q8::Error(model.source() + ": '" + key + "' is not an input of the model (inputs: " + names_text(want) + ")");
+        throw q8::Error(model.source() + ": '" + key + "' is not an input of the model (inputs: " + names_text(want) +
+                        ")");
     }
     for (const auto& t : want) {
       if (!d.contains(t.name))
@@ -117,9 +119,11 @@ std::vector<py::array> input_arrays(const q8::Model& model, py::handle inputs) {
   } else if (py::isinstance<py::list>(inputs) || py::isinstance<py::tuple>(inputs)) {
     py::sequence s = py::reinterpret_borrow<py::sequence>(inputs);
     for (size_t i = 0; i < s.size(); ++i)
-      r.push_back(float32_array(s[i], [&] { return "input '" + (i < want.size() ? want[i].name : std::to_string(i)) + "'"; }));
+      r.push_back(
+          float32_array(s[i], [&] { return "input '" + (i < want.size() ? want[i].name : std::to_string(i)) + "'"; }));
   } else {
-    r.push_back(float32_array(inputs, [&] { return "input '" + (want.empty() ? std::string("0") : want[0].name) + "'"; }));
+    r.push_back(
+        float32_array(inputs, [&] { return "input '" + (want.empty() ? std::string("0") : want[0].name) + "'"; }));
   }
   return r;
 }
@@ -347,7 +351,8 @@ class CalibrationBuilder {
       if (samples_ > 0 && sample != sample_shapes_[i])
         throw q8::Error(model_.source() + ": " + where + ": shape " + shape_text(array_shape(a)) +
                         " differs from the other calibration samples");
-      if (n >= 0 && s[0] != n) throw q8::Error(model_.source() + ": " + where + ": the inputs hold different sample counts");
+      if (n >= 0 && s[0] != n)
+        throw q8::Error(model_.source() + ": " + where + ": the inputs hold different sample counts");
       n = s[0];
       sample_shapes_[i] = sample;
       arrays.push_back(std::move(a));
@@ -423,7 +428,8 @@ q8::QuantizeOptions quantize_options(const std::string& method, py::handle perce
   if (!percentile.is_none()) o.percentile = static_cast<float>(percentile.cast<double>());
   o.per_channel = per_channel;
   o.exclude = exclude;
-  if (threads < 1 || threads > 1024) throw q8::Error("threads must be between 1 and 1024, got " + std::to_string(threads));
+  if (threads < 1 || threads > 1024)
+    throw q8::Error("threads must be between 1 and 1024, got " + std::to_string(threads));
   o.threads = threads;
   // A borrowed pointer: the caller's argument outlives the call, and the library may copy the
   // std::function on a thread without the GIL, which must not touch reference counts.
@@ -436,9 +442,9 @@ q8::QuantizeOptions quantize_options(const std::string& method, py::handle perce
   return o;
 }
 
-q8::Model quantize(const q8::Model& model, const CalibrationSet& calib, const std::string& method, py::object percentile,
-                   bool per_channel, const std::vector<std::string>& exclude, int threads, const std::string& fallback,
-                   double min_sqnr, py::handle progress) {
+q8::Model quantize(const q8::Model& model, const CalibrationSet& calib, const std::string& method,
+                   py::object percentile, bool per_channel, const std::vector<std::string>& exclude, int threads,
+                   const std::string& fallback, double min_sqnr, py::handle progress) {
   require_loaded(model);
   if (fallback != "none" && fallback != "auto")
     throw q8::Error("fallback must be None, 'none' or 'auto', got '" + fallback + "'");
@@ -566,16 +572,32 @@ PYBIND11_MODULE(_q8, m) {
           "Writes the model as ONNX (a quantized one as QDQ, which ONNX Runtime also runs): the same\n"
           "bytes `q8 quantize` writes. The file is written whole or not at all.")
       .def_property_readonly(
-          "inputs", [](const q8::Model& model) { require_loaded(model); return infos(model.inputs()); },
+          "inputs",
+          [](const q8::Model& model) {
+            require_loaded(model);
+            return infos(model.inputs());
+          },
           "The graph's inputs, in order: a list of TensorInfo (name, shape, dtype).")
       .def_property_readonly(
-          "outputs", [](const q8::Model& model) { require_loaded(model); return infos(model.outputs()); },
+          "outputs",
+          [](const q8::Model& model) {
+            require_loaded(model);
+            return infos(model.outputs());
+          },
           "The graph's outputs, in order: a list of TensorInfo (name, shape, dtype).")
       .def_property_readonly(
-          "is_quantized", [](const q8::Model& model) { require_loaded(model); return model.is_quantized(); },
+          "is_quantized",
+          [](const q8::Model& model) {
+            require_loaded(model);
+            return model.is_quantized();
+          },
           "True if (some of) the model's nodes run in int8.")
       .def_property_readonly(
-          "source", [](const q8::Model& model) { require_loaded(model); return model.source(); },
+          "source",
+          [](const q8::Model& model) {
+            require_loaded(model);
+            return model.source();
+          },
           "The file (or name) the model was loaded from, as errors name it.")
       .def("info", &info_dict, py::arg("batch") = 1,
            "info(batch=1) -> dict\n\n"
@@ -588,7 +610,8 @@ PYBIND11_MODULE(_q8, m) {
         if (!model.impl()) return std::string("<q8.Model (empty)>");
         std::string ins;
         for (const auto& t : model.inputs()) ins += (ins.empty() ? "" : ", ") + t.name + " " + shape_text(t.shape);
-        return "<q8.Model '" + model.source() + "' " + (model.is_quantized() ? "int8" : "fp32") + ", inputs: " + ins + ">";
+        return "<q8.Model '" + model.source() + "' " + (model.is_quantized() ? "int8" : "fp32") + ", inputs: " + ins +
+               ">";
       });
 
   py::class_<PySession>(m, "Session",
@@ -613,7 +636,8 @@ PYBIND11_MODULE(_q8, m) {
            "array}, a list or tuple of arrays in the model's input order, or one array for a one-input\n"
            "model. Arrays are taken as the q8 program takes .npy files: float32 (float64, int64, int32,\n"
            "uint8 and int8 are converted), C order. A C-contiguous float32 array is read in place\n"
-           "(no copy is made of it); it must not change while the call runs. Raises q8.Error for a wrong dtype, layout,\n"
+           "(no copy is made of it); it must not change while the call runs. Raises q8.Error for a wrong dtype, "
+           "layout,\n"
            "shape or count, with the q8 program's message.")
       .def_property_readonly(
           "inputs", [](const PySession& s) { return infos(s.model.inputs()); }, "The model's inputs (TensorInfo).")
@@ -627,7 +651,10 @@ PYBIND11_MODULE(_q8, m) {
       .def_property_readonly(
           "threads", [](const PySession& s) { return s.session->options().threads; }, "Worker threads.")
       .def_property_readonly(
-          "isa", [](const PySession& s) { return s.session->options().isa.empty() ? q8::active_isa() : s.session->options().isa; },
+          "isa",
+          [](const PySession& s) {
+            return s.session->options().isa.empty() ? q8::active_isa() : s.session->options().isa;
+          },
           "The kernel path this session runs on.")
       .def("profile", &session_profile, py::arg("inputs"), py::arg("iterations") = 20,
            "profile(inputs, iterations=20) -> list[dict]\n\n"

@@ -2,10 +2,10 @@
 // load, calibrate and quantize on a few deterministic samples, save as QDQ bytes, load those
 // back, and run the int8 session once. Each step either works or is refused with q8::Error.
 // Inputs stay small (the model's input at most 4096 elements) so each execution is fast.
+#include <unistd.h>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <unistd.h>
 
 #include <string>
 #include <vector>

@@ -65,7 +65,7 @@ inline AxisGeometry random_axis(std::mt19937& rng) {
   a.Pe = pick(0, pad_max);
   const size_t span = (a.K - 1) * a.D + 1;
   if (a.I + a.P + a.Pe < span) a.Pe += span - (a.I + a.P + a.Pe);  // at least one window
-  const size_t extent = a.I + a.P + a.Pe - span;                      // last window start
+  const size_t extent = a.I + a.P + a.Pe - span;                   // last window start
   const size_t min_stride = extent / 24 + 1;
   a.S = std::max(min_stride, pick(1, 4)) + (pick(0, 3) == 0 ? pick(0, min_stride) : 0);
   return a;

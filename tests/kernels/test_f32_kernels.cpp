@@ -87,8 +87,8 @@ void expect_close(const std::vector<float>& got, const Expected& want, double re
     const double tol = rel * want.abs_sum[i] + 1e-6;
     if (!(std::fabs(got[i] - want.value[i]) <= tol)) {
       if (++bad <= 5)
-        ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected "
-                      << want.value[i] << " (tolerance " << tol << ")";
+        ADD_FAILURE() << what << ": element " << i << " is " << got[i] << ", expected " << want.value[i]
+                      << " (tolerance " << tol << ")";
     }
   }
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " elements differ";
@@ -105,8 +105,8 @@ void expect_same_bits(const std::vector<float>& got, const std::vector<float>& w
       std::memcpy(&gb, &got[i], 4);
       std::memcpy(&wb, &want[i], 4);
       char buf[160];
-      std::snprintf(buf, sizeof buf, "element %zu is %.9g (0x%08x), scalar gives %.9g (0x%08x)", i, got[i],
-                    gb, want[i], wb);
+      std::snprintf(buf, sizeof buf, "element %zu is %.9g (0x%08x), scalar gives %.9g (0x%08x)", i, got[i], gb, want[i],
+                    wb);
       ADD_FAILURE() << what << ": " << buf;
     }
   }
@@ -131,14 +131,48 @@ float clampf(float x, float lo, float hi) { return std::min(std::max(x, lo), hi)
 struct ConvCase {
   ConvGeometry g;
   size_t extra_h = 0, extra_w = 0;
-  ConvCase& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = c; return *this; }
-  ConvCase& out_channels(size_t k) { g.K = k; return *this; }
-  ConvCase& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
-  ConvCase& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
-  ConvCase& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
-  ConvCase& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
-  ConvCase& groups(size_t n) { g.groups = n; return *this; }
-  ConvCase& extra(size_t h, size_t w) { extra_h = h; extra_w = w; return *this; }
+  ConvCase& input(size_t n, size_t h, size_t w, size_t c) {
+    g.N = n;
+    g.IH = h;
+    g.IW = w;
+    g.C = c;
+    return *this;
+  }
+  ConvCase& out_channels(size_t k) {
+    g.K = k;
+    return *this;
+  }
+  ConvCase& kernel(size_t kh, size_t kw) {
+    g.KH = kh;
+    g.KW = kw;
+    return *this;
+  }
+  ConvCase& stride(size_t sh, size_t sw) {
+    g.SH = sh;
+    g.SW = sw;
+    return *this;
+  }
+  ConvCase& dilation(size_t dh, size_t dw) {
+    g.DH = dh;
+    g.DW = dw;
+    return *this;
+  }
+  ConvCase& pads(size_t t, size_t l, size_t b, size_t r) {
+    g.PT = t;
+    g.PL = l;
+    g.PB = b;
+    g.PR = r;
+    return *this;
+  }
+  ConvCase& groups(size_t n) {
+    g.groups = n;
+    return *this;
+  }
+  ConvCase& extra(size_t h, size_t w) {
+    extra_h = h;
+    extra_w = w;
+    return *this;
+  }
   ConvGeometry geometry() const {
     ConvGeometry r = g;
     r.OH = (g.IH + g.PT + g.PB - g.DH * (g.KH - 1) - 1) / g.SH + 1 + extra_h;
@@ -150,16 +184,16 @@ struct ConvCase {
 std::string describe(const ConvGeometry& g) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu g%zu",
-                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.K, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL,
-                g.PB, g.PR, g.groups);
+                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.K, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB, g.PR,
+                g.groups);
   return buf;
 }
 
 // Direct NHWC convolution in double; weights ONNX [K][Cg][KH][KW]. Taps outside the input add 0,
 // so only those inside are summed, found by scanning the input (naive_window.h): huge kernels
 // stay cheap here.
-Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const std::vector<float>& w,
-                    const float* bias, float lo, float hi) {
+Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const std::vector<float>& w, const float* bias,
+                    float lo, float hi) {
   const size_t Cg = g.Cg(), Kg = g.Kg();
   std::vector<std::vector<AxisTap>> rows(g.OH), cols(g.OW);
   for (size_t oy = 0; oy < g.OH; ++oy) rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
@@ -188,8 +222,7 @@ Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const s
 
 // Runs a conv through the GEMM path (pack, indirection, f32_conv_run) in `pieces` ranges.
 std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
-                            const std::vector<float>& w, const float* bias, float lo, float hi,
-                            size_t pieces) {
+                            const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces) {
   const size_t nr = t.conv.nr, P = g.out_pixels();
   const size_t packed_floats = q8::kern::f32_conv_packed_floats(g, nr);
   std::vector<float> packed(packed_floats + kGuard, kSentinel);
@@ -203,8 +236,8 @@ std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const st
     q8::kern::conv_indirection_init(g, grp, in.data(), zero.data(), indirection.data());
     const float* packed_group = packed.data() + grp * (packed_floats / g.groups);
     for (size_t i = 0; i + 1 < bounds.size(); ++i)
-      q8::kern::f32_conv_run(t.conv, g, grp, indirection.data(), packed_group, out.data(), bounds[i],
-                             bounds[i + 1], lo, hi);
+      q8::kern::f32_conv_run(t.conv, g, grp, indirection.data(), packed_group, out.data(), bounds[i], bounds[i + 1], lo,
+                             hi);
   }
   expect_guard_intact(out, P * g.K, std::string(t.isa) + " conv");
   out.resize(P * g.K);
@@ -213,8 +246,7 @@ std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const st
 
 // Depthwise through t.dwconv.
 std::vector<float> run_dwconv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
-                              const std::vector<float>& w, const float* bias, float lo, float hi,
-                              size_t pieces) {
+                              const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces) {
   const size_t P = g.out_pixels();
   std::vector<float> packed(q8::kern::f32_dwconv_packed_floats(g));
   q8::kern::f32_dwconv_pack(g, w.data(), bias, packed.data());
@@ -255,13 +287,12 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
     const auto bias = random_floats(g.K, seed + 2);
     const float* b = with_bias ? bias.data() : nullptr;
     for (const Clamp& cl : kClamps) {
-      const std::string what = std::string(table_->isa) + " conv " + describe(g) +
-                               " clamp [" + std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "]";
+      const std::string what = std::string(table_->isa) + " conv " + describe(g) + " clamp [" + std::to_string(cl.lo) +
+                               ", " + std::to_string(cl.hi) + "]";
       const Expected want = naive_conv(g, in, w, b, cl.lo, cl.hi);
       const auto whole = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 1);
       expect_close(whole, want, 1e-5, what);
-      if (!is_scalar())
-        expect_same_bits(whole, run_conv(*scalar_, g, in, w, b, cl.lo, cl.hi, 1), what + " vs scalar");
+      if (!is_scalar()) expect_same_bits(whole, run_conv(*scalar_, g, in, w, b, cl.lo, cl.hi, 1), what + " vs scalar");
       for (size_t pieces : {2, 3, 7}) {
         const auto parts = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, pieces);
         EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
@@ -367,7 +398,12 @@ TEST_P(F32Kernels_, DepthwiseHugeWindows) {
   dw(9, ConvCase().kernel(1, M / 2).stride(1, 32).pads(0, M / 2, 0, M / 2));  // 8 x 16385 pixels
   dw(3, ConvCase().kernel(M / 2, 1).stride(32, 1).pads(M / 2, 1, M / 2 - 5, 2));
   dw(5, ConvCase().kernel(1024, 1024).dilation(1024, 1024).stride(M / 4, M / 4).pads(M, M, M, M));
-  dw(2, ConvCase().kernel(1024, 1024).dilation(1023, 1025).stride(M / 4 + 3, M / 4 - 1).pads(M - 7, M / 2, M, M).extra(1, 0));
+  dw(2, ConvCase()
+            .kernel(1024, 1024)
+            .dilation(1023, 1025)
+            .stride(M / 4 + 3, M / 4 - 1)
+            .pads(M - 7, M / 2, M, M)
+            .extra(1, 0));
   for (size_t C : {1, 16, 33}) {
     dw(C, ConvCase().kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M));  // windows in the pads
     dw(C, ConvCase().kernel(5, 5).stride(M / 2 - 1, 3).pads(M, 2, M, 2));
@@ -435,20 +471,21 @@ TEST_P(F32Kernels_, Gemm) {
             std::vector<float> out(M * out_stride + kGuard, kSentinel);
             const auto bounds = split(M, pieces);
             for (size_t i = 0; i + 1 < bounds.size(); ++i)
-              q8::kern::f32_gemm_run(t, N, Kd, a.data(), a_stride, packed.data(), out.data(), out_stride,
-                                     bounds[i], bounds[i + 1], cl.lo, cl.hi);
+              q8::kern::f32_gemm_run(t, N, Kd, a.data(), a_stride, packed.data(), out.data(), out_stride, bounds[i],
+                                     bounds[i + 1], cl.lo, cl.hi);
             expect_guard_intact(out, M * out_stride, std::string(t.isa) + " gemm");
             std::vector<float> dense;
             for (size_t m = 0; m < M; ++m)
               for (size_t n = 0; n < out_stride; ++n) {
-                if (n < N) dense.push_back(out[m * out_stride + n]);
-                else if (out[m * out_stride + n] != kSentinel) ADD_FAILURE() << "gemm wrote past column N";
+                if (n < N)
+                  dense.push_back(out[m * out_stride + n]);
+                else if (out[m * out_stride + n] != kSentinel)
+                  ADD_FAILURE() << "gemm wrote past column N";
               }
             return dense;
           };
-          const std::string what = std::string(table_->isa) + " gemm M" + std::to_string(M) + " N" +
-                                   std::to_string(N) + " K" + std::to_string(Kd) +
-                                   (transposed ? " B^T" : " B");
+          const std::string what = std::string(table_->isa) + " gemm M" + std::to_string(M) + " N" + std::to_string(N) +
+                                   " K" + std::to_string(Kd) + (transposed ? " B^T" : " B");
           const auto whole = run(*table_, 1);
           expect_close(whole, want, 1e-5, what);
           if (!is_scalar()) expect_same_bits(whole, run(*scalar_, 1), what + " vs scalar");
@@ -465,12 +502,39 @@ TEST_P(F32Kernels_, Gemm) {
 struct PoolCase {
   PoolGeometry g;
   bool ceil_mode = false;
-  PoolCase& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = c; return *this; }
-  PoolCase& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
-  PoolCase& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
-  PoolCase& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
-  PoolCase& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
-  PoolCase& ceil() { ceil_mode = true; return *this; }
+  PoolCase& input(size_t n, size_t h, size_t w, size_t c) {
+    g.N = n;
+    g.IH = h;
+    g.IW = w;
+    g.C = c;
+    return *this;
+  }
+  PoolCase& kernel(size_t kh, size_t kw) {
+    g.KH = kh;
+    g.KW = kw;
+    return *this;
+  }
+  PoolCase& stride(size_t sh, size_t sw) {
+    g.SH = sh;
+    g.SW = sw;
+    return *this;
+  }
+  PoolCase& dilation(size_t dh, size_t dw) {
+    g.DH = dh;
+    g.DW = dw;
+    return *this;
+  }
+  PoolCase& pads(size_t t, size_t l, size_t b, size_t r) {
+    g.PT = t;
+    g.PL = l;
+    g.PB = b;
+    g.PR = r;
+    return *this;
+  }
+  PoolCase& ceil() {
+    ceil_mode = true;
+    return *this;
+  }
   // ONNX output size; with ceil_mode the last window may start past the padded input's end
   // only if it starts inside the input or left pad, as ONNX Runtime requires.
   static size_t out_size(size_t in, size_t pb, size_t pe, size_t k, size_t s, size_t d, bool ceil_mode) {
@@ -491,8 +555,8 @@ struct PoolCase {
 std::string describe(const PoolGeometry& g) {
   char buf[256];
   std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu incl_pad=%d",
-                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB,
-                g.PR, int(g.count_include_pad));
+                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB, g.PR,
+                int(g.count_include_pad));
   return buf;
 }
 
@@ -504,11 +568,13 @@ Expected naive_pool(const PoolGeometry& g, const std::vector<float>& in, bool is
   std::vector<size_t> count_h(g.OH), count_w(g.OW);
   for (size_t oy = 0; oy < g.OH; ++oy) {
     rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
-    count_h[oy] = g.count_include_pad ? naive_axis_padded_count(oy, g.SH, g.DH, g.PT, g.IH, g.PB, g.KH) : rows[oy].size();
+    count_h[oy] =
+        g.count_include_pad ? naive_axis_padded_count(oy, g.SH, g.DH, g.PT, g.IH, g.PB, g.KH) : rows[oy].size();
   }
   for (size_t ox = 0; ox < g.OW; ++ox) {
     cols[ox] = naive_axis_taps(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
-    count_w[ox] = g.count_include_pad ? naive_axis_padded_count(ox, g.SW, g.DW, g.PL, g.IW, g.PR, g.KW) : cols[ox].size();
+    count_w[ox] =
+        g.count_include_pad ? naive_axis_padded_count(ox, g.SW, g.DW, g.PL, g.IW, g.PR, g.KW) : cols[ox].size();
   }
   Expected e;
   for (size_t n = 0; n < g.N; ++n)
@@ -542,8 +608,8 @@ void check_pool(const F32Kernels& table, const F32Kernels& scalar, const PoolCas
     const size_t P = g.N * g.OH * g.OW;
     for (bool is_max : {true, false}) {
       if (is_max && include_pad) continue;  // count_include_pad is AveragePool only
-      const std::string what = std::string(table.isa) + (is_max ? " maxpool " : " avgpool ") + describe(g) +
-                               (pc.ceil_mode ? " ceil" : "");
+      const std::string what =
+          std::string(table.isa) + (is_max ? " maxpool " : " avgpool ") + describe(g) + (pc.ceil_mode ? " ceil" : "");
       auto run = [&](const F32Kernels& t, size_t pieces) {
         std::vector<float> out(P * g.C + kGuard, kSentinel);
         const auto bounds = split(P, pieces);
@@ -556,8 +622,7 @@ void check_pool(const F32Kernels& table, const F32Kernels& scalar, const PoolCas
       const Expected want = naive_pool(g, in, is_max);
       const auto whole = run(table, 1);
       if (is_max) {
-        for (size_t i = 0; i < whole.size(); ++i)
-          ASSERT_EQ(whole[i], float(want.value[i])) << what << " element " << i;
+        for (size_t i = 0; i < whole.size(); ++i) ASSERT_EQ(whole[i], float(want.value[i])) << what << " element " << i;
       } else {
         expect_close(whole, want, 1e-5, what);
       }
@@ -605,7 +670,13 @@ TEST_P(F32Kernels_, PoolsHugeWindows) {
         PoolCase().input(1, 8, 8, C).kernel(M, M).stride(M, M).pads(M, M, M, M).ceil(),
         PoolCase().input(2, 8, 8, C).kernel(M, M).stride(M / 2, 3 * M / 4).pads(M - 1, 5, M, M - 3).ceil(),
         PoolCase().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2, M / 2).pads(M, M, M, M),
-        PoolCase().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2 + 1, M / 2 - 1).pads(M, M / 2, M, M).ceil(),
+        PoolCase()
+            .input(1, 8, 8, C)
+            .kernel(M / 4, M / 4)
+            .dilation(4, 3)
+            .stride(M / 2 + 1, M / 2 - 1)
+            .pads(M, M / 2, M, M)
+            .ceil(),
         PoolCase().input(1, 8, 8, C).kernel(2, 2).dilation(M, M).stride(M / 2, M / 2).pads(M, M, M, M),
         PoolCase().input(1, 8, 8, C).kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M),  // windows in the pads
         PoolCase().input(1, 8, 8, C).kernel(M, 3).stride(M / 2, 1).pads(M, 1, M, 1).ceil(),
@@ -617,7 +688,8 @@ TEST_P(F32Kernels_, PoolsHugeWindows) {
     }
   }
   check_pool(*table_, *scalar_, PoolCase().input(1, 8, 8, 3).kernel(M, M).stride(M, 16).pads(M, M, M, M), seed);
-  check_pool(*table_, *scalar_, PoolCase().input(1, 8, 8, 2).kernel(M, M).stride(16, M).pads(M, M, M, M).ceil(), seed + 2);
+  check_pool(*table_, *scalar_, PoolCase().input(1, 8, 8, 2).kernel(M, M).stride(16, M).pads(M, M, M, M).ceil(),
+             seed + 2);
 }
 
 // Random geometries: kernels of 1..9 taps per axis (past one 64-tap list), strides, dilations,
@@ -656,8 +728,8 @@ TEST_P(F32Kernels_, GlobalAvgPool) {
           want.value.push_back(sum / double(HW));
           want.abs_sum.push_back(abs_sum / double(HW));
         }
-      const std::string what = std::string(table_->isa) + " global_avgpool HW" + std::to_string(HW) +
-                               " C" + std::to_string(C);
+      const std::string what =
+          std::string(table_->isa) + " global_avgpool HW" + std::to_string(HW) + " C" + std::to_string(C);
       std::vector<float> out(N * C + kGuard, kSentinel);
       table_->global_avgpool(HW, C, in.data(), out.data(), 1, N);  // batch 0 must stay untouched
       for (size_t c = 0; c < C; ++c) ASSERT_EQ(out[c], kSentinel) << what << ": wrote outside [n0, n1)";
@@ -799,7 +871,8 @@ TEST_P(F32Kernels_, SpecialValuesSameBitsAsScalar) {
     const std::string what = std::string(table_->isa) + " specials " + describe(g);
     expect_same_bits(run_conv(*table_, g, in, w, bias.data(), cl.lo, cl.hi, 1),
                      run_conv(*scalar_, g, in, w, bias.data(), cl.lo, cl.hi, 1), what + " conv");
-    const ConvGeometry dg = ConvCase().input(1, 7, 6, 21).out_channels(21).groups(21).kernel(3, 3).pads(1, 1, 1, 1).geometry();
+    const ConvGeometry dg =
+        ConvCase().input(1, 7, 6, 21).out_channels(21).groups(21).kernel(3, 3).pads(1, 1, 1, 1).geometry();
     const auto dw = std::vector<float>(w.begin(), w.begin() + long(dg.C * dg.taps()));
     expect_same_bits(run_dwconv(*table_, dg, in, dw, bias.data(), cl.lo, cl.hi, 1),
                      run_dwconv(*scalar_, dg, in, dw, bias.data(), cl.lo, cl.hi, 1), what + " dwconv");
@@ -827,8 +900,8 @@ TEST(F32KernelTables, Complete) {
     if (!t) continue;
     EXPECT_GE(t->conv.mr, 1u) << isa;
     EXPECT_GE(t->conv.nr, 1u) << isa;
-    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool &&
-                t->global_avgpool && t->add && t->add_row && t->clamp)
+    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->add &&
+                t->add_row && t->clamp)
         << isa;
   }
 }

@@ -116,30 +116,87 @@ std::vector<float> multipliers(size_t n, double lo, double hi, std::mt19937& rng
 // unless driver(true); larger cases go through qu8_gemm_run / qu8_conv_run.
 class GemmTester {
  public:
-  GemmTester& m(size_t v) { m_ = v; return *this; }
-  GemmTester& n(size_t v) { n_ = v; return *this; }
-  GemmTester& k(size_t v) { k_ = v; return *this; }
-  GemmTester& ks(size_t v) { ks_ = v; return *this; }
-  GemmTester& a_stride(size_t v) { a_stride_ = v; return *this; }
-  GemmTester& c_stride(size_t v) { c_stride_ = v; return *this; }
-  GemmTester& a_zero_point(uint8_t v) { za_ = v; return *this; }
-  GemmTester& out_zero_point(uint8_t v) { zo_ = v; return *this; }
-  GemmTester& qmin(uint8_t v) { qmin_ = v; return *this; }
-  GemmTester& qmax(uint8_t v) { qmax_ = v; return *this; }
-  GemmTester& a_range(uint8_t lo, uint8_t hi) { amin_ = lo; amax_ = hi; return *this; }
-  GemmTester& w_range(int8_t lo, int8_t hi) { wmin_ = lo; wmax_ = hi; return *this; }
-  GemmTester& multiplier_range(double lo, double hi) { mlo_ = lo; mhi_ = hi; return *this; }
-  GemmTester& bias(bool v) { bias_ = v; return *this; }
-  GemmTester& zero_fraction(double v) { zero_fraction_ = v; return *this; }
-  GemmTester& transpose_b(bool v) { transpose_b_ = v; return *this; }
-  GemmTester& driver(bool v) { driver_ = v; return *this; }
-  GemmTester& seed(uint32_t v) { seed_ = v; return *this; }
+  GemmTester& m(size_t v) {
+    m_ = v;
+    return *this;
+  }
+  GemmTester& n(size_t v) {
+    n_ = v;
+    return *this;
+  }
+  GemmTester& k(size_t v) {
+    k_ = v;
+    return *this;
+  }
+  GemmTester& ks(size_t v) {
+    ks_ = v;
+    return *this;
+  }
+  GemmTester& a_stride(size_t v) {
+    a_stride_ = v;
+    return *this;
+  }
+  GemmTester& c_stride(size_t v) {
+    c_stride_ = v;
+    return *this;
+  }
+  GemmTester& a_zero_point(uint8_t v) {
+    za_ = v;
+    return *this;
+  }
+  GemmTester& out_zero_point(uint8_t v) {
+    zo_ = v;
+    return *this;
+  }
+  GemmTester& qmin(uint8_t v) {
+    qmin_ = v;
+    return *this;
+  }
+  GemmTester& qmax(uint8_t v) {
+    qmax_ = v;
+    return *this;
+  }
+  GemmTester& a_range(uint8_t lo, uint8_t hi) {
+    amin_ = lo;
+    amax_ = hi;
+    return *this;
+  }
+  GemmTester& w_range(int8_t lo, int8_t hi) {
+    wmin_ = lo;
+    wmax_ = hi;
+    return *this;
+  }
+  GemmTester& multiplier_range(double lo, double hi) {
+    mlo_ = lo;
+    mhi_ = hi;
+    return *this;
+  }
+  GemmTester& bias(bool v) {
+    bias_ = v;
+    return *this;
+  }
+  GemmTester& zero_fraction(double v) {
+    zero_fraction_ = v;
+    return *this;
+  }
+  GemmTester& transpose_b(bool v) {
+    transpose_b_ = v;
+    return *this;
+  }
+  GemmTester& driver(bool v) {
+    driver_ = v;
+    return *this;
+  }
+  GemmTester& seed(uint32_t v) {
+    seed_ = v;
+    return *this;
+  }
 
   std::string describe() const {
     std::ostringstream s;
     s << "m=" << m_ << " n=" << n_ << " k=" << k_ << " ks=" << ks_ << " a_stride=" << a_stride()
-      << " c_stride=" << c_stride() << " z_a=" << int(za_) << " z_out=" << int(zo_) << " q=["
-      << int(qmin_) << "," << int(qmax_) << "] seed=" << seed_;
+      << " c_stride=" << c_stride() << " z_a=" << int(za_) << " z_out=" << int(zo_) << " q=[" << int(qmin_) << ","
+      << int(qmax_) << "] seed=" << seed_;
     return s.str();
   }
 
@@ -190,8 +247,7 @@ class GemmTester {
         int64_t acc = bias[j];
         for (size_t t = 0; t < taps; ++t) {
           const uint8_t* row = ks_ ? ind[i * taps + t] : a.data() + i * as;
-          for (size_t c = 0; c < k_; ++c)
-            acc += (int64_t{row[c]} - za_) * int64_t{w[(j * k_ + c) * taps + t]};
+          for (size_t c = 0; c < k_; ++c) acc += (int64_t{row[c]} - za_) * int64_t{w[(j * k_ + c) * taps + t]};
         }
         want[i * n_ + j] = requantize(acc, mult[j], p);
       }
@@ -219,7 +275,14 @@ class GemmTester {
                            const std::vector<float>& mult, const QU8Requant& p, size_t cs) const {
     const size_t taps = std::max<size_t>(ks_, 1);
     ConvGeometry g;  // the igemm problem as a 1 x ks convolution over m output pixels
-    g.IH = 1; g.IW = 1; g.C = k_; g.OH = 1; g.OW = m_; g.K = n_; g.KH = 1; g.KW = taps;
+    g.IH = 1;
+    g.IW = 1;
+    g.C = k_;
+    g.OH = 1;
+    g.OW = m_;
+    g.K = n_;
+    g.KH = 1;
+    g.KW = taps;
     std::vector<uint8_t> storage;
     void* packed = nullptr;
     if (ks_) {
@@ -234,11 +297,11 @@ class GemmTester {
       storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr));
       packed = aligned64(storage);
       if (transpose_b_)
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr,
-                                mult.data(), za_, packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr, mult.data(), za_,
+                                packed);
       else
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, w.data(), 1, k_, bias_ ? bias.data() : nullptr,
-                                mult.data(), za_, packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, w.data(), 1, k_, bias_ ? bias.data() : nullptr, mult.data(), za_,
+                                packed);
     }
     constexpr uint8_t kFill = 0xA5;
     const bool direct = !driver_ && m_ <= kern.mr && n_ <= kern.nr;
@@ -277,28 +340,72 @@ class GemmTester {
 
 class ConvTester {
  public:
-  ConvTester& input(size_t n, size_t h, size_t w, size_t c) { g_.N = n; g_.IH = h; g_.IW = w; g_.C = c; return *this; }
-  ConvTester& out_channels(size_t k) { g_.K = k; return *this; }
-  ConvTester& kernel(size_t kh, size_t kw) { g_.KH = kh; g_.KW = kw; return *this; }
-  ConvTester& stride(size_t sh, size_t sw) { g_.SH = sh; g_.SW = sw; return *this; }
-  ConvTester& dilation(size_t dh, size_t dw) { g_.DH = dh; g_.DW = dw; return *this; }
-  ConvTester& pads(size_t t, size_t l, size_t b, size_t r) { g_.PT = t; g_.PL = l; g_.PB = b; g_.PR = r; return *this; }
-  ConvTester& groups(size_t n) { g_.groups = n; return *this; }
-  ConvTester& a_zero_point(uint8_t v) { za_ = v; return *this; }
-  ConvTester& out_zero_point(uint8_t v) { zo_ = v; return *this; }
-  ConvTester& qmin(uint8_t v) { qmin_ = v; return *this; }
-  ConvTester& qmax(uint8_t v) { qmax_ = v; return *this; }
-  ConvTester& seed(uint32_t v) { seed_ = v; return *this; }
+  ConvTester& input(size_t n, size_t h, size_t w, size_t c) {
+    g_.N = n;
+    g_.IH = h;
+    g_.IW = w;
+    g_.C = c;
+    return *this;
+  }
+  ConvTester& out_channels(size_t k) {
+    g_.K = k;
+    return *this;
+  }
+  ConvTester& kernel(size_t kh, size_t kw) {
+    g_.KH = kh;
+    g_.KW = kw;
+    return *this;
+  }
+  ConvTester& stride(size_t sh, size_t sw) {
+    g_.SH = sh;
+    g_.SW = sw;
+    return *this;
+  }
+  ConvTester& dilation(size_t dh, size_t dw) {
+    g_.DH = dh;
+    g_.DW = dw;
+    return *this;
+  }
+  ConvTester& pads(size_t t, size_t l, size_t b, size_t r) {
+    g_.PT = t;
+    g_.PL = l;
+    g_.PB = b;
+    g_.PR = r;
+    return *this;
+  }
+  ConvTester& groups(size_t n) {
+    g_.groups = n;
+    return *this;
+  }
+  ConvTester& a_zero_point(uint8_t v) {
+    za_ = v;
+    return *this;
+  }
+  ConvTester& out_zero_point(uint8_t v) {
+    zo_ = v;
+    return *this;
+  }
+  ConvTester& qmin(uint8_t v) {
+    qmin_ = v;
+    return *this;
+  }
+  ConvTester& qmax(uint8_t v) {
+    qmax_ = v;
+    return *this;
+  }
+  ConvTester& seed(uint32_t v) {
+    seed_ = v;
+    return *this;
+  }
 
   void test(const QU8Kernels& kern) const {
     ConvGeometry g = g_;
     g.OH = (g.IH + g.PT + g.PB - (g.KH - 1) * g.DH - 1) / g.SH + 1;
     g.OW = (g.IW + g.PL + g.PR - (g.KW - 1) * g.DW - 1) / g.SW + 1;
     std::ostringstream d;
-    d << kern.isa << " conv N" << g.N << " " << g.IH << "x" << g.IW << "x" << g.C << " -> " << g.OH
-      << "x" << g.OW << "x" << g.K << " k" << g.KH << "x" << g.KW << " s" << g.SH << "," << g.SW
-      << " d" << g.DH << "," << g.DW << " p" << g.PT << g.PL << g.PB << g.PR << " groups " << g.groups
-      << " z_a=" << int(za_);
+    d << kern.isa << " conv N" << g.N << " " << g.IH << "x" << g.IW << "x" << g.C << " -> " << g.OH << "x" << g.OW
+      << "x" << g.K << " k" << g.KH << "x" << g.KW << " s" << g.SH << "," << g.SW << " d" << g.DH << "," << g.DW << " p"
+      << g.PT << g.PL << g.PB << g.PR << " groups " << g.groups << " z_a=" << int(za_);
     SCOPED_TRACE(d.str());
     std::mt19937 rng(seed_);
     std::uniform_int_distribution<int> byte(0, 255), wv(-127, 127);
@@ -353,10 +460,9 @@ class ConvTester {
   }
 
  private:
-  std::vector<uint8_t> run(const QU8Kernels& kern, const ConvGeometry& g, const uint8_t* in,
-                           const uint8_t* zero, const std::vector<int8_t>& w,
-                           const std::vector<int32_t>& bias, const std::vector<float>& mult,
-                           const QU8Requant& p, std::vector<size_t> bounds) const {
+  std::vector<uint8_t> run(const QU8Kernels& kern, const ConvGeometry& g, const uint8_t* in, const uint8_t* zero,
+                           const std::vector<int8_t>& w, const std::vector<int32_t>& bias,
+                           const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds) const {
     const size_t P = g.out_pixels(), taps = g.taps();
     for (size_t& b : bounds) b = std::min(b, P);
     const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr);
@@ -370,8 +476,8 @@ class ConvTester {
       q8::kern::qu8_conv_indirection_init(g, grp, in, zero, ind.data());
       for (size_t i = 0; i + 1 < bounds.size(); ++i)
         if (bounds[i] < bounds[i + 1])
-          q8::kern::qu8_conv_run(kern, g, grp, ind.data(), packed + grp * (bytes / g.groups),
-                                 out.data(), bounds[i], bounds[i + 1], p);
+          q8::kern::qu8_conv_run(kern, g, grp, ind.data(), packed + grp * (bytes / g.groups), out.data(), bounds[i],
+                                 bounds[i + 1], p);
     }
     return std::vector<uint8_t>(out.data(), out.data() + out.size());
   }
@@ -423,7 +529,12 @@ TEST_P(QU8Gemm, ZeroPointsAndClamps) {
     for (int zo : {0, 1, 100, 128, 255})
       for (size_t kk : {3, 16, 65}) {
         GemmTester t;
-        t.m(mr()).n(nr() + 1).k(kk).a_zero_point(uint8_t(za)).out_zero_point(uint8_t(zo)).seed(uint32_t(za * 7 + zo + kk));
+        t.m(mr())
+            .n(nr() + 1)
+            .k(kk)
+            .a_zero_point(uint8_t(za))
+            .out_zero_point(uint8_t(zo))
+            .seed(uint32_t(za * 7 + zo + kk));
         t.test(k());
         t.qmin(uint8_t(zo)).qmax(255).test(k());  // fused ReLU: lo = z_out
         t.qmin(100).qmax(150).test(k());          // narrow clip
@@ -436,14 +547,20 @@ TEST_P(QU8Gemm, Strides) {
   for (size_t kk : {1, 5, 16, 63})
     for (size_t m = 1; m <= mr(); ++m) {
       GemmTester().m(m).n(nr()).k(kk).a_stride(kk + 7).c_stride(nr() + 5).seed(uint32_t(m + kk)).test(k());
-      GemmTester().m(m).n(2 * nr() + 1).k(kk).a_stride(kk * 2 + 3).c_stride(2 * nr() + 9).seed(uint32_t(m * kk)).test(k());
+      GemmTester()
+          .m(m)
+          .n(2 * nr() + 1)
+          .k(kk)
+          .a_stride(kk * 2 + 3)
+          .c_stride(2 * nr() + 9)
+          .seed(uint32_t(m * kk))
+          .test(k());
       if (HasFatalFailure()) return;
     }
 }
 
 TEST_P(QU8Gemm, TransposedB) {
-  for (size_t kk : {1, 7, 64, 100})
-    GemmTester().m(mr()).n(nr() + 3).k(kk).transpose_b(true).test(k());
+  for (size_t kk : {1, 7, 64, 100}) GemmTester().m(mr()).n(nr() + 3).k(kk).transpose_b(true).test(k());
 }
 
 TEST_P(QU8Gemm, Multipliers) {  // 1e-6 .. 2, varying per channel
@@ -451,7 +568,15 @@ TEST_P(QU8Gemm, Multipliers) {  // 1e-6 .. 2, varying per channel
   for (const auto& r : ranges)
     for (size_t kk : {1, 4, 27, 300}) {
       GemmTester().m(mr()).n(2 * nr()).k(kk).multiplier_range(r[0], r[1]).seed(uint32_t(kk * 17)).test(k());
-      GemmTester().m(mr()).n(2 * nr()).k(kk).multiplier_range(r[0], r[1]).out_zero_point(0).qmin(0).seed(uint32_t(kk * 19)).test(k());
+      GemmTester()
+          .m(mr())
+          .n(2 * nr())
+          .k(kk)
+          .multiplier_range(r[0], r[1])
+          .out_zero_point(0)
+          .qmin(0)
+          .seed(uint32_t(kk * 19))
+          .test(k());
       if (HasFatalFailure()) return;
     }
 }
@@ -486,9 +611,36 @@ TEST_P(QU8Gemm, ExtremeValuesEveryTileWidth) {
     for (size_t kk : {4, 7, 64, 1001})
       for (size_t m = 1; m <= mr(); ++m) {
         const uint32_t seed = uint32_t(n * 10000 + kk * 10 + m);
-        GemmTester().m(m).n(n).k(kk).a_range(0, 255).w_range(-128, 127).multiplier_range(1e-5, 1e-3).seed(seed).test(k());
-        GemmTester().m(m).n(n).k(kk).a_range(200, 255).w_range(-128, -100).a_zero_point(0).multiplier_range(1e-6, 1e-5).seed(seed + 1).test(k());
-        GemmTester().ks(3).m(m).n(n).k(kk).a_range(200, 255).w_range(100, 127).zero_fraction(0.2).multiplier_range(1e-6, 1e-5).seed(seed + 2).test(k());
+        GemmTester()
+            .m(m)
+            .n(n)
+            .k(kk)
+            .a_range(0, 255)
+            .w_range(-128, 127)
+            .multiplier_range(1e-5, 1e-3)
+            .seed(seed)
+            .test(k());
+        GemmTester()
+            .m(m)
+            .n(n)
+            .k(kk)
+            .a_range(200, 255)
+            .w_range(-128, -100)
+            .a_zero_point(0)
+            .multiplier_range(1e-6, 1e-5)
+            .seed(seed + 1)
+            .test(k());
+        GemmTester()
+            .ks(3)
+            .m(m)
+            .n(n)
+            .k(kk)
+            .a_range(200, 255)
+            .w_range(100, 127)
+            .zero_fraction(0.2)
+            .multiplier_range(1e-6, 1e-5)
+            .seed(seed + 2)
+            .test(k());
         if (HasFatalFailure()) return;
       }
 }
@@ -508,7 +660,15 @@ TEST_P(QU8Gemm, IgemmTiles) {  // the igemm micro-kernel with ks taps, some at t
     for (size_t kk : {1, 3, 4, 5, 16, 64, 65})
       for (size_t m = 1; m <= mr(); ++m)
         for (size_t n : {size_t(1), nr() / 2 + 1, nr(), nr() + 1, 2 * nr() + 1}) {
-          GemmTester().ks(ks).m(m).n(n).k(kk).a_stride(kk + 5).zero_fraction(0.3).seed(uint32_t(ks * 10000 + kk * 100 + m + n)).test(k());
+          GemmTester()
+              .ks(ks)
+              .m(m)
+              .n(n)
+              .k(kk)
+              .a_stride(kk + 5)
+              .zero_fraction(0.3)
+              .seed(uint32_t(ks * 10000 + kk * 100 + m + n))
+              .test(k());
           if (HasFatalFailure()) return;
         }
 }
@@ -517,7 +677,14 @@ TEST_P(QU8Gemm, IgemmZeroPoints) {
   for (int za : {0, 1, 127, 128, 255})
     for (int zo : {0, 128, 255}) {
       GemmTester t;
-      t.ks(9).m(mr()).n(nr()).k(19).zero_fraction(0.4).a_zero_point(uint8_t(za)).out_zero_point(uint8_t(zo)).seed(uint32_t(za + zo));
+      t.ks(9)
+          .m(mr())
+          .n(nr())
+          .k(19)
+          .zero_fraction(0.4)
+          .a_zero_point(uint8_t(za))
+          .out_zero_point(uint8_t(zo))
+          .seed(uint32_t(za + zo));
       t.test(k());
       t.qmin(uint8_t(zo)).test(k());
       if (HasFatalFailure()) return;
@@ -536,11 +703,19 @@ TEST_P(QU8Gemm, ConvStridePadDilation) {
 
 TEST_P(QU8Gemm, ConvZeroPoints) {  // padding taps must read z_a
   for (int za : {0, 1, 127, 128, 255})
-    ConvTester().input(1, 6, 7, 7).out_channels(nr() + 2).kernel(3, 3).pads(1, 1, 1, 1).a_zero_point(uint8_t(za)).qmin(128).seed(uint32_t(za)).test(k());
+    ConvTester()
+        .input(1, 6, 7, 7)
+        .out_channels(nr() + 2)
+        .kernel(3, 3)
+        .pads(1, 1, 1, 1)
+        .a_zero_point(uint8_t(za))
+        .qmin(128)
+        .seed(uint32_t(za))
+        .test(k());
 }
 
 TEST_P(QU8Gemm, ConvGroups) {
-  ConvTester().input(1, 7, 7, 12).out_channels(8).kernel(3, 3).pads(1, 1, 1, 1).groups(4).test(k());   // Cg = 3, Kg = 2
+  ConvTester().input(1, 7, 7, 12).out_channels(8).kernel(3, 3).pads(1, 1, 1, 1).groups(4).test(k());  // Cg = 3, Kg = 2
   ConvTester().input(1, 6, 6, 32).out_channels(64).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).groups(2).test(k());
   ConvTester().input(2, 5, 5, 10).out_channels(15).kernel(1, 1).groups(5).test(k());
 }
@@ -554,7 +729,6 @@ TEST_P(QU8Gemm, ConvFirstLayer) {  // 3 input channels: kc = 3 reads one byte of
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"),
-                         isa_name);
+                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"), isa_name);
 
 }  // namespace

@@ -144,9 +144,8 @@ class QU8Ops : public ::testing::TestWithParam<std::string> {
 
 std::string describe(const ConvGeometry& g) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu",
-                g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL,
-                g.PB, g.PR);
+  std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu", g.N, g.IH,
+                g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB, g.PR);
   return buf;
 }
 
@@ -158,16 +157,56 @@ struct DwconvTester {
   QU8Requant rq;
   bool with_bias = true;
   uint32_t seed = 1;
-  DwconvTester& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = g.K = g.groups = c; return *this; }
-  DwconvTester& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
-  DwconvTester& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
-  DwconvTester& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
-  DwconvTester& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
-  DwconvTester& extra(size_t h, size_t w) { extra_h = h; extra_w = w; return *this; }  // ceil-style
-  DwconvTester& zero_point(uint8_t z) { a_zero = z; return *this; }
-  DwconvTester& requant(const QU8Requant& r) { rq = r; return *this; }
-  DwconvTester& bias(bool b) { with_bias = b; return *this; }
-  DwconvTester& rng_seed(uint32_t s) { seed = s; return *this; }
+  DwconvTester& input(size_t n, size_t h, size_t w, size_t c) {
+    g.N = n;
+    g.IH = h;
+    g.IW = w;
+    g.C = g.K = g.groups = c;
+    return *this;
+  }
+  DwconvTester& kernel(size_t kh, size_t kw) {
+    g.KH = kh;
+    g.KW = kw;
+    return *this;
+  }
+  DwconvTester& stride(size_t sh, size_t sw) {
+    g.SH = sh;
+    g.SW = sw;
+    return *this;
+  }
+  DwconvTester& dilation(size_t dh, size_t dw) {
+    g.DH = dh;
+    g.DW = dw;
+    return *this;
+  }
+  DwconvTester& pads(size_t t, size_t l, size_t b, size_t r) {
+    g.PT = t;
+    g.PL = l;
+    g.PB = b;
+    g.PR = r;
+    return *this;
+  }
+  DwconvTester& extra(size_t h, size_t w) {
+    extra_h = h;
+    extra_w = w;
+    return *this;
+  }  // ceil-style
+  DwconvTester& zero_point(uint8_t z) {
+    a_zero = z;
+    return *this;
+  }
+  DwconvTester& requant(const QU8Requant& r) {
+    rq = r;
+    return *this;
+  }
+  DwconvTester& bias(bool b) {
+    with_bias = b;
+    return *this;
+  }
+  DwconvTester& rng_seed(uint32_t s) {
+    seed = s;
+    return *this;
+  }
 
   ConvGeometry geometry() const {
     ConvGeometry r = g;
@@ -215,14 +254,13 @@ struct DwconvTester {
             int64_t acc = b ? b[c] : 0;
             for (const AxisTap& y : rows[oy])
               for (const AxisTap& x : cols[ox])
-                acc += (int64_t(in[((n * g.IH + y.i) * g.IW + x.i) * C + c]) - a_zero) *
-                       w[c * taps + y.k * g.KW + x.k];
+                acc += (int64_t(in[((n * g.IH + y.i) * g.IW + x.i) * C + c]) - a_zero) * w[c * taps + y.k * g.KW + x.k];
             want[((n * g.OH + oy) * g.OW + ox) * C + c] = naive_requant(acc, mult[c], rq);
           }
 
     char z[64];
-    std::snprintf(z, sizeof z, " z_a=%d z_out=%d [%d,%d]%s", a_zero, rq.out_zero_point, rq.out_min,
-                  rq.out_max, with_bias ? "" : " no bias");
+    std::snprintf(z, sizeof z, " z_a=%d z_out=%d [%d,%d]%s", a_zero, rq.out_zero_point, rq.out_min, rq.out_max,
+                  with_bias ? "" : " no bias");
     const std::string what = std::string(t.isa) + " dwconv " + describe(g) + z;
     auto run = [&](const QU8Kernels& k, size_t pieces) {
       Guarded<uint8_t> out(P * C, 0xCC);
@@ -247,9 +285,32 @@ TEST_P(QU8Ops, DepthwiseChannels1To70) {
   for (size_t C = 1; C <= 70; ++C) {
     const uint8_t z = kZeroPoints[C % 5];
     const QU8Requant& r = kRequants[C % 6];
-    DwconvTester().input(1, 6, 7, C).kernel(3, 3).pads(1, 1, 1, 1).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
-    DwconvTester().input(1, 7, 6, C).kernel(3, 3).stride(2, 2).pads(0, 0, 1, 1).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
-    DwconvTester().input(1, 6, 6, C).kernel(5, 5).stride(1 + C % 2, 1 + C % 2).pads(2, 2, 2, 2).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+    DwconvTester()
+        .input(1, 6, 7, C)
+        .kernel(3, 3)
+        .pads(1, 1, 1, 1)
+        .zero_point(z)
+        .requant(r)
+        .rng_seed(seed++)
+        .test(*table_, *scalar_);
+    DwconvTester()
+        .input(1, 7, 6, C)
+        .kernel(3, 3)
+        .stride(2, 2)
+        .pads(0, 0, 1, 1)
+        .zero_point(z)
+        .requant(r)
+        .rng_seed(seed++)
+        .test(*table_, *scalar_);
+    DwconvTester()
+        .input(1, 6, 6, C)
+        .kernel(5, 5)
+        .stride(1 + C % 2, 1 + C % 2)
+        .pads(2, 2, 2, 2)
+        .zero_point(z)
+        .requant(r)
+        .rng_seed(seed++)
+        .test(*table_, *scalar_);
   }
 }
 
@@ -259,7 +320,11 @@ TEST_P(QU8Ops, DepthwiseShapes) {
   for (size_t C : {1, 8, 15, 16, 17, 32, 33, 48, 64, 65, 96, 144}) {
     auto dw = [&]() {
       ++i;
-      return DwconvTester().input(1 + i % 2, 9, 8, C).zero_point(kZeroPoints[i % 5]).requant(kRequants[i % 6]).rng_seed(seed++);
+      return DwconvTester()
+          .input(1 + i % 2, 9, 8, C)
+          .zero_point(kZeroPoints[i % 5])
+          .requant(kRequants[i % 6])
+          .rng_seed(seed++);
     };
     dw().kernel(3, 3).pads(1, 1, 1, 1).test(*table_, *scalar_);
     dw().kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).test(*table_, *scalar_);
@@ -275,9 +340,29 @@ TEST_P(QU8Ops, DepthwiseShapes) {
     dw().kernel(3, 3).pads(4, 4, 4, 4).test(*table_, *scalar_);  // windows wholly in the pads
   }
   // More taps than one window list (64) holds.
-  DwconvTester().input(1, 11, 10, 40).kernel(9, 9).pads(4, 4, 4, 4).zero_point(128).rng_seed(seed++).test(*table_, *scalar_);
-  DwconvTester().input(1, 12, 12, 5).kernel(11, 7).pads(5, 3, 5, 3).zero_point(255).requant(kRequants[3]).rng_seed(seed++).test(*table_, *scalar_);
-  DwconvTester().input(1, 10, 10, 33).kernel(9, 8).stride(2, 2).pads(0, 3, 4, 1).zero_point(1).rng_seed(seed++).test(*table_, *scalar_);
+  DwconvTester()
+      .input(1, 11, 10, 40)
+      .kernel(9, 9)
+      .pads(4, 4, 4, 4)
+      .zero_point(128)
+      .rng_seed(seed++)
+      .test(*table_, *scalar_);
+  DwconvTester()
+      .input(1, 12, 12, 5)
+      .kernel(11, 7)
+      .pads(5, 3, 5, 3)
+      .zero_point(255)
+      .requant(kRequants[3])
+      .rng_seed(seed++)
+      .test(*table_, *scalar_);
+  DwconvTester()
+      .input(1, 10, 10, 33)
+      .kernel(9, 8)
+      .stride(2, 2)
+      .pads(0, 3, 4, 1)
+      .zero_point(1)
+      .rng_seed(seed++)
+      .test(*table_, *scalar_);
 }
 
 TEST_P(QU8Ops, DepthwiseZeroPointsAndRequant) {
@@ -285,21 +370,44 @@ TEST_P(QU8Ops, DepthwiseZeroPointsAndRequant) {
   for (uint8_t z : kZeroPoints)
     for (const QU8Requant& r : kRequants)
       for (size_t C : {24, 37}) {
-        DwconvTester().input(1, 5, 5, C).kernel(3, 3).pads(1, 1, 1, 1).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
-        DwconvTester().input(1, 8, 8, C).kernel(5, 5).stride(2, 2).pads(2, 2, 2, 2).zero_point(z).requant(r).rng_seed(seed++).test(*table_, *scalar_);
+        DwconvTester()
+            .input(1, 5, 5, C)
+            .kernel(3, 3)
+            .pads(1, 1, 1, 1)
+            .zero_point(z)
+            .requant(r)
+            .rng_seed(seed++)
+            .test(*table_, *scalar_);
+        DwconvTester()
+            .input(1, 8, 8, C)
+            .kernel(5, 5)
+            .stride(2, 2)
+            .pads(2, 2, 2, 2)
+            .zero_point(z)
+            .requant(r)
+            .rng_seed(seed++)
+            .test(*table_, *scalar_);
       }
 }
 
 // MobileNetV2-sized layers (the shapes the benchmarks time), trimmed in height.
 TEST_P(QU8Ops, DepthwiseMobileNetShapes) {
   uint32_t seed = 3000;
-  struct S { size_t hw, c, s; };
-  for (const S& s : {S{112, 32, 1}, S{112, 96, 2}, S{56, 144, 1}, S{56, 144, 2}, S{28, 192, 1},
-                     S{14, 576, 1}, S{14, 576, 2}, S{7, 960, 1}}) {
+  struct S {
+    size_t hw, c, s;
+  };
+  for (const S& s : {S{112, 32, 1}, S{112, 96, 2}, S{56, 144, 1}, S{56, 144, 2}, S{28, 192, 1}, S{14, 576, 1},
+                     S{14, 576, 2}, S{7, 960, 1}}) {
     const uint8_t z = kZeroPoints[seed % 5];
-    DwconvTester().input(1, std::min<size_t>(s.hw, 9), s.hw, s.c).kernel(3, 3).stride(s.s, s.s)
-        .pads(s.s == 1 ? 1 : 0, s.s == 1 ? 1 : 0, 1, 1).zero_point(z).requant(kRequants[2])
-        .rng_seed(seed++).test(*table_, *scalar_);
+    DwconvTester()
+        .input(1, std::min<size_t>(s.hw, 9), s.hw, s.c)
+        .kernel(3, 3)
+        .stride(s.s, s.s)
+        .pads(s.s == 1 ? 1 : 0, s.s == 1 ? 1 : 0, 1, 1)
+        .zero_point(z)
+        .requant(kRequants[2])
+        .rng_seed(seed++)
+        .test(*table_, *scalar_);
   }
 }
 
@@ -319,7 +427,13 @@ TEST_P(QU8Ops, DepthwiseHugeWindows) {
   dw(9).kernel(1, M / 2).stride(1, 32).pads(0, M / 2, 0, M / 2).test(*table_, *scalar_);  // 8 x 16385 pixels
   dw(3).kernel(M / 2, 1).stride(32, 1).pads(M / 2, 1, M / 2 - 5, 2).test(*table_, *scalar_);
   dw(17).kernel(1024, 1024).dilation(1024, 1024).stride(M / 4, M / 4).pads(M, M, M, M).test(*table_, *scalar_);
-  dw(5).kernel(1024, 1024).dilation(1023, 1025).stride(M / 4 + 3, M / 4 - 1).pads(M - 7, M / 2, M, M).extra(1, 0).test(*table_, *scalar_);
+  dw(5)
+      .kernel(1024, 1024)
+      .dilation(1023, 1025)
+      .stride(M / 4 + 3, M / 4 - 1)
+      .pads(M - 7, M / 2, M, M)
+      .extra(1, 0)
+      .test(*table_, *scalar_);
   for (size_t C : {1, 16, 33}) {
     dw(C).kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M).test(*table_, *scalar_);  // windows in the pads
     dw(C).kernel(5, 5).stride(M / 2 - 1, 3).pads(M, 2, M, 2).test(*table_, *scalar_);
@@ -360,13 +474,43 @@ struct PoolTester {
   bool ceil_mode = false;
   QU8PoolParams params;
   uint32_t seed = 1;
-  PoolTester& input(size_t n, size_t h, size_t w, size_t c) { g.N = n; g.IH = h; g.IW = w; g.C = c; return *this; }
-  PoolTester& kernel(size_t kh, size_t kw) { g.KH = kh; g.KW = kw; return *this; }
-  PoolTester& stride(size_t sh, size_t sw) { g.SH = sh; g.SW = sw; return *this; }
-  PoolTester& dilation(size_t dh, size_t dw) { g.DH = dh; g.DW = dw; return *this; }
-  PoolTester& pads(size_t t, size_t l, size_t b, size_t r) { g.PT = t; g.PL = l; g.PB = b; g.PR = r; return *this; }
-  PoolTester& ceil() { ceil_mode = true; return *this; }
-  PoolTester& rng_seed(uint32_t s) { seed = s; return *this; }
+  PoolTester& input(size_t n, size_t h, size_t w, size_t c) {
+    g.N = n;
+    g.IH = h;
+    g.IW = w;
+    g.C = c;
+    return *this;
+  }
+  PoolTester& kernel(size_t kh, size_t kw) {
+    g.KH = kh;
+    g.KW = kw;
+    return *this;
+  }
+  PoolTester& stride(size_t sh, size_t sw) {
+    g.SH = sh;
+    g.SW = sw;
+    return *this;
+  }
+  PoolTester& dilation(size_t dh, size_t dw) {
+    g.DH = dh;
+    g.DW = dw;
+    return *this;
+  }
+  PoolTester& pads(size_t t, size_t l, size_t b, size_t r) {
+    g.PT = t;
+    g.PL = l;
+    g.PB = b;
+    g.PR = r;
+    return *this;
+  }
+  PoolTester& ceil() {
+    ceil_mode = true;
+    return *this;
+  }
+  PoolTester& rng_seed(uint32_t s) {
+    seed = s;
+    return *this;
+  }
   // ONNX output size (ceil_mode: the last window must start inside the input or left pad).
   static size_t out_size(size_t in, size_t pb, size_t pe, size_t k, size_t s, size_t d, bool ceil_mode) {
     const size_t span = in + pb + pe - d * (k - 1) - 1;
@@ -384,9 +528,10 @@ struct PoolTester {
 
   static std::string describe(const PoolGeometry& g) {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu incl_pad=%d",
-                  g.N, g.IH, g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB,
-                  g.PR, int(g.count_include_pad));
+    std::snprintf(buf, sizeof buf,
+                  "N%zu %zux%zux%zu -> %zux%zu k%zux%zu s%zu,%zu d%zu,%zu p%zu,%zu,%zu,%zu incl_pad=%d", g.N, g.IH,
+                  g.IW, g.C, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.PT, g.PL, g.PB, g.PR,
+                  int(g.count_include_pad));
     return buf;
   }
 
@@ -410,13 +555,13 @@ struct PoolTester {
       std::vector<int64_t> count_h(g.OH), count_w(g.OW);
       for (size_t oy = 0; oy < g.OH; ++oy) {
         rows[oy] = naive_axis_taps(oy, g.SH, g.DH, g.PT, g.IH, g.KH);
-        count_h[oy] = g.count_include_pad ? naive_axis_padded_count(oy, g.SH, g.DH, g.PT, g.IH, g.PB, g.KH)
-                                          : rows[oy].size();
+        count_h[oy] =
+            g.count_include_pad ? naive_axis_padded_count(oy, g.SH, g.DH, g.PT, g.IH, g.PB, g.KH) : rows[oy].size();
       }
       for (size_t ox = 0; ox < g.OW; ++ox) {
         cols[ox] = naive_axis_taps(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
-        count_w[ox] = g.count_include_pad ? naive_axis_padded_count(ox, g.SW, g.DW, g.PL, g.IW, g.PR, g.KW)
-                                          : cols[ox].size();
+        count_w[ox] =
+            g.count_include_pad ? naive_axis_padded_count(ox, g.SW, g.DW, g.PL, g.IW, g.PR, g.KW) : cols[ox].size();
       }
       std::vector<uint8_t> want_max(P * C), want_avg(P * C);
       for (size_t n = 0; n < g.N; ++n)
@@ -447,8 +592,10 @@ struct PoolTester {
           Guarded<uint8_t> out(P * C, 0xCC);
           const auto bounds = split(P, pieces);
           for (size_t i = 0; i + 1 < bounds.size(); ++i) {
-            if (is_max) k.maxpool(g, in.data(), out.data(), bounds[i], bounds[i + 1]);
-            else k.avgpool(g, in.data(), out.data(), bounds[i], bounds[i + 1], pp);
+            if (is_max)
+              k.maxpool(g, in.data(), out.data(), bounds[i], bounds[i + 1]);
+            else
+              k.avgpool(g, in.data(), out.data(), bounds[i], bounds[i + 1], pp);
           }
           return out.vec();
         };
@@ -471,9 +618,21 @@ TEST_P(QU8Ops, Pools) {
   for (size_t C : {1, 5, 16, 17, 31, 32, 33, 63, 64, 65, 100, 130, 200}) {
     PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).rng_seed(seed++).test(*table_, *scalar_);
     PoolTester().input(2, 6, 6, C).kernel(2, 2).stride(2, 2).rng_seed(seed++).test(*table_, *scalar_);
-    PoolTester().input(1, 7, 9, C).kernel(2, 2).stride(2, 2).rng_seed(seed++).test(*table_, *scalar_);  // odd sizes: last row/column unused
+    PoolTester()
+        .input(1, 7, 9, C)
+        .kernel(2, 2)
+        .stride(2, 2)
+        .rng_seed(seed++)
+        .test(*table_, *scalar_);  // odd sizes: last row/column unused
     PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).ceil().rng_seed(seed++).test(*table_, *scalar_);
-    PoolTester().input(1, 6, 7, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).ceil().rng_seed(seed++).test(*table_, *scalar_);
+    PoolTester()
+        .input(1, 6, 7, C)
+        .kernel(3, 3)
+        .stride(2, 2)
+        .pads(1, 1, 1, 1)
+        .ceil()
+        .rng_seed(seed++)
+        .test(*table_, *scalar_);
   }
   const std::vector<PoolTester> cases = {
       PoolTester().input(1, 9, 9, 33).kernel(3, 3).stride(2, 2).pads(0, 1, 2, 0).ceil(),
@@ -482,9 +641,9 @@ TEST_P(QU8Ops, Pools) {
       PoolTester().input(1, 5, 6, 130).kernel(5, 5).stride(1, 1).pads(2, 2, 2, 2),
       PoolTester().input(1, 5, 5, 3).kernel(5, 5),
       PoolTester().input(1, 13, 13, 64).kernel(3, 3).stride(2, 2).ceil(),
-      PoolTester().input(1, 12, 11, 37).kernel(9, 9).stride(2, 2).pads(4, 4, 4, 4).ceil(),  // 81 taps
+      PoolTester().input(1, 12, 11, 37).kernel(9, 9).stride(2, 2).pads(4, 4, 4, 4).ceil(),    // 81 taps
       PoolTester().input(1, 20, 20, 70).kernel(10, 10).stride(3, 3).pads(2, 3, 4, 5).ceil(),  // 100 taps
-      PoolTester().input(1, 4, 4, 19).kernel(2, 2).stride(1, 1).pads(2, 2, 2, 2),  // empty windows
+      PoolTester().input(1, 4, 4, 19).kernel(2, 2).stride(1, 1).pads(2, 2, 2, 2),             // empty windows
       PoolTester().input(3, 7, 7, 96).kernel(7, 7),
   };
   for (const PoolTester& pc : cases) PoolTester(pc).rng_seed(seed++).test(*table_, *scalar_);
@@ -504,7 +663,13 @@ TEST_P(QU8Ops, PoolsHugeWindows) {
         PoolTester().input(1, 8, 8, C).kernel(M, M).stride(M, M).pads(M, M, M, M).ceil(),
         PoolTester().input(2, 8, 8, C).kernel(M, M).stride(M / 2, 3 * M / 4).pads(M - 1, 5, M, M - 3).ceil(),
         PoolTester().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2, M / 2).pads(M, M, M, M),
-        PoolTester().input(1, 8, 8, C).kernel(M / 4, M / 4).dilation(4, 3).stride(M / 2 + 1, M / 2 - 1).pads(M, M / 2, M, M).ceil(),
+        PoolTester()
+            .input(1, 8, 8, C)
+            .kernel(M / 4, M / 4)
+            .dilation(4, 3)
+            .stride(M / 2 + 1, M / 2 - 1)
+            .pads(M, M / 2, M, M)
+            .ceil(),
         PoolTester().input(1, 8, 8, C).kernel(2, 2).dilation(M, M).stride(M / 2, M / 2).pads(M, M, M, M),
         PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(M / 2, M / 2).pads(M, M, M, M),  // windows in the pads
         PoolTester().input(1, 8, 8, C).kernel(M, 3).stride(M / 2, 1).pads(M, 1, M, 1).ceil(),
@@ -515,7 +680,14 @@ TEST_P(QU8Ops, PoolsHugeWindows) {
     }
   }
   PoolTester().input(1, 8, 8, 3).kernel(M, M).stride(M, 16).pads(M, M, M, M).rng_seed(seed++).test(*table_, *scalar_);
-  PoolTester().input(1, 8, 8, 2).kernel(M, M).stride(16, M).pads(M, M, M, M).ceil().rng_seed(seed++).test(*table_, *scalar_);
+  PoolTester()
+      .input(1, 8, 8, 2)
+      .kernel(M, M)
+      .stride(16, M)
+      .pads(M, M, M, M)
+      .ceil()
+      .rng_seed(seed++)
+      .test(*table_, *scalar_);
 }
 
 // Random geometries: kernels of 1..9 taps per axis, strides, dilations, pads from none to 2^20,
@@ -539,10 +711,11 @@ TEST_P(QU8Ops, PoolsRandomGeometries) {
 
 TEST_P(QU8Ops, GlobalAvgPool) {
   std::mt19937 rng(5000);
-  struct S { size_t hw, c; };
-  for (const S& s : {S{1, 1}, S{1, 1280}, S{2, 3}, S{7, 17}, S{49, 64}, S{49, 100}, S{49, 1280},
-                     S{49, 1024}, S{196, 65}, S{256, 33}, S{300, 16}, S{3136, 64}, S{3136, 3},
-                     S{1000, 130}, S{64, 2048}})
+  struct S {
+    size_t hw, c;
+  };
+  for (const S& s : {S{1, 1}, S{1, 1280}, S{2, 3}, S{7, 17}, S{49, 64}, S{49, 100}, S{49, 1280}, S{49, 1024},
+                     S{196, 65}, S{256, 33}, S{300, 16}, S{3136, 64}, S{3136, 3}, S{1000, 130}, S{64, 2048}})
     for (int rep = 0; rep < 2; ++rep) {
       const size_t N = 3, HW = s.hw, C = s.c;
       const Guarded<uint8_t> in(random_u8(N * HW * C, rng));
@@ -557,8 +730,8 @@ TEST_P(QU8Ops, GlobalAvgPool) {
           for (size_t i = 0; i < HW; ++i) sum += int64_t(in[(n * HW + i) * C + c]) - pp.in_zero_point;
           want[n * C + c] = naive_requant(sum, pp.in_over_out / static_cast<float>(HW), pp.out);
         }
-      const std::string what = std::string(table_->isa) + " global_avgpool HW" + std::to_string(HW) +
-                               " C" + std::to_string(C) + " z_in=" + std::to_string(pp.in_zero_point);
+      const std::string what = std::string(table_->isa) + " global_avgpool HW" + std::to_string(HW) + " C" +
+                               std::to_string(C) + " z_in=" + std::to_string(pp.in_zero_point);
       Guarded<uint8_t> out(N * C, 0xCC);
       table_->global_avgpool(HW, C, in.data(), out.data(), 1, N, pp);
       for (size_t c = 0; c < C; ++c) ASSERT_EQ(out[c], 0xCC) << what << ": wrote outside [n0, n1)";
@@ -638,9 +811,9 @@ TEST_P(QU8Ops, AddTies) {
           ties += s - std::floor(s) == 0.5f;
         }
         ASSERT_GT(ties, 100u);
-        check_add(*table_, *scalar_, n, a, b, p, std::string(table_->isa) + " add ties Ma=" +
-                  std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) + " za=" + std::to_string(za) +
-                  " zb=" + std::to_string(zb));
+        check_add(*table_, *scalar_, n, a, b, p,
+                  std::string(table_->isa) + " add ties Ma=" + std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) +
+                      " za=" + std::to_string(za) + " zb=" + std::to_string(zb));
       }
 }
 
@@ -665,8 +838,9 @@ TEST_P(QU8Ops, AddNotFused) {
         const double q = std::nearbyint(double(static_cast<float>(fused))) + 128;
         discriminating += std::min(std::max(q, 0.0), 255.0) != naive_add(a[i], b[i], p);
       }
-      check_add(*table_, *scalar_, n, a, b, p, std::string(table_->isa) + " add (fusion) Ma=" +
-                std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) + " z=" + std::to_string(z));
+      check_add(*table_, *scalar_, n, a, b, p,
+                std::string(table_->isa) + " add (fusion) Ma=" + std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) +
+                    " z=" + std::to_string(z));
     }
   EXPECT_GT(discriminating, 0u);
 }
@@ -688,14 +862,15 @@ TEST_P(QU8Ops, Quantize) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   const float fmax = std::numeric_limits<float>::max(), tiny = std::numeric_limits<float>::denorm_min();
   const std::vector<float> specials = {
-      inf, -inf, nan, -nan, fmax, -fmax, 1e30f, -1e30f, 3e9f, -3e9f, 0.0f, -0.0f, tiny, -tiny,
-      0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 3.5f, 126.5f, 127.5f, 128.5f, -127.5f, -128.5f,
-      254.5f, 255.5f, -254.5f, -255.5f, 0.49999997f, 0.50000006f, 2.4999998f, 1.25f, -1.25f,
-      2147483520.0f, -2147483648.0f, 4294967296.0f};
+      inf,        -inf,    nan,    -nan,          fmax,           -fmax,        1e30f,       -1e30f,
+      3e9f,       -3e9f,   0.0f,   -0.0f,         tiny,           -tiny,        0.5f,        -0.5f,
+      1.5f,       -1.5f,   2.5f,   -2.5f,         3.5f,           126.5f,       127.5f,      128.5f,
+      -127.5f,    -128.5f, 254.5f, 255.5f,        -254.5f,        -255.5f,      0.49999997f, 0.50000006f,
+      2.4999998f, 1.25f,   -1.25f, 2147483520.0f, -2147483648.0f, 4294967296.0f};
   for (float scale : {1.0f, 0.5f, 0.25f, 0.1f, 3.0f, 1e-30f, 1e30f, 0.0078125f})
     for (int32_t z : {0, 1, 127, 128, 255})
-      for (size_t n : {size_t(1), size_t(7), size_t(8), size_t(15), size_t(16), size_t(17), size_t(33),
-                       size_t(63), size_t(64), size_t(65), size_t(100), size_t(257)}) {
+      for (size_t n : {size_t(1), size_t(7), size_t(8), size_t(15), size_t(16), size_t(17), size_t(33), size_t(63),
+                       size_t(64), size_t(65), size_t(100), size_t(257)}) {
         std::vector<float> x(n);
         std::uniform_real_distribution<float> d(-300.0f * scale, 300.0f * scale);
         for (size_t i = 0; i < n; ++i) x[i] = (rng() % 3 == 0) ? specials[rng() % specials.size()] * scale : d(rng);
@@ -743,8 +918,7 @@ TEST_P(QU8Ops, Dequantize) {
       }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"),
+INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops, ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Every table provides every entry point, and the ones this CPU can run report their ISA.
@@ -756,8 +930,8 @@ TEST(QU8OpsTables, Complete) {
     EXPECT_STREQ(t->isa, isa);
     EXPECT_GE(t->mr, 1u) << isa;
     EXPECT_GE(t->nr, 1u) << isa;
-    EXPECT_TRUE(t->igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool &&
-                t->add && t->quantize && t->dequantize)
+    EXPECT_TRUE(t->igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->add &&
+                t->quantize && t->dequantize)
         << isa;
   }
 }

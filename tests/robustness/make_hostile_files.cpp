@@ -87,7 +87,8 @@ void empty_outputs() {
     const std::string rel = std::string("models/") + c.name + ".onnx";
     write(rel, b.bytes());
     write_input(rel, conv ? std::vector<int64_t>{1, 2, 8, 8} : std::vector<int64_t>{1, 8});
-    for (const char* kind : {"info", "run", "bench", "quantize"}) expect(kind, rel, 1, "empty tensors are not supported");
+    for (const char* kind : {"info", "run", "bench", "quantize"})
+      expect(kind, rel, 1, "empty tensors are not supported");
   }
 }
 
@@ -127,10 +128,10 @@ void huge_pools() {
   };
   // Each gives a handful of output pixels whose windows cover 2^40 taps, 64 of them inside.
   const Geometry geometries[] = {
-      {big, big - 4, big, 1},   // the window straddles the input
+      {big, big - 4, big, 1},  // the window straddles the input
       {big, big / 2, big / 2, 1},
       {big - 1, big - 1, big, 1},
-      {3, big, big, 1},         // tiny window, every output pixel in the padding but one
+      {3, big, big, 1},  // tiny window, every output pixel in the padding but one
       {big / 64, big / 2, big / 4, 3},
   };
   int i = 0;
@@ -190,9 +191,11 @@ const char* const kEvilNames[] = {
     "line\nq8: error: forged",  // a second error line
     "\x1b[2Jcleared",           // clear screen
     "bell\x07\x08\x7f",         // BEL, backspace, DEL
-    "c1\xc2\x9b" "31mred",      // CSI as a C1 control in UTF-8
-    "raw\x9b" "31mred",         // CSI as a raw 8-bit byte (not UTF-8)
-    "bad\xff\xfeutf8",          // not UTF-8 at all
+    "c1\xc2\x9b"
+    "31mred",  // CSI as a C1 control in UTF-8
+    "raw\x9b"
+    "31mred",           // CSI as a raw 8-bit byte (not UTF-8)
+    "bad\xff\xfeutf8",  // not UTF-8 at all
 };
 
 void evil_names() {
@@ -268,11 +271,10 @@ void overflowing_multipliers() {
   };
   // Each is out of range both as s_x * s_w / s_y (Conv) and as s_x / s_y (Add, AveragePool).
   const Scales scales[] = {
-      {1e20f, 1e20f, 1e-20f},  // s_x * s_w / s_y = 1e60: infinity as a float
-      {1e30f, 1.f, 1e-20f},
-      {1e-30f, 1e-20f, 1e20f},  // 1e-70: zero as a float
-      {1e-20f, 1.f, 1e20f},     // 1e-40: subnormal
-      {1.f, 1.f, 1e-8f},        // 1e8: every non-zero accumulator saturates
+      {1e20f, 1e20f, 1e-20f},                           // s_x * s_w / s_y = 1e60: infinity as a float
+      {1e30f, 1.f, 1e-20f},   {1e-30f, 1e-20f, 1e20f},  // 1e-70: zero as a float
+      {1e-20f, 1.f, 1e20f},                             // 1e-40: subnormal
+      {1.f, 1.f, 1e-8f},                                // 1e8: every non-zero accumulator saturates
   };
   int i = 0;
   for (const Scales& s : scales)
@@ -330,7 +332,8 @@ void long_chains() {
   for (const char* op : {"Relu", "Identity"}) {
     OnnxModelBuilder b;
     b.input("t0", {1, 4}).output("t" + std::to_string(n));
-    for (int i = 0; i < n; ++i) b.node(op, {"t" + std::to_string(i)}, {"t" + std::to_string(i + 1)}, "n" + std::to_string(i));
+    for (int i = 0; i < n; ++i)
+      b.node(op, {"t" + std::to_string(i)}, {"t" + std::to_string(i + 1)}, "n" + std::to_string(i));
     const std::string rel = std::string("models/chain_100k_") + op + ".onnx";
     write(rel, b.bytes());
     expect("info", rel, 0, "");
@@ -352,8 +355,8 @@ std::string bmp_header(int w, int h, int bpp) {
 
 // A PNG signature and IHDR chunk (CRC not checked by the header reader), no image data.
 std::string png_header(unsigned w, unsigned h) {
-  return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(w) + be32(h) + std::string("\x08\x00\x00\x00\x00", 5) +
-         be32(0);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(w) + be32(h) +
+         std::string("\x08\x00\x00\x00\x00", 5) + be32(0);
 }
 
 // SOI, a baseline SOF0 frame header of w x h (1 component), padded to `size` bytes.
@@ -388,10 +391,12 @@ void lying_images() {
   image("png_no_data", "a.png", png_header(4000, 4000), 1, "cannot be encoded in");
   image("jpeg_no_data", "a.jpg", jpeg_header(4000, 4000, 333), 1, "cannot be encoded in");
   // Not PNG, JPEG or BMP, whatever the name says.
-  image("tga_as_png", "a.png", std::string("\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00", 12) + le16(30000) + le16(30000) + "\x18\x00", 1,
+  image("tga_as_png", "a.png",
+        std::string("\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00", 12) + le16(30000) + le16(30000) + "\x18\x00", 1,
         "not a PNG, JPEG or BMP image");
-  image("psd_as_png", "a.png", "8BPS" + be16(1) + std::string(6, '\0') + be16(3) + be32(30000) + be32(30000) + be16(8) + be16(3) +
-                                   std::string(14, '\0'),
+  image("psd_as_png", "a.png",
+        "8BPS" + be16(1) + std::string(6, '\0') + be16(3) + be32(30000) + be32(30000) + be16(8) + be16(3) +
+            std::string(14, '\0'),
         1, "not a PNG, JPEG or BMP image");
   image("pgm_as_png", "a.png", "P5\n1000 1000\n255\n", 1, "not a PNG, JPEG or BMP image");
   image("empty_png", "a.png", "", 1, "not a PNG, JPEG or BMP image");

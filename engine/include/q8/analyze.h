@@ -19,33 +19,33 @@ struct QuantizeOptions;
 // One row per Conv, Gemm and MatMul of the model, and per other node the quantizer runs in
 // int8 with a requantized result (Add, AveragePool, GlobalAveragePool).
 struct LayerAnalysis {
-  std::string name, op;                // the fp32 node's name and ONNX op
-  std::vector<int64_t> output_shape;   // batch 1
-  int64_t macs = 0;                    // per batch item
+  std::string name, op;               // the fp32 node's name and ONNX op
+  std::vector<int64_t> output_shape;  // batch 1
+  int64_t macs = 0;                   // per batch item
   // SQNR = 10 log10(sum x^2 / sum (x - y)^2) of the int8 result y against the fp32 result x,
   // over the analysed samples, capped to [-99, 99] dB (99: no error at all).
-  double sqnr_db = 99;             // own: this node alone in int8 (weights and result quantized),
-                                   // fed the fp32 network's values
-  double sqnr_cumulative_db = 99;  // the whole int8 network up to and including this node
-  double output_sqnr_db = 99;      // the quantization of the result tensor alone
-  double clipped = 0;              // share (0..1) of fp32 results outside the representable range
-  double outlier_ratio = 1;        // representable range / 99.99th percentile of |fp32 result|
-  double weight_range_ratio = 1;   // largest / median per-output-channel max|w| (1: no weights)
-  double int8_ms = 0, fp32_ms = 0; // this node's step in the int8 / fp32 plan (median, batch 1)
-  bool int8 = true;                // false: the quantizer keeps it fp32 (excluded or unsupported)
-  std::string advice;              // see analyze.cpp: "fine", "keep fp32: int8 is slower here", ...
+  double sqnr_db = 99;              // own: this node alone in int8 (weights and result quantized),
+                                    // fed the fp32 network's values
+  double sqnr_cumulative_db = 99;   // the whole int8 network up to and including this node
+  double output_sqnr_db = 99;       // the quantization of the result tensor alone
+  double clipped = 0;               // share (0..1) of fp32 results outside the representable range
+  double outlier_ratio = 1;         // representable range / 99.99th percentile of |fp32 result|
+  double weight_range_ratio = 1;    // largest / median per-output-channel max|w| (1: no weights)
+  double int8_ms = 0, fp32_ms = 0;  // this node's step in the int8 / fp32 plan (median, batch 1)
+  bool int8 = true;                 // false: the quantizer keeps it fp32 (excluded or unsupported)
+  std::string advice;               // see analyze.cpp: "fine", "keep fp32: int8 is slower here", ...
   // int8 nodes that read this node's quantized result (directly or through MaxPool, Flatten or
   // Reshape): they must stay fp32 too for the result to stay fp32.
   std::vector<std::string> output_readers;
 };
 
 struct AnalysisSummary {
-  double sqnr_db = 99;                // end to end: all model outputs, int8 against fp32
-  double int8_ms = 0, fp32_ms = 0;    // sum of all plan steps
-  double conversions_ms = 0;          // int8 plan steps that belong to no row (layout, Q/DQ)
-  std::vector<std::string> worst;     // up to 3 rows with the lowest own SQNR (below 99 dB)
-  int64_t samples = 0;                // samples analysed
-  std::string method, isa;            // calibration method, kernel path
+  double sqnr_db = 99;              // end to end: all model outputs, int8 against fp32
+  double int8_ms = 0, fp32_ms = 0;  // sum of all plan steps
+  double conversions_ms = 0;        // int8 plan steps that belong to no row (layout, Q/DQ)
+  std::vector<std::string> worst;   // up to 3 rows with the lowest own SQNR (below 99 dB)
+  int64_t samples = 0;              // samples analysed
+  std::string method, isa;          // calibration method, kernel path
   bool per_channel = true;
   int threads = 1;
 };
@@ -63,9 +63,9 @@ struct Analysis {
 };
 
 struct AnalyzeOptions {
-  int iterations = 20;        // profiled runs per model (median per step)
-  int64_t max_samples = 16;   // analysed samples when `inputs` is empty (the first calibration ones)
-  double min_sqnr_db = 20;    // below this own SQNR a row gets accuracy advice
+  int iterations = 20;       // profiled runs per model (median per step)
+  int64_t max_samples = 16;  // analysed samples when `inputs` is empty (the first calibration ones)
+  double min_sqnr_db = 20;   // below this own SQNR a row gets accuracy advice
 };
 
 // Quantizes `fp32` with `options` on `calibration` (as q8::quantize), then measures every row on

@@ -24,7 +24,7 @@ class Tensor {
  public:
   Tensor() = default;
   Tensor(std::vector<int64_t> shape, std::vector<float> data);  // throws if sizes disagree
-  explicit Tensor(std::vector<int64_t> shape);                    // zero-filled
+  explicit Tensor(std::vector<int64_t> shape);                  // zero-filled
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t numel() const { return static_cast<int64_t>(data_.size()); }
@@ -130,9 +130,9 @@ Calibration parse_calibration(const std::string& name);  // "minmax", ...; throw
 struct QuantizeOptions {
   Calibration method = Calibration::Percentile;
   double percentile = 99.99;
-  bool per_channel = true;            // int8 weights per output channel; false: per tensor
-  std::vector<std::string> exclude;   // node names to keep in fp32
-  int threads = 1;                    // for calibration; results do not depend on it
+  bool per_channel = true;                                  // int8 weights per output channel; false: per tensor
+  std::vector<std::string> exclude;                         // node names to keep in fp32
+  int threads = 1;                                          // for calibration; results do not depend on it
   std::function<void(size_t done, size_t total)> progress;  // calibration runs
 };
 
@@ -147,7 +147,7 @@ Model quantize(const Model& fp32, const std::vector<Tensor>& calibration, const 
 // (each one sample or a batch), or a folder of PNG/JPEG images (resized to `height` x `width`,
 // scaled to [0, 1], then (x - mean[c]) / std[c]; channels from the model's input shape).
 struct CalibrationSource {
-  int64_t max_samples = 0;   // 0: all
+  int64_t max_samples = 0;        // 0: all
   int64_t height = 0, width = 0;  // images: 0 takes the model's input size
   std::vector<float> mean, std;   // images: per channel (one value applies to all)
 };

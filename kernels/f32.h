@@ -30,6 +30,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/named.h"
+
 namespace q8::kern {
 
 // 2-D convolution geometry, NHWC. Per group: Cg = C / groups input channels and
@@ -67,8 +69,9 @@ struct F32ConvKernel {
   // Computes output pixels [m0, m0+mr') x channels [0, nc) with one panel of weights.
   //   a: mr' * ks pointers ([pixel][tap]); each points at kc contiguous floats.
   //   c: output for pixel 0 channel 0 of this tile; consecutive pixels are c_stride floats apart.
-  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                size_t c_stride, float out_min, float out_max) = nullptr;
+  Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
+                 size_t c_stride, float out_min, float out_max)>
+      igemm;
 };
 
 size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr);
@@ -100,22 +103,24 @@ struct F32Kernels {
   F32ConvKernel conv;
   // Plain GEMM on packed B: rows [m0, m0+mr'), one panel. A rows are a_stride floats apart.
   // Shares conv.mr and conv.nr: pack B with f32_gemm_pack(..., conv.nr, ...).
-  void (*gemm)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
-               size_t c_stride, float out_min, float out_max) = nullptr;
+  Named<void (*)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
+                 size_t c_stride, float out_min, float out_max)>
+      gemm;
   // Depthwise over output pixels [p0, p1) (all channels).
-  void (*dwconv)(const ConvGeometry& g, const float* in, const float* packed, const float* zero, float* out, size_t p0,
-                 size_t p1, float out_min, float out_max) = nullptr;
+  Named<void (*)(const ConvGeometry& g, const float* in, const float* packed, const float* zero, float* out, size_t p0,
+                 size_t p1, float out_min, float out_max)>
+      dwconv;
   // Pools over output pixels [p0, p1), NHWC, all channels.
-  void (*maxpool)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) = nullptr;
-  void (*avgpool)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) = nullptr;
+  Named<void (*)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1)> maxpool;
+  Named<void (*)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1)> avgpool;
   // out[n][c] = mean over hw of in[n][hw][c], for n in [n0, n1).
-  void (*global_avgpool)(size_t HW, size_t C, const float* in, float* out, size_t n0, size_t n1) = nullptr;
+  Named<void (*)(size_t HW, size_t C, const float* in, float* out, size_t n0, size_t n1)> global_avgpool;
   // out[i] = clamp(a[i] + b[i], lo, hi)
-  void (*add)(size_t n, const float* a, const float* b, float* out, float lo, float hi) = nullptr;
+  Named<void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi)> add;
   // Row broadcast (a per-channel bias on NHWC): out[r*n + i] = clamp(a[r*n + i] + b[i], lo, hi).
-  void (*add_row)(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi) = nullptr;
+  Named<void (*)(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi)> add_row;
   // out[i] = clamp(x[i], lo, hi)
-  void (*clamp)(size_t n, const float* x, float* out, float lo, float hi) = nullptr;
+  Named<void (*)(size_t n, const float* x, float* out, float lo, float hi)> clamp;
 };
 
 // Runs rows [m0, m1) of out[M][N] = A * packed B with kernel table k.

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "kernels/f32.h"  // ConvGeometry, PoolGeometry
+#include "kernels/named.h"
 
 namespace q8::kern {
 
@@ -100,26 +101,29 @@ struct QU8Kernels {
   // kc is the unpadded channel count per tap (Cg, or Kd for gemm); the kernel reads each
   // activation row in blocks of 4 and may read up to 3 bytes past kc (callers provide slack);
   // those bytes meet zero weights.
-  void (*igemm)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
-                size_t c_stride, const QU8Requant& p) = nullptr;
-  void (*gemm)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, uint8_t* c,
-               size_t c_stride, const QU8Requant& p) = nullptr;
+  Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
+                 size_t c_stride, const QU8Requant& p)>
+      igemm;
+  Named<void (*)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, uint8_t* c,
+                 size_t c_stride, const QU8Requant& p)>
+      gemm;
   // Depthwise over output pixels [p0, p1). Taps outside the input count as z_a: `zero` is a row
   // of C bytes equal to z_a (the same z_a the weights were packed with).
-  void (*dwconv)(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
-                 size_t p0, size_t p1, const QU8Requant& p) = nullptr;
+  Named<void (*)(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                 size_t p0, size_t p1, const QU8Requant& p)>
+      dwconv;
   // Max pool on uint8 (input and output share scale and zero point), output pixels [p0, p1).
-  void (*maxpool)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) = nullptr;
+  Named<void (*)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1)> maxpool;
   // Average pool with requantization; count per ONNX (count_include_pad as in f32).
-  void (*avgpool)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
-                  const QU8PoolParams& p) = nullptr;
+  Named<void (*)(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1, const QU8PoolParams& p)>
+      avgpool;
   // out[n][c] from the HW pixels of image n, for n in [n0, n1); count = HW.
-  void (*global_avgpool)(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
-                         const QU8PoolParams& p) = nullptr;
+  Named<void (*)(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1, const QU8PoolParams& p)>
+      global_avgpool;
   // n elements, same shape.
-  void (*add)(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) = nullptr;
-  void (*quantize)(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) = nullptr;
-  void (*dequantize)(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) = nullptr;
+  Named<void (*)(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p)> add;
+  Named<void (*)(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point)> quantize;
+  Named<void (*)(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point)> dequantize;
 };
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).

@@ -216,44 +216,28 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
 }
 
 std::string kernel_name(const Graph& g, const Node& n, const Dispatch& d) {
-  const kern::F32Kernels& k = *d.f32;
-  const std::string isa = std::string("__") + k.isa;
-  const std::string qisa = std::string("__") + d.qu8->isa;
-  const std::string qtile = std::to_string(d.qu8->mr) + "x" + std::to_string(d.qu8->nr) + "c4";
+  const kern::F32Kernels& f = *d.f32;
+  const kern::QU8Kernels& q = *d.qu8;
   const bool u8 = !n.inputs.empty() && n.inputs[0] != ir::kNoValue && g.values[n.inputs[0]].dtype == ir::DType::Uint8;
   switch (n.op) {
-    case Op::QuantizedConv:
-      if (is_depthwise(conv_geometry(g, n))) return "qu8_dwconv" + qisa;
-      return "qu8_igemm_" + qtile + qisa;
-    case Op::QuantizedDense: return "qu8_gemm_" + qtile + qisa;
-    case Op::QuantizedAdd: return "qu8_add" + qisa;
-    case Op::QuantizeLinear: return "qu8_quantize" + qisa;
-    case Op::DequantizeLinear: return "qu8_dequantize" + qisa;
-    case Op::MaxPool:
-      if (u8) return "qu8_maxpool" + qisa;
-      return "f32_maxpool" + isa;
-    case Op::AveragePool:
-      if (u8) return "qu8_avgpool" + qisa;
-      return "f32_avgpool" + isa;
-    case Op::GlobalAveragePool:
-      if (u8) return "qu8_global_avgpool" + qisa;
-      return "f32_global_avgpool" + isa;
-    case Op::Conv: {
-      if (is_depthwise(conv_geometry(g, n))) return "f32_dwconv" + isa;
-      return "f32_igemm_" + std::to_string(k.conv.mr) + "x" + std::to_string(k.conv.nr) + isa;
-    }
+    case Op::QuantizedConv: return is_depthwise(conv_geometry(g, n)) ? q.dwconv.name : q.igemm.name;
+    case Op::QuantizedDense: return q.gemm.name;
+    case Op::QuantizedAdd: return q.add.name;
+    case Op::QuantizeLinear: return q.quantize.name;
+    case Op::DequantizeLinear: return q.dequantize.name;
+    case Op::MaxPool: return u8 ? q.maxpool.name : f.maxpool.name;
+    case Op::AveragePool: return u8 ? q.avgpool.name : f.avgpool.name;
+    case Op::GlobalAveragePool: return u8 ? q.global_avgpool.name : f.global_avgpool.name;
+    case Op::Conv: return is_depthwise(conv_geometry(g, n)) ? f.dwconv.name : f.conv.igemm.name;
     case Op::Gemm:
-    case Op::MatMul:
-      if (gemm_packed_path(g, n))
-        return "f32_gemm_" + std::to_string(k.conv.mr) + "x" + std::to_string(k.conv.nr) + isa;
-      return "f32_matmul_strided__scalar";
-    case Op::Add: return "f32_add" + isa;
+    case Op::MatMul: return gemm_packed_path(g, n) ? f.gemm.name : "f32_matmul_strided";
+    case Op::Add: return f.add.name;
     case Op::Relu:
-    case Op::Clip: return "f32_clamp" + isa;
-    case Op::BatchNormalization: return "f32_channel_affine__scalar";
+    case Op::Clip: return f.clamp.name;
+    case Op::BatchNormalization: return "f32_channel_affine";
     case Op::Flatten:
     case Op::Reshape: return "view (no copy)";
-    case Op::Pad: return u8 ? "u8_pad__scalar" : "f32_pad__scalar";
+    case Op::Pad: return u8 ? "u8_pad" : "f32_pad";
     default: return "copy";
   }
 }

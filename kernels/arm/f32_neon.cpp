@@ -19,18 +19,27 @@ void f32_gemm_6x8__neon(size_t mr, size_t nc, size_t kc, const float* a, size_t 
   f32_simd::gemm_tile<Arch, 6, 2>(mr, nc, kc, a, a_stride, w, c, c_stride, out_min, out_max);
 }
 
+// The shared SIMD kernels instantiated for this ISA, under the names the table reports.
+constexpr auto f32_dwconv__neon = &f32_simd::dwconv<Arch>;
+constexpr auto f32_maxpool__neon = &f32_simd::maxpool<Arch>;
+constexpr auto f32_avgpool__neon = &f32_simd::avgpool<Arch>;
+constexpr auto f32_global_avgpool__neon = &f32_simd::global_avgpool<Arch>;
+constexpr auto f32_add__neon = &f32_simd::add<Arch>;
+constexpr auto f32_add_row__neon = &f32_simd::add_row<Arch>;
+constexpr auto f32_clamp__neon = &f32_simd::clamp<Arch>;
+
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
 const F32Kernels k_table = {
     "neon",
-    {6, 8, &f32_igemm_6x8__neon},
-    &f32_gemm_6x8__neon,
-    &f32_simd::dwconv<Arch>,
-    &f32_simd::maxpool<Arch>,
-    &f32_simd::avgpool<Arch>,
-    &f32_simd::global_avgpool<Arch>,
-    &f32_simd::add<Arch>,
-    &f32_simd::add_row<Arch>,
-    &f32_simd::clamp<Arch>,
+    {6, 8, Q8_KERNEL(f32_igemm_6x8__neon)},
+    Q8_KERNEL(f32_gemm_6x8__neon),
+    Q8_KERNEL(f32_dwconv__neon),
+    Q8_KERNEL(f32_maxpool__neon),
+    Q8_KERNEL(f32_avgpool__neon),
+    Q8_KERNEL(f32_global_avgpool__neon),
+    Q8_KERNEL(f32_add__neon),
+    Q8_KERNEL(f32_add_row__neon),
+    Q8_KERNEL(f32_clamp__neon),
 };
 }  // namespace
 

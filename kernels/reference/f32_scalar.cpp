@@ -170,15 +170,15 @@ void f32_clamp__scalar(size_t n, const float* x, float* out, float lo, float hi)
 
 const F32Kernels k_scalar_table = {
     "scalar",
-    {kMR, kNR, &f32_igemm_4x4__scalar},
-    &f32_gemm_4x4__scalar,
-    &f32_dwconv__scalar,
-    &f32_maxpool__scalar,
-    &f32_avgpool__scalar,
-    &f32_global_avgpool__scalar,
-    &f32_add__scalar,
-    &f32_add_row__scalar,
-    &f32_clamp__scalar,
+    {kMR, kNR, Q8_KERNEL(f32_igemm_4x4__scalar)},
+    Q8_KERNEL(f32_gemm_4x4__scalar),
+    Q8_KERNEL(f32_dwconv__scalar),
+    Q8_KERNEL(f32_maxpool__scalar),
+    Q8_KERNEL(f32_avgpool__scalar),
+    Q8_KERNEL(f32_global_avgpool__scalar),
+    Q8_KERNEL(f32_add__scalar),
+    Q8_KERNEL(f32_add_row__scalar),
+    Q8_KERNEL(f32_clamp__scalar),
 };
 
 }  // namespace

@@ -1,0 +1,65 @@
+// Every kernel table is complete, and every entry carries the name of the function it points to:
+// the names `q8 info` prints come from these entries, so each must name a kernel of its own
+// table's family ("qu8_..."/"f32_...") and ISA suffix ("__avx2", ...).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "kernels/f32.h"
+#include "kernels/qu8.h"
+
+namespace q8::kern {
+namespace {
+
+template <class N>
+void expect_named(const N& k, const char* family, const std::string& what) {
+  ASSERT_TRUE(static_cast<bool>(k)) << what << " is null";
+  const std::string name = k.name;
+  EXPECT_EQ(name.rfind(family, 0), 0u) << what << " is named '" << name << "'";
+  EXPECT_NE(name.find("__"), std::string::npos) << what << " is named '" << name << "', without its ISA";
+}
+
+TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
+  int tables = 0;
+  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(),
+                              qu8_kernels_avx512vnni(), qu8_kernels_neon(), qu8_kernels_neondot()}) {
+    if (!t) continue;  // not built for this target; which ones exist is the dispatch tests' subject
+    ++tables;
+    const std::string isa = t->isa;
+    expect_named(t->igemm, "qu8_igemm_", isa + " igemm");
+    expect_named(t->gemm, "qu8_gemm_", isa + " gemm");
+    expect_named(t->dwconv, "qu8_dwconv_", isa + " dwconv");
+    expect_named(t->maxpool, "qu8_maxpool_", isa + " maxpool");
+    expect_named(t->avgpool, "qu8_avgpool_", isa + " avgpool");
+    expect_named(t->global_avgpool, "qu8_global_avgpool_", isa + " global_avgpool");
+    expect_named(t->add, "qu8_add_", isa + " add");
+    expect_named(t->quantize, "qu8_quantize_", isa + " quantize");
+    expect_named(t->dequantize, "qu8_dequantize_", isa + " dequantize");
+    // The GEMM kernels are each table's own: their names end in the table's ISA.
+    const std::string suffix = "__" + isa;
+    EXPECT_EQ(std::string(t->igemm.name).substr(std::string(t->igemm.name).size() - suffix.size()), suffix);
+  }
+  EXPECT_GE(tables, 1);
+}
+
+TEST(KernelTables, EveryF32EntryIsANamedKernel) {
+  int tables = 0;
+  for (const F32Kernels* t : {f32_kernels_scalar(), f32_kernels_avx2(), f32_kernels_avx512(), f32_kernels_neon()}) {
+    if (!t) continue;
+    ++tables;
+    const std::string isa = t->isa;
+    expect_named(t->conv.igemm, "f32_igemm_", isa + " igemm");
+    expect_named(t->gemm, "f32_gemm_", isa + " gemm");
+    expect_named(t->dwconv, "f32_dwconv_", isa + " dwconv");
+    expect_named(t->maxpool, "f32_maxpool_", isa + " maxpool");
+    expect_named(t->avgpool, "f32_avgpool_", isa + " avgpool");
+    expect_named(t->global_avgpool, "f32_global_avgpool_", isa + " global_avgpool");
+    expect_named(t->add, "f32_add_", isa + " add");
+    expect_named(t->add_row, "f32_add_row_", isa + " add_row");
+    expect_named(t->clamp, "f32_clamp_", isa + " clamp");
+  }
+  EXPECT_GE(tables, 1);
+}
+
+}  // namespace
+}  // namespace q8::kern

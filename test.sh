@@ -3,8 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install_deps.sh test
+# Habits that need no build: clang-format is applied, and every layer includes only what it may.
+scripts/check_format.sh
+scripts/check_walls.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQ8_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 # The Arm kernels (neon, neondot), cross-built and run under qemu-aarch64 -cpu max.

@@ -70,7 +70,7 @@ EOF
 
 # --- The kernels and their tests
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
-  -DCMAKE_BUILD_TYPE=Release -DQ8_KERNELS_ONLY=ON \
+  -DCMAKE_BUILD_TYPE=Release -DQ8_KERNELS_ONLY=ON -DQ8_WERROR=ON \
   -DGTest_DIR="$gtest_prefix/lib/cmake/GTest" -Dxtl_DIR="$host/xtl" -Dxsimd_DIR="$host/xsimd" >/dev/null
 cmake --build "$build" -j "$jobs" --target q8_kernel_tests
 exe="$build/tests/q8_kernel_tests"

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "calibrate.h"
 #include "q8/error.h"
+#include "quant/calibrate.h"
 
 namespace {
 

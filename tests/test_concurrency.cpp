@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "q8/q8.h"
-#include "thread_pool.h"
+#include "runtime/thread_pool.h"
 
 namespace {
 

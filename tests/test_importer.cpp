@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "importers/onnx/onnx_importer.h"
 #include "onnx.pb.h"
+#include "onnx/onnx_importer.h"
 #include "q8/error.h"
 #include "tests/onnx_model_builder.h"
 

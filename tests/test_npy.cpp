@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "npy.h"
+#include "io/npy.h"
 #include "q8/q8.h"
 
 namespace {

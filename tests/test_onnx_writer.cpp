@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "graph.h"
-#include "importers/onnx/onnx_importer.h"
-#include "importers/onnx/onnx_writer.h"
+#include "ir/graph.h"
 #include "onnx.pb.h"
-#include "passes.h"
+#include "onnx/onnx_importer.h"
+#include "onnx/onnx_writer.h"
+#include "passes/passes.h"
 #include "q8/q8.h"
 
 namespace {

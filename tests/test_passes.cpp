@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
-#include "graph.h"
-#include "passes.h"
+#include "ir/graph.h"
+#include "passes/passes.h"
 #include "q8/error.h"
 
 namespace q8::ir {

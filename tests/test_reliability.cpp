@@ -19,9 +19,9 @@
 
 #include <stb/stb_image_write.h>
 
-#include "engine/src/file_io.h"
-#include "engine/src/graph.h"
-#include "engine/src/image.h"
+#include "io/file_io.h"
+#include "io/image.h"
+#include "ir/graph.h"
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
 

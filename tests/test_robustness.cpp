@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/src/npy.h"
-#include "importers/onnx/onnx_importer.h"
+#include "io/npy.h"
 #include "onnx.pb.h"
+#include "onnx/onnx_importer.h"
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
 

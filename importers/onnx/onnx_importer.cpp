@@ -11,10 +11,10 @@
 //   6. Graph::validate().
 // Every error is one line: "<source>: <what>" or "<source>: node '<name>' (<OpType>): <what>".
 
-#include "importers/onnx/onnx_importer.h"
-#include "engine/src/file_io.h"
-#include "importers/onnx/onnx_ops.h"
-#include "importers/onnx/onnx_text.h"
+#include "onnx/onnx_importer.h"
+#include "io/file_io.h"
+#include "onnx/onnx_ops.h"
+#include "onnx/onnx_text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

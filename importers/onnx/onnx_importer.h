@@ -6,7 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <string>
-#include "engine/src/graph.h"
+#include "ir/graph.h"
 namespace q8::onnx {
 struct ImportLimits {                  // caps a user can raise; hostile files must not exhaust memory
   int64_t max_file_bytes = 2LL << 30;  // 2 GiB

@@ -1,6 +1,6 @@
 // The ONNX ops q8 maps, with their input/output counts and attributes by opset: one table for
 // the importer (what it accepts) and the writer (what it may write), so the two cannot drift.
-#include "importers/onnx/onnx_ops.h"
+#include "onnx/onnx_ops.h"
 
 namespace q8::onnx {
 

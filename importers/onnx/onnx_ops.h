@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/src/graph.h"
+#include "ir/graph.h"
 
 namespace q8::onnx {
 

@@ -12,11 +12,11 @@
 // (q8-internal ops and attributes, clashing names, unknown attributes) is refused here instead,
 // with one-line messages in the importer's style: "<source>: node '<name>' (<Op>): <what>".
 
-#include "importers/onnx/onnx_writer.h"
-#include "importers/onnx/onnx_ops.h"
-#include "importers/onnx/onnx_text.h"
+#include "onnx/onnx_writer.h"
+#include "onnx/onnx_ops.h"
+#include "onnx/onnx_text.h"
 
-#include "engine/src/file_io.h"
+#include "io/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

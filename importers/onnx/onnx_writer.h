@@ -2,7 +2,7 @@
 // standard QDQ ONNX file that q8 and ONNX Runtime both run.
 #pragma once
 #include <string>
-#include "engine/src/graph.h"
+#include "ir/graph.h"
 namespace q8::onnx {
 // Serializes `g` as an ONNX model (default-domain opset max(13, g.opset), IR version 8,
 // producer "q8"). Supported: every op the importer maps from the default domain (Conv, Relu,

@@ -63,7 +63,7 @@ std::string names_text(const std::vector<q8::TensorInfo>& v) {
   return r;
 }
 
-// The input arrays' rules, with the messages of the q8 program's .npy reader (engine/src/npy.cpp)
+// The input arrays' rules, with the messages of the q8 program's .npy reader (engine/io/npy.cpp)
 // for the same problems: `what` names the array where the reader names the file.
 // `what` is called only to name the array in an error; the checks read numpy's descriptor
 // directly, so a valid array costs no Python calls.

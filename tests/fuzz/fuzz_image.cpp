@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/src/image.h"
+#include "io/image.h"
 #include "q8/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <vector>
 
-#include "engine/src/graph.h"
-#include "engine/src/passes.h"
-#include "importers/onnx/onnx_importer.h"
+#include "ir/graph.h"
+#include "onnx/onnx_importer.h"
+#include "passes/passes.h"
 #include "q8/q8.h"
 
 namespace {
@@ -41,7 +41,7 @@ bool small_input(const std::vector<int64_t>& shape, std::vector<int64_t>& concre
 
 }  // namespace
 
-// The plan's working-memory cap (engine/src/plan.cpp) well under libFuzzer's -malloc_limit_mb, so
+// The plan's working-memory cap (engine/runtime/plan.cpp) well under libFuzzer's -malloc_limit_mb, so
 // a model whose intermediates are huge is refused by q8 rather than reported as an OOM.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   setenv("Q8_MAX_WORKSPACE_MB", "256", 0);

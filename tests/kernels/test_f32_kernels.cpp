@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "kernels/f32.h"
-#include "tests/kernels/naive_window.h"
+#include "naive_window.h"
 
 namespace {
 

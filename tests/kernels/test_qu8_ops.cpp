@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "kernels/qu8.h"
-#include "tests/kernels/naive_window.h"
+#include "naive_window.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 // when the graph is malformed in a way only that pass can see.
 #pragma once
 
-#include "graph.h"
+#include "ir/graph.h"
 
 namespace q8::ir {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "dispatch.h"
-#include "graph.h"
-#include "thread_pool.h"
+#include "ir/graph.h"
+#include "runtime/dispatch.h"
+#include "runtime/thread_pool.h"
 
 namespace q8::rt {
 

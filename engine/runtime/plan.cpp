@@ -1,4 +1,4 @@
-#include "plan.h"
+#include "runtime/plan.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "image.h"
+#include "io/image.h"
 
 #include <climits>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "graph.h"
+#include "ir/graph.h"
 
 #include <algorithm>
 #include <cstring>

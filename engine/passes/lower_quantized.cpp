@@ -9,7 +9,7 @@
 #include <cmath>
 #include <limits>
 
-#include "passes.h"
+#include "passes/passes.h"
 #include "q8/error.h"
 
 namespace q8::ir {

@@ -10,7 +10,7 @@
 // '<f4' with the header padded to a multiple of 64 bytes, through a temporary file and a rename,
 // so the destination is whole or untouched.
 
-#include "npy.h"
+#include "io/npy.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -19,7 +19,7 @@
 #include <limits>
 #include <set>
 #include <vector>
-#include "file_io.h"
+#include "io/file_io.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.cpp reads and writes little-endian data with memcpy: a little-endian host is required"

@@ -1,4 +1,4 @@
-#include "graph.h"
+#include "ir/graph.h"
 #include "q8/q8.h"
 
 namespace q8 {

@@ -12,7 +12,7 @@
 // Counts are integers and bin positions depend only on the value, so the histogram depends only
 // on the multiset of observed values.
 
-#include "calibrate.h"
+#include "quant/calibrate.h"
 
 #include <algorithm>
 #include <cmath>

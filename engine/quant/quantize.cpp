@@ -1,4 +1,4 @@
-#include "quantize.h"
+#include "quant/quantize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,11 +6,11 @@
 #include <map>
 #include <memory>
 
-#include "dispatch.h"
-#include "passes.h"
-#include "plan.h"
+#include "passes/passes.h"
 #include "q8/error.h"
-#include "thread_pool.h"
+#include "runtime/dispatch.h"
+#include "runtime/plan.h"
+#include "runtime/thread_pool.h"
 
 namespace q8::quant {
 

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "graph.h"
+#include "ir/graph.h"
 #include "q8/q8.h"
 
 namespace q8 {

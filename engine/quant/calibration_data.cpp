@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "file_io.h"
-#include "graph.h"
-#include "image.h"
+#include "io/file_io.h"
+#include "io/image.h"
+#include "ir/graph.h"
 #include "q8/q8.h"
 
 namespace q8 {

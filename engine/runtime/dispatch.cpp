@@ -1,4 +1,4 @@
-#include "dispatch.h"
+#include "runtime/dispatch.h"
 
 #include <cpuinfo.h>
 

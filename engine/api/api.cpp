@@ -4,15 +4,15 @@
 #include <map>
 #include <sstream>
 
-#include "dispatch.h"
-#include "graph.h"
-#include "importers/onnx/onnx_importer.h"
-#include "importers/onnx/onnx_writer.h"
-#include "model_impl.h"
-#include "passes.h"
-#include "plan.h"
+#include "api/model_impl.h"
+#include "ir/graph.h"
+#include "onnx/onnx_importer.h"
+#include "onnx/onnx_writer.h"
+#include "passes/passes.h"
 #include "q8/q8.h"
-#include "quantize.h"
+#include "quant/quantize.h"
+#include "runtime/dispatch.h"
+#include "runtime/plan.h"
 
 namespace q8 {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "calibrate.h"
-#include "graph.h"
+#include "ir/graph.h"
+#include "quant/calibrate.h"
 
 namespace q8::quant {
 

@@ -35,13 +35,13 @@
 #include <set>
 #include <sstream>
 
-#include "dispatch.h"
-#include "graph.h"
-#include "model_impl.h"
-#include "passes.h"
-#include "plan.h"
+#include "api/model_impl.h"
+#include "ir/graph.h"
+#include "passes/passes.h"
 #include "q8/q8.h"
-#include "thread_pool.h"
+#include "runtime/dispatch.h"
+#include "runtime/plan.h"
+#include "runtime/thread_pool.h"
 
 namespace q8 {
 

@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "kernels/qu8.h"
+#if defined(__x86_64__)
+#include "kernels/x86/amx_support.h"
+#endif
 
 namespace {
 
@@ -35,6 +38,7 @@ bool cpu_supports(const std::string& isa) {
   if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (isa == "avx512") return avx512;
   if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+  if (isa == "amx") return q8::kern::qu8_amx_usable();  // also obtains Linux's grant of tile state
 #elif defined(__aarch64__)
   if (isa == "neon") return true;
 #endif
@@ -236,6 +240,7 @@ int main(int argc, char** argv) {
     const QU8Kernels* k;
   };
   const Table tables[] = {
+      {"amx", q8::kern::qu8_kernels_amx()},  // ceiling% and peak% stay vpdpbusd's, for comparison
       {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()},
       {"avx512", q8::kern::qu8_kernels_avx512()},
       {"avx2", q8::kern::qu8_kernels_avx2()},

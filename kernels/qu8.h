@@ -137,6 +137,15 @@ const QU8Kernels* qu8_kernels_scalar();
 const QU8Kernels* qu8_kernels_avx2();
 const QU8Kernels* qu8_kernels_avx512();  // AVX-512 F+BW, no VNNI
 const QU8Kernels* qu8_kernels_avx512vnni();
+// AMX-INT8 tiles (GEMMs) + AVX-512 (the rest). Usable only where qu8_amx_usable()
+// (kernels/x86/amx_support.h) says so; that check also obtains Linux's permission for tile state.
+const QU8Kernels* qu8_kernels_amx();
+// The amx GEMM kernels load a tile configuration into the calling thread's tile registers on first
+// use and keep it across calls (reloading only when the K tail changes). This releases it
+// (TILERELEASE), so the OS no longer saves 8 KiB of tile data with the thread: call it on each
+// thread that ran amx kernels when a run ends (or before other code on that thread configures
+// tiles itself). Cheap, and a no-op on threads without a configuration and in builds without AMX.
+void qu8_amx_release_thread();
 const QU8Kernels* qu8_kernels_neon();
 const QU8Kernels* qu8_kernels_neondot();
 

@@ -40,6 +40,22 @@ void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, co
                                   uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
+// kernels/x86/qu8_gemm_amx.cpp (AMX-INT8 tiles; the loop is kernels/x86/qu8_gemm_amx_driver.h).
+constexpr size_t kQu8AmxMR = 16, kQu8AmxNR = 32;
+void qu8_igemm_16x32c4__amx(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                            uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_16x32c4__amx(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                           uint8_t* c, size_t c_stride, const QU8Requant& p);
+// kernels/x86/qu8_gemm_amx_model.cpp: the same driver over a scalar model of the tile
+// instructions (kernels/x86/amx_tile_model.h), runnable on any x86 CPU; for tests. Its table has
+// the AMX GEMM tile (mr, nr) and the scalar non-GEMM entries. The release clears this thread's
+// model tile configuration, as qu8_amx_release_thread() does the real one.
+void qu8_igemm_16x32c4__amx_model(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_16x32c4__amx_model(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                 uint8_t* c, size_t c_stride, const QU8Requant& p);
+const QU8Kernels* qu8_kernels_amx_model();
+void qu8_amx_model_release_thread();
 #endif
 
 // --- element-wise, pooling, depthwise

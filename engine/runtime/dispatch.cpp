@@ -6,6 +6,9 @@
 #include <mutex>
 
 #include "q8/error.h"
+#if defined(Q8_ARCH_X86)
+#include "kernels/x86/amx_support.h"
+#endif
 
 namespace q8::rt {
 
@@ -15,6 +18,7 @@ const char* isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::avx512vnni: return "avx512vnni";
+    case Isa::amx: return "amx";
     case Isa::neon: return "neon";
     case Isa::neondot: return "neondot";
   }
@@ -31,6 +35,7 @@ bool cpu_init() {
 // The fp32 table for a path: paths without fp32 kernels of their own use the nearest below.
 const kern::F32Kernels* f32_table(Isa isa) {
   switch (isa) {
+    case Isa::amx:
     case Isa::avx512vnni:
     case Isa::avx512: return kern::f32_kernels_avx512();
     case Isa::avx2: return kern::f32_kernels_avx2();
@@ -43,6 +48,7 @@ const kern::F32Kernels* f32_table(Isa isa) {
 
 const kern::QU8Kernels* qu8_table(Isa isa) {
   switch (isa) {
+    case Isa::amx: return kern::qu8_kernels_amx();
     case Isa::avx512vnni: return kern::qu8_kernels_avx512vnni();
     case Isa::avx512: return kern::qu8_kernels_avx512();
     case Isa::avx2: return kern::qu8_kernels_avx2();
@@ -63,6 +69,7 @@ bool cpu_has(Isa isa) {
       return cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() &&
              cpuinfo_has_x86_avx512dq();
     case Isa::avx512vnni: return cpu_has(Isa::avx512) && cpuinfo_has_x86_avx512vnni();
+    case Isa::amx: return kern::qu8_amx_usable();  // cpuinfo 0.0 (Debian 12) does not know AMX
 #endif
 #if defined(Q8_ARCH_ARM64)
     case Isa::neon: return cpuinfo_has_arm_neon();
@@ -82,13 +89,18 @@ Dispatch tables_for(Isa isa) {
 
 // Parses a path name and checks this CPU and build can run it.
 Isa runnable_isa(const std::string& want, const char* what) {
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::amx, Isa::neon, Isa::neondot}) {
     if (want != isa_name(i)) continue;
     for (Isa ok : supported_isas())
       if (ok == i) return i;
-    throw Error(std::string(what) + want + ": this CPU (" + cpu_summary() + ") cannot run that path");
+    std::string why;
+#if defined(Q8_ARCH_X86)
+    const char* reason = nullptr;
+    if (i == Isa::amx && !kern::qu8_amx_usable(&reason)) why = std::string(" (") + reason + ")";
+#endif
+    throw Error(std::string(what) + want + ": this CPU (" + cpu_summary() + ") cannot run that path" + why);
   }
-  throw Error(std::string(what) + "'" + want + "' is not one of scalar, avx2, avx512, avx512vnni, neon, neondot");
+  throw Error(std::string(what) + "'" + want + "' is not one of scalar, avx2, avx512, avx512vnni, amx, neon, neondot");
 }
 
 Dispatch decide() {
@@ -101,7 +113,7 @@ Dispatch decide() {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> r;
-  for (Isa i : {Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neondot, Isa::neon})
+  for (Isa i : {Isa::amx, Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neondot, Isa::neon})
     if (cpu_has(i) && f32_table(i) && qu8_table(i)) r.push_back(i);
   r.push_back(Isa::scalar);
   return r;
@@ -125,7 +137,8 @@ const Dispatch& dispatch() {
 
 const Dispatch& dispatch_for(const std::string& isa) {
   static const Dispatch all[] = {tables_for(Isa::scalar),     tables_for(Isa::avx2), tables_for(Isa::avx512),
-                                 tables_for(Isa::avx512vnni), tables_for(Isa::neon), tables_for(Isa::neondot)};
+                                 tables_for(Isa::avx512vnni), tables_for(Isa::amx),  tables_for(Isa::neon),
+                                 tables_for(Isa::neondot)};
   return all[static_cast<int>(runnable_isa(isa, "isa "))];
 }
 

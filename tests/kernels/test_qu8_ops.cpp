@@ -22,6 +22,9 @@
 
 #include "kernels/qu8.h"
 #include "naive_window.h"
+#if defined(Q8_ARCH_X86)
+#include "kernels/x86/amx_support.h"
+#endif
 
 namespace {
 
@@ -48,6 +51,9 @@ bool cpu_supports(const std::string& isa) {
   if (isa == "avx512") return avx512;
   if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(Q8_ARCH_X86)
+  if (isa == "amx") return q8::kern::qu8_amx_usable();
+#endif
 #if defined(__aarch64__)
   if (isa == "neon") return true;
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
@@ -55,11 +61,22 @@ bool cpu_supports(const std::string& isa) {
   return false;
 }
 
+// What the skip message says after "this CPU cannot run <isa>".
+std::string why_not(const std::string& isa) {
+#if defined(Q8_ARCH_X86)
+  const char* why = "";
+  if (isa == "amx" && !q8::kern::qu8_amx_usable(&why)) return std::string(": ") + why;
+#endif
+  (void)isa;
+  return "";
+}
+
 const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
   if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
   if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "amx") return q8::kern::qu8_kernels_amx();
   if (isa == "neon") return q8::kern::qu8_kernels_neon();
   if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
   return nullptr;
@@ -129,7 +146,7 @@ class QU8Ops : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     const std::string isa = GetParam();
-    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa;
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa << why_not(isa);
     table_ = table_for(isa);
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::qu8_kernels_scalar();
@@ -918,7 +935,8 @@ TEST_P(QU8Ops, Dequantize) {
       }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops, ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"),
+INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
+                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neondot"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Every table provides every entry point, and the ones this CPU can run report their ISA.

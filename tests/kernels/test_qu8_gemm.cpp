@@ -5,8 +5,8 @@
 // against (1) a naive reference written here from the math (int64 sum of (a - z_a) * w + bias,
 // then qu8.h's float requantization) and (2) the scalar table (the oracle) on the same problem.
 // Inputs end at a PROT_NONE guard page, exactly after the bytes a kernel may read (kc rounded up
-// to 4: qu8.h allows up to 3 bytes of over-read), and outputs end exactly at one, so any overrun
-// faults. A table this build or CPU lacks is skipped, never passed.
+// to the table's kr: qu8.h allows up to kr - 1 bytes of over-read), and outputs end exactly at one,
+// so any overrun faults. A table this build or CPU lacks is skipped, never passed.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -59,7 +59,8 @@ const QU8Kernels* table_for(const std::string& isa) {
   return nullptr;
 }
 
-size_t round_up4(size_t n) { return (n + 3) / 4 * 4; }
+// Bytes a table's kernels read of a row of n channels: whole K groups of kr (qu8.h).
+size_t round_up(size_t n, size_t kr) { return (n + kr - 1) / kr * kr; }
 
 // `size` bytes that end exactly where a PROT_NONE page begins.
 class GuardedBuffer {
@@ -206,13 +207,13 @@ class GemmTester {
     const size_t taps = std::max<size_t>(ks_, 1), rows = m_ * taps, as = a_stride();
     const size_t cs = c_stride();
 
-    // Activation rows (garbage between rows and in the 0-3 bytes of read slack after k).
-    GuardedBuffer a((rows - 1) * as + round_up4(k_));
+    // Activation rows (garbage between rows and in the 0 to kr - 1 bytes of read slack after k).
+    GuardedBuffer a((rows - 1) * as + round_up(k_, kern.kr));
     std::uniform_int_distribution<int> byte(0, 255), av(amin_, amax_), wv(wmin_, wmax_);
     for (size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<uint8_t>(byte(rng));
     for (size_t r = 0; r < rows; ++r)
       for (size_t c = 0; c < k_; ++c) a.data()[r * as + c] = static_cast<uint8_t>(av(rng));
-    GuardedBuffer zero(round_up4(k_));
+    GuardedBuffer zero(round_up(k_, kern.kr));
     for (size_t i = 0; i < zero.size(); ++i) zero.data()[i] = i < k_ ? za_ : static_cast<uint8_t>(byte(rng));
 
     // Weights w[n][c][t] (ONNX [K][Cg][1][ks]), bias, multipliers.
@@ -286,22 +287,22 @@ class GemmTester {
     std::vector<uint8_t> storage;
     void* packed = nullptr;
     if (ks_) {
-      storage = packed_storage(q8::kern::qu8_conv_packed_bytes(g, kern.nr));
+      storage = packed_storage(q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr));
       packed = aligned64(storage);
-      q8::kern::qu8_conv_pack(g, kern.nr, w.data(), bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
+      q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, w.data(), bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
     } else {
       // B is k x n: b(c, j) = w[j * k + c] (b_row_stride 1, b_col_stride k), or a transposed copy.
       std::vector<int8_t> bt(k_ * n_);
       for (size_t c = 0; c < k_; ++c)
         for (size_t j = 0; j < n_; ++j) bt[c * n_ + j] = w[j * k_ + c];
-      storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr));
+      storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr, kern.kr));
       packed = aligned64(storage);
       if (transpose_b_)
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr, mult.data(), za_,
-                                packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr, mult.data(),
+                                za_, packed);
       else
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, w.data(), 1, k_, bias_ ? bias.data() : nullptr, mult.data(), za_,
-                                packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, w.data(), 1, k_, bias_ ? bias.data() : nullptr, mult.data(),
+                                za_, packed);
     }
     constexpr uint8_t kFill = 0xA5;
     const bool direct = !driver_ && m_ <= kern.mr && n_ <= kern.nr;
@@ -410,10 +411,10 @@ class ConvTester {
     std::mt19937 rng(seed_);
     std::uniform_int_distribution<int> byte(0, 255), wv(-127, 127);
     const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps(), P = g.out_pixels();
-    // The last pixel's last group may read round_up4(Cg) - Cg bytes past the tensor.
-    GuardedBuffer in(g.N * g.IH * g.IW * g.C + round_up4(Cg) - Cg);
+    // The last pixel's last group may read round_up(Cg, kr) - Cg bytes past the tensor.
+    GuardedBuffer in(g.N * g.IH * g.IW * g.C + round_up(Cg, kern.kr) - Cg);
     for (size_t i = 0; i < in.size(); ++i) in.data()[i] = static_cast<uint8_t>(byte(rng));
-    GuardedBuffer zero(std::max(g.C, round_up4(Cg)));
+    GuardedBuffer zero(std::max(g.C, round_up(Cg, kern.kr)));
     for (size_t i = 0; i < zero.size(); ++i) zero.data()[i] = i < g.C ? za_ : static_cast<uint8_t>(byte(rng));
     std::vector<int8_t> w(g.K * Cg * taps);
     for (int8_t& x : w) x = static_cast<int8_t>(wv(rng));
@@ -465,10 +466,10 @@ class ConvTester {
                            const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds) const {
     const size_t P = g.out_pixels(), taps = g.taps();
     for (size_t& b : bounds) b = std::min(b, P);
-    const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr);
+    const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr);
     std::vector<uint8_t> storage = packed_storage(bytes);
     uint8_t* packed = static_cast<uint8_t*>(aligned64(storage));
-    q8::kern::qu8_conv_pack(g, kern.nr, w.data(), bias.data(), mult.data(), za_, packed);
+    q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, w.data(), bias.data(), mult.data(), za_, packed);
     GuardedBuffer out(P * g.K);
     std::memset(out.data(), 0xA5, out.size());
     std::vector<const uint8_t*> ind(P * taps);
@@ -511,6 +512,21 @@ TEST_P(QU8Gemm, TileEdges) {  // every m <= mr, n up to 2 nr + 1, k below/at/abo
     for (size_t m = 1; m <= mr(); ++m)
       for (size_t n = 1; n <= 2 * nr() + 1; ++n) {
         GemmTester().m(m).n(n).k(kk).seed(uint32_t(kk * 1000 + m * 100 + n)).test(k());
+        if (HasFatalFailure()) return;
+      }
+}
+
+// Every k from 1 to 41 (each remainder mod 4 and mod 8, after zero, one or two 16-channel steps),
+// rows packed tightly (a_stride = k: the bytes read past k are the next row's channels) and the
+// last one ending at the guard page, for the gemm and the igemm with taps at the zero row: a read
+// past the last K group, or a slack byte meeting a non-zero weight, shows.
+TEST_P(QU8Gemm, KGroupTails) {
+  for (size_t kk = 1; kk <= 41; ++kk)
+    for (size_t m : {size_t(1), size_t(2), size_t(3), mr()})
+      for (size_t n : {size_t(1), nr() / 2 + 1, nr()}) {
+        const uint32_t seed = uint32_t(kk * 1000 + m * 10 + n);
+        GemmTester().m(m).n(n).k(kk).w_range(-128, 127).seed(seed).test(k());
+        GemmTester().ks(2).m(m).n(n).k(kk).a_stride(kk).zero_fraction(0.3).seed(seed + 1).test(k());
         if (HasFatalFailure()) return;
       }
 }
@@ -730,5 +746,87 @@ std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
                          ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"), isa_name);
+
+// ---- Packing layout (qu8.h), written out by hand ----------------------------------------------
+
+struct PanelBytes {  // one decoded panel
+  std::vector<int32_t> bias;
+  std::vector<int8_t> w;
+  std::vector<float> m;
+};
+PanelBytes panel_at(const uint8_t* p, size_t nr, size_t wbytes) {
+  PanelBytes d{std::vector<int32_t>(nr), std::vector<int8_t>(wbytes), std::vector<float>(nr)};
+  std::memcpy(d.bias.data(), p, nr * sizeof(int32_t));
+  std::memcpy(d.w.data(), p + nr * sizeof(int32_t), wbytes);
+  std::memcpy(d.m.data(), p + nr * sizeof(int32_t) + wbytes, nr * sizeof(float));
+  return d;
+}
+
+// Dense 5 x 3, nr = 2: two panels, the second with one real channel; z_a = 2 folds -2 * sum w.
+TEST(QU8Pack, GemmLayoutForEachKr) {
+  const int8_t w[3][5] = {{1, 2, 3, 4, 5}, {-1, -2, -3, -4, -5}, {6, 7, 8, 9, 10}};  // w[n][k]
+  const int32_t bias[3] = {10, 20, 30};
+  const float mult[3] = {0.5f, 0.25f, 2.0f};
+  // kr = 4 (every c4 table): 2 blocks per panel, lane n's 4 channels contiguous within a block.
+  {
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 4), 2u * (8 + 16 + 8));
+    std::vector<uint8_t> packed(64, 0xEE);
+    q8::kern::qu8_gemm_pack(5, 3, 2, 4, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    const PanelBytes p0 = panel_at(packed.data(), 2, 16), p1 = panel_at(packed.data() + 32, 2, 16);
+    EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
+    EXPECT_EQ(p0.w, (std::vector<int8_t>{1, 2, 3, 4, -1, -2, -3, -4, 5, 0, 0, 0, -5, 0, 0, 0}));
+    EXPECT_EQ(p0.m, (std::vector<float>{0.5f, 0.25f}));
+    EXPECT_EQ(p1.bias, (std::vector<int32_t>{30 - 2 * 40, 0}));
+    EXPECT_EQ(p1.w, (std::vector<int8_t>{6, 7, 8, 9, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p1.m, (std::vector<float>{2.0f, 0.0f}));
+  }
+  // kr = 8 (neoni8mm): one block per panel, lane n's 8 channels contiguous.
+  {
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 8), 2u * (8 + 16 + 8));
+    std::vector<uint8_t> packed(64, 0xEE);
+    q8::kern::qu8_gemm_pack(5, 3, 2, 8, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    const PanelBytes p0 = panel_at(packed.data(), 2, 16), p1 = panel_at(packed.data() + 32, 2, 16);
+    EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
+    EXPECT_EQ(p0.w, (std::vector<int8_t>{1, 2, 3, 4, 5, 0, 0, 0, -1, -2, -3, -4, -5, 0, 0, 0}));
+    EXPECT_EQ(p1.bias, (std::vector<int32_t>{30 - 2 * 40, 0}));
+    EXPECT_EQ(p1.w, (std::vector<int8_t>{6, 7, 8, 9, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p1.m, (std::vector<float>{2.0f, 0.0f}));
+  }
+}
+
+// Conv 3 -> 2 channels, 1 x 2 kernel (two taps), nr = 2, no bias, z_a = 1: blocks are per tap.
+TEST(QU8Pack, ConvLayoutForEachKr) {
+  ConvGeometry g;
+  g.IH = 1;
+  g.IW = 2;
+  g.C = 3;
+  g.OH = 1;
+  g.OW = 1;
+  g.K = 2;
+  g.KH = 1;
+  g.KW = 2;
+  const int8_t w[2 * 3 * 2] = {1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6};  // [K][C][1][2]: c0 (t0, t1), c1 ...
+  const float mult[2] = {1.0f, 3.0f};
+  const std::vector<int32_t> want_bias = {-21, 21};
+  {
+    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 4), 8u + 2 * 8 + 8);
+    std::vector<uint8_t> packed(32, 0xEE);
+    q8::kern::qu8_conv_pack(g, 2, 4, w, nullptr, mult, 1, packed.data());
+    const PanelBytes p = panel_at(packed.data(), 2, 16);
+    EXPECT_EQ(p.bias, want_bias);
+    EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, -1, -3, -5, 0, 2, 4, 6, 0, -2, -4, -6, 0}));
+    EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
+  }
+  {
+    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 8), 8u + 2 * 16 + 8);
+    std::vector<uint8_t> packed(48, 0xEE);
+    q8::kern::qu8_conv_pack(g, 2, 8, w, nullptr, mult, 1, packed.data());
+    const PanelBytes p = panel_at(packed.data(), 2, 32);
+    EXPECT_EQ(p.bias, want_bias);
+    EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, 0, 0, 0, 0, -1, -3, -5, 0, 0, 0, 0, 0,  //
+                                        2, 4, 6, 0, 0, 0, 0, 0, -2, -4, -6, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
+  }
+}
 
 }  // namespace

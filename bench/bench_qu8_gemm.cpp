@@ -9,6 +9,13 @@
 //
 //   q8_bench_kernels --benchmark_filter=avx512vnni
 #include <benchmark/benchmark.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#ifndef HWCAP2_I8MM  // older kernel headers
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +44,8 @@ bool cpu_supports(const std::string& isa) {
   if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
 #elif defined(__aarch64__)
   if (isa == "neon") return true;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
 #endif
   return false;
 }
@@ -240,6 +249,7 @@ int main(int argc, char** argv) {
       {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()},
       {"avx512", q8::kern::qu8_kernels_avx512()},
       {"avx2", q8::kern::qu8_kernels_avx2()},
+      {"neoni8mm", q8::kern::qu8_kernels_neoni8mm()},
       {"neondot", q8::kern::qu8_kernels_neondot()},
       {"neon", q8::kern::qu8_kernels_neon()},
       {"scalar", q8::kern::qu8_kernels_scalar()},

@@ -149,5 +149,6 @@ const QU8Kernels* qu8_kernels_avx512();  // AVX-512 F+BW, no VNNI
 const QU8Kernels* qu8_kernels_avx512vnni();
 const QU8Kernels* qu8_kernels_neon();
 const QU8Kernels* qu8_kernels_neondot();
+const QU8Kernels* qu8_kernels_neoni8mm();  // Armv8.6 I8MM (USMMLA), kr = 8
 
 }  // namespace q8::kern

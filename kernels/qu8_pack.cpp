@@ -179,6 +179,7 @@ const QU8Kernels* qu8_kernels_avx512vnni() { return nullptr; }
 #if !defined(Q8_ARCH_ARM64)
 const QU8Kernels* qu8_kernels_neon() { return nullptr; }
 const QU8Kernels* qu8_kernels_neondot() { return nullptr; }
+const QU8Kernels* qu8_kernels_neoni8mm() { return nullptr; }
 #endif
 
 }  // namespace q8::kern

@@ -13,6 +13,9 @@
 #if defined(__aarch64__)  // Arm support check (added with kernels/arm/qu8_neon*.cpp)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#ifndef HWCAP2_I8MM  // older kernel headers
+#define HWCAP2_I8MM (1 << 13)
+#endif
 #endif
 
 #include <algorithm>
@@ -45,6 +48,7 @@ bool cpu_supports(const std::string& isa) {
 #if defined(__aarch64__)  // added with kernels/arm/qu8_neon*.cpp
   if (isa == "neon") return true;
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
 #endif
   return false;
 }
@@ -56,6 +60,7 @@ const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
   if (isa == "neon") return q8::kern::qu8_kernels_neon();
   if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
+  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
   return nullptr;
 }
 
@@ -745,7 +750,8 @@ TEST_P(QU8Gemm, ConvFirstLayer) {  // 3 input channels: kc = 3 reads one byte of
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"), isa_name);
+                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot", "neoni8mm"),
+                         isa_name);
 
 // ---- Packing layout (qu8.h), written out by hand ----------------------------------------------
 

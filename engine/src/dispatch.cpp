@@ -4,6 +4,12 @@
 
 #include <cstdlib>
 #include <mutex>
+#if defined(Q8_ARCH_ARM64) && defined(__linux__)
+#include <sys/auxv.h>  // cpuinfo (Debian 12) does not report I8MM
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
 
 #include "q8/error.h"
 
@@ -17,6 +23,7 @@ const char* isa_name(Isa isa) {
     case Isa::avx512vnni: return "avx512vnni";
     case Isa::neon: return "neon";
     case Isa::neondot: return "neondot";
+    case Isa::neoni8mm: return "neoni8mm";
   }
   return "?";
 }
@@ -34,6 +41,7 @@ const kern::F32Kernels* f32_table(Isa isa) {
     case Isa::avx512vnni:
     case Isa::avx512: return kern::f32_kernels_avx512();
     case Isa::avx2: return kern::f32_kernels_avx2();
+    case Isa::neoni8mm:
     case Isa::neondot:
     case Isa::neon: return kern::f32_kernels_neon();
     case Isa::scalar: break;
@@ -46,6 +54,7 @@ const kern::QU8Kernels* qu8_table(Isa isa) {
     case Isa::avx512vnni: return kern::qu8_kernels_avx512vnni();
     case Isa::avx512: return kern::qu8_kernels_avx512();
     case Isa::avx2: return kern::qu8_kernels_avx2();
+    case Isa::neoni8mm: return kern::qu8_kernels_neoni8mm();
     case Isa::neondot: return kern::qu8_kernels_neondot();
     case Isa::neon: return kern::qu8_kernels_neon();
     case Isa::scalar: break;
@@ -67,6 +76,9 @@ bool cpu_has(Isa isa) {
 #if defined(Q8_ARCH_ARM64)
     case Isa::neon: return cpuinfo_has_arm_neon();
     case Isa::neondot: return cpuinfo_has_arm_neon_dot();
+#if defined(__linux__)
+    case Isa::neoni8mm: return cpuinfo_has_arm_neon_dot() && (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#endif
 #endif
     default: return false;
   }
@@ -82,13 +94,14 @@ Dispatch tables_for(Isa isa) {
 
 // Parses a path name and checks this CPU and build can run it.
 Isa runnable_isa(const std::string& want, const char* what) {
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neondot}) {
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::neon, Isa::neondot, Isa::neoni8mm}) {
     if (want != isa_name(i)) continue;
     for (Isa ok : supported_isas())
       if (ok == i) return i;
     throw Error(std::string(what) + want + ": this CPU (" + cpu_summary() + ") cannot run that path");
   }
-  throw Error(std::string(what) + "'" + want + "' is not one of scalar, avx2, avx512, avx512vnni, neon, neondot");
+  throw Error(std::string(what) + "'" + want +
+              "' is not one of scalar, avx2, avx512, avx512vnni, neon, neondot, neoni8mm");
 }
 
 Dispatch decide() {
@@ -101,7 +114,7 @@ Dispatch decide() {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> r;
-  for (Isa i : {Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neondot, Isa::neon})
+  for (Isa i : {Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neoni8mm, Isa::neondot, Isa::neon})
     if (cpu_has(i) && f32_table(i) && qu8_table(i)) r.push_back(i);
   r.push_back(Isa::scalar);
   return r;
@@ -125,7 +138,8 @@ const Dispatch& dispatch() {
 
 const Dispatch& dispatch_for(const std::string& isa) {
   static const Dispatch all[] = {tables_for(Isa::scalar),     tables_for(Isa::avx2), tables_for(Isa::avx512),
-                                 tables_for(Isa::avx512vnni), tables_for(Isa::neon), tables_for(Isa::neondot)};
+                                 tables_for(Isa::avx512vnni), tables_for(Isa::neon), tables_for(Isa::neondot),
+                                 tables_for(Isa::neoni8mm)};
   return all[static_cast<int>(runnable_isa(isa, "isa "))];
 }
 
@@ -149,6 +163,9 @@ std::string cpu_summary() {
 #if defined(Q8_ARCH_ARM64)
   add(cpuinfo_has_arm_neon(), "neon");
   add(cpuinfo_has_arm_neon_dot(), "dotprod");
+#if defined(__linux__)
+  add((getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0, "i8mm");
+#endif
 #endif
   return name + ", " + std::to_string(cpuinfo_get_cores_count()) + " cores, " + feats;
 }

@@ -10,7 +10,7 @@
 
 namespace q8::rt {
 
-enum class Isa { scalar, avx2, avx512, avx512vnni, neon, neondot };
+enum class Isa { scalar, avx2, avx512, avx512vnni, neon, neondot, neoni8mm };
 const char* isa_name(Isa isa);
 
 struct Dispatch {

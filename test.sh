@@ -10,7 +10,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQ8_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
-# The Arm kernels (neon, neondot), cross-built and run under qemu-aarch64 -cpu max.
+# The Arm kernels (neon, neondot, neoni8mm), cross-built and run under qemu-aarch64 -cpu max.
 scripts/test_arm.sh
 # Robustness: the importer and .npy fuzzers (bounded time), then the suite under ASan+UBSan
 # and the concurrency tests under TSan, each in its own build folder.

@@ -9,6 +9,13 @@
 //
 //   q8_bench_kernels --benchmark_filter=avx512vnni
 #include <benchmark/benchmark.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#ifndef HWCAP2_I8MM  // older kernel headers
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -41,6 +48,8 @@ bool cpu_supports(const std::string& isa) {
   if (isa == "amx") return q8::kern::qu8_amx_usable();  // also obtains Linux's grant of tile state
 #elif defined(__aarch64__)
   if (isa == "neon") return true;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
 #endif
   return false;
 }
@@ -162,10 +171,10 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
   std::vector<uint8_t> b = random_bytes(K * N, rng, 1, 255);
   std::vector<int32_t> bias(N, 100);
   std::vector<float> mult(N, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr) + 64);
+  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr) + 64);
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_gemm_pack(K, N, k->nr, reinterpret_cast<const int8_t*>(b.data()), N, 1, bias.data(), mult.data(), 128,
-                          pk);
+  q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, reinterpret_cast<const int8_t*>(b.data()), N, 1, bias.data(), mult.data(),
+                          128, pk);
   std::vector<uint8_t> out(M * N);
   const q8::kern::QU8Requant p{128, 0, 255};
   for (auto _ : state) {
@@ -195,9 +204,10 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   std::vector<uint8_t> w = random_bytes(Kout * C * R * R, rng, 1, 255);
   std::vector<int32_t> bias(Kout, 100);
   std::vector<float> mult(Kout, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr) + 64);
+  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr, k->kr) + 64);
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_conv_pack(g, k->nr, reinterpret_cast<const int8_t*>(w.data()), bias.data(), mult.data(), 128, pk);
+  q8::kern::qu8_conv_pack(g, k->nr, k->kr, reinterpret_cast<const int8_t*>(w.data()), bias.data(), mult.data(), 128,
+                          pk);
   std::vector<const uint8_t*> ind(g.out_pixels() * g.taps());
   q8::kern::qu8_conv_indirection_init(g, 0, in.data(), zero.data(), ind.data());
   std::vector<uint8_t> out(g.out_pixels() * Kout);
@@ -244,6 +254,7 @@ int main(int argc, char** argv) {
       {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()},
       {"avx512", q8::kern::qu8_kernels_avx512()},
       {"avx2", q8::kern::qu8_kernels_avx2()},
+      {"neoni8mm", q8::kern::qu8_kernels_neoni8mm()},
       {"neondot", q8::kern::qu8_kernels_neondot()},
       {"neon", q8::kern::qu8_kernels_neon()},
       {"scalar", q8::kern::qu8_kernels_scalar()},

@@ -28,10 +28,13 @@ struct QU8Requant {
 
 // ---- Weight packing for GEMM and indirect GEMM --------------------------------------------
 //
-// Per group, panels of `nr` output channels; within a panel:
-//   [nr int32 bias'] [taps x ceil(Cg/4) blocks of (nr x 4 int8)] [nr float M]
-// Block b of tap t holds, for lane n, the 4 weights w[n][t][4b .. 4b+3] (channels past Cg are
-// zero), so one 32-bit lane holds 4 consecutive input channels of one output channel.
+// Per group, panels of `nr` output channels, input channels in groups of `kr` (4 or 8: the
+// table's QU8Kernels::kr, the width of its dot-product step); within a panel:
+//   [nr int32 bias'] [taps x ceil(Cg/kr) blocks of (nr x kr int8)] [nr float M]
+// Block b of tap t holds, for lane n, the kr weights w[n][t][kr*b .. kr*b+kr-1] (channels past Cg
+// are zero). With kr = 4 one 32-bit lane holds 4 consecutive input channels of one output
+// channel (SDOT, vpdpbusd); with kr = 8 one 16-byte vector holds 2 output channels x 8 input
+// channels, the right operand of Arm's I8MM USMMLA.
 // Output channels past Kg in the last panel have zero weights, bias and M.
 //
 // The zero-point algebra (z_a: input zero point; weights already centred, i.e. w - z_w):
@@ -40,23 +43,29 @@ struct QU8Requant {
 //          =  bias'[n]                       + sum_k a_k * w[n][k]
 // so the inner loop is a plain u8 x s8 dot product (vpdpbusd on VNNI). The sum over k covers
 // every tap, so padding taps must read z_a (see `zero` below), contributing (z_a - z_a) * w = 0.
-size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr);  // all groups
+// A kernel reads each activation row in whole blocks, up to kr - 1 bytes past Cg: those bytes
+// (whatever they hold) meet the zero weights past Cg, so they add nothing.
+size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr);  // all groups
 // w: [K][Cg][KH][KW] int8, centred (zero point already subtracted and in range);
 // bias: K int32 (or null); multiplier: K floats M[c] = s_in * s_w[c] / s_out.
-// Group `grp`'s packing starts at packed + grp * qu8_conv_packed_bytes(g, nr) / groups.
-void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias, const float* multiplier,
-                   uint8_t a_zero_point, void* packed);
+// Group `grp`'s packing starts at packed + grp * qu8_conv_packed_bytes(g, nr, kr) / groups.
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
+                   const float* multiplier, uint8_t a_zero_point, void* packed);
 
 // Dense: B is Kd x N with b(k, n) = B[k * b_row_stride + n * b_col_stride] (int8, centred);
 // packed like a 1x1 conv with Cg = Kd.
-size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr);
-void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr, size_t kr);
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
                    const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
+
+// The largest QU8Kernels::kr of any table: activation rows, input tensors and the zero row must
+// stay readable for kQu8MaxKr - 1 bytes past their last channel.
+constexpr size_t kQu8MaxKr = 8;
 
 // Indirection for conv: [out_pixel][tap] pointers to the first channel (of group `grp`) of the
 // input pixel, or `zero` for padding taps: a row whose first C bytes equal z_a and that is
-// readable for 3 bytes more (those meet zero weights). Input tensors likewise need 3 readable
-// bytes past their end.
+// readable for kQu8MaxKr - 1 bytes more (those meet zero weights). Input tensors likewise need
+// kQu8MaxKr - 1 readable bytes past their end.
 void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t* input, const uint8_t* zero,
                                const uint8_t** indirection);
 
@@ -96,11 +105,12 @@ struct QU8PoolParams {
 struct QU8Kernels {
   const char* isa = "scalar";
   size_t mr = 1, nr = 1;  // GEMM tile; weights for this table are packed with this nr
+  size_t kr = 4;          // ... and this K group (4 or 8, at most kQu8MaxKr)
 
   // Output pixels/rows [0, mr') x channels [0, nc) of one panel (nc <= nr, mr' <= mr).
   // kc is the unpadded channel count per tap (Cg, or Kd for gemm); the kernel reads each
-  // activation row in blocks of 4 and may read up to 3 bytes past kc (callers provide slack);
-  // those bytes meet zero weights.
+  // activation row in blocks of kr and may read up to kr - 1 bytes past kc (callers provide
+  // slack); those bytes meet zero weights.
   Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c,
                  size_t c_stride, const QU8Requant& p)>
       igemm;
@@ -148,5 +158,6 @@ const QU8Kernels* qu8_kernels_amx();
 void qu8_amx_release_thread();
 const QU8Kernels* qu8_kernels_neon();
 const QU8Kernels* qu8_kernels_neondot();
+const QU8Kernels* qu8_kernels_neoni8mm();  // Armv8.6 I8MM (USMMLA), kr = 8
 
 }  // namespace q8::kern

@@ -13,9 +13,9 @@ namespace {
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
-// One panel (qu8.h): [nr int32 bias'][taps x ceil(Cg/4) blocks of nr x 4 int8][nr float M].
-size_t panel_bytes(size_t taps, size_t cg, size_t nr) {
-  return nr * sizeof(int32_t) + taps * ceil_div(cg, 4) * nr * 4 + nr * sizeof(float);
+// One panel (qu8.h): [nr int32 bias'][taps x ceil(Cg/kr) blocks of nr x kr int8][nr float M].
+size_t panel_bytes(size_t taps, size_t cg, size_t nr, size_t kr) {
+  return nr * sizeof(int32_t) + taps * ceil_div(cg, kr) * nr * kr + nr * sizeof(float);
 }
 
 // Packs one group's panels. wt(kk, t, c) is the centred int8 weight of output channel kk of the
@@ -29,23 +29,23 @@ size_t panel_bytes(size_t taps, size_t cg, size_t nr) {
 // bias' is computed in int64 and wrapped to int32, like the kernels' int32 sums (any true
 // accumulator fits in int32, so the wrapped partial terms add up to the exact result).
 template <class W>
-void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, W wt, const int32_t* bias, const float* multiplier,
-                uint8_t a_zero_point, uint8_t* pg) {
-  const size_t blocks = ceil_div(Cg, 4), pb = panel_bytes(taps, Cg, nr);
+void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, W wt, const int32_t* bias,
+                const float* multiplier, uint8_t a_zero_point, uint8_t* pg) {
+  const size_t blocks = ceil_div(Cg, kr), pb = panel_bytes(taps, Cg, nr, kr);
   for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
     uint8_t* pp = pg + panel * pb;
     int8_t* pw = reinterpret_cast<int8_t*>(pp + nr * sizeof(int32_t));
-    uint8_t* pm = pp + nr * sizeof(int32_t) + taps * blocks * nr * 4;
+    uint8_t* pm = pp + nr * sizeof(int32_t) + taps * blocks * nr * kr;
     for (size_t lane = 0; lane < nr; ++lane) {
       const size_t kk = panel * nr + lane;
       const bool real = kk < Kg;
       int64_t wsum = 0;
       for (size_t t = 0; t < taps; ++t)
         for (size_t b = 0; b < blocks; ++b)
-          for (size_t j = 0; j < 4; ++j) {
-            const size_t c = 4 * b + j;
+          for (size_t j = 0; j < kr; ++j) {
+            const size_t c = kr * b + j;
             const int8_t v = real && c < Cg ? wt(kk, t, c) : int8_t{0};
-            pw[((t * blocks + b) * nr + lane) * 4 + j] = v;
+            pw[((t * blocks + b) * nr + lane) * kr + j] = v;
             wsum += v;
           }
       const int64_t b64 = real ? (bias ? int64_t{bias[kk]} : 0) - int64_t{a_zero_point} * wsum : 0;
@@ -88,28 +88,30 @@ void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t panels,
 
 }  // namespace
 
-size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr) {
-  return g.groups * ceil_div(g.Kg(), nr) * panel_bytes(g.taps(), g.Cg(), nr);
+size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr) {
+  return g.groups * ceil_div(g.Kg(), nr) * panel_bytes(g.taps(), g.Cg(), nr, kr);
 }
 
-void qu8_conv_pack(const ConvGeometry& g, size_t nr, const int8_t* w, const int32_t* bias, const float* multiplier,
-                   uint8_t a_zero_point, void* packed) {
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
+                   const float* multiplier, uint8_t a_zero_point, void* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
-  const size_t group_bytes = qu8_conv_packed_bytes(g, nr) / g.groups;
+  const size_t group_bytes = qu8_conv_packed_bytes(g, nr, kr) / g.groups;
   for (size_t grp = 0; grp < g.groups; ++grp) {
     const size_t oc0 = grp * Kg;
     auto wt = [&](size_t kk, size_t t, size_t c) { return w[((oc0 + kk) * Cg + c) * taps + t]; };
-    pack_group(Kg, taps, Cg, nr, wt, bias ? bias + oc0 : nullptr, multiplier + oc0, a_zero_point,
+    pack_group(Kg, taps, Cg, nr, kr, wt, bias ? bias + oc0 : nullptr, multiplier + oc0, a_zero_point,
                static_cast<uint8_t*>(packed) + grp * group_bytes);
   }
 }
 
-size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr) { return ceil_div(N, nr) * panel_bytes(1, Kd, nr); }
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr, size_t kr) {
+  return ceil_div(N, nr) * panel_bytes(1, Kd, nr, kr);
+}
 
-void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
                    const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
   auto wt = [&](size_t n, size_t, size_t k) { return B[k * b_row_stride + n * b_col_stride]; };
-  pack_group(N, 1, Kd, nr, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
+  pack_group(N, 1, Kd, nr, kr, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
 }
 
 void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_t* input, const uint8_t* zero,
@@ -120,7 +122,7 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
                   const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
   const size_t nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
-  const size_t pb = panel_bytes(ks, Cg, nr);
+  const size_t pb = panel_bytes(ks, Cg, nr, k.kr);
   uint8_t* out_g = out + grp * Kg;
   const uint8_t* pw = static_cast<const uint8_t*>(packed_group);
   run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), ceil_div(Kg, nr), [&](size_t s, size_t rows, size_t panel) {
@@ -131,7 +133,7 @@ void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const 
 
 void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
                   uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p) {
-  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr);
+  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
   run_tiles(m0, m1, k.mr, Kd, ceil_div(N, nr), [&](size_t s, size_t rows, size_t panel) {
     k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
@@ -179,6 +181,7 @@ void qu8_amx_release_thread() {}
 #if !defined(Q8_ARCH_ARM64)
 const QU8Kernels* qu8_kernels_neon() { return nullptr; }
 const QU8Kernels* qu8_kernels_neondot() { return nullptr; }
+const QU8Kernels* qu8_kernels_neoni8mm() { return nullptr; }
 #endif
 
 }  // namespace q8::kern

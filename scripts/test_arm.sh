@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds the kernels and the kernel tests for AArch64 and runs them under
-# `qemu-aarch64 -cpu max` (NEON with the dot-product extension), so the neon and neondot tables are
-# checked byte for byte against the scalar one on an x86 machine.
+# `qemu-aarch64 -cpu max` (NEON with the dot-product and int8 matrix-multiply extensions), so the
+# neon, neondot and neoni8mm tables are checked byte for byte against the scalar one on an x86 machine.
 #
 # Usage: scripts/test_arm.sh [gtest arguments, e.g. --gtest_filter='*neondot*']
 # Environment: Q8_ARM_BUILD (build folder, default build-arm), Q8_ARM_JOBS (default 2),

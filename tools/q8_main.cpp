@@ -36,7 +36,7 @@ const char* kMainHelp =
     "  bench     time a model on this CPU\n"
     "  eval      top-1 accuracy of a classifier on labelled .npy data\n"
     "\n"
-    "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|neon|neondot\n"
+    "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|amx|neon|neondot|neoni8mm\n"
     "forces a kernel path.\n";
 
 #define Q8_QUANT_OPTIONS                                                                             \
@@ -192,6 +192,8 @@ int cmd_info(int argc, char** argv) {
   std::printf("\nnodes: %zu   total MACs per batch item: %s (%lld)\n", rows.size(), macs_str(total).c_str(),
               static_cast<long long>(total));
   std::printf("cpu: %s\nkernel path: %s\n", q8::cpu_description().c_str(), q8::active_isa().c_str());
+  // Why the faster paths are not taken (an AMX Xeon whose kernel refuses the tile permission, say).
+  for (const auto& [isa, why] : q8::unsupported_isas()) std::printf("  not %s: %s\n", isa.c_str(), why.c_str());
   return 0;
 }
 

@@ -249,6 +249,7 @@ std::vector<std::string> supported_isas() {
   for (rt::Isa i : rt::supported_isas()) r.push_back(rt::isa_name(i));
   return r;
 }
+std::vector<std::pair<std::string, std::string>> unsupported_isas() { return rt::unsupported_isas(); }
 std::string cpu_description() { return rt::cpu_summary(); }
 
 }  // namespace q8

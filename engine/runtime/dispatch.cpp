@@ -4,6 +4,12 @@
 
 #include <cstdlib>
 #include <mutex>
+#if defined(Q8_ARCH_ARM64) && defined(__linux__)
+#include <sys/auxv.h>  // cpuinfo (Debian 12) does not report I8MM
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
 
 #include "q8/error.h"
 #if defined(Q8_ARCH_X86)
@@ -12,19 +18,6 @@
 
 namespace q8::rt {
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    case Isa::avx512vnni: return "avx512vnni";
-    case Isa::amx: return "amx";
-    case Isa::neon: return "neon";
-    case Isa::neondot: return "neondot";
-  }
-  return "?";
-}
-
 namespace {
 
 bool cpu_init() {
@@ -32,90 +25,141 @@ bool cpu_init() {
   return ok;
 }
 
-// The fp32 table for a path: paths without fp32 kernels of their own use the nearest below.
-const kern::F32Kernels* f32_table(Isa isa) {
-  switch (isa) {
-    case Isa::amx:
-    case Isa::avx512vnni:
-    case Isa::avx512: return kern::f32_kernels_avx512();
-    case Isa::avx2: return kern::f32_kernels_avx2();
-    case Isa::neondot:
-    case Isa::neon: return kern::f32_kernels_neon();
-    case Isa::scalar: break;
-  }
-  return kern::f32_kernels_scalar();
-}
-
-const kern::QU8Kernels* qu8_table(Isa isa) {
-  switch (isa) {
-    case Isa::amx: return kern::qu8_kernels_amx();
-    case Isa::avx512vnni: return kern::qu8_kernels_avx512vnni();
-    case Isa::avx512: return kern::qu8_kernels_avx512();
-    case Isa::avx2: return kern::qu8_kernels_avx2();
-    case Isa::neondot: return kern::qu8_kernels_neondot();
-    case Isa::neon: return kern::qu8_kernels_neon();
-    case Isa::scalar: break;
-  }
-  return kern::qu8_kernels_scalar();
-}
-
-bool cpu_has(Isa isa) {
-  if (!cpu_init()) return isa == Isa::scalar;
-  switch (isa) {
-    case Isa::scalar: return true;
 #if defined(Q8_ARCH_X86)
-    case Isa::avx2: return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3();
-    case Isa::avx512:
-      return cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() &&
-             cpuinfo_has_x86_avx512dq();
-    case Isa::avx512vnni: return cpu_has(Isa::avx512) && cpuinfo_has_x86_avx512vnni();
-    case Isa::amx: return kern::qu8_amx_usable();  // cpuinfo 0.0 (Debian 12) does not know AMX
+bool has_avx512() {
+  return cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() &&
+         cpuinfo_has_x86_avx512dq();
+}
 #endif
+#if defined(Q8_ARCH_ARM64) && defined(__linux__)
+bool has_i8mm() { return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0; }
+#endif
+
+// Null when this CPU can run the path, else why not ("CPU has no AVX-512 VNNI").
+using CpuCheck = const char* (*)();
+
+// One row per kernel path: its name, its tables (the fp32 one is the nearest path below with fp32
+// kernels of its own), and what the CPU must have. Rows are in order of preference: the first
+// row of this architecture that the CPU and build can run is the default path.
+struct Path {
+  Isa isa;
+  const char* name;
+  const kern::F32Kernels* (*f32)();
+  const kern::QU8Kernels* (*qu8)();
+  CpuCheck cpu;
+};
+
+const Path kPaths[] = {
+    {Isa::amx, "amx", kern::f32_kernels_avx512, kern::qu8_kernels_amx,
+     [] {
+       const char* why = "not an x86 build";
+#if defined(Q8_ARCH_X86)
+       // cpuinfo (Debian 12) does not know AMX: CPUID, XCR0 and the Linux permission request.
+       if (kern::qu8_amx_usable(&why)) return static_cast<const char*>(nullptr);
+#endif
+       return why;
+     }},
+    {Isa::avx512vnni, "avx512vnni", kern::f32_kernels_avx512, kern::qu8_kernels_avx512vnni,
+     [] {
+#if defined(Q8_ARCH_X86)
+       if (has_avx512() && cpuinfo_has_x86_avx512vnni()) return static_cast<const char*>(nullptr);
+#endif
+       return "CPU has no AVX-512 VNNI";
+     }},
+    {Isa::avx512, "avx512", kern::f32_kernels_avx512, kern::qu8_kernels_avx512,
+     [] {
+#if defined(Q8_ARCH_X86)
+       if (has_avx512()) return static_cast<const char*>(nullptr);
+#endif
+       return "CPU has no AVX-512 F/BW/VL/DQ";
+     }},
+    {Isa::avx2, "avx2", kern::f32_kernels_avx2, kern::qu8_kernels_avx2,
+     [] {
+#if defined(Q8_ARCH_X86)
+       if (cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3()) return static_cast<const char*>(nullptr);
+#endif
+       return "CPU has no AVX2 and FMA3";
+     }},
+    {Isa::neoni8mm, "neoni8mm", kern::f32_kernels_neon, kern::qu8_kernels_neoni8mm,
+     [] {
+#if defined(Q8_ARCH_ARM64) && defined(__linux__)
+       if (cpuinfo_has_arm_neon_dot() && has_i8mm()) return static_cast<const char*>(nullptr);
+#endif
+       return "CPU has no dot product and I8MM (or the OS does not say)";
+     }},
+    {Isa::neondot, "neondot", kern::f32_kernels_neon, kern::qu8_kernels_neondot,
+     [] {
 #if defined(Q8_ARCH_ARM64)
-    case Isa::neon: return cpuinfo_has_arm_neon();
-    case Isa::neondot: return cpuinfo_has_arm_neon_dot();
+       if (cpuinfo_has_arm_neon_dot()) return static_cast<const char*>(nullptr);
 #endif
-    default: return false;
-  }
+       return "CPU has no dot-product instructions";
+     }},
+    {Isa::neon, "neon", kern::f32_kernels_neon, kern::qu8_kernels_neon,
+     [] {
+#if defined(Q8_ARCH_ARM64)
+       if (cpuinfo_has_arm_neon()) return static_cast<const char*>(nullptr);
+#endif
+       return "CPU has no NEON";
+     }},
+    {Isa::scalar, "scalar", kern::f32_kernels_scalar, kern::qu8_kernels_scalar,
+     [] { return static_cast<const char*>(nullptr); }},
+};
+static_assert(sizeof(kPaths) / sizeof(kPaths[0]) == static_cast<size_t>(Isa::count), "one row per Isa");
+
+const Path& path_of(Isa isa) {
+  for (const Path& p : kPaths)
+    if (p.isa == isa) return p;
+  throw Error("internal error: kernel path " + std::to_string(static_cast<int>(isa)) + " has no row");
 }
 
-Dispatch tables_for(Isa isa) {
-  Dispatch d;
-  d.isa = isa;
-  d.f32 = f32_table(isa);
-  d.qu8 = qu8_table(isa);
-  return d;
+// Null when the build has both tables and the CPU can run them, else the reason.
+const char* unusable(const Path& p) {
+  if (!p.f32() || !p.qu8()) return "this build has no kernels for it";
+  if (p.isa == Isa::scalar) return nullptr;
+  if (!cpu_init()) return "cpuinfo could not read this CPU";
+  return p.cpu();
+}
+
+Dispatch tables_for(const Path& p) { return Dispatch{p.isa, p.f32(), p.qu8()}; }
+
+std::string all_names() {
+  std::string r;
+  for (const Path& p : kPaths) r += std::string(r.empty() ? "" : ", ") + p.name;
+  return r;
 }
 
 // Parses a path name and checks this CPU and build can run it.
-Isa runnable_isa(const std::string& want, const char* what) {
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vnni, Isa::amx, Isa::neon, Isa::neondot}) {
-    if (want != isa_name(i)) continue;
-    for (Isa ok : supported_isas())
-      if (ok == i) return i;
-    std::string why;
-#if defined(Q8_ARCH_X86)
-    const char* reason = nullptr;
-    if (i == Isa::amx && !kern::qu8_amx_usable(&reason)) why = std::string(" (") + reason + ")";
-#endif
-    throw Error(std::string(what) + want + ": this CPU (" + cpu_summary() + ") cannot run that path" + why);
+const Path& runnable_path(const std::string& want, const char* what) {
+  for (const Path& p : kPaths) {
+    if (want != p.name) continue;
+    if (const char* why = unusable(p))
+      throw Error(std::string(what) + want + ": this CPU (" + cpu_summary() + ") cannot run that path (" + why + ")");
+    return p;
   }
-  throw Error(std::string(what) + "'" + want + "' is not one of scalar, avx2, avx512, avx512vnni, amx, neon, neondot");
+  throw Error(std::string(what) + "'" + want + "' is not one of " + all_names());
 }
 
 Dispatch decide() {
   const char* forced = std::getenv("Q8_ISA");
-  if (forced && *forced) return tables_for(runnable_isa(forced, "Q8_ISA="));
-  return tables_for(supported_isas().front());
+  if (forced && *forced) return tables_for(runnable_path(forced, "Q8_ISA="));
+  return tables_for(path_of(supported_isas().front()));
 }
 
 }  // namespace
 
+const char* isa_name(Isa isa) { return path_of(isa).name; }
+
 std::vector<Isa> supported_isas() {
   std::vector<Isa> r;
-  for (Isa i : {Isa::amx, Isa::avx512vnni, Isa::avx512, Isa::avx2, Isa::neondot, Isa::neon})
-    if (cpu_has(i) && f32_table(i) && qu8_table(i)) r.push_back(i);
-  r.push_back(Isa::scalar);
+  for (const Path& p : kPaths)
+    if (!unusable(p)) r.push_back(p.isa);
+  return r;
+}
+
+std::vector<std::pair<std::string, std::string>> unsupported_isas() {
+  std::vector<std::pair<std::string, std::string>> r;
+  for (const Path& p : kPaths)
+    if (const char* why = unusable(p)) r.emplace_back(p.name, why);
   return r;
 }
 
@@ -136,10 +180,13 @@ const Dispatch& dispatch() {
 }
 
 const Dispatch& dispatch_for(const std::string& isa) {
-  static const Dispatch all[] = {tables_for(Isa::scalar),     tables_for(Isa::avx2), tables_for(Isa::avx512),
-                                 tables_for(Isa::avx512vnni), tables_for(Isa::amx),  tables_for(Isa::neon),
-                                 tables_for(Isa::neondot)};
-  return all[static_cast<int>(runnable_isa(isa, "isa "))];
+  // One Dispatch per path, built once; the reference returned stays valid for the process.
+  static const std::vector<Dispatch> all = [] {
+    std::vector<Dispatch> r(static_cast<size_t>(Isa::count));
+    for (const Path& p : kPaths) r[static_cast<size_t>(p.isa)] = tables_for(p);
+    return r;
+  }();
+  return all[static_cast<size_t>(runnable_path(isa, "isa ").isa)];
 }
 
 std::string cpu_summary() {
@@ -162,6 +209,9 @@ std::string cpu_summary() {
 #if defined(Q8_ARCH_ARM64)
   add(cpuinfo_has_arm_neon(), "neon");
   add(cpuinfo_has_arm_neon_dot(), "dotprod");
+#if defined(__linux__)
+  add(has_i8mm(), "i8mm");
+#endif
 #endif
   return name + ", " + std::to_string(cpuinfo_get_cores_count()) + " cores, " + feats;
 }

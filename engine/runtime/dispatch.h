@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/f32.h"
@@ -10,7 +11,8 @@
 
 namespace q8::rt {
 
-enum class Isa { scalar, avx2, avx512, avx512vnni, amx, neon, neondot };
+// The kernel paths. Their names, tables and CPU requirements are one row each in dispatch.cpp.
+enum class Isa { scalar, avx2, avx512, avx512vnni, amx, neon, neondot, neoni8mm, count };
 const char* isa_name(Isa isa);
 
 struct Dispatch {
@@ -25,6 +27,8 @@ const Dispatch& dispatch();
 const Dispatch& dispatch_for(const std::string& isa);
 // Paths this CPU and build can run, best first.
 std::vector<Isa> supported_isas();
+// The other paths, each with why this CPU or build cannot run it (for `q8 info`).
+std::vector<std::pair<std::string, std::string>> unsupported_isas();
 std::string cpu_summary();
 
 }  // namespace q8::rt

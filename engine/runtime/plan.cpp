@@ -155,8 +155,8 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
         kern::qu8_dwconv_pack(c, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
         pw.per_node[i] = std::move(buf);
       } else {
-        AlignedBuffer buf(kern::qu8_conv_packed_bytes(c, q.nr));
-        kern::qu8_conv_pack(c, q.nr, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
+        AlignedBuffer buf(kern::qu8_conv_packed_bytes(c, q.nr, q.kr));
+        kern::qu8_conv_pack(c, q.nr, q.kr, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
         pw.per_node[i] = std::move(buf);
       }
     } else if (n.op == Op::QuantizedDense) {
@@ -164,8 +164,8 @@ PackedWeights pack_weights(const Graph& g, const Dispatch& d) {
       const ConstTensor* b = const_input(g, n, 2);
       const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
       const std::vector<float> m = requant_multipliers(g, n);
-      AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, q.nr));
-      kern::qu8_gemm_pack(Kd, N, q.nr, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr, m.data(),
+      AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, q.nr, q.kr));
+      kern::qu8_gemm_pack(Kd, N, q.nr, q.kr, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr, m.data(),
                           static_cast<uint8_t>(g.values[n.inputs[0]].zero_point), buf.data());
       pw.per_node[i] = std::move(buf);
     } else if (n.op == Op::Conv) {
@@ -272,8 +272,9 @@ struct Plan::Step {
 
 namespace {
 // Kernels may read a few bytes past the end of an activation row (int8 GEMMs read channels in
-// blocks of 4); every arena buffer is followed by this much readable slack.
+// K groups of up to kern::kQu8MaxKr); every arena buffer is followed by this much readable slack.
 constexpr size_t kBufferSlack = 64;
+static_assert(kBufferSlack >= kern::kQu8MaxKr - 1, "int8 GEMMs read up to kr - 1 bytes past a row");
 }  // namespace
 
 struct Plan::Builder {
@@ -472,7 +473,7 @@ void Plan::Builder::qconv(size_t i, const Node& n) {
       kern::qu8_conv_indirection_init(c, grp, Q8_U8(x), zero,
                                       reinterpret_cast<const uint8_t**>(sp->indirection.data()) + grp * per_group);
   };
-  const size_t packed_per_group = kern::qu8_conv_packed_bytes(c, k->nr) / c.groups;
+  const size_t packed_per_group = kern::qu8_conv_packed_bytes(c, k->nr, k->kr) / c.groups;
   s.fn = [&P = p, sp, k, c, y, packed, packed_per_group, rq](size_t p0, size_t p1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const uint8_t* const* ind = reinterpret_cast<const uint8_t* const*>(sp->indirection.data());

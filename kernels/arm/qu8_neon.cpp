@@ -330,6 +330,7 @@ const QU8Kernels k_table = {
     "neon",
     kMR,
     kNR,
+    4,  // kr: c4 blocks
     Q8_KERNEL(qu8_igemm_8x8c4__neon),
     Q8_KERNEL(qu8_gemm_8x8c4__neon),
     Q8_KERNEL(qu8_dwconv__neon),

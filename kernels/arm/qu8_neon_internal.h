@@ -1,9 +1,9 @@
-// Private to kernels/arm/qu8_neon.cpp and kernels/arm/qu8_neondot.cpp (AArch64 only).
+// Private to kernels/arm/qu8_neon.cpp, qu8_neondot.cpp and qu8_gemm_neoni8mm.cpp (AArch64 only).
 //
 // - The non-GEMM int8 ops of the neon table (depthwise, pools, add, quantize, dequantize),
-//   defined in qu8_neon.cpp with baseline AArch64 flags and reused by the neondot table, which
-//   differs only in its GEMM micro-kernels.
-// - qu8.h's requantization on 4 float lanes, shared by both GEMM files. It lives in an unnamed
+//   defined in qu8_neon.cpp with baseline AArch64 flags and reused by the neondot and neoni8mm
+//   tables, which differ only in their GEMM micro-kernels.
+// - qu8.h's requantization on 4 float lanes, shared by the GEMM files. It lives in an unnamed
 //   namespace so each file (compiled with its own -march) gets a private copy: an inline function
 //   shared between a +dotprod file and a baseline one could otherwise be picked by the linker for
 //   a caller on a CPU without the extension.

@@ -92,6 +92,7 @@ const QU8Kernels k_table = {
     "amx",
     kQu8AmxMR,
     kQu8AmxNR,
+    4,  // kr: c4 blocks, one B tile row per block of 16 lanes
     Q8_KERNEL(qu8_igemm_16x32c4__amx),
     Q8_KERNEL(qu8_gemm_16x32c4__amx),
     Q8_KERNEL(qu8_dwconv__avx512),

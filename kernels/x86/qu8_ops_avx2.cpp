@@ -131,6 +131,7 @@ const QU8Kernels k_table = {
     "avx2",
     kQu8Avx2MR,
     kQu8Avx2NR,
+    4,  // kr: c4 blocks
     Q8_KERNEL(qu8_igemm_4x16c4__avx2),
     Q8_KERNEL(qu8_gemm_4x16c4__avx2),
     Q8_KERNEL(qu8_dwconv__avx2),

@@ -614,17 +614,18 @@ PYBIND11_MODULE(_q8, m) {
                ">";
       });
 
-  py::class_<PySession>(m, "Session",
-                        "Session(model, threads=1, isa=None, extra_outputs=())\n\n"
-                        "Runs a model. Construction compiles it for this CPU once (kernel choice, packed\n"
-                        "weights, one memory arena); run() reuses that work, re-planning only when input\n"
-                        "shapes change. `model` is a Model or a path to an ONNX file; `isa` forces a kernel\n"
-                        "path ('scalar', 'avx2', 'avx512', 'avx512vnni', 'neon', 'neondot'); `extra_outputs`\n"
-                        "names intermediate tensors to return too (dequantized to float32).\n\n"
-                        "Thread safety: one Session may be called from several threads; calls are serialised\n"
-                        "by a lock inside it, and the GIL is released while a call waits and runs, so other\n"
-                        "Python threads keep going. For parallel runs, use one Session per thread (they may\n"
-                        "share one Model) or threads=N inside one.")
+  py::class_<PySession>(
+      m, "Session",
+      "Session(model, threads=1, isa=None, extra_outputs=())\n\n"
+      "Runs a model. Construction compiles it for this CPU once (kernel choice, packed\n"
+      "weights, one memory arena); run() reuses that work, re-planning only when input\n"
+      "shapes change. `model` is a Model or a path to an ONNX file; `isa` forces a kernel\n"
+      "path ('scalar', 'avx2', 'avx512', 'avx512vnni', 'amx', 'neon', 'neondot', 'neoni8mm'); `extra_outputs`\n"
+      "names intermediate tensors to return too (dequantized to float32).\n\n"
+      "Thread safety: one Session may be called from several threads; calls are serialised\n"
+      "by a lock inside it, and the GIL is released while a call waits and runs, so other\n"
+      "Python threads keep going. For parallel runs, use one Session per thread (they may\n"
+      "share one Model) or threads=N inside one.")
       .def(py::init([](py::handle model, int threads, py::object isa, std::vector<std::string> extra) {
              return make_session(model, threads, isa.is_none() ? std::string() : isa.cast<std::string>(), extra);
            }),

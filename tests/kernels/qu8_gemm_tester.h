@@ -6,7 +6,7 @@
 // against (1) a naive reference written here from the math (int64 sum of (a - z_a) * w + bias,
 // then qu8.h's float requantization) and (2) the scalar table (the oracle) on the same problem.
 // Inputs end at a PROT_NONE guard page, exactly after the bytes a kernel may read (kc rounded up
-// to 4: qu8.h allows up to 3 bytes of over-read), and outputs end exactly at one, so any overrun
+// to the table's kr: qu8.h allows up to kr - 1 bytes of over-read), and outputs end exactly at one, so any overrun
 // faults.
 #pragma once
 
@@ -32,7 +32,8 @@ using q8::kern::ConvGeometry;
 using q8::kern::QU8Kernels;
 using q8::kern::QU8Requant;
 
-inline size_t round_up4(size_t n) { return (n + 3) / 4 * 4; }
+// Bytes a table's kernels read of a row of n channels: whole K groups of kr (qu8.h).
+inline size_t round_up(size_t n, size_t kr) { return (n + kr - 1) / kr * kr; }
 
 // `size` bytes that end exactly where a PROT_NONE page begins.
 class GuardedBuffer {
@@ -186,12 +187,12 @@ class GemmTester {
     const size_t cs = c_stride();
 
     // Activation rows (garbage between rows and in the 0-3 bytes of read slack after k).
-    GuardedBuffer a((rows - 1) * as + round_up4(k_));
+    GuardedBuffer a((rows - 1) * as + round_up(k_, kern.kr));
     std::uniform_int_distribution<int> byte(0, 255), av(amin_, amax_), wv(wmin_, wmax_);
     for (size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<uint8_t>(byte(rng));
     for (size_t r = 0; r < rows; ++r)
       for (size_t c = 0; c < k_; ++c) a.data()[r * as + c] = static_cast<uint8_t>(av(rng));
-    GuardedBuffer zero(round_up4(k_));
+    GuardedBuffer zero(round_up(k_, kern.kr));
     for (size_t i = 0; i < zero.size(); ++i) zero.data()[i] = i < k_ ? za_ : static_cast<uint8_t>(byte(rng));
 
     // Weights w[n][c][t] (ONNX [K][Cg][1][ks]), bias, multipliers.
@@ -265,22 +266,22 @@ class GemmTester {
     std::vector<uint8_t> storage;
     void* packed = nullptr;
     if (ks_) {
-      storage = packed_storage(q8::kern::qu8_conv_packed_bytes(g, kern.nr));
+      storage = packed_storage(q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr));
       packed = aligned64(storage);
-      q8::kern::qu8_conv_pack(g, kern.nr, w.data(), bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
+      q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, w.data(), bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
     } else {
       // B is k x n: b(c, j) = w[j * k + c] (b_row_stride 1, b_col_stride k), or a transposed copy.
       std::vector<int8_t> bt(k_ * n_);
       for (size_t c = 0; c < k_; ++c)
         for (size_t j = 0; j < n_; ++j) bt[c * n_ + j] = w[j * k_ + c];
-      storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr));
+      storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr, kern.kr));
       packed = aligned64(storage);
       if (transpose_b_)
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr, mult.data(), za_,
-                                packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr, mult.data(),
+                                za_, packed);
       else
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, w.data(), 1, k_, bias_ ? bias.data() : nullptr, mult.data(), za_,
-                                packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, w.data(), 1, k_, bias_ ? bias.data() : nullptr, mult.data(),
+                                za_, packed);
     }
     constexpr uint8_t kFill = 0xA5;
     const bool direct = !driver_ && m_ <= kern.mr && n_ <= kern.nr;
@@ -389,10 +390,10 @@ class ConvTester {
     std::mt19937 rng(seed_);
     std::uniform_int_distribution<int> byte(0, 255), wv(-127, 127);
     const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps(), P = g.out_pixels();
-    // The last pixel's last group may read round_up4(Cg) - Cg bytes past the tensor.
-    GuardedBuffer in(g.N * g.IH * g.IW * g.C + round_up4(Cg) - Cg);
+    // The last pixel's last group may read round_up(Cg, kr) - Cg bytes past the tensor.
+    GuardedBuffer in(g.N * g.IH * g.IW * g.C + round_up(Cg, kern.kr) - Cg);
     for (size_t i = 0; i < in.size(); ++i) in.data()[i] = static_cast<uint8_t>(byte(rng));
-    GuardedBuffer zero(std::max(g.C, round_up4(Cg)));
+    GuardedBuffer zero(std::max(g.C, round_up(Cg, kern.kr)));
     for (size_t i = 0; i < zero.size(); ++i) zero.data()[i] = i < g.C ? za_ : static_cast<uint8_t>(byte(rng));
     std::vector<int8_t> w(g.K * Cg * taps);
     for (int8_t& x : w) x = static_cast<int8_t>(wv(rng));
@@ -444,10 +445,10 @@ class ConvTester {
                            const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds) const {
     const size_t P = g.out_pixels(), taps = g.taps();
     for (size_t& b : bounds) b = std::min(b, P);
-    const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr);
+    const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr);
     std::vector<uint8_t> storage = packed_storage(bytes);
     uint8_t* packed = static_cast<uint8_t*>(aligned64(storage));
-    q8::kern::qu8_conv_pack(g, kern.nr, w.data(), bias.data(), mult.data(), za_, packed);
+    q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, w.data(), bias.data(), mult.data(), za_, packed);
     GuardedBuffer out(P * g.K);
     std::memset(out.data(), 0xA5, out.size());
     std::vector<const uint8_t*> ind(P * taps);

@@ -22,7 +22,7 @@ void expect_named(const N& k, const char* family, const std::string& what) {
 TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
   int tables = 0;
   for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(), qu8_kernels_avx512vnni(),
-                              qu8_kernels_amx(), qu8_kernels_neon(), qu8_kernels_neondot()}) {
+                              qu8_kernels_amx(), qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
     if (!t) continue;  // not built for this target; which ones exist is the dispatch tests' subject
     ++tables;
     const std::string isa = t->isa;
@@ -35,6 +35,9 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
     expect_named(t->add, "qu8_add_", isa + " add");
     expect_named(t->quantize, "qu8_quantize_", isa + " quantize");
     expect_named(t->dequantize, "qu8_dequantize_", isa + " dequantize");
+    // Weights are packed in K groups of 4 or 8 (qu8.h), within the slack callers provide.
+    EXPECT_TRUE(t->kr == 4 || t->kr == 8) << isa << " kr " << t->kr;
+    EXPECT_LE(t->kr, kQu8MaxKr) << isa;
     // The GEMM kernels are each table's own: their names end in the table's ISA.
     const std::string suffix = "__" + isa;
     EXPECT_EQ(std::string(t->igemm.name).substr(std::string(t->igemm.name).size() - suffix.size()), suffix);

@@ -6,6 +6,9 @@
 #if defined(__aarch64__)  // Arm support check (added with kernels/arm/qu8_neon*.cpp)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#ifndef HWCAP2_I8MM  // older kernel headers
+#define HWCAP2_I8MM (1 << 13)
+#endif
 #endif
 
 #include <algorithm>
@@ -21,6 +24,7 @@
 
 namespace {
 
+using q8::kern::ConvGeometry;
 using q8::kern::QU8Kernels;
 using q8_test::ConvTester;
 using q8_test::GemmTester;
@@ -42,6 +46,7 @@ bool cpu_supports(const std::string& isa) {
 #if defined(__aarch64__)  // added with kernels/arm/qu8_neon*.cpp
   if (isa == "neon") return true;
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
 #endif
   return false;
 }
@@ -94,6 +99,21 @@ TEST_P(QU8Gemm, TileEdges) {  // every m <= mr, n up to 2 nr + 1, k below/at/abo
     for (size_t m = 1; m <= mr(); ++m)
       for (size_t n = 1; n <= 2 * nr() + 1; ++n) {
         GemmTester().m(m).n(n).k(kk).seed(uint32_t(kk * 1000 + m * 100 + n)).test(k());
+        if (HasFatalFailure()) return;
+      }
+}
+
+// Every k from 1 to 41 (each remainder mod 4 and mod 8, after zero, one or two 16-channel steps),
+// rows packed tightly (a_stride = k: the bytes read past k are the next row's channels) and the
+// last one ending at the guard page, for the gemm and the igemm with taps at the zero row: a read
+// past the last K group, or a slack byte meeting a non-zero weight, shows.
+TEST_P(QU8Gemm, KGroupTails) {
+  for (size_t kk = 1; kk <= 41; ++kk)
+    for (size_t m : {size_t(1), size_t(2), size_t(3), mr()})
+      for (size_t n : {size_t(1), nr() / 2 + 1, nr()}) {
+        const uint32_t seed = uint32_t(kk * 1000 + m * 10 + n);
+        GemmTester().m(m).n(n).k(kk).w_range(-128, 127).seed(seed).test(k());
+        GemmTester().ks(2).m(m).n(n).k(kk).a_stride(kk).zero_fraction(0.3).seed(seed + 1).test(k());
         if (HasFatalFailure()) return;
       }
 }
@@ -313,7 +333,89 @@ std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
                          ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "amx_model", "neon",
-                                           "neondot"),
+                                           "neondot", "neoni8mm"),
                          isa_name);
+
+// ---- Packing layout (qu8.h), written out by hand ----------------------------------------------
+
+struct PanelBytes {  // one decoded panel
+  std::vector<int32_t> bias;
+  std::vector<int8_t> w;
+  std::vector<float> m;
+};
+PanelBytes panel_at(const uint8_t* p, size_t nr, size_t wbytes) {
+  PanelBytes d{std::vector<int32_t>(nr), std::vector<int8_t>(wbytes), std::vector<float>(nr)};
+  std::memcpy(d.bias.data(), p, nr * sizeof(int32_t));
+  std::memcpy(d.w.data(), p + nr * sizeof(int32_t), wbytes);
+  std::memcpy(d.m.data(), p + nr * sizeof(int32_t) + wbytes, nr * sizeof(float));
+  return d;
+}
+
+// Dense 5 x 3, nr = 2: two panels, the second with one real channel; z_a = 2 folds -2 * sum w.
+TEST(QU8Pack, GemmLayoutForEachKr) {
+  const int8_t w[3][5] = {{1, 2, 3, 4, 5}, {-1, -2, -3, -4, -5}, {6, 7, 8, 9, 10}};  // w[n][k]
+  const int32_t bias[3] = {10, 20, 30};
+  const float mult[3] = {0.5f, 0.25f, 2.0f};
+  // kr = 4 (every c4 table): 2 blocks per panel, lane n's 4 channels contiguous within a block.
+  {
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 4), 2u * (8 + 16 + 8));
+    std::vector<uint8_t> packed(64, 0xEE);
+    q8::kern::qu8_gemm_pack(5, 3, 2, 4, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    const PanelBytes p0 = panel_at(packed.data(), 2, 16), p1 = panel_at(packed.data() + 32, 2, 16);
+    EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
+    EXPECT_EQ(p0.w, (std::vector<int8_t>{1, 2, 3, 4, -1, -2, -3, -4, 5, 0, 0, 0, -5, 0, 0, 0}));
+    EXPECT_EQ(p0.m, (std::vector<float>{0.5f, 0.25f}));
+    EXPECT_EQ(p1.bias, (std::vector<int32_t>{30 - 2 * 40, 0}));
+    EXPECT_EQ(p1.w, (std::vector<int8_t>{6, 7, 8, 9, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p1.m, (std::vector<float>{2.0f, 0.0f}));
+  }
+  // kr = 8 (neoni8mm): one block per panel, lane n's 8 channels contiguous.
+  {
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 8), 2u * (8 + 16 + 8));
+    std::vector<uint8_t> packed(64, 0xEE);
+    q8::kern::qu8_gemm_pack(5, 3, 2, 8, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    const PanelBytes p0 = panel_at(packed.data(), 2, 16), p1 = panel_at(packed.data() + 32, 2, 16);
+    EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
+    EXPECT_EQ(p0.w, (std::vector<int8_t>{1, 2, 3, 4, 5, 0, 0, 0, -1, -2, -3, -4, -5, 0, 0, 0}));
+    EXPECT_EQ(p1.bias, (std::vector<int32_t>{30 - 2 * 40, 0}));
+    EXPECT_EQ(p1.w, (std::vector<int8_t>{6, 7, 8, 9, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p1.m, (std::vector<float>{2.0f, 0.0f}));
+  }
+}
+
+// Conv 3 -> 2 channels, 1 x 2 kernel (two taps), nr = 2, no bias, z_a = 1: blocks are per tap.
+TEST(QU8Pack, ConvLayoutForEachKr) {
+  ConvGeometry g;
+  g.IH = 1;
+  g.IW = 2;
+  g.C = 3;
+  g.OH = 1;
+  g.OW = 1;
+  g.K = 2;
+  g.KH = 1;
+  g.KW = 2;
+  const int8_t w[2 * 3 * 2] = {1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6};  // [K][C][1][2]: c0 (t0, t1), c1 ...
+  const float mult[2] = {1.0f, 3.0f};
+  const std::vector<int32_t> want_bias = {-21, 21};
+  {
+    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 4), 8u + 2 * 8 + 8);
+    std::vector<uint8_t> packed(32, 0xEE);
+    q8::kern::qu8_conv_pack(g, 2, 4, w, nullptr, mult, 1, packed.data());
+    const PanelBytes p = panel_at(packed.data(), 2, 16);
+    EXPECT_EQ(p.bias, want_bias);
+    EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, -1, -3, -5, 0, 2, 4, 6, 0, -2, -4, -6, 0}));
+    EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
+  }
+  {
+    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 8), 8u + 2 * 16 + 8);
+    std::vector<uint8_t> packed(48, 0xEE);
+    q8::kern::qu8_conv_pack(g, 2, 8, w, nullptr, mult, 1, packed.data());
+    const PanelBytes p = panel_at(packed.data(), 2, 32);
+    EXPECT_EQ(p.bias, want_bias);
+    EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, 0, 0, 0, 0, -1, -3, -5, 0, 0, 0, 0, 0,  //
+                                        2, 4, 6, 0, 0, 0, 0, 0, -2, -4, -6, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
+  }
+}
 
 }  // namespace

@@ -9,6 +9,9 @@
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#ifndef HWCAP2_I8MM  // older kernel headers
+#define HWCAP2_I8MM (1 << 13)
+#endif
 #endif
 
 #include <algorithm>
@@ -57,6 +60,7 @@ bool cpu_supports(const std::string& isa) {
 #if defined(__aarch64__)
   if (isa == "neon") return true;
   if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
 #endif
   return false;
 }
@@ -79,6 +83,7 @@ const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "amx") return q8::kern::qu8_kernels_amx();
   if (isa == "neon") return q8::kern::qu8_kernels_neon();
   if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
+  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
   return nullptr;
 }
 
@@ -936,12 +941,13 @@ TEST_P(QU8Ops, Dequantize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neondot"),
+                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neondot",
+                                           "neoni8mm"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Every table provides every entry point, and the ones this CPU can run report their ISA.
 TEST(QU8OpsTables, Complete) {
-  for (const char* isa : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot"}) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot", "neoni8mm"}) {
     if (!cpu_supports(isa)) continue;
     const QU8Kernels* t = table_for(isa);
     if (!t) continue;

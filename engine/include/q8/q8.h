@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "q8/error.h"
@@ -159,7 +160,7 @@ struct SessionOptions {
 
   int threads = 1;
   // Kernel path: "" picks the best this CPU runs (or Q8_ISA's choice); otherwise one of
-  // scalar, avx2, avx512, avx512vnni, neon, neondot, an error if the CPU cannot run it. Every
+  // scalar, avx2, avx512, avx512vnni, amx, neon, neondot, neoni8mm, an error if the CPU cannot run it. Every
   // path gives the same bytes for quantized models.
   std::string isa;
   // Intermediate tensors (by name) to return after the model's outputs, as float32 (uint8
@@ -201,10 +202,13 @@ class Session {
   std::unique_ptr<detail::SessionImpl> impl_;
 };
 
-// The kernel path chosen on this CPU ("avx512vnni", "avx2", "neon", "scalar"), after Q8_ISA.
+// The kernel path chosen on this CPU ("amx", "avx512vnni", "avx2", "neoni8mm", "neondot", "neon",
+// "scalar"), after Q8_ISA.
 std::string active_isa();
 // Every kernel path this CPU and build can run, best first.
 std::vector<std::string> supported_isas();
+// The paths this CPU or build cannot run, each with the reason ("amx", "CPU has no AMX-TILE").
+std::vector<std::pair<std::string, std::string>> unsupported_isas();
 // The CPU as cpuinfo reports it: name and the SIMD features q8 cares about.
 std::string cpu_description();
 

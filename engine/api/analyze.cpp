@@ -37,6 +37,7 @@
 
 #include "api/model_impl.h"
 #include "ir/graph.h"
+#include "ir/op_traits.h"
 #include "passes/passes.h"
 #include "q8/q8.h"
 #include "runtime/dispatch.h"
@@ -81,7 +82,8 @@ float fake_quant(float x, float s, int32_t z) {
   return (q - static_cast<float>(z)) * s;
 }
 
-bool is_view(Op op) { return op == Op::MaxPool || op == Op::Flatten || op == Op::Reshape; }
+// An op whose int8 output keeps its input's scale and zero point (the quantizer's pass-through).
+bool is_view(Op op) { return ir::op_traits(op).int8 == ir::Int8Role::PassThrough; }
 
 // One row being measured.
 struct Row {
@@ -341,7 +343,8 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   std::vector<Row> rows;
   for (size_t i = 0; i < F.nodes.size(); ++i) {
     const Node& fn = F.nodes[i];
-    const bool compute = fn.op == Op::Conv || fn.op == Op::Gemm || fn.op == Op::MatMul;
+    const ir::Int8Role role = ir::op_traits(fn.op).int8;
+    const bool compute = role == ir::Int8Role::Weighted;
     // In int8: the quantizer gave the node dequantized inputs (it then runs as an integer op,
     // or, where the runtime has none, in float on int8 weights and uint8 inputs).
     auto it = r_node.find(fn.name);
@@ -349,7 +352,7 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     if (auto qi = q_node.find(fn.name); qi != q_node.end() && it != r_node.end())
       for (int v : Q.nodes[qi->second].inputs)
         in_int8 |= v != ir::kNoValue && q_producer[v] >= 0 && Q.nodes[q_producer[v]].op == Op::DequantizeLinear;
-    const bool requantizing = fn.op == Op::Add || fn.op == Op::AveragePool || fn.op == Op::GlobalAveragePool;
+    const bool requantizing = role == ir::Int8Role::Requantizing || role == ir::Int8Role::TableLookup;
     if (!compute && !(in_int8 && requantizing)) continue;
     Row row;
     row.f_node = static_cast<int>(i);

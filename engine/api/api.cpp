@@ -6,6 +6,7 @@
 
 #include "api/model_impl.h"
 #include "ir/graph.h"
+#include "ir/op_traits.h"
 #include "onnx/onnx_importer.h"
 #include "onnx/onnx_writer.h"
 #include "passes/passes.h"
@@ -129,9 +130,9 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     r.macs = rt::node_macs(g, n) / std::max<int64_t>(batch, 1);
     r.kernel = rt::kernel_name(g, n, d);
     // In a quantized model, a compute op that stayed float runs between conversions: say so.
-    const bool computes = n.op == ir::Op::Conv || n.op == ir::Op::Gemm || n.op == ir::Op::MatMul ||
-                          n.op == ir::Op::Add || n.op == ir::Op::MaxPool || n.op == ir::Op::AveragePool ||
-                          n.op == ir::Op::GlobalAveragePool;
+    const ir::OpTraits& t = ir::op_traits(n.op);
+    const bool computes = t.int8 == ir::Int8Role::Weighted || t.int8 == ir::Int8Role::Requantizing ||
+                          t.int8 == ir::Int8Role::TableLookup || (t.int8 == ir::Int8Role::PassThrough && !t.view);
     if (quantized_model && computes && out.dtype == ir::DType::Float32) r.kernel += " (fp32 fallback)";
     rows.push_back(std::move(r));
   }

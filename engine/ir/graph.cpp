@@ -77,38 +77,6 @@ int64_t ConstTensor::as_int64(int64_t i) const {
   throw Error("constant of undefined type");
 }
 
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::Conv: return "Conv";
-    case Op::Relu: return "Relu";
-    case Op::Clip: return "Clip";
-    case Op::MaxPool: return "MaxPool";
-    case Op::AveragePool: return "AveragePool";
-    case Op::GlobalAveragePool: return "GlobalAveragePool";
-    case Op::Flatten: return "Flatten";
-    case Op::Gemm: return "Gemm";
-    case Op::MatMul: return "MatMul";
-    case Op::Add: return "Add";
-    case Op::BatchNormalization: return "BatchNormalization";
-    case Op::Identity: return "Identity";
-    case Op::Dropout: return "Dropout";
-    case Op::Constant: return "Constant";
-    case Op::Reshape: return "Reshape";
-    case Op::Pad: return "Pad";
-    case Op::QuantizeLinear: return "QuantizeLinear";
-    case Op::DequantizeLinear: return "DequantizeLinear";
-    case Op::QLinearConv: return "QLinearConv";
-    case Op::QLinearMatMul: return "QLinearMatMul";
-    case Op::QLinearAdd: return "QLinearAdd";
-    case Op::QLinearGlobalAveragePool: return "QLinearGlobalAveragePool";
-    case Op::QGemm: return "QGemm";
-    case Op::QuantizedConv: return "QuantizedConv";
-    case Op::QuantizedDense: return "QuantizedDense";
-    case Op::QuantizedAdd: return "QuantizedAdd";
-  }
-  return "?";
-}
-
 static const char* attr_kind_name(Attribute::Kind k) {
   switch (k) {
     case Attribute::Kind::Int: return "int";

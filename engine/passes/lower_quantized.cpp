@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/op_traits.h"
 #include "passes/passes.h"
 #include "q8/error.h"
 
@@ -359,7 +360,27 @@ void Lowering::lower_qoperator(size_t i) {
       n.attrs.clear();
       break;
     }
-    default: break;
+    case Op::Conv:
+    case Op::Relu:
+    case Op::Clip:
+    case Op::MaxPool:
+    case Op::AveragePool:
+    case Op::GlobalAveragePool:
+    case Op::Flatten:
+    case Op::Gemm:
+    case Op::MatMul:
+    case Op::Add:
+    case Op::BatchNormalization:
+    case Op::Identity:
+    case Op::Dropout:
+    case Op::Constant:
+    case Op::Reshape:
+    case Op::Pad:
+    case Op::QuantizeLinear:
+    case Op::DequantizeLinear:
+    case Op::QuantizedConv:
+    case Op::QuantizedDense:
+    case Op::QuantizedAdd: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -527,13 +548,9 @@ void Lowering::run() {
   for (size_t i = 0; i < g_.nodes.size(); ++i) {
     if (dead_[i]) continue;
     Node& n = g_.nodes[i];
-    switch (n.op) {
-      case Op::QLinearConv:
-      case Op::QLinearMatMul:
-      case Op::QGemm:
-      case Op::QLinearAdd:
-      case Op::QLinearGlobalAveragePool: lower_qoperator(i); break;
-      case Op::QuantizeLinear: {
+    switch (op_traits(n.op).int8) {
+      case Int8Role::QuantizedFormat: lower_qoperator(i); break;
+      case Int8Role::Quantize: {
         const ConstTensor* s = constant(input(n, 1));
         if (s && s->numel() == 1)
           set_qparams(n, n.outputs[0], qparams(n, 1, 2, "y"));
@@ -541,17 +558,14 @@ void Lowering::run() {
           fail(g_, n, "per-axis quantization of activations is not supported");
         break;
       }
-      case Op::DequantizeLinear: {
+      case Int8Role::Dequantize: {
         if (constant(n.inputs[0])) break;  // weights and biases: consumed below or folded
         const ConstTensor* s = constant(input(n, 1));
         if (!s || s->numel() != 1) fail(g_, n, "per-axis dequantization of activations is not supported");
         set_qparams(n, n.inputs[0], qparams(n, 1, 2, "x"));
         break;
       }
-      case Op::MaxPool:
-      case Op::Flatten:
-      case Op::Reshape:
-      case Op::Pad: {
+      case Int8Role::PassThrough: {
         // QOperator files run these directly on uint8 tensors: the output shares the quantization.
         const Value& x = g_.values[n.inputs[0]];
         if (x.dtype == DType::Uint8 && x.scale > 0.f) {
@@ -561,7 +575,13 @@ void Lowering::run() {
         lower_qdq(i);
         break;
       }
-      default: lower_qdq(i); break;
+      case Int8Role::Weighted:
+      case Int8Role::Requantizing:
+      case Int8Role::TableLookup:
+      case Int8Role::Clamp:
+      case Int8Role::Integer:
+      case Int8Role::ShapeOnly:
+      case Int8Role::Fp32Only: lower_qdq(i); break;
     }
     record(i);
   }
@@ -622,7 +642,11 @@ void fold_dequantized_constants(Graph& g) {
 
 void lower_quantized(Graph& g) {
   bool any = false;
-  for (const Node& n : g.nodes) any |= n.op >= Op::QuantizeLinear;
+  for (const Node& n : g.nodes) {
+    const Int8Role r = op_traits(n.op).int8;
+    any |= r == Int8Role::Quantize || r == Int8Role::Dequantize || r == Int8Role::QuantizedFormat ||
+           r == Int8Role::Integer;
+  }
   if (!any) return;
   Lowering(g).run();
   fold_dequantized_constants(g);

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "ir/op_traits.h"
 #include "passes/passes.h"
 #include "q8/error.h"
 #include "runtime/dispatch.h"
@@ -40,7 +41,8 @@ struct Selection {
   std::vector<int> out;  // per node: the value carrying its (quantized) result, after an absorbed Relu/Clip
 };
 
-bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes) {
+// A weighted op's constant weights (and bias) are float32 tensors of the shape its int8 kernel takes.
+bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes) {
   switch (n.op) {
     case Op::Conv: {
       const ConstTensor* w = const_of(g, n.inputs[1]);
@@ -64,23 +66,62 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
       return is_activation(g, n.inputs[0]) && b && b->dtype == DType::Float32 && b->dims.size() == 2 &&
              shapes[n.inputs[0]].size() >= 2;
     }
-    case Op::Add:
-      return is_activation(g, n.inputs[0]) && is_activation(g, n.inputs[1]) &&
-             shapes[n.inputs[0]] == shapes[n.inputs[1]];
+    case Op::Relu:
+    case Op::Clip:
     case Op::MaxPool:
     case Op::AveragePool:
     case Op::GlobalAveragePool:
     case Op::Flatten:
-    case Op::Reshape: return is_activation(g, n.inputs[0]);
-    case Op::Pad: {  // zero padding: the zero point represents it exactly
-      if (!is_activation(g, n.inputs[0]) || n.attr_string("mode", "constant") != "constant") return false;
-      const ConstTensor* v = n.inputs.size() > 2 ? const_of(g, n.inputs[2]) : nullptr;
-      if (n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue && (!v || v->numel() != 1 || v->as_double(0) != 0.0))
-        return false;
-      return true;
-    }
-    default: return false;
+    case Op::Add:
+    case Op::BatchNormalization:
+    case Op::Identity:
+    case Op::Dropout:
+    case Op::Constant:
+    case Op::Reshape:
+    case Op::Pad:
+    case Op::QuantizeLinear:
+    case Op::DequantizeLinear:
+    case Op::QLinearConv:
+    case Op::QLinearMatMul:
+    case Op::QLinearAdd:
+    case Op::QLinearGlobalAveragePool:
+    case Op::QGemm:
+    case Op::QuantizedConv:
+    case Op::QuantizedDense:
+    case Op::QuantizedAdd: return false;  // not weighted ops
   }
+  return false;
+}
+
+// Whether the quantizer can give node n uint8 inputs: its op has an int8 form (op_traits) and this
+// node's operands fit it.
+bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes) {
+  switch (ir::op_traits(n.op).int8) {
+    case ir::Int8Role::Weighted: return weights_quantizable(g, n, shapes);
+    case ir::Int8Role::Requantizing:
+    case ir::Int8Role::TableLookup:
+      for (int v : n.inputs)
+        if (!is_activation(g, v)) return false;
+      // Two activations: the integer kernels take equal shapes (no broadcasting).
+      return n.inputs.size() < 2 || shapes[n.inputs[0]] == shapes[n.inputs[1]];
+    case ir::Int8Role::PassThrough:
+      if (!is_activation(g, n.inputs[0])) return false;
+      if (n.op == Op::Pad) {  // zero padding only: the zero point represents it exactly
+        if (n.attr_string("mode", "constant") != "constant") return false;
+        const ConstTensor* v = n.inputs.size() > 2 ? const_of(g, n.inputs[2]) : nullptr;
+        if (n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue && (!v || v->numel() != 1 || v->as_double(0) != 0.0))
+          return false;
+      }
+      return true;
+    case ir::Int8Role::Clamp:      // absorbed by the op before it (select())
+    case ir::Int8Role::Fp32Only:   // folded away before quantization, or no int8 form
+    case ir::Int8Role::ShapeOnly:  // folded at load
+    case ir::Int8Role::Quantize:   // already quantized models are not quantized again
+    case ir::Int8Role::Dequantize:
+    case ir::Int8Role::QuantizedFormat:
+    case ir::Int8Role::Integer: return false;
+  }
+  return false;
 }
 
 Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options& o) {
@@ -92,16 +133,17 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
     const Node& n = g.nodes[i];
     if (o.exclude.count(n.name) || s.role[i] == Role::Absorbed || !quantizable(g, n, shapes)) continue;
     s.out[i] = n.outputs[0];
-    if (n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || n.op == Op::Pad) {
+    const ir::OpTraits& t = ir::op_traits(n.op);
+    if (t.int8 == ir::Int8Role::PassThrough) {
       s.role[i] = Role::PassThrough;
-    } else if (n.op == Op::AveragePool || n.op == Op::GlobalAveragePool) {
+    } else if (t.int8 == ir::Int8Role::Requantizing && !t.absorbs_activation) {
       s.role[i] = Role::Pool;
     } else {
       s.role[i] = Role::Compute;
       // A chain of Relu/Clip after the op (F.relu6 exports as Relu then Clip) becomes its clamp.
       for (int r = index.sole_reader(g, s.out[i]);
-           r >= 0 && !o.exclude.count(g.nodes[r].name) &&
-           (g.nodes[r].op == Op::Relu || (g.nodes[r].op == Op::Clip && g.nodes[r].inputs.size() == 1));
+           r >= 0 && !o.exclude.count(g.nodes[r].name) && ir::op_traits(g.nodes[r].op).int8 == ir::Int8Role::Clamp &&
+           g.nodes[r].inputs.size() == 1;
            r = index.sole_reader(g, s.out[i])) {
         s.role[r] = Role::Absorbed;
         s.out[i] = g.nodes[r].outputs[0];

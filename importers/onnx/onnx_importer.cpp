@@ -13,6 +13,7 @@
 
 #include "onnx/onnx_importer.h"
 #include "io/file_io.h"
+#include "ir/op_traits.h"
 #include "onnx/onnx_ops.h"
 #include "onnx/onnx_text.h"
 
@@ -728,7 +729,29 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::Dropout: node_fail(n, "the mask output is not supported");
       case ir::Op::BatchNormalization:
         node_fail(n, "training outputs (running mean/var) are not supported; export the model in eval mode");
-      default: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Conv:
+      case ir::Op::Relu:
+      case ir::Op::Clip:
+      case ir::Op::AveragePool:
+      case ir::Op::GlobalAveragePool:
+      case ir::Op::Flatten:
+      case ir::Op::Gemm:
+      case ir::Op::MatMul:
+      case ir::Op::Add:
+      case ir::Op::Identity:
+      case ir::Op::Constant:
+      case ir::Op::Reshape:
+      case ir::Op::Pad:
+      case ir::Op::QuantizeLinear:
+      case ir::Op::DequantizeLinear:
+      case ir::Op::QLinearConv:
+      case ir::Op::QLinearMatMul:
+      case ir::Op::QLinearAdd:
+      case ir::Op::QLinearGlobalAveragePool:
+      case ir::Op::QGemm:
+      case ir::Op::QuantizedConv:
+      case ir::Op::QuantizedDense:
+      case ir::Op::QuantizedAdd: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -903,7 +926,18 @@ void Importer::check_attrs(Pending& n) {
       A["value"] = v;
       break;
     }
-    default: break;
+    case ir::Op::Relu:
+    case ir::Op::Clip:
+    case ir::Op::GlobalAveragePool:
+    case ir::Op::MatMul:
+    case ir::Op::Add:
+    case ir::Op::Identity:
+    case ir::Op::DequantizeLinear:
+    case ir::Op::QLinearMatMul:
+    case ir::Op::QLinearAdd:
+    case ir::Op::QuantizedConv:
+    case ir::Op::QuantizedDense:
+    case ir::Op::QuantizedAdd: break;
   }
 }
 
@@ -1023,7 +1057,28 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
           if (!ok) node_fail(n, "training_mode must be a constant false");
         }
         break;
-      default: break;
+      case ir::Op::Relu:
+      case ir::Op::MaxPool:
+      case ir::Op::AveragePool:
+      case ir::Op::GlobalAveragePool:
+      case ir::Op::Flatten:
+      case ir::Op::Gemm:
+      case ir::Op::MatMul:
+      case ir::Op::Add:
+      case ir::Op::BatchNormalization:
+      case ir::Op::Identity:
+      case ir::Op::Constant:
+      case ir::Op::Pad:
+      case ir::Op::QuantizeLinear:
+      case ir::Op::DequantizeLinear:
+      case ir::Op::QLinearConv:
+      case ir::Op::QLinearMatMul:
+      case ir::Op::QLinearAdd:
+      case ir::Op::QLinearGlobalAveragePool:
+      case ir::Op::QGemm:
+      case ir::Op::QuantizedConv:
+      case ir::Op::QuantizedDense:
+      case ir::Op::QuantizedAdd: break;
     }
   }
 }
@@ -1156,11 +1211,15 @@ ir::Graph Importer::run(const void* data, size_t size) {
     if (node.op == ir::Op::Constant) {
       constant = n.attrs.at("value").t;
       out_type = constant->dtype;
-    } else if (node.op == ir::Op::Identity || node.op == ir::Op::Dropout || node.op == ir::Op::Reshape ||
-               node.op == ir::Op::Flatten || node.op == ir::Op::MaxPool || node.op == ir::Op::Pad) {
-      out_type = g.values[node.inputs[0]].dtype;  // pass-through ops keep their input's type
-    } else if (node.op >= ir::Op::QuantizeLinear && node.op != ir::Op::DequantizeLinear) {
-      out_type = DType::Uint8;  // int8 zero points are carried as uint8 + 128 (lower_quantized)
+    } else {
+      switch (ir::op_traits(node.op).dtype) {
+        case ir::DTypeRule::SameAsInput: out_type = g.values[node.inputs[0]].dtype; break;
+        // int8 zero points are carried as uint8 + 128 (lower_quantized)
+        case ir::DTypeRule::Uint8:
+        case ir::DTypeRule::Quantize: out_type = DType::Uint8; break;
+        case ir::DTypeRule::Float:
+        case ir::DTypeRule::Dequantize: out_type = DType::Float32; break;
+      }
     }
     for (const std::string& o : n.outputs) {
       ir::Value v;

@@ -13,6 +13,7 @@
 // with one-line messages in the importer's style: "<source>: node '<name>' (<Op>): <what>".
 
 #include "onnx/onnx_writer.h"
+#include "ir/op_traits.h"
 #include "onnx/onnx_ops.h"
 #include "onnx/onnx_text.h"
 
@@ -51,9 +52,7 @@ constexpr int64_t kIrVersion = 8;
 constexpr int64_t kMinWriteOpset = 13;
 constexpr const char* kMsDomain = "com.microsoft";
 
-bool is_internal_op(ir::Op op) {
-  return op == ir::Op::QuantizedConv || op == ir::Op::QuantizedDense || op == ir::Op::QuantizedAdd;
-}
+bool is_internal_op(ir::Op op) { return ir::op_traits(op).int8 == ir::Int8Role::Integer; }
 
 bool is_internal_attr(const std::string& k) {
   return k == "act_min" || k == "act_max" || k == "act_op" || k == "qmin" || k == "qmax" || k == "w_scale";

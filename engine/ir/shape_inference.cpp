@@ -1,0 +1,399 @@
+#include "ir/shape_inference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "ir/op_traits.h"
+#include "ir/shape_rules.h"
+#include "q8/error.h"
+
+namespace q8::ir {
+
+namespace {
+
+[[noreturn]] void fail(const Graph& g, const Node& n, const std::string& what) {
+  throw Error(g.source + ": " + n.describe() + ": " + what);
+}
+
+const Value* input_value(const Graph& g, const Node& n, size_t i) {
+  if (i >= n.inputs.size() || n.inputs[i] == kNoValue) return nullptr;
+  return &g.values[n.inputs[i]];
+}
+
+const ConstTensor* const_input(const Graph& g, const Node& n, size_t i) {
+  const Value* v = input_value(g, n, i);
+  return v && v->constant ? v->constant.get() : nullptr;
+}
+
+// Spatial attributes shared by Conv and the pools, resolved against a concrete input.
+struct Window {
+  int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+
+Window resolve_window(Graph& g, Node& n, const Shape& x, int64_t kh, int64_t kw, bool ceil_mode) {
+  std::vector<int64_t> s = n.attr_ints("strides", {1, 1});
+  std::vector<int64_t> d = n.attr_ints("dilations", {1, 1});
+  std::vector<int64_t> p = n.attr_ints("pads", {0, 0, 0, 0});
+  if (s.size() != 2 || d.size() != 2 || p.size() != 4)
+    fail(g, n, "strides/dilations/pads must describe 2 spatial axes");
+  for (int64_t v : s)
+    if (v < 1) fail(g, n, "strides must be >= 1");
+  for (int64_t v : d)
+    if (v < 1) fail(g, n, "dilations must be >= 1");
+  for (int64_t v : p)
+    if (v < 0) fail(g, n, "pads must be >= 0");
+  const std::string ap = n.attr_string("auto_pad", "NOTSET");
+  if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+    // Output = ceil(in / stride); the odd pixel of padding goes at the end (UPPER) or start.
+    const int64_t ks[2] = {kh, kw};
+    for (int a = 0; a < 2; ++a) {
+      const int64_t in = x[2 + a];
+      const int64_t out = (in + s[a] - 1) / s[a];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s[a] + (ks[a] - 1) * d[a] + 1 - in);
+      const int64_t small = total / 2, big = total - small;
+      p[a] = ap == "SAME_UPPER" ? small : big;
+      p[a + 2] = ap == "SAME_UPPER" ? big : small;
+    }
+  } else if (ap == "VALID") {
+    p = {0, 0, 0, 0};
+  } else if (ap != "NOTSET") {
+    fail(g, n, "auto_pad '" + ap + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+  }
+  Window w{kh, kw, s[0], s[1], d[0], d[1], p[0], p[1], p[2], p[3]};
+  n.attrs["pads"] = Attribute{Attribute::Kind::Ints, 0, 0.f, p, {}, {}, {}};
+  n.attrs.erase("auto_pad");
+  const int64_t oh = pooled_extent(x[2], kh, w.sh, w.dh, w.pt, w.pb, ceil_mode);
+  const int64_t ow = pooled_extent(x[3], kw, w.sw, w.dw, w.pl, w.pr, ceil_mode);
+  if (oh < 1 || ow < 1) fail(g, n, "kernel does not fit the input " + shape_str(x));
+  return w;
+}
+
+Shape broadcast(const Graph& g, const Node& n, const Shape& a, const Shape& b) {
+  Shape r(std::max(a.size(), b.size()));
+  for (size_t i = 0; i < r.size(); ++i) {
+    const int64_t da = i < r.size() - a.size() ? 1 : a[i - (r.size() - a.size())];
+    const int64_t db = i < r.size() - b.size() ? 1 : b[i - (r.size() - b.size())];
+    if (da != db && da != 1 && db != 1) fail(g, n, "cannot broadcast " + shape_str(a) + " with " + shape_str(b));
+    r[i] = da == 1 ? db : da;
+  }
+  return r;
+}
+
+}  // namespace
+
+const Value* ShapeContext::value(size_t i) const { return input_value(g, n, i); }
+const ConstTensor* ShapeContext::constant(size_t i) const { return const_input(g, n, i); }
+void ShapeContext::fail(const std::string& what) const { ir::fail(g, n, what); }
+
+const Shape& ShapeContext::in(size_t i) const {
+  const Value* v = input_value(g, n, i);
+  if (!v) fail("input " + std::to_string(i) + " is missing");
+  if (!v->has_shape) fail("input '" + v->name + "' has no known shape");
+  return v->shape;
+}
+
+void ShapeContext::rank_is(size_t i, size_t r) const {
+  if (in(i).size() != r)
+    fail("input '" + g.values[n.inputs[i]].name + "' has shape " + shape_str(in(i)) + ", expected rank " +
+         std::to_string(r));
+}
+
+int64_t pooled_extent(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin, int64_t pad_end,
+                      bool ceil_mode) {
+  const int64_t span = (k - 1) * dilation + 1;
+  const int64_t room = in + pad_begin + pad_end - span;
+  if (room < 0) return 0;
+  int64_t out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
+  // With ceil_mode, a last window that would start inside the end padding is dropped
+  // (PyTorch and ONNX Runtime agree on this).
+  if (ceil_mode && (out - 1) * stride >= in + pad_begin) --out;
+  return out;
+}
+
+// Resolves a Reshape target shape (0 = copy unless allowzero, -1 = infer) against `in`.
+Shape reshape_target(const Graph& g, const Node& n, const Shape& in, const ConstTensor& spec) {
+  if (spec.dims.size() != 1) fail(g, n, "shape input must be 1-D");
+  const bool allowzero = n.attr_int("allowzero", 0) != 0;
+  Shape out(static_cast<size_t>(spec.numel()));
+  int infer_at = -1;
+  int64_t known = 1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t d = spec.as_int64(static_cast<int64_t>(i));
+    if (d == 0 && !allowzero) {
+      if (i >= in.size()) fail(g, n, "shape copies dimension " + std::to_string(i) + " the input lacks");
+      d = in[i];
+    }
+    if (d == -1) {
+      if (infer_at >= 0) fail(g, n, "shape has more than one -1");
+      infer_at = static_cast<int>(i);
+      d = 1;
+    } else if (d < 0) {
+      fail(g, n, "shape has a negative dimension " + std::to_string(d));
+    }
+    out[i] = d;
+    if (i != static_cast<size_t>(infer_at)) known = d == 0 ? 0 : (known > INT64_MAX / d ? -1 : known * d);
+    if (known < 0) fail(g, n, "shape overflows");
+  }
+  const int64_t total = shape_numel(in);
+  if (infer_at >= 0) {
+    if (known == 0 || total % known != 0)
+      fail(g, n, "cannot reshape " + shape_str(in) + " with a -1 into " + std::to_string(known) + "-element blocks");
+    out[infer_at] = total / known;
+  } else if (known != total) {
+    fail(g, n, "cannot reshape " + shape_str(in) + " (" + std::to_string(total) + " elements) to " + shape_str(out));
+  }
+  return out;
+}
+
+Shape flatten_shape(const Graph& g, const Node& n, const Shape& in) {
+  const int64_t r = static_cast<int64_t>(in.size());
+  int64_t axis = n.attr_int("axis", 1);
+  if (axis < -r || axis > r) fail(g, n, "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(r));
+  if (axis < 0) axis += r;
+  Shape a(in.begin(), in.begin() + axis), b(in.begin() + axis, in.end());
+  return {shape_numel(a), shape_numel(b)};
+}
+
+// A Pad's constant padding value (0 when omitted); NaN if the Pad is not of constant mode.
+float pad_value(const Graph& g, const Node& n) {
+  if (n.attr_string("mode", "constant") != "constant") return NAN;
+  const ConstTensor* v = n.inputs.size() > 2 ? const_input(g, n, 2) : nullptr;
+  if (n.inputs.size() > 2 && n.inputs[2] != kNoValue && !v) fail(g, n, "constant_value must be a constant");
+  if (v && v->numel() != 1) fail(g, n, "constant_value must be a scalar");
+  return v ? static_cast<float>(v->as_double(0)) : 0.f;
+}
+
+// The pads (begin for every axis, then end), checked against the rank.
+std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank) {
+  const ConstTensor* p = const_input(g, n, 1);
+  if (!p || p->dtype != DType::Int64) fail(g, n, "pads must be a constant int64 tensor");
+  if (n.inputs.size() > 3 && n.inputs[3] != kNoValue) fail(g, n, "the axes input is not supported");
+  if (p->numel() != static_cast<int64_t>(2 * rank))
+    fail(g, n, "pads has " + std::to_string(p->numel()) + " values for rank " + std::to_string(rank));
+  std::vector<int64_t> r(static_cast<size_t>(p->numel()));
+  for (size_t i = 0; i < r.size(); ++i) r[i] = p->as_int64(static_cast<int64_t>(i));
+  return r;
+}
+
+// ---- Shape rules, one per op family (the `shape` column of op_traits.cpp) -------------------
+
+namespace shape_rules {
+
+Shape conv(ShapeContext& c) {
+  Graph& g = c.g;
+  Node& n = c.n;
+  c.rank_is(0, 4);
+  const bool q = n.op == Op::QuantizedConv;
+  const ConstTensor* w = c.constant(1);
+  if (!w) c.fail("weights must be a constant initializer");
+  if (w->dtype != (q ? DType::Int8 : DType::Float32)) c.fail(q ? "weights must be int8" : "weights must be float32");
+  if (w->dims.size() != 4) c.fail("weights have shape " + shape_str(w->dims) + ", expected rank 4");
+  const Shape& x = c.in(0);
+  const int64_t group = n.attr_int("group", 1);
+  const int64_t K = w->dims[0];
+  if (group < 1 || x[1] % group != 0 || K % group != 0)
+    c.fail("group " + std::to_string(group) + " does not divide channels " + std::to_string(x[1]) + " -> " +
+           std::to_string(K));
+  if (w->dims[1] != x[1] / group)
+    c.fail("weights " + shape_str(w->dims) + " expect " + std::to_string(w->dims[1] * group) +
+           " input channels, input has " + std::to_string(x[1]));
+  std::vector<int64_t> ks = n.attr_ints("kernel_shape", {w->dims[2], w->dims[3]});
+  if (ks.size() != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3])
+    c.fail("kernel_shape does not match the weights " + shape_str(w->dims));
+  if (const Value* b = c.value(2)) {
+    if (!b->constant) c.fail("bias must be a constant initializer");
+    if (b->constant->dtype != (q ? DType::Int32 : DType::Float32) || b->constant->numel() != K)
+      c.fail("bias must be " + std::to_string(K) + (q ? " int32" : " float32") + " values");
+  }
+  Window win = resolve_window(g, n, x, ks[0], ks[1], false);
+  return {x[0], K, pooled_extent(x[2], win.kh, win.sh, win.dh, win.pt, win.pb, false),
+          pooled_extent(x[3], win.kw, win.sw, win.dw, win.pl, win.pr, false)};
+}
+
+Shape pool(ShapeContext& c) {
+  c.rank_is(0, 4);
+  std::vector<int64_t> ks = c.n.attr_ints("kernel_shape");
+  if (ks.size() != 2) c.fail("kernel_shape must have 2 values");
+  for (int64_t k : ks)
+    if (k < 1) c.fail("kernel_shape must be >= 1");
+  const bool ceil_mode = c.n.attr_int("ceil_mode", 0) != 0;
+  const Shape& x = c.in(0);
+  Window win = resolve_window(c.g, c.n, x, ks[0], ks[1], ceil_mode);
+  return {x[0], x[1], pooled_extent(x[2], win.kh, win.sh, win.dh, win.pt, win.pb, ceil_mode),
+          pooled_extent(x[3], win.kw, win.sw, win.dw, win.pl, win.pr, ceil_mode)};
+}
+
+Shape global_pool(ShapeContext& c) {
+  c.rank_is(0, 4);
+  return {c.in(0)[0], c.in(0)[1], 1, 1};
+}
+
+Shape flatten(ShapeContext& c) { return flatten_shape(c.g, c.n, c.in(0)); }
+
+Shape reshape(ShapeContext& c) {
+  const ConstTensor* s = c.constant(1);
+  if (!s) c.fail("shape must be a constant");
+  if (s->dtype != DType::Int64) c.fail("shape must be int64");
+  return reshape_target(c.g, c.n, c.in(0), *s);
+}
+
+Shape gemm(ShapeContext& c) {
+  c.rank_is(0, 2);
+  c.rank_is(1, 2);
+  const Shape &a = c.in(0), &b = c.in(1);
+  const bool ta = c.n.attr_int("transA", 0) != 0, tb = c.n.attr_int("transB", 0) != 0;
+  const int64_t M = ta ? a[1] : a[0], Ka = ta ? a[0] : a[1];
+  const int64_t Kb = tb ? b[1] : b[0], N = tb ? b[0] : b[1];
+  if (Ka != Kb) c.fail("A " + shape_str(a) + " and B " + shape_str(b) + " do not multiply");
+  Shape out = {M, N};
+  if (c.value(2) && broadcast(c.g, c.n, out, c.in(2)) != out)
+    c.fail("C " + shape_str(c.in(2)) + " does not broadcast to " + shape_str(out));
+  return out;
+}
+
+Shape matmul(ShapeContext& c) {
+  Shape a = c.in(0), b = c.in(1);
+  if (a.empty() || b.empty()) c.fail("inputs must have rank >= 1");
+  const bool a1 = a.size() == 1, b1 = b.size() == 1;
+  if (a1) a.insert(a.begin(), 1);
+  if (b1) b.push_back(1);
+  if (a.back() != b[b.size() - 2]) c.fail(shape_str(c.in(0)) + " and " + shape_str(c.in(1)) + " do not multiply");
+  Shape ba(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
+  Shape out = broadcast(c.g, c.n, ba, bb);
+  if (!a1) out.push_back(a[a.size() - 2]);
+  if (!b1) out.push_back(b.back());
+  return out;
+}
+
+Shape broadcast_binary(ShapeContext& c) { return broadcast(c.g, c.n, c.in(0), c.in(1)); }
+
+Shape same_shape_binary(ShapeContext& c) {
+  if (c.in(0) != c.in(1))
+    c.fail("int8 " + std::string(op_name(c.n.op)) + " of " + shape_str(c.in(0)) + " and " + shape_str(c.in(1)) +
+           ": broadcasting is not supported");
+  return c.in(0);
+}
+
+Shape dense(ShapeContext& c) {
+  const ConstTensor* w = c.constant(1);
+  if (!w || w->dtype != DType::Int8 || w->dims.size() != 2) c.fail("weights must be a constant int8 matrix");
+  const Shape& a = c.in(0);
+  if (a.empty() || a.back() != w->dims[1])
+    c.fail("input " + shape_str(a) + " does not multiply weights " + shape_str(w->dims));
+  Shape out = a;
+  out.back() = w->dims[0];
+  return out;
+}
+
+Shape unary(ShapeContext& c) { return c.in(0); }
+
+Shape pad(ShapeContext& c) {
+  const std::string mode = c.n.attr_string("mode", "constant");
+  if (mode != "constant") c.fail("mode '" + mode + "' is not supported (only constant padding)");
+  pad_value(c.g, c.n);
+  const Shape& x = c.in(0);
+  const std::vector<int64_t> p = pad_amounts(c.g, c.n, x.size());
+  Shape out = x;
+  for (size_t a = 0; a < x.size(); ++a) {
+    out[a] = x[a] + p[a] + p[a + x.size()];
+    if (out[a] < 1) c.fail("pads leave axis " + std::to_string(a) + " of " + shape_str(x) + " empty");
+  }
+  return out;
+}
+
+Shape batch_norm(ShapeContext& c) {
+  const Shape& x = c.in(0);
+  if (x.size() < 2) c.fail("input must have rank >= 2");
+  for (size_t i = 1; i < 5; ++i) {
+    const ConstTensor* p = c.constant(i);
+    if (!p) c.fail("scale, bias, mean and var must be constants");
+    if (p->dtype != DType::Float32 || p->numel() != x[1])
+      c.fail("parameter " + std::to_string(i) + " must hold " + std::to_string(x[1]) + " float32 values");
+  }
+  return x;
+}
+
+Shape not_lowered(ShapeContext& c) { c.fail("quantized op was not lowered"); }
+
+Shape not_folded(ShapeContext& c) { c.fail("Constant should have been folded"); }
+
+}  // namespace shape_rules
+
+// ---- Inference --------------------------------------------------------------------------------
+
+std::vector<Shape> input_shapes_for_batch(const Graph& g, int64_t batch) {
+  std::vector<Shape> r;
+  for (int v : g.inputs) {
+    Shape s = g.values[v].shape;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] == kUnknownDim) {
+        if (i != 0)
+          throw Error(g.source + ": input '" + g.values[v].name + "' has a dynamic dimension at axis " +
+                      std::to_string(i) + "; give an input to fix it");
+        s[i] = batch;
+      }
+    r.push_back(std::move(s));
+  }
+  return r;
+}
+
+void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
+  if (input_shapes.size() != g.inputs.size())
+    throw Error(g.source + ": model has " + std::to_string(g.inputs.size()) + " inputs, got " +
+                std::to_string(input_shapes.size()));
+  for (Value& v : g.values)
+    if (!v.is_const()) v.has_shape = false;
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    Value& v = g.values[g.inputs[i]];
+    const Shape& s = input_shapes[i];
+    for (int64_t d : s)
+      if (d == 0)
+        throw Error(g.source + ": input '" + v.name + "' has shape " + shape_str(s) +
+                    ": empty tensors are not supported");
+    bool ok = s.size() == v.shape.size();
+    for (size_t k = 0; ok && k < s.size(); ++k) ok = s[k] >= 1 && (v.shape[k] == kUnknownDim || v.shape[k] == s[k]);
+    if (!ok)
+      throw Error(g.source + ": input '" + v.name + "' has shape " + shape_str(s) + ", the model expects " +
+                  shape_str(v.shape));
+    shape_numel(s);  // overflow check
+    v.shape = s;
+    v.has_shape = true;
+  }
+  for (Node& n : g.nodes) {
+    const OpTraits& t = op_traits(n.op);
+    if (n.inputs.size() < static_cast<size_t>(t.min_inputs) || n.inputs.size() > static_cast<size_t>(t.max_inputs))
+      fail(g, n, "has " + std::to_string(n.inputs.size()) + " inputs, expected " + std::to_string(t.min_inputs) +
+                     (t.max_inputs == t.min_inputs ? "" : " to " + std::to_string(t.max_inputs)));
+    if (n.outputs.empty()) fail(g, n, "has no output");
+    ShapeContext c(g, n);
+    Shape out = t.shape(c);
+    Value& o = g.values[n.outputs[0]];
+    shape_numel(out);
+    // One check here for every op: no kernel or plan step sees a tensor with no elements.
+    for (int64_t d : out)
+      if (d == 0) fail(g, n, "output shape " + shape_str(out) + " is empty: empty tensors are not supported");
+    o.shape = std::move(out);
+    o.has_shape = true;
+    // Element types (the op's dtype rule): activations, i.e. non-constant inputs, must have the
+    // type the op reads; constant ones (weights, bounds, shapes) are checked by its shape rule.
+    const DType x = g.values[n.inputs[0]].dtype;
+    DType want_in = DType::Float32;
+    switch (t.dtype) {
+      case DTypeRule::Float: o.dtype = DType::Float32; break;
+      case DTypeRule::Uint8: want_in = o.dtype = DType::Uint8; break;
+      case DTypeRule::SameAsInput: want_in = o.dtype = x == DType::Uint8 ? DType::Uint8 : DType::Float32; break;
+      case DTypeRule::Quantize: o.dtype = DType::Uint8; break;
+      case DTypeRule::Dequantize: want_in = DType::Uint8, o.dtype = DType::Float32; break;
+    }
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const Value* v = input_value(g, n, i);
+      if (v && !v->is_const() && v->dtype != want_in)
+        fail(g, n, "input '" + v->name + "' is " + dtype_name(v->dtype) + ", expected " + dtype_name(want_in));
+    }
+    if (o.dtype == DType::Uint8 && !(o.scale > 0.f))
+      fail(g, n, "output '" + o.name + "' is uint8 without a quantization scale");
+  }
+}
+
+}  // namespace q8::ir

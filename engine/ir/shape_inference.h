@@ -1,0 +1,51 @@
+// Shape and element-type inference: each op's shape rule (its row in op_traits.h) applied in
+// topological order, with the checks every op shares (no empty tensor, activation types).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace q8::ir {
+
+// Computes every value's shape and dtype from concrete shapes for the graph inputs (in g.inputs
+// order; each checked against the declared shape: known dims must match). Validates ranks,
+// channel counts, kernel sizes and resolves auto_pad into explicit "pads"; throws q8::Error naming
+// the node whose inputs do not fit its op.
+void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes);
+// The declared input shapes with unknown dims set to `batch` on axis 0; throws naming the input
+// if another axis is unknown.
+std::vector<Shape> input_shapes_for_batch(const Graph& g, int64_t batch);
+
+// Conv/pool output extent along one axis (ONNX formula, ceil_mode included); 0 if the window
+// never fits.
+int64_t pooled_extent(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t pad_begin, int64_t pad_end,
+                      bool ceil_mode);
+
+// What a shape rule sees: the graph, the node, and its inputs' inferred shapes.
+class ShapeContext {
+ public:
+  ShapeContext(Graph& g, Node& n) : g(g), n(n) {}
+  Graph& g;
+  Node& n;
+  // Input i's shape; fails if the input is omitted or has no shape yet.
+  const Shape& in(size_t i) const;
+  // Fails unless input i has rank r.
+  void rank_is(size_t i, size_t r) const;
+  // Input i's value, or null when omitted; its constant, or null when it is not one.
+  const Value* value(size_t i) const;
+  const ConstTensor* constant(size_t i) const;
+  [[noreturn]] void fail(const std::string& what) const;
+};
+
+// Rules shared by the shape rules and by the passes that fold the same ops on constants.
+// A Reshape's target (0 copies a dimension unless allowzero, -1 is inferred) against `in`.
+Shape reshape_target(const Graph& g, const Node& n, const Shape& in, const ConstTensor& spec);
+Shape flatten_shape(const Graph& g, const Node& n, const Shape& in);
+// A Pad's constant value (0 when omitted); NaN when the Pad is not of constant mode.
+float pad_value(const Graph& g, const Node& n);
+// A Pad's pads (begin for every axis, then end), checked against the rank.
+std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank);
+
+}  // namespace q8::ir

@@ -1,5 +1,5 @@
 // Declarations shared between the int8 kernel files (kernels/ only; not part of the engine's
-// view of the kernels, which is kernels/qu8.h). Two writers, one section each.
+// view of the kernels, which is kernels/qu8.h).
 #pragma once
 
 #include <cstddef>
@@ -9,7 +9,7 @@
 
 namespace q8::kern {
 
-// --- GEMM and indirect GEMM micro-kernels (owner: kernels/qu8_pack.cpp's writer)
+// --- GEMM and indirect GEMM micro-kernels
 // Signatures are QU8Kernels::igemm / ::gemm. Weights for a table must be packed with that table's
 // NR (qu8_conv_pack / qu8_gemm_pack); MR is the most rows one call computes. Every kernel
 // computes exactly the bytes of the scalar one (integer sums are exact; the requantization is

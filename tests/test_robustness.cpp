@@ -1,4 +1,4 @@
-// Robustness and security (issue #7): ONNX external data (the good case and every escape
+// Robustness and security: ONNX external data (the good case and every escape
 // attempt), the validation limits hostile files run into, and the replay of the fuzzers' saved
 // regressions (tests/fuzz/regressions/) through the ordinary, non-fuzzer code.
 #include <dirent.h>

@@ -363,8 +363,9 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
   for (Node& n : g.nodes) {
     const OpTraits& t = op_traits(n.op);
     if (n.inputs.size() < static_cast<size_t>(t.min_inputs) || n.inputs.size() > static_cast<size_t>(t.max_inputs))
-      fail(g, n, "has " + std::to_string(n.inputs.size()) + " inputs, expected " + std::to_string(t.min_inputs) +
-                     (t.max_inputs == t.min_inputs ? "" : " to " + std::to_string(t.max_inputs)));
+      fail(g, n,
+           "has " + std::to_string(n.inputs.size()) + " inputs, expected " + std::to_string(t.min_inputs) +
+               (t.max_inputs == t.min_inputs ? "" : " to " + std::to_string(t.max_inputs)));
     if (n.outputs.empty()) fail(g, n, "has no output");
     ShapeContext c(g, n);
     Shape out = t.shape(c);

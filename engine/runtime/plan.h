@@ -36,6 +36,19 @@ class AlignedBuffer {
   size_t n_ = 0;
 };
 
+// Buffer addresses, fixed once the arena is laid out; steps read them when they run.
+class Addresses {
+ public:
+  uint8_t*& operator[](size_t id) { return p_[id]; }
+  uint8_t* operator[](size_t id) const { return p_[id]; }
+  uint8_t* u8(int id) const { return p_[static_cast<size_t>(id)]; }
+  float* f32(int id) const { return reinterpret_cast<float*>(p_[static_cast<size_t>(id)]); }
+  void resize(size_t n) { p_.resize(n); }
+
+ private:
+  std::vector<uint8_t*> p_;
+};
+
 // Weights packed for the chosen kernels, per node id of the optimised graph. Independent of the
 // input shapes, so a change of batch size re-plans without re-packing.
 struct PackedWeights {
@@ -43,7 +56,8 @@ struct PackedWeights {
 };
 PackedWeights pack_weights(const ir::Graph& g, const Dispatch& d);
 
-// A short, human-readable name of the kernel a node runs with (for `q8 info`).
+// The kernel a node runs with (for `q8 info`): a kernel table entry's name, or what the node does
+// without one ("view (no copy)").
 std::string kernel_name(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
 // Multiply-accumulates of a node whose shapes are inferred.
 int64_t node_macs(const ir::Graph& g, const ir::Node& n);
@@ -70,7 +84,7 @@ class Plan {
 
  private:
   std::vector<std::unique_ptr<Step>> steps_;
-  std::vector<uint8_t*> buffers_;  // buffer id -> address (arena or constant)
+  Addresses buffers_;  // buffer id -> address (arena or constant)
   AlignedBuffer arena_;
   std::vector<AlignedBuffer> owned_;  // converted constants, zero rows
   std::vector<int> input_buffers_, output_buffers_;

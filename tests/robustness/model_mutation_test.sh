@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hostile inputs for the q8 program (issue #7): hundreds of truncated, bit-flipped, spliced and
+# Hostile inputs for the q8 program: hundreds of truncated, bit-flipped, spliced and
 # junk variants of the embedded model and of a QDQ model (made here with `q8 quantize`), plus
 # wrong-shape, wrong-type, lying and truncated .npy inputs. Every run of `q8 info` and `q8 run`
 # must end with exit code 0, 1 or 2 within 20 s, never a signal or a timeout; exit 1 must print

@@ -1,0 +1,53 @@
+// BatchNormalization that no Conv absorbed: a per-channel affine map, x * scale + shift, in fp32.
+#include "runtime/ops/ops.h"
+
+#include <cmath>
+
+#include "kernels/f32_misc.h"
+
+namespace q8::rt {
+
+using ir::ConstTensor;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Shape;
+
+namespace {
+
+AlignedBuffer pack_batch_norm(const Graph& g, const Node& n, const Dispatch&) {
+    // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * scale + shift
+    const int64_t C = const_input(g, n, 1)->numel();
+    const float eps = n.attr_float("epsilon", 1e-5f);
+    AlignedBuffer buf(2 * C * sizeof(float));
+    float* ss = buf.as<float>();
+    for (int64_t c = 0; c < C; ++c) {
+      const float s =
+          const_input(g, n, 1)->data<float>()[c] / std::sqrt(const_input(g, n, 4)->data<float>()[c] + eps);
+      ss[c] = s;
+      ss[C + c] = const_input(g, n, 2)->data<float>()[c] - const_input(g, n, 3)->data<float>()[c] * s;
+    }
+  return buf;
+}
+
+void plan_batch_norm(Plan::Builder& pb, size_t i, const Node& n) {
+  const Graph& g = pb.g;
+  const Shape& xs = shape_of(g, n.inputs[0]);
+  const int x = pb.get(n.inputs[0], Layout::Plain);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], Layout::Plain, y);
+  const size_t C = xs[1], outer = xs[0], inner = numel(xs) / (outer * C);
+  const float* ss = pb.w.per_node[i].as<float>();
+  Step& s = pb.add_step(n.name, outer, 1, {x}, {y});
+  s.fn = [&A = pb.addresses(), x, y, C, inner, ss](size_t n0, size_t n1) {
+    kern::f32_channel_affine(n1 - n0, C, inner, A.f32(x) + n0 * C * inner, ss, ss + C, A.f32(y) + n0 * C * inner);
+  };
+}
+
+std::string batch_norm_kernel(const Graph&, const Node&, const Dispatch&) { return "f32_channel_affine"; }
+
+}  // namespace
+
+const OpRuntime kBatchNormRuntime = {pack_batch_norm, plan_batch_norm, batch_norm_kernel, nullptr};
+
+}  // namespace q8::rt

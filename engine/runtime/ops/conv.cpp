@@ -1,0 +1,81 @@
+// Conv in fp32: indirect GEMM on packed weights, or the depthwise kernel (NHWC).
+#include "runtime/ops/ops.h"
+
+#include "kernels/f32.h"
+
+namespace q8::rt {
+
+using ir::ConstTensor;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Shape;
+
+namespace {
+AlignedBuffer pack_conv(const Graph& g, const Node& n, const Dispatch& d) {
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  const ConstTensor* b = const_input(g, n, 2);
+  const float* w = const_input(g, n, 1)->data<float>();
+  if (is_depthwise(c)) {
+    AlignedBuffer buf(kern::f32_dwconv_packed_floats(c) * sizeof(float));
+    kern::f32_dwconv_pack(c, w, b ? b->data<float>() : nullptr, buf.as<float>());
+    return buf;
+  }
+  AlignedBuffer buf(kern::f32_conv_packed_floats(c, d.f32->conv.nr) * sizeof(float));
+  kern::f32_conv_pack(c, d.f32->conv.nr, w, b ? b->data<float>() : nullptr, buf.as<float>());
+  return buf;
+}
+
+void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
+  const Graph& g = pb.g;
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  const Activation act = activation_of(n);
+  const int x = pb.get(n.inputs[0], Layout::NHWC);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], Layout::NHWC, y);
+  const float* packed = pb.w.per_node[i].as<float>();
+  AlignedBuffer& owned = pb.own(c.C * sizeof(float));  // the zero row that padding taps point at
+  const float* zero = owned.as<float>();
+  const kern::F32Kernels* k = pb.d.f32;
+  if (is_depthwise(c)) {
+    Step& s = pb.add_step(n.name, c.out_pixels(), 1, {x}, {y});
+    s.fn = [&A = pb.addresses(), k, c, x, y, packed, zero, act](size_t p0, size_t p1) {
+      k->dwconv(c, A.f32(x), packed, zero, A.f32(y), p0, p1, act.lo, act.hi);
+    };
+    return;
+  }
+  Step& s = pb.add_step(n.name, c.out_pixels(), k->conv.mr, {x}, {y});
+  Step* sp = &s;
+  pb.count_indirection(c);
+  s.bind = [&A = pb.addresses(), sp, c, x, zero] {
+    const size_t per_group = c.out_pixels() * c.taps();
+    sp->indirection.resize(per_group * c.groups);
+    for (size_t grp = 0; grp < c.groups; ++grp)
+      kern::conv_indirection_init(c, grp, A.f32(x), zero,
+                                  reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
+  };
+  const size_t packed_per_group = kern::f32_conv_packed_floats(c, k->conv.nr) / c.groups;
+  s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, act](size_t p0, size_t p1) {
+    const size_t per_group = c.out_pixels() * c.taps();
+    const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
+    for (size_t grp = 0; grp < c.groups; ++grp)
+      kern::f32_conv_run(k->conv, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
+                         act.lo, act.hi);
+  };
+}
+
+std::string conv_kernel(const Graph& g, const Node& n, const Dispatch& d) {
+  return is_depthwise(conv_geometry(g, n)) ? d.f32->dwconv.name : d.f32->conv.igemm.name;
+}
+
+
+}  // namespace
+
+int64_t conv_macs(const Graph& g, const Node& n) {
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  return static_cast<int64_t>(c.out_pixels() * c.K * c.Cg() * c.taps());
+}
+
+const OpRuntime kConvRuntime = {pack_conv, plan_conv, conv_kernel, conv_macs};
+
+}  // namespace q8::rt

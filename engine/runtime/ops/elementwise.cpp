@@ -1,0 +1,69 @@
+// Single-input element-wise ops, in whatever layout the input has: Relu and Clip (a clamp),
+// Identity and Dropout (a copy), QuantizeLinear and DequantizeLinear.
+#include "runtime/ops/ops.h"
+
+#include <cstring>
+
+#include "kernels/f32.h"
+#include "kernels/qu8.h"
+
+namespace q8::rt {
+
+using ir::ConstTensor;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Shape;
+
+namespace {
+
+void plan_elementwise(Plan::Builder& pb, size_t, const Node& n) {
+  const Graph& g = pb.g;
+  const int v = n.inputs[0];
+  const Layout l = g.values[v].constant ? Layout::Plain : pb.native[v];
+  const int x = pb.get(v, l);
+  const size_t count = numel(shape_of(g, v));
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], l, y);
+  const kern::F32Kernels* k = pb.d.f32;
+  const kern::QU8Kernels* q = pb.d.qu8;
+  Step& s = pb.add_step(n.name, count, 64, {x}, {y});
+  if (n.op == Op::QuantizeLinear || n.op == Op::DequantizeLinear) {
+    const ir::Value& qv = g.values[n.op == Op::QuantizeLinear ? n.outputs[0] : v];
+    const float scale = qv.scale;
+    const int32_t zp = qv.zero_point;
+    if (n.op == Op::QuantizeLinear)
+      s.fn = [&A = pb.addresses(), q, x, y, scale, zp](size_t i0, size_t i1) {
+        q->quantize(i1 - i0, A.f32(x) + i0, A.u8(y) + i0, scale, zp);
+      };
+    else
+      s.fn = [&A = pb.addresses(), q, x, y, scale, zp](size_t i0, size_t i1) {
+        q->dequantize(i1 - i0, A.u8(x) + i0, A.f32(y) + i0, scale, zp);
+      };
+    return;
+  }
+  if (pb.is_u8(v)) {  // a uint8 Identity/Dropout: a copy
+    s.fn = [&A = pb.addresses(), x, y](size_t i0, size_t i1) { std::memcpy(A.u8(y) + i0, A.u8(x) + i0, i1 - i0); };
+    return;
+  }
+  float lo = 0.f, hi = kInf;
+  if (n.op == Op::Clip) lo = n.attr_float("min", -kInf), hi = n.attr_float("max", kInf);
+  if (n.op == Op::Identity || n.op == Op::Dropout) lo = -kInf, hi = kInf;
+  s.fn = [&A = pb.addresses(), k, x, y, lo, hi](size_t i0, size_t i1) { k->clamp(i1 - i0, A.f32(x) + i0, A.f32(y) + i0, lo, hi); };
+}
+
+std::string clamp_kernel(const Graph&, const Node&, const Dispatch& d) { return d.f32->clamp.name; }
+std::string copy_kernel(const Graph& g, const Node& n, const Dispatch& d) {
+  return g.values[n.inputs[0]].dtype == ir::DType::Uint8 ? "memcpy" : d.f32->clamp.name;
+}
+std::string quantize_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->quantize.name; }
+std::string dequantize_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->dequantize.name; }
+
+}  // namespace
+
+const OpRuntime kClampRuntime = {nullptr, plan_elementwise, clamp_kernel, nullptr};
+const OpRuntime kCopyRuntime = {nullptr, plan_elementwise, copy_kernel, nullptr};
+const OpRuntime kQuantizeRuntime = {nullptr, plan_elementwise, quantize_kernel, nullptr};
+const OpRuntime kDequantizeRuntime = {nullptr, plan_elementwise, dequantize_kernel, nullptr};
+
+}  // namespace q8::rt

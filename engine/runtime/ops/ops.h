@@ -1,0 +1,49 @@
+// How each op runs: one OpRuntime per op, defined in the op's own file in this folder, found by
+// op through op_runtime() (registry.cpp, checked against the Op enum). The plan builder keeps
+// buffers, layouts and the arena; an op file packs its weights, plans its steps, names its
+// kernel and counts its multiply-accumulates.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ir/graph.h"
+#include "runtime/plan_builder.h"
+
+namespace q8::rt {
+
+struct OpRuntime {
+  // Packs the node's constant weights for the dispatch's tables, once per session; null when the
+  // op has nothing to pack.
+  AlignedBuffer (*pack)(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
+  // Adds the node's steps to the plan (shapes are inferred; `node` indexes the packed weights).
+  void (*plan)(Plan::Builder& b, size_t node, const ir::Node& n);
+  // The kernel the node runs with: a table entry's name, or what it does without one.
+  std::string (*kernel)(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
+  // Multiply-accumulates per run at the inferred shapes; null for ops that do none.
+  int64_t (*macs)(const ir::Graph& g, const ir::Node& n);
+};
+
+const OpRuntime& op_runtime(ir::Op op);
+
+// Multiply-accumulates of a Conv or QuantizedConv (conv.cpp).
+int64_t conv_macs(const ir::Graph& g, const ir::Node& n);
+
+// The op files' rows (registry.cpp maps each Op to one of these).
+extern const OpRuntime kConvRuntime;            // conv.cpp
+extern const OpRuntime kQuantizedConvRuntime;   // quantized_conv.cpp
+extern const OpRuntime kGemmRuntime;            // gemm.cpp: Gemm and MatMul
+extern const OpRuntime kQuantizedDenseRuntime;  // quantized_dense.cpp
+extern const OpRuntime kAddRuntime;             // add.cpp
+extern const OpRuntime kQuantizedAddRuntime;    // quantized_add.cpp
+extern const OpRuntime kPoolRuntime;            // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
+extern const OpRuntime kClampRuntime;           // elementwise.cpp: Relu, Clip
+extern const OpRuntime kCopyRuntime;            // elementwise.cpp: Identity, Dropout
+extern const OpRuntime kQuantizeRuntime;        // elementwise.cpp
+extern const OpRuntime kDequantizeRuntime;      // elementwise.cpp
+extern const OpRuntime kPadRuntime;             // pad.cpp
+extern const OpRuntime kViewRuntime;            // view.cpp: Flatten, Reshape
+extern const OpRuntime kBatchNormRuntime;       // batch_norm.cpp
+extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten before planning
+
+}  // namespace q8::rt

@@ -1,0 +1,63 @@
+// Which OpRuntime runs each op: one row per Op, in the enum's order (checked at compile time).
+#include "runtime/ops/ops.h"
+
+namespace q8::rt {
+
+namespace {
+
+void plan_not_planned(Plan::Builder& pb, size_t, const ir::Node& n) {
+  fail(pb.g, n, "internal: op should have been rewritten before planning");
+}
+std::string not_planned_kernel(const ir::Graph&, const ir::Node&, const Dispatch&) { return "(not run)"; }
+
+struct Row {
+  ir::Op op;
+  const OpRuntime* runtime;
+};
+
+using ir::Op;
+constexpr Row kRows[] = {
+    {Op::Conv, &kConvRuntime},
+    {Op::Relu, &kClampRuntime},
+    {Op::Clip, &kClampRuntime},
+    {Op::MaxPool, &kPoolRuntime},
+    {Op::AveragePool, &kPoolRuntime},
+    {Op::GlobalAveragePool, &kPoolRuntime},
+    {Op::Flatten, &kViewRuntime},
+    {Op::Gemm, &kGemmRuntime},
+    {Op::MatMul, &kGemmRuntime},
+    {Op::Add, &kAddRuntime},
+    {Op::BatchNormalization, &kBatchNormRuntime},
+    {Op::Identity, &kCopyRuntime},
+    {Op::Dropout, &kCopyRuntime},
+    {Op::Constant, &kNotPlannedRuntime},  // folded at load
+    {Op::Reshape, &kViewRuntime},
+    {Op::Pad, &kPadRuntime},
+    {Op::QuantizeLinear, &kQuantizeRuntime},
+    {Op::DequantizeLinear, &kDequantizeRuntime},
+    // QOperator ops: lower_quantized() rewrites them into q8's integer ops.
+    {Op::QLinearConv, &kNotPlannedRuntime},
+    {Op::QLinearMatMul, &kNotPlannedRuntime},
+    {Op::QLinearAdd, &kNotPlannedRuntime},
+    {Op::QLinearGlobalAveragePool, &kNotPlannedRuntime},
+    {Op::QGemm, &kNotPlannedRuntime},
+    {Op::QuantizedConv, &kQuantizedConvRuntime},
+    {Op::QuantizedDense, &kQuantizedDenseRuntime},
+    {Op::QuantizedAdd, &kQuantizedAddRuntime},
+};
+
+constexpr bool rows_in_enum_order() {
+  for (size_t i = 0; i < sizeof(kRows) / sizeof(kRows[0]); ++i)
+    if (static_cast<size_t>(kRows[i].op) != i) return false;
+  return true;
+}
+static_assert(sizeof(kRows) / sizeof(kRows[0]) == ir::kOpCount, "one row per Op");
+static_assert(rows_in_enum_order(), "rows in the order of the Op enum");
+
+}  // namespace
+
+const OpRuntime kNotPlannedRuntime = {nullptr, plan_not_planned, not_planned_kernel, nullptr};
+
+const OpRuntime& op_runtime(ir::Op op) { return *kRows[static_cast<size_t>(op)].runtime; }
+
+}  // namespace q8::rt

@@ -42,6 +42,7 @@
 #include "q8/q8.h"
 #include "runtime/dispatch.h"
 #include "runtime/plan.h"
+#include "runtime/runner.h"
 #include "runtime/thread_pool.h"
 
 namespace q8 {
@@ -423,10 +424,8 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   M.validate();
   ir::lower_for_runtime(M);
   const rt::Dispatch& d = rt::dispatch();
-  const rt::PackedWeights pw = rt::pack_weights(M, d);
+  rt::Runner fp32_runner(M, d);
   rt::ThreadPool pool(std::max(1, options.threads));
-  std::unique_ptr<Graph> planned;
-  std::unique_ptr<rt::Plan> plan;
 
   SessionOptions so(std::max(1, options.threads));
   for (const Row& row : rows) {
@@ -442,13 +441,11 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   std::vector<float> fq;
   for (int64_t k = 0; k < runs; ++k) {
     const std::vector<Tensor> x = sample(k);
-    if (!plan) {
+    if (!fp32_runner.prepared()) {
       std::vector<ir::Shape> shapes;
       for (const Tensor& t : x) shapes.push_back(t.shape());
-      planned = std::make_unique<Graph>(M);
-      ir::infer_shapes(*planned, shapes);
-      plan = std::make_unique<rt::Plan>(*planned, pw, d);
-      for (int v : planned->outputs) outs.emplace_back(static_cast<size_t>(ir::shape_numel(planned->values[v].shape)));
+      fp32_runner.prepare(shapes);
+      for (size_t o = 0; o < fp32_runner.planned().outputs.size(); ++o) outs.emplace_back(fp32_runner.output_numel(o));
       for (Row& row : rows) {
         const int64_t per = static_cast<int64_t>(outs[row.m_ref].size()) * runs;
         row.stride = std::max<int64_t>(1, per / static_cast<int64_t>(kPercentileSamples));
@@ -458,7 +455,7 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     for (const Tensor& t : x) in_ptrs.push_back(t.data());
     std::vector<float*> out_ptrs;
     for (auto& b : outs) out_ptrs.push_back(b.data());
-    plan->run(pool, in_ptrs, out_ptrs);
+    fp32_runner.run(pool, in_ptrs, out_ptrs);
     s8.run(x, outs8);
     for (size_t o = 0; o < n_out; ++o) {
       if (static_cast<size_t>(outs8[o].numel()) != outs[o].size())

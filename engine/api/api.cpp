@@ -14,6 +14,7 @@
 #include "quant/quantize.h"
 #include "runtime/dispatch.h"
 #include "runtime/plan.h"
+#include "runtime/runner.h"
 
 namespace q8 {
 
@@ -22,13 +23,9 @@ namespace detail {
 struct SessionImpl {
   std::shared_ptr<const ModelImpl> model;
   SessionOptions options;
-  const rt::Dispatch* dispatch = nullptr;
-  rt::PackedWeights weights;
   rt::ThreadPool pool;
-  // The plan for the most recent input shapes, with the graph copy whose shapes it was built for.
-  std::vector<ir::Shape> planned_shapes;
-  std::unique_ptr<ir::Graph> planned_graph;
-  std::unique_ptr<rt::Plan> plan;
+  std::unique_ptr<rt::Runner> runner;  // the model's graph, packed, planned for the last shapes
+  std::vector<ir::Shape> shapes;
   std::vector<const float*> in_ptrs;
   std::vector<float*> out_ptrs;
 
@@ -155,8 +152,8 @@ Session::Session(const Model& model, SessionOptions options) {
     }
     impl_->model = std::move(m);
   }
-  impl_->dispatch = options.isa.empty() ? &rt::dispatch() : &rt::dispatch_for(options.isa);
-  impl_->weights = rt::pack_weights(impl_->model->graph, *impl_->dispatch);
+  const rt::Dispatch& d = options.isa.empty() ? rt::dispatch() : rt::dispatch_for(options.isa);
+  impl_->runner = std::make_unique<rt::Runner>(impl_->model->graph, d);
 }
 
 Session::~Session() = default;
@@ -184,11 +181,11 @@ std::vector<LayerTime> Session::profile(const std::vector<Tensor>& inputs, int i
   if (iterations < 1) throw Error("profile: iterations must be >= 1");
   std::vector<Tensor> out;
   impl_->run(inputs.data(), inputs.size(), out, nullptr);  // plans for these shapes, warms caches
-  const std::vector<std::string> names = impl_->plan->step_names();
+  const std::vector<std::string> names = impl_->runner->plan().step_names();
   std::vector<std::vector<double>> ms(static_cast<size_t>(iterations), std::vector<double>(names.size()));
   for (int i = 0; i < iterations; ++i) impl_->run(inputs.data(), inputs.size(), out, ms[i].data());
   std::map<std::string, std::string> op_of;
-  for (const ir::Node& n : impl_->planned_graph->nodes) op_of[n.name] = ir::op_name(n.op);
+  for (const ir::Node& n : impl_->runner->planned().nodes) op_of[n.name] = ir::op_name(n.op);
   std::vector<LayerTime> r;
   for (size_t k = 0; k < names.size(); ++k) {
     std::vector<double> t;
@@ -207,21 +204,13 @@ void SessionImpl::run(const In* inputs, size_t count, std::vector<Tensor>& outpu
   if (count != g.inputs.size())
     throw Error(g.source + ": model takes " + std::to_string(g.inputs.size()) + " input(s), got " +
                 std::to_string(count));
-  bool same = s.plan && s.planned_shapes.size() == count;
-  for (size_t i = 0; same && i < count; ++i) same = s.planned_shapes[i] == inputs[i].shape();
-  if (!same) {
-    std::vector<ir::Shape> shapes;
-    for (size_t i = 0; i < count; ++i) shapes.push_back(inputs[i].shape());
-    auto pg = std::make_unique<ir::Graph>(g);
-    ir::infer_shapes(*pg, shapes);
-    s.plan.reset();
-    s.plan = std::make_unique<rt::Plan>(*pg, s.weights, *s.dispatch);
-    s.planned_graph = std::move(pg);
-    s.planned_shapes = std::move(shapes);
+  s.shapes.resize(count);
+  for (size_t i = 0; i < count; ++i) s.shapes[i] = inputs[i].shape();
+  if (s.runner->prepare(s.shapes)) {
     s.in_ptrs.resize(count);
     s.out_ptrs.resize(g.outputs.size());
   }
-  const ir::Graph& pg = *s.planned_graph;
+  const ir::Graph& pg = s.runner->planned();
   if (outputs.size() != pg.outputs.size()) outputs.resize(pg.outputs.size());
   for (size_t i = 0; i < pg.outputs.size(); ++i) {
     const ir::Shape& want = pg.values[pg.outputs[i]].shape;
@@ -232,7 +221,7 @@ void SessionImpl::run(const In* inputs, size_t count, std::vector<Tensor>& outpu
     s.out_ptrs[i] = outputs[i].data();
   }
   for (size_t i = 0; i < count; ++i) s.in_ptrs[i] = inputs[i].data();
-  s.plan->run(s.pool, s.in_ptrs, s.out_ptrs, step_ms);
+  s.runner->run(s.pool, s.in_ptrs, s.out_ptrs, step_ms);
 }
 }  // namespace detail
 

@@ -11,6 +11,7 @@
 #include "q8/error.h"
 #include "runtime/dispatch.h"
 #include "runtime/plan.h"
+#include "runtime/runner.h"
 #include "runtime/thread_pool.h"
 
 namespace q8::quant {
@@ -400,31 +401,22 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   for (int v : observed) cg.outputs.push_back(v);
   ir::lower_for_runtime(cg);
   const rt::Dispatch& d = rt::dispatch();
-  const rt::PackedWeights pw = rt::pack_weights(cg, d);
+  rt::Runner runner(cg, d);
   rt::ThreadPool pool(std::max(1, o.threads));
   std::vector<calib::Observer> obs(observed.size());
-  std::unique_ptr<Graph> planned;
-  std::unique_ptr<rt::Plan> plan;
-  std::vector<Shape> planned_shapes;
   std::vector<std::vector<float>> outs;
   const size_t runs = 2 * samples.size();
   size_t done = 0;
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t k = 0; k < samples.size(); ++k) {
       const Sample& s = samples[k];
-      if (!plan || planned_shapes != s.shapes) {
-        plan.reset();
-        planned = std::make_unique<Graph>(cg);
-        ir::infer_shapes(*planned, s.shapes);
-        plan = std::make_unique<rt::Plan>(*planned, pw, d);
-        planned_shapes = s.shapes;
+      if (runner.prepare(s.shapes)) {
         outs.clear();
-        for (int v : planned->outputs)
-          outs.emplace_back(static_cast<size_t>(ir::shape_numel(planned->values[v].shape)));
+        for (size_t v = 0; v < runner.planned().outputs.size(); ++v) outs.emplace_back(runner.output_numel(v));
       }
       std::vector<float*> out_ptrs;
       for (auto& b : outs) out_ptrs.push_back(b.data());
-      plan->run(pool, s.data, out_ptrs);
+      runner.run(pool, s.data, out_ptrs);
       for (size_t t = 0; t < observed.size(); ++t) {
         const std::vector<float>& x = outs[first_extra + t];
         try {

@@ -76,7 +76,8 @@ void plan_add(Plan::Builder& pb, size_t, const Node& n) {
     return r;
   };
   Step& s = pb.add_step(n.name, 1, 1, {a, b}, {y});
-  s.fn = [&A = pb.addresses(), a, b, y, yd = std::vector<int64_t>(ys), ad = padded(as), bd = padded(bs), act](size_t, size_t) {
+  s.fn = [&A = pb.addresses(), a, b, y, yd = std::vector<int64_t>(ys), ad = padded(as), bd = padded(bs), act](size_t,
+                                                                                                              size_t) {
     kern::f32_broadcast_add(yd.size(), yd.data(), ad.data(), A.f32(a), bd.data(), A.f32(b), 1.f, A.f32(y), act.lo,
                             act.hi);
   };

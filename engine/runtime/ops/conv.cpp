@@ -68,7 +68,6 @@ std::string conv_kernel(const Graph& g, const Node& n, const Dispatch& d) {
   return is_depthwise(conv_geometry(g, n)) ? d.f32->dwconv.name : d.f32->conv.igemm.name;
 }
 
-
 }  // namespace
 
 int64_t conv_macs(const Graph& g, const Node& n) {

@@ -49,7 +49,9 @@ void plan_elementwise(Plan::Builder& pb, size_t, const Node& n) {
   float lo = 0.f, hi = kInf;
   if (n.op == Op::Clip) lo = n.attr_float("min", -kInf), hi = n.attr_float("max", kInf);
   if (n.op == Op::Identity || n.op == Op::Dropout) lo = -kInf, hi = kInf;
-  s.fn = [&A = pb.addresses(), k, x, y, lo, hi](size_t i0, size_t i1) { k->clamp(i1 - i0, A.f32(x) + i0, A.f32(y) + i0, lo, hi); };
+  s.fn = [&A = pb.addresses(), k, x, y, lo, hi](size_t i0, size_t i1) {
+    k->clamp(i1 - i0, A.f32(x) + i0, A.f32(y) + i0, lo, hi);
+  };
 }
 
 std::string clamp_kernel(const Graph&, const Node&, const Dispatch& d) { return d.f32->clamp.name; }

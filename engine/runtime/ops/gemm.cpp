@@ -39,20 +39,20 @@ bool gemm_packed_path(const Graph& g, const Node& n) {
 
 AlignedBuffer pack_gemm(const Graph& g, const Node& n, const Dispatch& d) {
   if (!gemm_packed_path(g, n)) return AlignedBuffer();
-    const ConstTensor& b = *const_input(g, n, 1);
-    const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
-    const size_t Kd = static_cast<size_t>(tb ? b.dims[1] : b.dims[0]);
-    const size_t N = static_cast<size_t>(tb ? b.dims[0] : b.dims[1]);
-    // alpha scales B once here; beta scales the bias: alpha*A*B + beta*C = A*(alpha*B) + (beta*C).
-    const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
-    const float beta = n.op == Op::Gemm ? n.attr_float("beta", 1.f) : 1.f;
-    std::vector<float> scaled(b.data<float>(), b.data<float>() + b.numel());
-    for (float& v : scaled) v *= alpha;
-    std::vector<float> bias(N, 0.f);
-    if (const ConstTensor* c = const_input(g, n, 2))
-      for (size_t j = 0; j < N; ++j) bias[j] = beta * c->data<float>()[c->numel() == 1 ? 0 : j];
-    AlignedBuffer buf(kern::f32_gemm_packed_floats(Kd, N, d.f32->conv.nr) * sizeof(float));
-    kern::f32_gemm_pack(Kd, N, d.f32->conv.nr, scaled.data(), tb ? 1 : N, tb ? Kd : 1, bias.data(), buf.as<float>());
+  const ConstTensor& b = *const_input(g, n, 1);
+  const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
+  const size_t Kd = static_cast<size_t>(tb ? b.dims[1] : b.dims[0]);
+  const size_t N = static_cast<size_t>(tb ? b.dims[0] : b.dims[1]);
+  // alpha scales B once here; beta scales the bias: alpha*A*B + beta*C = A*(alpha*B) + (beta*C).
+  const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
+  const float beta = n.op == Op::Gemm ? n.attr_float("beta", 1.f) : 1.f;
+  std::vector<float> scaled(b.data<float>(), b.data<float>() + b.numel());
+  for (float& v : scaled) v *= alpha;
+  std::vector<float> bias(N, 0.f);
+  if (const ConstTensor* c = const_input(g, n, 2))
+    for (size_t j = 0; j < N; ++j) bias[j] = beta * c->data<float>()[c->numel() == 1 ? 0 : j];
+  AlignedBuffer buf(kern::f32_gemm_packed_floats(Kd, N, d.f32->conv.nr) * sizeof(float));
+  kern::f32_gemm_pack(Kd, N, d.f32->conv.nr, scaled.data(), tb ? 1 : N, tb ? Kd : 1, bias.data(), buf.as<float>());
   return buf;
 }
 

@@ -1,7 +1,6 @@
 // Flatten and Reshape: a C-order tensor reshaped moves no data; the output shares the buffer.
 #include "runtime/ops/ops.h"
 
-
 namespace q8::rt {
 
 using ir::ConstTensor;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -237,6 +238,18 @@ TEST(Analyze, SharedModelsEveryLayerFinite) {
     const q8::Analysis a = q8::analyze(fp32, {calib}, {}, {}, ao);
     SCOPED_TRACE(name);
     expect_complete(a, fp32);
+    // What analyze says runs in int8 is what the runtime runs in int8 (q8 info): the last Gemm,
+    // which writes the float output, is an fp32 fallback in both.
+    const q8::Model int8 = q8::quantize(fp32, {calib}, {});
+    std::map<std::string, bool> runs_int8;
+    for (const q8::NodeInfo& r : int8.describe(1)) runs_int8[r.name] = r.int8;
+    int fallbacks = 0;
+    for (const q8::LayerAnalysis& l : a.layers) {
+      ASSERT_TRUE(runs_int8.count(l.name)) << l.name;
+      EXPECT_EQ(l.int8 && !l.fp32_fallback, runs_int8[l.name]) << l.name;
+      fallbacks += l.fp32_fallback;
+    }
+    EXPECT_EQ(fallbacks, 1);
     ++ran;
   }
   if (!ran) GTEST_SKIP() << "no models in ../shared/models";

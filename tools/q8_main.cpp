@@ -257,11 +257,18 @@ int cmd_quantize(int argc, char** argv) {
   if (fallback == "auto") qo = q8::with_auto_fallback(model, calib, qo, min_sqnr, &kept);
   q8::Model int8 = q8::quantize(model, calib, qo);
   int8.save(a.get("output", ""));
+  // A node runs in int8 when it has an integer kernel, or is a view of a uint8 tensor; the
+  // conversions at the borders (Quantize/DequantizeLinear) are not counted.
   int quantized = 0, total = 0;
+  std::vector<std::string> fp32_nodes;
   for (const auto& r : int8.describe(1)) {
     if (r.op == "QuantizeLinear" || r.op == "DequantizeLinear") continue;
     ++total;
-    quantized += r.kernel.rfind("qu8_", 0) == 0;
+    if (r.int8)
+      ++quantized;
+    else
+      fp32_nodes.push_back(q8::printable(r.name) + " (" + r.op +
+                           (r.kernel.find("fallback") != std::string::npos ? ", fallback" : "") + ")");
   }
   std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", q8::printable(a.get("output", "")).c_str(),
               quantized, total, a.get("method", "percentile").c_str());
@@ -269,9 +276,7 @@ int cmd_quantize(int argc, char** argv) {
     std::printf("--fallback auto (min SQNR %.1f dB): kept %zu node(s) in fp32\n", min_sqnr, kept.size());
     for (const auto& n : kept) std::printf("  fp32 (fallback): %s\n", q8::printable(n).c_str());
   }
-  for (const auto& r : int8.describe(1))
-    if (r.kernel.find("fallback") != std::string::npos)
-      std::printf("  fp32: %s (%s)\n", q8::printable(r.name).c_str(), r.op.c_str());
+  for (const std::string& n : fp32_nodes) std::printf("  fp32: %s\n", n.c_str());
   return 0;
 }
 

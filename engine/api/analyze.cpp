@@ -360,6 +360,11 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     row.a.name = fn.name;
     row.a.op = ir::op_name(fn.op);
     row.a.int8 = in_int8;
+    if (in_int8) {
+      const Node& rn = R.nodes[it->second];
+      row.a.fp32_fallback =
+          ir::op_traits(rn.op).int8 != ir::Int8Role::Integer && R.values[rn.inputs[0]].dtype != ir::DType::Uint8;
+    }
     if (auto d = info.find(fn.name); d != info.end()) {
       row.a.macs = d->second.macs;
       if (!d->second.output_shapes.empty()) row.a.output_shape = d->second.output_shapes[0];
@@ -518,6 +523,8 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     a.int8_ms = mi.count(a.name) ? mi.at(a.name) : 0.0;
     if (!a.int8) {
       a.advice = "fp32 (not quantized)";
+    } else if (a.fp32_fallback) {
+      a.advice = "fp32 (no int8 kernel here: float output)";
     } else if (a.sqnr_db < ao.min_sqnr_db) {
       if (!options.per_channel && a.weight_range_ratio > kChannelRatio)
         a.advice = "per-channel weights needed";
@@ -598,11 +605,11 @@ std::string Analysis::to_json() const {
       << "\", \"output_shape\": [";
     for (size_t k = 0; k < a.output_shape.size(); ++k) o << (k ? ", " : "") << a.output_shape[k];
     o << "], \"macs\": " << a.macs << ", \"int8\": " << (a.int8 ? "true" : "false")
-      << ", \"sqnr_db\": " << num(a.sqnr_db) << ", \"sqnr_cumulative_db\": " << num(a.sqnr_cumulative_db)
-      << ", \"output_sqnr_db\": " << num(a.output_sqnr_db) << ", \"clipped\": " << num(a.clipped)
-      << ", \"outlier_ratio\": " << num(a.outlier_ratio) << ", \"weight_range_ratio\": " << num(a.weight_range_ratio)
-      << ", \"int8_ms\": " << num(a.int8_ms) << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"advice\": \""
-      << esc(a.advice) << "\"}";
+      << ", \"fp32_fallback\": " << (a.fp32_fallback ? "true" : "false") << ", \"sqnr_db\": " << num(a.sqnr_db)
+      << ", \"sqnr_cumulative_db\": " << num(a.sqnr_cumulative_db) << ", \"output_sqnr_db\": " << num(a.output_sqnr_db)
+      << ", \"clipped\": " << num(a.clipped) << ", \"outlier_ratio\": " << num(a.outlier_ratio)
+      << ", \"weight_range_ratio\": " << num(a.weight_range_ratio) << ", \"int8_ms\": " << num(a.int8_ms)
+      << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"advice\": \"" << esc(a.advice) << "\"}";
   }
   const AnalysisSummary& s = summary;
   o << "], \"summary\": {\"sqnr_db\": " << num(s.sqnr_db) << ", \"int8_ms\": " << num(s.int8_ms)

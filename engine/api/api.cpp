@@ -131,6 +131,9 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     const bool computes = t.int8 == ir::Int8Role::Weighted || t.int8 == ir::Int8Role::Requantizing ||
                           t.int8 == ir::Int8Role::TableLookup || (t.int8 == ir::Int8Role::PassThrough && !t.view);
     if (quantized_model && computes && out.dtype == ir::DType::Float32) r.kernel += " (fp32 fallback)";
+    const bool u8_in =
+        !n.inputs.empty() && n.inputs[0] != ir::kNoValue && g.values[n.inputs[0]].dtype == ir::DType::Uint8;
+    r.int8 = t.int8 == ir::Int8Role::Integer || (t.int8 != ir::Int8Role::Dequantize && u8_in);
     rows.push_back(std::move(r));
   }
   return rows;

@@ -203,6 +203,7 @@ py::dict info_dict(const q8::Model& m, int64_t batch) {
     d["params"] = r.params;
     d["macs"] = r.macs;
     d["kernel"] = r.kernel;
+    d["int8"] = r.int8;
     nodes.append(d);
     total += r.macs;
   }
@@ -464,6 +465,7 @@ py::dict layer_dict(const q8::LayerAnalysis& a) {
   d["output_shape"] = a.output_shape;
   d["macs"] = a.macs;
   d["int8"] = a.int8;
+  d["fp32_fallback"] = a.fp32_fallback;
   d["sqnr_db"] = a.sqnr_db;
   d["sqnr_cumulative_db"] = a.sqnr_cumulative_db;
   d["output_sqnr_db"] = a.output_sqnr_db;

@@ -33,7 +33,11 @@ struct LayerAnalysis {
   double weight_range_ratio = 1;    // largest / median per-output-channel max|w| (1: no weights)
   double int8_ms = 0, fp32_ms = 0;  // this node's step in the int8 / fp32 plan (median, batch 1)
   bool int8 = true;                 // false: the quantizer keeps it fp32 (excluded or unsupported)
-  std::string advice;               // see analyze.cpp: "fine", "keep fp32: int8 is slower here", ...
+  // The quantizer gave it int8 operands, but the runtime has no integer kernel for this node (a
+  // Gemm writing the model's float output): it runs in fp32 on dequantized values, as `q8 info`
+  // shows, and its int8 time is that fp32 step.
+  bool fp32_fallback = false;
+  std::string advice;  // see analyze.cpp: "fine", "keep fp32: int8 is slower here", ...
   // int8 nodes that read this node's quantized result (directly or through MaxPool, Flatten or
   // Reshape): they must stay fp32 too for the result to stay fp32.
   std::vector<std::string> output_readers;

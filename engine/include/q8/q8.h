@@ -80,6 +80,7 @@ struct NodeInfo {
   std::string params;  // "k=3x3 s=1 p=1,1,1,1 g=1 +relu"
   int64_t macs = 0;    // multiply-accumulates for one batch item
   std::string kernel;  // the kernel path the node runs on this CPU
+  bool int8 = false;   // runs on uint8 data: an integer kernel, or a view or pool of a uint8 tensor
 };
 
 namespace detail {

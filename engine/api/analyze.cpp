@@ -287,18 +287,26 @@ std::string db_str(double v) { return v >= kCap ? std::string("inf") : fmt("%.1f
 
 }  // namespace
 
-Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, const std::vector<Tensor>& inputs,
-                 const QuantizeOptions& options, const AnalyzeOptions& ao) {
-  if (!fp32.impl()) throw Error("analyze: the model is empty");
-  if (fp32.is_quantized()) throw Error(fp32.source() + ": analyze needs the fp32 model; this one is already quantized");
-  if (ao.iterations < 1) throw Error("analyze: iterations must be >= 1");
-  const Model int8 = quantize(fp32, calibration, options);
-  const Graph& F = fp32.impl()->source;
-  const Graph& Q = int8.impl()->source;
-  const Graph& R = int8.impl()->graph;
-  const Graph& RF = fp32.impl()->graph;
+namespace {
 
-  // The samples: one tensor per input, samples along axis 0, run `chunk` at a time.
+// The samples: one tensor per model input, samples along axis 0, run `chunk` at a time.
+struct SampleSet {
+  const std::vector<Tensor>* data = nullptr;
+  int64_t n = 0, chunk = 1, runs = 0;
+  std::vector<Tensor> sample(int64_t k) const {
+    std::vector<Tensor> r;
+    for (const Tensor& t : *data) {
+      std::vector<int64_t> s = t.shape();
+      s[0] = chunk;
+      const int64_t per = t.numel() / n * chunk;
+      r.emplace_back(s, std::vector<float>(t.data() + k * per, t.data() + (k + 1) * per));
+    }
+    return r;
+  }
+};
+
+SampleSet make_samples(const Model& fp32, const Graph& F, const std::vector<Tensor>& calibration,
+                       const std::vector<Tensor>& inputs, const AnalyzeOptions& ao) {
   const std::vector<Tensor>& data = inputs.empty() ? calibration : inputs;
   if (data.size() != fp32.inputs().size())
     throw Error(F.source + ": analyze: " + std::to_string(data.size()) + " input tensor(s) for a model with " +
@@ -318,18 +326,20 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     throw Error(F.source + ": analyze: the model's batch is fixed at " + std::to_string(chunk) +
                 "; give at least that many samples");
   if (inputs.empty()) runs = std::min<int64_t>(runs, std::max<int64_t>(1, ao.max_samples / chunk));
-  auto sample = [&](int64_t k) {
-    std::vector<Tensor> r;
-    for (const Tensor& t : data) {
-      std::vector<int64_t> s = t.shape();
-      s[0] = chunk;
-      const int64_t per = t.numel() / n * chunk;
-      r.emplace_back(s, std::vector<float>(t.data() + k * per, t.data() + (k + 1) * per));
-    }
-    return r;
-  };
+  SampleSet set;
+  set.data = &data;
+  set.n = n;
+  set.chunk = chunk;
+  set.runs = runs;
+  return set;
+}
 
-  // Rows: every Conv/Gemm/MatMul, and the other nodes that run in int8 with a requantized result.
+// Rows: every Conv/Gemm/MatMul, and the other nodes that run in int8 with a requantized result.
+std::vector<Row> select_rows(const Model& fp32, const Model& int8, const QuantizeOptions& options) {
+  const Graph& F = fp32.impl()->source;
+  const Graph& Q = int8.impl()->source;
+  const Graph& R = int8.impl()->graph;
+  const Graph& RF = fp32.impl()->graph;
   std::map<std::string, int> r_node, rf_node;
   for (size_t i = 0; i < R.nodes.size(); ++i) r_node[R.nodes[i].name] = static_cast<int>(i);
   for (size_t i = 0; i < RF.nodes.size(); ++i) rf_node[RF.nodes[i].name] = static_cast<int>(i);
@@ -410,6 +420,40 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
     rows.push_back(std::move(row));
   }
 
+  return rows;
+}
+
+// One sample's errors of a row: `ref` the fp32 result, `own` the node alone in int8 (null when it
+// stays fp32), `y8` the int8 network's result; `fq` is scratch.
+void accumulate(Row& row, const std::vector<float>& ref, const std::vector<float>* own_out, const float* y8,
+                std::vector<float>& fq) {
+  row.cum.add(ref.data(), y8, ref.size());
+  if (!own_out) return;
+  const std::vector<float>& own = *own_out;
+  if (row.out_quantized) {
+    const float lo = (0.f - row.zero_point) * row.scale, hi = (255.f - row.zero_point) * row.scale;
+    fq.resize(own.size());
+    for (size_t i = 0; i < own.size(); ++i) fq[i] = fake_quant(own[i], row.scale, row.zero_point);
+    row.own.add(ref.data(), fq.data(), ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) fq[i] = fake_quant(ref[i], row.scale, row.zero_point);
+    row.out_only.add(ref.data(), fq.data(), ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      row.clipped += ref[i] < lo || ref[i] > hi;
+      if ((row.total + static_cast<int64_t>(i)) % row.stride == 0) row.abs_sub.push_back(std::fabs(ref[i]));
+    }
+  } else {
+    row.own.add(ref.data(), own.data(), ref.size());
+  }
+  row.total += static_cast<int64_t>(ref.size());
+}
+
+// Runs the shadow graph (the fp32 network, plus each row's node alone in int8 reading fp32
+// values) and the int8 model over the samples, accumulating every row's errors; returns the
+// end-to-end SQNR.
+Sqnr measure(std::vector<Row>& rows, const Model& int8, const Graph& F, const Graph& Q, const Graph& R,
+             const SampleSet& samples, const QuantizeOptions& options) {
+  const int64_t runs = samples.runs;
+  auto sample = [&](int64_t k) { return samples.sample(k); };
   // The shadow graph.
   ShadowBuilder sb(F, Q);
   Graph& M = sb.graph();
@@ -468,81 +512,61 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
       end_to_end.add(outs[o].data(), outs8[o].data(), outs[o].size());
     }
     for (size_t r = 0; r < rows.size(); ++r) {
-      Row& row = rows[r];
-      const std::vector<float>& ref = outs[row.m_ref];
       const Tensor& y8 = outs8[n_out + r];
-      if (static_cast<size_t>(y8.numel()) != ref.size())
-        throw Error(F.source + ": analyze: '" + row.a.name + "' has different sizes in the fp32 and int8 models");
-      row.cum.add(ref.data(), y8.data(), ref.size());
-      if (!row.a.int8) continue;
-      const std::vector<float>& own = outs[row.m_own];
-      if (row.out_quantized) {
-        const float lo = (0.f - row.zero_point) * row.scale, hi = (255.f - row.zero_point) * row.scale;
-        fq.resize(own.size());
-        for (size_t i = 0; i < own.size(); ++i) fq[i] = fake_quant(own[i], row.scale, row.zero_point);
-        row.own.add(ref.data(), fq.data(), ref.size());
-        for (size_t i = 0; i < ref.size(); ++i) fq[i] = fake_quant(ref[i], row.scale, row.zero_point);
-        row.out_only.add(ref.data(), fq.data(), ref.size());
-        for (size_t i = 0; i < ref.size(); ++i) {
-          row.clipped += ref[i] < lo || ref[i] > hi;
-          if ((row.total + static_cast<int64_t>(i)) % row.stride == 0) row.abs_sub.push_back(std::fabs(ref[i]));
-        }
-      } else {
-        row.own.add(ref.data(), own.data(), ref.size());
-      }
-      row.total += static_cast<int64_t>(ref.size());
+      if (static_cast<size_t>(y8.numel()) != outs[rows[r].m_ref].size())
+        throw Error(F.source + ": analyze: '" + rows[r].a.name + "' has different sizes in the fp32 and int8 models");
+      accumulate(rows[r], outs[rows[r].m_ref], rows[r].a.int8 ? &outs[rows[r].m_own] : nullptr, y8.data(), fq);
     }
   }
 
-  // Times at batch 1 (chunk) on the first sample.
-  const std::vector<Tensor> x0 = sample(0);
-  Session sf(fp32, SessionOptions(std::max(1, options.threads)));
-  Session si(int8, SessionOptions(std::max(1, options.threads)));
-  const std::vector<LayerTime> tf = sf.profile(x0, ao.iterations), ti = si.profile(x0, ao.iterations);
-  const std::map<std::string, double> mf = times_by_node(tf), mi = times_by_node(ti);
+  return end_to_end;
+}
 
-  Analysis an;
+// A row's figures from its accumulated errors and the two profiles, and its advice.
+void finish_row(Row& row, const std::map<std::string, double>& mf, const std::map<std::string, double>& mi,
+                const QuantizeOptions& options, const AnalyzeOptions& ao) {
+  LayerAnalysis& a = row.a;
+  a.sqnr_db = a.int8 ? row.own.db() : kCap;
+  a.sqnr_cumulative_db = row.cum.db();
+  a.output_sqnr_db = row.out_quantized ? row.out_only.db() : kCap;
+  a.clipped = row.total > 0 ? static_cast<double>(row.clipped) / static_cast<double>(row.total) : 0.0;
+  if (row.out_quantized && !row.abs_sub.empty()) {
+    const size_t at =
+        std::min(row.abs_sub.size() - 1, static_cast<size_t>(0.9999 * static_cast<double>(row.abs_sub.size())));
+    std::nth_element(row.abs_sub.begin(), row.abs_sub.begin() + at, row.abs_sub.end());
+    const double p = row.abs_sub[at];
+    const double top =
+        std::max(std::fabs((0.0 - row.zero_point) * row.scale), std::fabs((255.0 - row.zero_point) * row.scale));
+    a.outlier_ratio = p > 0 ? std::min(1e6, top / p) : 1.0;
+  }
+  a.fp32_ms = mf.count(a.name) ? mf.at(a.name) : 0.0;
+  a.int8_ms = mi.count(a.name) ? mi.at(a.name) : 0.0;
+  if (!a.int8) {
+    a.advice = "fp32 (not quantized)";
+  } else if (a.fp32_fallback) {
+    a.advice = "fp32 (no int8 kernel here: float output)";
+  } else if (a.sqnr_db < ao.min_sqnr_db) {
+    if (!options.per_channel && a.weight_range_ratio > kChannelRatio)
+      a.advice = "per-channel weights needed";
+    else if (a.outlier_ratio >= kOutlierRatio)
+      a.advice = options.method == Calibration::Percentile ? "outliers: lower --percentile or try mse"
+                                                           : "outliers: try percentile";
+    else if (a.clipped > kClippedShare)
+      a.advice = "clipped: widen the range (--method mse or a higher --percentile)";
+    else
+      a.advice = "sensitive: consider --exclude " + a.name;
+  } else if (slower(a.int8_ms, a.fp32_ms)) {
+    a.advice = "keep fp32: int8 is slower here";
+  } else {
+    a.advice = "fine";
+  }
+}
+
+AnalysisSummary summarize(const Analysis& an, Sqnr end_to_end, const std::vector<LayerTime>& tf,
+                          const std::vector<LayerTime>& ti, const SampleSet& samples, const QuantizeOptions& options) {
   std::set<std::string> row_names;
-  for (Row& row : rows) {
-    LayerAnalysis& a = row.a;
-    row_names.insert(a.name);
-    a.sqnr_db = a.int8 ? row.own.db() : kCap;
-    a.sqnr_cumulative_db = row.cum.db();
-    a.output_sqnr_db = row.out_quantized ? row.out_only.db() : kCap;
-    a.clipped = row.total > 0 ? static_cast<double>(row.clipped) / static_cast<double>(row.total) : 0.0;
-    if (row.out_quantized && !row.abs_sub.empty()) {
-      const size_t at =
-          std::min(row.abs_sub.size() - 1, static_cast<size_t>(0.9999 * static_cast<double>(row.abs_sub.size())));
-      std::nth_element(row.abs_sub.begin(), row.abs_sub.begin() + at, row.abs_sub.end());
-      const double p = row.abs_sub[at];
-      const double top =
-          std::max(std::fabs((0.0 - row.zero_point) * row.scale), std::fabs((255.0 - row.zero_point) * row.scale));
-      a.outlier_ratio = p > 0 ? std::min(1e6, top / p) : 1.0;
-    }
-    a.fp32_ms = mf.count(a.name) ? mf.at(a.name) : 0.0;
-    a.int8_ms = mi.count(a.name) ? mi.at(a.name) : 0.0;
-    if (!a.int8) {
-      a.advice = "fp32 (not quantized)";
-    } else if (a.fp32_fallback) {
-      a.advice = "fp32 (no int8 kernel here: float output)";
-    } else if (a.sqnr_db < ao.min_sqnr_db) {
-      if (!options.per_channel && a.weight_range_ratio > kChannelRatio)
-        a.advice = "per-channel weights needed";
-      else if (a.outlier_ratio >= kOutlierRatio)
-        a.advice = options.method == Calibration::Percentile ? "outliers: lower --percentile or try mse"
-                                                             : "outliers: try percentile";
-      else if (a.clipped > kClippedShare)
-        a.advice = "clipped: widen the range (--method mse or a higher --percentile)";
-      else
-        a.advice = "sensitive: consider --exclude " + a.name;
-    } else if (slower(a.int8_ms, a.fp32_ms)) {
-      a.advice = "keep fp32: int8 is slower here";
-    } else {
-      a.advice = "fine";
-    }
-    an.layers.push_back(a);
-  }
-  AnalysisSummary& s = an.summary;
+  for (const LayerAnalysis& a : an.layers) row_names.insert(a.name);
+  AnalysisSummary s;
   s.sqnr_db = end_to_end.db();
   for (const LayerTime& t : tf) s.fp32_ms += t.ms;
   for (const LayerTime& t : ti) {
@@ -556,11 +580,40 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   std::stable_sort(order.begin(), order.end(),
                    [](const LayerAnalysis* x, const LayerAnalysis* y) { return x->sqnr_db < y->sqnr_db; });
   for (size_t i = 0; i < order.size() && i < 3; ++i) s.worst.push_back(order[i]->name);
-  s.samples = runs * chunk;
+  s.samples = samples.runs * samples.chunk;
   s.method = calibration_name(options.method);
   s.per_channel = options.per_channel;
   s.isa = active_isa();
   s.threads = std::max(1, options.threads);
+  return s;
+}
+
+}  // namespace
+
+Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, const std::vector<Tensor>& inputs,
+                 const QuantizeOptions& options, const AnalyzeOptions& ao) {
+  if (!fp32.impl()) throw Error("analyze: the model is empty");
+  if (fp32.is_quantized()) throw Error(fp32.source() + ": analyze needs the fp32 model; this one is already quantized");
+  if (ao.iterations < 1) throw Error("analyze: iterations must be >= 1");
+  const Model int8 = quantize(fp32, calibration, options);
+  const Graph& F = fp32.impl()->source;
+  const SampleSet samples = make_samples(fp32, F, calibration, inputs, ao);
+  std::vector<Row> rows = select_rows(fp32, int8, options);
+  const Sqnr end_to_end = measure(rows, int8, F, int8.impl()->source, int8.impl()->graph, samples, options);
+
+  // Times at batch 1 (chunk) on the first sample.
+  const std::vector<Tensor> x0 = samples.sample(0);
+  Session sf(fp32, SessionOptions(std::max(1, options.threads)));
+  Session si(int8, SessionOptions(std::max(1, options.threads)));
+  const std::vector<LayerTime> tf = sf.profile(x0, ao.iterations), ti = si.profile(x0, ao.iterations);
+  const std::map<std::string, double> mf = times_by_node(tf), mi = times_by_node(ti);
+
+  Analysis an;
+  for (Row& row : rows) {
+    finish_row(row, mf, mi, options, ao);
+    an.layers.push_back(row.a);
+  }
+  an.summary = summarize(an, end_to_end, tf, ti, samples, options);
   return an;
 }
 

@@ -39,6 +39,12 @@ void f32_matmul_strided(const MatMulGeometry& g, const float* a, const float* b,
 
 // out[i][c][j] = in[i][c][j] * scale[c] + shift[c]: inference BatchNormalization, C order,
 // `inner` elements per channel.
+// Concatenation as rows: output row r is, for each input i in order, input i's row r (in_row[i]
+// bytes), for rows [r0, r1). Any element type; covers every axis (a row is everything from the
+// axis on) and NHWC tensors joined along channels (a row is one pixel's channels).
+void concat_rows(size_t r0, size_t r1, size_t inputs, const uint8_t* const* in, const size_t* in_row, uint8_t* out,
+                 size_t out_row);
+
 void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale, const float* shift,
                         float* out);
 

@@ -53,7 +53,9 @@ onnx::TensorProto read_tensor(const std::string& path) {
 // The ops whose non-first inputs q8 takes at run time; for every other op, those inputs are
 // weights or parameters that q8 requires to be constants (as exported CNNs have them), so the
 // harness binds the case's data for them as initializers.
-bool takes_runtime_operands(const std::string& op) { return op == "Add" || op == "MatMul" || op == "Gemm"; }
+bool takes_runtime_operands(const std::string& op) {
+  return op == "Add" || op == "MatMul" || op == "Gemm" || op == "Concat";
+}
 
 struct Case {
   std::string name;
@@ -86,10 +88,10 @@ std::vector<Case> cases() {
       {"test_identity_sequence", "sequence types"},
   };
   const char* prefixes[] = {
-      "test_conv_with_",   "test_basic_conv_",       "test_relu",       "test_clip",     "test_maxpool_",
-      "test_averagepool_", "test_globalaveragepool", "test_flatten_",   "test_gemm_",    "test_matmul_",
-      "test_add",          "test_batchnorm_",        "test_identity",   "test_dropout_", "test_constant",
-      "test_reshape_",     "test_edge_pad",          "test_reflect_pad"};
+      "test_conv_with_",   "test_basic_conv_",       "test_relu",        "test_clip",     "test_maxpool_",
+      "test_averagepool_", "test_globalaveragepool", "test_flatten_",    "test_gemm_",    "test_matmul_",
+      "test_add",          "test_batchnorm_",        "test_identity",    "test_dropout_", "test_constant",
+      "test_reshape_",     "test_edge_pad",          "test_reflect_pad", "test_concat_"};
   DIR* d = opendir(kNodeDir.c_str());
   if (!d) return r;
   std::vector<std::string> names;

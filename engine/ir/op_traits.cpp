@@ -40,6 +40,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedConv, "QuantizedConv", 2, 3, D::Uint8, s::conv, R::Integer, false, false},
     {Op::QuantizedDense, "QuantizedDense", 2, 3, D::Uint8, s::dense, R::Integer, false, false},
     {Op::QuantizedAdd, "QuantizedAdd", 2, 2, D::Uint8, s::same_shape_binary, R::Integer, false, false},
+    {Op::Concat, "Concat", 1, kVariadic, D::Float, s::concat, R::Fp32Only, false, false},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -314,6 +314,30 @@ Shape batch_norm(ShapeContext& c) {
   return x;
 }
 
+Shape concat(ShapeContext& c) {
+  if (!c.n.has_attr("axis")) c.fail("missing required attribute 'axis'");
+  const Shape& first = c.in(0);
+  const int64_t rank = static_cast<int64_t>(first.size());
+  int64_t axis = c.n.attr_int("axis", 0);
+  if (rank == 0) c.fail("inputs must have rank >= 1");
+  if (axis < -rank || axis >= rank)
+    c.fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  if (axis < 0) axis += rank;
+  Shape out = first;
+  out[axis] = 0;
+  for (size_t i = 0; i < c.n.inputs.size(); ++i) {
+    const Shape& s = c.in(i);
+    bool fits = s.size() == first.size();
+    for (int64_t a = 0; fits && a < rank; ++a) fits = a == axis || s[a] == first[a];
+    if (!fits)
+      c.fail("input " + std::to_string(i) + " " + shape_str(s) + " does not join " + shape_str(first) + " along axis " +
+             std::to_string(axis));
+    if (__builtin_add_overflow(out[axis], s[axis], &out[axis])) c.fail("the joined axis overflows");
+  }
+  c.n.attrs["axis"].i = axis;  // normalised: the runtime reads a non-negative axis
+  return out;
+}
+
 Shape not_lowered(ShapeContext& c) { c.fail("quantized op was not lowered"); }
 
 Shape not_folded(ShapeContext& c) { c.fail("Constant should have been folded"); }

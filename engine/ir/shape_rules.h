@@ -18,6 +18,7 @@ Shape dense(ShapeContext& c);              // QuantizedDense
 Shape unary(ShapeContext& c);              // the first input's shape
 Shape pad(ShapeContext& c);
 Shape batch_norm(ShapeContext& c);
+Shape concat(ShapeContext& c);       // inputs of one rank, equal but along "axis"
 Shape not_lowered(ShapeContext& c);  // QOperator ops: lower_quantized() rewrites them first
 Shape not_folded(ShapeContext& c);   // Constant: folded at load
 

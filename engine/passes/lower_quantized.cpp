@@ -380,7 +380,8 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::DequantizeLinear:
     case Op::QuantizedConv:
     case Op::QuantizedDense:
-    case Op::QuantizedAdd: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::QuantizedAdd:
+    case Op::Concat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 

@@ -89,7 +89,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QGemm:
     case Op::QuantizedConv:
     case Op::QuantizedDense:
-    case Op::QuantizedAdd: return false;  // not weighted ops
+    case Op::QuantizedAdd:
+    case Op::Concat: return false;  // not weighted ops
   }
   return false;
 }

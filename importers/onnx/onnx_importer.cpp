@@ -751,7 +751,8 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::QGemm:
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
-      case ir::Op::QuantizedAdd: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::QuantizedAdd:
+      case ir::Op::Concat: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -937,7 +938,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QLinearAdd:
     case ir::Op::QuantizedConv:
     case ir::Op::QuantizedDense:
-    case ir::Op::QuantizedAdd: break;
+    case ir::Op::QuantizedAdd:
+    case ir::Op::Concat: break;
   }
 }
 
@@ -1078,7 +1080,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QGemm:
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
-      case ir::Op::QuantizedAdd: break;
+      case ir::Op::QuantizedAdd:
+      case ir::Op::Concat: break;
     }
   }
 }

@@ -89,6 +89,7 @@ const std::vector<OpSpec>& op_table() {
       {"Reshape", ir::Op::Reshape, 2, 2, 1, 1, {{"allowzero", Kind::Int, 14}}},
       // Pad-11 and later: pads (and constant_value, axes) are inputs.
       {"Pad", ir::Op::Pad, 2, 4, 1, 1, {{"mode", Kind::String}}},
+      {"Concat", ir::Op::Concat, 1, INT_MAX, 1, 1, {{"axis", Kind::Int}}},
       // Quantization: QDQ (QuantizeLinear/DequantizeLinear around float ops) and QOperator.
       {"QuantizeLinear", ir::Op::QuantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}, {"saturate", Kind::Int, 19}}},
       {"DequantizeLinear", ir::Op::DequantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}}},

@@ -131,4 +131,15 @@ void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, c
     }
 }
 
+void concat_rows(size_t r0, size_t r1, size_t inputs, const uint8_t* const* in, const size_t* in_row, uint8_t* out,
+                 size_t out_row) {
+  for (size_t r = r0; r < r1; ++r) {
+    uint8_t* dst = out + r * out_row;
+    for (size_t i = 0; i < inputs; ++i) {
+      std::memcpy(dst, in[i] + r * in_row[i], in_row[i]);
+      dst += in_row[i];
+    }
+  }
+}
+
 }  // namespace q8::kern

@@ -44,6 +44,7 @@ constexpr Row kRows[] = {
     {Op::QuantizedConv, &kQuantizedConvRuntime},
     {Op::QuantizedDense, &kQuantizedDenseRuntime},
     {Op::QuantizedAdd, &kQuantizedAddRuntime},
+    {Op::Concat, &kConcatRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -1,0 +1,114 @@
+// Concat: ONNX's own cases run in tests/test_conformance.cpp; here the runtime's two ways of
+// joining are checked against each other. Channels of NHWC convolution outputs join pixel by
+// pixel (no layout change): the result equals the C-order concatenation of the same convs'
+// outputs, bit for bit, on every kernel path and thread count; and bad inputs are refused by name.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "q8/q8.h"
+#include "tests/onnx_model_builder.h"
+
+namespace {
+
+using q8test::OnnxModelBuilder;
+using q8test::set_int;
+using q8test::set_ints;
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// x [1,3,9,7] -> conv a (4 ch, 3x3) and conv b (5 ch, 1x1) -> Concat(axis 1) -> conv c (2 ch).
+// With `split`, the model instead outputs a and b, and conv c is a model of its own.
+struct Nets {
+  std::string joined, branches, head;
+};
+
+Nets make_nets() {
+  auto convs = [](OnnxModelBuilder& b) {
+    b.init_f("wa", {4, 3, 3, 3}, random_floats(4 * 3 * 9, 1));
+    b.init_f("wb", {5, 3, 1, 1}, random_floats(5 * 3, 2));
+    set_ints(b.node("Conv", {"x", "wa"}, {"a"}, "conv_a"), "pads", {1, 1, 1, 1});
+    b.node("Conv", {"x", "wb"}, {"b"}, "conv_b");
+  };
+  Nets n;
+  {
+    OnnxModelBuilder b;
+    b.input("x", {1, 3, 9, 7});
+    convs(b);
+    set_int(b.node("Concat", {"a", "b"}, {"ab"}, "join"), "axis", 1);
+    b.init_f("wc", {2, 9, 1, 1}, random_floats(2 * 9, 3));
+    b.node("Conv", {"ab", "wc"}, {"y"}, "conv_c");
+    b.output("y");
+    n.joined = b.bytes();
+  }
+  {
+    OnnxModelBuilder b;
+    b.input("x", {1, 3, 9, 7});
+    convs(b);
+    b.output("a").output("b");
+    n.branches = b.bytes();
+  }
+  {
+    OnnxModelBuilder b;
+    b.input("ab", {1, 9, 9, 7});
+    b.init_f("wc", {2, 9, 1, 1}, random_floats(2 * 9, 3));
+    b.node("Conv", {"ab", "wc"}, {"y"}, "conv_c");
+    b.output("y");
+    n.head = b.bytes();
+  }
+  return n;
+}
+
+TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
+  const Nets nets = make_nets();
+  const q8::Model joined = q8::Model::load_from_memory(nets.joined.data(), nets.joined.size(), "joined");
+  const q8::Model branches = q8::Model::load_from_memory(nets.branches.data(), nets.branches.size(), "branches");
+  const q8::Model head = q8::Model::load_from_memory(nets.head.data(), nets.head.size(), "head");
+  const q8::Tensor x({1, 3, 9, 7}, random_floats(3 * 9 * 7, 4));
+  // The join itself changes no layout: the only conversions are the input's and the output's.
+  for (const q8::LayerTime& t : q8::Session(joined).profile({x}, 1))
+    EXPECT_TRUE(t.node.find("(to ") == std::string::npos || t.node.rfind("x ", 0) == 0 || t.node.rfind("y ", 0) == 0)
+        << t.node;
+  for (const std::string& isa : q8::supported_isas())
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s)");
+      q8::SessionOptions o(threads);
+      o.isa = isa;
+      const std::vector<q8::Tensor> ab = q8::Session(branches, o).run({x});
+      // Channels 0-3 from a, 4-8 from b: C order, image by image.
+      q8::Tensor cat({1, 9, 9, 7});
+      std::copy(ab[0].data(), ab[0].data() + ab[0].numel(), cat.data());
+      std::copy(ab[1].data(), ab[1].data() + ab[1].numel(), cat.data() + ab[0].numel());
+      const std::vector<q8::Tensor> want = q8::Session(head, o).run({cat});
+      const std::vector<q8::Tensor> got = q8::Session(joined, o).run({x});
+      ASSERT_EQ(got[0].shape(), want[0].shape());
+      for (int64_t i = 0; i < want[0].numel(); ++i) ASSERT_EQ(got[0].data()[i], want[0].data()[i]) << "at " << i;
+    }
+}
+
+TEST(Concat, RefusesMismatchedInputsByName) {
+  OnnxModelBuilder b;
+  b.input("p", {1, 2, 4, 4}).input("q", {1, 3, 5, 4});
+  set_int(b.node("Concat", {"p", "q"}, {"y"}, "bad_join"), "axis", 1);
+  b.output("y");
+  const std::string bytes = b.bytes();
+  try {
+    q8::Model::load_from_memory(bytes.data(), bytes.size(), "bad.onnx");
+    FAIL() << "loaded";
+  } catch (const q8::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("bad.onnx"), std::string::npos) << m;
+    EXPECT_NE(m.find("bad_join"), std::string::npos) << m;
+    EXPECT_NE(m.find("does not join"), std::string::npos) << m;
+  }
+}
+
+}  // namespace

@@ -47,7 +47,19 @@ add_custom_target(q8_bundle ALL DEPENDS ${Q8_DEPLOY_DIR}/lib/libq8.a)
 add_custom_command(TARGET q8_shared POST_BUILD
   COMMAND ${CMAKE_COMMAND} -E copy_directory ${PROJECT_SOURCE_DIR}/engine/include ${Q8_DEPLOY_DIR}/include)
 
-install(TARGETS q8_shared LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# Install: find_package(q8) gives q8::q8, the shared library, which needs no package of its
+# dependencies; the bundled libq8.a goes next to it for -lq8 -static style linking.
+set_target_properties(q8_shared PROPERTIES EXPORT_NAME q8)
+install(TARGETS q8_shared q8_public_headers EXPORT q8Targets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(FILES ${Q8_DEPLOY_DIR}/lib/libq8.a DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT q8Targets NAMESPACE q8:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/q8)
+file(WRITE ${PROJECT_BINARY_DIR}/q8Config.cmake
+  "# q8, dependency-light: the shared library needs only the C and C++ runtimes.\n"
+  "include(\"\${CMAKE_CURRENT_LIST_DIR}/q8Targets.cmake\")\n")
+include(CMakePackageConfigHelpers)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/q8ConfigVersion.cmake COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/q8Config.cmake ${PROJECT_BINARY_DIR}/q8ConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/q8)
 
 enable_testing()
 add_subdirectory(tests/deploy)

@@ -13,8 +13,10 @@ build=${1:?usage: scripts/sizes.sh BUILD_DIR}
 }
 strip=$(sed -n 's/^CMAKE_STRIP:FILEPATH=//p' "$build/CMakeCache.txt")
 size=${strip%strip}size
-arch=$(sed -n 's/^CMAKE_SYSTEM_PROCESSOR:STRING=//p' "$build/CMakeCache.txt")
-[ -n "$arch" ] || arch=$(uname -m)
+case $strip in
+  *aarch64*) arch=aarch64 ;;
+  *) arch=$(uname -m) ;;
+esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 stripped() {  # stripped FILE: bytes after strip

@@ -12,12 +12,16 @@ if(Q8_KERNELS_ONLY)
   return()
 endif()
 
-find_package(Protobuf REQUIRED)
-find_package(PkgConfig REQUIRED)
-# Debian 12's cpuinfo CMake config points at /usr/lib/lib/...: use pkg-config instead.
-pkg_check_modules(CPUINFO REQUIRED IMPORTED_TARGET libcpuinfo)
-# Image decoding for calibration folders (libstb-dev: PNG, JPEG, BMP).
-pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+if(Q8_BUNDLED_DEPS)
+  include(${CMAKE_CURRENT_LIST_DIR}/bundled_deps.cmake)
+else()
+  find_package(Protobuf REQUIRED)
+  find_package(PkgConfig REQUIRED)
+  # Debian 12's cpuinfo CMake config points at /usr/lib/lib/...: use pkg-config instead.
+  pkg_check_modules(CPUINFO REQUIRED IMPORTED_TARGET libcpuinfo)
+  # Image decoding for calibration folders (libstb-dev: PNG, JPEG, BMP).
+  pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
+endif()
 
 # The ONNX schema ships with libonnx-dev; it is compiled here, not copied into the tree.
 set(Q8_ONNX_PROTO "/usr/include/onnx/onnx.proto" CACHE FILEPATH "onnx.proto from libonnx-dev")

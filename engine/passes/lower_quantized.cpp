@@ -234,8 +234,23 @@ class Lowering {
     qmax = std::min<int64_t>(std::max<int64_t>(qmax, qmin), 255);
   }
 
+  // What surrounds an op in QDQ form: the DequantizeLinear of its activation input, the Relu/Clip
+  // nodes after it and the QuantizeLinear of its result.
+  struct QdqEdges {
+    std::vector<int> acts;           // Relu/Clip nodes between the op and its QuantizeLinear
+    int q = -1;                      // the QuantizeLinear
+    QParams in, out;                 // the quantization of the op's input and of its result
+    int x = kNoValue, y = kNoValue;  // the uint8 values the lowered op reads and writes
+    int64_t qmin = 0, qmax = 255;    // the clamp of the Relu/Clip nodes, in output integers
+  };
+
   void lower_qoperator(size_t i);
   bool lower_qdq(size_t i);
+  bool match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const;
+  bool lower_qdq_add(Node& n, const QdqEdges& e);
+  bool lower_qdq_weighted(Node& n, const QdqEdges& e);
+  bool qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, const std::vector<float>& s_w, float s_in,
+                ConstTensorPtr& bias) const;
   void make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
                  const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
   void make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
@@ -396,119 +411,142 @@ bool Lowering::lower_qdq(size_t i) {
   const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad;
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
-  const int dqa = dq_activation(n.inputs[0]);
-  if (dqa < 0) return false;
-  // The op's output may pass through Relu/Clip nodes before its QuantizeLinear.
-  std::vector<int> acts;
-  int out_v = n.outputs[0];
-  if (weighted || n.op == Op::Add)
-    for (int r = sole_reader(out_v);
-         r >= 0 && (g_.nodes[r].op == Op::Relu || (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1));
-         r = sole_reader(out_v)) {
-      acts.push_back(r);
-      out_v = g_.nodes[r].outputs[0];
-    }
-  const int q = sole_quantize(out_v);
-  if (q < 0) return false;
-  const Node& qn = g_.nodes[q];
-  if (n.op == Op::Reshape && !constant(input(n, 1))) return false;
-  if (qn.has_attr("axis") && constant(input(qn, 1))->numel() != 1) return false;
-  const QParams in = qparams(g_.nodes[dqa], 1, 2, "x");
-  const QParams out = qparams(qn, 1, 2, "y");
-  const int x = g_.nodes[dqa].inputs[0];
-  const int y = qn.outputs[0];
-  int64_t qmin = 0, qmax = 255;
-  for (int act : acts) clamp_range(g_.nodes[act], out, qmin, qmax);
+  QdqEdges e;
+  if (!match_qdq(n, weighted || n.op == Op::Add, e)) return false;
 
   if (passthrough) {
     // Max pooling and reshapes commute with quantization only when both sides share it.
-    if (in.scale != out.scale || in.zero_point != out.zero_point) return false;
-    set_qparams(n, x, in);
-    set_qparams(n, y, out);
-    n.inputs[0] = x;
-    n.outputs[0] = y;
+    if (e.in.scale != e.out.scale || e.in.zero_point != e.out.zero_point) return false;
+    set_qparams(n, e.x, e.in);
+    set_qparams(n, e.y, e.out);
+    n.inputs[0] = e.x;
+    n.outputs[0] = e.y;
   } else if (pool) {
-    set_qparams(n, x, in);
-    set_qparams(n, y, out);
-    n.inputs[0] = x;
-    n.outputs[0] = y;
+    set_qparams(n, e.x, e.in);
+    set_qparams(n, e.y, e.out);
+    n.inputs[0] = e.x;
+    n.outputs[0] = e.y;
   } else if (n.op == Op::Add) {
-    const int dqb = dq_activation(n.inputs[1]);
-    if (dqb < 0) return false;
-    if (g_.values[n.inputs[0]].has_shape && g_.values[n.inputs[1]].has_shape &&
-        g_.values[n.inputs[0]].shape != g_.values[n.inputs[1]].shape)
-      return false;
-    const QParams bq = qparams(g_.nodes[dqb], 1, 2, "b");
-    set_qparams(n, x, in);
-    set_qparams(n, g_.nodes[dqb].inputs[0], bq);
-    set_qparams(n, y, out);
-    n.op = Op::QuantizedAdd;
-    n.inputs = {x, g_.nodes[dqb].inputs[0]};
-    n.outputs = {y};
-    n.attrs = {{"qmin", int_attr(qmin)}, {"qmax", int_attr(qmax)}};
+    if (!lower_qdq_add(n, e)) return false;
   } else {
-    const int dqw = dq_constant(n.inputs[1]);
-    if (dqw < 0) return false;
-    const Node& wn = g_.nodes[dqw];
-    const ConstTensor* wt = constant(wn.inputs[0]);
-    const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
-    if (n.op == Op::Gemm && n.attr_int("transA", 0) != 0) return false;
-    if (n.op == Op::Conv && wt->dims.size() != 4) return false;
-    if (n.op != Op::Conv && wt->dims.size() != 2) return false;
-    const int64_t axis = n.op == Op::Conv || tb ? 0 : 1;
-    const ConstTensor* ws = constant(input(wn, 1));
-    if (ws && ws->numel() != 1 && wn.attr_int("axis", 1) != axis &&
-        wn.attr_int("axis", 1) != axis - static_cast<int64_t>(wt->dims.size()))
-      return false;  // per-channel along an axis that is not the output channel
-    std::vector<int8_t> w;
-    std::vector<float> s_w;
-    if (!centred_weights(wn, wn.inputs[0], input(wn, 1), input(wn, 2), axis, w, s_w)) return false;
-    ConstTensorPtr bias;
-    const int bias_in = input(n, 2);
-    if (bias_in != kNoValue) {
-      const int K = static_cast<int>(axis == 0 ? wt->dims[0] : wt->dims[1]);
-      std::vector<float> sw = s_w.size() == 1 ? std::vector<float>(K, s_w[0]) : s_w;
-      if (n.op == Op::Gemm && n.attr_float("beta", 1.f) != 1.f) return false;
-      if (const int dqb = dq_constant(bias_in); dqb >= 0) {
-        const Node& bn = g_.nodes[dqb];
-        const ConstTensor* bs = constant(input(bn, 1));
-        if (!bs || bs->numel() != 1) {
-          // Per-channel bias scales: convert through real values channel by channel.
-          auto t = std::make_shared<ConstTensor>();
-          t->dtype = DType::Float32;
-          t->dims = {static_cast<int64_t>(sw.size())};
-          t->bytes.resize(sw.size() * 4);
-          const ConstTensor* bz = constant(input(bn, 2));
-          const ConstTensor* bi = constant(bn.inputs[0]);
-          if (!bs || bi->numel() != static_cast<int64_t>(sw.size()) || bs->numel() != bi->numel()) return false;
-          for (size_t c = 0; c < sw.size(); ++c)
-            t->mutable_data<float>()[c] = static_cast<float>(
-                (bi->as_double(c) - (bz ? bz->as_double(bz->numel() == 1 ? 0 : c) : 0)) * bs->as_double(c));
-          bias = accumulator_bias(n, nullptr, 0.f, 0, t.get(), in.scale, sw);
-        } else {
-          const ConstTensor* bz = constant(input(bn, 2));
-          bias = accumulator_bias(n, constant(bn.inputs[0]), static_cast<float>(bs->as_double(0)),
-                                  bz ? static_cast<int32_t>(bz->as_int64(0)) : 0, nullptr, in.scale, sw);
-        }
-      } else if (const ConstTensor* bf = constant(bias_in); bf && bf->dtype == DType::Float32) {
-        bias = accumulator_bias(n, nullptr, 0.f, 0, bf, in.scale, sw);
-      } else {
-        return false;
-      }
-    }
-    if (n.op == Op::Conv) {
-      make_conv(n, x, in, out, w, wt->dims, s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias, y,
-                qmin, qmax);
-    } else {
-      const int64_t K = tb ? wt->dims[1] : wt->dims[0], N = tb ? wt->dims[0] : wt->dims[1];
-      if (!tb) w = transpose_kn(w, K, N);
-      const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
-      if (alpha != 1.f) return false;
-      make_dense(n, x, in, out, std::move(w), N, K, std::move(s_w), bias, y, qmin, qmax);
-    }
+    if (!lower_qdq_weighted(n, e)) return false;
   }
-  kill(q);
-  for (int act : acts) kill(act);
+  kill(e.q);
+  for (int act : e.acts) kill(act);
+  return true;
+}
+
+// Finds the DequantizeLinear before node n and the QuantizeLinear after it (past Relu/Clip
+// nodes when absorb_acts), or returns false.
+bool Lowering::match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const {
+  const int dqa = dq_activation(n.inputs[0]);
+  if (dqa < 0) return false;
+  // The op's output may pass through Relu/Clip nodes before its QuantizeLinear.
+  int out_v = n.outputs[0];
+  if (absorb_acts)
+    for (int r = sole_reader(out_v);
+         r >= 0 && (g_.nodes[r].op == Op::Relu || (g_.nodes[r].op == Op::Clip && g_.nodes[r].inputs.size() == 1));
+         r = sole_reader(out_v)) {
+      e.acts.push_back(r);
+      out_v = g_.nodes[r].outputs[0];
+    }
+  e.q = sole_quantize(out_v);
+  if (e.q < 0) return false;
+  const Node& qn = g_.nodes[e.q];
+  if (n.op == Op::Reshape && !constant(input(n, 1))) return false;
+  if (qn.has_attr("axis") && constant(input(qn, 1))->numel() != 1) return false;
+  e.in = qparams(g_.nodes[dqa], 1, 2, "x");
+  e.out = qparams(qn, 1, 2, "y");
+  e.x = g_.nodes[dqa].inputs[0];
+  e.y = qn.outputs[0];
+  for (int act : e.acts) clamp_range(g_.nodes[act], e.out, e.qmin, e.qmax);
+  return true;
+}
+
+bool Lowering::lower_qdq_add(Node& n, const QdqEdges& e) {
+  const int dqb = dq_activation(n.inputs[1]);
+  if (dqb < 0) return false;
+  if (g_.values[n.inputs[0]].has_shape && g_.values[n.inputs[1]].has_shape &&
+      g_.values[n.inputs[0]].shape != g_.values[n.inputs[1]].shape)
+    return false;
+  const QParams bq = qparams(g_.nodes[dqb], 1, 2, "b");
+  set_qparams(n, e.x, e.in);
+  set_qparams(n, g_.nodes[dqb].inputs[0], bq);
+  set_qparams(n, e.y, e.out);
+  n.op = Op::QuantizedAdd;
+  n.inputs = {e.x, g_.nodes[dqb].inputs[0]};
+  n.outputs = {e.y};
+  n.attrs = {{"qmin", int_attr(e.qmin)}, {"qmax", int_attr(e.qmax)}};
+  return true;
+}
+
+bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
+  const int dqw = dq_constant(n.inputs[1]);
+  if (dqw < 0) return false;
+  const Node& wn = g_.nodes[dqw];
+  const ConstTensor* wt = constant(wn.inputs[0]);
+  const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
+  if (n.op == Op::Gemm && n.attr_int("transA", 0) != 0) return false;
+  if (n.op == Op::Conv && wt->dims.size() != 4) return false;
+  if (n.op != Op::Conv && wt->dims.size() != 2) return false;
+  const int64_t axis = n.op == Op::Conv || tb ? 0 : 1;
+  const ConstTensor* ws = constant(input(wn, 1));
+  if (ws && ws->numel() != 1 && wn.attr_int("axis", 1) != axis &&
+      wn.attr_int("axis", 1) != axis - static_cast<int64_t>(wt->dims.size()))
+    return false;  // per-channel along an axis that is not the output channel
+  std::vector<int8_t> w;
+  std::vector<float> s_w;
+  if (!centred_weights(wn, wn.inputs[0], input(wn, 1), input(wn, 2), axis, w, s_w)) return false;
+  ConstTensorPtr bias;
+  if (!qdq_bias(n, wt, axis, s_w, e.in.scale, bias)) return false;
+  if (n.op == Op::Conv) {
+    make_conv(n, e.x, e.in, e.out, w, wt->dims, s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias,
+              e.y, e.qmin, e.qmax);
+  } else {
+    const int64_t K = tb ? wt->dims[1] : wt->dims[0], N = tb ? wt->dims[0] : wt->dims[1];
+    if (!tb) w = transpose_kn(w, K, N);
+    const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
+    if (alpha != 1.f) return false;
+    make_dense(n, e.x, e.in, e.out, std::move(w), N, K, std::move(s_w), bias, e.y, e.qmin, e.qmax);
+  }
+  return true;
+}
+
+// The bias of weighted node n (weights wt, output channels along `axis`, scales s_w) in the
+// accumulator's scale, left empty when n has none; false if it cannot be lowered.
+bool Lowering::qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, const std::vector<float>& s_w, float s_in,
+                        ConstTensorPtr& bias) const {
+  const int bias_in = input(n, 2);
+  if (bias_in == kNoValue) return true;
+  const int K = static_cast<int>(axis == 0 ? wt->dims[0] : wt->dims[1]);
+  std::vector<float> sw = s_w.size() == 1 ? std::vector<float>(K, s_w[0]) : s_w;
+  if (n.op == Op::Gemm && n.attr_float("beta", 1.f) != 1.f) return false;
+  if (const int dqb = dq_constant(bias_in); dqb >= 0) {
+    const Node& bn = g_.nodes[dqb];
+    const ConstTensor* bs = constant(input(bn, 1));
+    if (!bs || bs->numel() != 1) {
+      // Per-channel bias scales: convert through real values channel by channel.
+      auto t = std::make_shared<ConstTensor>();
+      t->dtype = DType::Float32;
+      t->dims = {static_cast<int64_t>(sw.size())};
+      t->bytes.resize(sw.size() * 4);
+      const ConstTensor* bz = constant(input(bn, 2));
+      const ConstTensor* bi = constant(bn.inputs[0]);
+      if (!bs || bi->numel() != static_cast<int64_t>(sw.size()) || bs->numel() != bi->numel()) return false;
+      for (size_t c = 0; c < sw.size(); ++c)
+        t->mutable_data<float>()[c] = static_cast<float>(
+            (bi->as_double(c) - (bz ? bz->as_double(bz->numel() == 1 ? 0 : c) : 0)) * bs->as_double(c));
+      bias = accumulator_bias(n, nullptr, 0.f, 0, t.get(), s_in, sw);
+    } else {
+      const ConstTensor* bz = constant(input(bn, 2));
+      bias = accumulator_bias(n, constant(bn.inputs[0]), static_cast<float>(bs->as_double(0)),
+                              bz ? static_cast<int32_t>(bz->as_int64(0)) : 0, nullptr, s_in, sw);
+    }
+  } else if (const ConstTensor* bf = constant(bias_in); bf && bf->dtype == DType::Float32) {
+    bias = accumulator_bias(n, nullptr, 0.f, 0, bf, s_in, sw);
+  } else {
+    return false;
+  }
   return true;
 }
 

@@ -201,6 +201,183 @@ double round_err_antideriv(double u, double s) {
   return m * s * s * s / 12.0 + (r * r * r + s * s * s / 8.0) / 3.0;
 }
 
+// The histogram split at 0 into its two magnitude sides, as the range methods see it.
+struct Sides {
+  double w;                      // bin width
+  size_t k0;                     // index of the bin at 0
+  float lo0, hi0;                // the observed extremes, widened to contain 0
+  std::vector<double> pos, neg;  // the two sides as magnitude histograms
+  double npos = 0, nneg = 0;     // the mass of each side
+  bool has_pos, has_neg;
+
+  Sides(const std::vector<uint64_t>& hist, double bin_lo, double bin_width, float lo, float hi)
+      : w(bin_width), k0(zero_bin(bin_lo, bin_width)), lo0(lo), hi0(hi) {
+    pos = side(hist, k0, true);
+    neg = side(hist, k0, false);
+    for (double c : pos) npos += c;
+    for (double c : neg) nneg += c;
+    has_pos = hi0 > 0;
+    has_neg = lo0 < 0;
+  }
+
+  // A side's cut (a magnitude) to a range edge, never beyond the observed extreme.
+  Range make(double tneg, double tpos) const {
+    Range r;
+    r.lo = has_neg ? float(std::max<double>(-tneg, lo0)) : 0.f;
+    r.hi = has_pos ? float(std::min<double>(tpos, hi0)) : 0.f;
+    r.lo = std::min(r.lo, 0.f);
+    r.hi = std::max(r.hi, 0.f);
+    return r;
+  }
+};
+
+// Cut (100 - p) % of all values: from the top alone for a one-sided tensor (post-ReLU, or
+// all-negative: from the bottom), else half from each tail.
+Range percentile_range(const Sides& h, double percentile) {
+  if (!(percentile > 0 && percentile <= 100))
+    throw Error("calibration percentile must be in (0, 100], got " + std::to_string(percentile));
+  const double drop = (100.0 - percentile) / 100.0 * (h.npos + h.nneg);
+  const double dpos = h.has_neg && h.has_pos ? drop / 2 : h.has_pos ? drop : 0.0;
+  const double dneg = h.has_neg && h.has_pos ? drop / 2 : h.has_neg ? drop : 0.0;
+  return h.make(drop_top(h.neg, h.w, dneg), drop_top(h.pos, h.w, dpos));
+}
+
+// One-sided tensors: the KL search over all 256 levels. Signed tensors: each side gets its own
+// cut, searched with that side's share of the 256 levels; the shares start in proportion to the
+// extremes and are re-split in proportion to the cuts until they settle (at most 4 rounds).
+Range entropy_range(const Sides& h) {
+  const double w = h.w;
+  if (!h.has_neg) return h.make(0, double(kl_cut(h.pos, 256)) * w);
+  if (!h.has_pos) return h.make(double(kl_cut(h.neg, 256)) * w, 0);
+  double tneg = -double(h.lo0), tpos = double(h.hi0);
+  size_t lpos = 0;
+  for (int round = 0; round < 4; ++round) {
+    const size_t l = size_t(std::clamp<long>(std::lround(256.0 * tpos / (tpos + tneg)), 2, 254));
+    if (l == lpos) break;
+    lpos = l;
+    tpos = std::min<double>(double(kl_cut(h.pos, lpos)) * w, h.hi0);
+    tneg = std::min<double>(double(kl_cut(h.neg, 256 - lpos)) * w, -double(h.lo0));
+  }
+  return h.make(tneg, tpos);
+}
+
+// The Mse method: the expected squared error of quantizing the histogram with
+// uint8_params({lo, hi}): values are taken as uniform inside each bin (the end bins trimmed to
+// [min, max]); in-range parts contribute the exact integral of the rounding error, parts beyond
+// the representable range the integral of the clipping error. One-sided tensors search their one
+// end over the bin edges; signed ones first shrink both ends in proportion (512 steps), then
+// search hi over the bin edges with lo fixed and lo with hi fixed, in turn, until neither moves
+// (at most 8 rounds). Each 1-D search takes every 8th candidate, then every candidate within ±8
+// of the best; a tie keeps the earlier candidate (the unclipped end first).
+
+// A nonempty histogram bin as the values [a, b] it holds, c of them.
+struct ValueBin {
+  double a, b, c;
+};
+
+std::vector<ValueBin> value_bins(const std::vector<uint64_t>& hist, const Sides& h) {
+  std::vector<ValueBin> bins;
+  for (size_t k = 0; k < Observer::kBins; ++k) {
+    if (!hist[k]) continue;
+    const double a = std::max<double>((double(k) - double(h.k0)) * h.w, h.lo0);
+    const double b = std::min<double>((double(k) - double(h.k0) + 1) * h.w, h.hi0);
+    bins.push_back({a, std::max(a, b), double(hist[k])});
+  }
+  return bins;
+}
+
+double cube(double v) { return v * v * v; }
+
+// The expected squared error of quantizing `bins` to the range [lo, hi].
+double mse_cost(const std::vector<ValueBin>& bins, double lo, double hi) {
+  const QuantParams qp = uint8_params(Range{float(lo), float(hi)});
+  const double s = qp.scale, qlo = -double(qp.zero_point) * s, qhi = (255.0 - qp.zero_point) * s;
+  double e = 0;
+  for (const ValueBin& bn : bins) {
+    double be = 0;
+    if (bn.b <= bn.a) {  // a point
+      const double x = std::clamp(bn.a, qlo, qhi), r = x - s * std::nearbyint(x / s);
+      be = (bn.a - x) * (bn.a - x) + r * r;
+      e += bn.c * be;
+      continue;
+    }
+    if (bn.a < qlo) {
+      const double u = std::min(bn.b, qlo);
+      be += (cube(qlo - bn.a) - cube(qlo - u)) / 3.0;
+    }
+    if (bn.b > qhi) {
+      const double u = std::max(bn.a, qhi);
+      be += (cube(bn.b - qhi) - cube(u - qhi)) / 3.0;
+    }
+    const double ia = std::max(bn.a, qlo), ib = std::min(bn.b, qhi);
+    if (ib > ia) be += round_err_antideriv(ib, s) - round_err_antideriv(ia, s);
+    e += bn.c * be / (bn.b - bn.a);
+  }
+  return e;
+}
+
+// The 1-D search over indices [first, last], starting from `start` (the unclipped end): every 8th
+// candidate, then every one within ±8 of the best; a tie keeps the earlier candidate.
+template <class Eval>
+size_t search_edges(size_t first, size_t last, size_t start, Eval&& eval) {
+  size_t best = start;
+  double best_e = eval(start);
+  for (size_t k = first; k <= last; k += 8) {
+    const double e = eval(k);
+    if (e < best_e) best_e = e, best = k;
+  }
+  const size_t a = best > first + 8 ? best - 8 : first, b = std::min(best + 8, last);
+  for (size_t k = a; k <= b; ++k) {
+    const double e = eval(k);
+    if (e < best_e) best_e = e, best = k;
+  }
+  return best;
+}
+
+Range mse_range(const std::vector<uint64_t>& hist, const Sides& h) {
+  constexpr size_t kBins = Observer::kBins;
+  const std::vector<ValueBin> bins = value_bins(hist, h);
+  const float lo0 = h.lo0, hi0 = h.hi0;
+  const size_t k0 = h.k0;
+  const double w = h.w;
+  auto cost = [&](double lo, double hi) { return mse_cost(bins, lo, hi); };
+  // Candidate edges: hi over k0+1..kBins (the last one is max), lo over 0..k0-1 (first is min).
+  auto hi_at = [&](size_t k) { return k >= kBins ? double(hi0) : std::min<double>((double(k) - double(k0)) * w, hi0); };
+  auto lo_at = [&](size_t k) { return k == 0 ? double(lo0) : std::max<double>((double(k) - double(k0)) * w, lo0); };
+  double lo = lo0, hi = hi0;
+  // Each end moves only to a candidate that lowers the error from where it is.
+  auto search_hi = [&] {
+    if (!h.has_pos) return;
+    const double e = hi_at(search_edges(k0 + 1, kBins, kBins, [&](size_t k) { return cost(lo, hi_at(k)); }));
+    if (cost(lo, e) < cost(lo, hi)) hi = e;
+  };
+  auto search_lo = [&] {
+    if (!h.has_neg) return;
+    const double l = lo_at(search_edges(0, k0 - 1, 0, [&](size_t k) { return cost(lo_at(k), hi); }));
+    if (cost(l, hi) < cost(lo, hi)) lo = l;
+  };
+  if (!h.has_neg) {
+    search_hi();
+  } else if (!h.has_pos) {
+    search_lo();
+  } else {
+    // Both ends shrunk in proportion first, then each end alone in turn until neither moves.
+    constexpr size_t kSteps = 512;
+    const size_t ks = search_edges(1, kSteps, kSteps, [&](size_t k) {
+      return cost(double(lo0) * double(k) / kSteps, double(hi0) * double(k) / kSteps);
+    });
+    lo = double(lo0) * double(ks) / kSteps;
+    hi = double(hi0) * double(ks) / kSteps;
+    for (int round = 0; round < 8; ++round) {
+      const double lo_was = lo, hi_was = hi;
+      search_hi();
+      search_lo();
+      if (lo == lo_was && hi == hi_was) break;
+    }
+  }
+  return Range{std::min(float(lo), 0.f), std::max(float(hi), 0.f)};
+}
+
 }  // namespace
 
 Range Observer::range(Method m, double percentile) const {
@@ -212,152 +389,12 @@ Range Observer::range(Method m, double percentile) const {
     return full;
   }
   if (hist_.size() != kBins) throw Error("calibration: range() before the histogram pass");
-  const double w = bin_width_;
-  const size_t k0 = zero_bin(bin_lo_, bin_width_);
-  const std::vector<double> pos = side(hist_, k0, true), neg = side(hist_, k0, false);
-  double npos = 0, nneg = 0;
-  for (double c : pos) npos += c;
-  for (double c : neg) nneg += c;
-  const bool has_pos = hi0 > 0, has_neg = lo0 < 0;
-  // A side's cut (a magnitude) to a range edge, never beyond the observed extreme.
-  auto make = [&](double tneg, double tpos) {
-    Range r;
-    r.lo = has_neg ? float(std::max<double>(-tneg, lo0)) : 0.f;
-    r.hi = has_pos ? float(std::min<double>(tpos, hi0)) : 0.f;
-    r.lo = std::min(r.lo, 0.f);
-    r.hi = std::max(r.hi, 0.f);
-    return r;
-  };
-
+  const Sides h(hist_, bin_lo_, bin_width_, lo0, hi0);
   switch (m) {
     case Method::MinMax: break;
-    case Method::Percentile: {
-      // Cut (100 - p) % of all values: from the top alone for a one-sided tensor (post-ReLU,
-      // or all-negative: from the bottom), else half from each tail.
-      if (!(percentile > 0 && percentile <= 100))
-        throw Error("calibration percentile must be in (0, 100], got " + std::to_string(percentile));
-      const double drop = (100.0 - percentile) / 100.0 * (npos + nneg);
-      const double dpos = has_neg && has_pos ? drop / 2 : has_pos ? drop : 0.0;
-      const double dneg = has_neg && has_pos ? drop / 2 : has_neg ? drop : 0.0;
-      return make(drop_top(neg, w, dneg), drop_top(pos, w, dpos));
-    }
-    case Method::Entropy: {
-      // One-sided tensors: the KL search over all 256 levels. Signed tensors: each side gets its
-      // own cut, searched with that side's share of the 256 levels; the shares start in
-      // proportion to the extremes and are re-split in proportion to the cuts until they settle
-      // (at most 4 rounds).
-      if (!has_neg) return make(0, double(kl_cut(pos, 256)) * w);
-      if (!has_pos) return make(double(kl_cut(neg, 256)) * w, 0);
-      double tneg = -double(lo0), tpos = double(hi0);
-      size_t lpos = 0;
-      for (int round = 0; round < 4; ++round) {
-        const size_t l = size_t(std::clamp<long>(std::lround(256.0 * tpos / (tpos + tneg)), 2, 254));
-        if (l == lpos) break;
-        lpos = l;
-        tpos = std::min<double>(double(kl_cut(pos, lpos)) * w, hi0);
-        tneg = std::min<double>(double(kl_cut(neg, 256 - lpos)) * w, -double(lo0));
-      }
-      return make(tneg, tpos);
-    }
-    case Method::Mse: {
-      // Expected squared error of quantizing the histogram with uint8_params({lo, hi}): values
-      // are taken as uniform inside each bin (the end bins trimmed to [min, max]); in-range parts
-      // contribute the exact integral of the rounding error, parts beyond the representable
-      // range the integral of the clipping error. One-sided tensors search their one end over
-      // the bin edges; signed ones first shrink both ends in proportion (512 steps), then search
-      // hi over the bin edges with lo fixed and lo with hi fixed, in turn, until neither moves
-      // (at most 8 rounds). Each 1-D search takes every 8th candidate, then every candidate
-      // within ±8 of the best; a tie keeps the earlier candidate (the unclipped end first).
-      struct Bin {
-        double a, b, c;
-      };
-      std::vector<Bin> bins;
-      for (size_t k = 0; k < kBins; ++k) {
-        if (!hist_[k]) continue;
-        const double a = std::max<double>((double(k) - double(k0)) * w, lo0);
-        const double b = std::min<double>((double(k) - double(k0) + 1) * w, hi0);
-        bins.push_back({a, std::max(a, b), double(hist_[k])});
-      }
-      auto cube = [](double v) { return v * v * v; };
-      auto cost = [&](double lo, double hi) {
-        const QuantParams qp = uint8_params(Range{float(lo), float(hi)});
-        const double s = qp.scale, qlo = -double(qp.zero_point) * s, qhi = (255.0 - qp.zero_point) * s;
-        double e = 0;
-        for (const Bin& bn : bins) {
-          double be = 0;
-          if (bn.b <= bn.a) {  // a point
-            const double x = std::clamp(bn.a, qlo, qhi), r = x - s * std::nearbyint(x / s);
-            be = (bn.a - x) * (bn.a - x) + r * r;
-            e += bn.c * be;
-            continue;
-          }
-          if (bn.a < qlo) {
-            const double u = std::min(bn.b, qlo);
-            be += (cube(qlo - bn.a) - cube(qlo - u)) / 3.0;
-          }
-          if (bn.b > qhi) {
-            const double u = std::max(bn.a, qhi);
-            be += (cube(bn.b - qhi) - cube(u - qhi)) / 3.0;
-          }
-          const double ia = std::max(bn.a, qlo), ib = std::min(bn.b, qhi);
-          if (ib > ia) be += round_err_antideriv(ib, s) - round_err_antideriv(ia, s);
-          e += bn.c * be / (bn.b - bn.a);
-        }
-        return e;
-      };
-      // Candidate edges: hi over k0+1..kBins (the last one is max), lo over 0..k0-1 (first is min).
-      auto hi_at = [&](size_t k) {
-        return k >= kBins ? double(hi0) : std::min<double>((double(k) - double(k0)) * w, hi0);
-      };
-      auto lo_at = [&](size_t k) { return k == 0 ? double(lo0) : std::max<double>((double(k) - double(k0)) * w, lo0); };
-      // Indices [first, last], starting from `start` (the unclipped end).
-      auto search = [&](size_t first, size_t last, size_t start, auto&& eval) {
-        size_t best = start;
-        double best_e = eval(start);
-        for (size_t k = first; k <= last; k += 8) {
-          const double e = eval(k);
-          if (e < best_e) best_e = e, best = k;
-        }
-        const size_t a = best > first + 8 ? best - 8 : first, b = std::min(best + 8, last);
-        for (size_t k = a; k <= b; ++k) {
-          const double e = eval(k);
-          if (e < best_e) best_e = e, best = k;
-        }
-        return best;
-      };
-      double lo = lo0, hi = hi0;
-      // Each end moves only to a candidate that lowers the error from where it is.
-      auto search_hi = [&] {
-        if (!has_pos) return;
-        const double h = hi_at(search(k0 + 1, kBins, kBins, [&](size_t k) { return cost(lo, hi_at(k)); }));
-        if (cost(lo, h) < cost(lo, hi)) hi = h;
-      };
-      auto search_lo = [&] {
-        if (!has_neg) return;
-        const double l = lo_at(search(0, k0 - 1, 0, [&](size_t k) { return cost(lo_at(k), hi); }));
-        if (cost(l, hi) < cost(lo, hi)) lo = l;
-      };
-      if (!has_neg) {
-        search_hi();
-      } else if (!has_pos) {
-        search_lo();
-      } else {
-        // Both ends shrunk in proportion first, then each end alone in turn until neither moves.
-        constexpr size_t kSteps = 512;
-        const size_t ks = search(1, kSteps, kSteps, [&](size_t k) {
-          return cost(double(lo0) * double(k) / kSteps, double(hi0) * double(k) / kSteps);
-        });
-        lo = double(lo0) * double(ks) / kSteps;
-        hi = double(hi0) * double(ks) / kSteps;
-        for (int round = 0; round < 8; ++round) {
-          const double lo_was = lo, hi_was = hi;
-          search_hi();
-          search_lo();
-          if (lo == lo_was && hi == hi_was) break;
-        }
-      }
-      return Range{std::min(float(lo), 0.f), std::max(float(hi), 0.f)};
-    }
+    case Method::Percentile: return percentile_range(h, percentile);
+    case Method::Entropy: return entropy_range(h);
+    case Method::Mse: return mse_range(hist_, h);
   }
   return full;
 }

@@ -354,49 +354,50 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
   return g;
 }
 
-}  // namespace
-
-Graph quantize(const Graph& original, const std::vector<Sample>& samples, const Options& o) {
-  if (samples.empty()) throw Error(original.source + ": the calibration set is empty");
-  const Graph src = fuse_matmul_bias(original, samples[0].shapes);
+// Every --exclude name must name a node of the model as given.
+void check_excludes(const Graph& original, const Graph& src, const Options& o) {
   for (const std::string& name : o.exclude) {
     bool found = false;
     for (const Node& n : original.nodes) found |= n.name == name;
     if (!found) throw Error(src.source + ": --exclude names node '" + name + "', which the model does not have");
   }
-  // Shapes (for the same-shape test of Add) at the calibration samples' shapes.
-  Graph shaped = src;
-  ir::infer_shapes(shaped, samples[0].shapes);
-  std::vector<Shape> shapes;
-  for (const ir::Value& v : shaped.values) shapes.push_back(v.shape);
-  const Selection sel = select(src, shapes, o);
+}
 
-  // Tensors that need a quantization: activation inputs of int8 nodes and the results of
-  // Compute/Pool nodes that int8 nodes read. A pass-through result shares its input's.
-  std::vector<int> alias(src.values.size(), -1);  // value -> value whose quantization it shares
+// The tensors to observe during calibration, and which tensors share another's quantization.
+struct Observed {
+  std::vector<int> alias;   // value -> value whose quantization it shares, or -1
+  std::vector<int> values;  // the observed values, in value order
+
+  // The value whose quantization v uses.
+  int root(int v) const {
+    while (alias[v] >= 0) v = alias[v];
+    return v;
+  }
+};
+
+// Tensors that need a quantization: activation inputs of int8 nodes and the results of
+// Compute/Pool nodes that int8 nodes read. A pass-through result shares its input's.
+Observed observed_tensors(const Graph& src, const Selection& sel) {
+  Observed ob;
+  ob.alias.assign(src.values.size(), -1);
   std::vector<bool> needed(src.values.size(), false);
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     if (!is_int8(sel.role[i])) continue;
     const Node& n = src.nodes[i];
     needed[n.inputs[0]] = true;
     if (n.op == Op::Add) needed[n.inputs[1]] = true;
-    if (sel.role[i] == Role::PassThrough) alias[n.outputs[0]] = n.inputs[0];
+    if (sel.role[i] == Role::PassThrough) ob.alias[n.outputs[0]] = n.inputs[0];
   }
   // Only results read by int8 nodes are quantized; others (e.g. the logits) stay float.
-  auto root = [&](int v) {
-    while (alias[v] >= 0) v = alias[v];
-    return v;
-  };
-  std::vector<int> observed;
   for (size_t v = 0; v < needed.size(); ++v)
-    if (needed[v] && alias[v] < 0) observed.push_back(static_cast<int>(v));
-  bool any_compute = false;
-  for (size_t i = 0; i < src.nodes.size(); ++i) any_compute |= sel.role[i] == Role::Compute;
-  if (!any_compute)
-    throw Error(src.source +
-                ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
+    if (needed[v] && ob.alias[v] < 0) ob.values.push_back(static_cast<int>(v));
+  return ob;
+}
 
-  // Calibration: run the fp32 graph with every observed tensor as an extra output.
+// Calibration: run the fp32 graph with every observed tensor as an extra output, twice over the
+// samples (pass 1: extremes, pass 2: histograms), and derive each tensor's quantization.
+std::map<int, calib::QuantParams> calibrate(const Graph& src, const std::vector<int>& observed,
+                                            const std::vector<Sample>& samples, const Options& o) {
   Graph cg = src;
   const size_t first_extra = cg.outputs.size();
   for (int v : observed) cg.outputs.push_back(v);
@@ -438,15 +439,42 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   std::map<int, calib::QuantParams> params;
   for (size_t t = 0; t < observed.size(); ++t)
     params[observed[t]] = calib::uint8_params(obs[t].range(o.method, o.percentile));
+  return params;
+}
 
-  // Rewrite: fake-quantize each needed tensor for its int8 readers; quantize weights and biases.
+// The weights (and bias) of int8 node n, whose activation input has scale s_in, replaced in
+// `in` by their quantized and dequantized forms.
+void quantize_operands(Rewriter& rw, const Graph& q, const Node& n, float s_in, const Options& o,
+                       std::vector<int>& in) {
+  std::vector<float> s_w;
+  if (n.op == Op::Conv) {
+    const ConstTensor& w = *const_of(q, n.inputs[1]);
+    in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, 0, o.per_channel, 1.f, s_w);
+    if (const ConstTensor* b = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
+      in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, b->data<float>(), b->numel(), 1.f, s_in, s_w, w.dims[0]);
+  } else if (n.op == Op::Gemm || n.op == Op::MatMul) {
+    const ConstTensor& w = *const_of(q, n.inputs[1]);
+    const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
+    // alpha * A * B + beta * C = A * (alpha * B) + (beta * C): both folded, attributes reset.
+    const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
+    in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, tb ? 0 : 1, o.per_channel, alpha, s_w);
+    const size_t N = static_cast<size_t>(tb ? w.dims[0] : w.dims[1]);
+    if (const ConstTensor* c = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
+      in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, c->data<float>(), c->numel(), n.attr_float("beta", 1.f),
+                               s_in, s_w, N);
+  }
+}
+
+// Rewrite: fake-quantize each needed tensor for its int8 readers; quantize weights and biases.
+Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
+              const std::map<int, calib::QuantParams>& params, const Options& o) {
   Graph q = src;
   Rewriter rw(q);
   std::map<int, int> dq_of;  // value -> its dequantized twin
   auto dequantized = [&](int v) {
     auto it = dq_of.find(v);
     if (it != dq_of.end()) return it->second;
-    const int dq = rw.fake_quantize(v, params.at(root(v)));
+    const int dq = rw.fake_quantize(v, params.at(ob.root(v)));
     dq_of[v] = dq;
     return dq;
   };
@@ -457,24 +485,8 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
     std::vector<int> in = n.inputs;
     in[0] = dequantized(n.inputs[0]);
     if (n.op == Op::Add) in[1] = dequantized(n.inputs[1]);
-    const float s_in = params.at(root(n.inputs[0])).scale;
-    std::vector<float> s_w;
-    if (n.op == Op::Conv) {
-      const ConstTensor& w = *const_of(q, n.inputs[1]);
-      in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, 0, o.per_channel, 1.f, s_w);
-      if (const ConstTensor* b = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
-        in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, b->data<float>(), b->numel(), 1.f, s_in, s_w, w.dims[0]);
-    } else if (n.op == Op::Gemm || n.op == Op::MatMul) {
-      const ConstTensor& w = *const_of(q, n.inputs[1]);
-      const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
-      // alpha * A * B + beta * C = A * (alpha * B) + (beta * C): both folded, attributes reset.
-      const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
-      in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, tb ? 0 : 1, o.per_channel, alpha, s_w);
-      const size_t N = static_cast<size_t>(tb ? w.dims[0] : w.dims[1]);
-      if (const ConstTensor* c = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
-        in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, c->data<float>(), c->numel(), n.attr_float("beta", 1.f),
-                                 s_in, s_w, N);
-    }
+    const float s_in = params.at(ob.root(n.inputs[0])).scale;
+    quantize_operands(rw, q, n, s_in, o, in);
     Node& target = q.nodes[i];
     target.inputs = in;
     if (n.op == Op::Gemm) {
@@ -495,6 +507,31 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   // Int8 readers of a Compute/Pool result must read it through Q/DQ even when the result
   // feeds only pass-throughs; the loop above already routed every int8 node's inputs.
   topological_sort(q);
+  return q;
+}
+
+}  // namespace
+
+Graph quantize(const Graph& original, const std::vector<Sample>& samples, const Options& o) {
+  if (samples.empty()) throw Error(original.source + ": the calibration set is empty");
+  const Graph src = fuse_matmul_bias(original, samples[0].shapes);
+  check_excludes(original, src, o);
+  // Shapes (for the same-shape test of Add) at the calibration samples' shapes.
+  Graph shaped = src;
+  ir::infer_shapes(shaped, samples[0].shapes);
+  std::vector<Shape> shapes;
+  for (const ir::Value& v : shaped.values) shapes.push_back(v.shape);
+  const Selection sel = select(src, shapes, o);
+
+  const Observed ob = observed_tensors(src, sel);
+  bool any_compute = false;
+  for (size_t i = 0; i < src.nodes.size(); ++i) any_compute |= sel.role[i] == Role::Compute;
+  if (!any_compute)
+    throw Error(src.source +
+                ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
+
+  const std::map<int, calib::QuantParams> params = calibrate(src, ob.values, samples, o);
+  Graph q = rewrite(src, sel, ob, params, o);
   q.validate();
   return q;
 }

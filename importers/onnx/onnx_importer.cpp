@@ -469,6 +469,65 @@ void read_external(const ::onnx::TensorProto& t, int64_t nbytes, std::vector<uin
   ext->used += nbytes;
 }
 
+// Typed storage: float_data for FLOAT, int32_data for INT8/UINT8/INT32, int64_data for INT64.
+// `typed` holds the sizes of float_data, int32_data, string_data, int64_data, double_data and
+// uint64_data; `what` names the tensor's type and shape.
+void read_typed(const ::onnx::TensorProto& t, DType dtype, int64_t numel, int64_t nbytes, const int (&typed)[6],
+                const std::string& what, const std::string& prefix, std::vector<uint8_t>& bytes) {
+  auto fail = [&](const std::string& w) { prefixed_fail(prefix, w); };
+  int have = 0;
+  int right_field = -1;
+  switch (dtype) {
+    case DType::Float32:
+      have = t.float_data_size();
+      right_field = 0;
+      break;
+    case DType::Uint8:
+    case DType::Int8:
+    case DType::Int32:
+      have = t.int32_data_size();
+      right_field = 1;
+      break;
+    case DType::Int64:
+      have = t.int64_data_size();
+      right_field = 3;
+      break;
+    default: break;
+  }
+  for (int i = 0; i < 6; ++i)
+    if (i != right_field && typed[i] > 0) fail("holds its data in a field that does not match " + what);
+  if (have != numel)
+    fail("holds " + std::to_string(have) + " elements, expected " + std::to_string(numel) + " for " + what);
+  bytes.resize(static_cast<size_t>(nbytes));
+  uint8_t* dst = bytes.data();
+  switch (dtype) {
+    case DType::Float32:
+      if (numel) std::memcpy(dst, t.float_data().data(), static_cast<size_t>(nbytes));
+      break;
+    case DType::Int32:
+      if (numel) std::memcpy(dst, t.int32_data().data(), static_cast<size_t>(nbytes));
+      break;
+    case DType::Int64:
+      if (numel) std::memcpy(dst, t.int64_data().data(), static_cast<size_t>(nbytes));
+      break;
+    case DType::Uint8:
+      for (int64_t i = 0; i < numel; ++i) {
+        int32_t v = t.int32_data(static_cast<int>(i));
+        if (v < 0 || v > 255) fail("uint8 element " + std::to_string(i) + " is out of range: " + std::to_string(v));
+        dst[i] = static_cast<uint8_t>(v);
+      }
+      break;
+    case DType::Int8:
+      for (int64_t i = 0; i < numel; ++i) {
+        int32_t v = t.int32_data(static_cast<int>(i));
+        if (v < -128 || v > 127) fail("int8 element " + std::to_string(i) + " is out of range: " + std::to_string(v));
+        dst[i] = static_cast<uint8_t>(static_cast<int8_t>(v));
+      }
+      break;
+    default: break;
+  }
+}
+
 ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& prefix, const ImportLimits& lim,
                               ExternalContext* ext) {
   auto fail = [&](const std::string& what) { prefixed_fail(prefix, what); };
@@ -522,58 +581,7 @@ ConstTensorPtr convert_tensor(const ::onnx::TensorProto& t, const std::string& p
     ct->bytes.assign(t.raw_data().begin(), t.raw_data().end());
     return ct;
   }
-  // Typed storage: float_data for FLOAT, int32_data for INT8/UINT8/INT32, int64_data for INT64.
-  int have = 0;
-  int right_field = -1;
-  switch (info.dtype) {
-    case DType::Float32:
-      have = t.float_data_size();
-      right_field = 0;
-      break;
-    case DType::Uint8:
-    case DType::Int8:
-    case DType::Int32:
-      have = t.int32_data_size();
-      right_field = 1;
-      break;
-    case DType::Int64:
-      have = t.int64_data_size();
-      right_field = 3;
-      break;
-    default: break;
-  }
-  for (int i = 0; i < 6; ++i)
-    if (i != right_field && typed[i] > 0) fail("holds its data in a field that does not match " + what);
-  if (have != numel)
-    fail("holds " + std::to_string(have) + " elements, expected " + std::to_string(numel) + " for " + what);
-  ct->bytes.resize(static_cast<size_t>(nbytes));
-  uint8_t* dst = ct->bytes.data();
-  switch (info.dtype) {
-    case DType::Float32:
-      if (numel) std::memcpy(dst, t.float_data().data(), static_cast<size_t>(nbytes));
-      break;
-    case DType::Int32:
-      if (numel) std::memcpy(dst, t.int32_data().data(), static_cast<size_t>(nbytes));
-      break;
-    case DType::Int64:
-      if (numel) std::memcpy(dst, t.int64_data().data(), static_cast<size_t>(nbytes));
-      break;
-    case DType::Uint8:
-      for (int64_t i = 0; i < numel; ++i) {
-        int32_t v = t.int32_data(static_cast<int>(i));
-        if (v < 0 || v > 255) fail("uint8 element " + std::to_string(i) + " is out of range: " + std::to_string(v));
-        dst[i] = static_cast<uint8_t>(v);
-      }
-      break;
-    case DType::Int8:
-      for (int64_t i = 0; i < numel; ++i) {
-        int32_t v = t.int32_data(static_cast<int>(i));
-        if (v < -128 || v > 127) fail("int8 element " + std::to_string(i) + " is out of range: " + std::to_string(v));
-        dst[i] = static_cast<uint8_t>(static_cast<int8_t>(v));
-      }
-      break;
-    default: break;
-  }
+  read_typed(t, info.dtype, numel, nbytes, typed, what, prefix, ct->bytes);
   return ct;
 }
 
@@ -619,9 +627,23 @@ class Importer {
   Attribute convert_attr(const Pending& n, const ::onnx::AttributeProto& a, Kind want);
   void check_attrs(Pending& n);
   void check_conv_pool(Pending& n);
+  void convert_constant(Pending& n);
   std::vector<int> topo_sort(const std::vector<Pending>& nodes, const std::unordered_set<std::string>& known);
   ConstTensorPtr const_of(int value) const;
   void check_const_operands(const ir::Graph& g, const std::vector<Pending>& pend, const std::vector<int>& order);
+
+  // The steps of run().
+  void prescan(const void* data, size_t size);
+  int add_value(ir::Value v);
+  std::vector<std::string> convert_initializers(::onnx::GraphProto& gp,
+                                                std::unordered_map<std::string, ConstTensorPtr>& inits);
+  void add_inputs(const ::onnx::GraphProto& gp, const std::unordered_map<std::string, ConstTensorPtr>& inits,
+                  std::unordered_set<std::string>& known);
+  std::vector<Pending> parse_nodes(const ::onnx::GraphProto& gp, const std::unordered_set<std::string>& known,
+                                   std::unordered_set<std::string>& produced);
+  void add_nodes(std::vector<Pending>& pend, const std::vector<int>& order);
+  void add_outputs(const ::onnx::GraphProto& gp, const std::unordered_set<std::string>& known,
+                   const std::unordered_set<std::string>& produced);
 
   const std::string& src_;
   const ImportLimits& lim_;
@@ -629,6 +651,8 @@ class Importer {
   int64_t opset_ = 0;
   // value id -> constant tensor (initializers and Constant outputs), for operand checks.
   std::unordered_map<int, ConstTensorPtr> consts_;
+  ir::Graph g_;                               // the graph run() builds
+  std::unordered_map<std::string, int> ids_;  // value name -> id in g_
 };
 
 void Importer::check_opset(const ::onnx::ModelProto& m) {
@@ -894,39 +918,7 @@ void Importer::check_attrs(Pending& n) {
         node_fail(n, "attribute 'mode' is '" + printable(m->second.s) + "', not constant, reflect, edge or wrap");
       break;
     }
-    case ir::Op::Constant: {
-      if (A.size() != 1) node_fail(n, "expects exactly one value attribute, got " + std::to_string(A.size()));
-      const std::string key = A.begin()->first;
-      Attribute a = A.begin()->second;
-      auto ct = std::make_shared<ConstTensor>();
-      if (key == "value") {
-        break;  // already a converted tensor
-      } else if (key == "value_float") {
-        ct->dtype = DType::Float32;
-        ct->bytes.resize(4);
-        std::memcpy(ct->bytes.data(), &a.f, 4);
-      } else if (key == "value_floats") {
-        ct->dtype = DType::Float32;
-        ct->dims = {static_cast<int64_t>(a.floats.size())};
-        ct->bytes.resize(a.floats.size() * 4);
-        if (!a.floats.empty()) std::memcpy(ct->bytes.data(), a.floats.data(), ct->bytes.size());
-      } else if (key == "value_int") {
-        ct->dtype = DType::Int64;
-        ct->bytes.resize(8);
-        std::memcpy(ct->bytes.data(), &a.i, 8);
-      } else if (key == "value_ints") {
-        ct->dtype = DType::Int64;
-        ct->dims = {static_cast<int64_t>(a.ints.size())};
-        ct->bytes.resize(a.ints.size() * 8);
-        if (!a.ints.empty()) std::memcpy(ct->bytes.data(), a.ints.data(), ct->bytes.size());
-      }
-      Attribute v;
-      v.kind = Kind::Tensor;
-      v.t = ct;
-      A.clear();
-      A["value"] = v;
-      break;
-    }
+    case ir::Op::Constant: convert_constant(n); break;
     case ir::Op::Relu:
     case ir::Op::Clip:
     case ir::Op::GlobalAveragePool:
@@ -941,6 +933,41 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedAdd:
     case ir::Op::Concat: break;
   }
+}
+
+// A Constant's value_float(s) / value_int(s) attribute becomes the tensor attribute 'value'.
+void Importer::convert_constant(Pending& n) {
+  auto& A = n.attrs;
+  if (A.size() != 1) node_fail(n, "expects exactly one value attribute, got " + std::to_string(A.size()));
+  const std::string key = A.begin()->first;
+  Attribute a = A.begin()->second;
+  auto ct = std::make_shared<ConstTensor>();
+  if (key == "value") {
+    return;  // already a converted tensor
+  } else if (key == "value_float") {
+    ct->dtype = DType::Float32;
+    ct->bytes.resize(4);
+    std::memcpy(ct->bytes.data(), &a.f, 4);
+  } else if (key == "value_floats") {
+    ct->dtype = DType::Float32;
+    ct->dims = {static_cast<int64_t>(a.floats.size())};
+    ct->bytes.resize(a.floats.size() * 4);
+    if (!a.floats.empty()) std::memcpy(ct->bytes.data(), a.floats.data(), ct->bytes.size());
+  } else if (key == "value_int") {
+    ct->dtype = DType::Int64;
+    ct->bytes.resize(8);
+    std::memcpy(ct->bytes.data(), &a.i, 8);
+  } else if (key == "value_ints") {
+    ct->dtype = DType::Int64;
+    ct->dims = {static_cast<int64_t>(a.ints.size())};
+    ct->bytes.resize(a.ints.size() * 8);
+    if (!a.ints.empty()) std::memcpy(ct->bytes.data(), a.ints.data(), ct->bytes.size());
+  }
+  Attribute v;
+  v.kind = Kind::Tensor;
+  v.t = ct;
+  A.clear();
+  A["value"] = v;
 }
 
 std::vector<int> Importer::topo_sort(const std::vector<Pending>& nodes, const std::unordered_set<std::string>& known) {
@@ -1086,7 +1113,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
   }
 }
 
-ir::Graph Importer::run(const void* data, size_t size) {
+// Size limits, then the pre-scan of the wire format and its budget.
+void Importer::prescan(const void* data, size_t size) {
   if (static_cast<uint64_t>(size) > static_cast<uint64_t>(lim_.max_file_bytes))
     fail("file of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(lim_.max_file_bytes) +
          " bytes");
@@ -1099,40 +1127,27 @@ ir::Graph Importer::run(const void* data, size_t size) {
   // Wire data the scan cannot walk (including groups, which ONNX never uses) is refused here, so
   // nothing reaches the parser unmeasured.
   if (!scan(p, p + size, M::Model, 0, budget)) fail("not an ONNX model (protobuf parse failed)");
-  {
-    if (budget.nodes > static_cast<uint64_t>(lim_.max_nodes))
-      fail("the model has " + std::to_string(budget.nodes) + " nodes, more than the limit of " +
-           std::to_string(lim_.max_nodes));
-    const uint64_t allowed = 8 * static_cast<uint64_t>(size) + (uint64_t{64} << 20);
-    if (budget.estimate > allowed)
-      fail("the file would need about " + std::to_string(budget.estimate >> 20) + " MiB to parse (" +
-           std::to_string(budget.messages) + " messages in " + std::to_string(size) +
-           " bytes); refusing it as malformed");
-  }
-
-  ::onnx::ModelProto model;
-  if (!model.ParseFromArray(data, static_cast<int>(size))) fail("not an ONNX model (protobuf parse failed)");
-  if (!model.has_graph()) fail("not an ONNX model (no graph)");
-  check_opset(model);
-  ::onnx::GraphProto& gp = *model.mutable_graph();
-  if (gp.node_size() > lim_.max_nodes)
-    fail("the model has " + std::to_string(gp.node_size()) + " nodes, more than the limit of " +
+  if (budget.nodes > static_cast<uint64_t>(lim_.max_nodes))
+    fail("the model has " + std::to_string(budget.nodes) + " nodes, more than the limit of " +
          std::to_string(lim_.max_nodes));
-  if (gp.sparse_initializer_size() > 0) fail("sparse initializers are not supported");
+  const uint64_t allowed = 8 * static_cast<uint64_t>(size) + (uint64_t{64} << 20);
+  if (budget.estimate > allowed)
+    fail("the file would need about " + std::to_string(budget.estimate >> 20) + " MiB to parse (" +
+         std::to_string(budget.messages) + " messages in " + std::to_string(size) +
+         " bytes); refusing it as malformed");
+}
 
-  ir::Graph g;
-  g.source = src_;
-  g.opset = opset_;
-  std::unordered_map<std::string, int> ids;  // value name -> id
-  auto add_value = [&](ir::Value v) {
-    std::string name = v.name;
-    int id = g.add_value(std::move(v));
-    ids[name] = id;
-    return id;
-  };
+int Importer::add_value(ir::Value v) {
+  std::string name = v.name;
+  int id = g_.add_value(std::move(v));
+  ids_[name] = id;
+  return id;
+}
 
-  // Initializers, converted first so a graph input that shares a name is known to be constant.
-  std::unordered_map<std::string, ConstTensorPtr> inits;
+// Initializers, converted first so a graph input that shares a name is known to be constant.
+// Returns their names in file order.
+std::vector<std::string> Importer::convert_initializers(::onnx::GraphProto& gp,
+                                                        std::unordered_map<std::string, ConstTensorPtr>& inits) {
   std::vector<std::string> init_order;
   for (int i = 0; i < gp.initializer_size(); ++i) {
     ::onnx::TensorProto& t = *gp.mutable_initializer(i);
@@ -1143,9 +1158,12 @@ ir::Graph Importer::run(const void* data, size_t size) {
     inits.emplace(t.name(), ct);
     init_order.push_back(t.name());
   }
+  return init_order;
+}
 
-  // Runtime inputs: float32 tensors with a shape.
-  std::unordered_set<std::string> known;  // names available before any node runs
+// Runtime inputs: float32 tensors with a shape. Each name goes into `known`.
+void Importer::add_inputs(const ::onnx::GraphProto& gp, const std::unordered_map<std::string, ConstTensorPtr>& inits,
+                          std::unordered_set<std::string>& known) {
   for (const auto& vi : gp.input()) {
     const std::string& name = vi.name();
     if (name.empty()) fail("a graph input has no name");
@@ -1174,24 +1192,15 @@ ir::Graph Importer::run(const void* data, size_t size) {
         v.shape.push_back(ir::kUnknownDim);
       }
     }
-    g.inputs.push_back(add_value(std::move(v)));
+    g_.inputs.push_back(add_value(std::move(v)));
   }
-  for (const std::string& name : init_order) {
-    known.insert(name);
-    ir::Value v;
-    v.name = name;
-    v.constant = inits[name];
-    v.dtype = v.constant->dtype;
-    v.shape = v.constant->dims;
-    v.has_shape = true;
-    consts_[add_value(std::move(v))] = inits[name];
-  }
-  inits.clear();
+}
 
-  // Nodes, checked in file order.
+// Nodes, checked in file order. The outputs' names go into `produced`.
+std::vector<Pending> Importer::parse_nodes(const ::onnx::GraphProto& gp, const std::unordered_set<std::string>& known,
+                                           std::unordered_set<std::string>& produced) {
   std::vector<Pending> pend;
   pend.reserve(static_cast<size_t>(gp.node_size()));
-  std::unordered_set<std::string> produced;
   for (int i = 0; i < gp.node_size(); ++i) {
     pend.push_back(parse_node(gp.node(i), i));
     const Pending& n = pend.back();
@@ -1200,15 +1209,17 @@ ir::Graph Importer::run(const void* data, size_t size) {
       if (!produced.insert(o).second) node_fail(n, "output " + quote(o) + " is produced by more than one node");
     }
   }
-  gp.clear_node();
+  return pend;
+}
 
-  const std::vector<int> order = topo_sort(pend, known);
+// The parsed nodes, in `order`, become the graph's nodes and their outputs its values.
+void Importer::add_nodes(std::vector<Pending>& pend, const std::vector<int>& order) {
   for (int idx : order) {
     Pending& n = pend[idx];
     ir::Node node;
     node.op = n.spec->op;
     node.name = n.name;
-    for (const std::string& in : n.inputs) node.inputs.push_back(in.empty() ? ir::kNoValue : ids.at(in));
+    for (const std::string& in : n.inputs) node.inputs.push_back(in.empty() ? ir::kNoValue : ids_.at(in));
     DType out_type = DType::Float32;
     ConstTensorPtr constant;
     if (node.op == ir::Op::Constant) {
@@ -1216,7 +1227,7 @@ ir::Graph Importer::run(const void* data, size_t size) {
       out_type = constant->dtype;
     } else {
       switch (ir::op_traits(node.op).dtype) {
-        case ir::DTypeRule::SameAsInput: out_type = g.values[node.inputs[0]].dtype; break;
+        case ir::DTypeRule::SameAsInput: out_type = g_.values[node.inputs[0]].dtype; break;
         // int8 zero points are carried as uint8 + 128 (lower_quantized)
         case ir::DTypeRule::Uint8:
         case ir::DTypeRule::Quantize: out_type = DType::Uint8; break;
@@ -1233,14 +1244,16 @@ ir::Graph Importer::run(const void* data, size_t size) {
       if (constant) consts_[id] = constant;
     }
     node.attrs = std::move(n.attrs);
-    g.nodes.push_back(std::move(node));
+    g_.nodes.push_back(std::move(node));
   }
-  check_const_operands(g, pend, order);
+}
 
-  // Graph outputs: produced by a node, float32.
+// Graph outputs: produced by a node, float32.
+void Importer::add_outputs(const ::onnx::GraphProto& gp, const std::unordered_set<std::string>& known,
+                           const std::unordered_set<std::string>& produced) {
   std::unordered_set<std::string> out_names;
-  if (model.graph().output_size() == 0) fail("the graph has no outputs");
-  for (const auto& vi : model.graph().output()) {
+  if (gp.output_size() == 0) fail("the graph has no outputs");
+  for (const auto& vi : gp.output()) {
     const std::string& name = vi.name();
     if (!out_names.insert(name).second) fail("graph output " + quote(name) + " is listed twice");
     if (!produced.count(name)) {
@@ -1251,10 +1264,50 @@ ir::Graph Importer::run(const void* data, size_t size) {
         vi.type().tensor_type().elem_type() != ::onnx::TensorProto_DataType_FLOAT)
       fail("graph output " + quote(name) + " has type " + onnx_dtype_name(vi.type().tensor_type().elem_type()) +
            ", only float32 outputs are supported");
-    g.outputs.push_back(ids.at(name));
+    g_.outputs.push_back(ids_.at(name));
   }
-  g.validate();
-  return g;
+}
+
+ir::Graph Importer::run(const void* data, size_t size) {
+  prescan(data, size);
+
+  ::onnx::ModelProto model;
+  if (!model.ParseFromArray(data, static_cast<int>(size))) fail("not an ONNX model (protobuf parse failed)");
+  if (!model.has_graph()) fail("not an ONNX model (no graph)");
+  check_opset(model);
+  ::onnx::GraphProto& gp = *model.mutable_graph();
+  if (gp.node_size() > lim_.max_nodes)
+    fail("the model has " + std::to_string(gp.node_size()) + " nodes, more than the limit of " +
+         std::to_string(lim_.max_nodes));
+  if (gp.sparse_initializer_size() > 0) fail("sparse initializers are not supported");
+
+  g_.source = src_;
+  g_.opset = opset_;
+  std::unordered_map<std::string, ConstTensorPtr> inits;
+  const std::vector<std::string> init_order = convert_initializers(gp, inits);
+  std::unordered_set<std::string> known;  // names available before any node runs
+  add_inputs(gp, inits, known);
+  for (const std::string& name : init_order) {
+    known.insert(name);
+    ir::Value v;
+    v.name = name;
+    v.constant = inits[name];
+    v.dtype = v.constant->dtype;
+    v.shape = v.constant->dims;
+    v.has_shape = true;
+    consts_[add_value(std::move(v))] = inits[name];
+  }
+  inits.clear();
+
+  std::unordered_set<std::string> produced;
+  std::vector<Pending> pend = parse_nodes(gp, known, produced);
+  gp.clear_node();
+  const std::vector<int> order = topo_sort(pend, known);
+  add_nodes(pend, order);
+  check_const_operands(g_, pend, order);
+  add_outputs(gp, known, produced);
+  g_.validate();
+  return std::move(g_);
 }
 
 }  // namespace

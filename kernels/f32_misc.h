@@ -45,6 +45,13 @@ void f32_matmul_strided(const MatMulGeometry& g, const float* a, const float* b,
 void concat_rows(size_t r0, size_t r1, size_t inputs, const uint8_t* const* in, const size_t* in_row, uint8_t* out,
                  size_t out_row);
 
+// A strided copy, for Slice and Transpose on any element type: element i of `out` (C order, dims
+// out_dims) is in[sum_k i_k * in_strides[k]] (strides in elements, negative for reversed steps;
+// `in` points at the element that out[0] copies). Runs output rows [r0, r1), a row being the
+// last axis; rank <= 8.
+void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_strides, size_t elem, const uint8_t* in,
+                  uint8_t* out, size_t r0, size_t r1);
+
 void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale, const float* shift,
                         float* out);
 

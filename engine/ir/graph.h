@@ -94,9 +94,19 @@ enum class Op : uint16_t {
   QuantizedDense,  // inputs: a [M][Kd], w [N][Kd] int8, bias [N] int32 (optional); "w_scale" (N)
   QuantizedAdd,    // inputs: a, b (same shape or per-channel broadcast); "qmin"/"qmax"
   Concat,          // any number of inputs joined along "axis"
+  // Ops on shapes: exported models compute Reshape targets and Slice bounds from Shape(x) at run
+  // time. infer_shapes() evaluates them once the input shapes are known, so they never run.
+  Shape,            // the input's dims as int64 ("start"/"end" from opset 15)
+  Gather,           // "axis"; on constants and computed shapes only
+  Cast,             // "to"; on constants and computed shapes only
+  ConstantOfShape,  // "value" repeated over the shape its input gives
+  Unsqueeze,        // a view: unit axes inserted ("axes" attribute, an input from opset 13)
+  Squeeze,          // a view: unit axes removed (likewise)
+  Slice,            // starts, ends, axes, steps inputs (opset 10 and later)
+  Transpose,        // "perm"
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::Concat) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::Transpose) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 
@@ -106,6 +116,7 @@ struct Value {
   Shape shape;  // empty with has_shape == false when not yet inferred
   bool has_shape = false;
   ConstTensorPtr constant;  // non-null for initializers and folded constants
+  bool derived = false;     // `constant` was computed by infer_shapes() from the input shapes
   // Quantization of a uint8 activation: real = (q - zero_point) * scale.
   float scale = 0.f;
   int32_t zero_point = 0;

@@ -23,7 +23,8 @@ enum class Int8Role : uint8_t {
   Dequantize,       // DequantizeLinear: uint8 -> float
   QuantizedFormat,  // QLinearConv, QGemm, ...: an int8 op as ONNX files carry it, lowered on load
   Integer,          // QuantizedConv, QuantizedDense, QuantizedAdd: q8's own int8 ops
-  ShapeOnly,        // Constant: folded at load, never runs
+  ShapeOnly,        // Constant, Shape, Gather, Cast, ConstantOfShape: evaluated at load or by
+                    // infer_shapes() (their inputs are constants or shapes), never run
   Fp32Only,         // BatchNormalization (folded into the Conv before it): no int8 form
 };
 
@@ -34,12 +35,16 @@ enum class DTypeRule : uint8_t {
   SameAsInput,  // either, the output's type being the first input's
   Quantize,     // float32 in, uint8 out
   Dequantize,   // uint8 in, float32 out
+  Int64,        // any type in, int64 out (Shape)
 };
 
 class ShapeContext;
 // Computes a node's output shape from its inputs' shapes (and may resolve attributes such as
 // auto_pad into explicit pads); throws q8::Error naming the node when the inputs do not fit.
 using ShapeRule = Shape (*)(ShapeContext& c);
+// Computes a node's output from constant inputs (and, for Shape, its input's shape), given the
+// output shape its shape rule found; null for ops that are never evaluated before run time.
+using ConstEval = ConstTensorPtr (*)(const Graph& g, const Node& n, const Shape& out);
 
 constexpr int kVariadic = INT_MAX;  // max_inputs of an op that takes any number of inputs
 
@@ -52,6 +57,7 @@ struct OpTraits {
   Int8Role int8;
   bool absorbs_activation;  // a Relu/Clip reading only its output fuses into it (as a clamp)
   bool view;                // the output is the input's bytes, unchanged (no step runs)
+  ConstEval eval;           // folds the op when its inputs are known before run time, or null
 };
 
 const OpTraits& op_traits(Op op);

@@ -80,6 +80,15 @@ Shape broadcast(const Graph& g, const Node& n, const Shape& a, const Shape& b) {
   return r;
 }
 
+// Whether a node can be evaluated now: its inputs are constants (Shape needs only its input's
+// shape).
+bool evaluable(const Graph& g, const Node& n) {
+  if (n.op == Op::Shape) return true;
+  for (int v : n.inputs)
+    if (v != kNoValue && !g.values[v].is_const()) return false;
+  return true;
+}
+
 }  // namespace
 
 const Value* ShapeContext::value(size_t i) const { return input_value(g, n, i); }
@@ -366,8 +375,10 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
   if (input_shapes.size() != g.inputs.size())
     throw Error(g.source + ": model has " + std::to_string(g.inputs.size()) + " inputs, got " +
                 std::to_string(input_shapes.size()));
-  for (Value& v : g.values)
+  for (Value& v : g.values) {
+    if (v.derived) v.constant.reset(), v.derived = false;  // computed for other input shapes
     if (!v.is_const()) v.has_shape = false;
+  }
   for (size_t i = 0; i < g.inputs.size(); ++i) {
     Value& v = g.values[g.inputs[i]];
     const Shape& s = input_shapes[i];
@@ -404,7 +415,9 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     // type the op reads; constant ones (weights, bounds, shapes) are checked by its shape rule.
     const DType x = g.values[n.inputs[0]].dtype;
     DType want_in = DType::Float32;
+    bool any_in = false;
     switch (t.dtype) {
+      case DTypeRule::Int64: any_in = true, o.dtype = DType::Int64; break;
       case DTypeRule::Float: o.dtype = DType::Float32; break;
       case DTypeRule::Uint8: want_in = o.dtype = DType::Uint8; break;
       case DTypeRule::SameAsInput: want_in = o.dtype = x == DType::Uint8 ? DType::Uint8 : DType::Float32; break;
@@ -413,9 +426,18 @@ void infer_shapes(Graph& g, const std::vector<Shape>& input_shapes) {
     }
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const Value* v = input_value(g, n, i);
-      if (v && !v->is_const() && v->dtype != want_in)
+      if (v && !v->is_const() && !any_in && v->dtype != want_in)
         fail(g, n, "input '" + v->name + "' is " + dtype_name(v->dtype) + ", expected " + dtype_name(want_in));
     }
+    if (t.eval && !o.is_const() && evaluable(g, n)) {
+      o.constant = t.eval(g, n, o.shape);
+      o.dtype = o.constant->dtype;
+      o.derived = true;
+    }
+    if (t.int8 == Int8Role::ShapeOnly && !o.is_const())
+      fail(g, n,
+           "computes on values known only at run time; q8 runs " + std::string(t.name) +
+               " on shapes and constants only");
     if (o.dtype == DType::Uint8 && !(o.scale > 0.f))
       fail(g, n, "output '" + o.name + "' is uint8 without a quantization scale");
   }

@@ -48,4 +48,14 @@ float pad_value(const Graph& g, const Node& n);
 // A Pad's pads (begin for every axis, then end), checked against the rank.
 std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank);
 
+// A Slice resolved against its input's shape: for every axis, the first element taken, the step
+// and the output extent (axes the Slice does not name: 0, 1 and the whole extent).
+struct SliceSpec {
+  std::vector<int64_t> start, step;
+  Shape out;
+};
+SliceSpec resolve_slice(const Graph& g, const Node& n, const Shape& in);
+// A Transpose's permutation ("perm", default: reversed axes), checked against the rank.
+std::vector<int64_t> transpose_perm(const Graph& g, const Node& n, size_t rank);
+
 }  // namespace q8::ir

@@ -21,5 +21,29 @@ Shape batch_norm(ShapeContext& c);
 Shape concat(ShapeContext& c);       // inputs of one rank, equal but along "axis"
 Shape not_lowered(ShapeContext& c);  // QOperator ops: lower_quantized() rewrites them first
 Shape not_folded(ShapeContext& c);   // Constant: folded at load
+// shape_ops.cpp
+Shape shape_of(ShapeContext& c);  // Shape
+Shape gather(ShapeContext& c);
+Shape constant_of_shape(ShapeContext& c);
+Shape unsqueeze(ShapeContext& c);
+Shape squeeze(ShapeContext& c);
+Shape slice(ShapeContext& c);
+Shape transpose(ShapeContext& c);
 
 }  // namespace q8::ir::shape_rules
+
+// The ops' evaluations on constants (op_traits.h's ConstEval), in shape_ops.cpp.
+namespace q8::ir::const_evals {
+
+// Views (Reshape, Flatten, Identity, Dropout, Unsqueeze, Squeeze): the input's bytes, new dims.
+ConstTensorPtr view(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr concat(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr add(const Graph& g, const Node& n, const Shape& out);  // int64 and float32
+ConstTensorPtr shape_of(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr gather(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr cast(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr constant_of_shape(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr slice(const Graph& g, const Node& n, const Shape& out);
+ConstTensorPtr transpose(const Graph& g, const Node& n, const Shape& out);
+
+}  // namespace q8::ir::const_evals

@@ -396,7 +396,15 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::Concat:
+    case Op::Shape:
+    case Op::Gather:
+    case Op::Cast:
+    case Op::ConstantOfShape:
+    case Op::Unsqueeze:
+    case Op::Squeeze:
+    case Op::Slice:
+    case Op::Transpose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 

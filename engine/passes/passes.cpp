@@ -40,22 +40,19 @@ void fold_constants(Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     Value& out = g.values[n.outputs.at(0)];
+    const OpTraits& t = op_traits(n.op);
     if (n.op == Op::Constant) {
       auto it = n.attrs.find("value");
       if (it == n.attrs.end() || !it->second.t) fail(g, n, "Constant without a tensor value");
       out.constant = it->second.t;
-    } else if ((n.op == Op::Identity || n.op == Op::Dropout) && const_input(g, n, 0)) {
-      out.constant = g.values[n.inputs[0]].constant;
-    } else if (n.op == Op::Reshape && const_input(g, n, 0) && const_input(g, n, 1)) {
-      const ConstTensor& x = *const_input(g, n, 0);
-      auto t = std::make_shared<ConstTensor>(x);
-      t->dims = reshape_target(g, n, x.dims, *const_input(g, n, 1));
-      out.constant = t;
-    } else if (n.op == Op::Flatten && const_input(g, n, 0)) {
-      const ConstTensor& x = *const_input(g, n, 0);
-      auto t = std::make_shared<ConstTensor>(x);
-      t->dims = flatten_shape(g, n, x.dims);
-      out.constant = t;
+    } else if (t.eval) {
+      bool known = true;
+      for (int v : n.inputs) known = known && (v == kNoValue || g.values[v].is_const());
+      if (!known) continue;
+      for (int v : n.inputs)
+        if (v != kNoValue) g.values[v].shape = g.values[v].constant->dims, g.values[v].has_shape = true;
+      ShapeContext c(g, n);
+      out.constant = t.eval(g, n, t.shape(c));
     } else {
       continue;
     }

@@ -90,7 +90,15 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: return false;  // not weighted ops
+    case Op::Concat:
+    case Op::Shape:
+    case Op::Gather:
+    case Op::Cast:
+    case Op::ConstantOfShape:
+    case Op::Unsqueeze:
+    case Op::Squeeze:
+    case Op::Slice:
+    case Op::Transpose: return false;  // not weighted ops
   }
   return false;
 }

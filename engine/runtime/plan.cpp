@@ -217,7 +217,11 @@ void Plan::Builder::build() {
     p.input_buffers_.push_back(b);
     p.input_sizes_.push_back(bytes_of(v));
   }
-  for (size_t i = 0; i < g.nodes.size(); ++i) op_runtime(g.nodes[i].op).plan(*this, i, g.nodes[i]);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    if (g.values[n.outputs[0]].is_const()) continue;  // evaluated by infer_shapes()
+    op_runtime(n.op).plan(*this, i, n);
+  }
   for (int v : g.outputs) {
     int b = get(v, Layout::Plain);
     if (is_u8(v)) {

@@ -776,7 +776,15 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
       case ir::Op::QuantizedAdd:
-      case ir::Op::Concat: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Concat:
+      case ir::Op::Shape:
+      case ir::Op::Gather:
+      case ir::Op::Cast:
+      case ir::Op::ConstantOfShape:
+      case ir::Op::Unsqueeze:
+      case ir::Op::Squeeze:
+      case ir::Op::Slice:
+      case ir::Op::Transpose: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -931,7 +939,15 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedConv:
     case ir::Op::QuantizedDense:
     case ir::Op::QuantizedAdd:
-    case ir::Op::Concat: break;
+    case ir::Op::Concat:
+    case ir::Op::Shape:
+    case ir::Op::Gather:
+    case ir::Op::Cast:
+    case ir::Op::ConstantOfShape:
+    case ir::Op::Unsqueeze:
+    case ir::Op::Squeeze:
+    case ir::Op::Slice:
+    case ir::Op::Transpose: break;
   }
 }
 
@@ -1108,7 +1124,15 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
       case ir::Op::QuantizedAdd:
-      case ir::Op::Concat: break;
+      case ir::Op::Concat:
+      case ir::Op::Shape:
+      case ir::Op::Gather:
+      case ir::Op::Cast:
+      case ir::Op::ConstantOfShape:
+      case ir::Op::Unsqueeze:
+      case ir::Op::Squeeze:
+      case ir::Op::Slice:
+      case ir::Op::Transpose: break;
     }
   }
 }
@@ -1233,6 +1257,7 @@ void Importer::add_nodes(std::vector<Pending>& pend, const std::vector<int>& ord
         case ir::DTypeRule::Quantize: out_type = DType::Uint8; break;
         case ir::DTypeRule::Float:
         case ir::DTypeRule::Dequantize: out_type = DType::Float32; break;
+        case ir::DTypeRule::Int64: out_type = DType::Int64; break;
       }
     }
     for (const std::string& o : n.outputs) {

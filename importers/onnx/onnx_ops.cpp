@@ -90,6 +90,17 @@ const std::vector<OpSpec>& op_table() {
       // Pad-11 and later: pads (and constant_value, axes) are inputs.
       {"Pad", ir::Op::Pad, 2, 4, 1, 1, {{"mode", Kind::String}}},
       {"Concat", ir::Op::Concat, 1, INT_MAX, 1, 1, {{"axis", Kind::Int}}},
+      // Shape computations (evaluated when the input shapes are known) and layout ops.
+      {"Shape", ir::Op::Shape, 1, 1, 1, 1, {{"start", Kind::Int, 15}, {"end", Kind::Int, 15}}},
+      {"Gather", ir::Op::Gather, 2, 2, 1, 1, {{"axis", Kind::Int}}},
+      {"Cast", ir::Op::Cast, 1, 1, 1, 1, {{"to", Kind::Int}, {"saturate", Kind::Int, 19}}},
+      {"ConstantOfShape", ir::Op::ConstantOfShape, 1, 1, 1, 1, {{"value", Kind::Tensor}}},
+      // Unsqueeze/Squeeze: "axes" is an attribute up to opset 12, an input from 13.
+      {"Unsqueeze", ir::Op::Unsqueeze, 1, 2, 1, 1, {{"axes", Kind::Ints, 1, 12}}},
+      {"Squeeze", ir::Op::Squeeze, 1, 2, 1, 1, {{"axes", Kind::Ints, 1, 12}}},
+      // Slice-10 and later: starts, ends, axes and steps are inputs.
+      {"Slice", ir::Op::Slice, 3, 5, 1, 1, {}},
+      {"Transpose", ir::Op::Transpose, 1, 1, 1, 1, {{"perm", Kind::Ints}}},
       // Quantization: QDQ (QuantizeLinear/DequantizeLinear around float ops) and QOperator.
       {"QuantizeLinear", ir::Op::QuantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}, {"saturate", Kind::Int, 19}}},
       {"DequantizeLinear", ir::Op::DequantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}}},

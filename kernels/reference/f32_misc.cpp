@@ -142,4 +142,26 @@ void concat_rows(size_t r0, size_t r1, size_t inputs, const uint8_t* const* in, 
   }
 }
 
+void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_strides, size_t elem, const uint8_t* in,
+                  uint8_t* out, size_t r0, size_t r1) {
+  const size_t inner = static_cast<size_t>(out_dims[rank - 1]);
+  const int64_t step = in_strides[rank - 1];
+  for (size_t r = r0; r < r1; ++r) {
+    // The row's source: its index over the outer axes, last axis fastest.
+    int64_t src = 0;
+    for (size_t k = rank - 1, rest = r; k-- > 0;) {
+      const size_t d = static_cast<size_t>(out_dims[k]);
+      src += static_cast<int64_t>(rest % d) * in_strides[k];
+      rest /= d;
+    }
+    uint8_t* dst = out + r * inner * elem;
+    if (step == 1) {
+      std::memcpy(dst, in + src * static_cast<int64_t>(elem), inner * elem);
+      continue;
+    }
+    for (size_t i = 0; i < inner; ++i, src += step)
+      std::memcpy(dst + i * elem, in + src * static_cast<int64_t>(elem), elem);
+  }
+}
+
 }  // namespace q8::kern

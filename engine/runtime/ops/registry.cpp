@@ -45,6 +45,15 @@ constexpr Row kRows[] = {
     {Op::QuantizedDense, &kQuantizedDenseRuntime},
     {Op::QuantizedAdd, &kQuantizedAddRuntime},
     {Op::Concat, &kConcatRuntime},
+    // Evaluated by infer_shapes() (their inputs are shapes and constants), never planned.
+    {Op::Shape, &kNotPlannedRuntime},
+    {Op::Gather, &kNotPlannedRuntime},
+    {Op::Cast, &kNotPlannedRuntime},
+    {Op::ConstantOfShape, &kNotPlannedRuntime},
+    {Op::Unsqueeze, &kViewRuntime},
+    {Op::Squeeze, &kViewRuntime},
+    {Op::Slice, &kSliceRuntime},
+    {Op::Transpose, &kTransposeRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -1,0 +1,76 @@
+// Slice and Transpose: strided copies of float or uint8 tensors (kern::strided_copy). A Slice of
+// a 4-D tensor works in whatever layout its input has (ShuffleNet's channel split stays NHWC);
+// a Transpose reorders C-order axes.
+#include "ir/shape_inference.h"
+#include "kernels/f32_misc.h"
+#include "runtime/ops/ops.h"
+
+namespace q8::rt {
+
+using ir::Graph;
+using ir::Node;
+using ir::Shape;
+
+namespace {
+
+std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> r(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;) r[i - 1] = r[i] * s[i];
+  return r;
+}
+
+// A step copying `out_dims` from the input buffer at element `base` with the given strides.
+void add_copy_step(Plan::Builder& pb, const Node& n, int x, int y, const std::vector<int64_t>& out_dims,
+                   const std::vector<int64_t>& in_strides, int64_t base) {
+  if (out_dims.size() > 8) fail(pb.g, n, "rank above 8 is not supported");
+  const size_t elem = ir::dtype_size(pb.g.values[n.outputs[0]].dtype);
+  size_t rows = 1;
+  for (size_t k = 0; k + 1 < out_dims.size(); ++k) rows *= static_cast<size_t>(out_dims[k]);
+  Step& s = pb.add_step(n.name, rows, 1, {x}, {y});
+  s.fn = [&A = pb.addresses(), x, y, out_dims, in_strides, base, elem](size_t r0, size_t r1) {
+    kern::strided_copy(out_dims.size(), out_dims.data(), in_strides.data(), elem,
+                       A.u8(x) + base * static_cast<int64_t>(elem), A.u8(y), r0, r1);
+  };
+}
+
+void plan_slice(Plan::Builder& pb, size_t, const Node& n) {
+  const Graph& g = pb.g;
+  const int v = n.inputs[0];
+  const Shape& xs = shape_of(g, v);
+  ir::SliceSpec s = ir::resolve_slice(g, n, xs);
+  Shape in_dims = xs;
+  const Layout l = xs.size() == 4 && !g.values[v].constant ? pb.native[v] : Layout::Plain;
+  if (l == Layout::NHWC)  // the same slice over the axes as they lie in memory: N, H, W, C
+    for (auto* a : {&s.start, &s.step, &s.out, &in_dims}) *a = {(*a)[0], (*a)[2], (*a)[3], (*a)[1]};
+  const std::vector<int64_t> st = strides_of(in_dims);
+  std::vector<int64_t> in_strides(st.size());
+  int64_t base = 0;
+  for (size_t k = 0; k < st.size(); ++k) base += s.start[k] * st[k], in_strides[k] = s.step[k] * st[k];
+  const int x = pb.get(v, l);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], l, y);
+  add_copy_step(pb, n, x, y, s.out, in_strides, base);
+}
+
+void plan_transpose(Plan::Builder& pb, size_t, const Node& n) {
+  const Graph& g = pb.g;
+  const int v = n.inputs[0];
+  const Shape& xs = shape_of(g, v);
+  const std::vector<int64_t> perm = ir::transpose_perm(g, n, xs.size());
+  const std::vector<int64_t> st = strides_of(xs);
+  std::vector<int64_t> in_strides(perm.size());
+  for (size_t k = 0; k < perm.size(); ++k) in_strides[k] = st[perm[k]];
+  const int x = pb.get(v, Layout::Plain);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], Layout::Plain, y);
+  add_copy_step(pb, n, x, y, shape_of(g, n.outputs[0]), in_strides, 0);
+}
+
+std::string copy_kernel(const Graph&, const Node&, const Dispatch&) { return "strided_copy"; }
+
+}  // namespace
+
+const OpRuntime kSliceRuntime = {nullptr, plan_slice, copy_kernel, nullptr};
+const OpRuntime kTransposeRuntime = {nullptr, plan_transpose, copy_kernel, nullptr};
+
+}  // namespace q8::rt

@@ -1,0 +1,170 @@
+// Shape computations and the layout ops. torch.onnx.export with a dynamic batch writes Reshape
+// targets as Shape -> Gather/Slice -> Unsqueeze -> Concat chains: q8 evaluates them for each
+// batch size, never at run time. Slice and Transpose on activations are strided copies; a Slice
+// of an NHWC convolution output stays NHWC. Each is checked against the same tensor computed
+// here, on every kernel path, and bad uses are refused by name.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "q8/q8.h"
+#include "tests/onnx_model_builder.h"
+
+namespace {
+
+using q8test::OnnxModelBuilder;
+using q8test::set_int;
+using q8test::set_ints;
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+q8::Model load(const OnnxModelBuilder& b, const std::string& name) {
+  const std::string bytes = b.bytes();
+  return q8::Model::load_from_memory(bytes.data(), bytes.size(), name);
+}
+
+// x [N,3,4,5] -> Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) and, in the same
+// graph, Reshape(x, Concat(Slice(Shape(x), 0, 2), [20])): PyTorch's x.flatten(1) and
+// x.flatten(2) with a dynamic batch.
+TEST(ShapeOps, DynamicBatchReshapeTargetsAreEvaluatedPerBatch) {
+  OnnxModelBuilder b(13);
+  b.input("x", {-1, 3, 4, 5});
+  b.node("Shape", {"x"}, {"s"}, "shape");
+  b.init_i64("zero", {}, {0});
+  set_int(b.node("Gather", {"s", "zero"}, {"n"}, "batch"), "axis", 0);
+  b.init_i64("axes0", {1}, {0});
+  b.node("Unsqueeze", {"n", "axes0"}, {"n1"}, "unsqueeze");
+  b.init_i64("minus1", {1}, {-1});
+  set_int(b.node("Concat", {"n1", "minus1"}, {"t1"}, "target1"), "axis", 0);
+  b.node("Reshape", {"x", "t1"}, {"y1"}, "flatten1");
+  b.init_i64("s0", {1}, {0});
+  b.init_i64("s2", {1}, {2});
+  b.node("Slice", {"s", "s0", "s2"}, {"nc"}, "lead");
+  b.init_i64("hw", {1}, {20});
+  set_int(b.node("Concat", {"nc", "hw"}, {"t2"}, "target2"), "axis", 0);
+  b.node("Reshape", {"x", "t2"}, {"y2"}, "flatten2");
+  b.output("y1").output("y2");
+  const q8::Model m = load(b, "dynamic_flatten");
+  for (int64_t n : {1, 3}) {
+    const q8::Tensor x({n, 3, 4, 5}, random_floats(n * 60, 7));
+    const std::vector<q8::Tensor> y = q8::Session(m).run({x});
+    ASSERT_EQ(y[0].shape(), (std::vector<int64_t>{n, 60}));
+    ASSERT_EQ(y[1].shape(), (std::vector<int64_t>{n, 3, 20}));
+    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(y[0].data()[i], x.data()[i]);
+    for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(y[1].data()[i], x.data()[i]);
+  }
+}
+
+// x [2,4,5,3] -> identity 1x1 Conv (so its output is NHWC and equals x) -> Slice of channels
+// 1..3, of every other row, and Transpose(0,2,3,1); the same slices made by hand.
+TEST(ShapeOps, SliceAndTransposeOfConvOutputsMatchTheDefinition) {
+  const int64_t N = 2, C = 4, H = 5, W = 3;
+  std::vector<float> eye(C * C, 0.f);
+  for (int64_t c = 0; c < C; ++c) eye[c * C + c] = 1.f;
+  OnnxModelBuilder b(13);
+  b.input("x", {N, C, H, W});
+  b.init_f("w", {C, C, 1, 1}, eye);
+  b.node("Conv", {"x", "w"}, {"c"}, "same");
+  b.init_i64("st", {2}, {1, 1});
+  b.init_i64("en", {2}, {3, 100});
+  b.init_i64("ax", {2}, {1, -2});
+  b.init_i64("sp", {2}, {1, 2});
+  b.node("Slice", {"c", "st", "en", "ax", "sp"}, {"s"}, "slice");
+  b.init_i64("rst", {1}, {-1});
+  b.init_i64("ren", {1}, {-100});
+  b.init_i64("rax", {1}, {3});
+  b.init_i64("rsp", {1}, {-1});
+  b.node("Slice", {"c", "rst", "ren", "rax", "rsp"}, {"r"}, "reverse_w");
+  set_ints(b.node("Transpose", {"c"}, {"t"}, "to_nhwc"), "perm", {0, 2, 3, 1});
+  b.output("s").output("r").output("t");
+  const q8::Model m = load(b, "slices");
+  const q8::Tensor x({N, C, H, W}, random_floats(N * C * H * W, 3));
+  auto at = [&](int64_t n, int64_t c, int64_t h, int64_t w) { return x.data()[((n * C + c) * H + h) * W + w]; };
+  for (const std::string& isa : q8::supported_isas())
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s)");
+      q8::SessionOptions o(threads);
+      o.isa = isa;
+      const std::vector<q8::Tensor> y = q8::Session(m, o).run({x});
+      ASSERT_EQ(y[0].shape(), (std::vector<int64_t>{N, 2, 2, W}));  // channels 1, 2; rows 1, 3
+      ASSERT_EQ(y[1].shape(), (std::vector<int64_t>{N, C, H, W}));
+      ASSERT_EQ(y[2].shape(), (std::vector<int64_t>{N, H, W, C}));
+      const float* s = y[0].data();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < 2; ++c)
+          for (int64_t h = 0; h < 2; ++h)
+            for (int64_t w = 0; w < W; ++w) ASSERT_EQ(*s++, at(n, 1 + c, 1 + 2 * h, w));
+      const float* r = y[1].data();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t h = 0; h < H; ++h)
+            for (int64_t w = 0; w < W; ++w) ASSERT_EQ(*r++, at(n, c, h, W - 1 - w));
+      const float* t = y[2].data();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < W; ++w)
+            for (int64_t c = 0; c < C; ++c) ASSERT_EQ(*t++, at(n, c, h, w));
+    }
+}
+
+// A ShuffleNet channel shuffle with a constant batch: Reshape [N,2,C/2,H,W] -> Transpose(0,2,1,3,4)
+// -> Reshape [N,C,H,W]; channel c' of the output is channel (c' % 2) * C/2 + c' / 2 of the input.
+TEST(ShapeOps, ChannelShuffleReordersChannels) {
+  const int64_t N = 2, C = 6, H = 2, W = 3;
+  OnnxModelBuilder b(13);
+  b.input("x", {N, C, H, W});
+  b.init_i64("five", {5}, {N, 2, C / 2, H, W});
+  b.node("Reshape", {"x", "five"}, {"g"}, "split_groups");
+  set_ints(b.node("Transpose", {"g"}, {"t"}, "swap"), "perm", {0, 2, 1, 3, 4});
+  b.init_i64("four", {4}, {N, C, H, W});
+  b.node("Reshape", {"t", "four"}, {"y"}, "join_groups");
+  b.output("y");
+  const q8::Tensor x({N, C, H, W}, random_floats(N * C * H * W, 5));
+  const q8::Tensor y = q8::Session(load(b, "shuffle")).run({x})[0];
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < H * W; ++p)
+        ASSERT_EQ(y.data()[(n * C + c) * H * W + p], x.data()[(n * C + (c % 2) * (C / 2) + c / 2) * H * W + p]);
+}
+
+TEST(ShapeOps, ComputingOnRunTimeDataIsRefusedByName) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 4});
+  b.init_i64("i", {1}, {2});
+  set_int(b.node("Gather", {"x", "i"}, {"y"}, "embedding"), "axis", 1);
+  b.output("y");
+  try {
+    load(b, "gather_model");
+    FAIL() << "a Gather of run-time data should be refused";
+  } catch (const q8::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("gather_model"), std::string::npos) << m;
+    EXPECT_NE(m.find("'embedding' (Gather)"), std::string::npos) << m;
+    EXPECT_NE(m.find("shapes and constants"), std::string::npos) << m;
+  }
+}
+
+TEST(ShapeOps, BadPermutationIsRefusedByName) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 2, 3});
+  set_ints(b.node("Transpose", {"x"}, {"y"}, "bad_perm"), "perm", {0, 0, 1});
+  b.output("y");
+  try {
+    load(b, "perm_model");
+    FAIL() << "a perm that is not a permutation should be refused";
+  } catch (const q8::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("'bad_perm' (Transpose)"), std::string::npos) << m;
+    EXPECT_NE(m.find("not a permutation"), std::string::npos) << m;
+  }
+}
+
+}  // namespace

@@ -10,6 +10,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DQ8_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+# torchvision's classifiers and a YOLO-style and a UNet net, exported now, against ONNX Runtime.
+scripts/test_zoo.sh build/q8
 # The Arm kernels (neon, neondot, neoni8mm), cross-built and run under qemu-aarch64 -cpu max.
 scripts/test_arm.sh
 # The dependency-light runtime: libq8.so, libq8.a and a static q8 with protobuf-lite, the CPU

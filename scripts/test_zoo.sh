@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The CNNs people ship, exported by torch.onnx.export at test time (scripts/zoo.py), run by q8 and
+# by ONNX Runtime on the same input: q8's fp32 output must match within relative L2 1e-4.
+# Usage: scripts/test_zoo.sh [path/to/q8]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+q8=${1:-build/q8}
+peers=build/peers
+if [ ! -d "$peers/node_modules/onnxruntime-node" ]; then
+  # --ignore-scripts: the package's install script fetches GPU libraries; the CPU one is inside.
+  npm install --prefix "$peers" --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30.0 >/dev/null
+fi
+/usr/bin/python3 scripts/zoo.py export build/zoo 2>&1 | grep -v -i warn | grep -v "^ " || true
+NODE_PATH="$peers/node_modules" /usr/bin/python3 scripts/zoo.py check build/zoo --q8 "$q8"

@@ -43,7 +43,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedConv, "QuantizedConv", 2, 3, D::Uint8, s::conv, R::Integer, false, false, nullptr},
     {Op::QuantizedDense, "QuantizedDense", 2, 3, D::Uint8, s::dense, R::Integer, false, false, nullptr},
     {Op::QuantizedAdd, "QuantizedAdd", 2, 2, D::Uint8, s::same_shape_binary, R::Integer, false, false, nullptr},
-    {Op::Concat, "Concat", 1, kVariadic, D::Float, s::concat, R::Fp32Only, false, false, e::concat},
+    {Op::Concat, "Concat", 1, kVariadic, D::SameAsInput, s::concat, R::Requantizing, false, false, e::concat},
     {Op::Shape, "Shape", 1, 1, D::Int64, s::shape_of, R::ShapeOnly, false, false, e::shape_of},
     {Op::Gather, "Gather", 2, 2, D::SameAsInput, s::gather, R::ShapeOnly, false, false, e::gather},
     {Op::Cast, "Cast", 1, 1, D::SameAsInput, s::unary, R::ShapeOnly, false, false, e::cast},

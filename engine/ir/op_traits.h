@@ -14,7 +14,7 @@ namespace q8::ir {
 // The part an op plays when a graph runs in int8.
 enum class Int8Role : uint8_t {
   Weighted,         // Conv, Gemm, MatMul: int8 weights, int32 sums, a requantized uint8 output
-  Requantizing,     // Add, AveragePool, GlobalAveragePool: uint8 in, uint8 out at a new scale
+  Requantizing,     // Add, AveragePool, GlobalAveragePool, Concat: uint8 in, uint8 out at a new scale
   TableLookup,      // unary ops that run in int8 as a 256-entry table from input to output byte
   PassThrough,      // MaxPool, Flatten, Reshape, Pad (zero), Identity, Dropout: the input's
                     // scale and zero point carry over to the output unchanged

@@ -127,7 +127,8 @@ std::vector<int64_t> transpose_perm(const Graph& g, const Node& n, size_t rank) 
   std::vector<int64_t> perm = n.attr_ints("perm", {});
   if (!n.has_attr("perm"))
     for (size_t i = 0; i < rank; ++i) perm.push_back(static_cast<int64_t>(rank - 1 - i));
-  if (perm.size() != rank) fail(g, n, "perm has " + std::to_string(perm.size()) + " axes, the input " + std::to_string(rank));
+  if (perm.size() != rank)
+    fail(g, n, "perm has " + std::to_string(perm.size()) + " axes, the input " + std::to_string(rank));
   std::vector<bool> seen(rank, false);
   for (int64_t p : perm) {
     if (p < 0 || p >= static_cast<int64_t>(rank) || seen[p]) fail(g, n, "perm is not a permutation of the axes");
@@ -291,7 +292,8 @@ ConstTensorPtr gather(const Graph& g, const Node& n, const Shape& out) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t j = 0; j < count; ++j) {
       int64_t k = idx.as_int64(j);
-      if (k < -dim || k >= dim) fail(g, n, "index " + std::to_string(k) + " is out of range for " + std::to_string(dim));
+      if (k < -dim || k >= dim)
+        fail(g, n, "index " + std::to_string(k) + " is out of range for " + std::to_string(dim));
       if (k < 0) k += dim;
       std::memcpy(t->bytes.data() + (o * count + j) * block, d.bytes.data() + (o * dim + k) * block, block);
     }

@@ -248,6 +248,7 @@ class Lowering {
   bool lower_qdq(size_t i);
   bool match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const;
   bool lower_qdq_add(Node& n, const QdqEdges& e);
+  bool lower_qdq_concat(Node& n);
   bool lower_qdq_weighted(Node& n, const QdqEdges& e);
   bool qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, const std::vector<float>& s_w, float s_in,
                 ConstTensorPtr& bias) const;
@@ -416,8 +417,9 @@ bool Lowering::lower_qdq(size_t i) {
       n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
       (n.inputs.size() < 3 || n.inputs[2] == kNoValue ||
        (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 && constant(n.inputs[2])->as_double(0) == 0.0));
-  const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad;
+  const bool passthrough = op_traits(n.op).int8 == Int8Role::PassThrough && (n.op != Op::Pad || zero_pad);
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
+  if (n.op == Op::Concat) return lower_qdq_concat(n);
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
   QdqEdges e;
   if (!match_qdq(n, weighted || n.op == Op::Add, e)) return false;
@@ -485,6 +487,31 @@ bool Lowering::lower_qdq_add(Node& n, const QdqEdges& e) {
   n.inputs = {e.x, g_.nodes[dqb].inputs[0]};
   n.outputs = {e.y};
   n.attrs = {{"qmin", int_attr(e.qmin)}, {"qmax", int_attr(e.qmax)}};
+  return true;
+}
+
+// A Concat whose inputs are all dequantized, and whose result is quantized, like the result,
+// joins the uint8 tensors: a copy of bytes.
+bool Lowering::lower_qdq_concat(Node& n) {
+  const int q = sole_quantize(n.outputs[0]);
+  if (q < 0) return false;
+  const QParams out = qparams(g_.nodes[q], 1, 2, "y");
+  std::vector<int> dqs;
+  for (int v : n.inputs) {
+    const int dq = dq_activation(v);
+    if (dq < 0) return false;
+    const QParams in = qparams(g_.nodes[dq], 1, 2, "x");
+    if (in.scale != out.scale || in.zero_point != out.zero_point) return false;
+    dqs.push_back(dq);
+  }
+  for (int i = 0; i < static_cast<int>(dqs.size()); ++i) {
+    const Node& dq = g_.nodes[dqs[i]];
+    set_qparams(n, dq.inputs[0], qparams(dq, 1, 2, "x"));
+    n.inputs[i] = dq.inputs[0];
+  }
+  set_qparams(n, g_.nodes[q].outputs[0], out);
+  n.outputs[0] = g_.nodes[q].outputs[0];
+  kill(q);
   return true;
 }
 

@@ -27,7 +27,10 @@ using ir::Shape;
 namespace {
 
 const ConstTensor* const_of(const Graph& g, int v) { return v == ir::kNoValue ? nullptr : g.values[v].constant.get(); }
-bool is_activation(const Graph& g, int v) { return v != ir::kNoValue && !g.values[v].is_const(); }
+// A float tensor computed at run time (not a weight, nor an int64 shape computation).
+bool is_activation(const Graph& g, int v) {
+  return v != ir::kNoValue && !g.values[v].is_const() && g.values[v].dtype == DType::Float32;
+}
 
 enum class Role {
   None,         // stays fp32
@@ -112,8 +115,8 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
     case ir::Int8Role::TableLookup:
       for (int v : n.inputs)
         if (!is_activation(g, v)) return false;
-      // Two activations: the integer kernels take equal shapes (no broadcasting).
-      return n.inputs.size() < 2 || shapes[n.inputs[0]] == shapes[n.inputs[1]];
+      // Add's integer kernel takes two activations of one shape (no broadcasting).
+      return n.op != Op::Add || shapes[n.inputs[0]] == shapes[n.inputs[1]];
     case ir::Int8Role::PassThrough:
       if (!is_activation(g, n.inputs[0])) return false;
       if (n.op == Op::Pad) {  // zero padding only: the zero point represents it exactly
@@ -374,7 +377,8 @@ void check_excludes(const Graph& original, const Graph& src, const Options& o) {
 // The tensors to observe during calibration, and which tensors share another's quantization.
 struct Observed {
   std::vector<int> alias;   // value -> value whose quantization it shares, or -1
-  std::vector<int> values;  // the observed values, in value order
+  std::vector<int> values;  // the observed values, in value order: each root, and each tensor
+                            // joined by a Concat (whose root's range is the union of theirs)
 
   // The value whose quantization v uses.
   int root(int v) const {
@@ -392,20 +396,34 @@ Observed observed_tensors(const Graph& src, const Selection& sel) {
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     if (!is_int8(sel.role[i])) continue;
     const Node& n = src.nodes[i];
-    needed[n.inputs[0]] = true;
-    if (n.op == Op::Add) needed[n.inputs[1]] = true;
+    for (int v : n.inputs)
+      if (is_activation(src, v)) needed[v] = true;
     if (sel.role[i] == Role::PassThrough) ob.alias[n.outputs[0]] = n.inputs[0];
+  }
+  // A Concat read by int8 nodes gives its inputs its own quantization, so joining them is a copy
+  // of bytes, and their producers requantize straight to it. A tensor joined by two Concats ties
+  // both (DenseNet's blocks share one scale).
+  std::vector<bool> joined(src.values.size(), false);
+  for (size_t i = 0; i < src.nodes.size(); ++i) {
+    const Node& n = src.nodes[i];
+    if (n.op != Op::Concat || !is_int8(sel.role[i]) || !needed[n.outputs[0]]) continue;
+    const int out = ob.root(n.outputs[0]);
+    for (int v : n.inputs) {
+      const int r = ob.root(v);
+      if (r != out) ob.alias[r] = out;
+      joined[r] = joined[v] = true;
+    }
   }
   // Only results read by int8 nodes are quantized; others (e.g. the logits) stay float.
   for (size_t v = 0; v < needed.size(); ++v)
-    if (needed[v] && ob.alias[v] < 0) ob.values.push_back(static_cast<int>(v));
+    if (needed[v] && (ob.alias[v] < 0 || joined[v])) ob.values.push_back(static_cast<int>(v));
   return ob;
 }
 
 // Calibration: run the fp32 graph with every observed tensor as an extra output, twice over the
-// samples (pass 1: extremes, pass 2: histograms), and derive each tensor's quantization.
-std::map<int, calib::QuantParams> calibrate(const Graph& src, const std::vector<int>& observed,
-                                            const std::vector<Sample>& samples, const Options& o) {
+// samples (pass 1: extremes, pass 2: histograms), and derive each tensor's range.
+std::map<int, calib::Range> calibrate(const Graph& src, const std::vector<int>& observed,
+                                      const std::vector<Sample>& samples, const Options& o) {
   Graph cg = src;
   const size_t first_extra = cg.outputs.size();
   for (int v : observed) cg.outputs.push_back(v);
@@ -444,10 +462,9 @@ std::map<int, calib::QuantParams> calibrate(const Graph& src, const std::vector<
     if (pass == 0)
       for (auto& ob : obs) ob.begin_histogram();
   }
-  std::map<int, calib::QuantParams> params;
-  for (size_t t = 0; t < observed.size(); ++t)
-    params[observed[t]] = calib::uint8_params(obs[t].range(o.method, o.percentile));
-  return params;
+  std::map<int, calib::Range> ranges;
+  for (size_t t = 0; t < observed.size(); ++t) ranges[observed[t]] = obs[t].range(o.method, o.percentile);
+  return ranges;
 }
 
 // The weights (and bias) of int8 node n, whose activation input has scale s_in, replaced in
@@ -491,8 +508,8 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
     if (!is_int8(sel.role[i])) continue;
     const Node n = q.nodes[i];  // copy: the rewriter appends to q.nodes
     std::vector<int> in = n.inputs;
-    in[0] = dequantized(n.inputs[0]);
-    if (n.op == Op::Add) in[1] = dequantized(n.inputs[1]);
+    for (size_t k = 0; k < in.size(); ++k)
+      if (is_activation(src, n.inputs[k])) in[k] = dequantized(n.inputs[k]);
     const float s_in = params.at(ob.root(n.inputs[0])).scale;
     quantize_operands(rw, q, n, s_in, o, in);
     Node& target = q.nodes[i];
@@ -506,7 +523,7 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
       const int out = sel.out[i];
       bool int8_reader = false;
       for (int c : src_readers.readers(src, out)) int8_reader |= is_int8(sel.role[c]);
-      if (int8_reader && !params.count(out)) {
+      if (int8_reader && !params.count(ob.root(out))) {
         // A result read by int8 nodes was observed above (it is one of their inputs).
         throw Error(src.source + ": internal: unobserved tensor '" + src.values[out].name + "'");
       }
@@ -538,7 +555,14 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
     throw Error(src.source +
                 ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
 
-  const std::map<int, calib::QuantParams> params = calibrate(src, ob.values, samples, o);
+  // Each root's quantization covers the ranges of every tensor sharing it.
+  std::map<int, calib::Range> root_range;
+  for (const auto& [v, r] : calibrate(src, ob.values, samples, o)) {
+    auto [it, first] = root_range.emplace(ob.root(v), r);
+    if (!first) it->second = {std::min(it->second.lo, r.lo), std::max(it->second.hi, r.hi)};
+  }
+  std::map<int, calib::QuantParams> params;
+  for (const auto& [v, r] : root_range) params[v] = calib::uint8_params(r);
   Graph q = rewrite(src, sel, ob, params, o);
   q.validate();
   return q;

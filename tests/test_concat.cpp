@@ -4,6 +4,8 @@
 // outputs, bit for bit, on every kernel path and thread count; and bad inputs are refused by name.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -92,6 +94,39 @@ TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
       ASSERT_EQ(got[0].shape(), want[0].shape());
       for (int64_t i = 0; i < want[0].numel(); ++i) ASSERT_EQ(got[0].data()[i], want[0].data()[i]) << "at " << i;
     }
+}
+
+// Quantized, the join runs on uint8: the quantizer gives both branches the Concat's scale, so the
+// join copies bytes; the int8 model stays close to fp32 and gives the same bytes on every path.
+TEST(Concat, QuantizedJoinCopiesBytesAtOneScale) {
+  const Nets nets = make_nets();
+  const q8::Model fp32 = q8::Model::load_from_memory(nets.joined.data(), nets.joined.size(), "joined");
+  const q8::Tensor calib({16, 3, 9, 7}, random_floats(16 * 3 * 9 * 7, 5));
+  const q8::Model int8 = q8::quantize(fp32, {calib});
+  bool seen = false;
+  for (const q8::NodeInfo& n : int8.describe()) {
+    if (n.op != "Concat") continue;
+    seen = true;
+    EXPECT_TRUE(n.int8) << n.kernel;
+    EXPECT_EQ(n.kernel, "concat_rows");
+  }
+  EXPECT_TRUE(seen);
+  const q8::Tensor x({1, 3, 9, 7}, random_floats(3 * 9 * 7, 6));
+  const q8::Tensor want = q8::Session(fp32).run({x})[0];
+  std::vector<float> first;
+  for (const std::string& isa : q8::supported_isas()) {
+    q8::SessionOptions o(2);
+    o.isa = isa;
+    const q8::Tensor got = q8::Session(int8, o).run({x})[0];
+    double err = 0, sig = 0;
+    for (int64_t i = 0; i < want.numel(); ++i)
+      err += (got.data()[i] - want.data()[i]) * (got.data()[i] - want.data()[i]),
+          sig += want.data()[i] * want.data()[i];
+    EXPECT_GT(10 * std::log10(sig / err), 25.0) << isa;  // SQNR in dB
+    if (first.empty()) first.assign(got.data(), got.data() + got.numel());
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), got.data()))
+        << isa << " differs from " << q8::supported_isas()[0];
+  }
 }
 
 TEST(Concat, RefusesMismatchedInputsByName) {

@@ -10,6 +10,10 @@
       runs every exported model with `q8 run` and with ONNX Runtime (../shared/peers/run_ort.js,
       NODE_PATH must hold onnxruntime-node) on the same input and fails unless q8's fp32 output
       matches within relative L2 1e-4.
+  scripts/zoo.py int8 DIR --q8 build/q8 [--models a,b] [--torch]
+      `q8 quantize` of each (32 calibration samples): output SQNR against fp32, ONNX Runtime on
+      the same int8 file, the nodes left in fp32 and, with --torch, PyTorch's own int8 (FX graph
+      mode, onednn) of the same model; fails when ONNX Runtime cannot run q8's file.
 
 Models are made at test time from Debian's python3-torchvision, never committed. Run with
 Debian's python (torch 1.13, onnx 1.12).
@@ -179,21 +183,86 @@ def check(args):
     return 1 if failures else 0
 
 
+def sqnr_db(x, ref):
+    err = float(np.sum((x.astype(np.float64) - ref) ** 2))
+    return float("inf") if err == 0 else 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / err)
+
+
+def torch_int8(name, x, calib):
+    """PyTorch's own int8 of the same random-weight model: FX graph mode, onednn engine, the same
+    calibration samples. Debian's torch has no fbgemm; onednn is its x86 engine. Returns (fp32
+    output, int8 output), the latter None where FX cannot trace the model."""
+    import torch
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    torch.backends.quantized.engine = "onednn"
+    torch.manual_seed(0)
+    model, _ = build(name)
+    randomize_bn(model, np.random.default_rng(sum(map(ord, name))))
+    model.eval()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+        try:
+            prepared = prepare_fx(model, get_default_qconfig_mapping("onednn"), (torch.from_numpy(x[:1]),))
+            for i in range(0, len(calib), 8):
+                prepared(torch.from_numpy(calib[i:i + 8]))
+            q = convert_fx(prepared)(torch.from_numpy(x)).numpy()
+        except Exception as e:  # FX cannot trace every model; say so in the table
+            print(f"  {name}: PyTorch FX int8 failed: {str(e).splitlines()[0][:120]}", file=sys.stderr)
+            return ref, None
+    return ref, q
+
+
+def int8(args):
+    """q8 quantize on each model (opset 13 file): q8's int8 SQNR against fp32, ONNX Runtime on
+    q8's int8 file, the nodes left in fp32, and PyTorch's own int8 SQNR on the same model."""
+    print(f"{'model':<22} {'q8 int8 SQNR':>12} {'ORT on q8 file':>14} {'PyTorch int8':>12}  fp32 nodes left")
+    failures = []
+    for name in args.models:
+        base = os.path.join(args.dir, name)
+        fp32, qfile = f"{base}.opset13.onnx", f"{base}.int8.onnx"
+        x, calib = np.load(base + ".input.npy"), np.load(base + ".calib.npy")
+        r = subprocess.run([args.q8, "quantize", fp32, "--calib", base + ".calib.npy", "--output", qfile],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append(f"{name}: q8 quantize failed: {r.stderr.strip()}")
+            continue
+        left = [l.strip()[len("fp32: "):] for l in r.stdout.splitlines() if l.strip().startswith("fp32: ")]
+        subprocess.run([args.q8, "run", fp32, "--input", base + ".input.npy", "--output", base + ".f.npy"], check=True)
+        subprocess.run([args.q8, "run", qfile, "--input", base + ".input.npy", "--output", base + ".q.npy"], check=True)
+        o = subprocess.run(["node", RUN_ORT, qfile, base + ".input.npy", base + ".oq.npy"], capture_output=True,
+                           text=True)
+        ref = np.load(base + ".f.npy")
+        q8_db = sqnr_db(np.load(base + ".q.npy"), ref)
+        ort_db = sqnr_db(np.load(base + ".oq.npy"), ref) if o.returncode == 0 else float("nan")
+        if o.returncode != 0:
+            failures.append(f"{name}: ONNX Runtime cannot run q8's int8 file: {o.stderr.strip()}")
+        pt = "-"
+        if args.torch:
+            tref, tq = torch_int8(name, x, calib)
+            pt = f"{sqnr_db(tq, tref):.1f} dB" if tq is not None else "n/a"
+        print(f"{name:<22} {q8_db:>9.1f} dB {ort_db:>11.1f} dB {pt:>12}  {', '.join(left) or '-'}", flush=True)
+    for f in failures:
+        print("FAIL " + f, file=sys.stderr)
+    return 1 if failures else 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["export", "check"])
+    p.add_argument("command", choices=["export", "check", "int8"])
     p.add_argument("dir")
     p.add_argument("--models", help="comma-separated; default: the checked list and the held-out ones")
     p.add_argument("--all", action="store_true", help="also the models known not to load yet")
     p.add_argument("--opsets", default="13,17")
     p.add_argument("--q8", default="build/q8")
+    p.add_argument("--torch", action="store_true", help="int8: also PyTorch's own int8 (FX, onednn)")
     args = p.parse_args()
     args.models = args.models.split(",") if args.models else MODELS + HELD_OUT + (list(NOT_YET) if args.all else [])
     args.opsets = [int(o) for o in args.opsets.split(",")]
     if args.command == "export":
         export(args)
         return 0
-    return check(args)
+    return check(args) if args.command == "check" else int8(args)
 
 
 if __name__ == "__main__":

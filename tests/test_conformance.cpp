@@ -86,12 +86,26 @@ std::vector<Case> cases() {
       {"test_edge_pad", "Pad modes other than constant"},
       {"test_reflect_pad", "Pad modes other than constant"},
       {"test_identity_sequence", "sequence types"},
+      {"test_resize_downsample_scales_cubic", "cubic Resize (q8 has nearest and linear)"},
+      {"test_resize_downsample_scales_cubic_A_n0p5_exclude_outside", "cubic Resize"},
+      {"test_resize_downsample_scales_cubic_align_corners", "cubic Resize"},
+      {"test_resize_downsample_sizes_cubic", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic_align_corners", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic_asymmetric", "cubic Resize"},
+      {"test_resize_upsample_sizes_cubic", "cubic Resize"},
+      {"test_resize_downsample_sizes_nearest_tf_half_pixel_for_nn", "coordinate mode tf_half_pixel_for_nn"},
+      {"test_resize_tf_crop_and_resize", "coordinate mode tf_crop_and_resize"},
+      {"test_convtranspose_1d", "1-D transposed convolution (q8 supports 2-D images)"},
+      {"test_convtranspose_3d", "3-D transposed convolution (q8 supports 2-D images)"},
   };
   const char* prefixes[] = {
       "test_conv_with_",   "test_basic_conv_",       "test_relu",        "test_clip",     "test_maxpool_",
       "test_averagepool_", "test_globalaveragepool", "test_flatten_",    "test_gemm_",    "test_matmul_",
       "test_add",          "test_batchnorm_",        "test_identity",    "test_dropout_", "test_constant",
-      "test_reshape_",     "test_edge_pad",          "test_reflect_pad", "test_concat_"};
+      "test_reshape_",     "test_edge_pad",          "test_reflect_pad", "test_concat_",  "test_resize_",
+      "test_upsample_",    "test_convtranspose_"};
   DIR* d = opendir(kNodeDir.c_str());
   if (!d) return r;
   std::vector<std::string> names;

@@ -41,6 +41,10 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedDense, "QuantizedDense", 2, 3, D::Uint8, s::dense, R::Integer, false, false},
     {Op::QuantizedAdd, "QuantizedAdd", 2, 2, D::Uint8, s::same_shape_binary, R::Integer, false, false},
     {Op::Concat, "Concat", 1, kVariadic, D::Float, s::concat, R::Fp32Only, false, false},
+    // Resize: nearest copies bytes, so its int8 form keeps the input's quantization; the quantizer
+    // leaves linear Resize in fp32 (quantize.cpp's quantizable()).
+    {Op::Resize, "Resize", 1, 4, D::SameAsInput, s::resize, R::PassThrough, false, false},
+    {Op::ConvTranspose, "ConvTranspose", 2, 3, D::Float, s::conv_transpose, R::Fp32Only, false, false},
 };
 
 constexpr bool rows_in_enum_order() {

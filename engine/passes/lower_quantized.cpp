@@ -396,7 +396,9 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::Concat:
+    case Op::Resize:
+    case Op::ConvTranspose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -408,7 +410,10 @@ bool Lowering::lower_qdq(size_t i) {
       n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
       (n.inputs.size() < 3 || n.inputs[2] == kNoValue ||
        (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 && constant(n.inputs[2])->as_double(0) == 0.0));
-  const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad;
+  // Nearest Resize copies bytes, so it commutes with quantization like MaxPool.
+  const bool nearest_resize = n.op == Op::Resize && n.attr_string("mode", "nearest") == "nearest";
+  const bool passthrough =
+      n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad || nearest_resize;
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
   QdqEdges e;

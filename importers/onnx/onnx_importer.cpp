@@ -627,6 +627,8 @@ class Importer {
   Attribute convert_attr(const Pending& n, const ::onnx::AttributeProto& a, Kind want);
   void check_attrs(Pending& n);
   void check_conv_pool(Pending& n);
+  void check_resize(Pending& n);
+  void check_conv_transpose(Pending& n);
   void convert_constant(Pending& n);
   std::vector<int> topo_sort(const std::vector<Pending>& nodes, const std::unordered_set<std::string>& known);
   ConstTensorPtr const_of(int value) const;
@@ -736,6 +738,7 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
 
   int max_in = s.max_in;
   if (s.op == ir::Op::Dropout && opset_ < 12) max_in = 1;  // ratio became an input in opset 12
+  if (s.op == ir::Op::Resize && opset_ < 11) max_in = 2;   // roi and sizes came in opset 11
   auto range = [](int lo, int hi, const char* what) {
     std::string r = lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi);
     return r + " " + what + (hi == 1 ? "" : "s");
@@ -776,7 +779,9 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
       case ir::Op::QuantizedAdd:
-      case ir::Op::Concat: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Concat:
+      case ir::Op::Resize:
+      case ir::Op::ConvTranspose: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -852,6 +857,75 @@ void Importer::check_conv_pool(Pending& n) {
     if (g != n.attrs.end() && (g->second.i < 1 || g->second.i > kMaxAttrValue))
       node_fail(n, "attribute 'group' is " + std::to_string(g->second.i) + ", expected >= 1");
   }
+}
+
+// Upsample-9 and Resize-10 (inputs X, scales) become Resize-11's form: an empty roi input, and the
+// coordinate transformation and rounding those versions define (asymmetric, floor).
+void Importer::check_resize(Pending& n) {
+  auto& A = n.attrs;
+  auto str = [&](const char* k, const char* def) {
+    auto it = A.find(k);
+    return it == A.end() ? std::string(def) : it->second.s;
+  };
+  if (n.op_type == "Upsample" || opset_ < 11) {
+    n.inputs.insert(n.inputs.begin() + 1, std::string());
+    Attribute s;
+    s.kind = Kind::String;
+    s.s = "asymmetric";
+    A["coordinate_transformation_mode"] = s;
+    s.s = "floor";
+    A["nearest_mode"] = s;
+    if (str("mode", "nearest") == "bilinear") {
+      s.s = "linear";
+      A["mode"] = s;
+    }
+  }
+  const std::string mode = str("mode", "nearest");
+  if (mode != "nearest" && mode != "linear")
+    node_fail(n, "mode '" + printable(mode) + "' is not supported (only nearest and linear)");
+  const std::string coord = str("coordinate_transformation_mode", "half_pixel");
+  if (coord != "half_pixel" && coord != "pytorch_half_pixel" && coord != "align_corners" && coord != "asymmetric")
+    node_fail(n, "coordinate_transformation_mode '" + printable(coord) +
+                     "' is not supported (only half_pixel, pytorch_half_pixel, align_corners, asymmetric)");
+  const std::string nearest = str("nearest_mode", "round_prefer_floor");
+  if (nearest != "round_prefer_floor" && nearest != "round_prefer_ceil" && nearest != "floor" && nearest != "ceil")
+    node_fail(n, "nearest_mode '" + printable(nearest) +
+                     "' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil");
+  auto it = A.find("antialias");
+  if (it != A.end() && it->second.i != 0) node_fail(n, "antialias is not supported");
+  if (A.count("axes")) node_fail(n, "the axes attribute is not supported (scales or sizes must cover all 4 axes)");
+  if (str("keep_aspect_ratio_policy", "stretch") != "stretch")
+    node_fail(n, "keep_aspect_ratio_policy '" + printable(str("keep_aspect_ratio_policy", "")) +
+                     "' is not supported (only stretch)");
+}
+
+void Importer::check_conv_transpose(Pending& n) {
+  auto check_list = [&](const char* k, std::initializer_list<size_t> lens, int64_t lo) {
+    auto it = n.attrs.find(k);
+    if (it == n.attrs.end()) return;
+    const std::vector<int64_t>& v = it->second.ints;
+    if (std::find(lens.begin(), lens.end(), v.size()) == lens.end())
+      node_fail(n, "attribute '" + std::string(k) + "' has " + std::to_string(v.size()) +
+                       " values (only 2-D transposed convolution is supported)");
+    for (int64_t x : v)
+      if (x < lo || x > kMaxAttrValue)
+        node_fail(n, "attribute '" + std::string(k) + "' value " + std::to_string(x) + " is out of range [" +
+                         std::to_string(lo) + ", " + std::to_string(kMaxAttrValue) + "]");
+  };
+  check_list("kernel_shape", {2}, 1);
+  check_list("strides", {2}, 1);
+  check_list("dilations", {2}, 1);
+  check_list("pads", {4}, 0);
+  check_list("output_padding", {2}, 0);
+  check_list("output_shape", {2, 4}, 1);
+  auto ap = n.attrs.find("auto_pad");
+  if (ap != n.attrs.end() && ap->second.s != "NOTSET" && ap->second.s != "SAME_UPPER" && ap->second.s != "SAME_LOWER" &&
+      ap->second.s != "VALID")
+    node_fail(n, "attribute 'auto_pad' is " + quote(printable(ap->second.s)) +
+                     ", expected NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  auto g = n.attrs.find("group");
+  if (g != n.attrs.end() && (g->second.i < 1 || g->second.i > kMaxAttrValue))
+    node_fail(n, "attribute 'group' is " + std::to_string(g->second.i) + ", expected >= 1");
 }
 
 void Importer::check_attrs(Pending& n) {
@@ -932,6 +1006,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedDense:
     case ir::Op::QuantizedAdd:
     case ir::Op::Concat: break;
+    case ir::Op::Resize: check_resize(n); break;
+    case ir::Op::ConvTranspose: check_conv_transpose(n); break;
   }
 }
 
@@ -1077,6 +1153,15 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
             node_fail(n, "shape must be a 1-D int64 tensor, got " + std::string(ir::dtype_name(s->dtype)) + " " +
                              dims_str(s->dims));
         break;
+      case ir::Op::ConvTranspose:
+        if (auto w = in(1)) {
+          if (w->dims.size() != 4)
+            node_fail(n, "only 2-D transposed convolution is supported (weight has rank " +
+                             std::to_string(w->dims.size()) + ")");
+          if (w->dtype != DType::Float32)
+            node_fail(n, "weight is " + std::string(ir::dtype_name(w->dtype)) + ", expected float32");
+        }
+        break;
       case ir::Op::Dropout:
         if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue) {
           auto t = in(2);
@@ -1108,7 +1193,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
       case ir::Op::QuantizedAdd:
-      case ir::Op::Concat: break;
+      case ir::Op::Concat:
+      case ir::Op::Resize: break;
     }
   }
 }

@@ -45,6 +45,8 @@ constexpr Row kRows[] = {
     {Op::QuantizedDense, &kQuantizedDenseRuntime},
     {Op::QuantizedAdd, &kQuantizedAddRuntime},
     {Op::Concat, &kConcatRuntime},
+    {Op::Resize, &kResizeRuntime},
+    {Op::ConvTranspose, &kConvTransposeRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

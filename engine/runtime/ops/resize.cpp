@@ -76,9 +76,9 @@ void plan_resize(Plan::Builder& pb, size_t, const Node& n) {
 }
 
 std::string resize_kernel(const Graph& g, const Node& n, const Dispatch&) {
-  return n.attr_string("mode", "nearest") == "linear" ? "f32_resize_bilinear_nhwc"
+  return n.attr_string("mode", "nearest") == "linear"      ? "f32_resize_bilinear_nhwc"
          : g.values[n.inputs[0]].dtype == ir::DType::Uint8 ? "resize_nearest_nhwc (uint8)"
-                                                            : "resize_nearest_nhwc";
+                                                           : "resize_nearest_nhwc";
 }
 
 }  // namespace

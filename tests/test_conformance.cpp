@@ -97,6 +97,7 @@ std::vector<Case> cases() {
       {"test_resize_upsample_sizes_cubic", "cubic Resize"},
       {"test_resize_downsample_sizes_nearest_tf_half_pixel_for_nn", "coordinate mode tf_half_pixel_for_nn"},
       {"test_resize_tf_crop_and_resize", "coordinate mode tf_crop_and_resize"},
+      {"test_upsample_nearest", "Upsample (deprecated since opset 10; at opsets 11+ exporters write Resize)"},
       {"test_convtranspose_1d", "1-D transposed convolution (q8 supports 2-D images)"},
       {"test_convtranspose_3d", "3-D transposed convolution (q8 supports 2-D images)"},
   };

@@ -627,7 +627,6 @@ class Importer {
   Attribute convert_attr(const Pending& n, const ::onnx::AttributeProto& a, Kind want);
   void check_attrs(Pending& n);
   void check_conv_pool(Pending& n);
-  void check_resize(Pending& n);
   void check_conv_transpose(Pending& n);
   void convert_constant(Pending& n);
   std::vector<int> topo_sort(const std::vector<Pending>& nodes, const std::unordered_set<std::string>& known);
@@ -738,7 +737,6 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
 
   int max_in = s.max_in;
   if (s.op == ir::Op::Dropout && opset_ < 12) max_in = 1;  // ratio became an input in opset 12
-  if (s.op == ir::Op::Resize && opset_ < 11) max_in = 2;   // roi and sizes came in opset 11
   auto range = [](int lo, int hi, const char* what) {
     std::string r = lo == hi ? std::to_string(lo) : std::to_string(lo) + " to " + std::to_string(hi);
     return r + " " + what + (hi == 1 ? "" : "s");
@@ -859,46 +857,6 @@ void Importer::check_conv_pool(Pending& n) {
   }
 }
 
-// Upsample-9 and Resize-10 (inputs X, scales) become Resize-11's form: an empty roi input, and the
-// coordinate transformation and rounding those versions define (asymmetric, floor).
-void Importer::check_resize(Pending& n) {
-  auto& A = n.attrs;
-  auto str = [&](const char* k, const char* def) {
-    auto it = A.find(k);
-    return it == A.end() ? std::string(def) : it->second.s;
-  };
-  if (n.op_type == "Upsample" || opset_ < 11) {
-    n.inputs.insert(n.inputs.begin() + 1, std::string());
-    Attribute s;
-    s.kind = Kind::String;
-    s.s = "asymmetric";
-    A["coordinate_transformation_mode"] = s;
-    s.s = "floor";
-    A["nearest_mode"] = s;
-    if (str("mode", "nearest") == "bilinear") {
-      s.s = "linear";
-      A["mode"] = s;
-    }
-  }
-  const std::string mode = str("mode", "nearest");
-  if (mode != "nearest" && mode != "linear")
-    node_fail(n, "mode '" + printable(mode) + "' is not supported (only nearest and linear)");
-  const std::string coord = str("coordinate_transformation_mode", "half_pixel");
-  if (coord != "half_pixel" && coord != "pytorch_half_pixel" && coord != "align_corners" && coord != "asymmetric")
-    node_fail(n, "coordinate_transformation_mode '" + printable(coord) +
-                     "' is not supported (only half_pixel, pytorch_half_pixel, align_corners, asymmetric)");
-  const std::string nearest = str("nearest_mode", "round_prefer_floor");
-  if (nearest != "round_prefer_floor" && nearest != "round_prefer_ceil" && nearest != "floor" && nearest != "ceil")
-    node_fail(n, "nearest_mode '" + printable(nearest) +
-                     "' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil");
-  auto it = A.find("antialias");
-  if (it != A.end() && it->second.i != 0) node_fail(n, "antialias is not supported");
-  if (A.count("axes")) node_fail(n, "the axes attribute is not supported (scales or sizes must cover all 4 axes)");
-  if (str("keep_aspect_ratio_policy", "stretch") != "stretch")
-    node_fail(n, "keep_aspect_ratio_policy '" + printable(str("keep_aspect_ratio_policy", "")) +
-                     "' is not supported (only stretch)");
-}
-
 void Importer::check_conv_transpose(Pending& n) {
   auto check_list = [&](const char* k, std::initializer_list<size_t> lens, int64_t lo) {
     auto it = n.attrs.find(k);
@@ -1005,8 +963,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedConv:
     case ir::Op::QuantizedDense:
     case ir::Op::QuantizedAdd:
-    case ir::Op::Concat: break;
-    case ir::Op::Resize: check_resize(n); break;
+    case ir::Op::Concat:
+    case ir::Op::Resize: break;  // checked by its shape rule (resize_geometry)
     case ir::Op::ConvTranspose: check_conv_transpose(n); break;
   }
 }

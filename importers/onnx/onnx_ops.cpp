@@ -90,8 +90,7 @@ const std::vector<OpSpec>& op_table() {
       // Pad-11 and later: pads (and constant_value, axes) are inputs.
       {"Pad", ir::Op::Pad, 2, 4, 1, 1, {{"mode", Kind::String}}},
       {"Concat", ir::Op::Concat, 1, INT_MAX, 1, 1, {{"axis", Kind::Int}}},
-      // Resize-10 takes (X, scales); 11 and later (X, roi, scales, sizes). The importer gives
-      // Resize-10 and Upsample-9 Resize-11's inputs and attributes.
+      // Resize-11 and later: (X, roi, scales, sizes).
       {"Resize",
        ir::Op::Resize,
        1,
@@ -99,11 +98,11 @@ const std::vector<OpSpec>& op_table() {
        1,
        1,
        {{"mode", Kind::String},
-        {"coordinate_transformation_mode", Kind::String, 11},
-        {"nearest_mode", Kind::String, 11},
-        {"cubic_coeff_a", Kind::Float, 11},
-        {"exclude_outside", Kind::Int, 11},
-        {"extrapolation_value", Kind::Float, 11},
+        {"coordinate_transformation_mode", Kind::String},
+        {"nearest_mode", Kind::String},
+        {"cubic_coeff_a", Kind::Float},
+        {"exclude_outside", Kind::Int},
+        {"extrapolation_value", Kind::Float},
         {"antialias", Kind::Int, 18},
         {"axes", Kind::Ints, 18},
         {"keep_aspect_ratio_policy", Kind::String, 18}}},
@@ -121,7 +120,6 @@ const std::vector<OpSpec>& op_table() {
         {"output_shape", Kind::Ints},
         {"pads", Kind::Ints},
         {"strides", Kind::Ints}}},
-      {"Upsample", ir::Op::Resize, 2, 2, 1, 1, {{"mode", Kind::String}}},
       // Quantization: QDQ (QuantizeLinear/DequantizeLinear around float ops) and QOperator.
       {"QuantizeLinear", ir::Op::QuantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}, {"saturate", Kind::Int, 19}}},
       {"DequantizeLinear", ir::Op::DequantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}}},

@@ -59,7 +59,8 @@ TEST_P(UNet, Fp32MatchesOnnxRuntimeAtBatch1And2) {
   for (int batch : {1, 2}) {
     const q8::Tensor x = q8::load_npy((data_dir() / ("input_b" + std::to_string(batch) + ".npy")).string());
     const q8::Tensor want = q8::load_npy(
-        (data_dir() / ("unet_opset" + std::to_string(GetParam()) + "_ort_b" + std::to_string(batch) + ".npy")).string());
+        (data_dir() / ("unet_opset" + std::to_string(GetParam()) + "_ort_b" + std::to_string(batch) + ".npy"))
+            .string());
     const q8::Tensor got = q8::Session(m).run({x}).at(0);
     ASSERT_EQ(got.shape(), want.shape());
     const double e = rel_l2(got, want);
@@ -134,8 +135,8 @@ std::vector<double> conv_transpose_by_definition(const std::vector<int64_t>& xd,
                 const int64_t oh = ih * s[0] + kh * d[0] - p[0], ow = iw * s[1] + kw * d[1] - p[1];
                 if (oh < 0 || ow < 0 || oh >= OH || ow >= OW) continue;
                 const int64_t k = (c / Cg) * Kg + kg;
-                y[((n * K + k) * OH + oh) * OW + ow] += static_cast<double>(x[((n * C + c) * IH + ih) * IW + iw]) *
-                                                        w[((c * Kg + kg) * KH + kh) * KW + kw];
+                y[((n * K + k) * OH + oh) * OW + ow] +=
+                    static_cast<double>(x[((n * C + c) * IH + ih) * IW + iw]) * w[((c * Kg + kg) * KH + kh) * KW + kw];
               }
   return y;
 }

@@ -104,26 +104,47 @@ inline ptrdiff_t transposed_source(size_t o, size_t pad, size_t tap, size_t dila
 void f32_conv_transpose_nhwc(const ConvTransposeGeometry& g, const float* x, const float* packed, const float* bias,
                              float* y, size_t p0, size_t p1) {
   const size_t Cg = g.Cg(), Kg = g.Kg();
+  // Output channels in blocks of kBlock held in a local array (registers), so each input value is
+  // loaded once per block; every output still sums bias, then taps in (kh, kw) order, then channels.
+  constexpr size_t kBlock = 16;
   for (size_t p = p0; p < p1; ++p) {
     const size_t ow = p % g.OW, oh = (p / g.OW) % g.OH, n = p / (g.OW * g.OH);
+    // The input pixels of this output pixel's taps, or none.
+    ptrdiff_t ih[64], iw[64];
+    const size_t th = std::min<size_t>(g.KH, 64), tw = std::min<size_t>(g.KW, 64);
+    for (size_t kh = 0; kh < th; ++kh) ih[kh] = transposed_source(oh, g.PT, kh, g.DH, g.SH, g.IH);
+    for (size_t kw = 0; kw < tw; ++kw) iw[kw] = transposed_source(ow, g.PL, kw, g.DW, g.SW, g.IW);
     float* yp = y + p * g.K;
-    for (size_t k = 0; k < g.K; ++k) yp[k] = bias ? bias[k] : 0.f;
     for (size_t gr = 0; gr < g.groups; ++gr) {
-      float* acc = yp + gr * Kg;
-      for (size_t kh = 0; kh < g.KH; ++kh) {
-        const ptrdiff_t ih = transposed_source(oh, g.PT, kh, g.DH, g.SH, g.IH);
-        if (ih < 0) continue;
-        for (size_t kw = 0; kw < g.KW; ++kw) {
-          const ptrdiff_t iw = transposed_source(ow, g.PL, kw, g.DW, g.SW, g.IW);
-          if (iw < 0) continue;
-          const float* xp = x + ((n * g.IH + static_cast<size_t>(ih)) * g.IW + static_cast<size_t>(iw)) * g.C + gr * Cg;
-          const float* wt = packed + ((gr * g.KH + kh) * g.KW + kw) * Cg * Kg;
-          for (size_t c = 0; c < Cg; ++c) {
-            const float xv = xp[c];
-            const float* wr = wt + c * Kg;
-            for (size_t k = 0; k < Kg; ++k) acc[k] += xv * wr[k];
+      for (size_t k0 = 0; k0 < Kg; k0 += kBlock) {
+        const size_t kb = std::min(kBlock, Kg - k0);
+        float acc[kBlock];
+        for (size_t j = 0; j < kBlock; ++j) acc[j] = j < kb && bias ? bias[gr * Kg + k0 + j] : 0.f;
+        for (size_t kh = 0; kh < g.KH; ++kh) {
+          const ptrdiff_t sh = kh < th ? ih[kh] : transposed_source(oh, g.PT, kh, g.DH, g.SH, g.IH);
+          if (sh < 0) continue;
+          for (size_t kw = 0; kw < g.KW; ++kw) {
+            const ptrdiff_t sw = kw < tw ? iw[kw] : transposed_source(ow, g.PL, kw, g.DW, g.SW, g.IW);
+            if (sw < 0) continue;
+            const float* xp =
+                x + ((n * g.IH + static_cast<size_t>(sh)) * g.IW + static_cast<size_t>(sw)) * g.C + gr * Cg;
+            const float* wt = packed + ((gr * g.KH + kh) * g.KW + kw) * Cg * Kg + k0;
+            if (kb == kBlock) {
+              for (size_t c = 0; c < Cg; ++c) {
+                const float xv = xp[c];
+                const float* wr = wt + c * Kg;
+                for (size_t j = 0; j < kBlock; ++j) acc[j] += xv * wr[j];
+              }
+            } else {
+              for (size_t c = 0; c < Cg; ++c) {
+                const float xv = xp[c];
+                const float* wr = wt + c * Kg;
+                for (size_t j = 0; j < kb; ++j) acc[j] += xv * wr[j];
+              }
+            }
           }
         }
+        for (size_t j = 0; j < kb; ++j) yp[gr * Kg + k0 + j] = acc[j];
       }
     }
   }

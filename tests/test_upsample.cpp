@@ -210,6 +210,41 @@ TEST(Resize, RefusesWhatItDoesNotSupportByName) {
   expect_refused(resize_model("nearest", "", {1, 1, 0, 2}), "grow", "scales must be positive");
 }
 
+TEST(Resize, RefusesScalesAndSizesThatDoNotFitByName) {
+  auto model = [](bool with_scales, const std::vector<int64_t>& sizes) {
+    OnnxModelBuilder b;
+    b.input("x", {1, 2, 4, 4});
+    b.init_f("scales", {4}, {1, 1, 2, 2});
+    b.init_i64("sizes", {4}, sizes);
+    b.node("Resize", {"x", "", with_scales ? "scales" : "", "sizes"}, {"y"}, "grow");
+    b.output("y");
+    return b.bytes();
+  };
+  expect_refused(model(true, {1, 2, 8, 8}), "grow", "exactly one of scales and sizes");
+  expect_refused(model(false, {1, 3, 8, 8}), "grow", "sizes for N and C must equal");
+  expect_refused(model(false, {1, 2, 0, 8}), "grow", "empty or oversized");
+}
+
+TEST(ConvTranspose, RefusesWeightsAndBiasThatDoNotFitByName) {
+  {
+    OnnxModelBuilder b;
+    b.input("x", {1, 2, 4, 4});
+    b.init_f("w", {3, 1, 2, 2}, random_floats(12, 1));
+    b.node("ConvTranspose", {"x", "w"}, {"y"}, "deconv");
+    b.output("y");
+    expect_refused(b.bytes(), "deconv", "expect 3 input channels");
+  }
+  {
+    OnnxModelBuilder b;
+    b.input("x", {1, 2, 4, 4});
+    b.init_f("w", {2, 3, 2, 2}, random_floats(24, 1));
+    b.init_f("b", {2}, {0, 0});
+    b.node("ConvTranspose", {"x", "w", "b"}, {"y"}, "deconv");
+    b.output("y");
+    expect_refused(b.bytes(), "deconv", "bias must be 3 float32 values");
+  }
+}
+
 TEST(ConvTranspose, RefusesAutoPadItDoesNotKnowByName) {
   OnnxModelBuilder b;
   b.input("x", {1, 2, 4, 4});

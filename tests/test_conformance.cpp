@@ -119,14 +119,28 @@ std::vector<Case> cases() {
       {"test_constantofshape_float_ones", "a run-time shape input"},
       {"test_constantofshape_int_shape_zero", "a run-time shape input"},
       {"test_constantofshape_int_zeros", "a run-time shape input"},
+      {"test_resize_downsample_scales_cubic", "cubic Resize (q8 has nearest and linear)"},
+      {"test_resize_downsample_scales_cubic_A_n0p5_exclude_outside", "cubic Resize"},
+      {"test_resize_downsample_scales_cubic_align_corners", "cubic Resize"},
+      {"test_resize_downsample_sizes_cubic", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic_align_corners", "cubic Resize"},
+      {"test_resize_upsample_scales_cubic_asymmetric", "cubic Resize"},
+      {"test_resize_upsample_sizes_cubic", "cubic Resize"},
+      {"test_resize_downsample_sizes_nearest_tf_half_pixel_for_nn", "coordinate mode tf_half_pixel_for_nn"},
+      {"test_resize_tf_crop_and_resize", "coordinate mode tf_crop_and_resize"},
+      {"test_upsample_nearest", "Upsample (deprecated since opset 10; at opsets 11+ exporters write Resize)"},
+      {"test_convtranspose_1d", "1-D transposed convolution (q8 supports 2-D images)"},
+      {"test_convtranspose_3d", "3-D transposed convolution (q8 supports 2-D images)"},
   };
   const char* prefixes[] = {
-      "test_conv_with_",   "test_basic_conv_",       "test_relu",        "test_clip",     "test_maxpool_",
-      "test_averagepool_", "test_globalaveragepool", "test_flatten_",    "test_gemm_",    "test_matmul_",
-      "test_add",          "test_batchnorm_",        "test_identity",    "test_dropout_", "test_constant",
-      "test_reshape_",     "test_edge_pad",          "test_reflect_pad", "test_concat_",  "test_slice",
-      "test_transpose_",   "test_squeeze",           "test_unsqueeze_",  "test_shape",    "test_gather_",
-      "test_cast_",        "test_constantofshape_"};
+      "test_conv_with_",   "test_basic_conv_",       "test_relu",        "test_clip",      "test_maxpool_",
+      "test_averagepool_", "test_globalaveragepool", "test_flatten_",    "test_gemm_",     "test_matmul_",
+      "test_add",          "test_batchnorm_",        "test_identity",    "test_dropout_",  "test_constant",
+      "test_reshape_",     "test_edge_pad",          "test_reflect_pad", "test_concat_",   "test_slice",
+      "test_transpose_",   "test_squeeze",           "test_unsqueeze_",  "test_shape",     "test_gather_",
+      "test_cast_",        "test_constantofshape_",  "test_resize_",     "test_upsample_", "test_convtranspose_"};
   DIR* d = opendir(kNodeDir.c_str());
   if (!d) return r;
   std::vector<std::string> names;

@@ -104,9 +104,11 @@ enum class Op : uint16_t {
   Squeeze,          // a view: unit axes removed (likewise)
   Slice,            // starts, ends, axes, steps inputs (opset 10 and later)
   Transpose,        // "perm"
+  Resize,           // inputs: x, roi (unused), scales, sizes (one of the two, constant); ONNX Resize-11+ attrs
+  ConvTranspose,    // inputs: x, w [C][K/group][KH][KW], bias [K] (optional); ONNX ConvTranspose attrs
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::Transpose) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::ConvTranspose) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

@@ -53,6 +53,10 @@ constexpr OpTraits kTraits[] = {
     {Op::Squeeze, "Squeeze", 1, 2, D::SameAsInput, s::squeeze, R::PassThrough, false, true, e::view},
     {Op::Slice, "Slice", 3, 5, D::SameAsInput, s::slice, R::PassThrough, false, false, e::slice},
     {Op::Transpose, "Transpose", 1, 1, D::SameAsInput, s::transpose, R::PassThrough, false, false, e::transpose},
+    // Resize: nearest copies bytes, so its int8 form keeps the input's quantization; the quantizer
+    // leaves linear Resize in fp32 (quantize.cpp's quantizable()).
+    {Op::Resize, "Resize", 1, 4, D::SameAsInput, s::resize, R::PassThrough, false, false, nullptr},
+    {Op::ConvTranspose, "ConvTranspose", 2, 3, D::Float, s::conv_transpose, R::Fp32Only, false, false, nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

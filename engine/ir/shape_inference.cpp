@@ -185,6 +185,110 @@ std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank) {
   return r;
 }
 
+ResizeGeometry resize_geometry(const Graph& g, const Node& n, const Shape& x) {
+  if (x.size() != 4) fail(g, n, "only 4-D (NCHW) inputs are supported, got " + shape_str(x));
+  ResizeGeometry r;
+  const std::string mode = n.attr_string("mode", "nearest");
+  if (mode != "nearest" && mode != "linear")
+    fail(g, n, "mode '" + mode + "' is not supported (only nearest and linear)");
+  r.linear = mode == "linear";
+  r.coord = n.attr_string("coordinate_transformation_mode", "half_pixel");
+  if (r.coord != "half_pixel" && r.coord != "pytorch_half_pixel" && r.coord != "align_corners" &&
+      r.coord != "asymmetric")
+    fail(g, n,
+         "coordinate_transformation_mode '" + r.coord +
+             "' is not supported (only half_pixel, pytorch_half_pixel, align_corners, asymmetric)");
+  r.nearest_mode = n.attr_string("nearest_mode", "round_prefer_floor");
+  if (r.nearest_mode != "round_prefer_floor" && r.nearest_mode != "round_prefer_ceil" && r.nearest_mode != "floor" &&
+      r.nearest_mode != "ceil")
+    fail(g, n,
+         "nearest_mode '" + r.nearest_mode + "' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil");
+  if (n.attr_int("antialias", 0) != 0) fail(g, n, "antialias is not supported");
+  if (n.has_attr("axes")) fail(g, n, "the axes attribute is not supported (scales or sizes must cover all 4 axes)");
+  const std::string policy = n.attr_string("keep_aspect_ratio_policy", "stretch");
+  if (policy != "stretch") fail(g, n, "keep_aspect_ratio_policy '" + policy + "' is not supported (only stretch)");
+  for (int64_t d : x)
+    if (d < 1) fail(g, n, "input " + shape_str(x) + " has an empty axis");
+  // Either scales (input 2, possibly given as an empty tensor) or sizes (input 3).
+  const Value* sv = input_value(g, n, 2);
+  const Value* zv = input_value(g, n, 3);
+  if ((sv && !sv->constant) || (zv && !zv->constant)) fail(g, n, "scales and sizes must be constants");
+  const ConstTensor* sc = sv && sv->constant->numel() > 0 ? sv->constant.get() : nullptr;
+  const ConstTensor* sz = zv && zv->constant->numel() > 0 ? zv->constant.get() : nullptr;
+  if (!sc == !sz) fail(g, n, "exactly one of scales and sizes must be given");
+  // The output's extent is floor(scale * in), computed in float as ONNX Runtime does.
+  constexpr int64_t kMaxExtent = int64_t{1} << 31;
+  if (sc) {
+    if (sc->dtype != DType::Float32 || sc->numel() != 4)
+      fail(g, n,
+           "scales must hold 4 float32 values, got " + std::string(dtype_name(sc->dtype)) + " " + shape_str(sc->dims));
+    const float* s = sc->data<float>();
+    if (s[0] != 1.f || s[1] != 1.f) fail(g, n, "scales for N and C must be 1 (only the 2 spatial axes of NCHW resize)");
+    float e[2];
+    for (int a = 0; a < 2; ++a) {
+      if (!(s[2 + a] > 0.f) || !std::isfinite(s[2 + a])) fail(g, n, "scales must be positive and finite");
+      e[a] = std::floor(s[2 + a] * static_cast<float>(x[2 + a]));
+      if (!(e[a] >= 1.f && e[a] < static_cast<float>(kMaxExtent)))
+        fail(g, n, "scales give an empty or oversized output for input " + shape_str(x));
+    }
+    r.oh = static_cast<int64_t>(e[0]), r.ow = static_cast<int64_t>(e[1]);
+    r.sh = s[2], r.sw = s[3];
+    r.rh = s[2] * static_cast<float>(x[2]), r.rw = s[3] * static_cast<float>(x[3]);
+  } else {
+    if (sz->dtype != DType::Int64 || sz->numel() != 4)
+      fail(g, n,
+           "sizes must hold 4 int64 values, got " + std::string(dtype_name(sz->dtype)) + " " + shape_str(sz->dims));
+    if (sz->as_int64(0) != x[0] || sz->as_int64(1) != x[1])
+      fail(g, n, "sizes for N and C must equal the input's " + shape_str(x) + " (only the 2 spatial axes resize)");
+    r.oh = sz->as_int64(2), r.ow = sz->as_int64(3);
+    if (r.oh < 1 || r.ow < 1 || r.oh >= kMaxExtent || r.ow >= kMaxExtent)
+      fail(g, n, "sizes give an empty or oversized output");
+    r.sh = static_cast<float>(r.oh) / static_cast<float>(x[2]);
+    r.sw = static_cast<float>(r.ow) / static_cast<float>(x[3]);
+    r.rh = static_cast<float>(r.oh), r.rw = static_cast<float>(r.ow);
+  }
+  return r;
+}
+
+ConvTransposeWindow conv_transpose_window(const Graph& g, const Node& n, const Shape& x, int64_t kh, int64_t kw) {
+  const std::vector<int64_t> s = n.attr_ints("strides", {1, 1}), d = n.attr_ints("dilations", {1, 1}),
+                             p = n.attr_ints("pads", {0, 0, 0, 0}), op = n.attr_ints("output_padding", {0, 0});
+  std::vector<int64_t> os = n.attr_ints("output_shape", {});
+  if (os.size() == 4) os.erase(os.begin(), os.begin() + 2);  // given with N and C
+  if (s.size() != 2 || d.size() != 2 || p.size() != 4 || op.size() != 2 || (!os.empty() && os.size() != 2))
+    fail(g, n, "strides/dilations/pads/output_padding/output_shape must describe 2 spatial axes");
+  constexpr int64_t kMax = int64_t{1} << 24;  // keeps every extent below well inside int64
+  for (int a = 0; a < 2; ++a) {
+    if (s[a] < 1 || s[a] > kMax || d[a] < 1 || d[a] > kMax) fail(g, n, "strides and dilations must be in [1, 2^24]");
+    if (op[a] < 0 || op[a] > kMax) fail(g, n, "output_padding must be in [0, 2^24]");
+    if (p[a] < 0 || p[a + 2] < 0 || p[a] > kMax || p[a + 2] > kMax) fail(g, n, "pads must be in [0, 2^24]");
+    if (!os.empty() && (os[a] < 1 || os[a] > kMax)) fail(g, n, "output_shape must be in [1, 2^24]");
+  }
+  for (int a = 0; a < 2; ++a)
+    if (x[2 + a] < 1 || x[2 + a] > kMax) fail(g, n, "input " + shape_str(x) + " has an empty or oversized axis");
+  const std::string ap = n.attr_string("auto_pad", "NOTSET");
+  if (ap != "NOTSET" && ap != "VALID" && ap != "SAME_UPPER" && ap != "SAME_LOWER")
+    fail(g, n, "auto_pad '" + ap + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+  const int64_t k[2] = {kh, kw};
+  int64_t out[2], head[2];
+  for (int a = 0; a < 2; ++a) {
+    // The full transposed result, before any padding is cut away.
+    const int64_t full = s[a] * (x[2 + a] - 1) + op[a] + (k[a] - 1) * d[a] + 1;
+    if (!os.empty() || ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      out[a] = !os.empty() ? os[a] : x[2 + a] * s[a];
+      const int64_t total = std::max<int64_t>(0, full - out[a]);
+      // The odd pixel is cut from the top/left for SAME_LOWER, from the bottom/right otherwise.
+      head[a] = ap == "SAME_LOWER" ? total - total / 2 : total / 2;
+    } else {
+      const bool valid = ap == "VALID";
+      head[a] = valid ? 0 : p[a];
+      out[a] = full - head[a] - (valid ? 0 : p[a + 2]);
+    }
+    if (out[a] < 1) fail(g, n, "pads leave an empty output for input " + shape_str(x));
+  }
+  return {out[0], out[1], head[0], head[1]};
+}
+
 // ---- Shape rules, one per op family (the `shape` column of op_traits.cpp) -------------------
 
 namespace shape_rules {
@@ -345,6 +449,38 @@ Shape concat(ShapeContext& c) {
   }
   c.n.attrs["axis"].i = axis;  // normalised: the runtime reads a non-negative axis
   return out;
+}
+
+Shape resize(ShapeContext& c) {
+  const Shape& x = c.in(0);
+  const ResizeGeometry r = resize_geometry(c.g, c.n, x);
+  return {x[0], x[1], r.oh, r.ow};
+}
+
+Shape conv_transpose(ShapeContext& c) {
+  c.rank_is(0, 4);
+  const Shape& x = c.in(0);
+  const ConstTensor* w = c.constant(1);
+  if (!w) c.fail("weights must be a constant initializer");
+  if (w->dtype != DType::Float32) c.fail("weights must be float32");
+  if (w->dims.size() != 4) c.fail("weights have shape " + shape_str(w->dims) + ", expected rank 4");
+  const int64_t group = c.n.attr_int("group", 1);
+  if (group < 1 || x[1] % group != 0)
+    c.fail("group " + std::to_string(group) + " does not divide channels " + std::to_string(x[1]));
+  if (w->dims[0] != x[1])
+    c.fail("weights " + shape_str(w->dims) + " expect " + std::to_string(w->dims[0]) + " input channels, input has " +
+           std::to_string(x[1]));
+  const int64_t K = w->dims[1] * group;
+  std::vector<int64_t> ks = c.n.attr_ints("kernel_shape", {w->dims[2], w->dims[3]});
+  if (ks.size() != 2 || ks[0] != w->dims[2] || ks[1] != w->dims[3])
+    c.fail("kernel_shape does not match the weights " + shape_str(w->dims));
+  if (const Value* b = c.value(2)) {
+    if (!b->constant) c.fail("bias must be a constant initializer");
+    if (b->constant->dtype != DType::Float32 || b->constant->numel() != K)
+      c.fail("bias must be " + std::to_string(K) + " float32 values");
+  }
+  const ConvTransposeWindow win = conv_transpose_window(c.g, c.n, x, ks[0], ks[1]);
+  return {x[0], K, win.oh, win.ow};
 }
 
 Shape not_lowered(ShapeContext& c) { c.fail("quantized op was not lowered"); }

@@ -57,5 +57,24 @@ struct SliceSpec {
 SliceSpec resolve_slice(const Graph& g, const Node& n, const Shape& in);
 // A Transpose's permutation ("perm", default: reversed axes), checked against the rank.
 std::vector<int64_t> transpose_perm(const Graph& g, const Node& n, size_t rank);
+// Resize of an NCHW input x, checked (mode, coordinate transformation, scales or sizes): the
+// output's spatial extent and the scale each spatial axis's coordinates are transformed with.
+struct ResizeGeometry {
+  int64_t oh = 0, ow = 0;
+  float sh = 1.f, sw = 1.f;
+  float rh = 1.f, rw = 1.f;  // the resized extents align_corners divides by: in * scale, or the sizes
+  bool linear = false;       // mode linear (bilinear on H, W); otherwise nearest
+  std::string coord;         // coordinate_transformation_mode
+  std::string nearest_mode;  // for mode nearest
+};
+ResizeGeometry resize_geometry(const Graph& g, const Node& n, const Shape& x);
+
+// ConvTranspose of an NCHW input x with kernel kh x kw, checked: the output's spatial extent and
+// the padding cut from the top and left of the full transposed result (auto_pad and output_shape
+// resolved as ONNX Runtime does).
+struct ConvTransposeWindow {
+  int64_t oh = 0, ow = 0, pt = 0, pl = 0;
+};
+ConvTransposeWindow conv_transpose_window(const Graph& g, const Node& n, const Shape& x, int64_t kh, int64_t kw);
 
 }  // namespace q8::ir

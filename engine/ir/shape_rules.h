@@ -18,9 +18,11 @@ Shape dense(ShapeContext& c);              // QuantizedDense
 Shape unary(ShapeContext& c);              // the first input's shape
 Shape pad(ShapeContext& c);
 Shape batch_norm(ShapeContext& c);
-Shape concat(ShapeContext& c);       // inputs of one rank, equal but along "axis"
-Shape not_lowered(ShapeContext& c);  // QOperator ops: lower_quantized() rewrites them first
-Shape not_folded(ShapeContext& c);   // Constant: folded at load
+Shape concat(ShapeContext& c);          // inputs of one rank, equal but along "axis"
+Shape resize(ShapeContext& c);          // NCHW, spatial axes scaled (resize_geometry)
+Shape conv_transpose(ShapeContext& c);  // NCHW (conv_transpose_geometry)
+Shape not_lowered(ShapeContext& c);     // QOperator ops: lower_quantized() rewrites them first
+Shape not_folded(ShapeContext& c);      // Constant: folded at load
 // shape_ops.cpp
 Shape shape_of(ShapeContext& c);  // Shape
 Shape gather(ShapeContext& c);

@@ -405,7 +405,9 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Unsqueeze:
     case Op::Squeeze:
     case Op::Slice:
-    case Op::Transpose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::Transpose:
+    case Op::Resize:
+    case Op::ConvTranspose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -417,7 +419,10 @@ bool Lowering::lower_qdq(size_t i) {
       n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
       (n.inputs.size() < 3 || n.inputs[2] == kNoValue ||
        (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 && constant(n.inputs[2])->as_double(0) == 0.0));
-  const bool passthrough = op_traits(n.op).int8 == Int8Role::PassThrough && (n.op != Op::Pad || zero_pad);
+  // Nearest Resize copies bytes, so it commutes with quantization like MaxPool; linear does not.
+  const bool nearest_resize = n.op == Op::Resize && n.attr_string("mode", "nearest") == "nearest";
+  const bool passthrough = op_traits(n.op).int8 == Int8Role::PassThrough && (n.op != Op::Pad || zero_pad) &&
+                           (n.op != Op::Resize || nearest_resize);
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (n.op == Op::Concat) return lower_qdq_concat(n);
   if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;

@@ -102,6 +102,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Squeeze:
     case Op::Slice:
     case Op::Transpose: return false;  // not weighted ops
+    case Op::Resize:
+    case Op::ConvTranspose: return false;  // not weighted ops (ConvTranspose has no int8 form)
   }
   return false;
 }
@@ -125,6 +127,8 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
         if (n.inputs.size() > 2 && n.inputs[2] != ir::kNoValue && (!v || v->numel() != 1 || v->as_double(0) != 0.0))
           return false;
       }
+      // Nearest Resize copies bytes; linear Resize interpolates and stays fp32.
+      if (n.op == Op::Resize && n.attr_string("mode", "nearest") != "nearest") return false;
       return true;
     case ir::Int8Role::Clamp:      // absorbed by the op before it (select())
     case ir::Int8Role::Fp32Only:   // folded away before quantization, or no int8 form

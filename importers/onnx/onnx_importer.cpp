@@ -627,6 +627,7 @@ class Importer {
   Attribute convert_attr(const Pending& n, const ::onnx::AttributeProto& a, Kind want);
   void check_attrs(Pending& n);
   void check_conv_pool(Pending& n);
+  void check_conv_transpose(Pending& n);
   void convert_constant(Pending& n);
   std::vector<int> topo_sort(const std::vector<Pending>& nodes, const std::unordered_set<std::string>& known);
   ConstTensorPtr const_of(int value) const;
@@ -784,7 +785,9 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::Unsqueeze:
       case ir::Op::Squeeze:
       case ir::Op::Slice:
-      case ir::Op::Transpose: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Transpose:
+      case ir::Op::Resize:
+      case ir::Op::ConvTranspose: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -860,6 +863,35 @@ void Importer::check_conv_pool(Pending& n) {
     if (g != n.attrs.end() && (g->second.i < 1 || g->second.i > kMaxAttrValue))
       node_fail(n, "attribute 'group' is " + std::to_string(g->second.i) + ", expected >= 1");
   }
+}
+
+void Importer::check_conv_transpose(Pending& n) {
+  auto check_list = [&](const char* k, std::initializer_list<size_t> lens, int64_t lo) {
+    auto it = n.attrs.find(k);
+    if (it == n.attrs.end()) return;
+    const std::vector<int64_t>& v = it->second.ints;
+    if (std::find(lens.begin(), lens.end(), v.size()) == lens.end())
+      node_fail(n, "attribute '" + std::string(k) + "' has " + std::to_string(v.size()) +
+                       " values (only 2-D transposed convolution is supported)");
+    for (int64_t x : v)
+      if (x < lo || x > kMaxAttrValue)
+        node_fail(n, "attribute '" + std::string(k) + "' value " + std::to_string(x) + " is out of range [" +
+                         std::to_string(lo) + ", " + std::to_string(kMaxAttrValue) + "]");
+  };
+  check_list("kernel_shape", {2}, 1);
+  check_list("strides", {2}, 1);
+  check_list("dilations", {2}, 1);
+  check_list("pads", {4}, 0);
+  check_list("output_padding", {2}, 0);
+  check_list("output_shape", {2, 4}, 1);
+  auto ap = n.attrs.find("auto_pad");
+  if (ap != n.attrs.end() && ap->second.s != "NOTSET" && ap->second.s != "SAME_UPPER" && ap->second.s != "SAME_LOWER" &&
+      ap->second.s != "VALID")
+    node_fail(n, "attribute 'auto_pad' is " + quote(printable(ap->second.s)) +
+                     ", expected NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  auto g = n.attrs.find("group");
+  if (g != n.attrs.end() && (g->second.i < 1 || g->second.i > kMaxAttrValue))
+    node_fail(n, "attribute 'group' is " + std::to_string(g->second.i) + ", expected >= 1");
 }
 
 void Importer::check_attrs(Pending& n) {
@@ -948,6 +980,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Squeeze:
     case ir::Op::Slice:
     case ir::Op::Transpose: break;
+    case ir::Op::Resize: break;  // checked by its shape rule (resize_geometry)
+    case ir::Op::ConvTranspose: check_conv_transpose(n); break;
   }
 }
 
@@ -1093,6 +1127,15 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
             node_fail(n, "shape must be a 1-D int64 tensor, got " + std::string(ir::dtype_name(s->dtype)) + " " +
                              dims_str(s->dims));
         break;
+      case ir::Op::ConvTranspose:
+        if (auto w = in(1)) {
+          if (w->dims.size() != 4)
+            node_fail(n, "only 2-D transposed convolution is supported (weight has rank " +
+                             std::to_string(w->dims.size()) + ")");
+          if (w->dtype != DType::Float32)
+            node_fail(n, "weight is " + std::string(ir::dtype_name(w->dtype)) + ", expected float32");
+        }
+        break;
       case ir::Op::Dropout:
         if (node.inputs.size() > 2 && node.inputs[2] != ir::kNoValue) {
           auto t = in(2);
@@ -1132,7 +1175,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::Unsqueeze:
       case ir::Op::Squeeze:
       case ir::Op::Slice:
-      case ir::Op::Transpose: break;
+      case ir::Op::Transpose:
+      case ir::Op::Resize: break;
     }
   }
 }

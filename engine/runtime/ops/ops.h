@@ -47,6 +47,8 @@ extern const OpRuntime kBatchNormRuntime;       // batch_norm.cpp
 extern const OpRuntime kConcatRuntime;          // concat.cpp
 extern const OpRuntime kSliceRuntime;           // strided_copy.cpp
 extern const OpRuntime kTransposeRuntime;       // strided_copy.cpp
+extern const OpRuntime kResizeRuntime;          // resize.cpp
+extern const OpRuntime kConvTransposeRuntime;   // conv_transpose.cpp
 extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten or evaluated before planning
 
 }  // namespace q8::rt

@@ -54,6 +54,8 @@ constexpr Row kRows[] = {
     {Op::Squeeze, &kViewRuntime},
     {Op::Slice, &kSliceRuntime},
     {Op::Transpose, &kTransposeRuntime},
+    {Op::Resize, &kResizeRuntime},
+    {Op::ConvTranspose, &kConvTransposeRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

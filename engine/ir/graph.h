@@ -94,9 +94,17 @@ enum class Op : uint16_t {
   QuantizedDense,  // inputs: a [M][Kd], w [N][Kd] int8, bias [N] int32 (optional); "w_scale" (N)
   QuantizedAdd,    // inputs: a, b (same shape or per-channel broadcast); "qmin"/"qmax"
   Concat,          // any number of inputs joined along "axis"
+  Mul,             // NumPy broadcasting, like Add
+  Sub,
+  Div,
+  Pow,
+  ReduceMean,          // "axes" (attribute, or a constant input from opset 18), "keepdims"
+  Softmax,             // along "axis" (before opset 13: over the axes from "axis" on, flattened)
+  LogSoftmax,          // as Softmax
+  LayerNormalization,  // inputs: x, scale, bias (optional); outputs: y, mean and inv_std_dev (optional)
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::Concat) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::LayerNormalization) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

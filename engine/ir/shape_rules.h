@@ -19,6 +19,9 @@ Shape unary(ShapeContext& c);              // the first input's shape
 Shape pad(ShapeContext& c);
 Shape batch_norm(ShapeContext& c);
 Shape concat(ShapeContext& c);       // inputs of one rank, equal but along "axis"
+Shape reduce(ShapeContext& c);       // ReduceMean (reduced_axes, shape_inference.h)
+Shape softmax(ShapeContext& c);      // Softmax, LogSoftmax: "axis" normalised
+Shape layer_norm(ShapeContext& c);   // LayerNormalization (also shapes the mean and inv_std_dev outputs)
 Shape not_lowered(ShapeContext& c);  // QOperator ops: lower_quantized() rewrites them first
 Shape not_folded(ShapeContext& c);   // Constant: folded at load
 

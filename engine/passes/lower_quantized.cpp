@@ -396,7 +396,15 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::Concat:
+    case Op::Mul:
+    case Op::Sub:
+    case Op::Div:
+    case Op::Pow:
+    case Op::ReduceMean:
+    case Op::Softmax:
+    case Op::LogSoftmax:
+    case Op::LayerNormalization: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 

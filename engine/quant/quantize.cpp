@@ -90,7 +90,15 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: return false;  // not weighted ops
+    case Op::Concat:
+    case Op::Mul:
+    case Op::Sub:
+    case Op::Div:
+    case Op::Pow:
+    case Op::ReduceMean:
+    case Op::Softmax:
+    case Op::LogSoftmax:
+    case Op::LayerNormalization: return false;  // not weighted ops
   }
   return false;
 }

@@ -57,8 +57,13 @@ TEST(KernelTables, EveryF32EntryIsANamedKernel) {
     expect_named(t->maxpool, "f32_maxpool_", isa + " maxpool");
     expect_named(t->avgpool, "f32_avgpool_", isa + " avgpool");
     expect_named(t->global_avgpool, "f32_global_avgpool_", isa + " global_avgpool");
-    expect_named(t->add, "f32_add_", isa + " add");
-    expect_named(t->add_row, "f32_add_row_", isa + " add_row");
+    // Each binary op kind's entries, in BinaryOp order.
+    const char* const kinds[kTableBinaryOps] = {"add", "sub", "mul", "div"};
+    for (size_t op = 0; op < kTableBinaryOps; ++op) {
+      const std::string k = kinds[op];
+      expect_named(t->binary[op], ("f32_" + k + "__").c_str(), isa + " " + k);
+      expect_named(t->binary_rows[op], ("f32_" + k + "_rows__").c_str(), isa + " " + k + "_rows");
+    }
     expect_named(t->clamp, "f32_clamp_", isa + " clamp");
   }
   EXPECT_GE(tables, 1);

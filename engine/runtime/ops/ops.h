@@ -34,7 +34,7 @@ extern const OpRuntime kConvRuntime;            // conv.cpp
 extern const OpRuntime kQuantizedConvRuntime;   // quantized_conv.cpp
 extern const OpRuntime kGemmRuntime;            // gemm.cpp: Gemm and MatMul
 extern const OpRuntime kQuantizedDenseRuntime;  // quantized_dense.cpp
-extern const OpRuntime kAddRuntime;             // add.cpp
+extern const OpRuntime kBinaryRuntime;          // binary.cpp: Add, Sub, Mul, Div, Pow
 extern const OpRuntime kQuantizedAddRuntime;    // quantized_add.cpp
 extern const OpRuntime kPoolRuntime;            // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
 extern const OpRuntime kClampRuntime;           // elementwise.cpp: Relu, Clip
@@ -45,6 +45,9 @@ extern const OpRuntime kPadRuntime;             // pad.cpp
 extern const OpRuntime kViewRuntime;            // view.cpp: Flatten, Reshape
 extern const OpRuntime kBatchNormRuntime;       // batch_norm.cpp
 extern const OpRuntime kConcatRuntime;          // concat.cpp
+extern const OpRuntime kReduceMeanRuntime;      // reduce_mean.cpp
+extern const OpRuntime kSoftmaxRuntime;         // softmax.cpp: Softmax, LogSoftmax
+extern const OpRuntime kLayerNormRuntime;       // layer_norm.cpp
 extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten before planning
 
 }  // namespace q8::rt

@@ -26,7 +26,7 @@ constexpr Row kRows[] = {
     {Op::Flatten, &kViewRuntime},
     {Op::Gemm, &kGemmRuntime},
     {Op::MatMul, &kGemmRuntime},
-    {Op::Add, &kAddRuntime},
+    {Op::Add, &kBinaryRuntime},
     {Op::BatchNormalization, &kBatchNormRuntime},
     {Op::Identity, &kCopyRuntime},
     {Op::Dropout, &kCopyRuntime},
@@ -45,6 +45,14 @@ constexpr Row kRows[] = {
     {Op::QuantizedDense, &kQuantizedDenseRuntime},
     {Op::QuantizedAdd, &kQuantizedAddRuntime},
     {Op::Concat, &kConcatRuntime},
+    {Op::Mul, &kBinaryRuntime},
+    {Op::Sub, &kBinaryRuntime},
+    {Op::Div, &kBinaryRuntime},
+    {Op::Pow, &kBinaryRuntime},
+    {Op::ReduceMean, &kReduceMeanRuntime},
+    {Op::Softmax, &kSoftmaxRuntime},
+    {Op::LogSoftmax, &kSoftmaxRuntime},
+    {Op::LayerNormalization, &kLayerNormRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

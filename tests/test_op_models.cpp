@@ -4,6 +4,7 @@
 // as a row broadcast on NHWC (one row per image); bad operand types are refused by node.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -129,6 +130,45 @@ TEST(OpModel, ReduceMeanAxesInputEqualsAttribute) {
   float sum = 0.f;
   for (int i = 0; i < 20; ++i) sum += v[static_cast<size_t>(i)];
   EXPECT_EQ(y[0].data()[0], sum / 20.f);
+}
+
+// A Relu or Clip after Sub, Mul or Div fuses into it as the kernel's clamp, in every form (same
+// shape, row, general broadcast): the node list shrinks and the values are clamp(a op b).
+TEST(OpModel, ReluAndClipFuseIntoSubMulDiv) {
+  for (const char* op : {"Sub", "Mul", "Div"})
+    for (const std::vector<int64_t>& bshape :
+         {std::vector<int64_t>{2, 3, 4, 5}, std::vector<int64_t>{3, 1, 1}, std::vector<int64_t>{4, 1}}) {
+      q8test::OnnxModelBuilder b;
+      b.input("a", {2, 3, 4, 5});
+      int64_t bn = 1;
+      for (int64_t d : bshape) bn *= d;
+      std::vector<float> bv(static_cast<size_t>(bn));
+      for (size_t i = 0; i < bv.size(); ++i) bv[i] = 0.25f + static_cast<float>(i % 5) * 0.5f;
+      b.init_f("b", bshape, bv);
+      b.node(op, {"a", "b"}, {"t"}, "op");
+      b.node("Relu", {"t"}, {"r"}, "relu");
+      b.init_f("hi", {}, {1.5f});
+      b.node("Clip", {"r", "", "hi"}, {"y"}, "clip");
+      b.output("y");
+      const std::string bytes = b.bytes();
+      const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "fuse.onnx");
+      const std::vector<q8::NodeInfo> nodes = m.describe(1);
+      ASSERT_EQ(nodes.size(), 1u) << op;
+      EXPECT_NE(nodes[0].params.find("Relu"), std::string::npos) << nodes[0].params;
+      std::vector<float> av(2 * 3 * 4 * 5);
+      for (size_t i = 0; i < av.size(); ++i) av[i] = static_cast<float>(static_cast<int>(i % 11) - 5) * 0.7f;
+      const q8::Tensor y = q8::Session(m).run({q8::Tensor({2, 3, 4, 5}, av)})[0];
+      for (int64_t i = 0; i < 120; ++i) {
+        // b's element for output i under broadcasting.
+        const int64_t h = i / 5 % 4, c = i / 20 % 3;
+        const float bb = bshape.size() == 4   ? bv[static_cast<size_t>(i)]
+                         : bshape.size() == 3 ? bv[static_cast<size_t>(c)]
+                                              : bv[static_cast<size_t>(h)];
+        const float x = av[static_cast<size_t>(i)];
+        const float t = std::string(op) == "Sub" ? x - bb : std::string(op) == "Mul" ? x * bb : x / bb;
+        ASSERT_EQ(y.data()[i], std::min(std::max(t, 0.f), 1.5f)) << op << " " << bshape.size() << " at " << i;
+      }
+    }
 }
 
 TEST(OpModel, LayerNormalizationStashTypeOtherThanFloatIsRefused) {

@@ -8,9 +8,13 @@ weights, so running this again gives the same tensors. For each model NAME it wr
   NAME_input.npy         a fixed standard-normal batch of 2
   NAME_ort_b1.npy        ONNX Runtime's output for the first image alone (batch 1)
   NAME_ort_b2.npy        ONNX Runtime's output for the batch of 2
+and, with --q8 (the q8 program), se_norm quantized by q8 (calibrated on its input) as
+  se_norm.qdq.onnx, se_norm.qdq_ort_b1.npy, se_norm.qdq_ort_b2.npy
+so the int8 Mul (ONNX Runtime fuses DequantizeLinear -> Mul -> QuantizeLinear into QLinearMul) is
+compared with ONNX Runtime's.
 
 Run with Debian's python (torch, onnx) and ONNX Runtime's node binding:
-  NODE_PATH=/tmp/ort/node_modules /usr/bin/python3 scripts/make_op_models.py [--out tests/op_models]
+  NODE_PATH=/tmp/ort/node_modules /usr/bin/python3 scripts/make_op_models.py [--out tests/op_models] [--q8 build/q8]
 """
 import argparse
 import os
@@ -69,6 +73,15 @@ class SeNorm(nn.Module):
         return torch.cat([F.log_softmax(y, 1), F.softmax(y, 1)], 1)
 
 
+def run_ort(path, name, x, out_dir):
+    with tempfile.TemporaryDirectory() as tmp:
+        one, two = os.path.join(tmp, "one.npy"), os.path.join(tmp, "two.npy")
+        np.save(one, x[:1])
+        np.save(two, x)
+        for batch, inp in (("b1", one), ("b2", two)):
+            subprocess.run(["node", RUN_ORT, path, inp, os.path.join(out_dir, f"{name}_ort_{batch}.npy")], check=True)
+
+
 def export(model, name, shape, opset, out_dir):
     torch.manual_seed(0)
     for p in model.parameters():
@@ -80,11 +93,7 @@ def export(model, name, shape, opset, out_dir):
                       dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
     onnx.checker.check_model(onnx.load(path))
     np.save(os.path.join(out_dir, name + "_input.npy"), x.numpy())
-    with tempfile.TemporaryDirectory() as tmp:
-        one = os.path.join(tmp, "one.npy")
-        np.save(one, x[:1].numpy())
-        for batch, inp in (("b1", one), ("b2", os.path.join(out_dir, name + "_input.npy"))):
-            subprocess.run(["node", RUN_ORT, path, inp, os.path.join(out_dir, f"{name}_ort_{batch}.npy")], check=True)
+    run_ort(path, name, x.numpy(), out_dir)
     ops = sorted({n.op_type for n in onnx.load(path).graph.node})
     print(name, "opset", opset, "ops:", " ".join(ops))
 
@@ -92,10 +101,16 @@ def export(model, name, shape, opset, out_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "op_models"))
+    ap.add_argument("--q8", help="the q8 program, to write se_norm.qdq.onnx")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     export(SeNorm(), "se_norm", (3, 16, 16), 17, a.out)
     export(SqueezeExcite(16, 4), "se_block13", (16, 7, 5), 13, a.out)
+    if a.q8:
+        src, qdq = os.path.join(a.out, "se_norm.onnx"), os.path.join(a.out, "se_norm.qdq.onnx")
+        x = os.path.join(a.out, "se_norm_input.npy")
+        subprocess.run([a.q8, "quantize", src, "--calib", x, "--output", qdq], check=True)
+        run_ort(qdq, "se_norm.qdq", np.load(x), a.out)
 
 
 if __name__ == "__main__":

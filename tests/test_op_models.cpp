@@ -56,6 +56,39 @@ TEST_P(OpModel, MatchesOnnxRuntimeAtBatch1And2OnEveryPath) {
 
 INSTANTIATE_TEST_SUITE_P(TorchExported, OpModel, testing::Values("se_norm", "se_block13"));
 
+// The SE block's Mul quantized by q8 (se_norm.qdq.onnx) lowers to QuantizedMul, a row broadcast in
+// int8, and gives ONNX Runtime's output (which fuses it into QLinearMul) at batch 1 and 2; every
+// kernel path and thread count gives the same bytes.
+TEST(OpModel, Int8MulMatchesOnnxRuntimeQLinearMul) {
+  const q8::Model m = q8::Model::load(kDir + "se_norm.qdq.onnx");
+  bool found = false;
+  for (const q8::NodeInfo& n : m.describe(2))
+    if (n.op == "QuantizedMul") {
+      found = true;
+      EXPECT_TRUE(n.int8);
+      EXPECT_NE(n.kernel.find("qu8_mul_rows__"), std::string::npos) << n.kernel;
+    }
+  EXPECT_TRUE(found);
+  const q8::Tensor x2 = q8::load_npy(kDir + "se_norm_input.npy"), x1 = first_image(x2);
+  const q8::Tensor want1 = q8::load_npy(kDir + "se_norm.qdq_ort_b1.npy"),
+                   want2 = q8::load_npy(kDir + "se_norm.qdq_ort_b2.npy");
+  q8::Tensor ref;
+  for (const std::string& isa : q8::supported_isas())
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s)");
+      q8::SessionOptions o(threads);
+      o.isa = isa;
+      q8::Session s(m, o);
+      const q8::Tensor y2 = s.run({x2})[0], y1 = s.run({x1})[0];
+      EXPECT_LE(rel_l2(y2, want2), 1e-5);
+      EXPECT_LE(rel_l2(y1, want1), 1e-5);
+      if (ref.numel() == 0)
+        ref = y2;
+      else
+        EXPECT_TRUE(same_bytes(y2, ref));
+    }
+}
+
 // x[N,C,H,W] * s[N,C,1,1] stays on NHWC as a row broadcast, and each image gets its own row:
 // image 1's output equals the model run on image 1 alone.
 TEST(OpModel, SqueezeExcitationMulIsARowBroadcastPerImage) {

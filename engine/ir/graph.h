@@ -102,9 +102,11 @@ enum class Op : uint16_t {
   Softmax,             // along "axis" (before opset 13: over the axes from "axis" on, flattened)
   LogSoftmax,          // as Softmax
   LayerNormalization,  // inputs: x, scale, bias (optional); outputs: y, mean and inv_std_dev (optional)
+  QuantizedMul,        // inputs: a, b (same shape, or one a per-channel [1|N,C,1,1] term of the other,
+                       // 4-D); "qmin"/"qmax"
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::LayerNormalization) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedMul) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

@@ -41,7 +41,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedDense, "QuantizedDense", 2, 3, D::Uint8, s::dense, R::Integer, false, false},
     {Op::QuantizedAdd, "QuantizedAdd", 2, 2, D::Uint8, s::same_shape_binary, R::Integer, false, false},
     {Op::Concat, "Concat", 1, kVariadic, D::Float, s::concat, R::Fp32Only, false, false},
-    {Op::Mul, "Mul", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false},
+    {Op::Mul, "Mul", 2, 2, D::Float, s::broadcast_binary, R::Requantizing, true, false},
     {Op::Sub, "Sub", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false},
     {Op::Div, "Div", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false},
     {Op::Pow, "Pow", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false},
@@ -49,6 +49,7 @@ constexpr OpTraits kTraits[] = {
     {Op::Softmax, "Softmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false},
     {Op::LogSoftmax, "LogSoftmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false},
     {Op::LayerNormalization, "LayerNormalization", 2, 3, D::Float, s::layer_norm, R::Fp32Only, false, false},
+    {Op::QuantizedMul, "QuantizedMul", 2, 2, D::Uint8, s::per_channel_binary, R::Integer, false, false},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -198,6 +198,13 @@ std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank) {
   return red;
 }
 
+bool is_per_channel_term(const Shape& full, const Shape& term) {
+  if (full.size() != 4 || term.size() > 4) return false;
+  Shape t(4 - term.size(), 1);
+  t.insert(t.end(), term.begin(), term.end());
+  return t[1] == full[1] && t[2] == 1 && t[3] == 1 && (t[0] == 1 || t[0] == full[0]);
+}
+
 // ---- Shape rules, one per op family (the `shape` column of op_traits.cpp) -------------------
 
 namespace shape_rules {
@@ -303,6 +310,14 @@ Shape same_shape_binary(ShapeContext& c) {
     c.fail("int8 " + std::string(op_name(c.n.op)) + " of " + shape_str(c.in(0)) + " and " + shape_str(c.in(1)) +
            ": broadcasting is not supported");
   return c.in(0);
+}
+
+Shape per_channel_binary(ShapeContext& c) {
+  const Shape &a = c.in(0), &b = c.in(1);
+  if (a == b || is_per_channel_term(a, b)) return a;
+  if (is_per_channel_term(b, a)) return b;
+  c.fail("int8 " + std::string(op_name(c.n.op)) + " of " + shape_str(a) + " and " + shape_str(b) +
+         ": only equal shapes or a per-channel term are supported");
 }
 
 Shape dense(ShapeContext& c) {

@@ -12,10 +12,11 @@ Shape flatten(ShapeContext& c);
 Shape reshape(ShapeContext& c);
 Shape gemm(ShapeContext& c);
 Shape matmul(ShapeContext& c);
-Shape broadcast_binary(ShapeContext& c);   // NumPy broadcasting of two inputs
-Shape same_shape_binary(ShapeContext& c);  // two inputs of one shape
-Shape dense(ShapeContext& c);              // QuantizedDense
-Shape unary(ShapeContext& c);              // the first input's shape
+Shape broadcast_binary(ShapeContext& c);    // NumPy broadcasting of two inputs
+Shape same_shape_binary(ShapeContext& c);   // two inputs of one shape
+Shape per_channel_binary(ShapeContext& c);  // QuantizedMul: one shape, or a per-channel term (is_per_channel_term)
+Shape dense(ShapeContext& c);               // QuantizedDense
+Shape unary(ShapeContext& c);               // the first input's shape
 Shape pad(ShapeContext& c);
 Shape batch_norm(ShapeContext& c);
 Shape concat(ShapeContext& c);       // inputs of one rank, equal but along "axis"

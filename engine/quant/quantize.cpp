@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "ir/op_traits.h"
+#include "ir/shape_inference.h"
 #include "passes/passes.h"
 #include "q8/error.h"
 #include "runtime/dispatch.h"
@@ -98,7 +99,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::ReduceMean:
     case Op::Softmax:
     case Op::LogSoftmax:
-    case Op::LayerNormalization: return false;  // not weighted ops
+    case Op::LayerNormalization:
+    case Op::QuantizedMul: return false;  // not weighted ops
   }
   return false;
 }
@@ -112,8 +114,11 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
     case ir::Int8Role::TableLookup:
       for (int v : n.inputs)
         if (!is_activation(g, v)) return false;
-      // Two activations: the integer kernels take equal shapes (no broadcasting).
-      return n.inputs.size() < 2 || shapes[n.inputs[0]] == shapes[n.inputs[1]];
+      // Two activations: the integer kernels take equal shapes, and Mul also a per-channel term
+      // (squeeze-excitation's x * s[N,C,1,1]); no other broadcasting.
+      if (n.inputs.size() < 2 || shapes[n.inputs[0]] == shapes[n.inputs[1]]) return true;
+      return n.op == Op::Mul && (ir::is_per_channel_term(shapes[n.inputs[0]], shapes[n.inputs[1]]) ||
+                                 ir::is_per_channel_term(shapes[n.inputs[1]], shapes[n.inputs[0]]));
     case ir::Int8Role::PassThrough:
       if (!is_activation(g, n.inputs[0])) return false;
       if (n.op == Op::Pad) {  // zero padding only: the zero point represents it exactly
@@ -393,7 +398,7 @@ Observed observed_tensors(const Graph& src, const Selection& sel) {
     if (!is_int8(sel.role[i])) continue;
     const Node& n = src.nodes[i];
     needed[n.inputs[0]] = true;
-    if (n.op == Op::Add) needed[n.inputs[1]] = true;
+    if (n.op == Op::Add || n.op == Op::Mul) needed[n.inputs[1]] = true;
     if (sel.role[i] == Role::PassThrough) ob.alias[n.outputs[0]] = n.inputs[0];
   }
   // Only results read by int8 nodes are quantized; others (e.g. the logits) stay float.
@@ -492,7 +497,7 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
     const Node n = q.nodes[i];  // copy: the rewriter appends to q.nodes
     std::vector<int> in = n.inputs;
     in[0] = dequantized(n.inputs[0]);
-    if (n.op == Op::Add) in[1] = dequantized(n.inputs[1]);
+    if (n.op == Op::Add || n.op == Op::Mul) in[1] = dequantized(n.inputs[1]);
     const float s_in = params.at(ob.root(n.inputs[0])).scale;
     quantize_operands(rw, q, n, s_in, o, in);
     Node& target = q.nodes[i];

@@ -783,7 +783,8 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::Pow:
       case ir::Op::ReduceMean:
       case ir::Op::Softmax:
-      case ir::Op::LogSoftmax: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::LogSoftmax:
+      case ir::Op::QuantizedMul: node_fail(n, "expects 1 output, got " + std::to_string(nout));
       case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
     }
   }
@@ -945,7 +946,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Div:
     case ir::Op::Pow:
     case ir::Op::Softmax:
-    case ir::Op::LogSoftmax: break;
+    case ir::Op::LogSoftmax:
+    case ir::Op::QuantizedMul: break;
     case ir::Op::ReduceMean:
       flag01("keepdims");
       flag01("noop_with_empty_axes");
@@ -1143,7 +1145,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::ReduceMean:
       case ir::Op::Softmax:
       case ir::Op::LogSoftmax:
-      case ir::Op::LayerNormalization: break;
+      case ir::Op::LayerNormalization:
+      case ir::Op::QuantizedMul: break;
     }
   }
 }

@@ -35,6 +35,7 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
     expect_named(t->add, "qu8_add_", isa + " add");
     expect_named(t->quantize, "qu8_quantize_", isa + " quantize");
     expect_named(t->dequantize, "qu8_dequantize_", isa + " dequantize");
+    expect_named(t->mul_rows, "qu8_mul_rows_", isa + " mul_rows");
     // Weights are packed in K groups of 4 or 8 (qu8.h), within the slack callers provide.
     EXPECT_TRUE(t->kr == 4 || t->kr == 8) << isa << " kr " << t->kr;
     EXPECT_LE(t->kr, kQu8MaxKr) << isa;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "ir/shape_inference.h"
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
 
@@ -69,7 +70,7 @@ BinaryForm binary_form(const Plan::Builder* pb, const Graph& g, const Node& n) {
   }
   // A per-channel term of a 4-D tensor ([C], [1,C,1,1]; [N,C,1,1] as in squeeze-excitation, one
   // row per image): on NHWC a row of C values over every pixel of an image.
-  if (ys.size() == 4 && small[1] == ys[1] && small[2] == 1 && small[3] == 1 && (small[0] == 1 || small[0] == ys[0])) {
+  if (ir::is_per_channel_term(ys, small)) {
     f.kind = BinaryForm::Rows;
     f.layout = Layout::NHWC;
     f.n = static_cast<size_t>(ys[1]);

@@ -53,6 +53,7 @@ constexpr Row kRows[] = {
     {Op::Softmax, &kSoftmaxRuntime},
     {Op::LogSoftmax, &kSoftmaxRuntime},
     {Op::LayerNormalization, &kLayerNormRuntime},
+    {Op::QuantizedMul, &kQuantizedMulRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -20,7 +20,8 @@
 //                out = count ? s / float(count) : 0 (a division, not a reciprocal multiply;
 //                count = avgpool_divisor, kernels/window.h).
 //   global_avgpool: s = 0; s = s + x over hw in order; out = s / float(HW).
-//   add, add_row: out = clamp(a + b).
+//   binary, binary_rows: out = clamp(a op b), op one of + - * / (a correctly rounded division,
+//                not a multiply by a reciprocal).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y (NaN passes through; a -0/+0
 //                bound equal to x keeps x).
 // The pools and dwconv visit only the taps inside the input (kernels/window.h finds them in O(1)
@@ -98,6 +99,11 @@ size_t f32_gemm_packed_floats(size_t Kd, size_t N, size_t nr);
 void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride, size_t b_col_stride,
                    const float* bias, float* packed);
 
+// The element-wise binary ops with table entries, in the order of F32Kernels::binary. Pow has
+// none: it runs through the portable f32_broadcast_binary (kernels/f32_misc.h) on every table.
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow };
+constexpr size_t kTableBinaryOps = 4;  // Add, Sub, Mul, Div
+
 struct F32Kernels {
   const char* isa = "scalar";
   F32ConvKernel conv;
@@ -115,10 +121,14 @@ struct F32Kernels {
   Named<void (*)(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1)> avgpool;
   // out[n][c] = mean over hw of in[n][hw][c], for n in [n0, n1).
   Named<void (*)(size_t HW, size_t C, const float* in, float* out, size_t n0, size_t n1)> global_avgpool;
-  // out[i] = clamp(a[i] + b[i], lo, hi)
-  Named<void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi)> add;
-  // Row broadcast (a per-channel bias on NHWC): out[r*n + i] = clamp(a[r*n + i] + b[i], lo, hi).
-  Named<void (*)(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi)> add_row;
+  // Same shape, by BinaryOp: out[i] = clamp(a[i] op b[i], lo, hi).
+  Named<void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi)> binary[kTableBinaryOps];
+  // Row broadcast, by BinaryOp: out[r*n + i] = clamp(a[r*a_rs + i] op b[r*b_rs + i], lo, hi). One
+  // operand's row stride is 0 (a per-channel term on NHWC, or a trailing-axes term on C order),
+  // on either side of the op.
+  Named<void (*)(size_t rows, size_t n, const float* a, size_t a_rs, const float* b, size_t b_rs, float* out, float lo,
+                 float hi)>
+      binary_rows[kTableBinaryOps];
   // out[i] = clamp(x[i], lo, hi)
   Named<void (*)(size_t n, const float* x, float* out, float lo, float hi)> clamp;
 };

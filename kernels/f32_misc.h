@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/f32.h"
+
 namespace q8::kern {
 
 // NCHW <-> NHWC for pixels [p0, p1) of the N*HW pixels (p = n*HW + hw), so one image splits
@@ -26,6 +28,36 @@ void u8_pad(size_t rank, const int64_t* in_dims, const int64_t* begin, const int
 // b_dims hold 1 on broadcast axes. rank <= 8.
 void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,
                        const int64_t* b_dims, const float* b, float b_scale, float* out, float lo, float hi);
+
+// out = clamp(a op b) with numpy broadcasting, shapes given as for f32_broadcast_add. Add, Sub,
+// Mul and Div as the tables compute them; Pow: b == 2 gives a * a and b == 3 gives a * a * a
+// (as ONNX Runtime does for those exponents), any other b std::pow(a, b) (one libm call on every
+// table, so every table gives the same bits on one machine).
+void f32_broadcast_binary(BinaryOp op, size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,
+                          const int64_t* b_dims, const float* b, float* out, float lo, float hi);
+
+// Mean over the axes marked in `reduced` (rank <= 8, C order): out has in_dims with the reduced
+// axes set to 1. Each output sums its inputs from 0.0f in row-major order of the input, then
+// divides by their count.
+void f32_reduce_mean(size_t rank, const int64_t* in_dims, const bool* reduced, const float* in, float* out);
+
+// exp and log of a float, computed in double by a fixed polynomial (so the same bits on every
+// CPU and compiler, unlike libm's), correctly rounded in all but rare cases.
+float portable_expf(float x);
+float portable_logf(float x);
+
+// Softmax (log_softmax: LogSoftmax) along an axis of `len` elements `inner` apart, for the
+// outer indices [o0, o1) of a C-order tensor [outer][len][inner]. Per (outer, inner) lane:
+// m = max (a NaN wins); s = 0.0f; s = s + exp(x - m) in axis order; out = exp(x - m) / s, or
+// (x - m) - log(s); exp and log are portable_expf/logf.
+void f32_softmax(size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1, bool log_softmax);
+
+// LayerNormalization over rows of n elements, rows [r0, r1): mean = (sum x from 0.0f, in order)
+// / n; var = (sum (x - mean)^2, in order) / n; inv = 1 / sqrt(var + eps);
+// out = (x - mean) * inv * scale[i] + bias[i] (bias may be null). mean_out and inv_std_out, when
+// not null, receive each row's mean and inv.
+void f32_layer_norm(size_t n, const float* in, const float* scale, const float* bias, float eps, float* out,
+                    float* mean_out, float* inv_std_out, size_t r0, size_t r1);
 
 // out[b][M][N] = alpha * A[b] x B[b] (+ nothing): batched row-major product where the batch
 // strides of A and B may be 0 (broadcast). Element (m, k) of A is a[m*a_rs + k*a_cs].

@@ -387,20 +387,47 @@ void global_avgpool(size_t HW, size_t C, const float* in, float* out, size_t n0,
 }
 
 // --- Elementwise ---------------------------------------------------------------------------
-template <class Arch>
-void add(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
+template <class Arch, BinaryOp Op>
+inline vec<Arch> apply_binary(vec<Arch> a, vec<Arch> b) {
+  static_assert(Op != BinaryOp::Pow, "Pow has no table entry");
+  if constexpr (Op == BinaryOp::Add)
+    return a + b;
+  else if constexpr (Op == BinaryOp::Sub)
+    return a - b;
+  else if constexpr (Op == BinaryOp::Mul)
+    return a * b;
+  else
+    return divide<Arch>(a, b);
+}
+
+template <BinaryOp Op>
+inline float apply_binary_scalar(float a, float b) {
+  if constexpr (Op == BinaryOp::Add)
+    return a + b;
+  else if constexpr (Op == BinaryOp::Sub)
+    return a - b;
+  else if constexpr (Op == BinaryOp::Mul)
+    return a * b;
+  else
+    return a / b;
+}
+
+template <class Arch, BinaryOp Op>
+void binary(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   const V vlo(lo), vhi(hi);
   size_t i = 0;
   for (; i + W <= n; i += W)
-    clamp_vec<Arch>(V::load_unaligned(a + i) + V::load_unaligned(b + i), vlo, vhi).store_unaligned(out + i);
-  for (; i < n; ++i) out[i] = clamp_scalar<Arch>(a[i] + b[i], lo, hi);
+    clamp_vec<Arch>(apply_binary<Arch, Op>(V::load_unaligned(a + i), V::load_unaligned(b + i)), vlo, vhi)
+        .store_unaligned(out + i);
+  for (; i < n; ++i) out[i] = clamp_scalar<Arch>(apply_binary_scalar<Op>(a[i], b[i]), lo, hi);
 }
 
-template <class Arch>
-void add_row(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi) {
-  for (size_t r = 0; r < rows; ++r) add<Arch>(n, a + r * n, b, out + r * n, lo, hi);
+template <class Arch, BinaryOp Op>
+void binary_rows(size_t rows, size_t n, const float* a, size_t a_rs, const float* b, size_t b_rs, float* out, float lo,
+                 float hi) {
+  for (size_t r = 0; r < rows; ++r) binary<Arch, Op>(n, a + r * a_rs, b + r * b_rs, out + r * n, lo, hi);
 }
 
 template <class Arch>

@@ -89,6 +89,13 @@ struct QU8AddParams {
   float a_multiplier = 1.f, b_multiplier = 1.f;
   QU8Requant out;
 };
+// Mul (ONNX Runtime's QLinearMul): acc = (a - z_a) * (b - z_b), an exact int32 (and exact as a
+// float: |acc| < 2^24); then x = (float)acc * M (M = s_a * s_b / s_out) and clamp/round as above.
+struct QU8MulParams {
+  int32_t a_zero_point = 0, b_zero_point = 0;
+  float multiplier = 1.f;
+  QU8Requant out;
+};
 // Average pools: acc = sum over the counted taps of (a - z_in), an exact int32; then
 // x = (float)acc * (in_over_out / (float)count), the window's scale being one IEEE division,
 // then clamp/round as above with z_out; count = avgpool_divisor (kernels/window.h), the fp32 rule.
@@ -134,6 +141,11 @@ struct QU8Kernels {
   Named<void (*)(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p)> add;
   Named<void (*)(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point)> quantize;
   Named<void (*)(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point)> dequantize;
+  // Rows of n: out[r*n + i] = a[r*a_rs + i] * b[r*b_rs + i] requantized (QU8MulParams); a row
+  // stride of 0 broadcasts that operand's row (a per-channel term on NHWC), on either side.
+  Named<void (*)(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs, uint8_t* out,
+                 const QU8MulParams& p)>
+      mul_rows;
 };
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).

@@ -73,6 +73,8 @@ void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t*
 void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p);
 void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point);
 void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
+void qu8_mul_rows__avx512(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
+                          uint8_t* out, const QU8MulParams& p);
 #endif
 
 }  // namespace q8::kern

@@ -509,6 +509,33 @@ void add(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8Ad
   }
 }
 
+// acc = (a - z_a) * (b - z_b) (exact int32); x = (float)acc * M; clamp; round; + z_out. Rows of n,
+// each operand advancing its own row stride (0: a row broadcast).
+template <class T>
+void mul_rows(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs, uint8_t* out,
+              const QU8MulParams& p) {
+  using I = typename T::I;
+  using F = typename T::F;
+  constexpr size_t W = T::W;
+  const Requant<T> rq(p.out);
+  const I za = T::set1(p.a_zero_point), zb = T::set1(p.b_zero_point);
+  const F m = T::set1f(p.multiplier);
+  auto one = [&](I va, I vb) { return rq(T::mul(T::sub(va, za), T::sub(vb, zb)), m); };
+  for (size_t r = 0; r < rows; ++r) {
+    const uint8_t* ar = a + r * a_rs;
+    const uint8_t* br = b + r * b_rs;
+    uint8_t* o = out + r * n;
+    size_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+    for (size_t v = 0; v < 4; ++v)
+      T::store_u8(one(T::load_u8(ar + i + v * W), T::load_u8(br + i + v * W)), o + i + v * W);
+    for (; i < n; i += W) {
+      const size_t nc = n - i < W ? n - i : W;
+      T::store_u8_partial(one(T::load_u8_partial(ar + i, nc), T::load_u8_partial(br + i, nc)), o + i, nc);
+    }
+  }
+}
+
 // t = x / s; t = min(max(t, -z), 255 - z) (MAXPS turns a NaN into -z); q = round(t) + z.
 template <class T>
 void quantize(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {

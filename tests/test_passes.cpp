@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "ir/graph.h"
@@ -147,6 +148,77 @@ TEST(Passes, ShapeInferenceRefusesChannelMismatchNamingTheNode) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("my_conv"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("Conv"), std::string::npos) << e.what();
+  }
+}
+
+// The shape rules of the binary, reduction and normalisation ops: broadcast shapes, normalised
+// axes, keepdims, and refusals naming the node.
+TEST(Passes, ShapeInferenceBinaryReduceSoftmaxLayerNorm) {
+  GraphBuilder b;
+  int x = b.input("x", {kUnknownDim, 4, 6, 5});
+  int s = b.constant("s", floats({4, 1, 1}, std::vector<float>(4, 2.f)));
+  int m = b.node(Op::Mul, "mul", {x, s});
+  int r = b.node(Op::ReduceMean, "mean", {m}, {{"axes", ints({-1, 2})}, {"keepdims", integer(0)}});
+  int k = b.node(Op::ReduceMean, "mean_all", {m});
+  int sm = b.node(Op::Softmax, "softmax", {m}, {{"axis", integer(-3)}});
+  int sc = b.constant("scale", floats({5}, std::vector<float>(5, 1.f)));
+  int ln = b.node(Op::LayerNormalization, "ln", {m, sc});
+  for (int v : {r, k, sm, ln}) b.output(v);
+  optimize(b.g);
+  infer_shapes(b.g, input_shapes_for_batch(b.g, 3));
+  EXPECT_EQ(b.g.values[m].shape, (Shape{3, 4, 6, 5}));
+  EXPECT_EQ(b.g.values[r].shape, (Shape{3, 4}));
+  EXPECT_EQ(b.g.values[k].shape, (Shape{1, 1, 1, 1}));
+  EXPECT_EQ(b.g.values[sm].shape, (Shape{3, 4, 6, 5}));
+  EXPECT_EQ(b.g.nodes[3].attr_int("axis", 0), 1);
+  EXPECT_EQ(b.g.values[ln].shape, (Shape{3, 4, 6, 5}));
+}
+
+TEST(Passes, ShapeInferenceRefusesBadAxesScalesAndIntegerOperandsByNode) {
+  struct Bad {
+    const char* what;
+    std::function<void(GraphBuilder&, int)> build;
+  };
+  const Bad cases[] = {
+      {"out of range",
+       [](GraphBuilder& b, int x) {
+         b.output(b.node(Op::ReduceMean, "bad", {x}, {{"axes", ints({4})}}));
+       }},
+      {"listed twice",
+       [](GraphBuilder& b, int x) {
+         b.output(b.node(Op::ReduceMean, "bad", {x}, {{"axes", ints({1, -3})}}));
+       }},
+      {"out of range",
+       [](GraphBuilder& b, int x) {
+         b.output(b.node(Op::LogSoftmax, "bad", {x}, {{"axis", integer(-5)}}));
+       }},
+      {"normalized axes",
+       [](GraphBuilder& b, int x) {
+         int sc = b.constant("scale", floats({4}, std::vector<float>(4, 1.f)));
+         b.output(b.node(Op::LayerNormalization, "bad", {x, sc}));
+       }},
+      {"int64",
+       [](GraphBuilder& b, int x) {
+         int k = b.constant("k", int64s({1}, {2}));
+         b.output(b.node(Op::Div, "bad", {x, k}));
+       }},
+      {"cannot broadcast",
+       [](GraphBuilder& b, int x) {
+         int k = b.constant("k", floats({3}, {1.f, 2.f, 3.f}));
+         b.output(b.node(Op::Sub, "bad", {x, k}));
+       }},
+  };
+  for (const Bad& c : cases) {
+    GraphBuilder b;
+    c.build(b, b.input("x", {1, 4, 6, 5}));
+    optimize(b.g);
+    try {
+      infer_shapes(b.g, input_shapes_for_batch(b.g, 1));
+      ADD_FAILURE() << "expected an error: " << c.what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.what), std::string::npos) << e.what();
+    }
   }
 }
 

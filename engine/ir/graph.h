@@ -106,9 +106,19 @@ enum class Op : uint16_t {
   Transpose,        // "perm"
   Resize,           // inputs: x, roi (unused), scales, sizes (one of the two, constant); ONNX Resize-11+ attrs
   ConvTranspose,    // inputs: x, w [C][K/group][KH][KW], bias [K] (optional); ONNX ConvTranspose attrs
+  Mul,              // NumPy broadcasting, like Add
+  Sub,
+  Div,
+  Pow,
+  ReduceMean,          // "axes" (attribute, or a constant input from opset 18), "keepdims"
+  Softmax,             // along "axis" (before opset 13: over the axes from "axis" on, flattened)
+  LogSoftmax,          // as Softmax
+  LayerNormalization,  // inputs: x, scale, bias (optional); outputs: y, mean and inv_std_dev (optional)
+  QuantizedMul,        // inputs: a, b (same shape, or one a per-channel [1|N,C,1,1] term of the other,
+                       // 4-D); "qmin"/"qmax"
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::ConvTranspose) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedMul) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

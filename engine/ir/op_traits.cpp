@@ -25,7 +25,7 @@ constexpr OpTraits kTraits[] = {
     {Op::Flatten, "Flatten", 1, 1, D::SameAsInput, s::flatten, R::PassThrough, false, true, e::view},
     {Op::Gemm, "Gemm", 2, 3, D::Float, s::gemm, R::Weighted, true, false, nullptr},
     {Op::MatMul, "MatMul", 2, 2, D::Float, s::matmul, R::Weighted, false, false, nullptr},
-    {Op::Add, "Add", 2, 2, D::Float, s::broadcast_binary, R::Requantizing, true, false, e::add},
+    {Op::Add, "Add", 2, 2, D::Float, s::broadcast_binary, R::Requantizing, true, false, e::arithmetic},
     {Op::BatchNormalization, "BatchNormalization", 5, 5, D::Float, s::batch_norm, R::Fp32Only, false, false, nullptr},
     {Op::Identity, "Identity", 1, 1, D::SameAsInput, s::unary, R::PassThrough, false, true, e::view},
     {Op::Dropout, "Dropout", 1, 3, D::SameAsInput, s::unary, R::PassThrough, false, true, e::view},
@@ -57,6 +57,15 @@ constexpr OpTraits kTraits[] = {
     // leaves linear Resize in fp32 (quantize.cpp's quantizable()).
     {Op::Resize, "Resize", 1, 4, D::SameAsInput, s::resize, R::PassThrough, false, false, nullptr},
     {Op::ConvTranspose, "ConvTranspose", 2, 3, D::Float, s::conv_transpose, R::Fp32Only, false, false, nullptr},
+    {Op::Mul, "Mul", 2, 2, D::Float, s::broadcast_binary, R::Requantizing, true, false, e::arithmetic},
+    {Op::Sub, "Sub", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, e::arithmetic},
+    {Op::Div, "Div", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, e::arithmetic},
+    {Op::Pow, "Pow", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, nullptr},
+    {Op::ReduceMean, "ReduceMean", 1, 2, D::Float, s::reduce, R::Fp32Only, false, false, nullptr},
+    {Op::Softmax, "Softmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false, nullptr},
+    {Op::LogSoftmax, "LogSoftmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false, nullptr},
+    {Op::LayerNormalization, "LayerNormalization", 2, 3, D::Float, s::layer_norm, R::Fp32Only, false, false, nullptr},
+    {Op::QuantizedMul, "QuantizedMul", 2, 2, D::Uint8, s::per_channel_binary, R::Integer, false, false, nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -22,7 +22,7 @@ enum class Int8Role : uint8_t {
   Quantize,         // QuantizeLinear: float -> uint8
   Dequantize,       // DequantizeLinear: uint8 -> float
   QuantizedFormat,  // QLinearConv, QGemm, ...: an int8 op as ONNX files carry it, lowered on load
-  Integer,          // QuantizedConv, QuantizedDense, QuantizedAdd: q8's own int8 ops
+  Integer,          // QuantizedConv, QuantizedDense, QuantizedAdd, QuantizedMul: q8's own int8 ops
   ShapeOnly,        // Constant, Shape, Gather, Cast, ConstantOfShape: evaluated at load or by
                     // infer_shapes() (their inputs are constants or shapes), never run
   Fp32Only,         // BatchNormalization (folded into the Conv before it): no int8 form

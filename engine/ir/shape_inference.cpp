@@ -289,6 +289,35 @@ ConvTransposeWindow conv_transpose_window(const Graph& g, const Node& n, const S
   return {out[0], out[1], head[0], head[1]};
 }
 
+std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank) {
+  std::vector<int64_t> axes;
+  if (n.inputs.size() > 1 && n.inputs[1] != kNoValue) {  // opset 18: axes as an input
+    const ConstTensor* a = const_input(g, n, 1);
+    if (!a || a->dtype != DType::Int64 || a->dims.size() > 1) fail(g, n, "axes must be a constant 1-D int64 tensor");
+    for (int64_t i = 0; i < a->numel(); ++i) axes.push_back(a->as_int64(i));
+  } else {
+    axes = n.attr_ints("axes");
+  }
+  if (axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0)
+    fail(g, n, "noop_with_empty_axes=1 with no axes is not supported");
+  std::vector<bool> red(rank, axes.empty());
+  const int64_t r = static_cast<int64_t>(rank);
+  for (int64_t a : axes) {
+    if (a < -r || a >= r) fail(g, n, "axis " + std::to_string(a) + " is out of range for rank " + std::to_string(r));
+    const size_t k = static_cast<size_t>(a < 0 ? a + r : a);
+    if (red[k]) fail(g, n, "axis " + std::to_string(a) + " is listed twice");
+    red[k] = true;
+  }
+  return red;
+}
+
+bool is_per_channel_term(const Shape& full, const Shape& term) {
+  if (full.size() != 4 || term.size() > 4) return false;
+  Shape t(4 - term.size(), 1);
+  t.insert(t.end(), term.begin(), term.end());
+  return t[1] == full[1] && t[2] == 1 && t[3] == 1 && (t[0] == 1 || t[0] == full[0]);
+}
+
 // ---- Shape rules, one per op family (the `shape` column of op_traits.cpp) -------------------
 
 namespace shape_rules {
@@ -379,13 +408,30 @@ Shape matmul(ShapeContext& c) {
   return out;
 }
 
-Shape broadcast_binary(ShapeContext& c) { return broadcast(c.g, c.n, c.in(0), c.in(1)); }
+Shape broadcast_binary(ShapeContext& c) {
+  // Constant operands too: the fp32 kernels read both as float32. Integer arithmetic (shape
+  // computations) is only supported on constants, where the op's evaluation computes it.
+  const bool known = c.value(0)->is_const() && c.value(1)->is_const();
+  for (size_t i = 0; i < 2; ++i)
+    if (const Value* v = c.value(i); v && v->dtype != DType::Float32 && !known)
+      c.fail("input '" + v->name + "' is " + dtype_name(v->dtype) + ": " + op_name(c.n.op) +
+             " runs on float32 tensors only");
+  return broadcast(c.g, c.n, c.in(0), c.in(1));
+}
 
 Shape same_shape_binary(ShapeContext& c) {
   if (c.in(0) != c.in(1))
     c.fail("int8 " + std::string(op_name(c.n.op)) + " of " + shape_str(c.in(0)) + " and " + shape_str(c.in(1)) +
            ": broadcasting is not supported");
   return c.in(0);
+}
+
+Shape per_channel_binary(ShapeContext& c) {
+  const Shape &a = c.in(0), &b = c.in(1);
+  if (a == b || is_per_channel_term(a, b)) return a;
+  if (is_per_channel_term(b, a)) return b;
+  c.fail("int8 " + std::string(op_name(c.n.op)) + " of " + shape_str(a) + " and " + shape_str(b) +
+         ": only equal shapes or a per-channel term are supported");
 }
 
 Shape dense(ShapeContext& c) {
@@ -481,6 +527,64 @@ Shape conv_transpose(ShapeContext& c) {
   }
   const ConvTransposeWindow win = conv_transpose_window(c.g, c.n, x, ks[0], ks[1]);
   return {x[0], K, win.oh, win.ow};
+}
+
+namespace {
+// An axis in [-rank, rank) made non-negative.
+int64_t normalized_axis(const ShapeContext& c, int64_t axis, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= r)
+    c.fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  return axis < 0 ? axis + r : axis;
+}
+}  // namespace
+
+Shape reduce(ShapeContext& c) {
+  const Shape& x = c.in(0);
+  const std::vector<bool> red = reduced_axes(c.g, c.n, x.size());
+  const bool keep = c.n.attr_int("keepdims", 1) != 0;
+  Shape out;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (!red[i])
+      out.push_back(x[i]);
+    else if (keep)
+      out.push_back(1);
+  return out;
+}
+
+Shape softmax(ShapeContext& c) {
+  const Shape& x = c.in(0);
+  if (x.empty()) c.fail("input must have rank >= 1");
+  const int64_t axis = c.n.attr_int("axis", c.g.opset < 13 ? 1 : -1);
+  c.n.attrs["axis"] = Attribute{Attribute::Kind::Int, normalized_axis(c, axis, x.size()), 0.f, {}, {}, {}, {}};
+  return x;
+}
+
+Shape layer_norm(ShapeContext& c) {
+  const Shape& x = c.in(0);
+  if (x.empty()) c.fail("input must have rank >= 1");
+  const int64_t axis = normalized_axis(c, c.n.attr_int("axis", -1), x.size());
+  c.n.attrs["axis"] = Attribute{Attribute::Kind::Int, axis, 0.f, {}, {}, {}, {}};
+  int64_t n = 1;
+  for (size_t i = static_cast<size_t>(axis); i < x.size(); ++i) n *= x[i];
+  for (size_t i = 1; i < 3; ++i) {
+    const Value* v = c.value(i);
+    if (!v) continue;
+    if (v->dtype != DType::Float32) c.fail(std::string(i == 1 ? "scale" : "bias") + " must be float32");
+    if (!v->has_shape || shape_numel(v->shape) != n)
+      c.fail(std::string(i == 1 ? "scale" : "bias") + " must hold the " + std::to_string(n) +
+             " values of the normalized axes");
+  }
+  // Mean and InvStdDev: x's shape with the normalized axes set to 1.
+  Shape stat = x;
+  for (size_t i = static_cast<size_t>(axis); i < x.size(); ++i) stat[i] = 1;
+  for (size_t i = 1; i < c.n.outputs.size(); ++i) {
+    Value& o = c.g.values[c.n.outputs[i]];
+    o.shape = stat;
+    o.has_shape = true;
+    o.dtype = DType::Float32;
+  }
+  return x;
 }
 
 Shape not_lowered(ShapeContext& c) { c.fail("quantized op was not lowered"); }

@@ -43,6 +43,12 @@ class ShapeContext {
 // A Reshape's target (0 copies a dimension unless allowzero, -1 is inferred) against `in`.
 Shape reshape_target(const Graph& g, const Node& n, const Shape& in, const ConstTensor& spec);
 Shape flatten_shape(const Graph& g, const Node& n, const Shape& in);
+// The axes a ReduceMean reduces, as a mask over its input's rank: its "axes" attribute, or from
+// opset 18 its constant axes input; none given: every axis. Throws naming the node.
+std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank);
+// Whether `term` is one value per channel of the 4-D tensor `full`, the same for every image
+// ([C], [1,C,1,1]) or one row per image ([N,C,1,1], as squeeze-excitation multiplies by).
+bool is_per_channel_term(const Shape& full, const Shape& term);
 // A Pad's constant value (0 when omitted); NaN when the Pad is not of constant mode.
 float pad_value(const Graph& g, const Node& n);
 // A Pad's pads (begin for every axis, then end), checked against the rank.

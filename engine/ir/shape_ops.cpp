@@ -241,11 +241,12 @@ ConstTensorPtr concat(const Graph& g, const Node& n, const Shape& out) {
   return t;
 }
 
-ConstTensorPtr add(const Graph& g, const Node& n, const Shape& out) {
+ConstTensorPtr arithmetic(const Graph& g, const Node& n, const Shape& out) {
   const ConstTensor &a = const_at(g, n, 0), &b = const_at(g, n, 1);
   if (a.dtype != b.dtype || (a.dtype != DType::Int64 && a.dtype != DType::Float32))
-    fail(g, n, std::string("cannot add constants of types ") + dtype_name(a.dtype) + " and " + dtype_name(b.dtype));
-  // Each operand gathered to the output's shape (stride 0 on broadcast axes), then added.
+    fail(g, n,
+         std::string("cannot compute on constants of types ") + dtype_name(a.dtype) + " and " + dtype_name(b.dtype));
+  // Each operand gathered to the output's shape (stride 0 on broadcast axes), then combined.
   auto spread = [&](const ConstTensor& x) {
     std::vector<int64_t> st(out.size(), 0);
     const std::vector<int64_t> xs = strides_of(x.dims);
@@ -255,15 +256,37 @@ ConstTensorPtr add(const Graph& g, const Node& n, const Shape& out) {
     strided_gather(x, 0, st, *t);
     return t;
   };
+  if (n.op != Op::Add && n.op != Op::Sub && n.op != Op::Mul && n.op != Op::Div)
+    fail(g, n, "internal: not an arithmetic op");
   auto t = spread(a);
   const auto bb = spread(b);
   const int64_t count = t->numel();
+  if (a.dtype == DType::Float32) {
+    float* y = t->mutable_data<float>();
+    const float* r = bb->data<float>();
+    for (int64_t i = 0; i < count; ++i)
+      y[i] = n.op == Op::Add   ? y[i] + r[i]
+             : n.op == Op::Sub ? y[i] - r[i]
+             : n.op == Op::Mul ? y[i] * r[i]
+                               : y[i] / r[i];
+    return t;
+  }
+  // int64 (shape arithmetic): overflow and division by zero are refused; division truncates.
+  int64_t* y = t->mutable_data<int64_t>();
+  const int64_t* r = bb->data<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
-    if (a.dtype == DType::Float32) {
-      t->mutable_data<float>()[i] += bb->data<float>()[i];
-    } else if (__builtin_add_overflow(t->data<int64_t>()[i], bb->data<int64_t>()[i], &t->mutable_data<int64_t>()[i])) {
-      fail(g, n, "int64 overflow");
+    bool bad;
+    if (n.op == Op::Add) {
+      bad = __builtin_add_overflow(y[i], r[i], &y[i]);
+    } else if (n.op == Op::Sub) {
+      bad = __builtin_sub_overflow(y[i], r[i], &y[i]);
+    } else if (n.op == Op::Mul) {
+      bad = __builtin_mul_overflow(y[i], r[i], &y[i]);
+    } else {
+      bad = r[i] == 0 || (y[i] == std::numeric_limits<int64_t>::min() && r[i] == -1);
+      if (!bad) y[i] /= r[i];
     }
+    if (bad) fail(g, n, "int64 overflow or division by zero");
   }
   return t;
 }

@@ -12,10 +12,11 @@ Shape flatten(ShapeContext& c);
 Shape reshape(ShapeContext& c);
 Shape gemm(ShapeContext& c);
 Shape matmul(ShapeContext& c);
-Shape broadcast_binary(ShapeContext& c);   // NumPy broadcasting of two inputs
-Shape same_shape_binary(ShapeContext& c);  // two inputs of one shape
-Shape dense(ShapeContext& c);              // QuantizedDense
-Shape unary(ShapeContext& c);              // the first input's shape
+Shape broadcast_binary(ShapeContext& c);    // NumPy broadcasting of two inputs
+Shape same_shape_binary(ShapeContext& c);   // two inputs of one shape
+Shape per_channel_binary(ShapeContext& c);  // QuantizedMul: one shape, or a per-channel term (is_per_channel_term)
+Shape dense(ShapeContext& c);               // QuantizedDense
+Shape unary(ShapeContext& c);               // the first input's shape
 Shape pad(ShapeContext& c);
 Shape batch_norm(ShapeContext& c);
 Shape concat(ShapeContext& c);          // inputs of one rank, equal but along "axis"
@@ -31,6 +32,9 @@ Shape unsqueeze(ShapeContext& c);
 Shape squeeze(ShapeContext& c);
 Shape slice(ShapeContext& c);
 Shape transpose(ShapeContext& c);
+Shape reduce(ShapeContext& c);      // ReduceMean (reduced_axes, shape_inference.h)
+Shape softmax(ShapeContext& c);     // Softmax, LogSoftmax: "axis" normalised
+Shape layer_norm(ShapeContext& c);  // LayerNormalization (also shapes the mean and inv_std_dev outputs)
 
 }  // namespace q8::ir::shape_rules
 
@@ -40,7 +44,7 @@ namespace q8::ir::const_evals {
 // Views (Reshape, Flatten, Identity, Dropout, Unsqueeze, Squeeze): the input's bytes, new dims.
 ConstTensorPtr view(const Graph& g, const Node& n, const Shape& out);
 ConstTensorPtr concat(const Graph& g, const Node& n, const Shape& out);
-ConstTensorPtr add(const Graph& g, const Node& n, const Shape& out);  // int64 and float32
+ConstTensorPtr arithmetic(const Graph& g, const Node& n, const Shape& out);  // Add/Sub/Mul/Div: int64, float32
 ConstTensorPtr shape_of(const Graph& g, const Node& n, const Shape& out);
 ConstTensorPtr gather(const Graph& g, const Node& n, const Shape& out);
 ConstTensorPtr cast(const Graph& g, const Node& n, const Shape& out);

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "ir/op_traits.h"
+#include "ir/shape_inference.h"
 #include "passes/passes.h"
 #include "q8/error.h"
 
@@ -249,6 +250,7 @@ class Lowering {
   bool match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const;
   bool lower_qdq_add(Node& n, const QdqEdges& e);
   bool lower_qdq_concat(Node& n);
+  bool lower_qdq_binary(Node& n, const QdqEdges& e);
   bool lower_qdq_weighted(Node& n, const QdqEdges& e);
   bool qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, const std::vector<float>& s_w, float s_in,
                 ConstTensorPtr& bias) const;
@@ -407,7 +409,16 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Slice:
     case Op::Transpose:
     case Op::Resize:
-    case Op::ConvTranspose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::ConvTranspose:
+    case Op::Mul:
+    case Op::Sub:
+    case Op::Div:
+    case Op::Pow:
+    case Op::ReduceMean:
+    case Op::Softmax:
+    case Op::LogSoftmax:
+    case Op::LayerNormalization:
+    case Op::QuantizedMul: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -425,9 +436,10 @@ bool Lowering::lower_qdq(size_t i) {
                            (n.op != Op::Resize || nearest_resize);
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (n.op == Op::Concat) return lower_qdq_concat(n);
-  if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
+  const bool binary = n.op == Op::Add || n.op == Op::Mul;  // two quantized activations
+  if (!weighted && !passthrough && !pool && !binary) return false;
   QdqEdges e;
-  if (!match_qdq(n, weighted || n.op == Op::Add, e)) return false;
+  if (!match_qdq(n, weighted || binary, e)) return false;
 
   if (passthrough) {
     // Max pooling and reshapes commute with quantization only when both sides share it.
@@ -441,8 +453,8 @@ bool Lowering::lower_qdq(size_t i) {
     set_qparams(n, e.y, e.out);
     n.inputs[0] = e.x;
     n.outputs[0] = e.y;
-  } else if (n.op == Op::Add) {
-    if (!lower_qdq_add(n, e)) return false;
+  } else if (binary) {
+    if (!lower_qdq_binary(n, e)) return false;
   } else {
     if (!lower_qdq_weighted(n, e)) return false;
   }
@@ -478,17 +490,20 @@ bool Lowering::match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const {
   return true;
 }
 
-bool Lowering::lower_qdq_add(Node& n, const QdqEdges& e) {
+bool Lowering::lower_qdq_binary(Node& n, const QdqEdges& e) {
   const int dqb = dq_activation(n.inputs[1]);
   if (dqb < 0) return false;
-  if (g_.values[n.inputs[0]].has_shape && g_.values[n.inputs[1]].has_shape &&
-      g_.values[n.inputs[0]].shape != g_.values[n.inputs[1]].shape)
+  // QuantizedAdd takes equal shapes; QuantizedMul also a per-channel term (squeeze-excitation).
+  const ir::Value &va = g_.values[n.inputs[0]], &vb = g_.values[n.inputs[1]];
+  if (va.has_shape && vb.has_shape && va.shape != vb.shape &&
+      (n.op == Op::Add ||
+       !(ir::is_per_channel_term(va.shape, vb.shape) || ir::is_per_channel_term(vb.shape, va.shape))))
     return false;
   const QParams bq = qparams(g_.nodes[dqb], 1, 2, "b");
   set_qparams(n, e.x, e.in);
   set_qparams(n, g_.nodes[dqb].inputs[0], bq);
   set_qparams(n, e.y, e.out);
-  n.op = Op::QuantizedAdd;
+  n.op = n.op == Op::Add ? Op::QuantizedAdd : Op::QuantizedMul;
   n.inputs = {e.x, g_.nodes[dqb].inputs[0]};
   n.outputs = {e.y};
   n.attrs = {{"qmin", int_attr(e.qmin)}, {"qmax", int_attr(e.qmax)}};

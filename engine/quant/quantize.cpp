@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "ir/op_traits.h"
+#include "ir/shape_inference.h"
 #include "passes/passes.h"
 #include "q8/error.h"
 #include "runtime/dispatch.h"
@@ -104,6 +105,15 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Transpose: return false;  // not weighted ops
     case Op::Resize:
     case Op::ConvTranspose: return false;  // not weighted ops (ConvTranspose has no int8 form)
+    case Op::Mul:
+    case Op::Sub:
+    case Op::Div:
+    case Op::Pow:
+    case Op::ReduceMean:
+    case Op::Softmax:
+    case Op::LogSoftmax:
+    case Op::LayerNormalization:
+    case Op::QuantizedMul: return false;  // not weighted ops
   }
   return false;
 }
@@ -117,8 +127,12 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
     case ir::Int8Role::TableLookup:
       for (int v : n.inputs)
         if (!is_activation(g, v)) return false;
-      // Add's integer kernel takes two activations of one shape (no broadcasting).
-      return n.op != Op::Add || shapes[n.inputs[0]] == shapes[n.inputs[1]];
+      // Add's integer kernel takes two activations of one shape; Mul's also a per-channel term
+      // (squeeze-excitation's x * s[N,C,1,1]); no other broadcasting.
+      if (n.op != Op::Add && n.op != Op::Mul) return true;
+      if (shapes[n.inputs[0]] == shapes[n.inputs[1]]) return true;
+      return n.op == Op::Mul && (ir::is_per_channel_term(shapes[n.inputs[0]], shapes[n.inputs[1]]) ||
+                                 ir::is_per_channel_term(shapes[n.inputs[1]], shapes[n.inputs[0]]));
     case ir::Int8Role::PassThrough:
       if (!is_activation(g, n.inputs[0])) return false;
       if (n.op == Op::Pad) {  // zero padding only: the zero point represents it exactly

@@ -145,7 +145,8 @@ Plan::Step& Plan::Builder::add_step(const std::string& name, size_t work, size_t
   const int at = step_index();
   for (int b : reads)
     if (b >= 0) bufs[b].last = std::max(bufs[b].last, at);
-  for (int b : writes) bufs[b].first = at, bufs[b].last = std::max(bufs[b].last, at);
+  for (int b : writes)
+    if (b >= 0) bufs[b].first = at, bufs[b].last = std::max(bufs[b].last, at);
   p.steps_.push_back(std::make_unique<Step>());
   Step& s = *p.steps_.back();
   s.node = name;

@@ -788,6 +788,15 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::Transpose:
       case ir::Op::Resize:
       case ir::Op::ConvTranspose: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Mul:
+      case ir::Op::Sub:
+      case ir::Op::Div:
+      case ir::Op::Pow:
+      case ir::Op::ReduceMean:
+      case ir::Op::Softmax:
+      case ir::Op::LogSoftmax:
+      case ir::Op::QuantizedMul: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
     }
   }
 
@@ -982,6 +991,26 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Transpose: break;
     case ir::Op::Resize: break;  // checked by its shape rule (resize_geometry)
     case ir::Op::ConvTranspose: check_conv_transpose(n); break;
+    case ir::Op::Mul:
+    case ir::Op::Sub:
+    case ir::Op::Div:
+    case ir::Op::Pow:
+    case ir::Op::Softmax:
+    case ir::Op::LogSoftmax:
+    case ir::Op::QuantizedMul: break;
+    case ir::Op::ReduceMean:
+      flag01("keepdims");
+      flag01("noop_with_empty_axes");
+      break;
+    case ir::Op::LayerNormalization: {
+      finite("epsilon");
+      auto e = A.find("epsilon");
+      if (e != A.end() && !(e->second.f > 0.f)) node_fail(n, "attribute 'epsilon' must be positive");
+      auto st = A.find("stash_type");
+      if (st != A.end() && st->second.i != 1)
+        node_fail(n, "stash_type=" + std::to_string(st->second.i) + " is not supported (only 1, float32)");
+      break;
+    }
   }
 }
 
@@ -1176,7 +1205,16 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::Squeeze:
       case ir::Op::Slice:
       case ir::Op::Transpose:
-      case ir::Op::Resize: break;
+      case ir::Op::Resize:
+      case ir::Op::Mul:
+      case ir::Op::Sub:
+      case ir::Op::Div:
+      case ir::Op::Pow:
+      case ir::Op::ReduceMean:
+      case ir::Op::Softmax:
+      case ir::Op::LogSoftmax:
+      case ir::Op::LayerNormalization:
+      case ir::Op::QuantizedMul: break;
     }
   }
 }

@@ -24,8 +24,14 @@ constexpr auto f32_dwconv__neon = &f32_simd::dwconv<Arch>;
 constexpr auto f32_maxpool__neon = &f32_simd::maxpool<Arch>;
 constexpr auto f32_avgpool__neon = &f32_simd::avgpool<Arch>;
 constexpr auto f32_global_avgpool__neon = &f32_simd::global_avgpool<Arch>;
-constexpr auto f32_add__neon = &f32_simd::add<Arch>;
-constexpr auto f32_add_row__neon = &f32_simd::add_row<Arch>;
+constexpr auto f32_add__neon = &f32_simd::binary<Arch, BinaryOp::Add>;
+constexpr auto f32_sub__neon = &f32_simd::binary<Arch, BinaryOp::Sub>;
+constexpr auto f32_mul__neon = &f32_simd::binary<Arch, BinaryOp::Mul>;
+constexpr auto f32_div__neon = &f32_simd::binary<Arch, BinaryOp::Div>;
+constexpr auto f32_add_rows__neon = &f32_simd::binary_rows<Arch, BinaryOp::Add>;
+constexpr auto f32_sub_rows__neon = &f32_simd::binary_rows<Arch, BinaryOp::Sub>;
+constexpr auto f32_mul_rows__neon = &f32_simd::binary_rows<Arch, BinaryOp::Mul>;
+constexpr auto f32_div_rows__neon = &f32_simd::binary_rows<Arch, BinaryOp::Div>;
 constexpr auto f32_clamp__neon = &f32_simd::clamp<Arch>;
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
@@ -37,8 +43,9 @@ const F32Kernels k_table = {
     Q8_KERNEL(f32_maxpool__neon),
     Q8_KERNEL(f32_avgpool__neon),
     Q8_KERNEL(f32_global_avgpool__neon),
-    Q8_KERNEL(f32_add__neon),
-    Q8_KERNEL(f32_add_row__neon),
+    {Q8_KERNEL(f32_add__neon), Q8_KERNEL(f32_sub__neon), Q8_KERNEL(f32_mul__neon), Q8_KERNEL(f32_div__neon)},
+    {Q8_KERNEL(f32_add_rows__neon), Q8_KERNEL(f32_sub_rows__neon), Q8_KERNEL(f32_mul_rows__neon),
+     Q8_KERNEL(f32_div_rows__neon)},
     Q8_KERNEL(f32_clamp__neon),
 };
 }  // namespace

@@ -1,7 +1,9 @@
 #include "kernels/f32_misc.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace q8::kern {
 
@@ -82,9 +84,13 @@ void u8_nhwc_to_nchw(size_t C, size_t HW, const uint8_t* in, uint8_t* out, size_
   nhwc_to_nchw(C, HW, in, out, p0, p1);
 }
 
-void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,
-                       const int64_t* b_dims, const float* b, float b_scale, float* out, float lo, float hi) {
-  // Strides of a and b in elements, 0 on broadcast axes, walked with an odometer.
+namespace {
+
+// Walks the output in C order with an odometer, the strides of a and b being 0 on their
+// broadcast axes, and stores f(a element, b element) clamped to [lo, hi].
+template <class F>
+void broadcast_walk(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a, const int64_t* b_dims,
+                    const float* b, float* out, float lo, float hi, F f) {
   int64_t as[8], bs[8], idx[8] = {0};
   int64_t sa = 1, sb = 1, total = 1;
   for (size_t i = rank; i-- > 0;) {
@@ -96,7 +102,7 @@ void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_di
   }
   int64_t ao = 0, bo = 0;
   for (int64_t e = 0; e < total; ++e) {
-    out[e] = std::min(std::max(a[ao] + b_scale * b[bo], lo), hi);
+    out[e] = std::min(std::max(f(a[ao], b[bo]), lo), hi);
     for (size_t i = rank; i-- > 0;) {
       ao += as[i];
       bo += bs[i];
@@ -105,6 +111,137 @@ void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_di
       bo -= bs[i] * out_dims[i];
       idx[i] = 0;
     }
+  }
+}
+
+}  // namespace
+
+void f32_broadcast_add(size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,
+                       const int64_t* b_dims, const float* b, float b_scale, float* out, float lo, float hi) {
+  broadcast_walk(rank, out_dims, a_dims, a, b_dims, b, out, lo, hi,
+                 [b_scale](float x, float y) { return x + b_scale * y; });
+}
+
+void f32_broadcast_binary(BinaryOp op, size_t rank, const int64_t* out_dims, const int64_t* a_dims, const float* a,
+                          const int64_t* b_dims, const float* b, float* out, float lo, float hi) {
+  auto walk = [&](auto f) { broadcast_walk(rank, out_dims, a_dims, a, b_dims, b, out, lo, hi, f); };
+  switch (op) {
+    case BinaryOp::Add: walk([](float x, float y) { return x + y; }); break;
+    case BinaryOp::Sub: walk([](float x, float y) { return x - y; }); break;
+    case BinaryOp::Mul: walk([](float x, float y) { return x * y; }); break;
+    case BinaryOp::Div: walk([](float x, float y) { return x / y; }); break;
+    case BinaryOp::Pow:
+      walk([](float x, float y) { return y == 2.f ? x * x : y == 3.f ? x * x * x : std::pow(x, y); });
+      break;
+  }
+}
+
+void f32_reduce_mean(size_t rank, const int64_t* in_dims, const bool* reduced, const float* in, float* out) {
+  // Output strides (0 on reduced axes); the input is walked in C order, so every output sums its
+  // inputs in row-major order.
+  int64_t os[8], idx[8] = {0};
+  int64_t so = 1, total = 1, count = 1;
+  for (size_t i = rank; i-- > 0;) {
+    os[i] = reduced[i] ? 0 : so;
+    so *= reduced[i] ? 1 : in_dims[i];
+    total *= in_dims[i];
+    count *= reduced[i] ? in_dims[i] : 1;
+  }
+  for (int64_t o = 0; o < so; ++o) out[o] = 0.0f;
+  int64_t oo = 0;
+  for (int64_t e = 0; e < total; ++e) {
+    out[oo] = out[oo] + in[e];
+    for (size_t i = rank; i-- > 0;) {
+      oo += os[i];
+      if (++idx[i] < in_dims[i]) break;
+      oo -= os[i] * in_dims[i];
+      idx[i] = 0;
+    }
+  }
+  const float fc = static_cast<float>(count);
+  for (int64_t o = 0; o < so; ++o) out[o] = out[o] / fc;
+}
+
+float portable_expf(float xf) {
+  if (xf != xf) return xf;
+  if (xf > 89.0f) return std::numeric_limits<float>::infinity();
+  if (xf < -104.0f) return 0.0f;
+  // exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2]; Taylor to r^12 (error < 1e-15).
+  const double x = xf;
+  const double k = std::nearbyint(x * 1.4426950408889634);
+  const double r = x - k * 0.6931471805599453;
+  double p = 1.0;
+  for (int i = 12; i >= 1; --i) p = 1.0 + p * r / i;
+  return static_cast<float>(std::ldexp(p, static_cast<int>(k)));
+}
+
+float portable_logf(float xf) {
+  if (xf != xf || xf < 0.0f) return std::numeric_limits<float>::quiet_NaN();
+  if (xf == 0.0f) return -std::numeric_limits<float>::infinity();
+  if (xf == std::numeric_limits<float>::infinity()) return xf;
+  // x = m 2^e with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(f), f = (m - 1) / (m + 1), |f| < 0.172,
+  // by its series to f^23 (error < 1e-18).
+  int e = 0;
+  double m = std::frexp(static_cast<double>(xf), &e);
+  if (m < 0.7071067811865476) {
+    m *= 2.0;
+    --e;
+  }
+  const double f = (m - 1.0) / (m + 1.0), f2 = f * f;
+  double t = 0.0;
+  for (int k = 23; k >= 1; k -= 2) t = 1.0 / k + f2 * t;
+  return static_cast<float>(e * 0.6931471805599453 + 2.0 * f * t);
+}
+
+void f32_softmax(size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1, bool log_softmax) {
+  for (size_t o = o0; o < o1; ++o)
+    for (size_t j = 0; j < inner; ++j) {
+      const float* x = in + o * len * inner + j;
+      float* y = out + o * len * inner + j;
+      float m = -std::numeric_limits<float>::infinity();
+      for (size_t i = 0; i < len; ++i) {
+        const float v = x[i * inner];
+        m = v > m || v != v ? v : m;
+      }
+      float s = 0.0f;
+      if (log_softmax) {
+        for (size_t i = 0; i < len; ++i) {
+          y[i * inner] = x[i * inner] - m;
+          s = s + portable_expf(y[i * inner]);
+        }
+        const float ls = portable_logf(s);
+        for (size_t i = 0; i < len; ++i) y[i * inner] = y[i * inner] - ls;
+      } else {
+        for (size_t i = 0; i < len; ++i) {
+          y[i * inner] = portable_expf(x[i * inner] - m);
+          s = s + y[i * inner];
+        }
+        for (size_t i = 0; i < len; ++i) y[i * inner] = y[i * inner] / s;
+      }
+    }
+}
+
+void f32_layer_norm(size_t n, const float* in, const float* scale, const float* bias, float eps, float* out,
+                    float* mean_out, float* inv_std_out, size_t r0, size_t r1) {
+  const float fn = static_cast<float>(n);
+  for (size_t r = r0; r < r1; ++r) {
+    const float* x = in + r * n;
+    float* y = out + r * n;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; ++i) sum = sum + x[i];
+    const float mean = sum / fn;
+    float sq = 0.0f;
+    for (size_t i = 0; i < n; ++i) {
+      const float d = x[i] - mean;
+      sq = sq + d * d;
+    }
+    const float inv = 1.0f / std::sqrt(sq / fn + eps);
+    for (size_t i = 0; i < n; ++i) {
+      const float v = (x[i] - mean) * inv * scale[i];
+      y[i] = bias ? v + bias[i] : v;
+    }
+    if (mean_out) mean_out[r] = mean;
+    if (inv_std_out) inv_std_out[r] = inv;
   }
 }
 

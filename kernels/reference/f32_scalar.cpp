@@ -20,7 +20,7 @@
 //       a reciprocal), count as in avgpool_divisor
 //       (kernels/window.h, one rule for every path).
 //   global_avgpool: s = 0.0f; for hw in order: s = s + x; out = s / float(HW).
-//   add / add_row: out = clamp(a + b).
+//   binary / binary_rows: out = clamp(a op b), op one of + - * / (a correctly rounded division).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y. NaN passes through unchanged;
 //       x = -0 against a bound of +0 (or the reverse) keeps x.
 // Built with -ffp-contract=off (kernels/CMakeLists.txt), so no a*b+c here is fused unless written
@@ -155,14 +155,40 @@ void f32_global_avgpool__scalar(size_t HW, size_t C, const float* in, float* out
     }
 }
 
-void f32_add__scalar(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
-  for (size_t i = 0; i < n; ++i) out[i] = clamp_to(a[i] + b[i], lo, hi);
+template <BinaryOp Op>
+float apply_binary(float a, float b) {
+  static_assert(Op != BinaryOp::Pow, "Pow has no table entry");
+  if constexpr (Op == BinaryOp::Add)
+    return a + b;
+  else if constexpr (Op == BinaryOp::Sub)
+    return a - b;
+  else if constexpr (Op == BinaryOp::Mul)
+    return a * b;
+  else
+    return a / b;
 }
 
-void f32_add_row__scalar(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi) {
-  for (size_t r = 0; r < rows; ++r)
-    for (size_t i = 0; i < n; ++i) out[r * n + i] = clamp_to(a[r * n + i] + b[i], lo, hi);
+template <BinaryOp Op>
+void binary(size_t n, const float* a, const float* b, float* out, float lo, float hi) {
+  for (size_t i = 0; i < n; ++i) out[i] = clamp_to(apply_binary<Op>(a[i], b[i]), lo, hi);
 }
+
+template <BinaryOp Op>
+void binary_rows(size_t rows, size_t n, const float* a, size_t a_rs, const float* b, size_t b_rs, float* out, float lo,
+                 float hi) {
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < n; ++i)
+      out[r * n + i] = clamp_to(apply_binary<Op>(a[r * a_rs + i], b[r * b_rs + i]), lo, hi);
+}
+
+constexpr auto f32_add__scalar = &binary<BinaryOp::Add>;
+constexpr auto f32_sub__scalar = &binary<BinaryOp::Sub>;
+constexpr auto f32_mul__scalar = &binary<BinaryOp::Mul>;
+constexpr auto f32_div__scalar = &binary<BinaryOp::Div>;
+constexpr auto f32_add_rows__scalar = &binary_rows<BinaryOp::Add>;
+constexpr auto f32_sub_rows__scalar = &binary_rows<BinaryOp::Sub>;
+constexpr auto f32_mul_rows__scalar = &binary_rows<BinaryOp::Mul>;
+constexpr auto f32_div_rows__scalar = &binary_rows<BinaryOp::Div>;
 
 void f32_clamp__scalar(size_t n, const float* x, float* out, float lo, float hi) {
   for (size_t i = 0; i < n; ++i) out[i] = clamp_to(x[i], lo, hi);
@@ -176,8 +202,9 @@ const F32Kernels k_scalar_table = {
     Q8_KERNEL(f32_maxpool__scalar),
     Q8_KERNEL(f32_avgpool__scalar),
     Q8_KERNEL(f32_global_avgpool__scalar),
-    Q8_KERNEL(f32_add__scalar),
-    Q8_KERNEL(f32_add_row__scalar),
+    {Q8_KERNEL(f32_add__scalar), Q8_KERNEL(f32_sub__scalar), Q8_KERNEL(f32_mul__scalar), Q8_KERNEL(f32_div__scalar)},
+    {Q8_KERNEL(f32_add_rows__scalar), Q8_KERNEL(f32_sub_rows__scalar), Q8_KERNEL(f32_mul_rows__scalar),
+     Q8_KERNEL(f32_div_rows__scalar)},
     Q8_KERNEL(f32_clamp__scalar),
 };
 

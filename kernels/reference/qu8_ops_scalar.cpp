@@ -151,6 +151,17 @@ void qu8_dequantize__scalar(size_t n, const uint8_t* q, float* y, float scale, i
 }
 
 // Constant-initialised, like every table.
+// acc = (a - z_a) * (b - z_b), exact; requantized with M = s_a * s_b / s_out.
+void qu8_mul_rows__scalar(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
+                          uint8_t* out, const QU8MulParams& p) {
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t acc = (static_cast<int32_t>(a[r * a_rs + i]) - p.a_zero_point) *
+                          (static_cast<int32_t>(b[r * b_rs + i]) - p.b_zero_point);
+      out[r * n + i] = requantize(acc, p.multiplier, p.out);
+    }
+}
+
 const QU8Kernels k_scalar_table = {
     "scalar",
     kQu8ScalarMR,
@@ -165,6 +176,7 @@ const QU8Kernels k_scalar_table = {
     Q8_KERNEL(qu8_add__scalar),
     Q8_KERNEL(qu8_quantize__scalar),
     Q8_KERNEL(qu8_dequantize__scalar),
+    Q8_KERNEL(qu8_mul_rows__scalar),
 };
 
 }  // namespace

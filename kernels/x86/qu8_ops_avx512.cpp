@@ -95,6 +95,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_add__avx512),
     Q8_KERNEL(qu8_quantize__avx512),
     Q8_KERNEL(qu8_dequantize__avx512),
+    Q8_KERNEL(qu8_mul_rows__avx512),
 };
 
 }  // namespace
@@ -116,6 +117,10 @@ void qu8_global_avgpool__avx512(size_t HW, size_t C, const uint8_t* in, uint8_t*
 }
 void qu8_add__avx512(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
   qu8_simd::add<Avx512>(n, a, b, out, p);
+}
+void qu8_mul_rows__avx512(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
+                          uint8_t* out, const QU8MulParams& p) {
+  qu8_simd::mul_rows<Avx512>(rows, n, a, a_rs, b, b_rs, out, p);
 }
 void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {
   qu8_simd::quantize<Avx512>(n, x, q, scale, zero_point);

@@ -29,6 +29,7 @@ using q8_test::naive_axis_taps;
 
 using q8::kern::ConvGeometry;
 using q8::kern::F32Kernels;
+using q8::kern::kTableBinaryOps;
 using q8::kern::PoolGeometry;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -747,6 +748,17 @@ TEST_P(F32Kernels_, GlobalAvgPool) {
 
 // --- Elementwise: exactly rounded, so every table must match the naive result bit for bit ---
 
+// The naive result of each table binary op, in the kernels' order BinaryOp.
+float naive_binary(size_t op, float a, float b) {
+  switch (op) {
+    case 0: return a + b;
+    case 1: return a - b;
+    case 2: return a * b;
+    default: return a / b;
+  }
+}
+const char* const kBinaryNames[kTableBinaryOps] = {"add", "sub", "mul", "div"};
+
 TEST_P(F32Kernels_, Elementwise) {
   uint32_t seed = 700;
   for (size_t n : {0, 1, 7, 15, 16, 17, 33, 100, 1000})
@@ -755,9 +767,14 @@ TEST_P(F32Kernels_, Elementwise) {
       const std::string what = std::string(table_->isa) + " n=" + std::to_string(n) + " clamp [" +
                                std::to_string(cl.lo) + ", " + std::to_string(cl.hi) + "]";
       std::vector<float> out(n + kGuard, kSentinel);
-      table_->add(n, a.data(), b.data(), out.data(), cl.lo, cl.hi);
-      expect_guard_intact(out, n, what + " add");
-      for (size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], clampf(a[i] + b[i], cl.lo, cl.hi)) << what << " add " << i;
+      for (size_t op = 0; op < kTableBinaryOps; ++op) {
+        std::fill(out.begin(), out.end(), kSentinel);
+        table_->binary[op](n, a.data(), b.data(), out.data(), cl.lo, cl.hi);
+        expect_guard_intact(out, n, what + " " + kBinaryNames[op]);
+        for (size_t i = 0; i < n; ++i)
+          ASSERT_EQ(out[i], clampf(naive_binary(op, a[i], b[i]), cl.lo, cl.hi))
+              << what << " " << kBinaryNames[op] << " " << i;
+      }
 
       std::fill(out.begin(), out.end(), kSentinel);
       table_->clamp(n, a.data(), out.data(), cl.lo, cl.hi);
@@ -769,17 +786,29 @@ TEST_P(F32Kernels_, Elementwise) {
       table_->clamp(n, x.data(), x.data(), cl.lo, cl.hi);
       for (size_t i = 0; i < n; ++i) ASSERT_EQ(x[i], clampf(a[i], cl.lo, cl.hi)) << what << " clamp in place";
     }
+  // Row broadcast with the row on either side of the op.
   for (size_t rows : {1, 3, 7})
-    for (size_t n : {1, 5, 16, 24, 67}) {
-      const auto a = random_floats(rows * n, seed++), b = random_floats(n, seed++);
-      std::vector<float> out(rows * n + kGuard, kSentinel);
-      table_->add_row(rows, n, a.data(), b.data(), out.data(), 0.0f, 0.75f);
-      expect_guard_intact(out, rows * n, "add_row");
-      for (size_t r = 0; r < rows; ++r)
-        for (size_t i = 0; i < n; ++i)
-          ASSERT_EQ(out[r * n + i], clampf(a[r * n + i] + b[i], 0.0f, 0.75f))
-              << table_->isa << " add_row rows=" << rows << " n=" << n << " at " << r << "," << i;
-    }
+    for (size_t n : {1, 5, 16, 24, 67})
+      for (size_t op = 0; op < kTableBinaryOps; ++op)
+        for (bool row_right : {true, false}) {
+          const auto big = random_floats(rows * n, seed++), row = random_floats(n, seed++);
+          std::vector<float> out(rows * n + kGuard, kSentinel);
+          if (row_right)
+            table_->binary_rows[op](rows, n, big.data(), n, row.data(), 0, out.data(), 0.0f, 0.75f);
+          else
+            table_->binary_rows[op](rows, n, row.data(), 0, big.data(), n, out.data(), 0.0f, 0.75f);
+          const std::string what = std::string(table_->isa) + " " + kBinaryNames[op] +
+                                   "_rows rows=" + std::to_string(rows) + " n=" + std::to_string(n) +
+                                   (row_right ? "" : " row left");
+          expect_guard_intact(out, rows * n, what);
+          for (size_t r = 0; r < rows; ++r)
+            for (size_t i = 0; i < n; ++i) {
+              const float x = big[r * n + i], y = row[i];
+              ASSERT_EQ(out[r * n + i],
+                        clampf(row_right ? naive_binary(op, x, y) : naive_binary(op, y, x), 0.0f, 0.75f))
+                  << what << " at " << r << "," << i;
+            }
+        }
 }
 
 // NaN, infinities, signed zeros, ties and subnormals: the places where min/max instructions and
@@ -815,11 +844,13 @@ TEST_P(F32Kernels_, SpecialValuesSameBitsAsScalar) {
         ASSERT_TRUE(std::isnan(want) ? std::isnan(got[i]) : std::memcmp(&want, &got[i], 4) == 0)
             << what << " clamp element " << i << ": " << a[i] << " -> " << got[i];
       }
-      table_->add(n, a.data(), b.data(), got.data(), cl.lo, cl.hi);
-      scalar_->add(n, a.data(), b.data(), ref.data(), cl.lo, cl.hi);
-      expect_same_bits(got, ref, what + " add");
-      table_->add_row(1, n, a.data(), b.data(), got.data(), cl.lo, cl.hi);
-      expect_same_bits(got, ref, what + " add_row");
+      for (size_t op = 0; op < kTableBinaryOps; ++op) {
+        table_->binary[op](n, a.data(), b.data(), got.data(), cl.lo, cl.hi);
+        scalar_->binary[op](n, a.data(), b.data(), ref.data(), cl.lo, cl.hi);
+        expect_same_bits(got, ref, what + " " + kBinaryNames[op]);
+        table_->binary_rows[op](1, n, a.data(), n, b.data(), n, got.data(), cl.lo, cl.hi);
+        expect_same_bits(got, ref, what + " " + kBinaryNames[op] + "_rows");
+      }
     }
 
   // Pools: NaN in a window gives NaN; ties (including -0 against +0) keep the earlier tap.
@@ -900,9 +931,10 @@ TEST(F32KernelTables, Complete) {
     if (!t) continue;
     EXPECT_GE(t->conv.mr, 1u) << isa;
     EXPECT_GE(t->conv.nr, 1u) << isa;
-    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->add &&
-                t->add_row && t->clamp)
+    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->clamp)
         << isa;
+    for (size_t op = 0; op < kTableBinaryOps; ++op)
+      EXPECT_TRUE(t->binary[op] && t->binary_rows[op]) << isa << " " << op;
   }
 }
 

@@ -35,6 +35,7 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
     expect_named(t->add, "qu8_add_", isa + " add");
     expect_named(t->quantize, "qu8_quantize_", isa + " quantize");
     expect_named(t->dequantize, "qu8_dequantize_", isa + " dequantize");
+    expect_named(t->mul_rows, "qu8_mul_rows_", isa + " mul_rows");
     // Weights are packed in K groups of 4 or 8 (qu8.h), within the slack callers provide.
     EXPECT_TRUE(t->kr == 4 || t->kr == 8) << isa << " kr " << t->kr;
     EXPECT_LE(t->kr, kQu8MaxKr) << isa;
@@ -57,8 +58,13 @@ TEST(KernelTables, EveryF32EntryIsANamedKernel) {
     expect_named(t->maxpool, "f32_maxpool_", isa + " maxpool");
     expect_named(t->avgpool, "f32_avgpool_", isa + " avgpool");
     expect_named(t->global_avgpool, "f32_global_avgpool_", isa + " global_avgpool");
-    expect_named(t->add, "f32_add_", isa + " add");
-    expect_named(t->add_row, "f32_add_row_", isa + " add_row");
+    // Each binary op kind's entries, in BinaryOp order.
+    const char* const kinds[kTableBinaryOps] = {"add", "sub", "mul", "div"};
+    for (size_t op = 0; op < kTableBinaryOps; ++op) {
+      const std::string k = kinds[op];
+      expect_named(t->binary[op], ("f32_" + k + "__").c_str(), isa + " " + k);
+      expect_named(t->binary_rows[op], ("f32_" + k + "_rows__").c_str(), isa + " " + k + "_rows");
+    }
     expect_named(t->clamp, "f32_clamp_", isa + " clamp");
   }
   EXPECT_GE(tables, 1);

@@ -39,6 +39,7 @@ using q8::kern::ConvGeometry;
 using q8::kern::PoolGeometry;
 using q8::kern::QU8AddParams;
 using q8::kern::QU8Kernels;
+using q8::kern::QU8MulParams;
 using q8::kern::QU8PoolParams;
 using q8::kern::QU8Requant;
 
@@ -867,6 +868,75 @@ TEST_P(QU8Ops, AddNotFused) {
   EXPECT_GT(discriminating, 0u);
 }
 
+// --- Mul ------------------------------------------------------------------------------------
+
+// ONNX Runtime's QLinearMul: (float)(a - z_a) * (float)(b - z_b) (exact: |product| < 2^24) times
+// M = s_a * s_b / s_out, one rounding; round half to even, + z_out, saturated.
+uint8_t naive_mul(uint8_t a, uint8_t b, const QU8MulParams& p) {
+  const float prod = static_cast<float>(int(a) - p.a_zero_point) * static_cast<float>(int(b) - p.b_zero_point);
+  const float x = prod * p.multiplier;
+  const double q = std::nearbyint(static_cast<double>(x)) + p.out.out_zero_point;
+  return static_cast<uint8_t>(std::min<double>(std::max<double>(q, p.out.out_min), p.out.out_max));
+}
+
+// Rows of n with the row operand on either side (strides 0), as the engine runs squeeze-excitation.
+void check_mul(const QU8Kernels& t, const QU8Kernels& scalar, size_t rows, size_t n, bool row_right,
+               const std::vector<uint8_t>& big, const std::vector<uint8_t>& row, const QU8MulParams& p,
+               const std::string& what) {
+  const Guarded<uint8_t> gbig(big), grow(row);
+  Guarded<uint8_t> out(rows * n, 0xCC), ref(rows * n, 0xCC);
+  auto run = [&](const QU8Kernels& k, uint8_t* o) {
+    if (row_right)
+      k.mul_rows(rows, n, gbig.data(), n, grow.data(), 0, o, p);
+    else
+      k.mul_rows(rows, n, grow.data(), 0, gbig.data(), n, o, p);
+  };
+  run(t, out.data());
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t x = big[r * n + i], y = row[i];
+      ASSERT_EQ(int(out[r * n + i]), int(row_right ? naive_mul(x, y, p) : naive_mul(y, x, p)))
+          << what << " at " << r << "," << i;
+    }
+  if (&t != &scalar) {
+    run(scalar, ref.data());
+    ASSERT_EQ(out.vec(), ref.vec()) << what << " vs scalar";
+  }
+}
+
+TEST_P(QU8Ops, Mul) {
+  std::mt19937 rng(6100);
+  std::uniform_real_distribution<float> dm(1e-4f, 0.05f);
+  for (size_t n = 1; n <= 150; ++n)
+    for (size_t rows : {1, 3}) {
+      QU8MulParams p;
+      p.a_zero_point = kZeroPoints[n % 5];
+      p.b_zero_point = kZeroPoints[(n / 5) % 5];
+      p.multiplier = dm(rng);
+      p.out = kRequants[n % 6];
+      const std::string what =
+          std::string(table_->isa) + " mul rows=" + std::to_string(rows) + " n=" + std::to_string(n);
+      check_mul(*table_, *scalar_, rows, n, true, random_u8(rows * n, rng), random_u8(n, rng), p, what);
+      check_mul(*table_, *scalar_, rows, n, false, random_u8(rows * n, rng), random_u8(n, rng), p, what + " row left");
+    }
+}
+
+// Every (a, b) pair with multipliers that put many products exactly on k + 0.5: round half to
+// even must agree on every path.
+TEST_P(QU8Ops, MulEveryPairAndTies) {
+  std::vector<uint8_t> a, b;
+  for (int i = 0; i < 256; ++i)
+    for (int j = 0; j < 256; ++j) a.push_back(uint8_t(i)), b.push_back(uint8_t(j));
+  for (float m : {0.5f, 0.25f, 1.0f / 128, 0.0123f, 3.1e-5f})
+    for (uint8_t z : {0, 128, 255}) {
+      QU8MulParams p;
+      p.a_zero_point = z, p.b_zero_point = 255 - z, p.multiplier = m;
+      p.out = {128, 0, 255};
+      check_mul(*table_, *scalar_, 1, a.size(), true, a, b, p,
+                std::string(table_->isa) + " mul pairs M=" + std::to_string(m) + " z=" + std::to_string(z));
+    }
+}
+
 // --- Quantize / dequantize --------------------------------------------------------------------
 
 // t = x / s in float; NaN quantizes to 0 (qu8.h: it becomes -z before rounding); otherwise
@@ -955,7 +1025,7 @@ TEST(QU8OpsTables, Complete) {
     EXPECT_GE(t->mr, 1u) << isa;
     EXPECT_GE(t->nr, 1u) << isa;
     EXPECT_TRUE(t->igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->add &&
-                t->quantize && t->dequantize)
+                t->quantize && t->dequantize && t->mul_rows)
         << isa;
   }
 }

@@ -34,7 +34,7 @@ extern const OpRuntime kConvRuntime;            // conv.cpp
 extern const OpRuntime kQuantizedConvRuntime;   // quantized_conv.cpp
 extern const OpRuntime kGemmRuntime;            // gemm.cpp: Gemm and MatMul
 extern const OpRuntime kQuantizedDenseRuntime;  // quantized_dense.cpp
-extern const OpRuntime kAddRuntime;             // add.cpp
+extern const OpRuntime kBinaryRuntime;          // binary.cpp: Add, Sub, Mul, Div, Pow
 extern const OpRuntime kQuantizedAddRuntime;    // quantized_add.cpp
 extern const OpRuntime kPoolRuntime;            // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
 extern const OpRuntime kClampRuntime;           // elementwise.cpp: Relu, Clip
@@ -49,6 +49,10 @@ extern const OpRuntime kSliceRuntime;           // strided_copy.cpp
 extern const OpRuntime kTransposeRuntime;       // strided_copy.cpp
 extern const OpRuntime kResizeRuntime;          // resize.cpp
 extern const OpRuntime kConvTransposeRuntime;   // conv_transpose.cpp
+extern const OpRuntime kReduceMeanRuntime;      // reduce_mean.cpp
+extern const OpRuntime kSoftmaxRuntime;         // softmax.cpp: Softmax, LogSoftmax
+extern const OpRuntime kLayerNormRuntime;       // layer_norm.cpp
+extern const OpRuntime kQuantizedMulRuntime;    // quantized_mul.cpp
 extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten or evaluated before planning
 
 }  // namespace q8::rt

@@ -26,7 +26,7 @@ constexpr Row kRows[] = {
     {Op::Flatten, &kViewRuntime},
     {Op::Gemm, &kGemmRuntime},
     {Op::MatMul, &kGemmRuntime},
-    {Op::Add, &kAddRuntime},
+    {Op::Add, &kBinaryRuntime},
     {Op::BatchNormalization, &kBatchNormRuntime},
     {Op::Identity, &kCopyRuntime},
     {Op::Dropout, &kCopyRuntime},
@@ -56,6 +56,15 @@ constexpr Row kRows[] = {
     {Op::Transpose, &kTransposeRuntime},
     {Op::Resize, &kResizeRuntime},
     {Op::ConvTranspose, &kConvTransposeRuntime},
+    {Op::Mul, &kBinaryRuntime},
+    {Op::Sub, &kBinaryRuntime},
+    {Op::Div, &kBinaryRuntime},
+    {Op::Pow, &kBinaryRuntime},
+    {Op::ReduceMean, &kReduceMeanRuntime},
+    {Op::Softmax, &kSoftmaxRuntime},
+    {Op::LogSoftmax, &kSoftmaxRuntime},
+    {Op::LayerNormalization, &kLayerNormRuntime},
+    {Op::QuantizedMul, &kQuantizedMulRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -23,6 +23,9 @@
 //   add, add_row: out = clamp(a + b).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y (NaN passes through; a -0/+0
 //                bound equal to x keeps x).
+//   unary:       one portable implementation (f32_unary__portable) that every table points to;
+//                exp, erf and the functions built on them are q8's own double-precision
+//                approximations (not libm), so x86 and Arm give the same bits.
 // The pools and dwconv visit only the taps inside the input (kernels/window.h finds them in O(1)
 // per output pixel), so a pixel costs those taps, never the kernel area.
 #pragma once
@@ -98,6 +101,19 @@ size_t f32_gemm_packed_floats(size_t Kd, size_t N, size_t nr);
 void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_stride, size_t b_col_stride,
                    const float* bias, float* packed);
 
+// Element-wise activations: ONNX's Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf,
+// Sqrt, Exp, and Silu (x * sigmoid(x)). alpha/beta are HardSigmoid's, LeakyRelu's and Elu's.
+enum class UnaryKind : uint8_t { Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp, Silu };
+struct UnaryParams {
+  UnaryKind kind = UnaryKind::Sigmoid;
+  float alpha = 0.f, beta = 0.f;
+};
+// out[i] = f(x[i]). Sigmoid, Tanh, Elu, Erf, Exp and Silu are evaluated in double and rounded once
+// to float (within about one float ulp of the exact value); HardSigmoid, HardSwish and LeakyRelu
+// are their ONNX formulas in float (alpha * x + beta: a multiply, then an add); Sqrt is IEEE's.
+// NaN in gives NaN out.
+void f32_unary__portable(size_t n, const float* x, float* out, const UnaryParams& p);
+
 struct F32Kernels {
   const char* isa = "scalar";
   F32ConvKernel conv;
@@ -121,6 +137,8 @@ struct F32Kernels {
   Named<void (*)(size_t rows, size_t n, const float* a, const float* b, float* out, float lo, float hi)> add_row;
   // out[i] = clamp(x[i], lo, hi)
   Named<void (*)(size_t n, const float* x, float* out, float lo, float hi)> clamp;
+  // out[i] = f(x[i]) for the activation p.kind (f32_unary__portable on every table).
+  Named<void (*)(size_t n, const float* x, float* out, const UnaryParams& p)> unary;
 };
 
 // Runs rows [m0, m1) of out[M][N] = A * packed B with kernel table k.

@@ -94,9 +94,20 @@ enum class Op : uint16_t {
   QuantizedDense,  // inputs: a [M][Kd], w [N][Kd] int8, bias [N] int32 (optional); "w_scale" (N)
   QuantizedAdd,    // inputs: a, b (same shape or per-channel broadcast); "qmin"/"qmax"
   Concat,          // any number of inputs joined along "axis"
+  // Element-wise activations (runtime/ops/unary.cpp; in int8, a 256-entry table).
+  Sigmoid,
+  Tanh,
+  HardSigmoid,  // "alpha", "beta"
+  HardSwish,
+  LeakyRelu,  // "alpha"
+  Elu,        // "alpha"
+  Erf,
+  Sqrt,
+  Exp,
+  Silu,  // x * sigmoid(x): q8's own fusion, no ONNX op
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::Concat) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::Silu) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

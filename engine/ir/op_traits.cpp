@@ -41,6 +41,16 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedDense, "QuantizedDense", 2, 3, D::Uint8, s::dense, R::Integer, false, false},
     {Op::QuantizedAdd, "QuantizedAdd", 2, 2, D::Uint8, s::same_shape_binary, R::Integer, false, false},
     {Op::Concat, "Concat", 1, kVariadic, D::Float, s::concat, R::Fp32Only, false, false},
+    {Op::Sigmoid, "Sigmoid", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::Tanh, "Tanh", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::HardSigmoid, "HardSigmoid", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::HardSwish, "HardSwish", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::LeakyRelu, "LeakyRelu", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::Elu, "Elu", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::Erf, "Erf", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::Sqrt, "Sqrt", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::Exp, "Exp", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
+    {Op::Silu, "Silu", 1, 1, D::Float, s::unary, R::Fp32Only, false, false},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -396,7 +396,17 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::Concat:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::HardSigmoid:
+    case Op::HardSwish:
+    case Op::LeakyRelu:
+    case Op::Elu:
+    case Op::Erf:
+    case Op::Sqrt:
+    case Op::Exp:
+    case Op::Silu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 

@@ -90,7 +90,17 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QuantizedConv:
     case Op::QuantizedDense:
     case Op::QuantizedAdd:
-    case Op::Concat: return false;  // not weighted ops
+    case Op::Concat:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::HardSigmoid:
+    case Op::HardSwish:
+    case Op::LeakyRelu:
+    case Op::Elu:
+    case Op::Erf:
+    case Op::Sqrt:
+    case Op::Exp:
+    case Op::Silu: return false;  // not weighted ops
   }
   return false;
 }

@@ -776,7 +776,17 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
       case ir::Op::QuantizedAdd:
-      case ir::Op::Concat: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Concat:
+      case ir::Op::Sigmoid:
+      case ir::Op::Tanh:
+      case ir::Op::HardSigmoid:
+      case ir::Op::HardSwish:
+      case ir::Op::LeakyRelu:
+      case ir::Op::Elu:
+      case ir::Op::Erf:
+      case ir::Op::Sqrt:
+      case ir::Op::Exp:
+      case ir::Op::Silu: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -931,7 +941,20 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedConv:
     case ir::Op::QuantizedDense:
     case ir::Op::QuantizedAdd:
-    case ir::Op::Concat: break;
+    case ir::Op::Concat:
+    case ir::Op::Tanh:
+    case ir::Op::HardSwish:
+    case ir::Op::Erf:
+    case ir::Op::Sqrt:
+    case ir::Op::Exp:
+    case ir::Op::Sigmoid:
+    case ir::Op::Silu: break;
+    case ir::Op::HardSigmoid:
+      finite("alpha");
+      finite("beta");
+      break;
+    case ir::Op::LeakyRelu:
+    case ir::Op::Elu: finite("alpha"); break;
   }
 }
 
@@ -1108,7 +1131,17 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QuantizedConv:
       case ir::Op::QuantizedDense:
       case ir::Op::QuantizedAdd:
-      case ir::Op::Concat: break;
+      case ir::Op::Concat:
+      case ir::Op::Sigmoid:
+      case ir::Op::Tanh:
+      case ir::Op::HardSigmoid:
+      case ir::Op::HardSwish:
+      case ir::Op::LeakyRelu:
+      case ir::Op::Elu:
+      case ir::Op::Erf:
+      case ir::Op::Sqrt:
+      case ir::Op::Exp:
+      case ir::Op::Silu: break;
     }
   }
 }

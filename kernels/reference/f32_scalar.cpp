@@ -179,6 +179,7 @@ const F32Kernels k_scalar_table = {
     Q8_KERNEL(f32_add__scalar),
     Q8_KERNEL(f32_add_row__scalar),
     Q8_KERNEL(f32_clamp__scalar),
+    Q8_KERNEL(f32_unary__portable),
 };
 
 }  // namespace

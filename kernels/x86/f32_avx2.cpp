@@ -40,6 +40,7 @@ const F32Kernels k_table = {
     Q8_KERNEL(f32_add__avx2),
     Q8_KERNEL(f32_add_row__avx2),
     Q8_KERNEL(f32_clamp__avx2),
+    Q8_KERNEL(f32_unary__portable),
 };
 }  // namespace
 

@@ -45,6 +45,7 @@ const F32Kernels k_table = {
     Q8_KERNEL(f32_add__avx512),
     Q8_KERNEL(f32_add_row__avx512),
     Q8_KERNEL(f32_clamp__avx512),
+    Q8_KERNEL(f32_unary__portable),
 };
 }  // namespace
 

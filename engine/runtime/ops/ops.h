@@ -45,6 +45,7 @@ extern const OpRuntime kPadRuntime;             // pad.cpp
 extern const OpRuntime kViewRuntime;            // view.cpp: Flatten, Reshape
 extern const OpRuntime kBatchNormRuntime;       // batch_norm.cpp
 extern const OpRuntime kConcatRuntime;          // concat.cpp
+extern const OpRuntime kUnaryRuntime;           // unary.cpp: Sigmoid, Tanh, HardSwish, ...
 extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten before planning
 
 }  // namespace q8::rt

@@ -45,6 +45,16 @@ constexpr Row kRows[] = {
     {Op::QuantizedDense, &kQuantizedDenseRuntime},
     {Op::QuantizedAdd, &kQuantizedAddRuntime},
     {Op::Concat, &kConcatRuntime},
+    {Op::Sigmoid, &kUnaryRuntime},
+    {Op::Tanh, &kUnaryRuntime},
+    {Op::HardSigmoid, &kUnaryRuntime},
+    {Op::HardSwish, &kUnaryRuntime},
+    {Op::LeakyRelu, &kUnaryRuntime},
+    {Op::Elu, &kUnaryRuntime},
+    {Op::Erf, &kUnaryRuntime},
+    {Op::Sqrt, &kUnaryRuntime},
+    {Op::Exp, &kUnaryRuntime},
+    {Op::Silu, &kUnaryRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -134,7 +134,13 @@ struct QU8Kernels {
   Named<void (*)(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p)> add;
   Named<void (*)(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point)> quantize;
   Named<void (*)(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point)> dequantize;
+  // out[i] = table[in[i]]: a unary op in int8, its 256-entry table built at plan time.
+  Named<void (*)(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table)> lookup;
 };
+
+// The lookup every table points to: a byte gather has no arithmetic to vectorise differently, and
+// the loop is memory-bound at one load and one store per byte.
+void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,

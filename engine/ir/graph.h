@@ -104,10 +104,12 @@ enum class Op : uint16_t {
   Erf,
   Sqrt,
   Exp,
-  Silu,  // x * sigmoid(x): q8's own fusion, no ONNX op
+  Silu,              // x * sigmoid(x): q8's own fusion, no ONNX op
+  QLinearSigmoid,    // com.microsoft: x, x_scale, x_zero_point, y_scale, y_zero_point
+  QLinearLeakyRelu,  // com.microsoft: the same inputs; "alpha"
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::Silu) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QLinearLeakyRelu) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

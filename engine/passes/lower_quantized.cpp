@@ -375,6 +375,15 @@ void Lowering::lower_qoperator(size_t i) {
       n.attrs.clear();
       break;
     }
+    case Op::QLinearSigmoid:
+    case Op::QLinearLeakyRelu: {
+      // The float op on uint8 tensors: a 256-entry table (runtime/ops/unary.cpp).
+      set_qparams(n, n.inputs[0], qparams(n, 1, 2, "X"));
+      set_qparams(n, n.outputs[0], qparams(n, 3, 4, "Y"));
+      n.op = n.op == Op::QLinearSigmoid ? Op::Sigmoid : Op::LeakyRelu;
+      n.inputs = {n.inputs[0]};
+      break;
+    }
     case Op::Conv:
     case Op::Relu:
     case Op::Clip:
@@ -420,9 +429,10 @@ bool Lowering::lower_qdq(size_t i) {
        (constant(n.inputs[2]) && constant(n.inputs[2])->numel() == 1 && constant(n.inputs[2])->as_double(0) == 0.0));
   const bool passthrough = n.op == Op::MaxPool || n.op == Op::Flatten || n.op == Op::Reshape || zero_pad;
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
-  if (!weighted && !passthrough && !pool && n.op != Op::Add) return false;
+  const bool lookup = op_traits(n.op).int8 == Int8Role::TableLookup;
+  if (!weighted && !passthrough && !pool && !lookup && n.op != Op::Add) return false;
   QdqEdges e;
-  if (!match_qdq(n, weighted || n.op == Op::Add, e)) return false;
+  if (!match_qdq(n, weighted || lookup || n.op == Op::Add, e)) return false;
 
   if (passthrough) {
     // Max pooling and reshapes commute with quantization only when both sides share it.
@@ -436,6 +446,15 @@ bool Lowering::lower_qdq(size_t i) {
     set_qparams(n, e.y, e.out);
     n.inputs[0] = e.x;
     n.outputs[0] = e.y;
+  } else if (lookup) {
+    // The op keeps its name and runs on uint8 as a 256-entry table (runtime/ops/unary.cpp), a
+    // following Relu/Clip folded into the table's output range.
+    set_qparams(n, e.x, e.in);
+    set_qparams(n, e.y, e.out);
+    n.inputs[0] = e.x;
+    n.outputs[0] = e.y;
+    n.attrs["qmin"] = int_attr(e.qmin);
+    n.attrs["qmax"] = int_attr(e.qmax);
   } else if (n.op == Op::Add) {
     if (!lower_qdq_add(n, e)) return false;
   } else {

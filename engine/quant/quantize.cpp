@@ -100,7 +100,9 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Erf:
     case Op::Sqrt:
     case Op::Exp:
-    case Op::Silu: return false;  // not weighted ops
+    case Op::Silu:
+    case Op::QLinearSigmoid:
+    case Op::QLinearLeakyRelu: return false;  // not weighted ops
   }
   return false;
 }

@@ -786,7 +786,9 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::Erf:
       case ir::Op::Sqrt:
       case ir::Op::Exp:
-      case ir::Op::Silu: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Silu:
+      case ir::Op::QLinearSigmoid:
+      case ir::Op::QLinearLeakyRelu: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -948,13 +950,15 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Sqrt:
     case ir::Op::Exp:
     case ir::Op::Sigmoid:
-    case ir::Op::Silu: break;
+    case ir::Op::Silu:
+    case ir::Op::QLinearSigmoid: break;
     case ir::Op::HardSigmoid:
       finite("alpha");
       finite("beta");
       break;
     case ir::Op::LeakyRelu:
-    case ir::Op::Elu: finite("alpha"); break;
+    case ir::Op::Elu:
+    case ir::Op::QLinearLeakyRelu: finite("alpha"); break;
   }
 }
 
@@ -1141,7 +1145,9 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::Erf:
       case ir::Op::Sqrt:
       case ir::Op::Exp:
-      case ir::Op::Silu: break;
+      case ir::Op::Silu:
+      case ir::Op::QLinearSigmoid:
+      case ir::Op::QLinearLeakyRelu: break;
     }
   }
 }

@@ -122,6 +122,8 @@ const std::vector<OpSpec>& op_table() {
       {"Erf", ir::Op::Erf, 1, 1, 1, 1, {}},
       {"Sqrt", ir::Op::Sqrt, 1, 1, 1, 1, {}},
       {"Exp", ir::Op::Exp, 1, 1, 1, 1, {}},
+      {"QLinearSigmoid", ir::Op::QLinearSigmoid, 4, 5, 1, 1, {}, "com.microsoft"},
+      {"QLinearLeakyRelu", ir::Op::QLinearLeakyRelu, 4, 5, 1, 1, {{"alpha", Kind::Float}}, "com.microsoft"},
   };
   return table;
 }

@@ -55,6 +55,8 @@ constexpr Row kRows[] = {
     {Op::Sqrt, &kUnaryRuntime},
     {Op::Exp, &kUnaryRuntime},
     {Op::Silu, &kUnaryRuntime},
+    {Op::QLinearSigmoid, &kNotPlannedRuntime},    // lowered to Sigmoid on uint8
+    {Op::QLinearLeakyRelu, &kNotPlannedRuntime},  // lowered to LeakyRelu on uint8
 };
 
 constexpr bool rows_in_enum_order() {

@@ -3,8 +3,8 @@
 // libm's exp, tanh and erf differ between C libraries and CPUs in the last bit, so the functions
 // here are q8's own: exp as 2^k * P(r) with a Taylor polynomial on |r| <= ln2/2, erf as its
 // Maclaurin series, everything in double and rounded to float once, so the float result is within
-// about one ulp of the exact value. Only IEEE-exact operations are used (+, -, *, /, floor, sqrt,
-// int/float conversions), and the file is built with -ffp-contract=off (kernels/CMakeLists.txt),
+// about one ulp of the exact value. Only IEEE-exact operations are used (+, -, *, /, sqrt, int/float
+// conversions), and the file is built with -ffp-contract=off (kernels/CMakeLists.txt),
 // so every CPU gives the same bits.
 #include <cmath>
 #include <cstdint>
@@ -15,12 +15,18 @@
 namespace q8::kern {
 namespace {
 
-// 1/n! for n = 0..13, rounded once (the compiler folds the division exactly).
-constexpr double inv_factorial(int n) {
-  double f = 1.0;
-  for (int i = 2; i <= n; ++i) f *= i;  // exact: 13! < 2^53
-  return 1.0 / f;
-}
+// 1/n! for n = 0..13, each rounded once (the compiler folds the divisions exactly).
+struct InvFactorials {
+  double v[14];
+  constexpr InvFactorials() : v() {
+    double f = 1.0;
+    for (int n = 0; n < 14; ++n) {
+      if (n > 1) f *= n;  // exact: 13! < 2^53
+      v[n] = 1.0 / f;
+    }
+  }
+};
+constexpr InvFactorials kInvFactorial;
 
 // 2^k as a double, for k in [-1022, 1023].
 double pow2(int k) {
@@ -36,11 +42,14 @@ double exp_d(double x) {
   constexpr double kLog2e = 1.4426950408889634;
   constexpr double kLn2Hi = 0x1.62e42fefa0000p-1;
   constexpr double kLn2Lo = 0x1.cf79abc9e3b3ap-40;
-  const double k = std::floor(x * kLog2e + 0.5);
+  // k: x / ln2 rounded to an integer (half away from zero; truncating conversions are exact).
+  const double t = x * kLog2e;
+  const int ki = static_cast<int>(t < 0 ? t - 0.5 : t + 0.5);
+  const double k = ki;
   const double r = (x - k * kLn2Hi) - k * kLn2Lo;
-  double p = inv_factorial(13);
-  for (int i = 12; i >= 0; --i) p = p * r + inv_factorial(i);
-  return p * pow2(static_cast<int>(k));
+  double p = kInvFactorial.v[13];
+  for (int i = 12; i >= 0; --i) p = p * r + kInvFactorial.v[i];
+  return p * pow2(ki);
 }
 
 // e^x - 1, accurate also near 0 (where e^x - 1 would cancel).

@@ -24,6 +24,9 @@
 //                not a multiply by a reciprocal).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y (NaN passes through; a -0/+0
 //                bound equal to x keeps x).
+//   unary:       one portable implementation (f32_unary__portable) that every table points to;
+//                exp, erf and the functions built on them are q8's own double-precision
+//                approximations (not libm), so x86 and Arm give the same bits.
 // The pools and dwconv visit only the taps inside the input (kernels/window.h finds them in O(1)
 // per output pixel), so a pixel costs those taps, never the kernel area.
 #pragma once
@@ -103,6 +106,18 @@ void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_
 // none: it runs through the portable f32_broadcast_binary (kernels/f32_misc.h) on every table.
 enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow };
 constexpr size_t kTableBinaryOps = 4;  // Add, Sub, Mul, Div
+// Element-wise activations: ONNX's Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf,
+// Sqrt, Exp, and Silu (x * sigmoid(x)). alpha/beta are HardSigmoid's, LeakyRelu's and Elu's.
+enum class UnaryKind : uint8_t { Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp, Silu };
+struct UnaryParams {
+  UnaryKind kind = UnaryKind::Sigmoid;
+  float alpha = 0.f, beta = 0.f;
+};
+// out[i] = f(x[i]). Sigmoid, Tanh, Elu, Erf, Exp and Silu are evaluated in double and rounded once
+// to float (within about one float ulp of the exact value); HardSigmoid, HardSwish and LeakyRelu
+// are their ONNX formulas in float (alpha * x + beta: a multiply, then an add); Sqrt is IEEE's.
+// NaN in gives NaN out.
+void f32_unary__portable(size_t n, const float* x, float* out, const UnaryParams& p);
 
 struct F32Kernels {
   const char* isa = "scalar";
@@ -131,6 +146,8 @@ struct F32Kernels {
       binary_rows[kTableBinaryOps];
   // out[i] = clamp(x[i], lo, hi)
   Named<void (*)(size_t n, const float* x, float* out, float lo, float hi)> clamp;
+  // out[i] = f(x[i]) for the activation p.kind (f32_unary__portable on every table).
+  Named<void (*)(size_t n, const float* x, float* out, const UnaryParams& p)> unary;
 };
 
 // Runs rows [m0, m1) of out[M][N] = A * packed B with kernel table k.

@@ -146,7 +146,13 @@ struct QU8Kernels {
   Named<void (*)(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs, uint8_t* out,
                  const QU8MulParams& p)>
       mul_rows;
+  // out[i] = table[in[i]]: a unary op in int8, its 256-entry table built at plan time.
+  Named<void (*)(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table)> lookup;
 };
+
+// The lookup every table points to: a byte gather has no arithmetic to vectorise differently, and
+// the loop is memory-bound at one load and one store per byte.
+void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,

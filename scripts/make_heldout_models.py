@@ -283,6 +283,28 @@ class AvgPoolDefault(nn.Module):
         return self.fc(torch.flatten(self.f(x), 1))
 
 
+class Activations(nn.Module):
+    """The element-wise activations of newer CNNs (MobileNetV3, EfficientNet, ...), each after a
+    convolution: Hardswish (opset 14+ exports HardSwish), LeakyReLU, ELU, Hardsigmoid, Tanh,
+    Sigmoid, then sqrt, erf and exp of the sigmoid's output (always >= 0) before the pooling."""
+
+    def __init__(self, classes=10):
+        super().__init__()
+        self.f = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.Hardswish(),
+            nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.LeakyReLU(0.1),
+            nn.Conv2d(16, 24, 3, 2, 1), nn.ELU(alpha=0.7),
+            nn.Conv2d(24, 24, 1), nn.Hardsigmoid(),
+            nn.Conv2d(24, 32, 3, padding=1), nn.Tanh(),
+            nn.Conv2d(32, 32, 1), nn.Sigmoid(),
+        )
+        self.fc = nn.Linear(32, classes)
+
+    def forward(self, x):
+        x = torch.exp(torch.erf(torch.sqrt(self.f(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 # name, class, input CHW, opset, dynamic batch, export mode, constant folding
 MODELS = [
     ("resnetish", ResNetish, (3, 32, 32), 13, True, EVAL, True),
@@ -293,6 +315,7 @@ MODELS = [
     ("bn_unfused", BNUnfused, (3, 32, 32), 13, True, PRESERVE, True),
     ("mlp_head_matmul", MLPHeadMatMul, (3, 32, 32), 13, True, EVAL, True),
     ("avgpool_default", AvgPoolDefault, (3, 32, 32), 13, True, EVAL, True),
+    ("activations", Activations, (3, 32, 32), 17, True, EVAL, True),
 ]
 
 

@@ -264,5 +264,34 @@ TEST(Passes, PooledExtentCeilModeDropsWindowStartingInPadding) {
   EXPECT_EQ(pooled_extent(4, 2, 2, 1, 0, 1, true), 2);  // a window starting at 4 would be all padding
 }
 
+// The element-wise activations keep their input's shape and type: float in, float out; uint8 in
+// (an int8 graph) only with both sides quantized, else refused naming the node.
+TEST(Passes, ActivationsKeepShapeAndRefuseAnUnquantizedUint8Output) {
+  for (Op op : {Op::Sigmoid, Op::Tanh, Op::HardSigmoid, Op::HardSwish, Op::LeakyRelu, Op::Elu, Op::Erf, Op::Sqrt,
+                Op::Exp, Op::Silu}) {
+    GraphBuilder b;
+    const int x = b.input("x", {kUnknownDim, 3, 5, 7});
+    const int y = b.node(op, "act", {x});
+    b.output(y);
+    infer_shapes(b.g, {{2, 3, 5, 7}});
+    EXPECT_EQ(b.g.values[y].shape, (Shape{2, 3, 5, 7})) << op_name(op);
+    EXPECT_EQ(b.g.values[y].dtype, DType::Float32) << op_name(op);
+
+    b.g.values[x].dtype = DType::Uint8;  // a uint8 input, its output given no quantization
+    b.g.values[x].scale = 0.1f;
+    try {
+      infer_shapes(b.g, {{2, 3, 5, 7}});
+      ADD_FAILURE() << op_name(op) << ": accepted";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("'act'"), std::string::npos) << m;
+      EXPECT_NE(m.find("without a quantization scale"), std::string::npos) << m;
+    }
+    b.g.values[y].scale = 0.02f;  // quantized on both sides: uint8 out
+    infer_shapes(b.g, {{2, 3, 5, 7}});
+    EXPECT_EQ(b.g.values[y].dtype, DType::Uint8) << op_name(op);
+  }
+}
+
 }  // namespace
 }  // namespace q8::ir

@@ -116,9 +116,22 @@ enum class Op : uint16_t {
   LayerNormalization,  // inputs: x, scale, bias (optional); outputs: y, mean and inv_std_dev (optional)
   QuantizedMul,        // inputs: a, b (same shape, or one a per-channel [1|N,C,1,1] term of the other,
                        // 4-D); "qmin"/"qmax"
+  // Element-wise activations (runtime/ops/unary.cpp; in int8, a 256-entry table).
+  Sigmoid,
+  Tanh,
+  HardSigmoid,  // "alpha", "beta"
+  HardSwish,
+  LeakyRelu,  // "alpha"
+  Elu,        // "alpha"
+  Erf,
+  Sqrt,
+  Exp,
+  Silu,              // x * sigmoid(x): q8's own fusion, no ONNX op
+  QLinearSigmoid,    // com.microsoft: x, x_scale, x_zero_point, y_scale, y_zero_point
+  QLinearLeakyRelu,  // com.microsoft: the same inputs; "alpha"
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedMul) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QLinearLeakyRelu) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

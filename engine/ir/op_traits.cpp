@@ -66,6 +66,19 @@ constexpr OpTraits kTraits[] = {
     {Op::LogSoftmax, "LogSoftmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false, nullptr},
     {Op::LayerNormalization, "LayerNormalization", 2, 3, D::Float, s::layer_norm, R::Fp32Only, false, false, nullptr},
     {Op::QuantizedMul, "QuantizedMul", 2, 2, D::Uint8, s::per_channel_binary, R::Integer, false, false, nullptr},
+    {Op::Sigmoid, "Sigmoid", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::Tanh, "Tanh", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::HardSigmoid, "HardSigmoid", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::HardSwish, "HardSwish", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::LeakyRelu, "LeakyRelu", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::Elu, "Elu", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::Erf, "Erf", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::Sqrt, "Sqrt", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::Exp, "Exp", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::Silu, "Silu", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::QLinearSigmoid, "QLinearSigmoid", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false, nullptr},
+    {Op::QLinearLeakyRelu, "QLinearLeakyRelu", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
+     nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -378,6 +378,15 @@ void Lowering::lower_qoperator(size_t i) {
       n.attrs.clear();
       break;
     }
+    case Op::QLinearSigmoid:
+    case Op::QLinearLeakyRelu: {
+      // The float op on uint8 tensors: a 256-entry table (runtime/ops/unary.cpp).
+      set_qparams(n, n.inputs[0], qparams(n, 1, 2, "X"));
+      set_qparams(n, n.outputs[0], qparams(n, 3, 4, "Y"));
+      n.op = n.op == Op::QLinearSigmoid ? Op::Sigmoid : Op::LeakyRelu;
+      n.inputs = {n.inputs[0]};
+      break;
+    }
     case Op::Conv:
     case Op::Relu:
     case Op::Clip:
@@ -418,7 +427,17 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Softmax:
     case Op::LogSoftmax:
     case Op::LayerNormalization:
-    case Op::QuantizedMul: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::QuantizedMul:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::HardSigmoid:
+    case Op::HardSwish:
+    case Op::LeakyRelu:
+    case Op::Elu:
+    case Op::Erf:
+    case Op::Sqrt:
+    case Op::Exp:
+    case Op::Silu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -437,9 +456,10 @@ bool Lowering::lower_qdq(size_t i) {
   const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
   if (n.op == Op::Concat) return lower_qdq_concat(n);
   const bool binary = n.op == Op::Add || n.op == Op::Mul;  // two quantized activations
-  if (!weighted && !passthrough && !pool && !binary) return false;
+  const bool lookup = op_traits(n.op).int8 == Int8Role::TableLookup;
+  if (!weighted && !passthrough && !pool && !binary && !lookup) return false;
   QdqEdges e;
-  if (!match_qdq(n, weighted || binary, e)) return false;
+  if (!match_qdq(n, weighted || binary || lookup, e)) return false;
 
   if (passthrough) {
     // Max pooling and reshapes commute with quantization only when both sides share it.
@@ -455,6 +475,15 @@ bool Lowering::lower_qdq(size_t i) {
     n.outputs[0] = e.y;
   } else if (binary) {
     if (!lower_qdq_binary(n, e)) return false;
+  } else if (lookup) {
+    // The op keeps its name and runs on uint8 as a 256-entry table (runtime/ops/unary.cpp), a
+    // following Relu/Clip folded into the table's output range.
+    set_qparams(n, e.x, e.in);
+    set_qparams(n, e.y, e.out);
+    n.inputs[0] = e.x;
+    n.outputs[0] = e.y;
+    n.attrs["qmin"] = int_attr(e.qmin);
+    n.attrs["qmax"] = int_attr(e.qmax);
   } else {
     if (!lower_qdq_weighted(n, e)) return false;
   }

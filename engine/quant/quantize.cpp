@@ -113,7 +113,19 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Softmax:
     case Op::LogSoftmax:
     case Op::LayerNormalization:
-    case Op::QuantizedMul: return false;  // not weighted ops
+    case Op::QuantizedMul:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::HardSigmoid:
+    case Op::HardSwish:
+    case Op::LeakyRelu:
+    case Op::Elu:
+    case Op::Erf:
+    case Op::Sqrt:
+    case Op::Exp:
+    case Op::Silu:
+    case Op::QLinearSigmoid:
+    case Op::QLinearLeakyRelu: return false;  // not weighted ops
   }
   return false;
 }

@@ -797,6 +797,18 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::LogSoftmax:
       case ir::Op::QuantizedMul: node_fail(n, "expects 1 output, got " + std::to_string(nout));
       case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
+      case ir::Op::Sigmoid:
+      case ir::Op::Tanh:
+      case ir::Op::HardSigmoid:
+      case ir::Op::HardSwish:
+      case ir::Op::LeakyRelu:
+      case ir::Op::Elu:
+      case ir::Op::Erf:
+      case ir::Op::Sqrt:
+      case ir::Op::Exp:
+      case ir::Op::Silu:
+      case ir::Op::QLinearSigmoid:
+      case ir::Op::QLinearLeakyRelu: node_fail(n, "expects 1 output, got " + std::to_string(nout));
     }
   }
 
@@ -1011,6 +1023,21 @@ void Importer::check_attrs(Pending& n) {
         node_fail(n, "stash_type=" + std::to_string(st->second.i) + " is not supported (only 1, float32)");
       break;
     }
+    case ir::Op::Tanh:
+    case ir::Op::HardSwish:
+    case ir::Op::Erf:
+    case ir::Op::Sqrt:
+    case ir::Op::Exp:
+    case ir::Op::Sigmoid:
+    case ir::Op::Silu:
+    case ir::Op::QLinearSigmoid: break;
+    case ir::Op::HardSigmoid:
+      finite("alpha");
+      finite("beta");
+      break;
+    case ir::Op::LeakyRelu:
+    case ir::Op::Elu:
+    case ir::Op::QLinearLeakyRelu: finite("alpha"); break;
   }
 }
 
@@ -1214,7 +1241,19 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::Softmax:
       case ir::Op::LogSoftmax:
       case ir::Op::LayerNormalization:
-      case ir::Op::QuantizedMul: break;
+      case ir::Op::QuantizedMul:
+      case ir::Op::Sigmoid:
+      case ir::Op::Tanh:
+      case ir::Op::HardSigmoid:
+      case ir::Op::HardSwish:
+      case ir::Op::LeakyRelu:
+      case ir::Op::Elu:
+      case ir::Op::Erf:
+      case ir::Op::Sqrt:
+      case ir::Op::Exp:
+      case ir::Op::Silu:
+      case ir::Op::QLinearSigmoid:
+      case ir::Op::QLinearLeakyRelu: break;
     }
   }
 }

@@ -174,6 +174,18 @@ const std::vector<OpSpec>& op_table() {
        1,
        {{"alpha", Kind::Float}, {"transA", Kind::Int}, {"transB", Kind::Int}},
        "com.microsoft"},
+      // Element-wise activations (Silu is q8's own fusion and has no row: the writer refuses it).
+      {"Sigmoid", ir::Op::Sigmoid, 1, 1, 1, 1, {}},
+      {"Tanh", ir::Op::Tanh, 1, 1, 1, 1, {}},
+      {"HardSigmoid", ir::Op::HardSigmoid, 1, 1, 1, 1, {{"alpha", Kind::Float}, {"beta", Kind::Float}}},
+      {"HardSwish", ir::Op::HardSwish, 1, 1, 1, 1, {}},
+      {"LeakyRelu", ir::Op::LeakyRelu, 1, 1, 1, 1, {{"alpha", Kind::Float}}},
+      {"Elu", ir::Op::Elu, 1, 1, 1, 1, {{"alpha", Kind::Float}}},
+      {"Erf", ir::Op::Erf, 1, 1, 1, 1, {}},
+      {"Sqrt", ir::Op::Sqrt, 1, 1, 1, 1, {}},
+      {"Exp", ir::Op::Exp, 1, 1, 1, 1, {}},
+      {"QLinearSigmoid", ir::Op::QLinearSigmoid, 4, 5, 1, 1, {}, "com.microsoft"},
+      {"QLinearLeakyRelu", ir::Op::QLinearLeakyRelu, 4, 5, 1, 1, {{"alpha", Kind::Float}}, "com.microsoft"},
   };
   return table;
 }

@@ -162,6 +162,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_quantize__neon),
     Q8_KERNEL(qu8_dequantize__neon),
     Q8_KERNEL(qu8_mul_rows__neon),
+    Q8_KERNEL(qu8_lookup__portable),
 };
 static_assert(kKR <= kQu8MaxKr, "qu8.h's slack promise covers this table's over-read");
 

@@ -177,10 +177,15 @@ const QU8Kernels k_scalar_table = {
     Q8_KERNEL(qu8_quantize__scalar),
     Q8_KERNEL(qu8_dequantize__scalar),
     Q8_KERNEL(qu8_mul_rows__scalar),
+    Q8_KERNEL(qu8_lookup__portable),
 };
 
 }  // namespace
 
 const QU8Kernels* qu8_kernels_scalar() { return &k_scalar_table; }
+
+void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table) {
+  for (size_t i = 0; i < n; ++i) out[i] = table[in[i]];
+}
 
 }  // namespace q8::kern

@@ -47,6 +47,7 @@ const F32Kernels k_table = {
     {Q8_KERNEL(f32_add_rows__avx2), Q8_KERNEL(f32_sub_rows__avx2), Q8_KERNEL(f32_mul_rows__avx2),
      Q8_KERNEL(f32_div_rows__avx2)},
     Q8_KERNEL(f32_clamp__avx2),
+    Q8_KERNEL(f32_unary__portable),
 };
 }  // namespace
 

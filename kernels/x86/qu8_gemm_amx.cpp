@@ -103,6 +103,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_quantize__avx512),
     Q8_KERNEL(qu8_dequantize__avx512),
     Q8_KERNEL(qu8_mul_rows__avx512),
+    Q8_KERNEL(qu8_lookup__portable),
 };
 
 }  // namespace

@@ -25,6 +25,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_quantize__avx512),
     Q8_KERNEL(qu8_dequantize__avx512),
     Q8_KERNEL(qu8_mul_rows__avx512),
+    Q8_KERNEL(qu8_lookup__portable),
 };
 
 }  // namespace

@@ -35,6 +35,11 @@ using q8::kern::PoolGeometry;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kSentinel = 12345.0f;  // marks output never written by a kernel
 constexpr size_t kGuard = 64;          // floats after each output buffer that must stay untouched
+// FNV-1a hashes of the unary kernel's outputs (UnaryBitsMatchRecordedHash), identical on every CPU.
+constexpr const char* kUnaryHashes =
+    "Sigmoid:6aebfd2c3efbe797 Tanh:791c8c3bc0e1c4e7 HardSigmoid:3d445a25708287b0 HardSwish:a10a6077deb67a1f "
+    "LeakyRelu:1073303a3a7323f6 Elu:fb574acdb7df3855 Erf:7e4bc1ac59453f03 Sqrt:63b48991f432bf73 "
+    "Exp:da34ea72a87f3966 Silu:19ebcf51a9b4c80f ";
 
 bool cpu_supports(const std::string& isa) {
   if (isa == "scalar") return true;
@@ -920,6 +925,140 @@ TEST_P(F32Kernels_, SpecialValuesSameBitsAsScalar) {
   }
 }
 
+// --- Element-wise activations ---------------------------------------------------------------
+
+using q8::kern::UnaryKind;
+using q8::kern::UnaryParams;
+
+struct UnaryCase {
+  const char* name;
+  UnaryParams p;
+};
+const UnaryCase kUnaryCases[] = {
+    {"Sigmoid", {UnaryKind::Sigmoid, 0.f, 0.f}},
+    {"Tanh", {UnaryKind::Tanh, 0.f, 0.f}},
+    {"HardSigmoid", {UnaryKind::HardSigmoid, 0.2f, 0.5f}},
+    {"HardSwish", {UnaryKind::HardSwish, 0.f, 0.f}},
+    {"LeakyRelu", {UnaryKind::LeakyRelu, 0.1f, 0.f}},
+    {"Elu", {UnaryKind::Elu, 1.5f, 0.f}},
+    {"Erf", {UnaryKind::Erf, 0.f, 0.f}},
+    {"Sqrt", {UnaryKind::Sqrt, 0.f, 0.f}},
+    {"Exp", {UnaryKind::Exp, 0.f, 0.f}},
+    {"Silu", {UnaryKind::Silu, 0.f, 0.f}},
+};
+
+// a * x + b in float, a multiply and then an add as the kernel promises. The product goes through
+// a volatile, so a compiler contracting a * x + b into an FMA (AArch64's default) cannot.
+float float_affine(float a, float x, float b) {
+  volatile float ax = a * x;
+  return ax + b;
+}
+
+// The exact function, in long double through the C library (an oracle for the test only).
+long double unary_exact(const UnaryParams& p, float xf) {
+  const long double x = xf;
+  switch (p.kind) {
+    case UnaryKind::Sigmoid: return 1.0L / (1.0L + std::exp(-x));
+    case UnaryKind::Tanh: return std::tanh(x);
+    case UnaryKind::HardSigmoid: return std::min(1.0f, std::max(0.0f, float_affine(p.alpha, xf, p.beta)));
+    case UnaryKind::HardSwish: return xf * std::min(1.0f, std::max(0.0f, float_affine(1.f / 6.f, xf, 0.5f)));
+    case UnaryKind::LeakyRelu: return xf < 0 ? p.alpha * xf : xf;
+    case UnaryKind::Elu: return xf < 0 ? p.alpha * std::expm1(x) : x;
+    case UnaryKind::Erf: return std::erf(x);
+    case UnaryKind::Sqrt: return std::sqrt(x);
+    case UnaryKind::Exp: return std::exp(x);
+    case UnaryKind::Silu: return x < -1000 ? 0.0L : x / (1.0L + std::exp(-x));
+  }
+  return 0;
+}
+
+// Inputs covering each function's range: a sweep over [-30, 30], small magnitudes down to
+// subnormals, and the ends of the float range where exp saturates.
+std::vector<float> unary_inputs() {
+  std::vector<float> v;
+  for (int i = -30000; i <= 30000; ++i) v.push_back(static_cast<float>(i) * 0.001f);
+  for (float m = 1e-38f; m < 1.f; m *= 3.7f) v.insert(v.end(), {m, -m});
+  for (float x = 80.f; x < 120.f; x += 0.25f) v.insert(v.end(), {x, -x});
+  return v;
+}
+
+TEST_P(F32Kernels_, UnaryWithinTwoUlpsOfExactAndSameBitsAsScalar) {
+  const std::vector<float> x = unary_inputs();
+  for (const UnaryCase& c : kUnaryCases) {
+    const std::string what = std::string(table_->isa) + " " + c.name;
+    std::vector<float> out(x.size() + kGuard, kSentinel);
+    table_->unary(x.size(), x.data(), out.data(), c.p);
+    expect_guard_intact(out, x.size(), what);
+    size_t bad = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const long double want = unary_exact(c.p, x[i]);
+      const float wf = static_cast<float>(want);
+      // Two float ulps of the exact value (ulp of the smallest normal below it).
+      bool ok = out[i] == wf || (std::isnan(wf) && std::isnan(out[i]));
+      if (!ok && std::isfinite(wf)) {
+        const float ulp = std::max(std::fabs(std::nextafter(wf, kInf) - wf), std::numeric_limits<float>::denorm_min());
+        ok = std::fabs(out[i] - want) <= 2.0L * ulp;
+      }
+      if (!ok && ++bad <= 5)
+        ADD_FAILURE() << what << "(" << x[i] << ") = " << out[i] << ", exactly " << static_cast<double>(want);
+    }
+    EXPECT_EQ(bad, 0u) << what;
+    out.resize(x.size());
+    if (!is_scalar()) {
+      std::vector<float> ref(x.size());
+      scalar_->unary(x.size(), x.data(), ref.data(), c.p);
+      expect_same_bits(out, ref, what);
+    }
+    // In place, in uneven pieces, as the engine runs it.
+    std::vector<float> y = x;
+    const std::vector<size_t> b = split(y.size(), 7);
+    for (size_t k = 0; k + 1 < b.size(); ++k) table_->unary(b[k + 1] - b[k], y.data() + b[k], y.data() + b[k], c.p);
+    expect_same_bits(y, out, what + " in place, split");
+  }
+}
+
+TEST_P(F32Kernels_, UnarySpecialValues) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> x = {nan, -0.0f, 0.0f, kInf, -kInf, 1e-45f, -1e-45f, 3e38f, -3e38f};
+  for (const UnaryCase& c : kUnaryCases) {
+    std::vector<float> out(x.size());
+    table_->unary(x.size(), x.data(), out.data(), c.p);
+    const std::string what = std::string(table_->isa) + " " + c.name;
+    EXPECT_TRUE(std::isnan(out[0])) << what << "(NaN)";
+    for (size_t i = 1; i < x.size(); ++i) {
+      const long double want = unary_exact(c.p, x[i]);
+      if (std::isnan(static_cast<double>(want))) {
+        EXPECT_TRUE(std::isnan(out[i])) << what << "(" << x[i] << ") = " << out[i];
+      } else {
+        const float wf = static_cast<float>(want);
+        EXPECT_TRUE(out[i] == wf || std::fabs(out[i] - wf) <= 2 * std::fabs(std::nextafter(wf, kInf) - wf))
+            << what << "(" << x[i] << ") = " << out[i] << ", exactly " << static_cast<double>(want);
+      }
+    }
+  }
+}
+
+// The same bits on every CPU, not just on every table of this one: a hash of the outputs for
+// fixed inputs, recorded on x86-64 and checked again on AArch64 (scripts/test_arm.sh).
+TEST_P(F32Kernels_, UnaryBitsMatchRecordedHash) {
+  const std::vector<float> x = unary_inputs();
+  std::string got;
+  for (const UnaryCase& c : kUnaryCases) {
+    std::vector<float> out(x.size());
+    table_->unary(x.size(), x.data(), out.data(), c.p);
+    uint64_t h = 1469598103934665603ull;  // FNV-1a over the output bits (NaNs as one pattern)
+    for (float f : out) {
+      uint32_t b = 0x7fc00000u;
+      if (!std::isnan(f)) std::memcpy(&b, &f, 4);
+      for (int k = 0; k < 4; ++k) h = (h ^ ((b >> (8 * k)) & 0xffu)) * 1099511628211ull;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s:%016llx ", c.name, static_cast<unsigned long long>(h));
+    got += buf;
+  }
+  EXPECT_EQ(got, kUnaryHashes) << table_->isa;
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "avx512", "neon"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
@@ -931,7 +1070,8 @@ TEST(F32KernelTables, Complete) {
     if (!t) continue;
     EXPECT_GE(t->conv.mr, 1u) << isa;
     EXPECT_GE(t->conv.nr, 1u) << isa;
-    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->clamp)
+    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->clamp &&
+                t->unary)
         << isa;
     for (size_t op = 0; op < kTableBinaryOps; ++op)
       EXPECT_TRUE(t->binary[op] && t->binary_rows[op]) << isa << " " << op;

@@ -1010,6 +1010,28 @@ TEST_P(QU8Ops, Dequantize) {
       }
 }
 
+// A unary op in int8: out[i] = table[in[i]], every byte value, lengths around vector widths, in
+// place as the engine may run it; the bytes of the naive gather and of the scalar table.
+TEST_P(QU8Ops, Lookup) {
+  std::mt19937 rng(8100);
+  for (size_t n : {1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 1000, 4099}) {
+    const auto table = random_u8(256, rng);
+    auto in = random_u8(n, rng);
+    for (size_t i = 0; i < n && i < 256; ++i) in[i] = static_cast<uint8_t>(i);  // every code
+    const Guarded<uint8_t> x(in);
+    Guarded<uint8_t> y(n, 0x5a), ref(n, 0x5a);
+    table_->lookup(n, x.data(), y.data(), table.data());
+    scalar_->lookup(n, x.data(), ref.data(), table.data());
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(int(y[i]), int(table[in[i]])) << table_->isa << " lookup n=" << n << " at " << i;
+      ASSERT_EQ(int(y[i]), int(ref[i])) << table_->isa << " lookup vs scalar n=" << n << " at " << i;
+    }
+    std::vector<uint8_t> inplace = in;
+    table_->lookup(n, inplace.data(), inplace.data(), table.data());
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(int(inplace[i]), int(table[in[i]])) << table_->isa << " in place " << i;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
                          ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neondot",
                                            "neoni8mm"),
@@ -1025,7 +1047,7 @@ TEST(QU8OpsTables, Complete) {
     EXPECT_GE(t->mr, 1u) << isa;
     EXPECT_GE(t->nr, 1u) << isa;
     EXPECT_TRUE(t->igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->add &&
-                t->quantize && t->dequantize && t->mul_rows)
+                t->quantize && t->dequantize && t->mul_rows && t->lookup)
         << isa;
   }
 }

@@ -53,6 +53,7 @@ extern const OpRuntime kReduceMeanRuntime;      // reduce_mean.cpp
 extern const OpRuntime kSoftmaxRuntime;         // softmax.cpp: Softmax, LogSoftmax
 extern const OpRuntime kLayerNormRuntime;       // layer_norm.cpp
 extern const OpRuntime kQuantizedMulRuntime;    // quantized_mul.cpp
+extern const OpRuntime kUnaryRuntime;           // unary.cpp: Sigmoid, Tanh, HardSwish, ...
 extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten or evaluated before planning
 
 }  // namespace q8::rt

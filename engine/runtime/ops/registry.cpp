@@ -65,6 +65,18 @@ constexpr Row kRows[] = {
     {Op::LogSoftmax, &kSoftmaxRuntime},
     {Op::LayerNormalization, &kLayerNormRuntime},
     {Op::QuantizedMul, &kQuantizedMulRuntime},
+    {Op::Sigmoid, &kUnaryRuntime},
+    {Op::Tanh, &kUnaryRuntime},
+    {Op::HardSigmoid, &kUnaryRuntime},
+    {Op::HardSwish, &kUnaryRuntime},
+    {Op::LeakyRelu, &kUnaryRuntime},
+    {Op::Elu, &kUnaryRuntime},
+    {Op::Erf, &kUnaryRuntime},
+    {Op::Sqrt, &kUnaryRuntime},
+    {Op::Exp, &kUnaryRuntime},
+    {Op::Silu, &kUnaryRuntime},
+    {Op::QLinearSigmoid, &kNotPlannedRuntime},    // lowered to Sigmoid on uint8
+    {Op::QLinearLeakyRelu, &kNotPlannedRuntime},  // lowered to LeakyRelu on uint8
 };
 
 constexpr bool rows_in_enum_order() {

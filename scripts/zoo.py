@@ -30,19 +30,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUN_ORT = os.path.join(HERE, "..", "..", "shared", "peers", "run_ort.js")
 
-# The models the check runs, and the held-out ones of the same families (checked the same way,
-# not looked at while developing).
-MODELS = ["squeezenet1_1", "googlenet", "densenet121", "shufflenet_v2_x1_0", "mnasnet1_0", "unet"]
-HELD_OUT = ["squeezenet1_0"]
-# Known not to load yet, with the op q8 lacks; `check --all` runs them too.
-NOT_YET = {
-    "yolo_style": "Sigmoid, Mul, Resize",
-    "mobilenet_v3_small": "HardSigmoid, HardSwish, Mul",
-    "mobilenet_v3_large": "HardSigmoid, HardSwish, Mul",
-    "efficientnet_b0": "Sigmoid, Mul",
-    "regnet_y_400mf": "Sigmoid, Mul",
-    "convnext_tiny": "Transpose, LayerNormalization, Erf",
-}
+# The models the check runs, and held-out ones of the same families (checked the same way, not
+# looked at while developing).
+MODELS = ["squeezenet1_1", "googlenet", "densenet121", "shufflenet_v2_x1_0", "mobilenet_v3_small",
+          "mobilenet_v3_large", "efficientnet_b0", "mnasnet1_0", "regnet_y_400mf", "convnext_tiny", "yolo_style",
+          "unet"]
+HELD_OUT = ["squeezenet1_0", "shufflenet_v2_x0_5", "efficientnet_b1", "regnet_x_400mf", "mnasnet0_5"]
 TOLERANCE = 1e-4
 
 
@@ -249,12 +242,11 @@ def main():
     p.add_argument("command", choices=["export", "check", "int8"])
     p.add_argument("dir")
     p.add_argument("--models", help="comma-separated; default: the checked list and the held-out ones")
-    p.add_argument("--all", action="store_true", help="also the models known not to load yet")
     p.add_argument("--opsets", default="13,17")
     p.add_argument("--q8", default="build/q8")
     p.add_argument("--torch", action="store_true", help="int8: also PyTorch's own int8 (FX, onednn)")
     args = p.parse_args()
-    args.models = args.models.split(",") if args.models else MODELS + HELD_OUT + (list(NOT_YET) if args.all else [])
+    args.models = args.models.split(",") if args.models else MODELS + HELD_OUT
     args.opsets = [int(o) for o in args.opsets.split(",")]
     if args.command == "export":
         export(args)

@@ -318,3 +318,32 @@ TEST(UnaryInt8, QuantizerRunsEveryActivationInInt8) {
 }
 
 }  // namespace
+
+namespace {
+
+// SiLU as PyTorch exports it, x * Sigmoid(x), runs as one Silu node on every path: the Mul is
+// gone from the plan, and the result is x * sigmoid(x) in double, rounded once.
+TEST(Unary, SigmoidTimesItsInputFusesIntoOneSilu) {
+  OnnxModelBuilder b(17);
+  b.input("x", {2, 3, 5, 4});
+  b.node("Sigmoid", {"x"}, {"s"}, "gate");
+  b.node("Mul", {"s", "x"}, {"y"}, "swish");
+  b.output("y");
+  const std::string bytes = b.bytes();
+  const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "silu.onnx");
+  const std::vector<q8::NodeInfo> nodes = m.describe();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].op, "Silu");
+  const q8::Tensor x({2, 3, 5, 4}, random_floats(120, 11, -8.f, 8.f));
+  for (const std::string& isa : q8::supported_isas()) {
+    q8::SessionOptions o(2);
+    o.isa = isa;
+    const q8::Tensor y = q8::Session(m, o).run({x})[0];
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double v = x.data()[i], want = v / (1 + std::exp(-v));
+      ASSERT_NEAR(y.data()[i], want, 2e-7 * std::fabs(want) + 1e-30) << isa << " at " << i;
+    }
+  }
+}
+
+}  // namespace

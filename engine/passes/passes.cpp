@@ -226,6 +226,31 @@ void fuse_activations(Graph& g) {
   g.compact(dead);
 }
 
+void fuse_silu(Graph& g) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& mul = g.nodes[i];
+    if (mul.op != Op::Mul || mul.has_attr("act_min")) continue;
+    for (int k = 0; k < 2; ++k) {
+      const int x = mul.inputs[k], s = mul.inputs[1 - k];
+      const int p = producer[s];
+      if (p < 0 || g.nodes[p].op != Op::Sigmoid || g.nodes[p].inputs[0] != x) continue;
+      if (g.values[x].dtype != DType::Float32 || index.sole_reader(g, s) != static_cast<int>(i)) continue;
+      // The Sigmoid becomes the Silu and writes the Mul's result; it still follows x's producer
+      // and precedes every reader of that result.
+      g.nodes[p].op = Op::Silu;
+      g.nodes[p].outputs[0] = mul.outputs[0];
+      dead[i] = true;
+      break;
+    }
+  }
+  g.compact(dead);
+}
+
 void simplify(Graph& g) {
   fold_constants(g);
   remove_identities(g);
@@ -237,6 +262,7 @@ void simplify(Graph& g) {
 
 void lower_for_runtime(Graph& g) {
   lower_quantized(g);
+  fuse_silu(g);
   fuse_activations(g);
   g.validate();
 }

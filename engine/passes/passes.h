@@ -23,6 +23,9 @@ void fold_batch_norm(Graph& g);
 // An op whose traits absorb activations (Conv, Gemm, Add) followed by Relu or Clip (the only reader) takes the
 // activation as float attributes "act_min"/"act_max"; the activation node disappears.
 void fuse_activations(Graph& g);
+// SiLU as exported (x * Sigmoid(x), the Sigmoid read only by the Mul, float) becomes one Silu node:
+// one pass over the tensor instead of two. Silu has no ONNX form, so this runs after simplify().
+void fuse_silu(Graph& g);
 
 // QDQ patterns and QOperator nodes become q8's integer ops (QuantizedConv, QuantizedDense,
 // QuantizedAdd, pools and reshapes on uint8), with every uint8 value's scale and zero point

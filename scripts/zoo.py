@@ -19,6 +19,7 @@ Models are made at test time from Debian's python3-torchvision, never committed.
 Debian's python (torch 1.13, onnx 1.12).
 """
 import argparse
+import collections
 import io
 import os
 import subprocess
@@ -206,7 +207,7 @@ def torch_int8(name, x, calib):
 def int8(args):
     """q8 quantize on each model (opset 13 file): q8's int8 SQNR against fp32, ONNX Runtime on
     q8's int8 file, the nodes left in fp32, and PyTorch's own int8 SQNR on the same model."""
-    print(f"{'model':<22} {'q8 int8 SQNR':>12} {'ORT on q8 file':>14} {'PyTorch int8':>12}  fp32 nodes left")
+    print(f"{'model':<22} {'q8 int8 SQNR':>12} {'ORT on q8 file':>14} {'PyTorch int8':>12}  nodes in int8; left in fp32")
     failures = []
     for name in args.models:
         base = os.path.join(args.dir, name)
@@ -231,7 +232,11 @@ def int8(args):
         if args.torch:
             tref, tq = torch_int8(name, x, calib)
             pt = f"{sqnr_db(tq, tref):.1f} dB" if tq is not None else "n/a"
-        print(f"{name:<22} {q8_db:>9.1f} dB {ort_db:>11.1f} dB {pt:>12}  {', '.join(left) or '-'}", flush=True)
+        # "n of m nodes run in int8" from q8 quantize, and the kinds of the nodes left in fp32.
+        counts = next((l.split(": ", 1)[1].split(" (")[0] for l in r.stdout.splitlines() if "run in int8" in l), "?")
+        kinds = collections.Counter(l.rsplit("(", 1)[1].rstrip(")") for l in left)
+        rest = ", ".join(f"{k} x{c}" for k, c in sorted(kinds.items())) or "-"
+        print(f"{name:<22} {q8_db:>9.1f} dB {ort_db:>11.1f} dB {pt:>12}  {counts}; fp32: {rest}", flush=True)
     for f in failures:
         print("FAIL " + f, file=sys.stderr)
     return 1 if failures else 0

@@ -86,6 +86,7 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
   for (const ir::Value& v : g.values) quantized_model |= v.dtype == ir::DType::Uint8;
   std::vector<NodeInfo> rows;
   for (const ir::Node& n : g.nodes) {
+    if (g.values[n.outputs[0]].is_const()) continue;  // computed from shapes, never run
     NodeInfo r;
     r.name = n.name;
     r.op = ir::op_name(n.op);

@@ -141,7 +141,7 @@ struct Value {
   Shape shape;  // empty with has_shape == false when not yet inferred
   bool has_shape = false;
   ConstTensorPtr constant;  // non-null for initializers and folded constants
-  bool derived = false;     // `constant` was computed by infer_shapes() from the input shapes
+  bool derived = false;     // computed by infer_shapes() from the input shapes (which sets `constant`)
   // Quantization of a uint8 activation: real = (q - zero_point) * scale.
   float scale = 0.f;
   int32_t zero_point = 0;

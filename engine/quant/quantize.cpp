@@ -30,7 +30,15 @@ namespace {
 const ConstTensor* const_of(const Graph& g, int v) { return v == ir::kNoValue ? nullptr : g.values[v].constant.get(); }
 // A float tensor computed at run time (not a weight, nor an int64 shape computation).
 bool is_activation(const Graph& g, int v) {
-  return v != ir::kNoValue && !g.values[v].is_const() && g.values[v].dtype == DType::Float32;
+  return v != ir::kNoValue && !g.values[v].is_const() && !g.values[v].derived && g.values[v].dtype == DType::Float32;
+}
+
+// Whether input k of an int8 node is data that runs in uint8: every activation of a
+// requantizing op (Add, Mul, Concat), the first input of the others (a Slice's bounds or a
+// Reshape's target are parameters, even when computed from shapes at run time).
+bool is_data_input(const Graph& g, const Node& n, size_t k) {
+  if (!is_activation(g, n.inputs[k])) return false;
+  return k == 0 || ir::op_traits(n.op).int8 == ir::Int8Role::Requantizing;
 }
 
 enum class Role {
@@ -426,8 +434,8 @@ Observed observed_tensors(const Graph& src, const Selection& sel) {
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     if (!is_int8(sel.role[i])) continue;
     const Node& n = src.nodes[i];
-    for (int v : n.inputs)
-      if (is_activation(src, v)) needed[v] = true;
+    for (size_t k = 0; k < n.inputs.size(); ++k)
+      if (is_data_input(src, n, k)) needed[n.inputs[k]] = true;
     if (sel.role[i] == Role::PassThrough) ob.alias[n.outputs[0]] = n.inputs[0];
   }
   // A Concat read by int8 nodes gives its inputs its own quantization, so joining them is a copy
@@ -539,7 +547,7 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
     const Node n = q.nodes[i];  // copy: the rewriter appends to q.nodes
     std::vector<int> in = n.inputs;
     for (size_t k = 0; k < in.size(); ++k)
-      if (is_activation(src, n.inputs[k])) in[k] = dequantized(n.inputs[k]);
+      if (is_data_input(src, n, k)) in[k] = dequantized(n.inputs[k]);
     const float s_in = params.at(ob.root(n.inputs[0])).scale;
     quantize_operands(rw, q, n, s_in, o, in);
     Node& target = q.nodes[i];
@@ -569,13 +577,16 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
 
 Graph quantize(const Graph& original, const std::vector<Sample>& samples, const Options& o) {
   if (samples.empty()) throw Error(original.source + ": the calibration set is empty");
-  const Graph src = fuse_matmul_bias(original, samples[0].shapes);
+  Graph src = fuse_matmul_bias(original, samples[0].shapes);
   check_excludes(original, src, o);
   // Shapes (for the same-shape test of Add) at the calibration samples' shapes.
   Graph shaped = src;
   ir::infer_shapes(shaped, samples[0].shapes);
   std::vector<Shape> shapes;
   for (const ir::Value& v : shaped.values) shapes.push_back(v.shape);
+  // Values computed from shapes (a Reshape target, a Slice bound) are never activations, whatever
+  // element type the file declares for them.
+  for (size_t v = 0; v < src.values.size(); ++v) src.values[v].derived = shaped.values[v].derived;
   const Selection sel = select(src, shapes, o);
 
   const Observed ob = observed_tensors(src, sel);

@@ -107,7 +107,8 @@ class Model {
 
   const std::vector<TensorInfo>& inputs() const;
   const std::vector<TensorInfo>& outputs() const;
-  // Per node: shapes (for `batch` items where the batch is dynamic), parameters, MACs, kernel.
+  // Per node that runs: shapes (for `batch` items where the batch is dynamic), parameters, MACs,
+  // kernel. Shape computations, evaluated before run time at that batch, are not listed.
   std::vector<NodeInfo> describe(int64_t batch = 1) const;
   const std::string& source() const;
 

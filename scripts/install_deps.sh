@@ -5,8 +5,10 @@ set -euo pipefail
 pkgs=(cmake g++ make pkg-config libprotobuf-dev protobuf-compiler libonnx-dev libcpuinfo-dev
       libxsimd-dev xtl-dev libgtest-dev libbenchmark-dev libstb-dev)
 if [ "${1:-build}" = test ]; then
-  pkgs+=(libonnx-testdata python3 zlib1g-dev dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user qemu-user-static dpkg-dev cpio chromium clang clang-format libclang-rt-14-dev libfuzzer-14-dev
-        nodejs npm)
+  pkgs+=(libonnx-testdata python3 zlib1g-dev dataset-fashion-mnist g++-aarch64-linux-gnu qemu-user qemu-user-static dpkg-dev cpio chromium clang clang-format libclang-rt-14-dev libfuzzer-14-dev)
+  # Node.js and npm run ONNX Runtime as the peer (scripts/test_zoo.sh); a Node.js from elsewhere
+  # (NodeSource's package carries its own npm) is used as it is.
+  command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
   # The Python module and its tests (python/): pybind11 and the headers to build it, numpy and
   # pytest to test it, torch, torchvision and onnx for from_torch, DataLoaders and the example.
   pkgs+=(pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-torchvision python3-onnx)

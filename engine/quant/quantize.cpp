@@ -288,8 +288,13 @@ class Rewriter {
     const int64_t total = w.numel();
     auto channel = [&](int64_t e) { return per_channel ? (e / inner) % C : 0; };
     std::vector<float> amax(static_cast<size_t>(C), 0.f);
-    for (int64_t e = 0; e < total; ++e)
-      amax[channel(e)] = std::max(amax[channel(e)], std::fabs(w.data<float>()[e] * extra_scale));
+    for (int64_t e = 0; e < total; ++e) {
+      const float v = w.data<float>()[e] * extra_scale;
+      if (!std::isfinite(v))
+        throw Error(g_.source + ": weights '" + base + "' hold " + (std::isnan(v) ? "NaN" : "an infinity") +
+                    ", which int8 cannot represent");
+      amax[channel(e)] = std::max(amax[channel(e)], std::fabs(v));
+    }
     scales.resize(static_cast<size_t>(C));
     // A channel whose largest weight is zero or so small that amax / 127 is not a normal float
     // quantizes to zeros with scale 1: its weights are below anything int8 can hold anyway.

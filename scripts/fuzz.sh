@@ -98,7 +98,7 @@ run_target() {  # run_target TARGET CORPUS REGRESSIONS MAX_LEN [MALLOC_LIMIT_MB]
     while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$reg" -type f ! -name '*.md' -print0)
   fi
   if [ ${#files[@]} -gt 0 ]; then
-    if ! "$B/$t" -rss_limit_mb=2048 -timeout=10 "${files[@]}" > "$B/$t.replay.log" 2>&1; then
+    if ! "$B/$t" -rss_limit_mb=2048 -malloc_limit_mb="$malloc_mb" -timeout=10 "${files[@]}" > "$B/$t.replay.log" 2>&1; then
       echo "fuzz.sh: $t: a saved regression fails again:"; tail -n 40 "$B/$t.replay.log"
       status=1; summary="$summary $t:regression-FAILED"; return
     fi

@@ -211,6 +211,12 @@ bool Graph::is_graph_output(int v) const {
   return false;
 }
 
+bool Graph::inputs_const(const Node& n) const {
+  for (int v : n.inputs)
+    if (v != kNoValue && !values[v].is_const()) return false;
+  return true;
+}
+
 void Graph::compact(const std::vector<bool>& dead_nodes) {
   std::vector<Node> kept;
   kept.reserve(nodes.size());

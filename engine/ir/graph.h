@@ -184,6 +184,8 @@ class Graph {
   // ask for each node use a ConsumerIndex instead, so they stay linear in the graph's size.
   std::vector<int> consumers(int v) const;
   bool is_graph_output(int v) const;
+  // Whether every input node n gives (omitted optional ones aside) is a constant.
+  bool inputs_const(const Node& n) const;
   // Drops nodes marked dead and values nobody references; keeps ids dense and order intact.
   void compact(const std::vector<bool>& dead_nodes);
   // Checks the invariants the passes and the runtime rely on (ids in range, each value produced

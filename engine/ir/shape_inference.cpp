@@ -82,12 +82,7 @@ Shape broadcast(const Graph& g, const Node& n, const Shape& a, const Shape& b) {
 
 // Whether a node can be evaluated now: its inputs are constants (Shape needs only its input's
 // shape).
-bool evaluable(const Graph& g, const Node& n) {
-  if (n.op == Op::Shape) return true;
-  for (int v : n.inputs)
-    if (v != kNoValue && !g.values[v].is_const()) return false;
-  return true;
-}
+bool evaluable(const Graph& g, const Node& n) { return n.op == Op::Shape || g.inputs_const(n); }
 
 }  // namespace
 

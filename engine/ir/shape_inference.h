@@ -54,6 +54,9 @@ float pad_value(const Graph& g, const Node& n);
 // A Pad's pads (begin for every axis, then end), checked against the rank.
 std::vector<int64_t> pad_amounts(const Graph& g, const Node& n, size_t rank);
 
+// The element strides of a C-order (row-major) tensor of shape `s`.
+std::vector<int64_t> c_order_strides(const Shape& s);
+
 // A Slice resolved against its input's shape: for every axis, the first element taken, the step
 // and the output extent (axes the Slice does not name: 0, 1 and the whole extent).
 struct SliceSpec {

@@ -56,12 +56,6 @@ std::vector<int64_t> axes_of(const Graph& g, const Node& n, bool* given) {
   return n.attr_ints("axes", {});
 }
 
-std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> r(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) r[i - 1] = r[i] * s[i];
-  return r;
-}
-
 std::shared_ptr<ConstTensor> tensor_like(DType t, const Shape& dims) {
   auto r = std::make_shared<ConstTensor>();
   r->dtype = t;
@@ -88,6 +82,12 @@ void strided_gather(const ConstTensor& in, int64_t base, const std::vector<int64
 }
 
 }  // namespace
+
+std::vector<int64_t> c_order_strides(const Shape& s) {
+  std::vector<int64_t> r(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;) r[i - 1] = r[i] * s[i];
+  return r;
+}
 
 SliceSpec resolve_slice(const Graph& g, const Node& n, const Shape& in) {
   const std::vector<int64_t> starts = int_list(g, n, const_at(g, n, 1), "starts");
@@ -249,7 +249,7 @@ ConstTensorPtr arithmetic(const Graph& g, const Node& n, const Shape& out) {
   // Each operand gathered to the output's shape (stride 0 on broadcast axes), then combined.
   auto spread = [&](const ConstTensor& x) {
     std::vector<int64_t> st(out.size(), 0);
-    const std::vector<int64_t> xs = strides_of(x.dims);
+    const std::vector<int64_t> xs = c_order_strides(x.dims);
     const size_t lead = out.size() - x.dims.size();
     for (size_t k = 0; k < x.dims.size(); ++k) st[lead + k] = x.dims[k] == 1 ? 0 : xs[k];
     auto t = tensor_like(x.dtype, out);
@@ -377,7 +377,7 @@ ConstTensorPtr constant_of_shape(const Graph& g, const Node& n, const Shape& out
 ConstTensorPtr slice(const Graph& g, const Node& n, const Shape& out) {
   const ConstTensor& x = const_at(g, n, 0);
   const SliceSpec s = resolve_slice(g, n, x.dims);
-  const std::vector<int64_t> xs = strides_of(x.dims);
+  const std::vector<int64_t> xs = c_order_strides(x.dims);
   std::vector<int64_t> st(xs.size());
   int64_t base = 0;
   for (size_t k = 0; k < xs.size(); ++k) base += s.start[k] * xs[k], st[k] = s.step[k] * xs[k];
@@ -389,7 +389,7 @@ ConstTensorPtr slice(const Graph& g, const Node& n, const Shape& out) {
 ConstTensorPtr transpose(const Graph& g, const Node& n, const Shape& out) {
   const ConstTensor& x = const_at(g, n, 0);
   const std::vector<int64_t> perm = transpose_perm(g, n, x.dims.size());
-  const std::vector<int64_t> xs = strides_of(x.dims);
+  const std::vector<int64_t> xs = c_order_strides(x.dims);
   std::vector<int64_t> st(perm.size());
   for (size_t k = 0; k < perm.size(); ++k) st[k] = xs[perm[k]];
   auto t = tensor_like(x.dtype, out);

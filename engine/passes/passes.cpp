@@ -46,9 +46,7 @@ void fold_constants(Graph& g) {
       if (it == n.attrs.end() || !it->second.t) fail(g, n, "Constant without a tensor value");
       out.constant = it->second.t;
     } else if (t.eval) {
-      bool known = true;
-      for (int v : n.inputs) known = known && (v == kNoValue || g.values[v].is_const());
-      if (!known) continue;
+      if (!g.inputs_const(n)) continue;  // Shape too: declared shapes may hold the dynamic batch
       for (int v : n.inputs)
         if (v != kNoValue) g.values[v].shape = g.values[v].constant->dims, g.values[v].has_shape = true;
       ShapeContext c(g, n);

@@ -20,14 +20,11 @@ namespace {
 void plan_elementwise(Plan::Builder& pb, size_t, const Node& n) {
   const Graph& g = pb.g;
   const int v = n.inputs[0];
-  const Layout l = g.values[v].constant ? Layout::Plain : pb.native[v];
-  const int x = pb.get(v, l);
-  const size_t count = numel(shape_of(g, v));
-  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
-  pb.define(n.outputs[0], l, y);
+  const ElementwiseIo io = plan_elementwise_io(pb, n);
+  const int x = io.x, y = io.y;
   const kern::F32Kernels* k = pb.d.f32;
   const kern::QU8Kernels* q = pb.d.qu8;
-  Step& s = pb.add_step(n.name, count, 64, {x}, {y});
+  Step& s = pb.add_step(n.name, io.count, 64, {x}, {y});
   if (n.op == Op::QuantizeLinear || n.op == Op::DequantizeLinear) {
     const ir::Value& qv = g.values[n.op == Op::QuantizeLinear ? n.outputs[0] : v];
     const float scale = qv.scale;
@@ -62,6 +59,15 @@ std::string quantize_kernel(const Graph&, const Node&, const Dispatch& d) { retu
 std::string dequantize_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->dequantize.name; }
 
 }  // namespace
+
+ElementwiseIo plan_elementwise_io(Plan::Builder& pb, const Node& n) {
+  const int v = n.inputs[0];
+  const Layout l = pb.g.values[v].constant ? Layout::Plain : pb.native[v];
+  const int x = pb.get(v, l);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], l, y);
+  return {x, y, numel(shape_of(pb.g, v))};
+}
 
 const OpRuntime kClampRuntime = {nullptr, plan_elementwise, clamp_kernel, nullptr};
 const OpRuntime kCopyRuntime = {nullptr, plan_elementwise, copy_kernel, nullptr};

@@ -29,6 +29,14 @@ const OpRuntime& op_runtime(ir::Op op);
 // Multiply-accumulates of a Conv or QuantizedConv (conv.cpp).
 int64_t conv_macs(const ir::Graph& g, const ir::Node& n);
 
+// An element-wise step's input and output: input 0 in the layout it has (Plain for a constant),
+// an output buffer of the node's size defined in that layout, and the element count.
+struct ElementwiseIo {
+  int x, y;
+  size_t count;
+};
+ElementwiseIo plan_elementwise_io(Plan::Builder& pb, const ir::Node& n);  // elementwise.cpp
+
 // The op files' rows (registry.cpp maps each Op to one of these).
 extern const OpRuntime kConvRuntime;            // conv.cpp
 extern const OpRuntime kQuantizedConvRuntime;   // quantized_conv.cpp

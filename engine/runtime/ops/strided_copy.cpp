@@ -13,12 +13,6 @@ using ir::Shape;
 
 namespace {
 
-std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> r(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) r[i - 1] = r[i] * s[i];
-  return r;
-}
-
 // A step copying `out_dims` from the input buffer at element `base` with the given strides.
 void add_copy_step(Plan::Builder& pb, const Node& n, int x, int y, const std::vector<int64_t>& out_dims,
                    const std::vector<int64_t>& in_strides, int64_t base) {
@@ -42,7 +36,7 @@ void plan_slice(Plan::Builder& pb, size_t, const Node& n) {
   const Layout l = xs.size() == 4 && !g.values[v].constant ? pb.native[v] : Layout::Plain;
   if (l == Layout::NHWC)  // the same slice over the axes as they lie in memory: N, H, W, C
     for (auto* a : {&s.start, &s.step, &s.out, &in_dims}) *a = {(*a)[0], (*a)[2], (*a)[3], (*a)[1]};
-  const std::vector<int64_t> st = strides_of(in_dims);
+  const std::vector<int64_t> st = ir::c_order_strides(in_dims);
   std::vector<int64_t> in_strides(st.size());
   int64_t base = 0;
   for (size_t k = 0; k < st.size(); ++k) base += s.start[k] * st[k], in_strides[k] = s.step[k] * st[k];
@@ -57,7 +51,7 @@ void plan_transpose(Plan::Builder& pb, size_t, const Node& n) {
   const int v = n.inputs[0];
   const Shape& xs = shape_of(g, v);
   const std::vector<int64_t> perm = ir::transpose_perm(g, n, xs.size());
-  const std::vector<int64_t> st = strides_of(xs);
+  const std::vector<int64_t> st = ir::c_order_strides(xs);
   std::vector<int64_t> in_strides(perm.size());
   for (size_t k = 0; k < perm.size(); ++k) in_strides[k] = st[perm[k]];
   const int x = pb.get(v, Layout::Plain);

@@ -67,13 +67,10 @@ std::shared_ptr<const std::array<uint8_t, 256>> lookup_table(const Dispatch& d, 
 void plan_unary(Plan::Builder& pb, size_t, const Node& n) {
   const Graph& g = pb.g;
   const int v = n.inputs[0];
-  const Layout l = g.values[v].constant ? Layout::Plain : pb.native[v];
-  const int x = pb.get(v, l);
-  const size_t count = numel(shape_of(g, v));
-  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
-  pb.define(n.outputs[0], l, y);
+  const ElementwiseIo io = plan_elementwise_io(pb, n);
+  const int x = io.x, y = io.y;
   const kern::UnaryParams p = unary_params(g, n);
-  Step& s = pb.add_step(n.name, count, 64, {x}, {y});
+  Step& s = pb.add_step(n.name, io.count, 64, {x}, {y});
   if (pb.is_u8(v)) {
     const std::shared_ptr<const std::array<uint8_t, 256>> table = lookup_table(pb.d, g, n, p);
     const kern::QU8Kernels* q = pb.d.qu8;

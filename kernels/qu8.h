@@ -154,6 +154,17 @@ struct QU8Kernels {
 // the loop is memory-bound at one load and one store per byte.
 void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
+// A dense layer with a float output (the classifier that ends a quantized network):
+//   acc = bias'[n] + sum_k a[m][k] * w[n][k]    (int32, exact; bias' = bias - z_a * sum_k w[n][k],
+//                                                the algebra of the packing above)
+//   out[m][n] = (float)acc * scale[n]           (scale = s_a * s_w[n]: one rounding)
+// for rows m in [0, M) and output channels n in [n0, n1); w is [N][Kd] int8, centred. Portable
+// and the same on every path: at batch 1 it streams the weights once, a memory-bound loop that the
+// compiler vectorises.
+void qu8_dense_dequantize(size_t M, size_t Kd, const uint8_t* a, size_t a_stride, const int8_t* w,
+                          const int32_t* bias_adj, const float* scale, float* out, size_t out_stride, size_t n0,
+                          size_t n1);
+
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
                   const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);

@@ -96,6 +96,27 @@ TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
     }
 }
 
+// The quantized model against fp32 on one input, on every path (SQNR in dB), and the same bytes on
+// every path.
+void expect_close_and_identical(const q8::Model& fp32, const q8::Model& int8, const q8::Tensor& x, double min_db) {
+  const q8::Tensor want = q8::Session(fp32).run({x})[0];
+  std::vector<float> first;
+  for (const std::string& isa : q8::supported_isas()) {
+    q8::SessionOptions o(2);
+    o.isa = isa;
+    const q8::Tensor got = q8::Session(int8, o).run({x})[0];
+    ASSERT_EQ(got.shape(), want.shape());
+    double err = 0, sig = 0;
+    for (int64_t i = 0; i < want.numel(); ++i)
+      err += (got.data()[i] - want.data()[i]) * (got.data()[i] - want.data()[i]),
+          sig += want.data()[i] * want.data()[i];
+    EXPECT_GT(10 * std::log10(sig / err), min_db) << isa;
+    if (first.empty()) first.assign(got.data(), got.data() + got.numel());
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), got.data()))
+        << isa << " differs from " << q8::supported_isas()[0];
+  }
+}
+
 // Quantized, the join runs on uint8: the quantizer gives both branches the Concat's scale, so the
 // join copies bytes; the int8 model stays close to fp32 and gives the same bytes on every path.
 TEST(Concat, QuantizedJoinCopiesBytesAtOneScale) {
@@ -111,22 +132,55 @@ TEST(Concat, QuantizedJoinCopiesBytesAtOneScale) {
     EXPECT_EQ(n.kernel, "concat_rows");
   }
   EXPECT_TRUE(seen);
-  const q8::Tensor x({1, 3, 9, 7}, random_floats(3 * 9 * 7, 6));
-  const q8::Tensor want = q8::Session(fp32).run({x})[0];
-  std::vector<float> first;
-  for (const std::string& isa : q8::supported_isas()) {
-    q8::SessionOptions o(2);
-    o.isa = isa;
-    const q8::Tensor got = q8::Session(int8, o).run({x})[0];
-    double err = 0, sig = 0;
-    for (int64_t i = 0; i < want.numel(); ++i)
-      err += (got.data()[i] - want.data()[i]) * (got.data()[i] - want.data()[i]),
-          sig += want.data()[i] * want.data()[i];
-    EXPECT_GT(10 * std::log10(sig / err), 25.0) << isa;  // SQNR in dB
-    if (first.empty()) first.assign(got.data(), got.data() + got.numel());
-    EXPECT_TRUE(std::equal(first.begin(), first.end(), got.data()))
-        << isa << " differs from " << q8::supported_isas()[0];
+  expect_close_and_identical(fp32, int8, q8::Tensor({1, 3, 9, 7}, random_floats(3 * 9 * 7, 6)), 25.0);
+}
+
+// The joins CNNs make around a Concat stay in int8: DenseNet's BatchNormalization after it (no
+// Conv to fold into: it becomes a depthwise 1x1 Conv, its Relu the clamp), ShuffleNet's Reshape
+// whose target is computed from the Concat's own Shape, and a spatial ReduceMean (a global
+// average pool) before the classifier, whose float result comes from the int8 product.
+TEST(Concat, JoinsOfDenseNetAndShuffleNetRunInInt8) {
+  OnnxModelBuilder b;
+  b.input("x", {-1, 3, 9, 7});
+  b.init_f("wa", {4, 3, 3, 3}, random_floats(4 * 3 * 9, 1));
+  b.init_f("wb", {5, 3, 1, 1}, random_floats(5 * 3, 2));
+  set_ints(b.node("Conv", {"x", "wa"}, {"a"}, "conv_a"), "pads", {1, 1, 1, 1});
+  b.node("Conv", {"x", "wb"}, {"b"}, "conv_b");
+  set_int(b.node("Concat", {"a", "b"}, {"ab"}, "join"), "axis", 1);
+  std::vector<float> gamma = random_floats(9, 7), beta = random_floats(9, 8), mean = random_floats(9, 9),
+                     var = random_floats(9, 10);
+  for (float& v : var) v = std::fabs(v) + 0.1f;
+  b.init_f("gamma", {9}, gamma);
+  b.init_f("beta", {9}, beta);
+  b.init_f("mean", {9}, mean);
+  b.init_f("var", {9}, var);
+  b.node("BatchNormalization", {"ab", "gamma", "beta", "mean", "var"}, {"n"}, "norm");
+  b.node("Relu", {"n"}, {"r"}, "relu");
+  b.init_f("wc", {6, 9, 1, 1}, random_floats(6 * 9, 3));
+  b.node("Conv", {"r", "wc"}, {"c"}, "conv_c");
+  b.node("Shape", {"c"}, {"c_shape"}, "shape");
+  b.node("Reshape", {"c", "c_shape"}, {"c2"}, "reshape");
+  ::onnx::NodeProto& mean_hw = b.node("ReduceMean", {"c2"}, {"m"}, "mean_hw");
+  set_ints(mean_hw, "axes", {2, 3});
+  set_int(mean_hw, "keepdims", 0);
+  b.init_f("wd", {6, 4}, random_floats(6 * 4, 11));
+  b.init_f("bd", {4}, random_floats(4, 12));
+  b.node("MatMul", {"m", "wd"}, {"d"}, "fc");
+  b.node("Add", {"d", "bd"}, {"y"}, "fc_bias");
+  b.output("y");
+  const std::string bytes = b.bytes();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "densenet_like");
+  const q8::Tensor calib({16, 3, 9, 7}, random_floats(16 * 3 * 9 * 7, 5));
+  const q8::Model int8 = q8::quantize(fp32, {calib});
+  std::vector<std::string> in_int8;
+  for (const q8::NodeInfo& n : int8.describe()) {
+    if (n.op == "QuantizeLinear" || n.op == "DequantizeLinear") continue;
+    EXPECT_TRUE(n.int8) << n.name << " (" << n.op << ") runs " << n.kernel;
+    if (n.int8) in_int8.push_back(n.name);
   }
+  for (const char* name : {"join", "norm", "reshape", "mean_hw", "fc"})
+    EXPECT_NE(std::find(in_int8.begin(), in_int8.end(), name), in_int8.end()) << name << " is not in int8";
+  expect_close_and_identical(fp32, int8, q8::Tensor({2, 3, 9, 7}, random_floats(2 * 3 * 9 * 7, 6)), 25.0);
 }
 
 TEST(Concat, RefusesMismatchedInputsByName) {

@@ -129,9 +129,12 @@ enum class Op : uint16_t {
   Silu,              // x * sigmoid(x): q8's own fusion, no ONNX op
   QLinearSigmoid,    // com.microsoft: x, x_scale, x_zero_point, y_scale, y_zero_point
   QLinearLeakyRelu,  // com.microsoft: the same inputs; "alpha"
+  // A QuantizedDense whose result is float32 (a quantized network's classifier): inputs a (uint8),
+  // w [N][K] int8, bias [N] int32 (optional, in the accumulator's scale); "w_scale" [N].
+  QuantizedDenseFloat,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QLinearLeakyRelu) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedDenseFloat) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

@@ -61,7 +61,7 @@ constexpr OpTraits kTraits[] = {
     {Op::Sub, "Sub", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, e::arithmetic},
     {Op::Div, "Div", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, e::arithmetic},
     {Op::Pow, "Pow", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, nullptr},
-    {Op::ReduceMean, "ReduceMean", 1, 2, D::Float, s::reduce, R::Fp32Only, false, false, nullptr},
+    {Op::ReduceMean, "ReduceMean", 1, 2, D::SameAsInput, s::reduce, R::Requantizing, false, false, nullptr},
     {Op::Softmax, "Softmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false, nullptr},
     {Op::LogSoftmax, "LogSoftmax", 1, 1, D::Float, s::softmax, R::Fp32Only, false, false, nullptr},
     {Op::LayerNormalization, "LayerNormalization", 2, 3, D::Float, s::layer_norm, R::Fp32Only, false, false, nullptr},
@@ -79,6 +79,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QLinearSigmoid, "QLinearSigmoid", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false, nullptr},
     {Op::QLinearLeakyRelu, "QLinearLeakyRelu", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
      nullptr},
+    {Op::QuantizedDenseFloat, "QuantizedDenseFloat", 2, 3, D::Dequantize, s::dense, R::Integer, false, false, nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -306,6 +306,10 @@ std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank) {
   return red;
 }
 
+bool is_spatial_mean(const Graph& g, const Node& n, size_t rank) {
+  return rank == 4 && reduced_axes(g, n, rank) == std::vector<bool>{false, false, true, true};
+}
+
 bool is_per_channel_term(const Shape& full, const Shape& term) {
   if (full.size() != 4 || term.size() > 4) return false;
   Shape t(4 - term.size(), 1);
@@ -537,6 +541,9 @@ int64_t normalized_axis(const ShapeContext& c, int64_t axis, size_t rank) {
 Shape reduce(ShapeContext& c) {
   const Shape& x = c.in(0);
   const std::vector<bool> red = reduced_axes(c.g, c.n, x.size());
+  const Value* in = c.value(0);
+  if (in && in->dtype == DType::Uint8 && !is_spatial_mean(c.g, c.n, x.size()))
+    c.fail("a uint8 ReduceMean must average H and W of a 4-D tensor (a global average pool)");
   const bool keep = c.n.attr_int("keepdims", 1) != 0;
   Shape out;
   for (size_t i = 0; i < x.size(); ++i)

@@ -46,6 +46,9 @@ Shape flatten_shape(const Graph& g, const Node& n, const Shape& in);
 // The axes a ReduceMean reduces, as a mask over its input's rank: its "axes" attribute, or from
 // opset 18 its constant axes input; none given: every axis. Throws naming the node.
 std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank);
+// Whether a ReduceMean of a rank-`rank` tensor averages exactly H and W of NCHW: a global average
+// pool, the one form it has in int8.
+bool is_spatial_mean(const Graph& g, const Node& n, size_t rank);
 // Whether `term` is one value per channel of the 4-D tensor `full`, the same for every image
 // ([C], [1,C,1,1]) or one row per image ([N,C,1,1], as squeeze-excitation multiplies by).
 bool is_per_channel_term(const Shape& full, const Shape& term);

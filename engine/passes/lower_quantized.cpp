@@ -213,8 +213,29 @@ class Lowering {
     if (p < 0 || g_.nodes[p].op != Op::DequantizeLinear || !constant(g_.nodes[p].inputs[0])) return -1;
     return p;
   }
-  // The live node that is the only reader of v (v not a graph output), or -1.
-  int sole_reader(int v) const { return readers_.sole_reader(g_, v, &dead_); }
+  // The live node that is the only reader of v's data (v not a graph output), or -1. Shape nodes
+  // read only v's shape, which the uint8 value replacing v in a lowering has too: lowering moves
+  // them to it (move_shape_readers), so they do not keep an op in fp32 (ShuffleNet reshapes the
+  // result of each Concat by its own Shape).
+  int sole_reader(int v) const {
+    if (g_.is_graph_output(v)) return -1;
+    int found = -1;
+    for (int r : readers_.readers(g_, v, &dead_)) {
+      if (g_.nodes[r].op == Op::Shape) continue;
+      if (found >= 0) return -1;
+      found = r;
+    }
+    return found;
+  }
+  // The Shape nodes reading any of `from` read `to` instead (a lowered op's uint8 result).
+  void move_shape_readers(const std::vector<int>& from, int to) {
+    for (int v : from)
+      for (int r : readers_.readers(g_, v, &dead_)) {
+        if (g_.nodes[r].op != Op::Shape) continue;
+        g_.nodes[r].inputs[0] = to;
+        readers_.add(g_, r);
+      }
+  }
   // The per-tensor QuantizeLinear that is the only reader of v, or -1.
   int sole_quantize(int v) const {
     const int r = sole_reader(v);
@@ -243,6 +264,7 @@ class Lowering {
     QParams in, out;                 // the quantization of the op's input and of its result
     int x = kNoValue, y = kNoValue;  // the uint8 values the lowered op reads and writes
     int64_t qmin = 0, qmax = 255;    // the clamp of the Relu/Clip nodes, in output integers
+    bool float_out = false;          // no QuantizeLinear: y is the op's float32 result
   };
 
   void lower_qoperator(size_t i);
@@ -256,8 +278,10 @@ class Lowering {
                 ConstTensorPtr& bias) const;
   void make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
                  const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+  // With float_out, a QuantizedDenseFloat (y float32; `out`, qmin and qmax unused).
   void make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
-                  std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+                  std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax,
+                  bool float_out = false);
   void sweep();
 };
 
@@ -280,17 +304,20 @@ void Lowering::make_conv(Node& n, int x, QParams in, QParams out, const std::vec
 }
 
 void Lowering::make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
-                          std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax) {
+                          std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax,
+                          bool float_out) {
   if (s_w.size() == 1) s_w.assign(static_cast<size_t>(N), s_w[0]);
   std::map<std::string, Attribute> attrs;
   attrs["w_scale"] = floats_attr(s_w);
-  attrs["qmin"] = int_attr(qmin);
-  attrs["qmax"] = int_attr(qmax);
+  if (!float_out) {
+    attrs["qmin"] = int_attr(qmin);
+    attrs["qmax"] = int_attr(qmax);
+  }
   const int wv = add_const(n.name + "/weight_int8", int8_tensor({N, K}, std::move(w_nk)));
   const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
   set_qparams(n, a, in);
-  set_qparams(n, y, out);
-  n.op = Op::QuantizedDense;
+  if (!float_out) set_qparams(n, y, out);
+  n.op = float_out ? Op::QuantizedDenseFloat : Op::QuantizedDense;
   n.inputs = {a, wv, bv};
   n.outputs = {y};
   n.attrs = std::move(attrs);
@@ -330,8 +357,8 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QGemm: {
       const bool gemm = n.op == Op::QGemm;
       const QParams in = qparams(n, 1, 2, "a");
-      if (gemm && (input(n, 7) == kNoValue)) fail(g_, n, "QGemm with a float output is not supported");
-      const QParams out = gemm ? qparams(n, 7, 8, "y") : qparams(n, 6, 7, "y");
+      const bool float_out = gemm && input(n, 7) == kNoValue;  // QGemm without y_scale: a float result
+      const QParams out = float_out ? QParams{} : gemm ? qparams(n, 7, 8, "y") : qparams(n, 6, 7, "y");
       if (gemm && n.attr_int("transA", 0) != 0) fail(g_, n, "transA=1 is not supported");
       const bool tb = gemm && n.attr_int("transB", 0) != 0;
       const ConstTensor* bt = constant(n.inputs[3]);
@@ -356,7 +383,7 @@ void Lowering::lower_qoperator(size_t i) {
         if (bias) fail(g_, n, "alpha != 1 with a bias is not supported");
         for (float& s : s_w) s *= alpha;
       }
-      make_dense(n, n.inputs[0], in, out, std::move(w), N, K, std::move(s_w), bias, n.outputs[0], 0, 255);
+      make_dense(n, n.inputs[0], in, out, std::move(w), N, K, std::move(s_w), bias, n.outputs[0], 0, 255, float_out);
       break;
     }
     case Op::QLinearAdd: {
@@ -437,7 +464,8 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Erf:
     case Op::Sqrt:
     case Op::Exp:
-    case Op::Silu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::Silu:
+    case Op::QuantizedDenseFloat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -453,13 +481,32 @@ bool Lowering::lower_qdq(size_t i) {
   const bool nearest_resize = n.op == Op::Resize && n.attr_string("mode", "nearest") == "nearest";
   const bool passthrough = op_traits(n.op).int8 == Int8Role::PassThrough && (n.op != Op::Pad || zero_pad) &&
                            (n.op != Op::Resize || nearest_resize);
-  const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool;
+  // A ReduceMean runs in int8 as a global average pool, so its axes must be H and W. Shapes are
+  // not known here: axes 2,3 or -2,-1 are those of a 4-D tensor, which shape inference checks.
+  const std::vector<int64_t> axes =
+      n.op == Op::ReduceMean && input(n, 1) == kNoValue ? n.attr_ints("axes") : std::vector<int64_t>{};
+  const bool spatial_mean = axes.size() == 2 && std::min(axes[0], axes[1]) == (axes[0] < 0 ? -2 : 2) &&
+                            std::max(axes[0], axes[1]) == (axes[0] < 0 ? -1 : 3) && (axes[0] < 0) == (axes[1] < 0);
+  const bool pool = n.op == Op::AveragePool || n.op == Op::GlobalAveragePool || spatial_mean;
   if (n.op == Op::Concat) return lower_qdq_concat(n);
   const bool binary = n.op == Op::Add || n.op == Op::Mul;  // two quantized activations
   const bool lookup = op_traits(n.op).int8 == Int8Role::TableLookup;
   if (!weighted && !passthrough && !pool && !binary && !lookup) return false;
   QdqEdges e;
-  if (!match_qdq(n, weighted || binary || lookup, e)) return false;
+  if (!match_qdq(n, weighted || binary || lookup, e)) {
+    // A Gemm or MatMul whose result stays float (the classifier ending a network) still
+    // multiplies in int8: dequantizing its int32 sums is exact in the accumulator's scale.
+    if (!weighted || n.op == Op::Conv) return false;
+    const int dqa = dq_activation(n.inputs[0]);
+    if (dqa < 0) return false;
+    e.in = qparams(g_.nodes[dqa], 1, 2, "x");
+    e.x = g_.nodes[dqa].inputs[0];
+    e.y = n.outputs[0];
+    e.float_out = true;
+    return lower_qdq_weighted(n, e);
+  }
+  std::vector<int> replaced = {n.outputs[0]};  // the fp32 values the uint8 result e.y replaces
+  for (int act : e.acts) replaced.push_back(g_.nodes[act].outputs[0]);
 
   if (passthrough) {
     // Max pooling and reshapes commute with quantization only when both sides share it.
@@ -489,6 +536,7 @@ bool Lowering::lower_qdq(size_t i) {
   }
   kill(e.q);
   for (int act : e.acts) kill(act);
+  move_shape_readers(replaced, e.y);
   return true;
 }
 
@@ -509,7 +557,6 @@ bool Lowering::match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const {
   e.q = sole_quantize(out_v);
   if (e.q < 0) return false;
   const Node& qn = g_.nodes[e.q];
-  if (n.op == Op::Reshape && !constant(input(n, 1))) return false;
   if (qn.has_attr("axis") && constant(input(qn, 1))->numel() != 1) return false;
   e.in = qparams(g_.nodes[dqa], 1, 2, "x");
   e.out = qparams(qn, 1, 2, "y");
@@ -559,8 +606,10 @@ bool Lowering::lower_qdq_concat(Node& n) {
     n.inputs[i] = dq.inputs[0];
   }
   set_qparams(n, g_.nodes[q].outputs[0], out);
+  const int replaced = n.outputs[0];
   n.outputs[0] = g_.nodes[q].outputs[0];
   kill(q);
+  move_shape_readers({replaced}, n.outputs[0]);
   return true;
 }
 
@@ -591,7 +640,7 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
     if (!tb) w = transpose_kn(w, K, N);
     const float alpha = n.op == Op::Gemm ? n.attr_float("alpha", 1.f) : 1.f;
     if (alpha != 1.f) return false;
-    make_dense(n, e.x, e.in, e.out, std::move(w), N, K, std::move(s_w), bias, e.y, e.qmin, e.qmax);
+    make_dense(n, e.x, e.in, e.out, std::move(w), N, K, std::move(s_w), bias, e.y, e.qmin, e.qmax, e.float_out);
   }
   return true;
 }

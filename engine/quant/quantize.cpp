@@ -133,7 +133,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Exp:
     case Op::Silu:
     case Op::QLinearSigmoid:
-    case Op::QLinearLeakyRelu: return false;  // not weighted ops
+    case Op::QLinearLeakyRelu:
+    case Op::QuantizedDenseFloat: return false;  // not weighted ops
   }
   return false;
 }
@@ -147,6 +148,7 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
     case ir::Int8Role::TableLookup:
       for (int v : n.inputs)
         if (!is_activation(g, v)) return false;
+      if (n.op == Op::ReduceMean) return ir::is_spatial_mean(g, n, shapes[n.inputs[0]].size());
       // Add's integer kernel takes two activations of one shape; Mul's also a per-channel term
       // (squeeze-excitation's x * s[N,C,1,1]); no other broadcasting.
       if (n.op != Op::Add && n.op != Op::Mul) return true;
@@ -408,6 +410,49 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
   return g;
 }
 
+// A BatchNormalization that no Conv absorbed (DenseNet's, after each Concat) is y = a[c] * x + b[c]
+// per channel, a = gamma / sqrt(var + eps), b = beta - mean * a: the depthwise 1x1 Conv with those
+// weights and bias. As one, it runs in int8 (a single weight per channel quantizes to +-127 at
+// scale |a| / 127, so a[c] itself) and the Relu after it becomes its clamp, so the tensors on both
+// sides stay uint8. The node keeps its name.
+Graph batch_norm_as_depthwise_conv(const Graph& src, const std::vector<Shape>& shapes) {
+  Graph g = src;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    if (n.op != Op::BatchNormalization || n.outputs.size() != 1 || shapes[n.inputs[0]].size() != 4) continue;
+    const int64_t C = shapes[n.inputs[0]][1];
+    const ConstTensor *gamma = const_of(g, n.inputs[1]), *beta = const_of(g, n.inputs[2]),
+                      *mean = const_of(g, n.inputs[3]), *var = const_of(g, n.inputs[4]);
+    auto fits = [C](const ConstTensor* t) { return t && t->dtype == DType::Float32 && t->numel() == C; };
+    if (!fits(gamma) || !fits(beta) || !fits(mean) || !fits(var)) continue;
+    const float eps = n.attr_float("epsilon", 1e-5f);
+    auto w = std::make_shared<ConstTensor>();
+    w->dtype = DType::Float32;
+    w->dims = {C, 1, 1, 1};
+    w->bytes.resize(static_cast<size_t>(C) * 4);
+    auto b = std::make_shared<ConstTensor>();
+    b->dtype = DType::Float32;
+    b->dims = {C};
+    b->bytes.resize(static_cast<size_t>(C) * 4);
+    for (int64_t c = 0; c < C; ++c) {
+      const float a = gamma->data<float>()[c] / std::sqrt(var->data<float>()[c] + eps);
+      w->mutable_data<float>()[c] = a;
+      b->mutable_data<float>()[c] = beta->data<float>()[c] - mean->data<float>()[c] * a;
+    }
+    const std::string name = n.name;
+    const int x = n.inputs[0];
+    const int wv = g.add_value({name + "/depthwise_weight", DType::Float32, w->dims, true, w});
+    const int bv = g.add_value({name + "/depthwise_bias", DType::Float32, b->dims, true, b});
+    Node& conv = g.nodes[i];
+    conv.op = Op::Conv;
+    conv.inputs = {x, wv, bv};
+    conv.attrs.clear();
+    conv.attrs["group"] = ir::Attribute{ir::Attribute::Kind::Int, C, 0.f, {}, {}, {}, {}};
+    conv.attrs["kernel_shape"] = ir::Attribute{ir::Attribute::Kind::Ints, 0, 0.f, {1, 1}, {}, {}, {}};
+  }
+  return g;
+}
+
 // Every --exclude name must name a node of the model as given.
 void check_excludes(const Graph& original, const Graph& src, const Options& o) {
   for (const std::string& name : o.exclude) {
@@ -592,6 +637,8 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   // Values computed from shapes (a Reshape target, a Slice bound) are never activations, whatever
   // element type the file declares for them.
   for (size_t v = 0; v < src.values.size(); ++v) src.values[v].derived = shaped.values[v].derived;
+  src = batch_norm_as_depthwise_conv(src, shapes);
+  shapes.resize(src.values.size());
   const Selection sel = select(src, shapes, o);
 
   const Observed ob = observed_tensors(src, sel);

@@ -62,4 +62,18 @@ void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, s
   tile(mr, nc, kc, 1, rows, w, c, c_stride, p);
 }
 
+void qu8_dense_dequantize(size_t M, size_t Kd, const uint8_t* a, size_t a_stride, const int8_t* w,
+                          const int32_t* bias_adj, const float* scale, float* out, size_t out_stride, size_t n0,
+                          size_t n1) {
+  for (size_t m = 0; m < M; ++m)
+    for (size_t n = n0; n < n1; ++n) {
+      const uint8_t* am = a + m * a_stride;
+      const int8_t* wn = w + n * Kd;
+      // Modulo 2^32, like every int8 path's sums (bias_adj may have wrapped).
+      uint32_t acc = static_cast<uint32_t>(bias_adj[n]);
+      for (size_t k = 0; k < Kd; ++k) acc += static_cast<uint32_t>(int32_t{am[k]} * int32_t{wn[k]});
+      out[m * out_stride + n] = static_cast<float>(static_cast<int32_t>(acc)) * scale[n];
+    }
+}
+
 }  // namespace q8::kern

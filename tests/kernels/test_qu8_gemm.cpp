@@ -12,8 +12,11 @@
 #endif
 
 #include <algorithm>
+#include <climits>
 #include <cstdint>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"  // the AMX tile model's table
@@ -415,6 +418,42 @@ TEST(QU8Pack, ConvLayoutForEachKr) {
     EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, 0, 0, 0, 0, -1, -3, -5, 0, 0, 0, 0, 0,  //
                                         2, 4, 6, 0, 0, 0, 0, 0, -2, -4, -6, 0, 0, 0, 0, 0}));
     EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
+  }
+}
+
+// The float-output dense layer (one portable function for every path): each output against the
+// int64 sum wrapped to int32, times the scale; only channels [n0, n1) are written; extreme inputs
+// and a K long enough for the int32 sum to wrap.
+TEST(QU8DenseDequantize, MatchesWrappedIntegerSumTimesScale) {
+  std::mt19937 rng(7);
+  for (const size_t Kd : {size_t{1}, size_t{5}, size_t{64}, size_t{1283}, size_t{70001}}) {
+    for (const bool extreme : {false, true}) {
+      const size_t M = 3, N = 37, n0 = 5, n1 = 30;
+      std::vector<uint8_t> a(M * Kd);
+      std::vector<int8_t> w(N * Kd);
+      std::vector<int32_t> bias(N);
+      std::vector<float> scale(N);
+      std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+      std::uniform_int_distribution<int32_t> b32(INT32_MIN, INT32_MAX);
+      std::uniform_real_distribution<float> sc(1e-6f, 1.f);
+      for (uint8_t& v : a) v = extreme ? 255 : static_cast<uint8_t>(u8(rng));
+      for (int8_t& v : w) v = extreme ? -128 : static_cast<int8_t>(s8(rng));
+      for (int32_t& v : bias) v = b32(rng);
+      for (float& v : scale) v = sc(rng);
+      std::vector<float> out(M * N, -7.f);
+      q8::kern::qu8_dense_dequantize(M, Kd, a.data(), Kd, w.data(), bias.data(), scale.data(), out.data(), N, n0, n1);
+      for (size_t m = 0; m < M; ++m)
+        for (size_t n = 0; n < N; ++n) {
+          if (n < n0 || n >= n1) {
+            ASSERT_EQ(out[m * N + n], -7.f) << "channel " << n << " is outside the range";
+            continue;
+          }
+          int64_t acc = bias[n];
+          for (size_t k = 0; k < Kd; ++k) acc += int64_t{a[m * Kd + k]} * w[n * Kd + k];
+          const int32_t wrapped = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(acc)));
+          ASSERT_EQ(out[m * N + n], static_cast<float>(wrapped) * scale[n]) << "K " << Kd << ", m " << m << ", n " << n;
+        }
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ir/graph.h"
+#include "kernels/qu8.h"
 #include "runtime/plan_builder.h"
 
 namespace q8::rt {
@@ -26,6 +27,9 @@ struct OpRuntime {
 
 const OpRuntime& op_runtime(ir::Op op);
 
+// The requantization of a uint8 pool or global average (pool.cpp): s_in / s_out and the zero points.
+kern::QU8PoolParams qu8_pool_params(const ir::Graph& g, const ir::Node& n);
+
 // Multiply-accumulates of a Conv or QuantizedConv (conv.cpp).
 int64_t conv_macs(const ir::Graph& g, const ir::Node& n);
 
@@ -38,30 +42,31 @@ struct ElementwiseIo {
 ElementwiseIo plan_elementwise_io(Plan::Builder& pb, const ir::Node& n);  // elementwise.cpp
 
 // The op files' rows (registry.cpp maps each Op to one of these).
-extern const OpRuntime kConvRuntime;            // conv.cpp
-extern const OpRuntime kQuantizedConvRuntime;   // quantized_conv.cpp
-extern const OpRuntime kGemmRuntime;            // gemm.cpp: Gemm and MatMul
-extern const OpRuntime kQuantizedDenseRuntime;  // quantized_dense.cpp
-extern const OpRuntime kBinaryRuntime;          // binary.cpp: Add, Sub, Mul, Div, Pow
-extern const OpRuntime kQuantizedAddRuntime;    // quantized_add.cpp
-extern const OpRuntime kPoolRuntime;            // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
-extern const OpRuntime kClampRuntime;           // elementwise.cpp: Relu, Clip
-extern const OpRuntime kCopyRuntime;            // elementwise.cpp: Identity, Dropout
-extern const OpRuntime kQuantizeRuntime;        // elementwise.cpp
-extern const OpRuntime kDequantizeRuntime;      // elementwise.cpp
-extern const OpRuntime kPadRuntime;             // pad.cpp
-extern const OpRuntime kViewRuntime;            // view.cpp: Flatten, Reshape
-extern const OpRuntime kBatchNormRuntime;       // batch_norm.cpp
-extern const OpRuntime kConcatRuntime;          // concat.cpp
-extern const OpRuntime kSliceRuntime;           // strided_copy.cpp
-extern const OpRuntime kTransposeRuntime;       // strided_copy.cpp
-extern const OpRuntime kResizeRuntime;          // resize.cpp
-extern const OpRuntime kConvTransposeRuntime;   // conv_transpose.cpp
-extern const OpRuntime kReduceMeanRuntime;      // reduce_mean.cpp
-extern const OpRuntime kSoftmaxRuntime;         // softmax.cpp: Softmax, LogSoftmax
-extern const OpRuntime kLayerNormRuntime;       // layer_norm.cpp
-extern const OpRuntime kQuantizedMulRuntime;    // quantized_mul.cpp
-extern const OpRuntime kUnaryRuntime;           // unary.cpp: Sigmoid, Tanh, HardSwish, ...
-extern const OpRuntime kNotPlannedRuntime;      // registry.cpp: ops rewritten or evaluated before planning
+extern const OpRuntime kConvRuntime;                 // conv.cpp
+extern const OpRuntime kQuantizedConvRuntime;        // quantized_conv.cpp
+extern const OpRuntime kGemmRuntime;                 // gemm.cpp: Gemm and MatMul
+extern const OpRuntime kQuantizedDenseRuntime;       // quantized_dense.cpp
+extern const OpRuntime kQuantizedDenseFloatRuntime;  // quantized_dense.cpp
+extern const OpRuntime kBinaryRuntime;               // binary.cpp: Add, Sub, Mul, Div, Pow
+extern const OpRuntime kQuantizedAddRuntime;         // quantized_add.cpp
+extern const OpRuntime kPoolRuntime;                 // pool.cpp: MaxPool, AveragePool, GlobalAveragePool
+extern const OpRuntime kClampRuntime;                // elementwise.cpp: Relu, Clip
+extern const OpRuntime kCopyRuntime;                 // elementwise.cpp: Identity, Dropout
+extern const OpRuntime kQuantizeRuntime;             // elementwise.cpp
+extern const OpRuntime kDequantizeRuntime;           // elementwise.cpp
+extern const OpRuntime kPadRuntime;                  // pad.cpp
+extern const OpRuntime kViewRuntime;                 // view.cpp: Flatten, Reshape
+extern const OpRuntime kBatchNormRuntime;            // batch_norm.cpp
+extern const OpRuntime kConcatRuntime;               // concat.cpp
+extern const OpRuntime kSliceRuntime;                // strided_copy.cpp
+extern const OpRuntime kTransposeRuntime;            // strided_copy.cpp
+extern const OpRuntime kResizeRuntime;               // resize.cpp
+extern const OpRuntime kConvTransposeRuntime;        // conv_transpose.cpp
+extern const OpRuntime kReduceMeanRuntime;           // reduce_mean.cpp
+extern const OpRuntime kSoftmaxRuntime;              // softmax.cpp: Softmax, LogSoftmax
+extern const OpRuntime kLayerNormRuntime;            // layer_norm.cpp
+extern const OpRuntime kQuantizedMulRuntime;         // quantized_mul.cpp
+extern const OpRuntime kUnaryRuntime;                // unary.cpp: Sigmoid, Tanh, HardSwish, ...
+extern const OpRuntime kNotPlannedRuntime;           // registry.cpp: ops rewritten or evaluated before planning
 
 }  // namespace q8::rt

@@ -24,15 +24,7 @@ void plan_pool(Plan::Builder& pb, size_t, const Node& n) {
   pb.define(n.outputs[0], Layout::NHWC, y);
   const kern::F32Kernels* k = pb.d.f32;
   const kern::QU8Kernels* q = pb.d.qu8;
-  kern::QU8PoolParams pp;
-  if (u8) {
-    const ir::Value &X = g.values[n.inputs[0]], &Y = g.values[n.outputs[0]];
-    if (n.op == Op::MaxPool && (X.scale != Y.scale || X.zero_point != Y.zero_point))
-      fail(g, n, "uint8 MaxPool needs the same quantization on its input and output");
-    pp.in_zero_point = X.zero_point;
-    pp.in_over_out = checked_multiplier(g, n, static_cast<double>(X.scale) / Y.scale, "s_in / s_out");
-    pp.out.out_zero_point = Y.zero_point;
-  }
+  const kern::QU8PoolParams pp = u8 ? qu8_pool_params(g, n) : kern::QU8PoolParams{};
   if (n.op == Op::GlobalAveragePool) {
     const size_t HW = xs[2] * xs[3], C = xs[1];
     Step& s = pb.add_step(n.name, xs[0], 1, {x}, {y});
@@ -76,6 +68,17 @@ std::string pool_kernel(const Graph& g, const Node& n, const Dispatch& d) {
 }
 
 }  // namespace
+
+kern::QU8PoolParams qu8_pool_params(const Graph& g, const Node& n) {
+  const ir::Value &X = g.values[n.inputs[0]], &Y = g.values[n.outputs[0]];
+  if (n.op == Op::MaxPool && (X.scale != Y.scale || X.zero_point != Y.zero_point))
+    fail(g, n, "uint8 MaxPool needs the same quantization on its input and output");
+  kern::QU8PoolParams pp;
+  pp.in_zero_point = X.zero_point;
+  pp.in_over_out = checked_multiplier(g, n, static_cast<double>(X.scale) / Y.scale, "s_in / s_out");
+  pp.out.out_zero_point = Y.zero_point;
+  return pp;
+}
 
 const OpRuntime kPoolRuntime = {nullptr, plan_pool, pool_kernel, nullptr};
 

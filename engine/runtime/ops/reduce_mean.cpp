@@ -1,10 +1,11 @@
-// ReduceMean in fp32: over the spatial axes of a 4-D tensor it is a GlobalAveragePool (NHWC,
-// the pool's kernel); over any other axes, the portable reduction on C order.
+// ReduceMean: over the spatial axes of a 4-D tensor it is a GlobalAveragePool (NHWC, the pool's
+// kernel), on fp32 or uint8; over any other axes, the portable fp32 reduction on C order.
 #include "runtime/ops/ops.h"
 
 #include "ir/shape_inference.h"
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
+#include "kernels/qu8.h"
 
 namespace q8::rt {
 
@@ -14,10 +15,8 @@ using ir::Shape;
 
 namespace {
 
-// The reduced axes are exactly H and W of a 4-D tensor.
 bool is_spatial_mean(const Graph& g, const Node& n) {
-  const size_t rank = shape_of(g, n.inputs[0]).size();
-  return rank == 4 && ir::reduced_axes(g, n, rank) == std::vector<bool>{false, false, true, true};
+  return ir::is_spatial_mean(g, n, shape_of(g, n.inputs[0]).size());
 }
 
 void plan_reduce_mean(Plan::Builder& pb, size_t, const Node& n) {
@@ -30,6 +29,13 @@ void plan_reduce_mean(Plan::Builder& pb, size_t, const Node& n) {
     pb.define(n.outputs[0], Layout::Plain, y);
     const size_t HW = static_cast<size_t>(xs[2] * xs[3]), C = static_cast<size_t>(xs[1]);
     Step& s = pb.add_step(n.name, static_cast<size_t>(xs[0]), 1, {x}, {y});
+    if (pb.is_u8(n.inputs[0])) {
+      const kern::QU8PoolParams pp = qu8_pool_params(g, n);
+      s.fn = [&A = pb.addresses(), q = pb.d.qu8, x, y, HW, C, pp](size_t n0, size_t n1) {
+        q->global_avgpool(HW, C, A.u8(x), A.u8(y), n0, n1, pp);
+      };
+      return;
+    }
     s.fn = [&A = pb.addresses(), k = pb.d.f32, x, y, HW, C](size_t n0, size_t n1) {
       k->global_avgpool(HW, C, A.f32(x), A.f32(y), n0, n1);
     };
@@ -48,7 +54,8 @@ void plan_reduce_mean(Plan::Builder& pb, size_t, const Node& n) {
 }
 
 std::string reduce_mean_kernel(const Graph& g, const Node& n, const Dispatch& d) {
-  return is_spatial_mean(g, n) ? d.f32->global_avgpool.name : "f32_reduce_mean";
+  if (!is_spatial_mean(g, n)) return "f32_reduce_mean";
+  return g.values[n.inputs[0]].dtype == ir::DType::Uint8 ? d.qu8->global_avgpool.name : d.f32->global_avgpool.name;
 }
 
 }  // namespace

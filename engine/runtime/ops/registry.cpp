@@ -77,6 +77,7 @@ constexpr Row kRows[] = {
     {Op::Silu, &kUnaryRuntime},
     {Op::QLinearSigmoid, &kNotPlannedRuntime},    // lowered to Sigmoid on uint8
     {Op::QLinearLeakyRelu, &kNotPlannedRuntime},  // lowered to LeakyRelu on uint8
+    {Op::QuantizedDenseFloat, &kQuantizedDenseFloatRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -8,9 +8,9 @@
 // the same operations in the same order and gives the same bits.
 //
 // O provides: F (float or batch), I (int32 or batch of int32), fma(a, b, c), select(mask, a, b),
-// bits(F) -> I, from_bits(I) -> F, shift_to_exponent(k) = k << 23 (wrapping), div(a, b) (correctly rounded), sqrt(a) (correctly rounded).
-// Comparisons are F's operators; a comparison with a NaN is false, so every clamp below,
-// x < lo ? lo : x, passes a NaN through, and a NaN in gives a NaN out.
+// bits(F) -> I, from_bits(I) -> F, shift_to_exponent(k) = k << 23 (wrapping), and div(a, b) and
+// sqrt(a), both correctly rounded. Comparisons are F's operators; a comparison with a NaN is
+// false, so every clamp below (x < lo ? lo : x) passes a NaN through: NaN in gives NaN out.
 //
 // Lives in an unnamed namespace (see kernels/f32_simd.h): each translation unit, compiled with
 // its own ISA flags, gets its own copy.
@@ -195,8 +195,8 @@ constexpr float kErfSmall = 0.875f, kErfMax = 4.0f, kErfCenter = 2.4375f;
 constexpr float kErfQ0 = 0x1.06eba8p-3f, kErfQ1 = -0x1.812744p-2f, kErfQ2 = 0x1.ce2e84p-4f, kErfQ3 = -0x1.b819a6p-6f,
                 kErfQ4 = 0x1.553abap-8f, kErfQ5 = -0x1.ae7f8cp-11f, kErfQ6 = 0x1.6bdf38p-14f;
 constexpr float kErfG0 = 0x1.b97380p-3f, kErfG1 = -0x1.3db4dep-4f, kErfG2 = 0x1.b1ea5ep-6f, kErfG3 = -0x1.1afce2p-7f,
-                kErfG4 = 0x1.70b164p-9f, kErfG5 = -0x1.66c2c8p-11f, kErfG6 = 0x1.e974e8p-13f,
-                kErfG7 = -0x1.b38a9ep-13f, kErfG8 = -0x1.9743e0p-14f, kErfG9 = -0x1.4569b6p-15f;
+                kErfG4 = 0x1.70b164p-9f, kErfG5 = -0x1.66c2c8p-11f, kErfG6 = 0x1.e974e8p-13f, kErfG7 = -0x1.b38a9ep-13f,
+                kErfG8 = -0x1.9743e0p-14f, kErfG9 = -0x1.4569b6p-15f;
 
 template <class O>
 inline typename O::F erf(typename O::F x) {

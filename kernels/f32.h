@@ -24,9 +24,11 @@
 //                not a multiply by a reciprocal).
 //   clamp(x, lo, hi): y = x < lo ? lo : x; y = y > hi ? hi : y (NaN passes through; a -0/+0
 //                bound equal to x keeps x).
-//   unary:       one portable implementation (f32_unary__portable) that every table points to;
-//                exp, erf and the functions built on them are q8's own double-precision
-//                approximations (not libm), so x86 and Arm give the same bits.
+//   unary:       the algorithms of kernels/f32_math.h (range reduction, minimax polynomials,
+//                2^n built from bits), written once over a float or a SIMD batch: the scalar
+//                reference (f32_unary__scalar) and every SIMD table perform the same IEEE single
+//                operations, fused multiply-adds spelled explicitly, so x86 and Arm give the same
+//                bits.
 // The pools and dwconv visit only the taps inside the input (kernels/window.h finds them in O(1)
 // per output pixel), so a pixel costs those taps, never the kernel area.
 #pragma once
@@ -113,11 +115,12 @@ struct UnaryParams {
   UnaryKind kind = UnaryKind::Sigmoid;
   float alpha = 0.f, beta = 0.f;
 };
-// out[i] = f(x[i]). Sigmoid, Tanh, Elu, Erf, Exp and Silu are evaluated in double and rounded once
-// to float (within about one float ulp of the exact value); HardSigmoid, HardSwish and LeakyRelu
-// are their ONNX formulas in float (alpha * x + beta: a multiply, then an add); Sqrt is IEEE's.
-// NaN in gives NaN out.
-void f32_unary__portable(size_t n, const float* x, float* out, const UnaryParams& p);
+// out[i] = f(x[i]). Sigmoid, Tanh, Elu, Erf, Exp and Silu are evaluated in float by
+// kernels/f32_math.h (within a few float ulps of the exact value; the bounds per function are
+// tested in tests/kernels/test_f32_kernels.cpp); HardSigmoid, HardSwish and LeakyRelu are their
+// ONNX formulas in float (alpha * x + beta: a multiply, then an add); Sqrt is IEEE's. NaN in gives
+// NaN out. The scalar table's entry, and the reference the SIMD tables match bit for bit.
+void f32_unary__scalar(size_t n, const float* x, float* out, const UnaryParams& p);
 
 struct F32Kernels {
   const char* isa = "scalar";
@@ -146,7 +149,7 @@ struct F32Kernels {
       binary_rows[kTableBinaryOps];
   // out[i] = clamp(x[i], lo, hi)
   Named<void (*)(size_t n, const float* x, float* out, float lo, float hi)> clamp;
-  // out[i] = f(x[i]) for the activation p.kind (f32_unary__portable on every table).
+  // out[i] = f(x[i]) for the activation p.kind (f32_unary__scalar's bits on every table).
   Named<void (*)(size_t n, const float* x, float* out, const UnaryParams& p)> unary;
 };
 

@@ -41,16 +41,19 @@ void f32_broadcast_binary(BinaryOp op, size_t rank, const int64_t* out_dims, con
 // divides by their count.
 void f32_reduce_mean(size_t rank, const int64_t* in_dims, const bool* reduced, const float* in, float* out);
 
-// exp and log of a float, computed in double by a fixed polynomial (so the same bits on every
-// CPU and compiler, unlike libm's), correctly rounded in all but rare cases.
+// exp of a float: the Exp activation's scalar reference (kernels/f32_math.h, within 2 ulps; the
+// same bits on every CPU and compiler, unlike libm's). log: computed in double by a fixed
+// polynomial, correctly rounded in all but rare cases.
 float portable_expf(float x);
 float portable_logf(float x);
 
 // Softmax (log_softmax: LogSoftmax) along an axis of `len` elements `inner` apart, for the
 // outer indices [o0, o1) of a C-order tensor [outer][len][inner]. Per (outer, inner) lane:
 // m = max (a NaN wins); s = 0.0f; s = s + exp(x - m) in axis order; out = exp(x - m) / s, or
-// (x - m) - log(s); exp and log are portable_expf/logf.
-void f32_softmax(size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1, bool log_softmax);
+// (x - m) - log(s). exp is the Exp activation of table k (the same bits on every table, so the
+// same results); log is portable_logf.
+void f32_softmax(const F32Kernels& k, size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1,
+                 bool log_softmax);
 
 // LayerNormalization over rows of n elements, rows [r0, r1): mean = (sum x from 0.0f, in order)
 // / n; var = (sum (x - mean)^2, in order) / n; inv = 1 / sqrt(var + eps);

@@ -14,6 +14,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/f32.h"
+#include "kernels/f32_math.h"
 #include "kernels/window.h"
 
 namespace q8::kern {
@@ -80,7 +81,7 @@ inline vec<Arch> divide(vec<Arch> a, vec<Arch> b) {
 #if defined(__aarch64__)
   return vec<Arch>(vdivq_f32(a, b));
 #else
-  return a / b;  // divps
+  return a / b;             // divps
 #endif
 }
 
@@ -438,6 +439,65 @@ void clamp(size_t n, const float* x, float* out, float lo, float hi) {
   size_t i = 0;
   for (; i + W <= n; i += W) clamp_vec<Arch>(V::load_unaligned(x + i), vlo, vhi).store_unaligned(out + i);
   for (; i < n; ++i) out[i] = clamp_scalar<Arch>(x[i], lo, hi);
+}
+
+// --- Activations -----------------------------------------------------------------------------
+// The algorithms of kernels/f32_math.h on batches: the same operations as the scalar reference
+// (f32_unary__portable), lane by lane. The last partial vector goes through a zero-padded stack
+// buffer and the same vector code, so a tail element takes the same path as any other.
+template <class Arch>
+struct SimdOps {
+  using F = vec<Arch>;
+  using I = xsimd::batch<int32_t, Arch>;
+  static F fma(F a, F b, F c) { return fused_multiply_add<Arch>(a, b, c); }
+  static F select(xsimd::batch_bool<float, Arch> m, F a, F b) { return xsimd::select(m, a, b); }
+  static I bits(F x) { return xsimd::bitwise_cast<I>(x); }
+  static F from_bits(I i) { return xsimd::bitwise_cast<F>(i); }
+  static I shift_to_exponent(I k) { return k << 23; }
+  static F div(F a, F b) { return divide<Arch>(a, b); }
+  static F sqrt(F x) {
+#if defined(__aarch64__)
+    return F(vsqrtq_f32(x));  // xsimd 8.1's NEON sqrt is a reciprocal estimate with Newton steps
+#else
+    return xsimd::sqrt(x);  // sqrtps
+#endif
+  }
+};
+
+template <class Arch, class Fn>
+inline void map_unary(size_t n, const float* x, float* out, Fn f) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  size_t i = 0;
+  for (; i + W <= n; i += W) f(V::load_unaligned(x + i)).store_unaligned(out + i);
+  if (i < n) {
+    alignas(64) float tmp[W] = {};
+    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
+    store_partial<Arch>(f(V::load_aligned(tmp)), out + i, n - i);
+  }
+}
+
+template <class Arch>
+void unary(size_t n, const float* x, float* out, const UnaryParams& p) {
+  using O = SimdOps<Arch>;
+  using V = vec<Arch>;
+  const V alpha(p.alpha), beta(p.beta);
+  switch (p.kind) {
+    case UnaryKind::Sigmoid: map_unary<Arch>(n, x, out, [](V v) { return f32_math::sigmoid<O>(v); }); return;
+    case UnaryKind::Tanh: map_unary<Arch>(n, x, out, [](V v) { return f32_math::tanh<O>(v); }); return;
+    case UnaryKind::HardSigmoid:
+      map_unary<Arch>(n, x, out, [=](V v) { return f32_math::hard_sigmoid<O>(v, alpha, beta); });
+      return;
+    case UnaryKind::HardSwish: map_unary<Arch>(n, x, out, [](V v) { return f32_math::hard_swish<O>(v); }); return;
+    case UnaryKind::LeakyRelu:
+      map_unary<Arch>(n, x, out, [=](V v) { return f32_math::leaky_relu<O>(v, alpha); });
+      return;
+    case UnaryKind::Elu: map_unary<Arch>(n, x, out, [=](V v) { return f32_math::elu<O>(v, alpha); }); return;
+    case UnaryKind::Erf: map_unary<Arch>(n, x, out, [](V v) { return f32_math::erf<O>(v); }); return;
+    case UnaryKind::Sqrt: map_unary<Arch>(n, x, out, [](V v) { return O::sqrt(v); }); return;
+    case UnaryKind::Exp: map_unary<Arch>(n, x, out, [](V v) { return f32_math::exp<O>(v); }); return;
+    case UnaryKind::Silu: map_unary<Arch>(n, x, out, [](V v) { return f32_math::silu<O>(v); }); return;
+  }
 }
 
 #undef Q8_F32_UNROLL

@@ -162,19 +162,6 @@ void f32_reduce_mean(size_t rank, const int64_t* in_dims, const bool* reduced, c
   for (int64_t o = 0; o < so; ++o) out[o] = out[o] / fc;
 }
 
-float portable_expf(float xf) {
-  if (xf != xf) return xf;
-  if (xf > 89.0f) return std::numeric_limits<float>::infinity();
-  if (xf < -104.0f) return 0.0f;
-  // exp(x) = 2^k * exp(r), r = x - k ln2 in [-ln2/2, ln2/2]; Taylor to r^12 (error < 1e-15).
-  const double x = xf;
-  const double k = std::nearbyint(x * 1.4426950408889634);
-  const double r = x - k * 0.6931471805599453;
-  double p = 1.0;
-  for (int i = 12; i >= 1; --i) p = 1.0 + p * r / i;
-  return static_cast<float>(std::ldexp(p, static_cast<int>(k)));
-}
-
 float portable_logf(float xf) {
   if (xf != xf || xf < 0.0f) return std::numeric_limits<float>::quiet_NaN();
   if (xf == 0.0f) return -std::numeric_limits<float>::infinity();
@@ -193,32 +180,59 @@ float portable_logf(float xf) {
   return static_cast<float>(e * 0.6931471805599453 + 2.0 * f * t);
 }
 
-void f32_softmax(size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1, bool log_softmax) {
-  for (size_t o = o0; o < o1; ++o)
-    for (size_t j = 0; j < inner; ++j) {
-      const float* x = in + o * len * inner + j;
-      float* y = out + o * len * inner + j;
-      float m = -std::numeric_limits<float>::infinity();
-      for (size_t i = 0; i < len; ++i) {
-        const float v = x[i * inner];
-        m = v > m || v != v ? v : m;
+void f32_softmax(const F32Kernels& k, size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1,
+                 bool log_softmax) {
+  const UnaryParams exp_params{UnaryKind::Exp, 0.f, 0.f};
+  // Lanes j are taken kBlock at a time, so that each axis step i is one contiguous run of
+  // (up to) kBlock lanes: x - m and exp run over it as a vector through the table, and the
+  // sums stay per lane, in axis order. A single lane (inner == 1) runs over its axis instead.
+  constexpr size_t kBlock = 256;
+  float m[kBlock], s[kBlock], e[kBlock];
+  for (size_t o = o0; o < o1; ++o) {
+    const float* xo = in + o * len * inner;
+    float* yo = out + o * len * inner;
+    if (inner == 1) {
+      float mx = -std::numeric_limits<float>::infinity();
+      for (size_t i = 0; i < len; ++i) mx = xo[i] > mx || xo[i] != xo[i] ? xo[i] : mx;
+      for (size_t i = 0; i < len; ++i) yo[i] = xo[i] - mx;
+      float sum = 0.0f;
+      for (size_t i0 = 0; i0 < len; i0 += kBlock) {
+        const size_t n = std::min(kBlock, len - i0);
+        float* ei = log_softmax ? e : yo + i0;  // Softmax keeps exp(x - m) in the output
+        k.unary(n, yo + i0, ei, exp_params);
+        for (size_t i = 0; i < n; ++i) sum = sum + ei[i];
       }
-      float s = 0.0f;
       if (log_softmax) {
-        for (size_t i = 0; i < len; ++i) {
-          y[i * inner] = x[i * inner] - m;
-          s = s + portable_expf(y[i * inner]);
-        }
-        const float ls = portable_logf(s);
-        for (size_t i = 0; i < len; ++i) y[i * inner] = y[i * inner] - ls;
+        const float ls = portable_logf(sum);
+        for (size_t i = 0; i < len; ++i) yo[i] = yo[i] - ls;
       } else {
-        for (size_t i = 0; i < len; ++i) {
-          y[i * inner] = portable_expf(x[i * inner] - m);
-          s = s + y[i * inner];
-        }
-        for (size_t i = 0; i < len; ++i) y[i * inner] = y[i * inner] / s;
+        for (size_t i = 0; i < len; ++i) yo[i] = yo[i] / sum;
+      }
+      continue;
+    }
+    for (size_t j0 = 0; j0 < inner; j0 += kBlock) {
+      const size_t nj = std::min(kBlock, inner - j0);
+      for (size_t j = 0; j < nj; ++j) m[j] = -std::numeric_limits<float>::infinity(), s[j] = 0.0f;
+      for (size_t i = 0; i < len; ++i) {
+        const float* x = xo + i * inner + j0;
+        for (size_t j = 0; j < nj; ++j) m[j] = x[j] > m[j] || x[j] != x[j] ? x[j] : m[j];
+      }
+      for (size_t i = 0; i < len; ++i) {
+        const float* x = xo + i * inner + j0;
+        float* y = yo + i * inner + j0;
+        for (size_t j = 0; j < nj; ++j) y[j] = x[j] - m[j];
+        float* ei = log_softmax ? e : y;
+        k.unary(nj, y, ei, exp_params);
+        for (size_t j = 0; j < nj; ++j) s[j] = s[j] + ei[j];
+      }
+      if (log_softmax)
+        for (size_t j = 0; j < nj; ++j) s[j] = portable_logf(s[j]);
+      for (size_t i = 0; i < len; ++i) {
+        float* y = yo + i * inner + j0;
+        for (size_t j = 0; j < nj; ++j) y[j] = log_softmax ? y[j] - s[j] : y[j] / s[j];
       }
     }
+  }
 }
 
 void f32_layer_norm(size_t n, const float* in, const float* scale, const float* bias, float eps, float* out,

@@ -206,7 +206,7 @@ const F32Kernels k_scalar_table = {
     {Q8_KERNEL(f32_add_rows__scalar), Q8_KERNEL(f32_sub_rows__scalar), Q8_KERNEL(f32_mul_rows__scalar),
      Q8_KERNEL(f32_div_rows__scalar)},
     Q8_KERNEL(f32_clamp__scalar),
-    Q8_KERNEL(f32_unary__portable),
+    Q8_KERNEL(f32_unary__scalar),
 };
 
 }  // namespace

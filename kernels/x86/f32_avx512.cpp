@@ -38,6 +38,7 @@ constexpr auto f32_sub_rows__avx512 = &f32_simd::binary_rows<Arch, BinaryOp::Sub
 constexpr auto f32_mul_rows__avx512 = &f32_simd::binary_rows<Arch, BinaryOp::Mul>;
 constexpr auto f32_div_rows__avx512 = &f32_simd::binary_rows<Arch, BinaryOp::Div>;
 constexpr auto f32_clamp__avx512 = &f32_simd::clamp<Arch>;
+constexpr auto f32_unary__avx512 = &f32_simd::unary<Arch>;
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
 const F32Kernels k_table = {
@@ -52,7 +53,7 @@ const F32Kernels k_table = {
     {Q8_KERNEL(f32_add_rows__avx512), Q8_KERNEL(f32_sub_rows__avx512), Q8_KERNEL(f32_mul_rows__avx512),
      Q8_KERNEL(f32_div_rows__avx512)},
     Q8_KERNEL(f32_clamp__avx512),
-    Q8_KERNEL(f32_unary__portable),
+    Q8_KERNEL(f32_unary__avx512),
 };
 }  // namespace
 

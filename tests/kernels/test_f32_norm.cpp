@@ -85,16 +85,16 @@ TEST(F32Portable, SameBitsOnEveryCpu) {
   const auto in = exact_floats(6 * 7 * 5, 11, 30);
   std::vector<float> out(in.size()), mean(6), inv(6);
   for (bool log : {false, true}) {
-    f32_softmax(7, 5, in.data(), out.data(), 0, 6, log);
+    f32_softmax(*q8::kern::f32_kernels_scalar(), 7, 5, in.data(), out.data(), 0, 6, log);
     for (float y : out) k.add(y);
   }
   const auto scale = exact_floats(35, 12, 2), bias = exact_floats(35, 13, 2);
   f32_layer_norm(35, in.data(), scale.data(), bias.data(), 1e-5f, out.data(), mean.data(), inv.data(), 0, 6);
   for (const auto* v : {&out, &mean, &inv})
     for (float y : *v) k.add(y);
-  EXPECT_EQ(e.h, 2253787981473635939ull);
+  EXPECT_EQ(e.h, 1386694090990261208ull);
   EXPECT_EQ(l.h, 4573744431875901252ull);
-  EXPECT_EQ(k.h, 8742887500364828071ull);
+  EXPECT_EQ(k.h, 8961983205930112621ull);
 }
 
 TEST(F32Portable, BroadcastBinaryEveryOpKind) {
@@ -158,10 +158,11 @@ TEST(F32Portable, SoftmaxAndLogSoftmaxMatchDoublePrecision) {
   const size_t outer = 3, len = 9, inner = 4;
   const auto in = random_floats(outer * len * inner, 41, -20.f, 20.f);
   std::vector<float> sm(in.size(), -7.f), lsm(in.size(), -7.f);
-  f32_softmax(len, inner, in.data(), sm.data(), 1, 3, false);  // rows [1, 3): row 0 untouched
-  f32_softmax(len, inner, in.data(), lsm.data(), 0, 3, true);
+  f32_softmax(*q8::kern::f32_kernels_scalar(), len, inner, in.data(), sm.data(), 1, 3,
+              false);  // rows [1, 3): row 0 untouched
+  f32_softmax(*q8::kern::f32_kernels_scalar(), len, inner, in.data(), lsm.data(), 0, 3, true);
   for (size_t i = 0; i < len * inner; ++i) ASSERT_EQ(sm[i], -7.f);
-  f32_softmax(len, inner, in.data(), sm.data(), 0, 1, false);
+  f32_softmax(*q8::kern::f32_kernels_scalar(), len, inner, in.data(), sm.data(), 0, 1, false);
   for (size_t o = 0; o < outer; ++o)
     for (size_t j = 0; j < inner; ++j) {
       double m = -1e300, s = 0;

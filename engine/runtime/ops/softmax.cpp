@@ -1,4 +1,4 @@
-// Softmax and LogSoftmax in fp32 along one axis of a C-order tensor (the portable kernel).
+// Softmax and LogSoftmax in fp32 along one axis of a C-order tensor (exp through the fp32 table).
 #include "runtime/ops/ops.h"
 
 #include "kernels/f32_misc.h"
@@ -32,8 +32,8 @@ void plan_softmax(Plan::Builder& pb, size_t, const Node& n) {
   pb.define(n.outputs[0], Layout::Plain, y);
   const bool log = n.op == ir::Op::LogSoftmax;
   Step& s = pb.add_step(n.name, outer, 1, {x}, {y});
-  s.fn = [&A = pb.addresses(), x, y, len, inner, log](size_t o0, size_t o1) {
-    kern::f32_softmax(len, inner, A.f32(x), A.f32(y), o0, o1, log);
+  s.fn = [&A = pb.addresses(), k = pb.d.f32, x, y, len, inner, log](size_t o0, size_t o1) {
+    kern::f32_softmax(*k, len, inner, A.f32(x), A.f32(y), o0, o1, log);
   };
 }
 

@@ -58,6 +58,28 @@ const QU8Kernels* qu8_kernels_amx_model();
 void qu8_amx_model_release_thread();
 #endif
 
+// --- Depthwise: the channel-block section of the packed weights
+// qu8_dwconv_pack appends to qu8.h's depthwise layout a section for kernels that take 16 channels
+// and two taps per step through vpmaddwd (u8 and s8 widened to int16; each int32 lane sums the
+// two taps of one channel, exact). It starts qu8_dw_block_section(g) bytes into the packing (not
+// necessarily aligned) and holds, per block of 16 channels (the last one padded with channels of
+// zero weight, bias and M):
+//   [16 int32 bias'] [16 float M] [ceil(taps / 2) pairs x 32 int16 weights]
+// in the lane order of _mm256_unpacklo/hi_epi16 over two taps' channels widened to int16 (per
+// 128-bit half, one pair per channel): the "lo" half of a block (bias' lanes 0-7, M lanes 0-7, the
+// first 16 int16 of a pair) is channels 0-3 and 8-11, the "hi" half channels 4-7 and 12-15.
+// int16 2j and 2j + 1 of a pair's half are the weights of taps 2p and 2p + 1 for its j-th
+// channel (0 past the last tap). _mm256_packs_epi32(lo, hi) restores channel order.
+constexpr size_t kQu8DwBlock = 16;
+static inline size_t qu8_dw_block_section(const ConvGeometry& g) {
+  return g.C * sizeof(int32_t) + g.taps() * g.C + 2 * g.C * sizeof(int32_t);
+}
+static inline size_t qu8_dw_block_bytes(const ConvGeometry& g) {
+  return 2 * kQu8DwBlock * sizeof(int32_t) + (g.taps() + 1) / 2 * 2 * kQu8DwBlock * sizeof(int16_t);
+}
+// Channel of lane j (0-7) of a block's lo (half 0) or hi (half 1) vector.
+static inline size_t qu8_dw_block_channel(size_t half, size_t j) { return (j < 4 ? j : j + 4) + 4 * half; }
+
 // --- element-wise, pooling, depthwise
 // Defined in kernels/x86/qu8_ops_avx512.cpp (compiled with AVX-512 F/BW/VL/DQ) and reused by the
 // avx512vnni table, which differs only in its GEMM micro-kernels. Callable only where the CPU has

@@ -11,6 +11,12 @@
 
 #include "kernels/qu8_ops_simd.h"
 
+#if defined(__GNUC__)
+#define Q8_DW_UNROLL _Pragma("GCC unroll 32")
+#else
+#define Q8_DW_UNROLL
+#endif
+
 namespace q8::kern {
 namespace {
 
@@ -101,9 +107,137 @@ struct Avx2 {
   }
 };
 
+// --- Depthwise: 16 channels x 2 taps per vpmaddwd pair --------------------------------------
+// Reads the packing's channel-block section (kernels/qu8_internal.h). For channels [c, c + 16) of
+// taps t and t + 1, both rows are widened to int16 (vpmovzxbw) and interleaved per channel
+// (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
+// taps' products of 8 channels into int32 lanes: u8 * s8 fits int16 operands, the pair sum is
+// exact, and every sum wraps modulo 2^32 like the reference's. acc starts at bias' and runs over
+// every tap, those outside the input reading z_a from `zero` (qu8.h's first form); the requantize
+// is Requant (qu8_ops_simd.h), one IEEE operation per step, on the lo/hi lane order, which
+// _mm256_packs_epi32(lo, hi) turns back into channel order. An odd last tap pairs with a
+// repeated row and a zero weight. Kernels of more than kMaxTaps taps take qu8_ops_simd.h's path,
+// which visits only the taps inside the input.
+namespace dw16 {
+
+using qu8_simd::kMaxTaps;
+using qu8_simd::PixelCursor;
+using qu8_simd::Requant;
+
+inline __m256i widen(const uint8_t* p) {
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Requantizes one block's lo/hi accumulators and stores its 16 bytes in channel order.
+inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const Requant<Avx2>& rq) {
+  const __m256i vlo = rq(lo, _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 64)));
+  const __m256i vhi = rq(hi, _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 96)));
+  const __m256i w = _mm256_packs_epi32(vlo, vhi);  // lanes in [0, 255]: exact
+  return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+// NP pixels, channels [c, c + 16): pixel i's tap rows are rows[i * stride + t], t < 2 * pairs.
+template <size_t NP, size_t PAIRS>
+inline void block(const uint8_t* const* rows, size_t stride, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o,
+                  size_t C, const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt;
+  __m256i lo[NP], hi[NP];
+  const __m256i blo = load(blk), bhi = load(blk + 32);
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i) lo[i] = blo, hi[i] = bhi;
+  const uint8_t* wp = blk + 128;
+  Q8_DW_UNROLL
+  for (size_t pr = 0; pr < pairs; ++pr, wp += 64) {
+    const __m256i wlo = load(wp), whi = load(wp + 32);
+    Q8_DW_UNROLL
+    for (size_t i = 0; i < NP; ++i) {
+      const uint8_t* const* r = rows + i * stride + 2 * pr;
+      const __m256i a0 = widen(r[0] + c), a1 = widen(r[1] + c);
+      lo[i] = _mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo));
+      hi[i] = _mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi));
+    }
+  }
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i * C + c), requant16(lo[i], hi[i], blk, rq));
+}
+
+// The last nc < 16 channels of one pixel: each row's nc bytes copied into a zero-filled buffer,
+// so nothing past a row's last channel is read.
+inline void tail(const uint8_t* const* rows, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
+                 const Requant<Avx2>& rq) {
+  alignas(16) uint8_t buf[kMaxTaps + 1][16];
+  const uint8_t* r[kMaxTaps + 1];
+  for (size_t t = 0; t < 2 * pairs; ++t) {
+    std::memset(buf[t], 0, 16);
+    std::memcpy(buf[t], rows[t] + c, nc);
+    r[t] = buf[t];
+  }
+  alignas(16) uint8_t res[16];
+  block<1, 0>(r, 0, pairs, blk, 0, res, 0, rq);
+  std::memcpy(o + c, res, nc);
+}
+
+// Rows of every tap of output pixel px into rows[0, 2 * pairs): `zero` for taps outside the
+// input; an odd count repeats the last row (its pair weight is 0).
+inline void pixel_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
+                       const size_t* offset, size_t taps, const uint8_t** rows) {
+  const uint8_t* in_n = in + px.n * g.IH * g.IW * g.C;
+  const TapWindow tw = tap_window(g, px.oy, px.ox);
+  if (tap_window_count(tw) == taps) {  // the whole window is inside: tap 0 is (ky0, kx0) = (0, 0)
+    const uint8_t* base = in_n + (tw.iy0 * g.IW + tw.ix0) * g.C;
+    for (size_t t = 0; t < taps; ++t) rows[t] = base + offset[t];
+  } else {
+    qu8_simd::all_tap_rows(g, in_n, zero, tw, rows);
+  }
+  if (taps % 2) rows[taps] = rows[taps - 1];
+}
+
+constexpr size_t kTile = 16;  // output pixels whose rows are gathered at once
+constexpr size_t kGroup = 4;  // output pixels per block step (8 int32 accumulators)
+
+template <size_t PAIRS>
+void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out, size_t p0,
+         size_t p1, const QU8Requant& p) {
+  const size_t C = g.C, taps = g.taps(), pairs = (taps + 1) / 2, stride = 2 * pairs;
+  const uint8_t* sec = static_cast<const uint8_t*>(packed) + qu8_dw_block_section(g);
+  const size_t block_bytes = qu8_dw_block_bytes(g);
+  const Requant<Avx2> rq(p);
+  size_t offset[kMaxTaps];
+  for (size_t ky = 0; ky < g.KH; ++ky)
+    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  const uint8_t* rows[kTile * (kMaxTaps + 1)];
+  PixelCursor px(p0, g.OH, g.OW);
+  for (size_t first = p0; first < p1; first += kTile) {
+    const size_t np = p1 - first < kTile ? p1 - first : kTile;
+    for (size_t i = 0; i < np; ++i, px.next()) pixel_rows(g, in, zero, px, offset, taps, rows + i * stride);
+    uint8_t* o = out + first * C;
+    size_t c = 0;
+    for (const uint8_t* blk = sec; c + kQu8DwBlock <= C; c += kQu8DwBlock, blk += block_bytes) {
+      size_t i = 0;
+      for (; i + kGroup <= np; i += kGroup)
+        block<kGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block<1, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+    }
+    if (c < C) {
+      const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes;
+      for (size_t i = 0; i < np; ++i) tail(rows + i * stride, pairs, blk, c, C - c, o + i * C, rq);
+    }
+  }
+}
+
+}  // namespace dw16
+
 void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
                       size_t p0, size_t p1, const QU8Requant& p) {
-  qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
+  switch (g.taps()) {
+    case 9: return dw16::run<5>(g, in, packed, zero, out, p0, p1, p);
+    case 25: return dw16::run<13>(g, in, packed, zero, out, p0, p1, p);
+    default:
+      if (g.taps() <= qu8_simd::kMaxTaps) return dw16::run<0>(g, in, packed, zero, out, p0, p1, p);
+      return qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
+  }
 }
 void qu8_maxpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   qu8_simd::maxpool<Avx2>(g, in, out, p0, p1);

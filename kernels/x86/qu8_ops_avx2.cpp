@@ -138,10 +138,17 @@ inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const Requa
 }
 
 // NP pixels, channels [c, c + 16): pixel i's tap rows are rows[i * stride + t], t < 2 * pairs.
+// Keeps an accumulator in a register as one chain of adds: without it GCC reassociates the
+// unrolled sums into trees whose partial products spill to the stack.
+inline __m256i chain(__m256i v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
 template <size_t NP, size_t PAIRS>
-inline void block(const uint8_t* const* rows, size_t stride, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o,
-                  size_t C, const Requant<Avx2>& rq) {
-  const size_t pairs = PAIRS ? PAIRS : pairs_rt;
+inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt, const uint8_t* blk, size_t c,
+                  uint8_t* o, size_t C, const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
   __m256i lo[NP], hi[NP];
   const __m256i blo = load(blk), bhi = load(blk + 32);
   Q8_DW_UNROLL
@@ -154,8 +161,8 @@ inline void block(const uint8_t* const* rows, size_t stride, size_t pairs_rt, co
     for (size_t i = 0; i < NP; ++i) {
       const uint8_t* const* r = rows + i * stride + 2 * pr;
       const __m256i a0 = widen(r[0] + c), a1 = widen(r[1] + c);
-      lo[i] = _mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo));
-      hi[i] = _mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi));
+      lo[i] = chain(_mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo)));
+      hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
     }
   }
   Q8_DW_UNROLL
@@ -175,7 +182,7 @@ inline void tail(const uint8_t* const* rows, size_t pairs, const uint8_t* blk, s
     r[t] = buf[t];
   }
   alignas(16) uint8_t res[16];
-  block<1, 0>(r, 0, pairs, blk, 0, res, 0, rq);
+  block<1, 0>(r, 2 * pairs, pairs, blk, 0, res, 0, rq);
   std::memcpy(o + c, res, nc);
 }
 

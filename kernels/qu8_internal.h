@@ -80,6 +80,32 @@ static inline size_t qu8_dw_block_bytes(const ConvGeometry& g) {
 // Channel of lane j (0-7) of a block's lo (half 0) or hi (half 1) vector.
 static inline size_t qu8_dw_block_channel(size_t half, size_t j) { return (j < 4 ? j : j + 4) + 4 * half; }
 
+// After it, a second section for kernels that take 32 channels and two taps per vpmaddubsw
+// (u8 x s8 byte pairs summed into int16), exact because each weight is split into nibbles:
+//   w = 16 * h + l,  l = ((w + 8) & 15) - 8 in [-8, 7],  h = (w - l) / 16 in [-8, 8],
+// so one pair sums to at most 2 * 255 * 8 = 4080 in magnitude and up to kQu8DwNibblePairs pairs
+// add up in int16 without overflow (32640); then acc += sum_l + 16 * sum_h in int32 (vpmaddwd
+// with (1, 16)). It starts qu8_dw_nibble_section(g) bytes into the packing and holds, per block of
+// 32 channels (the last one padded as above):
+//   [32 int32 bias'] [32 float M] [ceil(taps / 2) pairs x (XL, XH, YL, YH: 32 int8 each)]
+// For taps t = 2p, 2p + 1, X = _mm256_unpacklo_epi8(row_t, row_t+1) holds byte pairs of channels
+// 0-7 and 16-23 (per 128-bit half), Y = unpackhi those of 8-15 and 24-31; XL holds the l of X's
+// channels in the same byte-pair order, XH their h, YL and YH likewise. bias' and M are four
+// vectors of 8 lanes, vector q lane j being channel 4q + j (j < 4) or 4q + j + 12 (j >= 4): the
+// order _mm256_unpacklo/hi_epi16 gives the int16 sums of X (q = 0, 1) and Y (q = 2, 3), which
+// _mm256_packs_epi32 and _mm256_packus_epi16 turn back into channel order.
+constexpr size_t kQu8DwNibbleBlock = 32, kQu8DwNibblePairs = 8;
+static inline size_t qu8_dw_nibble_section(const ConvGeometry& g) {
+  return qu8_dw_block_section(g) + (g.C + kQu8DwBlock - 1) / kQu8DwBlock * qu8_dw_block_bytes(g);
+}
+static inline size_t qu8_dw_nibble_block_bytes(const ConvGeometry& g) {
+  return 2 * kQu8DwNibbleBlock * sizeof(int32_t) + (g.taps() + 1) / 2 * 4 * kQu8DwNibbleBlock;
+}
+// Channel of lane j (0-7) of vector q (0-3) of a nibble block; of byte pair i (0-15) of X (y = 0)
+// or Y (y = 1).
+static inline size_t qu8_dw_nibble_lane_channel(size_t q, size_t j) { return 4 * q + (j < 4 ? j : j + 12); }
+static inline size_t qu8_dw_nibble_pair_channel(size_t y, size_t i) { return 8 * y + (i < 8 ? i : i + 8); }
+
 // --- element-wise, pooling, depthwise
 // Defined in kernels/x86/qu8_ops_avx512.cpp (compiled with AVX-512 F/BW/VL/DQ) and reused by the
 // avx512vnni table, which differs only in its GEMM micro-kernels. Callable only where the CPU has

@@ -1,8 +1,10 @@
 // int8 depthwise conv, pools, add, quantize, dequantize for AVX2 (compiled with -mavx2 -mfma),
-// and the avx2 table. The loops are kernels/qu8_ops_simd.h over the traits below: 8 int32
-// lanes per ymm (u8 zero-extended and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld
-// products), 32 bytes per ymm for max pool. Tails shorter than a vector go through a small stack
-// buffer, so no load or store touches a byte past the caller's rows.
+// and the avx2 table. Depthwise kernels of up to kMaxTaps taps are this file's channel-block
+// kernels (dw16 below: 32 or 16 channels and two taps per multiply-add instruction). The rest are
+// kernels/qu8_ops_simd.h's loops over the traits below: 8 int32 lanes per ymm (u8 zero-extended
+// and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld products), 32 bytes per ymm for
+// max pool. Tails shorter than a vector go through a small stack buffer, so no load or store
+// touches a byte past the caller's rows.
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 
@@ -107,8 +109,11 @@ struct Avx2 {
   }
 };
 
-// --- Depthwise: 16 channels x 2 taps per vpmaddwd pair --------------------------------------
-// Reads the packing's channel-block section (kernels/qu8_internal.h). For channels [c, c + 16) of
+// --- Depthwise: channel blocks x 2 taps per multiply-add ------------------------------------
+// Per tile of output pixels, the rows under every tap are gathered once; then channels go in
+// blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step), then of 16
+// (block: vpmaddwd, 4 pixels per step), then a last partial block through a stack copy (tail).
+// Both read their sections of the packing (kernels/qu8_internal.h). For channels [c, c + 16) of
 // taps t and t + 1, both rows are widened to int16 (vpmovzxbw) and interleaved per channel
 // (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
 // taps' products of 8 channels into int32 lanes: u8 * s8 fits int16 operands, the pair sum is
@@ -170,6 +175,61 @@ inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt,
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i * C + c), requant16(lo[i], hi[i], blk, rq));
 }
 
+inline __m256i chain16(__m256i v) { return chain(v); }
+
+// NP pixels, channels [c, c + 32), through the nibble section (qu8_internal.h): per tap pair the
+// two rows' bytes interleaved per channel (X, Y) meet the low and high nibble weights in four
+// vpmaddubsw, whose int16 sums run over at most kQu8DwNibblePairs pairs before they are widened
+// into the int32 accumulators as sum_l + 16 * sum_h.
+template <size_t NP, size_t PAIRS>
+inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt, const uint8_t* blk, size_t c,
+                    uint8_t* o, size_t C, const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
+  const __m256i one_sixteen = _mm256_set1_epi32(0x00100001);  // int16 pairs (1, 16)
+  __m256i acc[NP][4];
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i) Q8_DW_UNROLL
+  for (size_t q = 0; q < 4; ++q) acc[i][q] = load(blk + 32 * q);
+  const uint8_t* wp = blk + 256;
+  Q8_DW_UNROLL
+  for (size_t p0 = 0; p0 < pairs; p0 += kQu8DwNibblePairs) {
+    const size_t p1 = pairs - p0 < kQu8DwNibblePairs ? pairs : p0 + kQu8DwNibblePairs;
+    __m256i s[NP][4];  // int16 sums: X low, X high, Y low, Y high nibbles
+    Q8_DW_UNROLL
+    for (size_t i = 0; i < NP; ++i) Q8_DW_UNROLL
+    for (size_t q = 0; q < 4; ++q) s[i][q] = _mm256_setzero_si256();
+    Q8_DW_UNROLL
+    for (size_t pr = p0; pr < p1; ++pr, wp += 128) {
+      Q8_DW_UNROLL
+      for (size_t i = 0; i < NP; ++i) {
+        const uint8_t* const* r = rows + i * stride + 2 * pr;
+        const __m256i a0 = load(r[0] + c), a1 = load(r[1] + c);
+        const __m256i x = _mm256_unpacklo_epi8(a0, a1), y = _mm256_unpackhi_epi8(a0, a1);
+        s[i][0] = chain16(_mm256_add_epi16(s[i][0], _mm256_maddubs_epi16(x, load(wp))));
+        s[i][1] = chain16(_mm256_add_epi16(s[i][1], _mm256_maddubs_epi16(x, load(wp + 32))));
+        s[i][2] = chain16(_mm256_add_epi16(s[i][2], _mm256_maddubs_epi16(y, load(wp + 64))));
+        s[i][3] = chain16(_mm256_add_epi16(s[i][3], _mm256_maddubs_epi16(y, load(wp + 96))));
+      }
+    }
+    Q8_DW_UNROLL
+    for (size_t i = 0; i < NP; ++i) {
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(_mm256_unpacklo_epi16(s[i][0], s[i][1]), one_sixteen));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(_mm256_unpackhi_epi16(s[i][0], s[i][1]), one_sixteen));
+      acc[i][2] = _mm256_add_epi32(acc[i][2], _mm256_madd_epi16(_mm256_unpacklo_epi16(s[i][2], s[i][3]), one_sixteen));
+      acc[i][3] = _mm256_add_epi32(acc[i][3], _mm256_madd_epi16(_mm256_unpackhi_epi16(s[i][2], s[i][3]), one_sixteen));
+    }
+  }
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i) {
+    __m256i v[4];
+    Q8_DW_UNROLL
+    for (size_t q = 0; q < 4; ++q)
+      v[q] = rq(acc[i][q], _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 128 + 32 * q)));
+    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i * C + c), b);
+  }
+}
+
 // The last nc < 16 channels of one pixel: each row's nc bytes copied into a zero-filled buffer,
 // so nothing past a row's last channel is read.
 inline void tail(const uint8_t* const* rows, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
@@ -201,8 +261,9 @@ inline void pixel_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* 
   if (taps % 2) rows[taps] = rows[taps - 1];
 }
 
-constexpr size_t kTile = 16;  // output pixels whose rows are gathered at once
-constexpr size_t kGroup = 4;  // output pixels per block step (8 int32 accumulators)
+constexpr size_t kTile = 16;        // output pixels whose rows are gathered at once
+constexpr size_t kGroup = 4;        // output pixels per 16-channel step (8 int32 accumulators)
+constexpr size_t kNibbleGroup = 2;  // output pixels per 32-channel step (8 int16 sums)
 
 template <size_t PAIRS>
 void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out, size_t p0,
@@ -210,6 +271,8 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   const size_t C = g.C, taps = g.taps(), pairs = (taps + 1) / 2, stride = 2 * pairs;
   const uint8_t* sec = static_cast<const uint8_t*>(packed) + qu8_dw_block_section(g);
   const size_t block_bytes = qu8_dw_block_bytes(g);
+  const uint8_t* nsec = static_cast<const uint8_t*>(packed) + qu8_dw_nibble_section(g);
+  const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
   const Requant<Avx2> rq(p);
   size_t offset[kMaxTaps];
   for (size_t ky = 0; ky < g.KH; ++ky)
@@ -221,7 +284,15 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
     for (size_t i = 0; i < np; ++i, px.next()) pixel_rows(g, in, zero, px, offset, taps, rows + i * stride);
     uint8_t* o = out + first * C;
     size_t c = 0;
-    for (const uint8_t* blk = sec; c + kQu8DwBlock <= C; c += kQu8DwBlock, blk += block_bytes) {
+    for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock) {
+      const uint8_t* blk = nsec + c / kQu8DwNibbleBlock * nibble_bytes;
+      size_t i = 0;
+      for (; i + kNibbleGroup <= np; i += kNibbleGroup)
+        block32<kNibbleGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block32<1, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+    }
+    for (const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes; c + kQu8DwBlock <= C;
+         c += kQu8DwBlock, blk += block_bytes) {
       size_t i = 0;
       for (; i + kGroup <= np; i += kGroup)
         block<kGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);

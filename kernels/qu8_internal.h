@@ -70,7 +70,14 @@ void qu8_amx_model_release_thread();
 // first 16 int16 of a pair) is channels 0-3 and 8-11, the "hi" half channels 4-7 and 12-15.
 // int16 2j and 2j + 1 of a pair's half are the weights of taps 2p and 2p + 1 for its j-th
 // channel (0 past the last tap). _mm256_packs_epi32(lo, hi) restores channel order.
-constexpr size_t kQu8DwBlock = 16;
+// Both sections exist only for kernels of at most kQu8DwBlockMaxTaps taps (every tap of a window
+// is summed, so only short kernels use them); for longer ones they hold no blocks, keeping the
+// packing of a huge kernel near its int8 weights' size.
+constexpr size_t kQu8DwBlock = 16, kQu8DwBlockMaxTaps = 64;
+// Blocks of `width` channels in a section.
+static inline size_t qu8_dw_blocks(const ConvGeometry& g, size_t width) {
+  return g.taps() <= kQu8DwBlockMaxTaps ? (g.C + width - 1) / width : 0;
+}
 static inline size_t qu8_dw_block_section(const ConvGeometry& g) {
   return g.C * sizeof(int32_t) + g.taps() * g.C + 2 * g.C * sizeof(int32_t);
 }
@@ -96,7 +103,7 @@ static inline size_t qu8_dw_block_channel(size_t half, size_t j) { return (j < 4
 // _mm256_packs_epi32 and _mm256_packus_epi16 turn back into channel order.
 constexpr size_t kQu8DwNibbleBlock = 32, kQu8DwNibblePairs = 8;
 static inline size_t qu8_dw_nibble_section(const ConvGeometry& g) {
-  return qu8_dw_block_section(g) + (g.C + kQu8DwBlock - 1) / kQu8DwBlock * qu8_dw_block_bytes(g);
+  return qu8_dw_block_section(g) + qu8_dw_blocks(g, kQu8DwBlock) * qu8_dw_block_bytes(g);
 }
 static inline size_t qu8_dw_nibble_block_bytes(const ConvGeometry& g) {
   return 2 * kQu8DwNibbleBlock * sizeof(int32_t) + (g.taps() + 1) / 2 * 4 * kQu8DwNibbleBlock;

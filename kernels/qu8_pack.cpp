@@ -143,7 +143,7 @@ void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, si
 }
 
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
-  return qu8_dw_nibble_section(g) + ceil_div(g.C, kQu8DwNibbleBlock) * qu8_dw_nibble_block_bytes(g);
+  return qu8_dw_nibble_section(g) + qu8_dw_blocks(g, kQu8DwNibbleBlock) * qu8_dw_nibble_block_bytes(g);
 }
 
 // [C int32 bias'][taps][C int8][C float M][C int32 bias], bias' = bias - z_a * sum_t w[c][t] (the
@@ -169,10 +169,11 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
     const int32_t b0 = bias ? bias[c] : 0;
     std::memcpy(pm + C * sizeof(float) + c * sizeof(int32_t), &b0, sizeof b0);
   }
+  if (taps > kQu8DwBlockMaxTaps) return;  // no channel blocks (qu8_internal.h)
   // The channel-block section (qu8_internal.h): the same bias' and M, weights as int16 tap pairs.
   const size_t pairs = (taps + 1) / 2, block_bytes = qu8_dw_block_bytes(g);
   uint8_t* sec = pp + qu8_dw_block_section(g);
-  std::memset(sec, 0, ceil_div(C, kQu8DwBlock) * block_bytes);
+  std::memset(sec, 0, qu8_dw_blocks(g, kQu8DwBlock) * block_bytes);
   for (size_t c0 = 0; c0 < C; c0 += kQu8DwBlock) {
     uint8_t* blk = sec + c0 / kQu8DwBlock * block_bytes;
     for (size_t half = 0; half < 2; ++half)
@@ -194,7 +195,7 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
   // The nibble section (qu8_internal.h): the same bias' and M, weights split as 16 * h + l.
   const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
   uint8_t* nsec = pp + qu8_dw_nibble_section(g);
-  std::memset(nsec, 0, ceil_div(C, kQu8DwNibbleBlock) * nibble_bytes);
+  std::memset(nsec, 0, qu8_dw_blocks(g, kQu8DwNibbleBlock) * nibble_bytes);
   for (size_t c0 = 0; c0 < C; c0 += kQu8DwNibbleBlock) {
     uint8_t* blk = nsec + c0 / kQu8DwNibbleBlock * nibble_bytes;
     for (size_t q = 0; q < 4; ++q)

@@ -1,10 +1,10 @@
 // int8 depthwise conv, pools, add, quantize, dequantize for AVX2 (compiled with -mavx2 -mfma),
-// and the avx2 table. Depthwise kernels of up to kMaxTaps taps are this file's channel-block
-// kernels (dw16 below: 32 or 16 channels and two taps per multiply-add instruction). The rest are
-// kernels/qu8_ops_simd.h's loops over the traits below: 8 int32 lanes per ymm (u8 zero-extended
-// and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld products), 32 bytes per ymm for
-// max pool. Tails shorter than a vector go through a small stack buffer, so no load or store
-// touches a byte past the caller's rows.
+// and the avx2 table. Depthwise kernels of up to kQu8DwBlockMaxTaps taps are this file's
+// channel-block kernels (dw16 below: 32 or 16 channels and two taps per multiply-add). The rest
+// are kernels/qu8_ops_simd.h's loops over the traits below: 8 int32 lanes per ymm (u8
+// zero-extended and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld products), 32 bytes
+// per ymm for max pool. Tails shorter than a vector go through a small stack buffer, so no load or
+// store touches a byte past the caller's rows.
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 
@@ -121,11 +121,12 @@ struct Avx2 {
 // every tap, those outside the input reading z_a from `zero` (qu8.h's first form); the requantize
 // is Requant (qu8_ops_simd.h), one IEEE operation per step, on the lo/hi lane order, which
 // _mm256_packs_epi32(lo, hi) turns back into channel order. An odd last tap pairs with a
-// repeated row and a zero weight. Kernels of more than kMaxTaps taps take qu8_ops_simd.h's path,
-// which visits only the taps inside the input.
+// repeated row and a zero weight. Kernels of more than kQu8DwBlockMaxTaps taps (no blocks packed)
+// take qu8_ops_simd.h's path, which visits only the taps inside the input.
 namespace dw16 {
 
 using qu8_simd::kMaxTaps;
+static_assert(kQu8DwBlockMaxTaps <= kMaxTaps, "a window's rows must fit the buffers below");
 using qu8_simd::PixelCursor;
 using qu8_simd::Requant;
 
@@ -313,7 +314,7 @@ void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* pack
     case 9: return dw16::run<5>(g, in, packed, zero, out, p0, p1, p);
     case 25: return dw16::run<13>(g, in, packed, zero, out, p0, p1, p);
     default:
-      if (g.taps() <= qu8_simd::kMaxTaps) return dw16::run<0>(g, in, packed, zero, out, p0, p1, p);
+      if (g.taps() <= kQu8DwBlockMaxTaps) return dw16::run<0>(g, in, packed, zero, out, p0, p1, p);
       return qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
   }
 }

@@ -476,6 +476,17 @@ TEST_P(QU8Ops, DepthwiseExtremeValues) {
         }
 }
 
+// The channel-block sections exist only for kernels the block kernels run (at most 64 taps): a
+// long kernel's packing stays its bias', weights, M and bias, not five times its weights.
+TEST(QU8DwconvPack, LongKernelsPackNoChannelBlocks) {
+  ConvGeometry g;
+  g.C = g.K = g.groups = 40;
+  g.KH = g.KW = 9;  // 81 taps
+  EXPECT_EQ(q8::kern::qu8_dwconv_packed_bytes(g), g.C * (2 * sizeof(int32_t) + sizeof(float) + 81));
+  g.KH = g.KW = 8;  // 64 taps: blocks of 16 and of 32 channels follow
+  EXPECT_GT(q8::kern::qu8_dwconv_packed_bytes(g), g.C * (2 * sizeof(int32_t) + sizeof(float) + 64));
+}
+
 TEST_P(QU8Ops, DepthwiseZeroPointsAndRequant) {
   uint32_t seed = 2000;
   for (uint8_t z : kZeroPoints)

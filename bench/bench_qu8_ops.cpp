@@ -1,6 +1,7 @@
 // int8 non-GEMM kernels at the reference models' layer shapes, for every table this CPU runs:
 // depthwise 3x3 at MobileNetV2's layers (MAC/s counts the 9 multiply-adds per output element;
-// bytes/s counts input read once plus output written), global average pool at the heads of
+// bytes/s counts input read once plus output written; dwconv3x3_f32 runs the fp32 table's
+// depthwise at the same shapes, for comparison), global average pool at the heads of
 // MobileNetV2 and ResNet, and max pool / add / quantize at a few typical sizes. One thread.
 //
 //   q8_bench_qu8_ops --benchmark_filter=dwconv
@@ -11,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "kernels/f32.h"
 #include "kernels/qu8.h"
 
 namespace {
 
 using q8::kern::ConvGeometry;
+using q8::kern::F32Kernels;
 using q8::kern::PoolGeometry;
 using q8::kern::QU8Kernels;
 
@@ -83,6 +86,34 @@ void bm_dwconv(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(in.size() + out.size()));
 }
 
+// The fp32 depthwise at the same geometry (ReLU6-style clamp, as MobileNetV2's layers have).
+void bm_dwconv_f32(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t s) {
+  ConvGeometry g;
+  g.IH = g.IW = hw;
+  g.C = g.K = g.groups = C;
+  g.KH = g.KW = 3;
+  g.SH = g.SW = s;
+  g.PT = g.PL = g.PB = g.PR = 1;
+  g.OH = g.OW = (hw + 2 - 3) / s + 1;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> in(hw * hw * C), w(C * 9), bias(C);
+  for (auto& v : in) v = d(rng);
+  for (auto& v : w) v = d(rng);
+  for (auto& v : bias) v = d(rng);
+  std::vector<float> packed(q8::kern::f32_dwconv_packed_floats(g));
+  q8::kern::f32_dwconv_pack(g, w.data(), bias.data(), packed.data());
+  const std::vector<float> zero(C, 0.0f);
+  std::vector<float> out(g.out_pixels() * C);
+  for (auto _ : state) {
+    k->dwconv(g, in.data(), packed.data(), zero.data(), out.data(), 0, g.out_pixels(), 0.0f, 6.0f);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double macs = double(g.out_pixels()) * C * 9;
+  state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t((in.size() + out.size()) * sizeof(float)));
+}
+
 void bm_global_avgpool(benchmark::State& state, const QU8Kernels* k, size_t HW, size_t C) {
   const auto in = random_bytes(HW * C, 2);
   std::vector<uint8_t> out(C);
@@ -146,6 +177,21 @@ void register_all() {
   // MobileNetV2 (224x224 input): every depthwise layer's shape (input side, channels, stride).
   const Dw dws[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2}, {28, 192, 1},
                     {28, 192, 2}, {14, 384, 1}, {14, 576, 1}, {14, 576, 2}, {7, 960, 1}};
+  const std::pair<const char*, const F32Kernels* (*)()> f32_tables[] = {
+      {"scalar", q8::kern::f32_kernels_scalar},
+      {"avx2", q8::kern::f32_kernels_avx2},
+      {"avx512", q8::kern::f32_kernels_avx512},
+      {"neon", q8::kern::f32_kernels_neon},
+  };
+  for (const auto& [isa, get] : f32_tables) {
+    const F32Kernels* k = get();
+    if (!cpu_supports(isa) || !k) continue;
+    for (const Dw& d : dws)
+      benchmark::RegisterBenchmark((std::string("dwconv3x3_f32/") + isa + "/" + std::to_string(d.hw) + "x" +
+                                    std::to_string(d.hw) + "x" + std::to_string(d.c) + "/s" + std::to_string(d.s))
+                                       .c_str(),
+                                   bm_dwconv_f32, k, d.hw, d.c, d.s);
+  }
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
       benchmark::RegisterBenchmark(("dwconv3x3/" + isa + "/" + std::to_string(d.hw) + "x" + std::to_string(d.hw) + "x" +

@@ -58,6 +58,61 @@ const QU8Kernels* qu8_kernels_amx_model();
 void qu8_amx_model_release_thread();
 #endif
 
+// --- Depthwise: the channel-block section of the packed weights
+// qu8_dwconv_pack appends to qu8.h's depthwise layout a section for kernels that take 16 channels
+// and two taps per step through vpmaddwd (u8 and s8 widened to int16; each int32 lane sums the
+// two taps of one channel, exact). It starts qu8_dw_block_section(g) bytes into the packing (not
+// necessarily aligned) and holds, per block of 16 channels (the last one padded with channels of
+// zero weight, bias and M):
+//   [16 int32 bias'] [16 float M] [ceil(taps / 2) pairs x 32 int16 weights]
+// in the lane order of _mm256_unpacklo/hi_epi16 over two taps' channels widened to int16 (per
+// 128-bit half, one pair per channel): the "lo" half of a block (bias' lanes 0-7, M lanes 0-7, the
+// first 16 int16 of a pair) is channels 0-3 and 8-11, the "hi" half channels 4-7 and 12-15.
+// int16 2j and 2j + 1 of a pair's half are the weights of taps 2p and 2p + 1 for its j-th
+// channel (0 past the last tap). _mm256_packs_epi32(lo, hi) restores channel order.
+// Both sections exist only for kernels of at most kQu8DwBlockMaxTaps taps (every tap of a window
+// is summed, so only short kernels use them); for longer ones they hold no blocks, keeping the
+// packing of a huge kernel near its int8 weights' size.
+constexpr size_t kQu8DwBlock = 16, kQu8DwBlockMaxTaps = 64;
+// Blocks of `width` channels in a section.
+static inline size_t qu8_dw_blocks(const ConvGeometry& g, size_t width) {
+  return g.taps() <= kQu8DwBlockMaxTaps ? (g.C + width - 1) / width : 0;
+}
+static inline size_t qu8_dw_block_section(const ConvGeometry& g) {
+  return g.C * sizeof(int32_t) + g.taps() * g.C + 2 * g.C * sizeof(int32_t);
+}
+static inline size_t qu8_dw_block_bytes(const ConvGeometry& g) {
+  return 2 * kQu8DwBlock * sizeof(int32_t) + (g.taps() + 1) / 2 * 2 * kQu8DwBlock * sizeof(int16_t);
+}
+// Channel of lane j (0-7) of a block's lo (half 0) or hi (half 1) vector.
+static inline size_t qu8_dw_block_channel(size_t half, size_t j) { return (j < 4 ? j : j + 4) + 4 * half; }
+
+// After it, a second section for kernels that take 32 channels and two taps per vpmaddubsw
+// (u8 x s8 byte pairs summed into int16), exact because each weight is split into nibbles:
+//   w = 16 * h + l,  l = ((w + 8) & 15) - 8 in [-8, 7],  h = (w - l) / 16 in [-8, 8],
+// so one pair sums to at most 2 * 255 * 8 = 4080 in magnitude and up to kQu8DwNibblePairs pairs
+// add up in int16 without overflow (32640); then acc += sum_l + 16 * sum_h in int32 (vpmaddwd
+// with (1, 16)). It starts qu8_dw_nibble_section(g) bytes into the packing and holds, per block of
+// 32 channels (the last one padded as above):
+//   [32 int32 bias'] [32 float M] [ceil(taps / 2) pairs x (XL, XH, YL, YH: 32 int8 each)]
+// For taps t = 2p, 2p + 1, X = _mm256_unpacklo_epi8(row_t, row_t+1) holds byte pairs of channels
+// 0-7 and 16-23 (per 128-bit half), Y = unpackhi those of 8-15 and 24-31; XL holds the l of X's
+// channels in the same byte-pair order, XH their h, YL and YH likewise. bias' and M are four
+// vectors of 8 lanes, vector q lane j being channel 4q + j (j < 4) or 4q + j + 12 (j >= 4): the
+// order _mm256_unpacklo/hi_epi16 gives the int16 sums of X (q = 0, 1) and Y (q = 2, 3), which
+// _mm256_packs_epi32 and _mm256_packus_epi16 turn back into channel order.
+constexpr size_t kQu8DwNibbleBlock = 32, kQu8DwNibblePairs = 8;
+static inline size_t qu8_dw_nibble_section(const ConvGeometry& g) {
+  return qu8_dw_block_section(g) + qu8_dw_blocks(g, kQu8DwBlock) * qu8_dw_block_bytes(g);
+}
+static inline size_t qu8_dw_nibble_block_bytes(const ConvGeometry& g) {
+  return 2 * kQu8DwNibbleBlock * sizeof(int32_t) + (g.taps() + 1) / 2 * 4 * kQu8DwNibbleBlock;
+}
+// Channel of lane j (0-7) of vector q (0-3) of a nibble block; of byte pair i (0-15) of X (y = 0)
+// or Y (y = 1).
+static inline size_t qu8_dw_nibble_lane_channel(size_t q, size_t j) { return 4 * q + (j < 4 ? j : j + 12); }
+static inline size_t qu8_dw_nibble_pair_channel(size_t y, size_t i) { return 8 * y + (i < 8 ? i : i + 8); }
+
 // --- element-wise, pooling, depthwise
 // Defined in kernels/x86/qu8_ops_avx512.cpp (compiled with AVX-512 F/BW/VL/DQ) and reused by the
 // avx512vnni table, which differs only in its GEMM micro-kernels. Callable only where the CPU has

@@ -7,6 +7,7 @@
 
 #include "kernels/conv_indirection.h"
 #include "kernels/qu8.h"
+#include "kernels/qu8_internal.h"
 
 namespace q8::kern {
 namespace {
@@ -142,7 +143,7 @@ void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, si
 }
 
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
-  return g.C * sizeof(int32_t) + g.taps() * g.C + g.C * sizeof(float) + g.C * sizeof(int32_t);
+  return qu8_dw_nibble_section(g) + qu8_dw_blocks(g, kQu8DwNibbleBlock) * qu8_dw_nibble_block_bytes(g);
 }
 
 // [C int32 bias'][taps][C int8][C float M][C int32 bias], bias' = bias - z_a * sum_t w[c][t] (the
@@ -167,6 +168,58 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
     std::memcpy(pm + c * sizeof(float), &multiplier[c], sizeof(float));
     const int32_t b0 = bias ? bias[c] : 0;
     std::memcpy(pm + C * sizeof(float) + c * sizeof(int32_t), &b0, sizeof b0);
+  }
+  if (taps > kQu8DwBlockMaxTaps) return;  // no channel blocks (qu8_internal.h)
+  // The channel-block section (qu8_internal.h): the same bias' and M, weights as int16 tap pairs.
+  const size_t pairs = (taps + 1) / 2, block_bytes = qu8_dw_block_bytes(g);
+  uint8_t* sec = pp + qu8_dw_block_section(g);
+  std::memset(sec, 0, qu8_dw_blocks(g, kQu8DwBlock) * block_bytes);
+  for (size_t c0 = 0; c0 < C; c0 += kQu8DwBlock) {
+    uint8_t* blk = sec + c0 / kQu8DwBlock * block_bytes;
+    for (size_t half = 0; half < 2; ++half)
+      for (size_t j = 0; j < 8; ++j) {
+        const size_t c = c0 + qu8_dw_block_channel(half, j);
+        if (c >= C) continue;
+        const size_t lane = half * 8 + j;
+        std::memcpy(blk + lane * sizeof(int32_t), pp + c * sizeof(int32_t), sizeof(int32_t));
+        std::memcpy(blk + (16 + lane) * sizeof(int32_t), pm + c * sizeof(float), sizeof(float));
+        for (size_t pr = 0; pr < pairs; ++pr)
+          for (size_t k = 0; k < 2; ++k) {
+            const size_t t = 2 * pr + k;
+            const int16_t v = t < taps ? w[c * taps + t] : 0;
+            std::memcpy(blk + 32 * sizeof(int32_t) + ((pr * 2 + half) * 16 + 2 * j + k) * sizeof(int16_t), &v,
+                        sizeof v);
+          }
+      }
+  }
+  // The nibble section (qu8_internal.h): the same bias' and M, weights split as 16 * h + l.
+  const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
+  uint8_t* nsec = pp + qu8_dw_nibble_section(g);
+  std::memset(nsec, 0, qu8_dw_blocks(g, kQu8DwNibbleBlock) * nibble_bytes);
+  for (size_t c0 = 0; c0 < C; c0 += kQu8DwNibbleBlock) {
+    uint8_t* blk = nsec + c0 / kQu8DwNibbleBlock * nibble_bytes;
+    for (size_t q = 0; q < 4; ++q)
+      for (size_t j = 0; j < 8; ++j) {
+        const size_t c = c0 + qu8_dw_nibble_lane_channel(q, j);
+        if (c >= C) continue;
+        std::memcpy(blk + (8 * q + j) * sizeof(int32_t), pp + c * sizeof(int32_t), sizeof(int32_t));
+        std::memcpy(blk + (32 + 8 * q + j) * sizeof(int32_t), pm + c * sizeof(float), sizeof(float));
+      }
+    int8_t* pw8 = reinterpret_cast<int8_t*>(blk + 64 * sizeof(int32_t));
+    for (size_t pr = 0; pr < pairs; ++pr)
+      for (size_t y = 0; y < 2; ++y)
+        for (size_t i = 0; i < 16; ++i) {
+          const size_t c = c0 + qu8_dw_nibble_pair_channel(y, i);
+          if (c >= C) continue;
+          for (size_t k = 0; k < 2; ++k) {
+            const size_t t = 2 * pr + k;
+            const int v = t < taps ? w[c * taps + t] : 0;
+            const int lo = ((v + 8) & 15) - 8, hi = (v - lo) / 16;
+            int8_t* vec = pw8 + (pr * 4 + 2 * y) * kQu8DwNibbleBlock;  // XL or YL; XH, YH follow
+            vec[2 * i + k] = static_cast<int8_t>(lo);
+            vec[kQu8DwNibbleBlock + 2 * i + k] = static_cast<int8_t>(hi);
+          }
+        }
   }
 }
 

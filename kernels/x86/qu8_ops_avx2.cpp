@@ -1,8 +1,10 @@
 // int8 depthwise conv, pools, add, quantize, dequantize for AVX2 (compiled with -mavx2 -mfma),
-// and the avx2 table. The loops are kernels/qu8_ops_simd.h over the traits below: 8 int32
-// lanes per ymm (u8 zero-extended and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld
-// products), 32 bytes per ymm for max pool. Tails shorter than a vector go through a small stack
-// buffer, so no load or store touches a byte past the caller's rows.
+// and the avx2 table. Depthwise kernels of up to kQu8DwBlockMaxTaps taps are this file's
+// channel-block kernels (dw16 below: 32 or 16 channels and two taps per multiply-add). The rest
+// are kernels/qu8_ops_simd.h's loops over the traits below: 8 int32 lanes per ymm (u8
+// zero-extended and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld products), 32 bytes
+// per ymm for max pool. Tails shorter than a vector go through a small stack buffer, so no load or
+// store touches a byte past the caller's rows.
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 
@@ -10,6 +12,12 @@
 #include <immintrin.h>
 
 #include "kernels/qu8_ops_simd.h"
+
+#if defined(__GNUC__)
+#define Q8_DW_UNROLL _Pragma("GCC unroll 32")
+#else
+#define Q8_DW_UNROLL
+#endif
 
 namespace q8::kern {
 namespace {
@@ -101,9 +109,214 @@ struct Avx2 {
   }
 };
 
+// --- Depthwise: channel blocks x 2 taps per multiply-add ------------------------------------
+// Per tile of output pixels, the rows under every tap are gathered once; then channels go in
+// blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step), then of 16
+// (block: vpmaddwd, 4 pixels per step), then a last partial block through a stack copy (tail).
+// Both read their sections of the packing (kernels/qu8_internal.h). For channels [c, c + 16) of
+// taps t and t + 1, both rows are widened to int16 (vpmovzxbw) and interleaved per channel
+// (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
+// taps' products of 8 channels into int32 lanes: u8 * s8 fits int16 operands, the pair sum is
+// exact, and every sum wraps modulo 2^32 like the reference's. acc starts at bias' and runs over
+// every tap, those outside the input reading z_a from `zero` (qu8.h's first form); the requantize
+// is Requant (qu8_ops_simd.h), one IEEE operation per step, on the lo/hi lane order, which
+// _mm256_packs_epi32(lo, hi) turns back into channel order. An odd last tap pairs with a
+// repeated row and a zero weight. Kernels of more than kQu8DwBlockMaxTaps taps (no blocks packed)
+// take qu8_ops_simd.h's path, which visits only the taps inside the input.
+namespace dw16 {
+
+using qu8_simd::kMaxTaps;
+static_assert(kQu8DwBlockMaxTaps <= kMaxTaps, "a window's rows must fit the buffers below");
+using qu8_simd::PixelCursor;
+using qu8_simd::Requant;
+
+inline __m256i widen(const uint8_t* p) {
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Requantizes one block's lo/hi accumulators and stores its 16 bytes in channel order.
+inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const Requant<Avx2>& rq) {
+  const __m256i vlo = rq(lo, _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 64)));
+  const __m256i vhi = rq(hi, _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 96)));
+  const __m256i w = _mm256_packs_epi32(vlo, vhi);  // lanes in [0, 255]: exact
+  return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+// NP pixels, channels [c, c + 16): pixel i's tap rows are rows[i * stride + t], t < 2 * pairs.
+// Keeps an accumulator in a register as one chain of adds: without it GCC reassociates the
+// unrolled sums into trees whose partial products spill to the stack.
+inline __m256i chain(__m256i v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+template <size_t NP, size_t PAIRS>
+inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt, const uint8_t* blk, size_t c,
+                  uint8_t* o, size_t C, const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
+  __m256i lo[NP], hi[NP];
+  const __m256i blo = load(blk), bhi = load(blk + 32);
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i) lo[i] = blo, hi[i] = bhi;
+  const uint8_t* wp = blk + 128;
+  Q8_DW_UNROLL
+  for (size_t pr = 0; pr < pairs; ++pr, wp += 64) {
+    const __m256i wlo = load(wp), whi = load(wp + 32);
+    Q8_DW_UNROLL
+    for (size_t i = 0; i < NP; ++i) {
+      const uint8_t* const* r = rows + i * stride + 2 * pr;
+      const __m256i a0 = widen(r[0] + c), a1 = widen(r[1] + c);
+      lo[i] = chain(_mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo)));
+      hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
+    }
+  }
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i * C + c), requant16(lo[i], hi[i], blk, rq));
+}
+
+inline __m256i chain16(__m256i v) { return chain(v); }
+
+// NP pixels, channels [c, c + 32), through the nibble section (qu8_internal.h): per tap pair the
+// two rows' bytes interleaved per channel (X, Y) meet the low and high nibble weights in four
+// vpmaddubsw, whose int16 sums run over at most kQu8DwNibblePairs pairs before they are widened
+// into the int32 accumulators as sum_l + 16 * sum_h.
+template <size_t NP, size_t PAIRS>
+inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt, const uint8_t* blk, size_t c,
+                    uint8_t* o, size_t C, const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
+  const __m256i one_sixteen = _mm256_set1_epi32(0x00100001);  // int16 pairs (1, 16)
+  __m256i acc[NP][4];
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i) Q8_DW_UNROLL
+  for (size_t q = 0; q < 4; ++q) acc[i][q] = load(blk + 32 * q);
+  const uint8_t* wp = blk + 256;
+  Q8_DW_UNROLL
+  for (size_t p0 = 0; p0 < pairs; p0 += kQu8DwNibblePairs) {
+    const size_t p1 = pairs - p0 < kQu8DwNibblePairs ? pairs : p0 + kQu8DwNibblePairs;
+    __m256i s[NP][4];  // int16 sums: X low, X high, Y low, Y high nibbles
+    Q8_DW_UNROLL
+    for (size_t i = 0; i < NP; ++i) Q8_DW_UNROLL
+    for (size_t q = 0; q < 4; ++q) s[i][q] = _mm256_setzero_si256();
+    Q8_DW_UNROLL
+    for (size_t pr = p0; pr < p1; ++pr, wp += 128) {
+      Q8_DW_UNROLL
+      for (size_t i = 0; i < NP; ++i) {
+        const uint8_t* const* r = rows + i * stride + 2 * pr;
+        const __m256i a0 = load(r[0] + c), a1 = load(r[1] + c);
+        const __m256i x = _mm256_unpacklo_epi8(a0, a1), y = _mm256_unpackhi_epi8(a0, a1);
+        s[i][0] = chain16(_mm256_add_epi16(s[i][0], _mm256_maddubs_epi16(x, load(wp))));
+        s[i][1] = chain16(_mm256_add_epi16(s[i][1], _mm256_maddubs_epi16(x, load(wp + 32))));
+        s[i][2] = chain16(_mm256_add_epi16(s[i][2], _mm256_maddubs_epi16(y, load(wp + 64))));
+        s[i][3] = chain16(_mm256_add_epi16(s[i][3], _mm256_maddubs_epi16(y, load(wp + 96))));
+      }
+    }
+    Q8_DW_UNROLL
+    for (size_t i = 0; i < NP; ++i) {
+      acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(_mm256_unpacklo_epi16(s[i][0], s[i][1]), one_sixteen));
+      acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(_mm256_unpackhi_epi16(s[i][0], s[i][1]), one_sixteen));
+      acc[i][2] = _mm256_add_epi32(acc[i][2], _mm256_madd_epi16(_mm256_unpacklo_epi16(s[i][2], s[i][3]), one_sixteen));
+      acc[i][3] = _mm256_add_epi32(acc[i][3], _mm256_madd_epi16(_mm256_unpackhi_epi16(s[i][2], s[i][3]), one_sixteen));
+    }
+  }
+  Q8_DW_UNROLL
+  for (size_t i = 0; i < NP; ++i) {
+    __m256i v[4];
+    Q8_DW_UNROLL
+    for (size_t q = 0; q < 4; ++q)
+      v[q] = rq(acc[i][q], _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 128 + 32 * q)));
+    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i * C + c), b);
+  }
+}
+
+// The last nc < 16 channels of one pixel: each row's nc bytes copied into a zero-filled buffer,
+// so nothing past a row's last channel is read.
+inline void tail(const uint8_t* const* rows, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
+                 const Requant<Avx2>& rq) {
+  alignas(16) uint8_t buf[kMaxTaps + 1][16];
+  const uint8_t* r[kMaxTaps + 1];
+  for (size_t t = 0; t < 2 * pairs; ++t) {
+    std::memset(buf[t], 0, 16);
+    std::memcpy(buf[t], rows[t] + c, nc);
+    r[t] = buf[t];
+  }
+  alignas(16) uint8_t res[16];
+  block<1, 0>(r, 2 * pairs, pairs, blk, 0, res, 0, rq);
+  std::memcpy(o + c, res, nc);
+}
+
+// Rows of every tap of output pixel px into rows[0, 2 * pairs): `zero` for taps outside the
+// input; an odd count repeats the last row (its pair weight is 0).
+inline void pixel_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
+                       const size_t* offset, size_t taps, const uint8_t** rows) {
+  const uint8_t* in_n = in + px.n * g.IH * g.IW * g.C;
+  const TapWindow tw = tap_window(g, px.oy, px.ox);
+  if (tap_window_count(tw) == taps) {  // the whole window is inside: tap 0 is (ky0, kx0) = (0, 0)
+    const uint8_t* base = in_n + (tw.iy0 * g.IW + tw.ix0) * g.C;
+    for (size_t t = 0; t < taps; ++t) rows[t] = base + offset[t];
+  } else {
+    qu8_simd::all_tap_rows(g, in_n, zero, tw, rows);
+  }
+  if (taps % 2) rows[taps] = rows[taps - 1];
+}
+
+constexpr size_t kTile = 16;        // output pixels whose rows are gathered at once
+constexpr size_t kGroup = 4;        // output pixels per 16-channel step (8 int32 accumulators)
+constexpr size_t kNibbleGroup = 2;  // output pixels per 32-channel step (8 int16 sums)
+
+template <size_t PAIRS>
+void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out, size_t p0,
+         size_t p1, const QU8Requant& p) {
+  const size_t C = g.C, taps = g.taps(), pairs = (taps + 1) / 2, stride = 2 * pairs;
+  const uint8_t* sec = static_cast<const uint8_t*>(packed) + qu8_dw_block_section(g);
+  const size_t block_bytes = qu8_dw_block_bytes(g);
+  const uint8_t* nsec = static_cast<const uint8_t*>(packed) + qu8_dw_nibble_section(g);
+  const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
+  const Requant<Avx2> rq(p);
+  size_t offset[kMaxTaps];
+  for (size_t ky = 0; ky < g.KH; ++ky)
+    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  const uint8_t* rows[kTile * (kMaxTaps + 1)];
+  PixelCursor px(p0, g.OH, g.OW);
+  for (size_t first = p0; first < p1; first += kTile) {
+    const size_t np = p1 - first < kTile ? p1 - first : kTile;
+    for (size_t i = 0; i < np; ++i, px.next()) pixel_rows(g, in, zero, px, offset, taps, rows + i * stride);
+    uint8_t* o = out + first * C;
+    size_t c = 0;
+    for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock) {
+      const uint8_t* blk = nsec + c / kQu8DwNibbleBlock * nibble_bytes;
+      size_t i = 0;
+      for (; i + kNibbleGroup <= np; i += kNibbleGroup)
+        block32<kNibbleGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block32<1, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+    }
+    for (const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes; c + kQu8DwBlock <= C;
+         c += kQu8DwBlock, blk += block_bytes) {
+      size_t i = 0;
+      for (; i + kGroup <= np; i += kGroup)
+        block<kGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block<1, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+    }
+    if (c < C) {
+      const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes;
+      for (size_t i = 0; i < np; ++i) tail(rows + i * stride, pairs, blk, c, C - c, o + i * C, rq);
+    }
+  }
+}
+
+}  // namespace dw16
+
 void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
                       size_t p0, size_t p1, const QU8Requant& p) {
-  qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
+  switch (g.taps()) {
+    case 9: return dw16::run<5>(g, in, packed, zero, out, p0, p1, p);
+    case 25: return dw16::run<13>(g, in, packed, zero, out, p0, p1, p);
+    default:
+      if (g.taps() <= kQu8DwBlockMaxTaps) return dw16::run<0>(g, in, packed, zero, out, p0, p1, p);
+      return qu8_simd::dwconv<Avx2>(g, in, packed, zero, out, p0, p1, p);
+  }
 }
 void qu8_maxpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   qu8_simd::maxpool<Avx2>(g, in, out, p0, p1);

@@ -180,6 +180,18 @@ struct DwconvTester {
   QU8Requant rq;
   bool with_bias = true;
   uint32_t seed = 1;
+  // Extreme operands: every weight (every input byte) set to one value instead of random;
+  // kWeightsAlternate alternates -128 and 127 over channels and taps.
+  int weight_fill = kRandom, input_fill = kRandom;
+  static constexpr int kRandom = 1000, kWeightsAlternate = 1001;
+  DwconvTester& weights(int v) {
+    weight_fill = v;
+    return *this;
+  }
+  DwconvTester& inputs(int v) {
+    input_fill = v;
+    return *this;
+  }
   DwconvTester& input(size_t n, size_t h, size_t w, size_t c) {
     g.N = n;
     g.IH = h;
@@ -244,10 +256,15 @@ struct DwconvTester {
     const ConvGeometry g = geometry();
     const size_t C = g.C, taps = g.taps(), P = g.out_pixels();
     std::mt19937 rng(seed);
-    const Guarded<uint8_t> in(random_u8(g.N * g.IH * g.IW * C, rng));
+    std::vector<uint8_t> in_values = random_u8(g.N * g.IH * g.IW * C, rng);
+    if (input_fill != kRandom) std::fill(in_values.begin(), in_values.end(), static_cast<uint8_t>(input_fill));
+    const Guarded<uint8_t> in(in_values);
     std::vector<int8_t> w(C * taps);  // ONNX [C][1][KH][KW], full int8 range incl. -128
     std::uniform_int_distribution<int> dw(-128, 127);
-    for (auto& x : w) x = static_cast<int8_t>(dw(rng));
+    for (size_t i = 0; i < w.size(); ++i)
+      w[i] = static_cast<int8_t>(weight_fill == kRandom             ? dw(rng)
+                                 : weight_fill == kWeightsAlternate ? (i % 2 ? 127 : -128)
+                                                                    : weight_fill);
     std::vector<int32_t> bias(C);
     std::uniform_int_distribution<int32_t> db(-40000, 40000);
     for (auto& x : bias) x = db(rng);
@@ -300,6 +317,7 @@ struct DwconvTester {
       ASSERT_EQ(got, run(scalar, 1)) << what << " vs scalar";
     }
     ASSERT_EQ(got, run(t, 4)) << what << ": ranges split in 4 differ from the whole range";
+    ASSERT_EQ(got, run(t, 7)) << what << ": ranges split in 7 differ from the whole range";
   }
 };
 
@@ -386,6 +404,87 @@ TEST_P(QU8Ops, DepthwiseShapes) {
       .zero_point(1)
       .rng_seed(seed++)
       .test(*table_, *scalar_);
+}
+
+// The channel-block kernels' edges: channel counts around 16 and 32 (a partial last block), both
+// strides, a pad on each side alone and all together, odd and even tap counts (an odd last tap
+// pairs with a zero weight) up to the 64-tap limit of the short path and past it, dilation.
+TEST_P(QU8Ops, DepthwiseBlockEdges) {
+  uint32_t seed = 1500;
+  size_t i = 0;
+  for (size_t C : {1, 7, 15, 16, 17, 31, 33, 47, 144}) {
+    auto dw = [&]() {
+      ++i;
+      return DwconvTester()
+          .input(1 + i % 2, 7, 9, C)
+          .zero_point(kZeroPoints[i % 5])
+          .requant(kRequants[i % 6])
+          .rng_seed(seed++);
+    };
+    for (size_t s : {1, 2}) {
+      dw().kernel(3, 3).stride(s, s).pads(1, 0, 0, 0).test(*table_, *scalar_);
+      dw().kernel(3, 3).stride(s, s).pads(0, 1, 0, 0).test(*table_, *scalar_);
+      dw().kernel(3, 3).stride(s, s).pads(0, 0, 1, 0).test(*table_, *scalar_);
+      dw().kernel(3, 3).stride(s, s).pads(0, 0, 0, 1).test(*table_, *scalar_);
+      dw().kernel(3, 3).stride(s, s).pads(2, 1, 0, 3).test(*table_, *scalar_);
+      dw().kernel(5, 5).stride(s, s).pads(2, 2, 2, 2).test(*table_, *scalar_);
+      dw().kernel(3, 3).stride(s, s).dilation(2, 2).pads(2, 2, 2, 2).test(*table_, *scalar_);
+    }
+    dw().kernel(1, 3).pads(0, 1, 0, 1).test(*table_, *scalar_);
+    dw().kernel(3, 1).stride(2, 1).pads(1, 0, 1, 0).test(*table_, *scalar_);
+    dw().kernel(2, 2).pads(1, 1, 0, 0).test(*table_, *scalar_);
+    dw().kernel(4, 4).stride(2, 2).pads(1, 1, 2, 2).test(*table_, *scalar_);
+    dw().kernel(7, 9).pads(3, 4, 3, 4).test(*table_, *scalar_);   // 63 taps
+    dw().kernel(8, 8).pads(3, 4, 4, 3).test(*table_, *scalar_);   // 64 taps
+    dw().kernel(5, 13).pads(2, 6, 2, 6).test(*table_, *scalar_);  // 65 taps
+  }
+}
+
+// Products and sums at their extremes: weights all -128, all 127 or alternating, inputs all 0 or
+// all 255, input zero points 0 and 255 (so a - z_a spans -255..255), with and without pads.
+TEST_P(QU8Ops, DepthwiseExtremeValues) {
+  uint32_t seed = 1800;
+  size_t i = 0;
+  for (int wv : {-128, 127, int(DwconvTester::kWeightsAlternate)})
+    for (int iv : {0, 255, int(DwconvTester::kRandom)})
+      for (uint8_t z : {uint8_t{0}, uint8_t{255}})
+        for (size_t C : {15, 33}) {
+          ++i;
+          DwconvTester()
+              .input(1, 6, 6, C)
+              .kernel(3, 3)
+              .stride(1 + i % 2, 1 + i % 2)
+              .pads(1, 1, 1, 1)
+              .weights(wv)
+              .inputs(iv)
+              .zero_point(z)
+              .requant(kRequants[i % 6])
+              .bias(i % 3 != 0)
+              .rng_seed(seed++)
+              .test(*table_, *scalar_);
+          DwconvTester()
+              .input(1, 7, 7, C)
+              .kernel(5, 5)
+              .stride(1 + i % 2, 1 + i % 2)
+              .pads(2, 0, 1, 2)
+              .weights(wv)
+              .inputs(iv)
+              .zero_point(z)
+              .requant(kRequants[(i + 3) % 6])
+              .rng_seed(seed++)
+              .test(*table_, *scalar_);
+        }
+}
+
+// The channel-block sections exist only for kernels the block kernels run (at most 64 taps): a
+// long kernel's packing stays its bias', weights, M and bias, not five times its weights.
+TEST(QU8DwconvPack, LongKernelsPackNoChannelBlocks) {
+  ConvGeometry g;
+  g.C = g.K = g.groups = 40;
+  g.KH = g.KW = 9;  // 81 taps
+  EXPECT_EQ(q8::kern::qu8_dwconv_packed_bytes(g), g.C * (2 * sizeof(int32_t) + sizeof(float) + 81));
+  g.KH = g.KW = 8;  // 64 taps: blocks of 16 and of 32 channels follow
+  EXPECT_GT(q8::kern::qu8_dwconv_packed_bytes(g), g.C * (2 * sizeof(int32_t) + sizeof(float) + 64));
 }
 
 TEST_P(QU8Ops, DepthwiseZeroPointsAndRequant) {

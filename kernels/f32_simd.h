@@ -443,7 +443,7 @@ void clamp(size_t n, const float* x, float* out, float lo, float hi) {
 
 // --- Activations -----------------------------------------------------------------------------
 // The algorithms of kernels/f32_math.h on batches: the same operations as the scalar reference
-// (f32_unary__portable), lane by lane. The last partial vector goes through a zero-padded stack
+// (f32_unary__scalar), lane by lane. The last partial vector goes through a zero-padded stack
 // buffer and the same vector code, so a tail element takes the same path as any other.
 template <class Arch>
 struct SimdOps {

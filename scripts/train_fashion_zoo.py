@@ -400,10 +400,12 @@ int8.
 "nodes in int8" and "nodes in fp32" are what `q8 quantize` prints (Quantize/DequantizeLinear not
 counted), from the description `q8 info` prints of the int8 file. A node marked "fallback" is one
 `q8 info` shows as "(fp32 fallback)": the quantizer gave it int8 operands, but its result is not
-quantized, because what reads it has no int8 form in q8's quantizer (the logits, ReduceMean,
-ConvTranspose), so it computes in fp32 on the dequantized operands. The other fp32 nodes have no
-int8 form in the quantizer (ConvTranspose, the BatchNormalization after it, ReduceMean) and run in
-fp32 on fp32 inputs.
+quantized, because no int8 node reads it (it is the model's output, the logits, or what reads it,
+ReduceMean or ConvTranspose, has no int8 form in q8's quantizer), so it computes in fp32 on the
+dequantized operands. The other fp32 nodes have no
+int8 form in the quantizer (ConvTranspose with the BatchNormalization and activation after it,
+which are not folded into it; ReduceMean) and run in fp32 on fp32 inputs. In the int8 files SiLU
+runs as two int8 ops, a Sigmoid table and a Mul, and Hardswish as a HardSigmoid table and a Mul.
 
 `tests/test_fashion_zoo.cpp` (ctest `Trained/FashionZoo.*`) quantizes each model with q8 and
 checks on the 10,000 test images that q8's int8 top-1 is at most 0.30 points below q8's fp32,

@@ -433,6 +433,7 @@ released under the MIT licence.
 """
     with open(os.path.join(out_dir, "README.md"), "w") as f:
         f.write(readme)
+    print("\n".join(table))
 
 
 def main():

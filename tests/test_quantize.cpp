@@ -2,7 +2,6 @@
 // acceptance figure on the full Fashion-MNIST test set (Debian's dataset-fashion-mnist).
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include <string>
 
 #include "q8/q8.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -193,32 +193,14 @@ TEST(Quantize, CalibrationFolderOfImages) {
 
 // ---- The acceptance figure: all 10,000 Fashion-MNIST test images ----------------------------
 
-bool read_idx_gz(const std::string& path, size_t header, std::vector<uint8_t>& out) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) return false;
-  std::vector<uint8_t> all;
-  uint8_t buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) all.insert(all.end(), buf, buf + n);
-  gzclose(f);
-  if (all.size() < header) return false;
-  out.assign(all.begin() + static_cast<long>(header), all.end());
-  return true;
-}
-
 TEST(QuantizeAcceptance, FashionSeedLosesAtMostATenthOfAPointOnTenThousandImages) {
-  const std::string d = "/usr/share/datasets/fashion-mnist/";
   const std::string model = kShared + "models/fashion_seed.onnx",
                     calib = kShared + "reference/fashion_calib_256x1x28x28.npy";
-  std::vector<uint8_t> px, lb;
-  if (!read_idx_gz(d + "t10k-images-idx3-ubyte.gz", 16, px) || !read_idx_gz(d + "t10k-labels-idx1-ubyte.gz", 8, lb))
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  q8::test::FashionTestSet t = q8::test::fashion_mnist_test_set();
+  if (t.labels.empty()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   if (!exists(model) || !exists(calib)) GTEST_SKIP() << "../shared is absent";
-  ASSERT_EQ(px.size(), 10000u * 28 * 28);
-  std::vector<float> xs(px.size());
-  for (size_t i = 0; i < px.size(); ++i) xs[i] = (px[i] / 255.f - 0.2860f) / 0.3530f;
-  const q8::Tensor x({10000, 1, 28, 28}, xs);
-  const std::vector<int64_t> y(lb.begin(), lb.end());
+  const q8::Tensor x({10000, 1, 28, 28}, std::move(t.images));
+  const std::vector<int64_t>& y = t.labels;
   const q8::Model fp32 = q8::Model::load(model);
   const q8::Model int8 = q8::quantize(fp32, {q8::load_npy(calib)});  // the default method, as `q8 quantize`
   q8::Session f(fp32, {2}), q(int8, {2});

@@ -1,10 +1,14 @@
 // Small helpers shared by the end-to-end tests.
 #pragma once
 
+#include <zlib.h>
+
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "q8/q8.h"
 
@@ -28,6 +32,41 @@ inline double sqnr_db(const Tensor& got, const Tensor& want) { return -20.0 * st
 
 inline bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
+}
+
+// The payload of a gzip'd IDX file after its `header` bytes; false when it cannot be read.
+inline bool read_idx_gz(const std::string& path, size_t header, std::vector<uint8_t>& out) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) return false;
+  std::vector<uint8_t> all;
+  uint8_t buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) all.insert(all.end(), buf, buf + n);
+  gzclose(f);
+  if (all.size() < header) return false;
+  out.assign(all.begin() + static_cast<long>(header), all.end());
+  return true;
+}
+
+// The 10,000 Fashion-MNIST test images of Debian's dataset-fashion-mnist, [10000,1,28,28],
+// normalised as scripts/train_fashion.py trains, (pixel / 255 - 0.2860) / 0.3530, and their
+// labels. Both empty when the dataset is not installed.
+struct FashionTestSet {
+  std::vector<float> images;
+  std::vector<int64_t> labels;
+};
+
+inline FashionTestSet fashion_mnist_test_set() {
+  const std::string d = "/usr/share/datasets/fashion-mnist/";
+  std::vector<uint8_t> px, lb;
+  FashionTestSet s;
+  if (!read_idx_gz(d + "t10k-images-idx3-ubyte.gz", 16, px) || !read_idx_gz(d + "t10k-labels-idx1-ubyte.gz", 8, lb) ||
+      px.size() != 10000u * 28 * 28 || lb.size() != 10000u)
+    return s;
+  s.images.resize(px.size());
+  for (size_t i = 0; i < px.size(); ++i) s.images[i] = (px[i] / 255.f - 0.2860f) / 0.3530f;
+  s.labels.assign(lb.begin(), lb.end());
+  return s;
 }
 
 }  // namespace q8::test

@@ -404,9 +404,22 @@ QuantParams uint8_params(Range r) {
   QuantParams p;
   const float scale = float(std::min((hi - lo) / 255.0, double(std::numeric_limits<float>::max())));
   if (!(scale > 0) || !std::isfinite(scale) || !std::isnormal(scale)) return p;  // scale 1, zp 0
-  p.scale = scale;
-  // 0 is exactly representable: it quantizes to the integer zero point.
-  p.zero_point = uint8_t(std::clamp(std::nearbyint(-lo / double(scale)), 0.0, 255.0));
+  // 0 is exactly representable: it quantizes to the integer zero point. An integer zero point
+  // shifts the representable range [-zp s, (255 - zp) s] off [lo, hi] by up to half a step, which
+  // would clip one end: fatal for SiLU, whose outputs pile up at its minimum, so that one clipped
+  // step biases every sum after it. So of the two zero points around -lo / s, take the one whose
+  // range covers [lo, hi] with the smaller widened scale.
+  const double z = -lo / double(scale);
+  double best = std::numeric_limits<double>::infinity();
+  for (const double zc : {std::floor(z), std::ceil(z)}) {
+    if (zc < 0 || zc > 255 || (zc == 0 && lo < 0) || (zc == 255 && hi > 0)) continue;
+    double s = scale;
+    if (zc > 0) s = std::max(s, -lo / zc);
+    if (zc < 255) s = std::max(s, hi / (255.0 - zc));
+    if (s < best) best = s, p.zero_point = uint8_t(zc);
+  }
+  if (!std::isnormal(float(best))) return QuantParams{};
+  p.scale = float(best);
   return p;
 }
 

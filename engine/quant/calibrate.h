@@ -51,9 +51,10 @@ class Observer {
   double bin_lo_ = 0, bin_width_ = 0;
 };
 
-// uint8 quantization parameters for a range: scale = (hi - lo) / 255, zero point = the
-// integer nearest to -lo / scale, clamped to [0, 255]. A degenerate range (all zeros) gets
-// scale 1 (any positive scale represents it exactly).
+// uint8 quantization parameters for a range widened to hold 0: an integer zero point next to
+// -lo / s0 (s0 = (hi - lo) / 255) and the smallest scale at or above s0 whose representable range
+// [-zp scale, (255 - zp) scale] covers [lo, hi], so neither end is clipped. A degenerate range
+// (all zeros) gets scale 1 (any positive scale represents it exactly).
 struct QuantParams {
   float scale = 1.f;
   uint8_t zero_point = 0;

@@ -166,6 +166,11 @@ void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8
 void qu8_dense_dequantize(size_t M, size_t Kd, const uint8_t* a, size_t a_stride, const int8_t* w,
                           const int32_t* bias_adj, const float* scale, float* out, size_t out_stride, size_t n0,
                           size_t n1);
+// Its packing: [N int32 bias'][N float scale][N x Kd int8 w], so both arrays stay aligned.
+// w: [N][Kd] centred; bias: N int32 (or null); scale: N floats s_a * s_w[n].
+size_t qu8_dense_dequantize_packed_bytes(size_t N, size_t Kd);
+void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32_t* bias, const float* scale,
+                               uint8_t a_zero_point, void* packed);
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,

@@ -237,4 +237,21 @@ const QU8Kernels* qu8_kernels_neondot() { return nullptr; }
 const QU8Kernels* qu8_kernels_neoni8mm() { return nullptr; }
 #endif
 
+size_t qu8_dense_dequantize_packed_bytes(size_t N, size_t Kd) { return N * (sizeof(int32_t) + sizeof(float) + Kd); }
+
+void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32_t* bias, const float* scale,
+                               uint8_t a_zero_point, void* packed) {
+  uint8_t* p = static_cast<uint8_t*>(packed);
+  int32_t* pb = reinterpret_cast<int32_t*>(p);
+  std::memcpy(p + N * sizeof(int32_t), scale, N * sizeof(float));
+  std::memcpy(p + N * (sizeof(int32_t) + sizeof(float)), w, N * Kd);
+  for (size_t c = 0; c < N; ++c) {
+    int64_t wsum = 0;
+    for (size_t k = 0; k < Kd; ++k) wsum += w[c * Kd + k];
+    // bias' = bias - z_a * sum_k w[c][k] (the algebra above), kept modulo 2^32 like the sums.
+    const int64_t adj = (bias ? int64_t{bias[c]} : 0) - int64_t{a_zero_point} * wsum;
+    pb[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(adj)));
+  }
+}
+
 }  // namespace q8::kern

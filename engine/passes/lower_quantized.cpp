@@ -654,8 +654,12 @@ bool Lowering::qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, cons
   const int K = static_cast<int>(axis == 0 ? wt->dims[0] : wt->dims[1]);
   std::vector<float> sw = s_w.size() == 1 ? std::vector<float>(K, s_w[0]) : s_w;
   if (n.op == Op::Gemm && n.attr_float("beta", 1.f) != 1.f) return false;
-  if (const int dqb = dq_constant(bias_in); dqb >= 0) {
-    const Node& bn = g_.nodes[dqb];
+  // One bias per output channel or one for all; any other C (a Gemm's [M,N]) stays fp32.
+  const int dq_bias = dq_constant(bias_in);
+  const ConstTensor* raw = constant(dq_bias >= 0 ? g_.nodes[dq_bias].inputs[0] : bias_in);
+  if (raw && raw->numel() != K && raw->numel() != 1) return false;
+  if (dq_bias >= 0) {
+    const Node& bn = g_.nodes[dq_bias];
     const ConstTensor* bs = constant(input(bn, 1));
     if (!bs || bs->numel() != 1) {
       // Per-channel bias scales: convert through real values channel by channel.

@@ -441,8 +441,13 @@ Graph batch_norm_as_depthwise_conv(const Graph& src, const std::vector<Shape>& s
     }
     const std::string name = n.name;
     const int x = n.inputs[0];
-    const int wv = g.add_value({name + "/depthwise_weight", DType::Float32, w->dims, true, w});
-    const int bv = g.add_value({name + "/depthwise_bias", DType::Float32, b->dims, true, b});
+    auto fresh = [&g](const std::string& base) {  // a value name no other value has
+      std::string v = base;
+      for (int k = 1; g.find_value(v) != ir::kNoValue; ++k) v = base + "_" + std::to_string(k);
+      return v;
+    };
+    const int wv = g.add_value({fresh(name + "/depthwise_weight"), DType::Float32, w->dims, true, w});
+    const int bv = g.add_value({fresh(name + "/depthwise_bias"), DType::Float32, b->dims, true, b});
     Node& conv = g.nodes[i];
     conv.op = Op::Conv;
     conv.inputs = {x, wv, bv};

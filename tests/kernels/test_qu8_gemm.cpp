@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -442,6 +443,24 @@ TEST(QU8DenseDequantize, MatchesWrappedIntegerSumTimesScale) {
       for (float& v : scale) v = sc(rng);
       std::vector<float> out(M * N, -7.f);
       q8::kern::qu8_dense_dequantize(M, Kd, a.data(), Kd, w.data(), bias.data(), scale.data(), out.data(), N, n0, n1);
+      // The packing: bias' = bias - z_a * sum_k w (modulo 2^32), the scales, then the weights.
+      {
+        const uint8_t za = 3;
+        std::vector<uint8_t> packed(q8::kern::qu8_dense_dequantize_packed_bytes(N, Kd));
+        uint8_t* p = packed.data();
+        q8::kern::qu8_dense_dequantize_pack(N, Kd, w.data(), bias.data(), scale.data(), za, p);
+        std::vector<int32_t> b2(N);
+        std::vector<float> s2(N);
+        std::memcpy(b2.data(), p, N * 4);
+        std::memcpy(s2.data(), p + N * 4, N * 4);
+        ASSERT_EQ(std::memcmp(p + N * 8, w.data(), N * Kd), 0);
+        ASSERT_EQ(s2, scale);
+        for (size_t n = 0; n < N; ++n) {
+          int64_t wsum = 0;
+          for (size_t k = 0; k < Kd; ++k) wsum += w[n * Kd + k];
+          ASSERT_EQ(b2[n], static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(bias[n] - za * wsum))));
+        }
+      }
       for (size_t m = 0; m < M; ++m)
         for (size_t n = 0; n < N; ++n) {
           if (n < n0 || n >= n1) {

@@ -2,8 +2,6 @@
 // QuantizedDenseFloat, the same product with a float32 result (kern::qu8_dense_dequantize).
 #include "runtime/ops/ops.h"
 
-#include <cstring>
-
 #include "kernels/qu8.h"
 
 namespace q8::rt {
@@ -49,7 +47,6 @@ int64_t qdense_macs(const Graph& g, const Node& n) {
   return ir::shape_numel(shape_of(g, n.outputs[0])) * g.values[n.inputs[1]].constant->dims[1];
 }
 
-// Packed for kern::qu8_dense_dequantize: [N][Kd] int8 weights, N int32 bias', N float scales.
 AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch&) {
   const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
   const ConstTensor* b = const_input(g, n, 2);
@@ -57,19 +54,11 @@ AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch&) 
   const std::vector<float> s_w = n.attr_floats("w_scale");
   if (s_w.size() != N) fail(g, n, "w_scale must hold one scale per output channel");
   const ir::Value& a = g.values[n.inputs[0]];
-  AlignedBuffer buf(N * Kd + N * sizeof(int32_t) + N * sizeof(float));
-  int8_t* pw = reinterpret_cast<int8_t*>(buf.data());
-  std::memcpy(pw, w.data<int8_t>(), N * Kd);
-  for (size_t c = 0; c < N; ++c) {
-    int64_t wsum = 0;
-    for (size_t k = 0; k < Kd; ++k) wsum += pw[c * Kd + k];
-    // bias' = bias - z_a * sum_k w[c][k] (kernels/qu8.h), kept modulo 2^32 like the sums.
-    const int64_t adj = (b ? int64_t{b->data<int32_t>()[c]} : 0) - int64_t{a.zero_point} * wsum;
-    const int32_t adj32 = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(adj)));
-    const float scale = a.scale * s_w[c];
-    std::memcpy(buf.data() + N * Kd + c * sizeof(int32_t), &adj32, sizeof adj32);
-    std::memcpy(buf.data() + N * Kd + N * sizeof(int32_t) + c * sizeof(float), &scale, sizeof scale);
-  }
+  std::vector<float> scale(N);
+  for (size_t c = 0; c < N; ++c) scale[c] = a.scale * s_w[c];
+  AlignedBuffer buf(kern::qu8_dense_dequantize_packed_bytes(N, Kd));
+  kern::qu8_dense_dequantize_pack(N, Kd, w.data<int8_t>(), b ? b->data<int32_t>() : nullptr, scale.data(),
+                                  static_cast<uint8_t>(a.zero_point), buf.data());
   return buf;
 }
 
@@ -85,9 +74,9 @@ void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   // Split over output channels: at batch 1 there is a single row.
   Step& s = pb.add_step(n.name, N, 16, {a}, {y});
   s.fn = [&A = pb.addresses(), a, y, packed, M, N, Kd](size_t n0, size_t n1) {
-    const int8_t* w = reinterpret_cast<const int8_t*>(packed);
-    const int32_t* bias_adj = reinterpret_cast<const int32_t*>(packed + N * Kd);
-    const float* scale = reinterpret_cast<const float*>(packed + N * Kd + N * sizeof(int32_t));
+    const int32_t* bias_adj = reinterpret_cast<const int32_t*>(packed);
+    const float* scale = reinterpret_cast<const float*>(packed + N * sizeof(int32_t));
+    const int8_t* w = reinterpret_cast<const int8_t*>(packed + N * (sizeof(int32_t) + sizeof(float)));
     kern::qu8_dense_dequantize(M, Kd, A.u8(a), Kd, w, bias_adj, scale, A.f32(y), N, n0, n1);
   };
 }

@@ -293,5 +293,41 @@ TEST(Passes, ActivationsKeepShapeAndRefuseAnUnquantizedUint8Output) {
   }
 }
 
+// A uint8 ReduceMean is a global average pool: over H and W of a 4-D tensor (either sign of the
+// axes, either keepdims), and refused by name over any other axes.
+TEST(Passes, Uint8ReduceMeanOnlyOverHeightAndWidth) {
+  struct Case {
+    std::vector<int64_t> axes;
+    int64_t keepdims;
+    Shape x, y;
+    bool ok;
+  };
+  for (const Case& c :
+       {Case{{2, 3}, 1, {2, 3, 5, 7}, {2, 3, 1, 1}, true}, Case{{-1, -2}, 0, {2, 3, 5, 7}, {2, 3}, true},
+        Case{{1, 2}, 1, {2, 3, 5, 7}, {}, false}, Case{{-2, -1}, 1, {2, 5, 7}, {}, false}}) {
+    GraphBuilder b;
+    const int x = b.input("x", c.x);
+    b.g.values[x].dtype = DType::Uint8;
+    b.g.values[x].scale = 0.1f;
+    const int y = b.node(Op::ReduceMean, "mean", {x}, {{"axes", ints(c.axes)}, {"keepdims", integer(c.keepdims)}});
+    b.g.values[y].scale = 0.05f;
+    b.output(y);
+    if (c.ok) {
+      infer_shapes(b.g, {c.x});
+      EXPECT_EQ(b.g.values[y].shape, c.y);
+      EXPECT_EQ(b.g.values[y].dtype, DType::Uint8);
+      continue;
+    }
+    try {
+      infer_shapes(b.g, {c.x});
+      ADD_FAILURE() << "axes " << c.axes[0] << "," << c.axes[1] << " accepted";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("'mean'"), std::string::npos) << m;
+      EXPECT_NE(m.find("global average pool"), std::string::npos) << m;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace q8::ir

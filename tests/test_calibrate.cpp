@@ -232,6 +232,21 @@ TEST(Calibrate, EntropyAndMseClipRareOutliers) {
   EXPECT_NEAR(p.range(Method::Mse).hi, 88.f, 10.f);
 }
 
+// Values far from zero (a squeeze-excitation gate's Sigmoid outputs): every cut below them would
+// make the reference distribution one spike that the quantized one matches exactly. Entropy keeps
+// them: it never clips more than 1 % of the values.
+TEST(Calibrate, EntropyKeepsValuesFarFromZero) {
+  std::mt19937 rng(51);
+  std::uniform_real_distribution<float> d(0.4f, 0.99f);
+  std::vector<float> v(100000);
+  for (float& x : v) x = d(rng);
+  const Observer o = observe(v);
+  const Range r = o.range(Method::Entropy);
+  EXPECT_EQ(r.lo, 0.f);
+  EXPECT_GT(r.hi, 0.98f);  // the 99th percentile is 0.984
+  EXPECT_LE(r.hi, o.max());
+}
+
 TEST(Calibrate, MethodsReduceQuantizationErrorOnHeavyTails) {
   // Quantize and dequantize the samples themselves with each method's parameters. Mse must be
   // the best (within 2 %) and beat MinMax everywhere; Percentile and Entropy must beat MinMax

@@ -136,7 +136,11 @@ double drop_top(const std::vector<double>& s, double w, double drop) {
 // the mass beyond i folded into its last bin; Q merges s[0, i) into `levels` buckets and spreads
 // each bucket's mass evenly over the bucket's bins that are nonzero in P. Both are smoothed
 // (zero bins get eps, taken from the nonzero ones, on raw counts as in MXNet/TensorRT) and the
-// cut with the smallest KL(P || Q) wins (the first one on a tie). Returns the cut in bins.
+// cut with the smallest KL(P || Q) wins (the first one on a tie). Cuts that would clip more than
+// 1 % of the values are not candidates: when the values sit far from zero (a Sigmoid gate's
+// outputs in [0.4, 1]), folding them all into P's last bin makes P a spike that Q reproduces
+// exactly, and the divergence alone would pick a cut that clips every one of them. Returns the
+// cut in bins.
 size_t kl_cut(const std::vector<double>& s, size_t levels) {
   const size_t nb = s.size();
   if (levels < 1) levels = 1;
@@ -151,7 +155,9 @@ size_t kl_cut(const std::vector<double>& s, size_t levels) {
   constexpr double kEps = 1e-4;
   size_t best = nb;
   double best_kl = std::numeric_limits<double>::infinity();
-  for (size_t i = levels; i <= nb; ++i) {
+  size_t first = levels;
+  while (first < nb && suffix[first] > 0.01 * suffix[0]) ++first;
+  for (size_t i = first; i <= nb; ++i) {
     for (size_t j = 0; j < i; ++j) p[j] = h[j];
     p[i - 1] += suffix[i];
     const size_t merged = i / levels;

@@ -22,10 +22,11 @@ CC_SAN=${CC_SAN:-$(command -v gcc || command -v clang)}
 # Left out of the ASan run: the install-and-consume test, and the tests that repeat whole
 # calibrations for accuracy and determinism figures (10,000-image top-1 of the seed model and of
 # the trained nets in tests/fashion_zoo, sample order and thread counts, analyze's
-# break-and-recover cases). They run the same code as the quantize and analyze
+# break-and-recover cases and its every-layer runs on the embedded and shared models, which time
+# every layer in fp32 too). They run the same code as the quantize and analyze
 # tests kept here, many times over: about 40 minutes under ASan on a 2-core Zen 3, where the
 # Release run checks their figures in a few minutes.
-ASAN_EXCLUDE=${ASAN_EXCLUDE:-^consumer$|^QuantizeAcceptance\.|/FashionZoo\.|^Quantize\.ResultDoesNotDependOnSampleOrderOrThreads$|^Quantize\.EmbeddedModelKeepsItsAccuracy|^Analyze\.(ActivationOutliers|PerTensorWeightsBreak)NamedAndRecovered$|^Analyze\.EmbeddedModelEveryLayerFinite$}
+ASAN_EXCLUDE=${ASAN_EXCLUDE:-^consumer$|^QuantizeAcceptance\.|/FashionZoo\.|^Quantize\.ResultDoesNotDependOnSampleOrderOrThreads$|^Quantize\.EmbeddedModelKeepsItsAccuracy|^Analyze\.(ActivationOutliers|PerTensorWeightsBreak)NamedAndRecovered$|^Analyze\.(Embedded|Shared)Models?EveryLayerFinite$}
 COMMON="-fno-omit-frame-pointer -fno-sanitize-recover=all -g"
 summary=""
 status=0

@@ -19,6 +19,14 @@ size_t panel_bytes(size_t taps, size_t cg, size_t nr, size_t kr) {
   return nr * sizeof(int32_t) + taps * ceil_div(cg, kr) * nr * kr + nr * sizeof(float);
 }
 
+// bias' = bias - z_a * sum_k w[k] (the algebra below), computed in int64 and wrapped to int32 like
+// the kernels' int32 sums (any true accumulator fits in int32, so the wrapped partial terms add up
+// to the exact result).
+int32_t adjusted_bias(int32_t bias, uint8_t a_zero_point, int64_t wsum) {
+  return static_cast<int32_t>(
+      static_cast<uint32_t>(static_cast<uint64_t>(int64_t{bias} - int64_t{a_zero_point} * wsum)));
+}
+
 // Packs one group's panels. wt(kk, t, c) is the centred int8 weight of output channel kk of the
 // group (kk < Kg), tap t and input channel c (c < Cg).
 //
@@ -26,9 +34,8 @@ size_t panel_bytes(size_t taps, size_t cg, size_t nr, size_t kr) {
 //   acc[n] = bias[n] + sum_k (a_k - z_a) * w[n][k]
 //          = (bias[n] - z_a * sum_k w[n][k]) + sum_k a_k * w[n][k]
 //          =  bias'[n]                       + sum_k a_k * w[n][k]
-// where k runs over every tap and channel, so padding taps must read z_a (the `zero` row).
-// bias' is computed in int64 and wrapped to int32, like the kernels' int32 sums (any true
-// accumulator fits in int32, so the wrapped partial terms add up to the exact result).
+// where k runs over every tap and channel, so padding taps must read z_a (the `zero` row);
+// bias' is adjusted_bias().
 template <class W>
 void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, W wt, const int32_t* bias,
                 const float* multiplier, uint8_t a_zero_point, uint8_t* pg) {
@@ -49,8 +56,7 @@ void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, W wt, c
             pw[((t * blocks + b) * nr + lane) * kr + j] = v;
             wsum += v;
           }
-      const int64_t b64 = real ? (bias ? int64_t{bias[kk]} : 0) - int64_t{a_zero_point} * wsum : 0;
-      const int32_t b32 = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(b64)));
+      const int32_t b32 = real ? adjusted_bias(bias ? bias[kk] : 0, a_zero_point, wsum) : 0;
       const float m = real ? multiplier[kk] : 0.0f;
       std::memcpy(pp + lane * sizeof(int32_t), &b32, sizeof b32);
       std::memcpy(pm + lane * sizeof(float), &m, sizeof m);
@@ -162,8 +168,7 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
       pw[t * C + c] = v;
       wsum += v;
     }
-    const int64_t b64 = (bias ? int64_t{bias[c]} : 0) - int64_t{a_zero_point} * wsum;
-    const int32_t b32 = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(b64)));
+    const int32_t b32 = adjusted_bias(bias ? bias[c] : 0, a_zero_point, wsum);
     std::memcpy(pp + c * sizeof(int32_t), &b32, sizeof b32);
     std::memcpy(pm + c * sizeof(float), &multiplier[c], sizeof(float));
     const int32_t b0 = bias ? bias[c] : 0;
@@ -248,9 +253,7 @@ void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32
   for (size_t c = 0; c < N; ++c) {
     int64_t wsum = 0;
     for (size_t k = 0; k < Kd; ++k) wsum += w[c * Kd + k];
-    // bias' = bias - z_a * sum_k w[c][k] (the algebra above), kept modulo 2^32 like the sums.
-    const int64_t adj = (bias ? int64_t{bias[c]} : 0) - int64_t{a_zero_point} * wsum;
-    pb[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(adj)));
+    pb[c] = adjusted_bias(bias ? bias[c] : 0, a_zero_point, wsum);
   }
 }
 

@@ -167,11 +167,11 @@ std::vector<int> ConsumerIndex::readers(const Graph& g, int v, const std::vector
   return r;
 }
 
-int ConsumerIndex::sole_reader(const Graph& g, int v, const std::vector<bool>* dead) const {
+int ConsumerIndex::sole_reader(const Graph& g, int v, const std::vector<bool>* dead, bool data_only) const {
   if (v < 0 || static_cast<size_t>(v) >= readers_.size() || output_[v]) return -1;
   int found = -1;
   for (int n : readers_[v]) {
-    if (n == found || !reads(g, n, v, dead)) continue;
+    if (n == found || !reads(g, n, v, dead) || (data_only && g.nodes[n].op == Op::Shape)) continue;
     if (found >= 0) return -1;
     found = n;
   }

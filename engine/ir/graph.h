@@ -205,8 +205,9 @@ class ConsumerIndex {
   explicit ConsumerIndex(const Graph& g);
   // The nodes that read v, each once, in node order.
   std::vector<int> readers(const Graph& g, int v, const std::vector<bool>* dead = nullptr) const;
-  // The node that is the only reader of v, when v is not a graph output; else -1.
-  int sole_reader(const Graph& g, int v, const std::vector<bool>* dead = nullptr) const;
+  // The node that is the only reader of v, when v is not a graph output; else -1. With data_only,
+  // Shape nodes (which read only v's shape) are not counted.
+  int sole_reader(const Graph& g, int v, const std::vector<bool>* dead = nullptr, bool data_only = false) const;
   // Records node `n`'s current inputs.
   void add(const Graph& g, int n);
   // Every reader of `from`, and the graph's outputs, read `to` instead.

@@ -217,16 +217,7 @@ class Lowering {
   // read only v's shape, which the uint8 value replacing v in a lowering has too: lowering moves
   // them to it (move_shape_readers), so they do not keep an op in fp32 (ShuffleNet reshapes the
   // result of each Concat by its own Shape).
-  int sole_reader(int v) const {
-    if (g_.is_graph_output(v)) return -1;
-    int found = -1;
-    for (int r : readers_.readers(g_, v, &dead_)) {
-      if (g_.nodes[r].op == Op::Shape) continue;
-      if (found >= 0) return -1;
-      found = r;
-    }
-    return found;
-  }
+  int sole_reader(int v) const { return readers_.sole_reader(g_, v, &dead_, true); }
   // The Shape nodes reading any of `from` read `to` instead (a lowered op's uint8 result).
   void move_shape_readers(const std::vector<int>& from, int to) {
     for (int v : from)

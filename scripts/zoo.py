@@ -7,7 +7,7 @@
       DIR/NAME.opsetK.onnx, with DIR/NAME.input.npy (2 standard-normal images) and
       DIR/NAME.calib.npy (32 samples for quantization).
   scripts/zoo.py check DIR --q8 build/q8 [--models a,b] [--opsets 13,17]
-      runs every exported model with `q8 run` and with ONNX Runtime (../shared/peers/run_ort.js,
+      runs every exported model with `q8 run` and with ONNX Runtime (scripts/run_ort.js,
       NODE_PATH must hold onnxruntime-node) on the same input and fails unless q8's fp32 output
       matches within relative L2 1e-4.
   scripts/zoo.py int8 DIR --q8 build/q8 [--models a,b] [--torch]
@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RUN_ORT = os.path.join(HERE, "..", "..", "shared", "peers", "run_ort.js")
+RUN_ORT = os.path.join(HERE, "run_ort.js")
 
 # The models the check runs, and held-out ones of the same families (checked the same way, not
 # looked at while developing).

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -183,6 +184,21 @@ TEST(Concat, JoinsOfDenseNetAndShuffleNetRunInInt8) {
   for (const char* name : {"join", "join_reshape", "norm", "reshape", "mean_hw", "fc"})
     EXPECT_NE(std::find(in_int8.begin(), in_int8.end(), name), in_int8.end()) << name << " is not in int8";
   expect_close_and_identical(fp32, int8, q8::Tensor({2, 3, 9, 7}, random_floats(2 * 3 * 9 * 7, 6)), 25.0);
+
+  // analyze measures what runs in int8, the BatchNormalization run as a depthwise Conv included.
+  q8::AnalyzeOptions ao;
+  ao.iterations = 1;
+  const q8::Analysis a = q8::analyze(fp32, {calib}, {}, {}, ao);
+  std::map<std::string, const q8::LayerAnalysis*> rows;
+  for (const q8::LayerAnalysis& l : a.layers) rows[l.name] = &l;
+  for (const char* name : {"conv_a", "conv_b", "join", "norm", "conv_c", "mean_hw", "fc"}) {
+    ASSERT_TRUE(rows.count(name)) << name << " has no row";
+    EXPECT_TRUE(rows[name]->int8) << name;
+    EXPECT_FALSE(rows[name]->fp32_fallback) << name;
+    EXPECT_GT(rows[name]->sqnr_db, 25.0) << name;
+    EXPECT_LT(rows[name]->sqnr_db, 99.0) << name << ": its int8 form was not measured";
+  }
+  EXPECT_EQ(rows["norm"]->op, "BatchNormalization");
 }
 
 TEST(Concat, RefusesMismatchedInputsByName) {

@@ -354,13 +354,16 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
   std::vector<Row> rows;
   for (size_t i = 0; i < F.nodes.size(); ++i) {
     const Node& fn = F.nodes[i];
-    const ir::Int8Role role = ir::op_traits(fn.op).int8;
+    // The role of the op the node runs as: the quantizer may give it another op with the same
+    // result (a BatchNormalization no Conv absorbed becomes a depthwise 1x1 Conv).
+    const auto qi = q_node.find(fn.name);
+    const ir::Int8Role role = ir::op_traits(qi != q_node.end() ? Q.nodes[qi->second].op : fn.op).int8;
     const bool compute = role == ir::Int8Role::Weighted;
     // In int8: the quantizer gave the node dequantized inputs (it then runs as an integer op,
     // or, where the runtime has none, in float on int8 weights and uint8 inputs).
     auto it = r_node.find(fn.name);
     bool in_int8 = false;
-    if (auto qi = q_node.find(fn.name); qi != q_node.end() && it != r_node.end())
+    if (qi != q_node.end() && it != r_node.end())
       for (int v : Q.nodes[qi->second].inputs)
         in_int8 |= v != ir::kNoValue && q_producer[v] >= 0 && Q.nodes[q_producer[v]].op == Op::DequantizeLinear;
     const bool requantizing = role == ir::Int8Role::Requantizing || role == ir::Int8Role::TableLookup;

@@ -201,6 +201,40 @@ TEST(Concat, JoinsOfDenseNetAndShuffleNetRunInInt8) {
   EXPECT_EQ(rows["norm"]->op, "BatchNormalization");
 }
 
+// A Concat of int8 results that is the model's output (a detector's heads) joins uint8 at one
+// scale and is dequantized once; the output keeps its name.
+TEST(Concat, ModelOutputJoinRunsInInt8) {
+  OnnxModelBuilder b;
+  b.input("x", {-1, 3, 9, 7});
+  b.init_f("wa", {4, 3, 3, 3}, random_floats(4 * 3 * 9, 1));
+  b.init_f("wb", {5, 3, 1, 1}, random_floats(5 * 3, 2));
+  set_ints(b.node("Conv", {"x", "wa"}, {"a"}, "conv_a"), "pads", {1, 1, 1, 1});
+  b.node("Conv", {"x", "wb"}, {"b"}, "conv_b");
+  b.node("Sigmoid", {"a"}, {"sa"}, "sigmoid_a");
+  b.node("Sigmoid", {"b"}, {"sb"}, "sigmoid_b");
+  set_int(b.node("Concat", {"sa", "sb"}, {"heads"}, "join"), "axis", 1);
+  b.output("heads");
+  const std::string bytes = b.bytes();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "heads");
+  const q8::Tensor calib({16, 3, 9, 7}, random_floats(16 * 3 * 9 * 7, 5));
+  const q8::Model int8 = q8::quantize(fp32, {calib});
+  bool seen = false;
+  for (const q8::NodeInfo& n : int8.describe()) {
+    if (n.op == "QuantizeLinear" || n.op == "DequantizeLinear") continue;
+    EXPECT_TRUE(n.int8) << n.name << " (" << n.op << ") runs " << n.kernel;
+    seen |= n.name == "join" && n.kernel == "concat_rows";
+  }
+  EXPECT_TRUE(seen) << "the join does not copy uint8 rows";
+  const std::string saved = ::testing::TempDir() + "/heads.int8.onnx";
+  int8.save(saved);
+  const q8::Model reloaded = q8::Model::load(saved);
+  ASSERT_EQ(reloaded.outputs().size(), 1u);
+  EXPECT_EQ(reloaded.outputs()[0].name, "heads");
+  ASSERT_EQ(int8.outputs().size(), 1u);
+  EXPECT_EQ(int8.outputs()[0].name, "heads");
+  expect_close_and_identical(fp32, int8, q8::Tensor({2, 3, 9, 7}, random_floats(2 * 3 * 9 * 7, 6)), 30.0);
+}
+
 TEST(Concat, RefusesMismatchedInputsByName) {
   OnnxModelBuilder b;
   b.input("p", {1, 2, 4, 4}).input("q", {1, 3, 5, 4});

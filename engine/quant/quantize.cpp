@@ -33,6 +33,10 @@ bool is_activation(const Graph& g, int v) {
   return v != ir::kNoValue && !g.values[v].is_const() && !g.values[v].derived && g.values[v].dtype == DType::Float32;
 }
 
+bool is_model_output(const Graph& g, int v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
 // Whether input k of an int8 node is data that runs in uint8: every activation of a
 // requantizing op (Add, Mul, Concat), the first input of the others (a Slice's bounds or a
 // Reshape's target are parameters, even when computed from shapes at run time).
@@ -495,10 +499,12 @@ Observed observed_tensors(const Graph& src, const Selection& sel) {
   }
   // A Concat read by int8 nodes gives its inputs its own quantization, so joining them is a copy
   // of bytes, and their producers requantize straight to it. A tensor joined by two Concats ties
-  // both (DenseNet's blocks share one scale).
+  // both (DenseNet's blocks share one scale). A Concat of int8 results that is a model output
+  // (a detector's heads) is joined the same way and dequantized once (rewrite()).
   std::vector<bool> joined(src.values.size(), false);
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     const Node& n = src.nodes[i];
+    if (n.op == Op::Concat && is_int8(sel.role[i]) && is_model_output(src, n.outputs[0])) needed[n.outputs[0]] = true;
     if (n.op != Op::Concat || !is_int8(sel.role[i]) || !needed[n.outputs[0]]) continue;
     const int out = ob.root(n.outputs[0]);
     for (int v : n.inputs) {
@@ -621,6 +627,18 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
         throw Error(src.source + ": internal: unobserved tensor '" + src.values[out].name + "'");
       }
     }
+  }
+  // An int8 Concat that is a model output: the output is its dequantized result, under the
+  // model's name for it.
+  for (size_t i = 0; i < src.nodes.size(); ++i) {
+    const int out = src.nodes[i].outputs[0];
+    if (src.nodes[i].op != Op::Concat || !is_int8(sel.role[i]) || !is_model_output(src, out)) continue;
+    const int dq = dequantized(out);
+    const std::string name = q.values[out].name;
+    q.values[out].name = rw.unique(name + "_joined");
+    q.values[dq].name = name;
+    for (int& v : q.outputs)
+      if (v == out) v = dq;
   }
   // Int8 readers of a Compute/Pool result must read it through Q/DQ even when the result
   // feeds only pass-throughs; the loop above already routed every int8 node's inputs.

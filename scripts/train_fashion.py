@@ -72,6 +72,35 @@ def predict(model, x, batch=1000):
     return torch.cat(out).numpy()
 
 
+def train(model, x_train, y_train, epochs, lr, batch, seed, after_epoch=None):
+    """Adam with a one-cycle schedule over mini-batches in a seeded order; prints each epoch's
+    loss (and what `after_epoch()` returns) and returns the seconds spent."""
+    rng = np.random.RandomState(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = (len(x_train) + batch - 1) // batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.from_numpy(rng.permutation(len(x_train)))
+        total = 0.0
+        for i in range(0, len(perm), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        extra = f" {after_epoch()}" if after_epoch else ""
+        print(f"  epoch {epoch + 1}/{epochs}: loss {total / len(perm):.4f}{extra} ({time.time() - t0:.0f}s)",
+              flush=True)
+    model.eval()
+    return time.time() - t0
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -89,37 +118,14 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
-    rng = np.random.RandomState(args.seed)
 
     x_train, y_train = load_split(args.data_dir, "train")
     x_test, y_test = load_split(args.data_dir, "t10k")
     print(f"train {x_train.shape} test {x_test.shape}", flush=True)
 
     model = make_model()
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = (len(x_train) + args.batch - 1) // args.batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-
-    t0 = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.from_numpy(rng.permutation(len(x_train)))
-        total = 0.0
-        for i in range(0, len(perm), args.batch):
-            idx = perm[i:i + args.batch]
-            opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        acc = (predict(model, x_test).argmax(1) == y_test).mean()
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / len(perm):.4f} "
-              f"test top-1 {acc * 100:.2f}%  ({time.time() - t0:.0f}s)", flush=True)
-    train_s = time.time() - t0
+    train_s = train(model, x_train, y_train, args.epochs, args.lr, args.batch, args.seed,
+                    lambda: f"test top-1 {(predict(model, x_test).argmax(1) == y_test).mean() * 100:.2f}%")
 
     model.eval()
     logits_test = predict(model, x_test)

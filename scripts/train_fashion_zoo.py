@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import onnx
@@ -241,30 +240,7 @@ MODELS = {
 
 def train(model, x_train, y_train, args, seed):
     torch.manual_seed(seed)
-    rng = np.random.RandomState(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    steps_per_epoch = (len(x_train) + args.batch - 1) // args.batch
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
-                                                steps_per_epoch=steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    t0 = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        perm = torch.from_numpy(rng.permutation(len(x_train)))
-        total = 0.0
-        for i in range(0, len(perm), args.batch):
-            idx = perm[i:i + args.batch]
-            opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        print(f"  epoch {epoch + 1}/{args.epochs}: loss {total / len(perm):.4f} ({time.time() - t0:.0f}s)",
-              flush=True)
-    model.eval()
-    return time.time() - t0
+    return train_fashion.train(model, x_train, y_train, args.epochs, args.lr, args.batch, seed)
 
 
 def torch_int8(model, calib):

@@ -183,21 +183,20 @@ void register_all() {
       {"avx512", q8::kern::f32_kernels_avx512},
       {"neon", q8::kern::f32_kernels_neon},
   };
+  // "dwconv3x3/avx2/56x56x144/s2": the int8 and fp32 runs of one shape differ only in the prefix.
+  auto dw_name = [](const std::string& prefix, const std::string& isa, const Dw& d) {
+    const std::string hw = std::to_string(d.hw);
+    return prefix + "/" + isa + "/" + hw + "x" + hw + "x" + std::to_string(d.c) + "/s" + std::to_string(d.s);
+  };
   for (const auto& [isa, get] : f32_tables) {
     const F32Kernels* k = get();
     if (!cpu_supports(isa) || !k) continue;
     for (const Dw& d : dws)
-      benchmark::RegisterBenchmark((std::string("dwconv3x3_f32/") + isa + "/" + std::to_string(d.hw) + "x" +
-                                    std::to_string(d.hw) + "x" + std::to_string(d.c) + "/s" + std::to_string(d.s))
-                                       .c_str(),
-                                   bm_dwconv_f32, k, d.hw, d.c, d.s);
+      benchmark::RegisterBenchmark(dw_name("dwconv3x3_f32", isa, d).c_str(), bm_dwconv_f32, k, d.hw, d.c, d.s);
   }
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
-      benchmark::RegisterBenchmark(("dwconv3x3/" + isa + "/" + std::to_string(d.hw) + "x" + std::to_string(d.hw) + "x" +
-                                    std::to_string(d.c) + "/s" + std::to_string(d.s))
-                                       .c_str(),
-                                   bm_dwconv, k, d.hw, d.c, d.s);
+      benchmark::RegisterBenchmark(dw_name("dwconv3x3", isa, d).c_str(), bm_dwconv, k, d.hw, d.c, d.s);
     for (size_t C : {512, 1280, 2048})
       benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(), bm_global_avgpool,
                                    k, 49, C);

@@ -13,6 +13,10 @@
 // requantized bias. Every tap computed is one that contributes, so k = 2, s = 2 costs one tap
 // per output pixel, not four.
 //
+// The weights are packed once per residue (ry, rx) = ((py + PT) mod SH, (px + PL) mod SW), which
+// fixes the taps and depends on neither the pads nor the input size (auto_pad and output_shape
+// make the pads depend on it): phase (py, px) runs residue ((py + PT) mod SH, (px + PL) mod SW).
+//
 // The output pixels are numbered phase by phase (phase-major, then image, row, column of the
 // phase): the igemm writes pixel v of that order at row v of a scratch tensor [pixels][K], and
 // the run copies its rows to their NHWC places. A geometry with one phase (SH = SW = 1) writes
@@ -39,9 +43,10 @@ size_t qu8_conv_transpose_phases(const ConvTransposeGeometry& g);
 size_t qu8_conv_transpose_phase_taps(const ConvTransposeGeometry& g, size_t ph);
 size_t qu8_conv_transpose_phase_pixels(const ConvTransposeGeometry& g, size_t ph);
 
-// Packing: for each phase, for each group, the panels of qu8_conv_pack over the phase's taps
-// (tap-major in (ky, kx) order). w: ONNX's [C][Kg][KH][KW] int8, centred; bias: K int32 (or
-// null); multiplier: K floats s_in * s_w[c] / s_out.
+// Packing: for each residue r = ry * SW + rx, for each group, the panels of qu8_conv_pack over
+// the residue's taps (tap-major in (ky, kx) order). Reads only C, K, groups, KH, KW, SH, SW, DH,
+// DW of g. w: ONNX's [C][Kg][KH][KW] int8, centred; bias: K int32 (or null); multiplier: K
+// floats s_in * s_w[c] / s_out.
 size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr);
 void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
                              const float* multiplier, uint8_t a_zero_point, void* packed);

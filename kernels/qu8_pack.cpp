@@ -258,16 +258,16 @@ void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32
   }
 }
 
-// ConvTranspose (qu8_conv_transpose.h): per phase, per group, a Conv's panels over the phase's
-// taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).
+// ConvTranspose (qu8_conv_transpose.h): per residue, per group, a Conv's panels over the
+// residue's taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).
 void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
                              const float* multiplier, uint8_t a_zero_point, void* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), KHW = g.KH * g.KW;
   uint8_t* dst = static_cast<uint8_t*>(packed);
-  for (size_t ph = 0; ph < qu8_conv_transpose_phases(g); ++ph) {
-    const ConvTransposePhaseAxis ay = conv_transpose_phase_axis(ph / g.SW, g.SH, g.DH, g.PT, g.KH, g.OH);
-    const ConvTransposePhaseAxis ax = conv_transpose_phase_axis(ph % g.SW, g.SW, g.DW, g.PL, g.KW, g.OW);
-    const size_t taps = qu8_conv_transpose_phase_taps(g, ph),
+  for (size_t r = 0; r < qu8_conv_transpose_phases(g); ++r) {  // residue r: phase r without pads
+    const ConvTransposePhaseAxis ay = conv_transpose_phase_axis(r / g.SW, g.SH, g.DH, 0, g.KH, 0);
+    const ConvTransposePhaseAxis ax = conv_transpose_phase_axis(r % g.SW, g.SW, g.DW, 0, g.KW, 0);
+    const size_t taps = std::max<size_t>(ay.taps * ax.taps, 1),
                  group_bytes = panel_bytes(taps, Cg, nr, kr) * ceil_div(Kg, nr);
     for (size_t grp = 0; grp < g.groups; ++grp) {
       auto wt = [&](size_t kk, size_t t, size_t c) {

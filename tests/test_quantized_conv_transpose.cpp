@@ -4,6 +4,7 @@
 //     QuantizedConvTranspose and gives, on every kernel path and thread count, exactly the bytes
 //     of the int8 arithmetic computed here from its definition (strides, kernels, pads,
 //     output_padding, groups, dilations, a fused Relu);
+//   - a BatchNormalization after a ConvTranspose folds into its weights (one int8 step less);
 //   - q8's quantizer puts float ConvTranspose nodes (and a Relu after them) in int8, close to fp32,
 //     and the file it writes loads back to the same bytes.
 #include <gtest/gtest.h>
@@ -205,6 +206,53 @@ TEST(QuantizeConvTranspose, RunsInInt8CloseToFp32AndSavesAndLoadsBack) {
   const q8::Tensor yb = q8::Session(back).run({x}).at(0);
   ASSERT_EQ(yb.shape(), y.shape());
   EXPECT_TRUE(std::equal(y.data(), y.data() + y.numel(), yb.data()));
+}
+
+// ConvTranspose (groups 2) -> BatchNormalization equals the ConvTranspose alone, normalized here,
+// with the BatchNormalization folded away.
+TEST(ConvTransposeBatchNorm, FoldsIntoTheWeightsPerOutputChannel) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> ud(-1.f, 1.f), pos(0.5f, 2.f);
+  auto rand = [&](size_t n, bool positive = false) {
+    std::vector<float> v(n);
+    for (float& x : v) x = positive ? pos(rng) : ud(rng);
+    return v;
+  };
+  const std::vector<float> w = rand(4 * 3 * 3 * 2), b = rand(6), gamma = rand(6), beta = rand(6), mean = rand(6),
+                           var = rand(6, true);
+  auto model = [&](bool bn) {
+    OnnxModelBuilder mb;
+    mb.input("x", {-1, 4, 5, 4});
+    mb.init_f("w", {4, 3, 3, 2}, w);
+    mb.init_f("b", {6}, b);
+    auto& t = mb.node("ConvTranspose", {"x", "w", "b"}, {bn ? "t" : "y"}, "up");
+    set_int(t, "group", 2);
+    set_ints(t, "strides", {2, 1});
+    if (bn) {
+      mb.init_f("gamma", {6}, gamma);
+      mb.init_f("beta", {6}, beta);
+      mb.init_f("mean", {6}, mean);
+      mb.init_f("var", {6}, var);
+      mb.node("BatchNormalization", {"t", "gamma", "beta", "mean", "var"}, {"y"}, "bn");
+    }
+    mb.output("y");
+    const std::string bytes = mb.bytes();
+    return q8::Model::load_from_memory(bytes.data(), bytes.size(), "convt_bn.onnx");
+  };
+  const q8::Model with_bn = model(true), plain = model(false);
+  for (const q8::NodeInfo& r : with_bn.describe(1)) EXPECT_NE(r.op, "BatchNormalization");
+  const q8::Tensor x({2, 4, 5, 4}, rand(2 * 4 * 5 * 4));
+  const q8::Tensor y = q8::Session(with_bn).run({x}).at(0), t = q8::Session(plain).run({x}).at(0);
+  ASSERT_EQ(y.shape(), t.shape());
+  const int64_t K = 6, HW = t.shape()[2] * t.shape()[3];
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const int64_t k = i / HW % K;
+    const double want = (t.data()[i] - mean[k]) * gamma[k] / std::sqrt(var[k] + 1e-5) + beta[k];
+    num += (y.data()[i] - want) * (y.data()[i] - want);
+    den += want * want;
+  }
+  EXPECT_LE(std::sqrt(num / den), 1e-6);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 //
 // Input pixel iy and tap ky reach output row oy = iy*SH + ky*DH - PT, so output row oy gathers
 // the taps with (oy + PT - ky*DH) divisible by SH, reading input row (oy + PT - ky*DH) / SH
-// when that row exists. Whether ky divides depends only on oy mod SH: the output rows of one
+// when that row exists. Whether ky divides depends only on oy mod SH (PT fixed): the rows of one
 // phase py = oy mod SH share one set of taps, ky = first + i*step (step = SH / gcd(SH, DH)).
 // The same holds for columns. So each phase (py, px) is an ordinary convolution over its own
 // taps: packed like a Conv's (qu8.h), with an indirection row per output pixel whose taps
@@ -59,9 +59,10 @@ void qu8_conv_transpose_indirection_init(const ConvTransposeGeometry& g, const u
                                          const uint8_t** indirection);
 
 // Output pixels [p0, p1) of the phase-major order, all groups. With more than one phase, the
-// igemm writes rows p0..p1 of `scratch` ([N*OH*OW][K], plus kQu8MaxKr slack is not needed: the
-// kernels write only whole channels) and those rows are then copied to `out` (NHWC); with one
-// phase, scratch is unused (may be null) and the igemm writes `out`.
+// igemm writes rows [p0, p1) of `scratch` (N*OH*OW rows of K bytes; the kernels write output
+// channels only, so it needs no slack) and the run then copies those rows to `out` (NHWC); with
+// one phase, scratch is unused (may be null) and the igemm writes `out`. Ranges that do not
+// overlap may run at once (threads): each writes only its own rows of both.
 void qu8_conv_transpose_run(const QU8Kernels& k, const ConvTransposeGeometry& g, const uint8_t* const* indirection,
                             const void* packed, uint8_t* scratch, uint8_t* out, size_t p0, size_t p1,
                             const QU8Requant& p);

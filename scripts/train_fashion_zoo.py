@@ -377,10 +377,10 @@ int8.
 counted), from the description `q8 info` prints of the int8 file. A node marked "fallback" is one
 `q8 info` shows as "(fp32 fallback)": the quantizer gave it int8 operands, but its result is not
 quantized, because no int8 node reads it (it is the model's output, the logits, or what reads it,
-ReduceMean or ConvTranspose, has no int8 form in q8's quantizer), so it computes in fp32 on the
-dequantized operands (a Conv whose result only a ConvTranspose reads). ConvTranspose has no int8
-form in q8 yet and runs in fp32 on fp32 inputs. In the int8 files SiLU runs as two int8 ops, a
-Sigmoid table and a Mul, and Hardswish as a HardSigmoid table and a Mul.
+a ReduceMean over other axes than H and W, has no int8 form in q8's quantizer), so it computes in
+fp32 on the dequantized operands. ConvTranspose runs in int8 (one indirect GEMM per output phase).
+In the int8 files SiLU runs as two int8 ops, a Sigmoid table and a Mul, and Hardswish as a
+HardSigmoid table and a Mul.
 
 `tests/test_fashion_zoo.cpp` (ctest `Trained/FashionZoo.*`) quantizes each model with q8 and
 checks on the 10,000 test images that q8's int8 top-1 is at most 0.30 points below q8's fp32,
@@ -390,13 +390,16 @@ A model that misses the goal is instantiated as `DISABLED_Shortfall/FashionZoo.*
 
 ## Known shortfall: efficient_unet under the default method
 
-efficient_unet loses 1.16 points in int8 with q8's default range method (percentile 99.99) and
-stays just below PyTorch's int8 (84.20 % against 84.26 %). The zero point no longer clips SiLU's
+efficient_unet loses 1.25 points in int8 with q8's default range method (percentile 99.99) and
+stays below PyTorch's int8 (84.11 % against 84.26 %). Since ConvTranspose runs in int8, the 1x1
+Conv that feeds it (`/enc2/block/block.3/block.3.0/Conv`, in fp32 while its only reader was) runs
+in int8 too, and that Conv costs 9 images: `--exclude` of it alone gives 84.20 % (85.44 % with
+`--method minmax`), the int8 ConvTranspose itself costs none. The zero point no longer clips SiLU's
 minimum (it is chosen so that the representable range covers the calibrated one,
 engine/quant/calibrate.cpp; that took it from 83.89 %), and `q8 analyze` shows the end-to-end
 SQNR falling to about 17 dB through its 13 SiLU pairs and the decoder. What remains comes from
 the ranges the percentile method picks; which ones is not yet found. The other methods on the
-same file: `--method minmax` 85.42 %, `--method mse` 85.17 %, `--method entropy` 85.03 %.
+same file: `--method minmax` 85.32 %, `--method mse` 85.02 %, `--method entropy` 85.00 %.
 
 ## Licence
 

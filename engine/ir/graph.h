@@ -132,9 +132,12 @@ enum class Op : uint16_t {
   // A QuantizedDense whose result is float32 (a quantized network's classifier): inputs a (uint8),
   // w [N][K] int8, bias [N] int32 (optional, in the accumulator's scale); "w_scale" [N].
   QuantizedDenseFloat,
+  // inputs: x, w [C][K/group][KH][KW] int8, bias [K] int32 (optional); ConvTranspose's attrs and
+  // "w_scale" (K), "qmin"/"qmax"
+  QuantizedConvTranspose,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedDenseFloat) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedConvTranspose) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

@@ -284,6 +284,11 @@ ConvTransposeWindow conv_transpose_window(const Graph& g, const Node& n, const S
   return {out[0], out[1], head[0], head[1]};
 }
 
+bool conv_transpose_int8_strides(const Node& n) {
+  const std::vector<int64_t> s = n.attr_ints("strides", {1, 1});
+  return s.size() == 2 && s[0] >= 1 && s[0] <= 8 && s[1] >= 1 && s[1] <= 8;
+}
+
 std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank) {
   std::vector<int64_t> axes;
   if (n.inputs.size() > 1 && n.inputs[1] != kNoValue) {  // opset 18: axes as an input
@@ -507,7 +512,8 @@ Shape conv_transpose(ShapeContext& c) {
   const Shape& x = c.in(0);
   const ConstTensor* w = c.constant(1);
   if (!w) c.fail("weights must be a constant initializer");
-  if (w->dtype != DType::Float32) c.fail("weights must be float32");
+  const bool q = c.n.op == Op::QuantizedConvTranspose;
+  if (w->dtype != (q ? DType::Int8 : DType::Float32)) c.fail(q ? "weights must be int8" : "weights must be float32");
   if (w->dims.size() != 4) c.fail("weights have shape " + shape_str(w->dims) + ", expected rank 4");
   const int64_t group = c.n.attr_int("group", 1);
   if (group < 1 || x[1] % group != 0)
@@ -521,8 +527,8 @@ Shape conv_transpose(ShapeContext& c) {
     c.fail("kernel_shape does not match the weights " + shape_str(w->dims));
   if (const Value* b = c.value(2)) {
     if (!b->constant) c.fail("bias must be a constant initializer");
-    if (b->constant->dtype != DType::Float32 || b->constant->numel() != K)
-      c.fail("bias must be " + std::to_string(K) + " float32 values");
+    if (b->constant->dtype != (q ? DType::Int32 : DType::Float32) || b->constant->numel() != K)
+      c.fail("bias must be " + std::to_string(K) + (q ? " int32" : " float32") + " values");
   }
   const ConvTransposeWindow win = conv_transpose_window(c.g, c.n, x, ks[0], ks[1]);
   return {x[0], K, win.oh, win.ow};

@@ -21,7 +21,7 @@ Shape pad(ShapeContext& c);
 Shape batch_norm(ShapeContext& c);
 Shape concat(ShapeContext& c);          // inputs of one rank, equal but along "axis"
 Shape resize(ShapeContext& c);          // NCHW, spatial axes scaled (resize_geometry)
-Shape conv_transpose(ShapeContext& c);  // NCHW (conv_transpose_geometry)
+Shape conv_transpose(ShapeContext& c);  // ConvTranspose, QuantizedConvTranspose: NCHW
 Shape not_lowered(ShapeContext& c);     // QOperator ops: lower_quantized() rewrites them first
 Shape not_folded(ShapeContext& c);      // Constant: folded at load
 // shape_ops.cpp

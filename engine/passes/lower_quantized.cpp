@@ -269,6 +269,9 @@ class Lowering {
                 ConstTensorPtr& bias) const;
   void make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
                  const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+  // s_w: one scale per output channel.
+  void make_conv_transpose(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
+                           const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
   // With float_out, a QuantizedDenseFloat (y float32; `out`, qmin and qmax unused).
   void make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
                   std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax,
@@ -289,6 +292,26 @@ void Lowering::make_conv(Node& n, int x, QParams in, QParams out, const std::vec
   set_qparams(n, x, in);
   set_qparams(n, y, out);
   n.op = Op::QuantizedConv;
+  n.inputs = {x, wv, bv};
+  n.outputs = {y};
+  n.attrs = std::move(attrs);
+}
+
+void Lowering::make_conv_transpose(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w,
+                                   const Shape& wdims, const std::vector<float>& s_w, ConstTensorPtr bias, int y,
+                                   int64_t qmin, int64_t qmax) {
+  std::map<std::string, Attribute> attrs;
+  for (const char* k :
+       {"strides", "pads", "dilations", "group", "kernel_shape", "auto_pad", "output_padding", "output_shape"})
+    if (n.has_attr(k)) attrs[k] = n.attrs.at(k);
+  attrs["w_scale"] = floats_attr(s_w);
+  attrs["qmin"] = int_attr(qmin);
+  attrs["qmax"] = int_attr(qmax);
+  const int wv = add_const(n.name + "/weight_int8", int8_tensor(wdims, w));
+  const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
+  set_qparams(n, x, in);
+  set_qparams(n, y, out);
+  n.op = Op::QuantizedConvTranspose;
   n.inputs = {x, wv, bv};
   n.outputs = {y};
   n.attrs = std::move(attrs);
@@ -456,13 +479,14 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Sqrt:
     case Op::Exp:
     case Op::Silu:
-    case Op::QuantizedDenseFloat: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::QuantizedDenseFloat:
+    case Op::QuantizedConvTranspose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
 bool Lowering::lower_qdq(size_t i) {
   Node& n = g_.nodes[i];
-  const bool weighted = n.op == Op::Conv || n.op == Op::Gemm || n.op == Op::MatMul;
+  const bool weighted = n.op == Op::Conv || n.op == Op::Gemm || n.op == Op::MatMul || n.op == Op::ConvTranspose;
   // Pad passes uint8 through when it pads with zero, which the zero point represents exactly.
   const bool zero_pad =
       n.op == Op::Pad && n.attr_string("mode", "constant") == "constant" &&
@@ -487,7 +511,7 @@ bool Lowering::lower_qdq(size_t i) {
   if (!match_qdq(n, weighted || binary || lookup, e)) {
     // A Gemm or MatMul whose result stays float (the classifier ending a network) still
     // multiplies in int8: dequantizing its int32 sums is exact in the accumulator's scale.
-    if (!weighted || n.op == Op::Conv) return false;
+    if (!weighted || n.op == Op::Conv || n.op == Op::ConvTranspose) return false;
     const int dqa = dq_activation(n.inputs[0]);
     if (dqa < 0) return false;
     e.in = qparams(g_.nodes[dqa], 1, 2, "x");
@@ -611,8 +635,11 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
   const ConstTensor* wt = constant(wn.inputs[0]);
   const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;
   if (n.op == Op::Gemm && n.attr_int("transA", 0) != 0) return false;
-  if (n.op == Op::Conv && wt->dims.size() != 4) return false;
-  if (n.op != Op::Conv && wt->dims.size() != 2) return false;
+  const bool spatial = n.op == Op::Conv || n.op == Op::ConvTranspose;
+  if (spatial && wt->dims.size() != 4) return false;
+  if (n.op == Op::ConvTranspose && !conv_transpose_int8_strides(n)) return false;
+  if (!spatial && wt->dims.size() != 2) return false;
+  // The output channel's axis: ConvTranspose's weights are [C][K/group][KH][KW].
   const int64_t axis = n.op == Op::Conv || tb ? 0 : 1;
   const ConstTensor* ws = constant(input(wn, 1));
   if (ws && ws->numel() != 1 && wn.attr_int("axis", 1) != axis &&
@@ -621,9 +648,18 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
   std::vector<int8_t> w;
   std::vector<float> s_w;
   if (!centred_weights(wn, wn.inputs[0], input(wn, 1), input(wn, 2), axis, w, s_w)) return false;
+  if (n.op == Op::ConvTranspose) {
+    // One scale per output channel grp * Kg + kk: index kk's along axis 1, shared by the groups.
+    const size_t Kg = static_cast<size_t>(wt->dims[1]), K = Kg * static_cast<size_t>(n.attr_int("group", 1));
+    std::vector<float> s_k(K);
+    for (size_t c = 0; c < K; ++c) s_k[c] = s_w[s_w.size() == 1 ? 0 : c % Kg];
+    s_w = std::move(s_k);
+  }
   ConstTensorPtr bias;
   if (!qdq_bias(n, wt, axis, s_w, e.in.scale, bias)) return false;
-  if (n.op == Op::Conv) {
+  if (n.op == Op::ConvTranspose) {
+    make_conv_transpose(n, e.x, e.in, e.out, w, wt->dims, s_w, bias, e.y, e.qmin, e.qmax);
+  } else if (n.op == Op::Conv) {
     make_conv(n, e.x, e.in, e.out, w, wt->dims, s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias,
               e.y, e.qmin, e.qmax);
   } else {
@@ -642,7 +678,7 @@ bool Lowering::qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, cons
                         ConstTensorPtr& bias) const {
   const int bias_in = input(n, 2);
   if (bias_in == kNoValue) return true;
-  const int K = static_cast<int>(axis == 0 ? wt->dims[0] : wt->dims[1]);
+  const int K = static_cast<int>(n.op == Op::ConvTranspose ? s_w.size() : axis == 0 ? wt->dims[0] : wt->dims[1]);
   std::vector<float> sw = s_w.size() == 1 ? std::vector<float>(K, s_w[0]) : s_w;
   if (n.op == Op::Gemm && n.attr_float("beta", 1.f) != 1.f) return false;
   // One bias per output channel or one for all; any other C (a Gemm's [M,N]) stays fp32.

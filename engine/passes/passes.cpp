@@ -150,7 +150,7 @@ void fold_batch_norm(Graph& g) {
   ConsumerIndex index(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& conv = g.nodes[i];
-    if (conv.op != Op::Conv) continue;
+    if (conv.op != Op::Conv && conv.op != Op::ConvTranspose) continue;
     const int bn_id = index.sole_reader(g, conv.outputs[0]);
     if (bn_id < 0 || g.nodes[bn_id].op != Op::BatchNormalization) continue;
     Node& bn = g.nodes[bn_id];
@@ -161,17 +161,28 @@ void fold_batch_norm(Graph& g) {
                       *var = const_input(g, bn, 4);
     if (!w || w->dtype != DType::Float32 || w->dims.empty() || !gamma || !beta || !mean || !var) continue;
     if (conv.inputs.size() > 2 && conv.inputs[2] != kNoValue && (!b || b->dtype != DType::Float32)) continue;
-    const int64_t K = w->dims[0];
+    // Output channel of weight element e: Conv's weights are [K][C/group][KH][KW], ConvTranspose's
+    // [C][K/group][KH][KW] (channel (c / (C/group)) * K/group + kg).
+    const bool transposed = conv.op == Op::ConvTranspose;
+    if (transposed && w->dims.size() != 4) continue;
+    const int64_t group = transposed ? conv.attr_int("group", 1) : 1;
+    const int64_t K = transposed ? w->dims[1] * group : w->dims[0];
+    const int64_t taps = transposed ? w->dims[2] * w->dims[3] : 1, Kg = transposed ? w->dims[1] : 1;
+    const int64_t Cg = transposed && group > 0 ? w->dims[0] / group : 1;
+    auto channel_of = [&](int64_t e) {
+      return transposed ? (e / (Kg * taps)) / Cg * Kg + (e / taps) % Kg : e / (K ? w->numel() / K : 1);
+    };
     auto ok = [K](const ConstTensor* t) { return t->dtype == DType::Float32 && t->numel() == K; };
     if (!ok(gamma) || !ok(beta) || !ok(mean) || !ok(var) || (b && !ok(b)))
       fail(g, bn, "parameters do not match the channels of the Conv before it");
     const float eps = bn.attr_float("epsilon", 1e-5f);
     auto nw = std::make_shared<ConstTensor>(*w);
     auto nb = float_tensor({K});
-    const int64_t per = K ? w->numel() / K : 0;
+    std::vector<float> scale(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) scale[k] = gamma->data<float>()[k] / std::sqrt(var->data<float>()[k] + eps);
+    for (int64_t e = 0; e < w->numel(); ++e) nw->mutable_data<float>()[e] *= scale[channel_of(e)];
     for (int64_t k = 0; k < K; ++k) {
-      const float s = gamma->data<float>()[k] / std::sqrt(var->data<float>()[k] + eps);
-      for (int64_t j = 0; j < per; ++j) nw->mutable_data<float>()[k * per + j] *= s;
+      const float s = scale[k];
       const float bias = b ? b->data<float>()[k] : 0.f;
       nb->mutable_data<float>()[k] = (bias - mean->data<float>()[k]) * s + beta->data<float>()[k];
     }

@@ -115,8 +115,14 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Squeeze:
     case Op::Slice:
     case Op::Transpose: return false;  // not weighted ops
-    case Op::Resize:
-    case Op::ConvTranspose: return false;  // not weighted ops (ConvTranspose has no int8 form)
+    case Op::Resize: return false;     // not a weighted op
+    case Op::ConvTranspose: {          // weights [C][K/group][KH][KW]
+      const ConstTensor* w = const_of(g, n.inputs[1]);
+      const ConstTensor* b = n.inputs.size() > 2 ? const_of(g, n.inputs[2]) : nullptr;
+      return is_activation(g, n.inputs[0]) && w && w->dtype == DType::Float32 && w->dims.size() == 4 &&
+             ir::conv_transpose_int8_strides(n) &&
+             (n.inputs.size() < 3 || n.inputs[2] == ir::kNoValue || (b && b->dtype == DType::Float32));
+    }
     case Op::Mul:
     case Op::Sub:
     case Op::Div:
@@ -138,7 +144,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Silu:
     case Op::QLinearSigmoid:
     case Op::QLinearLeakyRelu:
-    case Op::QuantizedDenseFloat: return false;  // not weighted ops
+    case Op::QuantizedDenseFloat:
+    case Op::QuantizedConvTranspose: return false;  // not weighted ops
   }
   return false;
 }
@@ -576,6 +583,16 @@ void quantize_operands(Rewriter& rw, const Graph& q, const Node& n, float s_in, 
     in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, 0, o.per_channel, 1.f, s_w);
     if (const ConstTensor* b = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
       in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, b->data<float>(), b->numel(), 1.f, s_in, s_w, w.dims[0]);
+  } else if (n.op == Op::ConvTranspose) {
+    // Output channel grp * Kg + kk has the scale of weight index kk along axis 1 (ONNX's layout
+    // [C][Kg][KH][KW]; ONNX Runtime's quantize_static uses axis 1 too), shared by the groups.
+    const ConstTensor& w = *const_of(q, n.inputs[1]);
+    in[1] = rw.quantize_weights(q.values[n.inputs[1]].name, w, 1, o.per_channel, 1.f, s_w);
+    const size_t Kg = static_cast<size_t>(w.dims[1]), K = Kg * static_cast<size_t>(n.attr_int("group", 1));
+    std::vector<float> s_k(K);
+    for (size_t c = 0; c < K; ++c) s_k[c] = s_w[s_w.size() == 1 ? 0 : c % Kg];
+    if (const ConstTensor* b = n.inputs.size() > 2 ? const_of(q, n.inputs[2]) : nullptr)
+      in[2] = rw.quantize_bias(q.values[n.inputs[2]].name, b->data<float>(), b->numel(), 1.f, s_in, s_k, K);
   } else if (n.op == Op::Gemm || n.op == Op::MatMul) {
     const ConstTensor& w = *const_of(q, n.inputs[1]);
     const bool tb = n.op == Op::Gemm && n.attr_int("transB", 0) != 0;

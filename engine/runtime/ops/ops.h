@@ -69,4 +69,7 @@ extern const OpRuntime kQuantizedMulRuntime;         // quantized_mul.cpp
 extern const OpRuntime kUnaryRuntime;                // unary.cpp: Sigmoid, Tanh, HardSwish, ...
 extern const OpRuntime kNotPlannedRuntime;           // registry.cpp: ops rewritten or evaluated before planning
 
+// conv_transpose.cpp
+extern const OpRuntime kQuantizedConvTransposeRuntime;
+
 }  // namespace q8::rt

@@ -1,0 +1,144 @@
+// int8 ConvTranspose as one ordinary convolution per output phase (qu8_conv_transpose.h), run
+// through qu8_conv_run and the tables' igemm micro-kernels.
+#include "kernels/qu8_conv_transpose.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+namespace q8::kern {
+
+namespace {
+
+ConvTransposePhaseAxis axis_y(const ConvTransposeGeometry& g, size_t ph) {
+  return conv_transpose_phase_axis(ph / g.SW, g.SH, g.DH, g.PT, g.KH, g.OH);
+}
+ConvTransposePhaseAxis axis_x(const ConvTransposeGeometry& g, size_t ph) {
+  return conv_transpose_phase_axis(ph % g.SW, g.SW, g.DW, g.PL, g.KW, g.OW);
+}
+
+// The phase as the convolution qu8_conv_run sees: its taps (or the one zero tap), the channels.
+ConvGeometry phase_conv(const ConvTransposeGeometry& g, size_t ph) {
+  ConvGeometry c;
+  c.N = g.N, c.C = g.C, c.K = g.K, c.groups = g.groups;
+  const ConvTransposePhaseAxis ay = axis_y(g, ph), ax = axis_x(g, ph);
+  const bool none = ay.taps * ax.taps == 0;
+  c.KH = none ? 1 : ay.taps, c.KW = none ? 1 : ax.taps;
+  c.OH = ay.out, c.OW = ax.out;
+  return c;
+}
+
+// The residue whose packing phase ph runs, and where that packing starts.
+size_t residue_of(const ConvTransposeGeometry& g, size_t ph) {
+  return (ph / g.SW + g.PT) % g.SH * g.SW + (ph % g.SW + g.PL) % g.SW;
+}
+size_t residue_offset(const ConvTransposeGeometry& g, size_t residue, size_t nr, size_t kr) {
+  ConvTransposeGeometry r = g;  // residue r's taps are those of phase r without pads
+  r.PT = r.PL = 0;
+  size_t bytes = 0;
+  for (size_t i = 0; i < residue; ++i) bytes += qu8_conv_packed_bytes(phase_conv(r, i), nr, kr);
+  return bytes;
+}
+
+}  // namespace
+
+ConvTransposePhaseAxis conv_transpose_phase_axis(size_t phase, size_t S, size_t D, size_t P, size_t K, size_t O) {
+  ConvTransposePhaseAxis a;
+  a.out = phase < O ? (O - phase + S - 1) / S : 0;
+  a.step = S / std::gcd(S, D);
+  // (phase + P - k*D) mod S == 0 repeats with period `step` in k: the first solution, if any, is
+  // below it.
+  for (size_t k = 0; k < std::min(K, a.step); ++k)
+    if ((phase + P) % S == (k * D) % S) {
+      a.first = k;
+      a.taps = (K - 1 - k) / a.step + 1;
+      break;
+    }
+  return a;
+}
+
+size_t qu8_conv_transpose_phases(const ConvTransposeGeometry& g) { return g.SH * g.SW; }
+
+size_t qu8_conv_transpose_phase_taps(const ConvTransposeGeometry& g, size_t ph) { return phase_conv(g, ph).taps(); }
+
+size_t qu8_conv_transpose_phase_pixels(const ConvTransposeGeometry& g, size_t ph) {
+  return phase_conv(g, ph).out_pixels();
+}
+
+size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr) {
+  return residue_offset(g, qu8_conv_transpose_phases(g), nr, kr);
+}
+
+size_t qu8_conv_transpose_indirection_size(const ConvTransposeGeometry& g) {
+  size_t n = 0;
+  for (size_t ph = 0; ph < qu8_conv_transpose_phases(g); ++ph)
+    n += phase_conv(g, ph).out_pixels() * phase_conv(g, ph).taps();
+  return n * g.groups;
+}
+
+void qu8_conv_transpose_indirection_init(const ConvTransposeGeometry& g, const uint8_t* input, const uint8_t* zero,
+                                         const uint8_t** indirection) {
+  const uint8_t** row = indirection;
+  for (size_t grp = 0; grp < g.groups; ++grp)
+    for (size_t ph = 0; ph < qu8_conv_transpose_phases(g); ++ph) {
+      const ConvTransposePhaseAxis ay = axis_y(g, ph), ax = axis_x(g, ph);
+      const bool none = ay.taps * ax.taps == 0;
+      const uint8_t* in_g = input + grp * g.Cg();
+      for (size_t n = 0; n < g.N; ++n)
+        for (size_t jy = 0; jy < ay.out; ++jy)
+          for (size_t jx = 0; jx < ax.out; ++jx) {
+            if (none) {
+              *row++ = zero;
+              continue;
+            }
+            const size_t oy = ph / g.SW + jy * g.SH, ox = ph % g.SW + jx * g.SW;
+            for (size_t ty = 0; ty < ay.taps; ++ty) {
+              // oy + PT - ky*DH is a multiple of SH (the phase's taps); unsigned wrap-around makes a
+              // negative one huge, so one comparison catches rows above and below the input.
+              const size_t iy = (oy + g.PT - (ay.first + ty * ay.step) * g.DH) / g.SH;
+              const bool below = oy + g.PT < (ay.first + ty * ay.step) * g.DH;
+              for (size_t tx = 0; tx < ax.taps; ++tx) {
+                const size_t kxd = (ax.first + tx * ax.step) * g.DW;
+                const size_t ix = (ox + g.PL - kxd) / g.SW;
+                const bool inside = !below && ox + g.PL >= kxd && iy < g.IH && ix < g.IW;
+                *row++ = inside ? in_g + ((n * g.IH + iy) * g.IW + ix) * g.C : zero;
+              }
+            }
+          }
+    }
+}
+
+void qu8_conv_transpose_run(const QU8Kernels& k, const ConvTransposeGeometry& g, const uint8_t* const* indirection,
+                            const void* packed, uint8_t* scratch, uint8_t* out, size_t p0, size_t p1,
+                            const QU8Requant& p) {
+  const size_t phases = qu8_conv_transpose_phases(g);
+  uint8_t* dst = phases == 1 ? out : scratch;
+  const uint8_t* const* ind = indirection;
+  for (size_t grp = 0; grp < g.groups; ++grp) {
+    size_t start = 0;
+    for (size_t ph = 0; ph < phases; ++ph) {
+      const ConvGeometry c = phase_conv(g, ph);
+      const size_t pixels = c.out_pixels(), group_bytes = qu8_conv_packed_bytes(c, k.nr, k.kr) / g.groups;
+      const size_t b = std::max(p0, start), e = std::min(p1, start + pixels);
+      const uint8_t* pk = static_cast<const uint8_t*>(packed) + residue_offset(g, residue_of(g, ph), k.nr, k.kr);
+      if (b < e) qu8_conv_run(k, c, grp, ind, pk + grp * group_bytes, dst + start * g.K, b - start, e - start, p);
+      ind += pixels * c.taps();
+      start += pixels;
+    }
+  }
+  if (phases == 1) return;
+  // Each phase's rows go to their NHWC places: output pixel (n, py + jy*SH, px + jx*SW).
+  size_t start = 0;
+  for (size_t ph = 0; ph < phases; ++ph) {
+    const ConvTransposePhaseAxis ay = axis_y(g, ph), ax = axis_x(g, ph);
+    const size_t pixels = g.N * ay.out * ax.out;
+    for (size_t v = std::max(p0, start); v < std::min(p1, start + pixels); ++v) {
+      const size_t local = v - start, jx = local % ax.out, jy = local / ax.out % ay.out, n = local / (ax.out * ay.out);
+      const size_t oy = ph / g.SW + jy * g.SH, ox = ph % g.SW + jx * g.SW;
+      std::memcpy(out + ((n * g.OH + oy) * g.OW + ox) * g.K, scratch + v * g.K, g.K);
+    }
+    start += pixels;
+  }
+}
+
+}  // namespace q8::kern

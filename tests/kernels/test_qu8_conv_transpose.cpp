@@ -1,0 +1,249 @@
+// int8 ConvTranspose (kernels/qu8_conv_transpose.h) on every table this build and CPU have, byte
+// for byte against a reference written here from the definition: for each output pixel and
+// channel, the int64 sum over every (input pixel, tap) that reaches it of (x - z_a) * w plus the
+// bias, then qu8.h's requantization. The run is split into ranges that start and end inside
+// phases, as threads split it.
+#include <gtest/gtest.h>
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/qu8.h"
+#include "kernels/qu8_conv_transpose.h"
+#include "kernels/qu8_internal.h"  // the AMX tile model's table
+#include "qu8_gemm_tester.h"       // requantize(), packed_storage()
+#if defined(Q8_ARCH_X86)
+#include "kernels/x86/amx_support.h"
+#endif
+
+namespace {
+
+using q8::kern::ConvTransposeGeometry;
+using q8::kern::QU8Kernels;
+using q8::kern::QU8Requant;
+
+bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512") return avx512;
+  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(Q8_ARCH_X86)
+  if (isa == "amx") return q8::kern::qu8_amx_usable();
+  if (isa == "amx_model") return true;
+#endif
+#if defined(__aarch64__)
+  if (isa == "neon") return true;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
+#endif
+  return false;
+}
+
+const QU8Kernels* table_for(const std::string& isa) {
+  if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
+  if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
+  if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
+  if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "amx") return q8::kern::qu8_kernels_amx();
+#if defined(Q8_ARCH_X86)
+  if (isa == "amx_model") return q8::kern::qu8_kernels_amx_model();
+#endif
+  if (isa == "neon") return q8::kern::qu8_kernels_neon();
+  if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
+  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
+  return nullptr;
+}
+
+struct Case {
+  size_t N = 1, C = 4, IH = 5, IW = 5, K = 4, KH = 3, KW = 3, SH = 1, SW = 1, DH = 1, DW = 1;
+  size_t PT = 0, PL = 0, PB = 0, PR = 0, OPH = 0, OPW = 0, groups = 1;
+  int za = 7, zo = 128;
+  uint8_t qmin = 0, qmax = 255;
+  bool bias = true;
+
+  ConvTransposeGeometry geometry() const {
+    ConvTransposeGeometry g;
+    g.N = N, g.C = C, g.IH = IH, g.IW = IW, g.K = K, g.KH = KH, g.KW = KW, g.SH = SH, g.SW = SW, g.DH = DH, g.DW = DW;
+    g.PT = PT, g.PL = PL, g.groups = groups;
+    // ONNX: O = S*(I-1) + output_padding + ((K-1)*D + 1) - pad_begin - pad_end.
+    g.OH = SH * (IH - 1) + OPH + (KH - 1) * DH + 1 - PT - PB;
+    g.OW = SW * (IW - 1) + OPW + (KW - 1) * DW + 1 - PL - PR;
+    return g;
+  }
+  std::string describe() const {
+    std::ostringstream s;
+    s << "N" << N << " C" << C << " " << IH << "x" << IW << " K" << K << " k" << KH << "x" << KW << " s" << SH << "x"
+      << SW << " d" << DH << "x" << DW << " pads " << PT << "," << PL << "," << PB << "," << PR << " outpad " << OPH
+      << "," << OPW << " groups " << groups << " za " << za;
+    return s.str();
+  }
+};
+
+// Runs case c on table k (split into `splits` ranges) and compares every byte with the reference.
+void check(const Case& c, const QU8Kernels& k, size_t splits, uint32_t seed) {
+  SCOPED_TRACE(c.describe() + " on " + k.isa);
+  const ConvTransposeGeometry g = c.geometry();
+  const size_t Cg = g.Cg(), Kg = g.Kg();
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127), b32(-5000, 5000);
+  const size_t slack = q8::kern::kQu8MaxKr;
+  std::vector<uint8_t> x(g.N * g.IH * g.IW * g.C + slack), zero(g.C + slack, static_cast<uint8_t>(c.za));
+  for (auto& v : x) v = static_cast<uint8_t>(u8(rng));
+  std::vector<int8_t> w(g.C * Kg * g.KH * g.KW);
+  for (auto& v : w) v = static_cast<int8_t>(s8(rng));
+  std::vector<int32_t> bias(g.K);
+  for (auto& v : bias) v = b32(rng);
+  // Multipliers that map a typical accumulator (about 5400 * sqrt(terms)) to 2 .. 60 output steps,
+  // so that outputs spread over the range and some saturate.
+  const double spread = 5400 * std::sqrt(static_cast<double>(Cg) * g.KH * g.KW);
+  std::vector<float> m = q8_test::multipliers(g.K, 2 / spread, 60 / spread, rng);
+  QU8Requant rq;
+  rq.out_zero_point = c.zo, rq.out_min = c.qmin, rq.out_max = c.qmax;
+
+  std::vector<uint8_t> store = q8_test::packed_storage(q8::kern::qu8_conv_transpose_packed_bytes(g, k.nr, k.kr));
+  void* packed = q8_test::aligned64(store);
+  q8::kern::qu8_conv_transpose_pack(g, k.nr, k.kr, w.data(), c.bias ? bias.data() : nullptr, m.data(),
+                                    static_cast<uint8_t>(c.za), packed);
+  std::vector<const uint8_t*> ind(q8::kern::qu8_conv_transpose_indirection_size(g));
+  q8::kern::qu8_conv_transpose_indirection_init(g, x.data(), zero.data(), ind.data());
+  const size_t pixels = g.N * g.OH * g.OW;
+  std::vector<uint8_t> out(pixels * g.K, 0xA5), scratch(pixels * g.K, 0x5A);
+  for (size_t s = 0; s < splits; ++s)
+    q8::kern::qu8_conv_transpose_run(k, g, ind.data(), packed, scratch.data(), out.data(), pixels * s / splits,
+                                     pixels * (s + 1) / splits, rq);
+
+  size_t inside = 0;  // outputs strictly inside the clamp: a case that is not mostly saturation
+  for (uint8_t v : out) inside += v > c.qmin && v < c.qmax;
+  EXPECT_GT(inside * 4, out.size()) << "a case whose outputs mostly saturate tests little";
+  for (size_t n = 0; n < g.N; ++n)
+    for (size_t oy = 0; oy < g.OH; ++oy)
+      for (size_t ox = 0; ox < g.OW; ++ox)
+        for (size_t o = 0; o < g.K; ++o) {
+          const size_t grp = o / Kg, kk = o % Kg;
+          int64_t acc = c.bias ? bias[o] : 0;
+          for (size_t iy = 0; iy < g.IH; ++iy)
+            for (size_t ky = 0; ky < g.KH; ++ky) {
+              if (iy * g.SH + ky * g.DH != oy + g.PT) continue;
+              for (size_t ix = 0; ix < g.IW; ++ix)
+                for (size_t kx = 0; kx < g.KW; ++kx) {
+                  if (ix * g.SW + kx * g.DW != ox + g.PL) continue;
+                  for (size_t ci = 0; ci < Cg; ++ci) {
+                    const size_t cin = grp * Cg + ci;
+                    const int64_t a = x[((n * g.IH + iy) * g.IW + ix) * g.C + cin] - c.za;
+                    acc += a * w[((cin * Kg + kk) * g.KH + ky) * g.KW + kx];
+                  }
+                }
+            }
+          const uint8_t want = q8_test::requantize(acc, m[o], rq);
+          const uint8_t got = out[((n * g.OH + oy) * g.OW + ox) * g.K + o];
+          ASSERT_EQ(int{want}, int{got}) << "pixel (" << n << "," << oy << "," << ox << ") channel " << o;
+        }
+}
+
+class QU8ConvTranspose : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!cpu_supports(GetParam())) GTEST_SKIP() << "this CPU cannot run " << GetParam();
+    k_ = table_for(GetParam());
+    if (!k_) GTEST_SKIP() << "build lacks " << GetParam();
+  }
+  const QU8Kernels& k() const { return *k_; }
+
+ private:
+  const QU8Kernels* k_ = nullptr;
+};
+
+TEST_P(QU8ConvTranspose, UNetUpsample) {  // k = 2, s = 2: one tap per output pixel
+  Case c;
+  c.C = 32, c.K = 16, c.IH = 7, c.IW = 7, c.KH = c.KW = 2, c.SH = c.SW = 2;
+  check(c, k(), 3, 1);
+  c.N = 2, c.C = 5, c.K = 3, c.IH = 3, c.IW = 4;
+  check(c, k(), 5, 2);
+}
+
+TEST_P(QU8ConvTranspose, StridesAndKernels) {
+  uint32_t seed = 10;
+  for (size_t s : {1, 2, 3})
+    for (size_t kk : {2, 3, 4}) {
+      Case c;
+      c.C = 9, c.K = 11, c.IH = 5, c.IW = 6, c.KH = c.KW = kk, c.SH = c.SW = s;
+      check(c, k(), 4, seed++);
+      c.KW = kk == 2 ? 3 : 2, c.SW = s == 3 ? 1 : s + 1;  // unequal axes
+      check(c, k(), 3, seed++);
+    }
+}
+
+TEST_P(QU8ConvTranspose, PadsAndOutputPadding) {
+  uint32_t seed = 40;
+  for (size_t s : {1, 2, 3})
+    for (size_t kk : {3, 4}) {
+      Case c;
+      c.C = 6, c.K = 7, c.IH = 4, c.IW = 5, c.KH = c.KW = kk, c.SH = c.SW = s;
+      c.PT = 1, c.PL = kk - 1, c.PB = kk - 2, c.PR = 0;
+      c.OPH = s - 1, c.OPW = s > 1 ? 1 : 0;
+      check(c, k(), 3, seed++);
+    }
+}
+
+TEST_P(QU8ConvTranspose, KernelSmallerThanStride) {  // phases no tap reaches output the bias
+  Case c;
+  c.C = 4, c.K = 5, c.IH = 3, c.IW = 3, c.KH = c.KW = 2, c.SH = c.SW = 3, c.OPH = 2, c.OPW = 1;
+  check(c, k(), 2, 70);
+  c.KH = 1, c.KW = 1, c.SH = 2, c.SW = 3, c.OPH = 1, c.OPW = 2;
+  check(c, k(), 3, 71);
+}
+
+TEST_P(QU8ConvTranspose, Dilations) {
+  uint32_t seed = 80;
+  for (size_t d : {2, 3})
+    for (size_t s : {1, 2, 3}) {
+      Case c;
+      c.C = 5, c.K = 6, c.IH = 4, c.IW = 5, c.KH = 3, c.KW = 2, c.SH = c.SW = s, c.DH = d, c.DW = d == 2 ? 3 : 2;
+      c.PT = 1, c.PB = 2, c.PL = 2, c.PR = 1;
+      check(c, k(), 3, seed++);
+    }
+}
+
+TEST_P(QU8ConvTranspose, Groups) {
+  Case c;
+  c.C = 8, c.K = 12, c.groups = 4, c.IH = 5, c.IW = 4, c.KH = c.KW = 3, c.SH = c.SW = 2, c.PT = c.PL = 1;
+  c.PB = c.PR = 1, c.OPH = c.OPW = 1;
+  check(c, k(), 3, 90);
+  c.C = c.K = c.groups = 6;  // depthwise
+  check(c, k(), 2, 91);
+}
+
+TEST_P(QU8ConvTranspose, OddSizesZeroPointsClamps) {
+  Case c;
+  c.N = 2, c.C = 3, c.K = 2 * k().nr + 3, c.IH = 7, c.IW = 1, c.KH = 3, c.KW = 1, c.SH = 2, c.SW = 1;
+  c.za = 0, c.zo = 3, c.qmin = 3, c.qmax = 200;  // a fused Relu and a clip
+  check(c, k(), 7, 100);
+  c.za = 255, c.zo = 250, c.qmin = 0, c.qmax = 255, c.bias = false, c.C = 37, c.IW = 3, c.KW = 2, c.SW = 3;
+  check(c, k(), 1, 101);
+}
+
+std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Tables, QU8ConvTranspose,
+                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "amx_model", "neon",
+                                           "neondot", "neoni8mm"),
+                         isa_name);
+
+}  // namespace

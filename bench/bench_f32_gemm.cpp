@@ -92,9 +92,12 @@ void register_all() {
     size_t hw, C, K, R;
   };
   const Conv convs[] = {
-      {"r18_layer1_3x3", 56, 64, 64, 3},      {"r18_layer2_3x3", 28, 128, 128, 3},
-      {"r18_layer3_3x3", 14, 256, 256, 3},    {"r18_layer4_3x3", 7, 512, 512, 3},
-      {"r50_stage4_1x1_2048to512", 7, 2048, 512, 1}, {"r50_stage4_3x3_512", 7, 512, 512, 3},
+      {"r18_layer1_3x3", 56, 64, 64, 3},
+      {"r18_layer2_3x3", 28, 128, 128, 3},
+      {"r18_layer3_3x3", 14, 256, 256, 3},
+      {"r18_layer4_3x3", 7, 512, 512, 3},
+      {"r50_stage4_1x1_2048to512", 7, 2048, 512, 1},
+      {"r50_stage4_3x3_512", 7, 512, 512, 3},
       {"r50_stage4_1x1_512to2048", 7, 512, 2048, 1},
   };
   struct Gemm {
@@ -114,8 +117,7 @@ void register_all() {
                                    c.R)
           ->Unit(benchmark::kMicrosecond);
     for (const Gemm& m : gemms)
-      benchmark::RegisterBenchmark((std::string("gemm/") + isa + "/" + m.name).c_str(), bm_gemm, get(), m.M, m.Kd,
-                                   m.N)
+      benchmark::RegisterBenchmark((std::string("gemm/") + isa + "/" + m.name).c_str(), bm_gemm, get(), m.M, m.Kd, m.N)
           ->Unit(benchmark::kMicrosecond);
   }
 }

@@ -27,18 +27,18 @@ size_t pixel_block(size_t row_floats, size_t mr) {
   return std::max(mr, rows / mr * mr);
 }
 
-// Layers whose panels outgrow that order (resnet18's layer4 and resnet50's last stage: 7x7 pixels,
-// 4 to 9.4 MB of weights) take a blocked one instead. Once a panel's whole reduction (taps * Cg *
-// nr floats: 295 KiB at 3x3x512 and nr = 16) exceeds kBlockBytes, it no longer sits in L2 beside
-// the block's input rows, and the input rows of kBlockBytes cover only one or two mr-pixel tiles:
-// every weight streams from L3 or memory for every tile or two. The blocked order splits the
-// reduction into blocks of about kWeightBlockBytes per panel (a share of L1) and walks them
-// outermost within a pixel block: for each block of the reduction, for each panel, every tile of
-// the pixel block runs on the same L1-resident weights, the partial sums waiting in the output,
-// while the next panel's block is prefetched into L2. The blocks follow the canonical order (taps
-// in order, channels in order within a tap), so each output's operations do not change. A block is
-// whole taps when Cg is small, or a run of one tap's channels when Cg is large. Smaller layers
-// keep the one-pass order, which is as fast for them.
+// Layers with long reductions and few pixels (resnet18's layer4 and resnet50's last stage: 7x7
+// pixels, K = 4608, 9.4 MB of weights) take a blocked order instead. When a pixel block of
+// kBlockBytes of input rows covers at most two mr-pixel tiles, a panel's whole reduction (295 KiB
+// at 3x3x512 and nr = 16) serves at most two tiles before the next block, so every weight streams
+// from L3 or memory for every tile or two. The blocked order splits the reduction into blocks of
+// about kWeightBlockBytes per panel (a share of L1) and walks them outermost within a pixel block:
+// for each block of the reduction, for each panel, every tile of the pixel block runs on the same
+// L1-resident weights, the partial sums waiting in the output, while the next panel's block is
+// prefetched into L2. The blocks follow the canonical order (taps in order, channels in order
+// within a tap), so each output's operations do not change. A block is whole taps when Cg is
+// small, or a run of one tap's channels when Cg is large. Layers with shorter reductions keep the
+// one-pass order: it was as fast or faster on them (BENCHMARKS.md, fp32 kernels).
 constexpr size_t kWeightBlockBytes = 16 * 1024;
 // Pixels per block in the blocked order: their inputs for one block of the reduction stay in L2.
 constexpr size_t kBlockedInputBytes = 192 * 1024;
@@ -50,11 +50,11 @@ struct ReductionBlocks {
   size_t rows = 0;                // taps_per_block * channels_per_block, the largest block
 };
 
-// The blocks of a reduction of `taps` taps of Cg channels with panels nr wide, or rows == 0 when
+// The blocks of a reduction of `taps` taps of Cg channels with tiles mr x nr, or rows == 0 when
 // the layer keeps the one-pass order.
-ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t nr) {
+ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t mr, size_t nr) {
   ReductionBlocks b;
-  if (taps * Cg * nr * sizeof(float) <= kBlockBytes) return b;
+  if (pixel_block(taps * Cg, mr) > 2 * mr) return b;
   const size_t target = std::max<size_t>(kWeightBlockBytes / (nr * sizeof(float)), 1);
   if (Cg >= target) {
     b.taps_per_block = 1;
@@ -139,7 +139,7 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
   const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
   const size_t panels = ceil_div(Kg, nr), panel_floats = conv_panel_floats(g, nr);
   float* out_g = out + group * Kg;
-  const ReductionBlocks rb = reduction_blocks(ks, Cg, nr);
+  const ReductionBlocks rb = reduction_blocks(ks, Cg, mr, nr);
   if (rb.rows) {
     run_blocked(k, rb, ks, Cg, Kg, indirection, packed_group, panel_floats, out_g, K, p0, p1, out_min, out_max);
     return;

@@ -8,6 +8,8 @@
 //       acc = bias;  for tap t in order: for input channel k in order: acc = fma(a, w, acc);
 //       out = clamp(acc).  One fused multiply-add per term (std::fma here, vfmadd/fmla in SIMD),
 //       no partial accumulators, no reassociation. Padding taps read the zero row: fma(0, w, acc).
+//       A reduction split into blocks (igemm_block) stores acc unclamped after a block and
+//       reloads it for the next: the same float, so the same sequence of operations.
 //   dwconv: acc = bias; for every tap inside the input, row-major: acc = fma(x, w, acc);
 //       out = clamp(acc). Taps outside the input are skipped (not fma'd with 0), and never visited:
 //       every kernel walks only the window's taps inside the input (kernels/window.h), so a pixel

@@ -78,6 +78,15 @@ struct F32ConvKernel {
   Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
                  size_t c_stride, float out_min, float out_max)>
       igemm;
+  // The same tile over one block of the reduction, for layers whose weights f32_conv_run walks in
+  // blocks that stay in L1: taps [0, ks) of each pixel (pixel i's pointers start at a + i *
+  // a_stride), channels [a_offset, a_offset + kc) of each tap, against w (ks * kc rows of nr
+  // weights, no biases). Accumulators start from `bias` (nr floats), or from the partial sums in c
+  // when it is null; c gets clamp(acc) when `last`, else acc unclamped. Each output's operations
+  // stay those of one igemm call over the whole reduction, in the same order.
+  Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride, size_t a_offset,
+                 const float* bias, const float* w, float* c, size_t c_stride, float out_min, float out_max, bool last)>
+      igemm_block;
 };
 
 size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr);

@@ -27,6 +27,86 @@ size_t pixel_block(size_t row_floats, size_t mr) {
   return std::max(mr, rows / mr * mr);
 }
 
+// Layers with long reductions and few pixels (resnet18's layer4 and resnet50's last stage: 7x7
+// pixels, K = 4608, 9.4 MB of weights) take a blocked order instead. When a pixel block of
+// kBlockBytes of input rows covers at most two mr-pixel tiles, a panel's whole reduction (295 KiB
+// at 3x3x512 and nr = 16) serves at most two tiles before the next block, so every weight streams
+// from L3 or memory for every tile or two. The blocked order splits the reduction into blocks of
+// about kWeightBlockBytes per panel (a share of L1) and walks them outermost within a pixel block:
+// for each block of the reduction, for each panel, every tile of the pixel block runs on the same
+// L1-resident weights, the partial sums waiting in the output, while the next panel's block is
+// prefetched into L2. The blocks follow the canonical order (taps in order, channels in order
+// within a tap), so each output's operations do not change. A block is whole taps when Cg is
+// small, or a run of one tap's channels when Cg is large. Layers with shorter reductions keep the
+// one-pass order: it was as fast or faster on them (BENCHMARKS.md, fp32 kernels).
+constexpr size_t kWeightBlockBytes = 16 * 1024;
+// Pixels per block in the blocked order: their inputs for one block of the reduction stay in L2.
+constexpr size_t kBlockedInputBytes = 192 * 1024;
+constexpr size_t kCacheLineFloats = 64 / sizeof(float);
+
+struct ReductionBlocks {
+  size_t taps_per_block = 0;      // whole taps per block (channel runs: 1)
+  size_t channels_per_block = 0;  // channels of a tap per block (whole taps: Cg)
+  size_t rows = 0;                // taps_per_block * channels_per_block, the largest block
+};
+
+// The blocks of a reduction of `taps` taps of Cg channels with tiles mr x nr, or rows == 0 when
+// the layer keeps the one-pass order.
+ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t mr, size_t nr) {
+  ReductionBlocks b;
+  if (pixel_block(taps * Cg, mr) > 2 * mr) return b;
+  const size_t target = std::max<size_t>(kWeightBlockBytes / (nr * sizeof(float)), 1);
+  if (Cg >= target) {
+    b.taps_per_block = 1;
+    b.channels_per_block = ceil_div(Cg, ceil_div(Cg, target));
+  } else {
+    b.taps_per_block = target / Cg;
+    b.channels_per_block = Cg;
+  }
+  b.rows = b.taps_per_block * b.channels_per_block;
+  return b;
+}
+
+// Output pixels [p0, p1) of one group in the blocked order. a: [pixel][tap] pointers; the weights
+// of a block (taps [t0, t0 + nt), channels [c0, c0 + kc)) are rows t0 * Cg + c0 onwards of each
+// panel, contiguous after the panel's nr biases.
+void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps, size_t Cg, size_t Kg,
+                 const float* const* a, const float* packed, size_t panel_floats, float* out, size_t out_stride,
+                 size_t p0, size_t p1, float out_min, float out_max) {
+  const size_t mr = k.mr, nr = k.nr, panels = ceil_div(Kg, nr);
+  if (p0 >= p1) return;
+  // Pixel blocks of equal size (whole tiles), so no short last block walks all the weights for a
+  // few pixels.
+  const size_t max_block = std::max(mr, kBlockedInputBytes / (rb.rows * sizeof(float)) / mr * mr);
+  const size_t block = ceil_div(ceil_div(p1 - p0, ceil_div(p1 - p0, max_block)), mr) * mr;
+  for (size_t b0 = p0; b0 < p1; b0 += block) {
+    const size_t b1 = std::min(p1, b0 + block), tiles = ceil_div(b1 - b0, mr);
+    for (size_t t0 = 0; t0 < taps; t0 += rb.taps_per_block) {
+      const size_t nt = std::min(rb.taps_per_block, taps - t0);
+      for (size_t c0 = 0; c0 < Cg; c0 += rb.channels_per_block) {
+        const size_t kc = std::min(rb.channels_per_block, Cg - c0);
+        const bool first = t0 == 0 && c0 == 0, last = t0 + nt == taps && c0 + kc == Cg;
+        const size_t lines = ceil_div(nt * kc * nr, kCacheLineFloats), lines_per_tile = ceil_div(lines, tiles);
+        for (size_t panel = 0; panel < panels; ++panel) {
+          const size_t nc = std::min(nr, Kg - panel * nr);
+          const float* pp = packed + panel * panel_floats;
+          const float* w = pp + nr + (t0 * Cg + c0) * nr;
+          const float* next = panel + 1 < panels ? w + panel_floats : nullptr;
+          for (size_t tile = 0; tile < tiles; ++tile) {
+            // Each tile asks for its share of the next panel's block, so it is in L2 when needed.
+            if (next)
+              for (size_t l = tile * lines_per_tile; l < std::min(lines, (tile + 1) * lines_per_tile); ++l)
+                __builtin_prefetch(next + l * kCacheLineFloats, 0, 2);
+            const size_t p = b0 + tile * mr;
+            k.igemm_block(std::min(mr, b1 - p), nc, kc, nt, a + p * taps + t0, taps, c0, first ? pp : nullptr, w,
+                          out + p * out_stride + panel * nr, out_stride, out_min, out_max, last);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr) { return g.groups * conv_group_floats(g, nr); }
@@ -58,8 +138,13 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max) {
   const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
   const size_t panels = ceil_div(Kg, nr), panel_floats = conv_panel_floats(g, nr);
-  const size_t block = pixel_block(ks * Cg, mr);
   float* out_g = out + group * Kg;
+  const ReductionBlocks rb = reduction_blocks(ks, Cg, mr, nr);
+  if (rb.rows) {
+    run_blocked(k, rb, ks, Cg, Kg, indirection, packed_group, panel_floats, out_g, K, p0, p1, out_min, out_max);
+    return;
+  }
+  const size_t block = pixel_block(ks * Cg, mr);
   for (size_t b0 = p0; b0 < p1; b0 += block) {
     const size_t b1 = std::min(p1, b0 + block);
     for (size_t panel = 0; panel < panels; ++panel) {

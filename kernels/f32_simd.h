@@ -108,34 +108,55 @@ inline void store_partial(vec<Arch> v, float* dst, size_t n) {
 }
 
 // --- Indirect GEMM: an MR x (NV vectors) register tile ----------------------------------------
-// Accumulators start from the panel's biases; for every tap and input channel, one row of nr
-// weights is loaded (NV vectors) and each of the MR pixels' inputs is broadcast and FMA'd into
-// its row of accumulators. Rows mr..MR-1 repeat the last valid row's pointers (their results are
-// computed and dropped), so the inner loop never branches on mr.
+// One block of the reduction: for every tap t < ks and channel k < kc, one row of nr weights is
+// loaded (NV vectors) and each of the MR pixels' inputs a[i * a_stride + t][a_offset + k] is
+// broadcast and FMA'd into its row of accumulators. The accumulators start from `bias` (nr floats)
+// or, when it is null, from the partial sums an earlier block of the same reduction left in c; they
+// are clamped when `last`, else stored as they are for the next block. A float stored and reloaded
+// is the same float, so splitting the reduction into blocks performs the same operations in the
+// same order as one pass. Rows mr..MR-1 repeat the last valid row (their results are computed and
+// dropped), so the inner loop never branches on mr.
 template <class Arch, size_t MR, size_t NV>
-void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                size_t c_stride, float out_min, float out_max) {
+void igemm_block_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
+                      size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride, float out_min,
+                      float out_max, bool last) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   constexpr size_t NR = W * NV;
 
-  V acc[MR][NV];
+  size_t row[MR];
   Q8_F32_UNROLL
-  for (size_t v = 0; v < NV; ++v) {
-    const V bias = V::load_unaligned(w + v * W);
-    Q8_F32_UNROLL
-    for (size_t i = 0; i < MR; ++i) acc[i][v] = bias;
-  }
-  w += NR;
+  for (size_t i = 0; i < MR; ++i) row[i] = i < mr ? i : mr - 1;
 
-  size_t row_offset[MR];
-  Q8_F32_UNROLL
-  for (size_t i = 0; i < MR; ++i) row_offset[i] = (i < mr ? i : mr - 1) * ks;
+  V acc[MR][NV];
+  if (bias) {
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v) {
+      const V b = V::load_unaligned(bias + v * W);
+      Q8_F32_UNROLL
+      for (size_t i = 0; i < MR; ++i) acc[i][v] = b;
+    }
+  } else {
+    Q8_F32_UNROLL
+    for (size_t i = 0; i < MR; ++i) {
+      const float* ci = c + row[i] * c_stride;
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) {
+        if (nc == NR || (v + 1) * W <= nc) {
+          acc[i][v] = V::load_unaligned(ci + v * W);
+        } else {  // lanes past nc were never stored: start them from zero, they are dropped
+          alignas(64) float tmp[W] = {};
+          if (v * W < nc) std::memcpy(tmp, ci + v * W, (nc - v * W) * sizeof(float));
+          acc[i][v] = V::load_aligned(tmp);
+        }
+      }
+    }
+  }
 
   for (size_t t = 0; t < ks; ++t) {
     const float* ap[MR];
     Q8_F32_UNROLL
-    for (size_t i = 0; i < MR; ++i) ap[i] = a[row_offset[i] + t];
+    for (size_t i = 0; i < MR; ++i) ap[i] = a[row[i] * a_stride + t] + a_offset;
     for (size_t k = 0; k < kc; ++k) {
       V wv[NV];
       Q8_F32_UNROLL
@@ -155,22 +176,25 @@ void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* 
   for (size_t i = 0; i < MR; ++i) {
     if (i >= mr) break;
     float* ci = c + i * c_stride;
-    if (nc == NR) {
-      Q8_F32_UNROLL
-      for (size_t v = 0; v < NV; ++v) clamp_vec<Arch>(acc[i][v], lo, hi).store_unaligned(ci + v * W);
-    } else {
-      Q8_F32_UNROLL
-      for (size_t v = 0; v < NV; ++v) {
-        const V r = clamp_vec<Arch>(acc[i][v], lo, hi);
-        if ((v + 1) * W <= nc) {
-          r.store_unaligned(ci + v * W);
-        } else {
-          if (v * W < nc) store_partial<Arch>(r, ci + v * W, nc - v * W);
-          break;
-        }
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v) {
+      const V r = last ? clamp_vec<Arch>(acc[i][v], lo, hi) : acc[i][v];
+      if (nc == NR || (v + 1) * W <= nc) {
+        r.store_unaligned(ci + v * W);
+      } else {
+        if (v * W < nc) store_partial<Arch>(r, ci + v * W, nc - v * W);
+        break;
       }
     }
   }
+}
+
+// The whole reduction in one block: the panel's biases, then its taps * kc rows of weights.
+template <class Arch, size_t MR, size_t NV>
+void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
+                size_t c_stride, float out_min, float out_max) {
+  constexpr size_t NR = vec<Arch>::size * NV;
+  igemm_block_tile<Arch, MR, NV>(mr, nc, kc, ks, a, ks, 0, w, w + NR, c, c_stride, out_min, out_max, true);
 }
 
 // Plain GEMM: the igemm tile with one "tap" whose row pointers are A's rows.

@@ -14,6 +14,13 @@ void f32_igemm_6x8__neon(size_t mr, size_t nc, size_t kc, size_t ks, const float
   f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
 }
 
+void f32_igemm_block_6x8__neon(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
+                               size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
+                               float out_min, float out_max, bool last) {
+  f32_simd::igemm_block_tile<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
+                                         last);
+}
+
 void f32_gemm_6x8__neon(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
                         size_t c_stride, float out_min, float out_max) {
   f32_simd::gemm_tile<Arch, 6, 2>(mr, nc, kc, a, a_stride, w, c, c_stride, out_min, out_max);
@@ -38,7 +45,7 @@ constexpr auto f32_unary__neon = &f32_simd::unary<Arch>;
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
 const F32Kernels k_table = {
     "neon",
-    {6, 8, Q8_KERNEL(f32_igemm_6x8__neon)},
+    {6, 8, Q8_KERNEL(f32_igemm_6x8__neon), Q8_KERNEL(f32_igemm_block_6x8__neon)},
     Q8_KERNEL(f32_gemm_6x8__neon),
     Q8_KERNEL(f32_dwconv__neon),
     Q8_KERNEL(f32_maxpool__neon),

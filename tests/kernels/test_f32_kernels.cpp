@@ -373,6 +373,15 @@ TEST_P(F32Kernels_, ConvGrouped) {
   check_conv(ConvCase().input(1, 5, 5, 4).out_channels(8).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).groups(4), 44);
 }
 
+// Reductions long enough (taps * Cg * nr floats past 256 KiB, for every table's nr: scalar's 4 too)
+// that f32_conv_run splits them into blocks, the partial sums passing through the output: runs of
+// one tap's channels (Cg large), and whole taps with groups. The same bits as one pass must come
+// out: the scalar table and the naive conv check them, and so do split pixel ranges.
+TEST_P(F32Kernels_, ConvBlockedReduction) {
+  check_conv(ConvCase().input(1, 3, 4, 2100).out_channels(37).kernel(3, 3).pads(1, 1, 1, 1), 50);
+  check_conv(ConvCase().input(1, 4, 5, 800).out_channels(20).kernel(7, 7).pads(3, 3, 3, 3).groups(2), 51);
+}
+
 TEST_P(F32Kernels_, Depthwise) {
   uint32_t seed = 100;
   for (size_t C : {1, 7, 16, 24, 37, 48, 69, 130}) {
@@ -1174,8 +1183,8 @@ TEST(F32KernelTables, Complete) {
     if (!t) continue;
     EXPECT_GE(t->conv.mr, 1u) << isa;
     EXPECT_GE(t->conv.nr, 1u) << isa;
-    EXPECT_TRUE(t->conv.igemm && t->gemm && t->dwconv && t->maxpool && t->avgpool && t->global_avgpool && t->clamp &&
-                t->unary)
+    EXPECT_TRUE(t->conv.igemm && t->conv.igemm_block && t->gemm && t->dwconv && t->maxpool && t->avgpool &&
+                t->global_avgpool && t->clamp && t->unary)
         << isa;
     for (size_t op = 0; op < kTableBinaryOps; ++op)
       EXPECT_TRUE(t->binary[op] && t->binary_rows[op]) << isa << " " << op;

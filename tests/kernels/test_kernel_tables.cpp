@@ -53,6 +53,7 @@ TEST(KernelTables, EveryF32EntryIsANamedKernel) {
     ++tables;
     const std::string isa = t->isa;
     expect_named(t->conv.igemm, "f32_igemm_", isa + " igemm");
+    expect_named(t->conv.igemm_block, "f32_igemm_block_", isa + " igemm_block");
     expect_named(t->gemm, "f32_gemm_", isa + " gemm");
     expect_named(t->dwconv, "f32_dwconv_", isa + " dwconv");
     expect_named(t->maxpool, "f32_maxpool_", isa + " maxpool");

@@ -1,0 +1,134 @@
+// fp32 convolution (f32_conv_run: the indirect GEMM over packed panels) and the batch-1 fully
+// connected layer (f32_gemm_run) at ResNet layer shapes, one thread, for every SIMD table this CPU
+// runs. Reports GFLOP/s (2 per multiply-add of the layer) and the layer's weight bytes, so the
+// layers whose weights exceed L2 (resnet18 layer3/layer4, resnet50's last stage) stand apart from
+// the small ones (layer1/layer2).
+//
+//   q8_bench_f32_gemm --benchmark_filter=avx2 --benchmark_repetitions=5
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/f32.h"
+
+namespace {
+
+using q8::kern::ConvGeometry;
+using q8::kern::F32Kernels;
+
+bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#endif
+#if defined(__aarch64__)
+  if (isa == "neon") return true;
+#endif
+  return false;
+}
+
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+void set_counters(benchmark::State& state, double macs, double weight_bytes) {
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weights_KiB"] = weight_bytes / 1024.0;
+}
+
+// A KxK convolution, stride 1, "same" padding, on an HxW NHWC input (batch 1, one group).
+void bm_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t K, size_t R) {
+  ConvGeometry g;
+  g.IH = g.IW = g.OH = g.OW = hw;
+  g.C = C;
+  g.K = K;
+  g.KH = g.KW = R;
+  g.PT = g.PL = g.PB = g.PR = R / 2;
+  const std::vector<float> in = random_floats(hw * hw * C, 1), w = random_floats(K * C * R * R, 2),
+                           bias = random_floats(K, 3);
+  const std::vector<float> zero(C, 0.f);
+  std::vector<float> packed(q8::kern::f32_conv_packed_floats(g, k->conv.nr));
+  q8::kern::f32_conv_pack(g, k->conv.nr, w.data(), bias.data(), packed.data());
+  std::vector<const float*> indirection(g.out_pixels() * g.taps());
+  q8::kern::conv_indirection_init(g, 0, in.data(), zero.data(), indirection.data());
+  std::vector<float> out(g.out_pixels() * K);
+  for (auto _ : state) {
+    q8::kern::f32_conv_run(k->conv, g, 0, indirection.data(), packed.data(), out.data(), 0, g.out_pixels(), 0.f,
+                           3.4e38f);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(g.out_pixels()) * double(K) * double(C * R * R), double(K * C * R * R) * sizeof(float));
+}
+
+// out[M][N] = A[M][Kd] * B + bias: the fully connected layer at batch M.
+void bm_gemm(benchmark::State& state, const F32Kernels* k, size_t M, size_t Kd, size_t N) {
+  const std::vector<float> a = random_floats(M * Kd, 1), b = random_floats(Kd * N, 2), bias = random_floats(N, 3);
+  std::vector<float> packed(q8::kern::f32_gemm_packed_floats(Kd, N, k->conv.nr));
+  q8::kern::f32_gemm_pack(Kd, N, k->conv.nr, b.data(), N, 1, bias.data(), packed.data());
+  std::vector<float> out(M * N);
+  for (auto _ : state) {
+    q8::kern::f32_gemm_run(*k, N, Kd, a.data(), Kd, packed.data(), out.data(), N, 0, M, -3.4e38f, 3.4e38f);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(M) * double(Kd) * double(N), double(Kd * N) * sizeof(float));
+}
+
+void register_all() {
+  struct Conv {
+    const char* name;
+    size_t hw, C, K, R;
+  };
+  const Conv convs[] = {
+      {"r18_layer1_3x3", 56, 64, 64, 3},
+      {"r18_layer2_3x3", 28, 128, 128, 3},
+      {"r18_layer3_3x3", 14, 256, 256, 3},
+      {"r18_layer4_3x3", 7, 512, 512, 3},
+      {"r50_stage4_1x1_2048to512", 7, 2048, 512, 1},
+      {"r50_stage4_3x3_512", 7, 512, 512, 3},
+      {"r50_stage4_1x1_512to2048", 7, 512, 2048, 1},
+  };
+  struct Gemm {
+    const char* name;
+    size_t M, Kd, N;
+  };
+  const Gemm gemms[] = {{"fc_1x512to1000", 1, 512, 1000}, {"fc_1x2048to1000", 1, 2048, 1000}};
+  const std::pair<const char*, const F32Kernels* (*)()> tables[] = {
+      {"avx2", q8::kern::f32_kernels_avx2},
+      {"avx512", q8::kern::f32_kernels_avx512},
+      {"neon", q8::kern::f32_kernels_neon},
+  };
+  for (const auto& [isa, get] : tables) {
+    if (!cpu_supports(isa) || !get()) continue;
+    for (const Conv& c : convs)
+      benchmark::RegisterBenchmark((std::string("conv/") + isa + "/" + c.name).c_str(), bm_conv, get(), c.hw, c.C, c.K,
+                                   c.R)
+          ->Unit(benchmark::kMicrosecond);
+    for (const Gemm& m : gemms)
+      benchmark::RegisterBenchmark((std::string("gemm/") + isa + "/" + m.name).c_str(), bm_gemm, get(), m.M, m.Kd, m.N)
+          ->Unit(benchmark::kMicrosecond);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -132,9 +132,12 @@ enum class Op : uint16_t {
   // A QuantizedDense whose result is float32 (a quantized network's classifier): inputs a (uint8),
   // w [N][K] int8, bias [N] int32 (optional, in the accumulator's scale); "w_scale" [N].
   QuantizedDenseFloat,
+  // x * Phi(x), the Erf form (kern::UnaryKind::Gelu): q8's fusion of the pattern PyTorch exports
+  // for nn.GELU (fuse_gelu), written as com.microsoft's Gelu; in int8, a 256-entry table.
+  Gelu,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedDenseFloat) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::Gelu) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

@@ -80,6 +80,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QLinearLeakyRelu, "QLinearLeakyRelu", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
      nullptr},
     {Op::QuantizedDenseFloat, "QuantizedDenseFloat", 2, 3, D::Dequantize, s::dense, R::Integer, false, false, nullptr},
+    {Op::Gelu, "Gelu", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -249,6 +249,50 @@ void fuse_silu(Graph& g) {
   g.compact(dead);
 }
 
+void fuse_gelu(Graph& g) {
+  // The constants of PyTorch's export of nn.GELU: x / float(sqrt(2)), + 1, * 0.5. The fused op
+  // (kern::UnaryKind::Gelu) does exactly these float steps, so only these constants match.
+  constexpr float kSqrt2 = 1.41421353816986083984375f;
+  auto is_scalar = [&g](int v, float want) {
+    const ConstTensor* c = v == kNoValue ? nullptr : g.values[v].constant.get();
+    return c && c->dtype == DType::Float32 && c->numel() == 1 && c->data<float>()[0] == want;
+  };
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  // The sole reader of node n's result if it has op `op` and its other input is `other` (or, with
+  // other == kNoValue, a scalar constant `c`); else -1.
+  auto next = [&](int n, Op op, int other, float c) {
+    const int r = index.sole_reader(g, g.nodes[n].outputs[0]);
+    if (r < 0 || g.nodes[r].op != op || g.nodes[r].inputs.size() != 2) return -1;
+    const Node& rn = g.nodes[r];
+    const int o = rn.inputs[0] == g.nodes[n].outputs[0] ? rn.inputs[1] : rn.inputs[0];
+    return (other != kNoValue ? o == other : is_scalar(o, c)) ? r : -1;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].op != Op::Erf) continue;
+    const int div = producer[g.nodes[i].inputs[0]];
+    if (div < 0 || g.nodes[div].op != Op::Div || !is_scalar(g.nodes[div].inputs[1], kSqrt2)) continue;
+    const int x = g.nodes[div].inputs[0];
+    if (g.values[x].dtype != DType::Float32 || index.sole_reader(g, g.nodes[div].outputs[0]) != static_cast<int>(i))
+      continue;
+    const int add = next(static_cast<int>(i), Op::Add, kNoValue, 1.f);
+    const int mul = add < 0 ? -1 : next(add, Op::Mul, x, 0.f);
+    const int half = mul < 0 ? -1 : next(mul, Op::Mul, kNoValue, 0.5f);
+    if (half < 0) continue;
+    // The Erf becomes the Gelu and writes the last Mul's result: it follows x's producer and
+    // precedes every reader of that result.
+    Node& gelu = g.nodes[i];
+    gelu.op = Op::Gelu;
+    gelu.inputs = {x};
+    gelu.outputs = {g.nodes[half].outputs[0]};
+    dead[div] = dead[add] = dead[mul] = dead[half] = true;
+  }
+  g.compact(dead);
+}
+
 void simplify(Graph& g) {
   fold_constants(g);
   remove_identities(g);
@@ -261,6 +305,7 @@ void simplify(Graph& g) {
 void lower_for_runtime(Graph& g) {
   lower_quantized(g);
   fuse_silu(g);
+  fuse_gelu(g);
   fuse_activations(g);
   g.validate();
 }

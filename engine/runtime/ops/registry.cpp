@@ -78,6 +78,7 @@ constexpr Row kRows[] = {
     {Op::QLinearSigmoid, &kNotPlannedRuntime},    // lowered to Sigmoid on uint8
     {Op::QLinearLeakyRelu, &kNotPlannedRuntime},  // lowered to LeakyRelu on uint8
     {Op::QuantizedDenseFloat, &kQuantizedDenseFloatRuntime},
+    {Op::Gelu, &kUnaryRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -1,0 +1,173 @@
+// ConvNeXt's block as torch.onnx.export writes it: a depthwise 7x7 Conv, a Transpose to NHWC,
+// LayerNormalization, a Linear C -> 4C (MatMul + Add on the rank-4 tensor), GELU (Div, Erf, Add,
+// Mul, Mul), a Linear 4C -> C, the Transpose back, the layer scale (Mul by gamma[C,1,1]) and the
+// residual Add. Here: GELU fuses into one Gelu op that gives the graph's bits on every path; q8's
+// quantizer runs every Linear, the GELU, the layer scale and the residual Add in int8, and the int8
+// model stays close to fp32 and survives a save and reload (com.microsoft's Gelu).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "q8/q8.h"
+#include "tests/onnx_model_builder.h"
+
+namespace {
+
+using q8test::OnnxModelBuilder;
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+double gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+
+// y = ((x * (Erf(x / sqrt_2) + 1)) * 0.5, the nodes PyTorch writes for nn.GELU, on input `x`.
+void add_gelu(OnnxModelBuilder& b, const std::string& x, const std::string& y, float sqrt_2 = 1.4142135381698608f) {
+  b.init_f(y + "_sqrt2", {}, {sqrt_2});
+  b.init_f(y + "_one", {}, {1.f});
+  b.init_f(y + "_half", {}, {0.5f});
+  b.node("Div", {x, y + "_sqrt2"}, {y + "_d"}, y + "_div");
+  b.node("Erf", {y + "_d"}, {y + "_e"}, y + "_erf");
+  b.node("Add", {y + "_e", y + "_one"}, {y + "_a"}, y + "_add");
+  b.node("Mul", {x, y + "_a"}, {y + "_m"}, y + "_mul");
+  b.node("Mul", {y + "_m", y + "_half"}, {y}, y + "_mul_half");
+}
+
+std::string gelu_model(float sqrt_2) {
+  OnnxModelBuilder b(13);
+  b.input("x", {2, 3, 5, 4});
+  add_gelu(b, "x", "y", sqrt_2);
+  b.output("y");
+  return b.bytes();
+}
+
+TEST(Gelu, ErfPatternFusesIntoOneGeluWithTheSameBitsOnEveryPath) {
+  const std::string bytes = gelu_model(1.4142135381698608f);
+  const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "gelu.onnx");
+  const std::vector<q8::NodeInfo> nodes = m.describe();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].op, "Gelu");
+  const q8::Tensor x({2, 3, 5, 4}, random_floats(120, 5, -6.f, 6.f));
+  std::vector<float> first;
+  for (const std::string& isa : q8::supported_isas()) {
+    q8::SessionOptions o(2);
+    o.isa = isa;
+    const q8::Tensor y = q8::Session(m, o).run({x})[0];
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double want = gelu(x.data()[i]);
+      // Absolute slack for the negative tail, where 1 + erf cancels in float as it does in the graph.
+      ASSERT_NEAR(y.data()[i], want, 1e-6 * std::fabs(want) + 2e-6) << isa << " at x = " << x.data()[i];
+    }
+    if (first.empty()) first.assign(y.data(), y.data() + y.numel());
+    for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data()[i], first[i]) << isa << " at " << i;
+  }
+}
+
+TEST(Gelu, OtherConstantsStayUnfused) {
+  const std::string bytes = gelu_model(1.5f);  // not GELU: the nodes stay as written
+  const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "not_gelu.onnx");
+  const std::vector<q8::NodeInfo> nodes = m.describe();
+  ASSERT_EQ(nodes.size(), 5u);
+  EXPECT_EQ(nodes[1].op, "Erf");
+}
+
+constexpr int64_t kC = 8, kHW = 6;
+
+// x [N,C,6,6] -> ConvNeXt block -> 1x1 Conv -> y [N,C,6,6]
+std::string block_model() {
+  OnnxModelBuilder b(17);
+  b.input("x", {1, kC, kHW, kHW});
+  b.init_f("dw_w", {kC, 1, 7, 7}, random_floats(kC * 49, 1, -0.2f, 0.2f));
+  b.init_f("dw_b", {kC}, random_floats(kC, 2, -0.1f, 0.1f));
+  auto& dw = b.node("Conv", {"x", "dw_w", "dw_b"}, {"c"}, "dwconv");
+  q8test::set_ints(dw, "pads", {3, 3, 3, 3});
+  q8test::set_int(dw, "group", kC);
+  q8test::set_ints(b.node("Transpose", {"c"}, {"t"}, "to_nhwc"), "perm", {0, 2, 3, 1});
+  b.init_f("ln_s", {kC}, random_floats(kC, 3, 0.5f, 1.5f));
+  b.init_f("ln_b", {kC}, random_floats(kC, 4, -0.2f, 0.2f));
+  b.node("LayerNormalization", {"t", "ln_s", "ln_b"}, {"n"}, "norm");
+  b.init_f("w1", {kC, 4 * kC}, random_floats(4 * kC * kC, 5, -0.4f, 0.4f));
+  b.init_f("b1", {4 * kC}, random_floats(4 * kC, 6, -0.2f, 0.2f));
+  b.node("MatMul", {"n", "w1"}, {"h1"}, "fc1");
+  b.node("Add", {"b1", "h1"}, {"h1b"}, "fc1_bias");
+  add_gelu(b, "h1b", "g");
+  b.init_f("w2", {4 * kC, kC}, random_floats(4 * kC * kC, 7, -0.3f, 0.3f));
+  b.init_f("b2", {kC}, random_floats(kC, 8, -0.2f, 0.2f));
+  b.node("MatMul", {"g", "w2"}, {"h2"}, "fc2");
+  b.node("Add", {"b2", "h2"}, {"h2b"}, "fc2_bias");
+  q8test::set_ints(b.node("Transpose", {"h2b"}, {"back"}, "to_nchw"), "perm", {0, 3, 1, 2});
+  b.init_f("gamma", {kC, 1, 1}, random_floats(kC, 9, 0.2f, 0.8f));
+  b.node("Mul", {"gamma", "back"}, {"scaled"}, "layer_scale");
+  b.node("Add", {"scaled", "x"}, {"r"}, "residual");
+  // The next stage's Conv reads the block's result, so the residual Add has an int8 reader.
+  b.init_f("head_w", {kC, kC, 1, 1}, random_floats(kC * kC, 12, -0.5f, 0.5f));
+  b.node("Conv", {"r", "head_w"}, {"y"}, "head");
+  b.output("y");
+  return b.bytes();
+}
+
+double sqnr_db(const q8::Tensor& got, const q8::Tensor& ref) {
+  double s = 0, e = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    s += static_cast<double>(ref.data()[i]) * ref.data()[i];
+    e += (static_cast<double>(got.data()[i]) - ref.data()[i]) * (got.data()[i] - ref.data()[i]);
+  }
+  return 10 * std::log10(s / e);
+}
+
+TEST(ConvNextInt8, EveryLinearTheGeluTheLayerScaleAndTheResidualRunInInt8) {
+  const std::string bytes = block_model();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "block.onnx");
+  const q8::Tensor calib({16, kC, kHW, kHW}, random_floats(16 * kC * kHW * kHW, 10, -2.f, 2.f));
+  const q8::Model int8 = q8::quantize(fp32, {calib});
+  int dense = 0, gelu_tables = 0, adds = 0;
+  for (const q8::NodeInfo& ni : int8.describe()) {
+    SCOPED_TRACE(ni.name + " (" + ni.op + ", " + ni.kernel + ")");
+    EXPECT_NE(ni.op, "Mul");  // the layer scale is folded into fc2
+    EXPECT_NE(ni.op, "QuantizedDenseFloat");
+    if (ni.name == "fc1" || ni.name == "fc2") {
+      EXPECT_EQ(ni.op, "QuantizedDense");
+      EXPECT_TRUE(ni.int8);
+      EXPECT_EQ(ni.output_shapes[0], (std::vector<int64_t>{1, kHW, kHW, ni.name == "fc1" ? 4 * kC : kC}));
+      ++dense;
+    }
+    if (ni.op == "Gelu") {
+      EXPECT_TRUE(ni.int8);
+      EXPECT_EQ(ni.kernel.rfind("qu8_lookup", 0), 0u);
+      ++gelu_tables;
+    }
+    if (ni.name == "residual") {
+      EXPECT_EQ(ni.op, "QuantizedAdd");
+      ++adds;
+    }
+    if (ni.name == "to_nchw") {
+      EXPECT_TRUE(ni.int8);
+    }
+    if (ni.op == "Add" || ni.op == "Div" || ni.op == "Erf") ADD_FAILURE() << "left in fp32";
+  }
+  EXPECT_EQ(dense, 2);
+  EXPECT_EQ(gelu_tables, 1);
+  EXPECT_EQ(adds, 1);
+
+  const q8::Tensor x({1, kC, kHW, kHW}, random_floats(kC * kHW * kHW, 11, -2.f, 2.f));
+  const q8::Tensor want = q8::Session(fp32).run({x})[0];
+  const q8::Tensor got = q8::Session(int8).run({x})[0];
+  EXPECT_GT(sqnr_db(got, want), 30.0);
+
+  // The int8 file (MatMul + Add with Q/DQ, com.microsoft's Gelu) reads back to the same model.
+  const std::string path = testing::TempDir() + "q8_convnext_block.int8.onnx";
+  int8.save(path);
+  const q8::Model back = q8::Model::load(path);
+  const q8::Tensor again = q8::Session(back).run({x})[0];
+  ASSERT_EQ(again.numel(), got.numel());
+  for (int64_t i = 0; i < got.numel(); ++i) ASSERT_EQ(again.data()[i], got.data()[i]) << i;
+}
+
+}  // namespace

@@ -193,6 +193,8 @@ int matmul_bias_add(const Graph& g, const Node& n, const ir::ConsumerIndex& inde
   return r;
 }
 
+bool is_int8(Role r) { return r == Role::Compute || r == Role::Pool || r == Role::PassThrough; }
+
 Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options& o) {
   Selection s;
   s.role.assign(g.nodes.size(), Role::None);
@@ -225,10 +227,17 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
       }
     }
   }
+  // A table lookup whose result no int8 node reads would only round its input to uint8 on the way
+  // to fp32 ops (a decomposed LayerNorm's Sqrt): it stays fp32. Readers follow in node order, so
+  // one backward pass settles chains of them.
+  for (size_t i = g.nodes.size(); i-- > 0;) {
+    if (s.role[i] != Role::Compute || ir::op_traits(g.nodes[i].op).int8 != ir::Int8Role::TableLookup) continue;
+    bool int8_reader = false;
+    for (int r : index.readers(g, s.out[i])) int8_reader |= is_int8(s.role[r]);
+    if (!int8_reader) s.role[i] = Role::None;
+  }
   return s;
 }
-
-bool is_int8(Role r) { return r == Role::Compute || r == Role::Pool || r == Role::PassThrough; }
 
 std::shared_ptr<ConstTensor> make_tensor(DType t, Shape dims) {
   auto c = std::make_shared<ConstTensor>();

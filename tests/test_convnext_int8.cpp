@@ -78,6 +78,40 @@ TEST(Gelu, OtherConstantsStayUnfused) {
   EXPECT_EQ(nodes[1].op, "Erf");
 }
 
+// x -> Conv -> [Transpose(0,2,3,1)] -> Sigmoid -> [Transpose(0,3,1,2)] -> Conv -> y
+std::string transposed_model(bool transposes) {
+  OnnxModelBuilder b(13);
+  b.input("x", {2, 3, 5, 4});
+  b.init_f("w1", {6, 3, 3, 3}, random_floats(6 * 27, 13, -0.5f, 0.5f));
+  b.init_f("w2", {4, 6, 1, 1}, random_floats(24, 14, -0.5f, 0.5f));
+  q8test::set_ints(b.node("Conv", {"x", "w1"}, {"c"}, "conv1"), "pads", {1, 1, 1, 1});
+  if (transposes) {
+    q8test::set_ints(b.node("Transpose", {"c"}, {"t"}, "to_nhwc"), "perm", {0, 2, 3, 1});
+    b.node("Sigmoid", {"t"}, {"s"}, "act");
+    q8test::set_ints(b.node("Transpose", {"s"}, {"u"}, "to_nchw"), "perm", {0, 3, 1, 2});
+  } else {
+    b.node("Sigmoid", {"c"}, {"u"}, "act");
+  }
+  b.node("Conv", {"u", "w2"}, {"y"}, "conv2");
+  b.output("y");
+  return b.bytes();
+}
+
+// The engine keeps 4-D tensors NHWC, so the Transposes to channels-last and back move no data.
+TEST(ConvNextLayout, TransposesToNhwcAndBackAreViews) {
+  const std::string with = transposed_model(true), without = transposed_model(false);
+  const q8::Model m = q8::Model::load_from_memory(with.data(), with.size(), "t.onnx");
+  const q8::Model ref = q8::Model::load_from_memory(without.data(), without.size(), "ref.onnx");
+  int views = 0;
+  for (const q8::NodeInfo& ni : m.describe())
+    if (ni.op == "Transpose") views += ni.kernel == "view (no copy)";
+  EXPECT_EQ(views, 2);
+  const q8::Tensor x({2, 3, 5, 4}, random_floats(120, 15, -2.f, 2.f));
+  const q8::Tensor y = q8::Session(m).run({x})[0], want = q8::Session(ref).run({x})[0];
+  ASSERT_EQ(y.shape(), want.shape());
+  for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data()[i], want.data()[i]) << i;
+}
+
 constexpr int64_t kC = 8, kHW = 6;
 
 // x [N,C,6,6] -> ConvNeXt block -> 1x1 Conv -> y [N,C,6,6]
@@ -168,6 +202,33 @@ TEST(ConvNextInt8, EveryLinearTheGeluTheLayerScaleAndTheResidualRunInInt8) {
   const q8::Tensor again = q8::Session(back).run({x})[0];
   ASSERT_EQ(again.numel(), got.numel());
   for (int64_t i = 0; i < got.numel(); ++i) ASSERT_EQ(again.data()[i], got.data()[i]) << i;
+}
+
+}  // namespace
+
+namespace {
+
+// A table lookup that only fp32 ops read (a decomposed LayerNorm's Sqrt) stays fp32: quantizing
+// its input would only round it to uint8 on the way to float. x -> Conv -> Sqrt -> Softmax -> y.
+TEST(ConvNextInt8, LookupReadOnlyByFp32OpsStaysFp32) {
+  OnnxModelBuilder b(13);
+  b.input("x", {1, 3, 5, 4});
+  b.init_f("w", {4, 3, 1, 1}, random_floats(12, 16, 0.1f, 0.5f));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  b.node("Sqrt", {"c"}, {"r"}, "root");
+  b.node("Softmax", {"r"}, {"y"}, "softmax");
+  b.output("y");
+  const std::string bytes = b.bytes();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "sqrt.onnx");
+  const q8::Model int8 = q8::quantize(fp32, {q8::Tensor({8, 3, 5, 4}, random_floats(480, 17, 0.f, 2.f))});
+  int quantizes = 0;
+  for (const q8::NodeInfo& ni : int8.describe()) {
+    quantizes += ni.op == "QuantizeLinear";
+    if (ni.name == "root") {
+      EXPECT_FALSE(ni.int8) << ni.kernel;
+    }
+  }
+  EXPECT_EQ(quantizes, 1);  // the Conv's input only
 }
 
 }  // namespace

@@ -495,6 +495,7 @@ bool Lowering::lower_qdq(size_t i) {
     n.outputs[0] = a.outputs[0];
     if (lower_qdq(i)) {  // once: a MatMul with three inputs has no bias Add to take
       kill(bias_add);
+      move_shape_readers({result}, g_.nodes[i].outputs[0]);
       return true;
     }
     Node& m = g_.nodes[i];

@@ -232,3 +232,138 @@ TEST(ConvNextInt8, LookupReadOnlyByFp32OpsStaysFp32) {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr int kU8 = ::onnx::TensorProto_DataType_UINT8;
+constexpr int kI8 = ::onnx::TensorProto_DataType_INT8;
+
+// A QDQ Linear on a rank-4 activation: x [1,3,4,6] -> Q -> DQ -> MatMul(DQ(w int8 [6,5], per
+// column)) -> Add(bias) -> Q -> DQ -> y. The bias is float, or int32 in the accumulator's scale
+// behind its own DequantizeLinear. Lowered to one QuantizedDense whose output codes are the
+// integer arithmetic's: acc = sum (x_q - z_x) w_q, y_q = round(acc s_x s_w[n] / s_y + b[n] / s_y) + z_y.
+TEST(ConvNextInt8, QdqMatMulWithBiasOnARank4InputIsOneQuantizedDense) {
+  const int64_t K = 6, N = 5, M = 12;
+  const float s_x = 0.05f, s_y = 0.04f;
+  const int z_x = 120, z_y = 130;
+  const std::vector<float> s_w = {0.01f, 0.02f, 0.015f, 0.03f, 0.005f};
+  std::vector<int8_t> w(K * N);
+  std::mt19937 rng(21);
+  for (int8_t& v : w) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+  const std::vector<float> bias = {0.3f, -0.2f, 0.05f, 0.f, 0.7f};
+  for (bool int_bias : {false, true}) {
+    SCOPED_TRACE(int_bias ? "int32 bias" : "float bias");
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 3, 4, K});
+    b.init_f("s_x", {}, {s_x});
+    b.init_8bit("z_x", kU8, {}, {static_cast<int8_t>(z_x)});
+    b.init_f("s_y", {}, {s_y});
+    b.init_8bit("z_y", kU8, {}, {static_cast<int8_t>(z_y)});
+    b.init_8bit("w", kI8, {K, N}, w);
+    b.init_f("s_w", {N}, s_w);
+    b.init_8bit("z_w", kI8, {N}, std::vector<int8_t>(N, 0));
+    b.node("QuantizeLinear", {"x", "s_x", "z_x"}, {"xq"}, "q_x");
+    b.node("DequantizeLinear", {"xq", "s_x", "z_x"}, {"xd"}, "dq_x");
+    q8test::set_int(b.node("DequantizeLinear", {"w", "s_w", "z_w"}, {"wd"}, "dq_w"), "axis", 1);
+    b.node("MatMul", {"xd", "wd"}, {"h"}, "fc");
+    if (int_bias) {
+      std::vector<int32_t> bq(N);
+      std::vector<float> bs(N);
+      for (int64_t n = 0; n < N; ++n)
+        bs[n] = s_x * s_w[n], bq[n] = static_cast<int32_t>(std::nearbyint(bias[n] / bs[n]));
+      b.init_i32("bq", {N}, bq);
+      b.init_f("bs", {N}, bs);
+      b.init_i32("bz", {N}, std::vector<int32_t>(N, 0));
+      q8test::set_int(b.node("DequantizeLinear", {"bq", "bs", "bz"}, {"bias"}, "dq_b"), "axis", 0);
+    } else {
+      b.init_f("bias", {N}, bias);
+    }
+    b.node("Add", {"h", "bias"}, {"hb"}, "fc_bias");
+    b.node("QuantizeLinear", {"hb", "s_y", "z_y"}, {"yq"}, "q_y");
+    b.node("DequantizeLinear", {"yq", "s_y", "z_y"}, {"y"}, "dq_y");
+    b.output("y");
+    const std::string bytes = b.bytes();
+    const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "linear.onnx");
+    int dense = 0;
+    for (const q8::NodeInfo& ni : m.describe()) {
+      dense += ni.op == "QuantizedDense";
+      EXPECT_NE(ni.op, "Add") << ni.name;
+      EXPECT_NE(ni.op, "MatMul") << ni.name;
+    }
+    EXPECT_EQ(dense, 1);
+    // Inputs on the quantization grid, so QuantizeLinear gives back the codes chosen here.
+    std::vector<int> xq(M * K);
+    std::vector<float> x(M * K);
+    for (size_t i = 0; i < x.size(); ++i) xq[i] = static_cast<int>(rng() % 256), x[i] = (xq[i] - z_x) * s_x;
+    for (const std::string& isa : q8::supported_isas()) {
+      q8::SessionOptions o(1);
+      o.isa = isa;
+      const q8::Tensor y = q8::Session(m, o).run({q8::Tensor({1, 3, 4, K}, x)})[0];
+      ASSERT_EQ(y.shape(), (std::vector<int64_t>{1, 3, 4, N}));
+      for (int64_t r = 0; r < M; ++r)
+        for (int64_t n = 0; n < N; ++n) {
+          int64_t acc = 0;
+          for (int64_t k = 0; k < K; ++k) acc += static_cast<int64_t>(xq[r * K + k] - z_x) * w[k * N + n];
+          const double acc_scale = static_cast<double>(s_x) * s_w[n];
+          const double b_acc = std::nearbyint(bias[n] / acc_scale);
+          const double v = (acc + b_acc) * acc_scale / s_y;
+          const int want = static_cast<int>(std::fmin(std::fmax(std::nearbyint(v) + z_y, 0), 255));
+          const int got = static_cast<int>(std::lround(y.data()[r * N + n] / s_y)) + z_y;
+          const double frac = v - std::floor(v);
+          if (got != want && !(std::fabs(frac - 0.5) < 1e-3 && std::abs(got - want) == 1))
+            ADD_FAILURE() << isa << ": row " << r << ", column " << n << " gives " << got << ", expected " << want;
+        }
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// LayerNorm over the last axis as torch.onnx.export writes it before opset 17; `weight_dims` {8}
+// is PyTorch's weight, {} a scalar (not a LayerNorm the fused op can take).
+std::string decomposed_layer_norm(const std::vector<int64_t>& weight_dims) {
+  OnnxModelBuilder b(13);
+  b.input("x", {2, 5, 4, 8});
+  b.init_f("two", {}, {2.f});
+  b.init_f("eps", {}, {1e-6f});
+  b.init_f("weight", weight_dims, random_floats(weight_dims.empty() ? 1 : 8, 31, 0.5f, 1.5f));
+  b.init_f("bias", {8}, random_floats(8, 32, -0.5f, 0.5f));
+  q8test::set_ints(b.node("ReduceMean", {"x"}, {"m"}, "mean"), "axes", {-1});
+  b.node("Sub", {"x", "m"}, {"d"}, "sub");
+  b.node("Pow", {"d", "two"}, {"p"}, "pow");
+  q8test::set_ints(b.node("ReduceMean", {"p"}, {"v"}, "var"), "axes", {-1});
+  b.node("Add", {"v", "eps"}, {"ve"}, "add_eps");
+  b.node("Sqrt", {"ve"}, {"s"}, "sqrt");
+  b.node("Div", {"d", "s"}, {"n"}, "div");
+  b.node("Mul", {"n", "weight"}, {"nw"}, "scale");
+  b.node("Add", {"nw", "bias"}, {"y"}, "shift");
+  b.output("y");
+  return b.bytes();
+}
+
+TEST(ConvNextLayout, DecomposedLayerNormFusesIntoOneLayerNormalization) {
+  const std::string bytes = decomposed_layer_norm({8});
+  const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "ln.onnx");
+  const std::vector<q8::NodeInfo> nodes = m.describe();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].op, "LayerNormalization");
+  const std::vector<float> w = random_floats(8, 31, 0.5f, 1.5f), bias = random_floats(8, 32, -0.5f, 0.5f);
+  const q8::Tensor x({2, 5, 4, 8}, random_floats(320, 33, -3.f, 3.f));
+  const q8::Tensor y = q8::Session(m).run({x})[0];
+  for (int64_t r = 0; r < 40; ++r) {
+    double mean = 0, var = 0;
+    for (int c = 0; c < 8; ++c) mean += x.data()[r * 8 + c] / 8.0;
+    for (int c = 0; c < 8; ++c) var += (x.data()[r * 8 + c] - mean) * (x.data()[r * 8 + c] - mean) / 8.0;
+    for (int c = 0; c < 8; ++c) {
+      const double want = (x.data()[r * 8 + c] - mean) / std::sqrt(var + 1e-6) * w[c] + bias[c];
+      ASSERT_NEAR(y.data()[r * 8 + c], want, 1e-5) << "row " << r << ", column " << c;
+    }
+  }
+  // A scalar weight is not the op's [C] scale: the nodes stay as written.
+  const std::string scalar = decomposed_layer_norm({});
+  EXPECT_EQ(q8::Model::load_from_memory(scalar.data(), scalar.size(), "s.onnx").describe().size(), 9u);
+}
+
+}  // namespace

@@ -293,6 +293,70 @@ void fuse_gelu(Graph& g) {
   g.compact(dead);
 }
 
+void fuse_layer_norm(Graph& g) {
+  auto scalar = [&g](int v, float& out) {
+    const ConstTensor* c = v == kNoValue ? nullptr : g.values[v].constant.get();
+    if (!c || c->dtype != DType::Float32 || c->numel() != 1) return false;
+    out = c->data<float>()[0];
+    return true;
+  };
+  // One float per position of the last axis (PyTorch's weight and bias, shaped [C], C > 1).
+  auto per_last_axis = [&g](int v) {
+    const ConstTensor* c = v == kNoValue ? nullptr : g.values[v].constant.get();
+    return c && c->dtype == DType::Float32 && c->dims.size() == 1 && c->dims[0] > 1;
+  };
+  auto mean_of_last_axis = [&g](const Node& n) {
+    if (n.op != Op::ReduceMean || n.attr_int("keepdims", 1) != 1 || n.inputs.size() > 1) return false;
+    return n.attr_ints("axes") == std::vector<int64_t>{-1};
+  };
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  // The sole reader of node n's result if it has op `op`, or -1.
+  auto next = [&](int n, Op op) {
+    const int r = index.sole_reader(g, g.nodes[n].outputs[0]);
+    return r >= 0 && g.nodes[r].op == op && !dead[r] ? r : -1;
+  };
+  // The input of binary node n other than `v`.
+  auto other = [&g](int n, int v) { return g.nodes[n].inputs[0] == v ? g.nodes[n].inputs[1] : g.nodes[n].inputs[0]; };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (dead[i] || !mean_of_last_axis(g.nodes[i])) continue;
+    const int x = g.nodes[i].inputs[0], mean = static_cast<int>(i);
+    const int sub = next(mean, Op::Sub);
+    if (sub < 0 || g.nodes[sub].inputs[0] != x || g.values[x].dtype != DType::Float32) continue;
+    const int centred = g.nodes[sub].outputs[0];
+    const std::vector<int> readers = index.readers(g, centred);
+    if (readers.size() != 2 || g.is_graph_output(centred)) continue;
+    const int pow = g.nodes[readers[0]].op == Op::Pow ? readers[0] : readers[1];
+    const int div = pow == readers[0] ? readers[1] : readers[0];
+    float two = 0.f, eps = 0.f;
+    if (g.nodes[pow].op != Op::Pow || g.nodes[pow].inputs[0] != centred || !scalar(g.nodes[pow].inputs[1], two) ||
+        two != 2.f)
+      continue;
+    const int var = next(pow, Op::ReduceMean);
+    if (var < 0 || !mean_of_last_axis(g.nodes[var])) continue;
+    const int add_eps = next(var, Op::Add);
+    if (add_eps < 0 || !scalar(other(add_eps, g.nodes[var].outputs[0]), eps) || !(eps >= 0.f)) continue;
+    const int root = next(add_eps, Op::Sqrt);
+    if (root < 0 || next(root, Op::Div) != div || g.nodes[div].inputs[0] != centred) continue;
+    const int scale = next(div, Op::Mul);
+    if (scale < 0 || !per_last_axis(other(scale, g.nodes[div].outputs[0]))) continue;
+    const int shift = next(scale, Op::Add);
+    if (shift < 0 || !per_last_axis(other(shift, g.nodes[scale].outputs[0]))) continue;
+    // The first ReduceMean becomes the LayerNormalization writing the last Add's result: it
+    // follows x's producer and precedes every reader of that result.
+    Node& ln = g.nodes[i];
+    const int w = other(scale, g.nodes[div].outputs[0]), b = other(shift, g.nodes[scale].outputs[0]);
+    ln.op = Op::LayerNormalization;
+    ln.inputs = {x, w, b};
+    ln.outputs = {g.nodes[shift].outputs[0]};
+    ln.attrs.clear();
+    ln.attrs["axis"] = Attribute{Attribute::Kind::Int, -1, 0.f, {}, {}, {}, {}};
+    ln.attrs["epsilon"] = Attribute{Attribute::Kind::Float, 0, eps, {}, {}, {}, {}};
+    for (int d : {sub, pow, var, add_eps, root, div, scale, shift}) dead[d] = true;
+  }
+  g.compact(dead);
+}
+
 void simplify(Graph& g) {
   fold_constants(g);
   remove_identities(g);
@@ -306,6 +370,7 @@ void lower_for_runtime(Graph& g) {
   lower_quantized(g);
   fuse_silu(g);
   fuse_gelu(g);
+  fuse_layer_norm(g);
   fuse_activations(g);
   g.validate();
 }

@@ -30,6 +30,11 @@ void fuse_silu(Graph& g);
 // read only by the next) becomes one Gelu node, bit for bit the same result in fp32. The
 // quantizer runs it too, so the whole activation is one 256-entry table in int8.
 void fuse_gelu(Graph& g);
+// LayerNorm over the last axis as PyTorch exports it before opset 17 (ReduceMean, Sub, Pow 2,
+// ReduceMean, Add eps, Sqrt, Div, Mul by a [C] weight, Add a [C] bias) becomes one
+// LayerNormalization: one pass over each row instead of nine. It runs after simplify(), so a saved
+// model keeps the opset it was written at.
+void fuse_layer_norm(Graph& g);
 
 // QDQ patterns and QOperator nodes become q8's integer ops (QuantizedConv, QuantizedDense,
 // QuantizedAdd, pools and reshapes on uint8), with every uint8 value's scale and zero point

@@ -119,14 +119,15 @@ enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow };
 constexpr size_t kTableBinaryOps = 4;  // Add, Sub, Mul, Div
 // Element-wise activations: ONNX's Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf,
 // Sqrt, Exp, and Silu (x * sigmoid(x)). alpha/beta are HardSigmoid's, LeakyRelu's and Elu's.
-enum class UnaryKind : uint8_t { Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp, Silu };
+enum class UnaryKind : uint8_t { Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp, Silu, Gelu };
 struct UnaryParams {
   UnaryKind kind = UnaryKind::Sigmoid;
   float alpha = 0.f, beta = 0.f;
 };
 // out[i] = f(x[i]). Sigmoid, Tanh, Elu, Erf, Exp and Silu are evaluated in float by
 // kernels/f32_math.h (within a few float ulps of the exact value; the bounds per function are
-// tested in tests/kernels/test_f32_kernels.cpp); HardSigmoid, HardSwish and LeakyRelu are their
+// tested in tests/kernels/test_f32_kernels.cpp); Gelu is ((x * (erf(x / sqrt2) + 1)) * 0.5 in float
+// steps, the graph PyTorch exports; HardSigmoid, HardSwish and LeakyRelu are their
 // ONNX formulas in float (alpha * x + beta: a multiply, then an add); Sqrt is IEEE's. NaN in gives
 // NaN out. The scalar table's entry, and the reference the SIMD tables match bit for bit.
 void f32_unary__scalar(size_t n, const float* x, float* out, const UnaryParams& p);

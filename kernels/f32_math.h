@@ -230,6 +230,17 @@ inline typename O::F erf(typename O::F x) {
   return O::from_bits(O::bits(t) | (O::bits(x) & I(kSignBit)));
 }
 
+// gelu(x) = x Phi(x) in the form PyTorch exports nn.GELU as (Div, Erf, Add, Mul, Mul):
+// ((x * (erf(x / sqrt2) + 1)) * 0.5, each step one float operation in that order, so the fused op
+// gives the bits of the graph it replaces.
+constexpr float kGeluSqrt2 = 1.41421353816986083984375f;  // float(sqrt(2)), the constant PyTorch writes
+
+template <class O>
+inline typename O::F gelu(typename O::F x) {
+  using F = typename O::F;
+  return (x * (erf<O>(O::div(x, F(kGeluSqrt2))) + F(1.0f))) * F(0.5f);
+}
+
 // ONNX's Elu: x < 0 ? alpha (e^x - 1) : x. Below -30, e^x - 1 is -1 in float.
 template <class O>
 inline typename O::F elu(typename O::F x, typename O::F alpha) {

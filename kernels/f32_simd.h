@@ -521,6 +521,7 @@ void unary(size_t n, const float* x, float* out, const UnaryParams& p) {
     case UnaryKind::Sqrt: map_unary<Arch>(n, x, out, [](V v) { return O::sqrt(v); }); return;
     case UnaryKind::Exp: map_unary<Arch>(n, x, out, [](V v) { return f32_math::exp<O>(v); }); return;
     case UnaryKind::Silu: map_unary<Arch>(n, x, out, [](V v) { return f32_math::silu<O>(v); }); return;
+    case UnaryKind::Gelu: map_unary<Arch>(n, x, out, [](V v) { return f32_math::gelu<O>(v); }); return;
   }
 }
 

@@ -347,3 +347,41 @@ TEST(Unary, SigmoidTimesItsInputFusesIntoOneSilu) {
 }
 
 }  // namespace
+
+namespace {
+
+// com.microsoft's Gelu (what q8 writes for a fused GELU) in a QDQ file runs as a 256-entry table
+// whose bytes are GELU quantized: x -> Q -> DQ -> Gelu -> Q -> DQ.
+TEST(UnaryInt8, GeluRunsAsATableOfTheQuantizedFunction) {
+  const float s_in = 0.04f, s_out = 0.03f;
+  const int z_in = 140, z_out = 10;
+  OnnxModelBuilder b(13);
+  auto* ms = b.m.add_opset_import();
+  ms->set_domain("com.microsoft");
+  ms->set_version(1);
+  b.input("x", {1, 256});
+  b.init_f("s_in", {}, {s_in});
+  b.init_8bit("z_in", kU8, {}, {static_cast<int8_t>(z_in)});
+  b.init_f("s_out", {}, {s_out});
+  b.init_8bit("z_out", kU8, {}, {static_cast<int8_t>(z_out)});
+  b.node("QuantizeLinear", {"x", "s_in", "z_in"}, {"xq"}, "q_in");
+  b.node("DequantizeLinear", {"xq", "s_in", "z_in"}, {"xd"}, "dq_in");
+  b.node("Gelu", {"xd"}, {"f"}, "act").set_domain("com.microsoft");
+  b.node("QuantizeLinear", {"f", "s_out", "z_out"}, {"fq"}, "q_out");
+  b.node("DequantizeLinear", {"fq", "s_out", "z_out"}, {"y"}, "dq_out");
+  b.output("y");
+  const std::string bytes = b.bytes();
+  expect_table(bytes, "Gelu", s_in, z_in, s_out, z_out,
+               [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); });
+  const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "gelu");
+  bool found = false;
+  for (const q8::NodeInfo& ni : m.describe())
+    if (ni.name == "act") {
+      found = true;
+      EXPECT_TRUE(ni.int8);
+      EXPECT_EQ(ni.kernel.rfind("qu8_lookup", 0), 0u) << ni.kernel;
+    }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace

@@ -135,9 +135,12 @@ enum class Op : uint16_t {
   // inputs: x, w [C][K/group][KH][KW] int8, bias [K] int32 (optional); ConvTranspose's attrs and
   // "w_scale" (K), "qmin"/"qmax"
   QuantizedConvTranspose,
+  // x * Phi(x), the Erf form (kern::UnaryKind::Gelu): q8's fusion of the pattern PyTorch exports
+  // for nn.GELU (fuse_gelu), written as com.microsoft's Gelu; in int8, a 256-entry table.
+  Gelu,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedConvTranspose) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::Gelu) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

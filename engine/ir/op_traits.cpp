@@ -82,6 +82,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedDenseFloat, "QuantizedDenseFloat", 2, 3, D::Dequantize, s::dense, R::Integer, false, false, nullptr},
     {Op::QuantizedConvTranspose, "QuantizedConvTranspose", 2, 3, D::Uint8, s::conv_transpose, R::Integer, false, false,
      nullptr},
+    {Op::Gelu, "Gelu", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

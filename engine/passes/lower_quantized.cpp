@@ -258,6 +258,7 @@ class Lowering {
     bool float_out = false;          // no QuantizeLinear: y is the op's float32 result
   };
 
+  int matmul_bias_add(const Node& n) const;
   void lower_qoperator(size_t i);
   bool lower_qdq(size_t i);
   bool match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const;
@@ -480,7 +481,8 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Exp:
     case Op::Silu:
     case Op::QuantizedDenseFloat:
-    case Op::QuantizedConvTranspose: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::QuantizedConvTranspose:
+    case Op::Gelu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
   }
 }
 
@@ -507,6 +509,23 @@ bool Lowering::lower_qdq(size_t i) {
   const bool binary = n.op == Op::Add || n.op == Op::Mul;  // two quantized activations
   const bool lookup = op_traits(n.op).int8 == Int8Role::TableLookup;
   if (!weighted && !passthrough && !pool && !binary && !lookup) return false;
+  // A MatMul's bias Add (a Linear on a rank > 2 input) becomes the integer op's bias: the MatMul
+  // takes it as a third input, as Gemm has one.
+  const int bias_add = n.op == Op::MatMul ? matmul_bias_add(n) : -1;
+  if (bias_add >= 0) {
+    const Node& a = g_.nodes[bias_add];
+    const int result = n.outputs[0];
+    n.inputs.push_back(a.inputs[0] == result ? a.inputs[1] : a.inputs[0]);
+    n.outputs[0] = a.outputs[0];
+    if (lower_qdq(i)) {  // once: a MatMul with three inputs has no bias Add to take
+      kill(bias_add);
+      move_shape_readers({result}, g_.nodes[i].outputs[0]);
+      return true;
+    }
+    Node& m = g_.nodes[i];
+    m.inputs.pop_back();
+    m.outputs[0] = result;
+  }
   QdqEdges e;
   if (!match_qdq(n, weighted || binary || lookup, e)) {
     // A Gemm or MatMul whose result stays float (the classifier ending a network) still
@@ -579,6 +598,24 @@ bool Lowering::match_qdq(const Node& n, bool absorb_acts, QdqEdges& e) const {
   e.y = qn.outputs[0];
   for (int act : e.acts) clamp_range(g_.nodes[act], e.out, e.qmin, e.qmax);
   return true;
+}
+
+// The Add after MatMul n that adds a constant (or dequantized constant) bias of one value per
+// output column, broadcast along the last axis, or -1.
+int Lowering::matmul_bias_add(const Node& n) const {
+  const int dqw = dq_constant(n.inputs[1]);
+  if (n.inputs.size() != 2 || dqw < 0) return -1;
+  const ConstTensor* wt = constant(g_.nodes[dqw].inputs[0]);
+  const int r = sole_reader(n.outputs[0]);
+  if (wt->dims.size() != 2 || r < 0 || g_.nodes[r].op != Op::Add) return -1;
+  const Node& add = g_.nodes[r];
+  const int bv = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
+  const int dqb = dq_constant(bv);
+  const ConstTensor* b = constant(dqb >= 0 ? g_.nodes[dqb].inputs[0] : bv);
+  if (!b || (dqb < 0 && b->dtype != DType::Float32) || (b->numel() != wt->dims[1] && b->numel() != 1)) return -1;
+  for (size_t d = 0; d + 1 < b->dims.size(); ++d)
+    if (b->dims[d] != 1) return -1;
+  return r;
 }
 
 bool Lowering::lower_qdq_binary(Node& n, const QdqEdges& e) {

@@ -260,6 +260,114 @@ void fuse_silu(Graph& g) {
   g.compact(dead);
 }
 
+void fuse_gelu(Graph& g) {
+  // The constants of PyTorch's export of nn.GELU: x / float(sqrt(2)), + 1, * 0.5. The fused op
+  // (kern::UnaryKind::Gelu) does exactly these float steps, so only these constants match.
+  constexpr float kSqrt2 = 1.41421353816986083984375f;
+  auto is_scalar = [&g](int v, float want) {
+    const ConstTensor* c = v == kNoValue ? nullptr : g.values[v].constant.get();
+    return c && c->dtype == DType::Float32 && c->numel() == 1 && c->data<float>()[0] == want;
+  };
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  // The sole reader of node n's result if it has op `op` and its other input is `other` (or, with
+  // other == kNoValue, a scalar constant `c`); else -1.
+  auto next = [&](int n, Op op, int other, float c) {
+    const int r = index.sole_reader(g, g.nodes[n].outputs[0]);
+    if (r < 0 || g.nodes[r].op != op || g.nodes[r].inputs.size() != 2) return -1;
+    const Node& rn = g.nodes[r];
+    const int o = rn.inputs[0] == g.nodes[n].outputs[0] ? rn.inputs[1] : rn.inputs[0];
+    return (other != kNoValue ? o == other : is_scalar(o, c)) ? r : -1;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].op != Op::Erf) continue;
+    const int div = producer[g.nodes[i].inputs[0]];
+    if (div < 0 || g.nodes[div].op != Op::Div || !is_scalar(g.nodes[div].inputs[1], kSqrt2)) continue;
+    const int x = g.nodes[div].inputs[0];
+    if (g.values[x].dtype != DType::Float32 || index.sole_reader(g, g.nodes[div].outputs[0]) != static_cast<int>(i))
+      continue;
+    const int add = next(static_cast<int>(i), Op::Add, kNoValue, 1.f);
+    const int mul = add < 0 ? -1 : next(add, Op::Mul, x, 0.f);
+    const int half = mul < 0 ? -1 : next(mul, Op::Mul, kNoValue, 0.5f);
+    if (half < 0) continue;
+    // The Erf becomes the Gelu and writes the last Mul's result: it follows x's producer and
+    // precedes every reader of that result.
+    Node& gelu = g.nodes[i];
+    gelu.op = Op::Gelu;
+    gelu.inputs = {x};
+    gelu.outputs = {g.nodes[half].outputs[0]};
+    dead[div] = dead[add] = dead[mul] = dead[half] = true;
+  }
+  g.compact(dead);
+}
+
+void fuse_layer_norm(Graph& g) {
+  auto scalar = [&g](int v, float& out) {
+    const ConstTensor* c = v == kNoValue ? nullptr : g.values[v].constant.get();
+    if (!c || c->dtype != DType::Float32 || c->numel() != 1) return false;
+    out = c->data<float>()[0];
+    return true;
+  };
+  // One float per position of the last axis (PyTorch's weight and bias, shaped [C], C > 1).
+  auto per_last_axis = [&g](int v) {
+    const ConstTensor* c = v == kNoValue ? nullptr : g.values[v].constant.get();
+    return c && c->dtype == DType::Float32 && c->dims.size() == 1 && c->dims[0] > 1;
+  };
+  auto mean_of_last_axis = [&g](const Node& n) {
+    if (n.op != Op::ReduceMean || n.attr_int("keepdims", 1) != 1 || n.inputs.size() > 1) return false;
+    return n.attr_ints("axes") == std::vector<int64_t>{-1};
+  };
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  // The sole reader of node n's result if it has op `op`, or -1.
+  auto next = [&](int n, Op op) {
+    const int r = index.sole_reader(g, g.nodes[n].outputs[0]);
+    return r >= 0 && g.nodes[r].op == op && !dead[r] ? r : -1;
+  };
+  // The input of binary node n other than `v`.
+  auto other = [&g](int n, int v) { return g.nodes[n].inputs[0] == v ? g.nodes[n].inputs[1] : g.nodes[n].inputs[0]; };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (dead[i] || !mean_of_last_axis(g.nodes[i])) continue;
+    const int x = g.nodes[i].inputs[0], mean = static_cast<int>(i);
+    const int sub = next(mean, Op::Sub);
+    if (sub < 0 || g.nodes[sub].inputs[0] != x || g.values[x].dtype != DType::Float32) continue;
+    const int centred = g.nodes[sub].outputs[0];
+    const std::vector<int> readers = index.readers(g, centred);
+    if (readers.size() != 2 || g.is_graph_output(centred)) continue;
+    const int pow = g.nodes[readers[0]].op == Op::Pow ? readers[0] : readers[1];
+    const int div = pow == readers[0] ? readers[1] : readers[0];
+    float two = 0.f, eps = 0.f;
+    if (g.nodes[pow].op != Op::Pow || g.nodes[pow].inputs[0] != centred || !scalar(g.nodes[pow].inputs[1], two) ||
+        two != 2.f)
+      continue;
+    const int var = next(pow, Op::ReduceMean);
+    if (var < 0 || !mean_of_last_axis(g.nodes[var])) continue;
+    const int add_eps = next(var, Op::Add);
+    if (add_eps < 0 || !scalar(other(add_eps, g.nodes[var].outputs[0]), eps) || !(eps >= 0.f)) continue;
+    const int root = next(add_eps, Op::Sqrt);
+    if (root < 0 || next(root, Op::Div) != div || g.nodes[div].inputs[0] != centred) continue;
+    const int scale = next(div, Op::Mul);
+    if (scale < 0 || !per_last_axis(other(scale, g.nodes[div].outputs[0]))) continue;
+    const int shift = next(scale, Op::Add);
+    if (shift < 0 || !per_last_axis(other(shift, g.nodes[scale].outputs[0]))) continue;
+    // The first ReduceMean becomes the LayerNormalization writing the last Add's result: it
+    // follows x's producer and precedes every reader of that result.
+    Node& ln = g.nodes[i];
+    const int w = other(scale, g.nodes[div].outputs[0]), b = other(shift, g.nodes[scale].outputs[0]);
+    ln.op = Op::LayerNormalization;
+    ln.inputs = {x, w, b};
+    ln.outputs = {g.nodes[shift].outputs[0]};
+    ln.attrs.clear();
+    ln.attrs["axis"] = Attribute{Attribute::Kind::Int, -1, 0.f, {}, {}, {}, {}};
+    ln.attrs["epsilon"] = Attribute{Attribute::Kind::Float, 0, eps, {}, {}, {}, {}};
+    for (int d : {sub, pow, var, add_eps, root, div, scale, shift}) dead[d] = true;
+  }
+  g.compact(dead);
+}
+
 void simplify(Graph& g) {
   fold_constants(g);
   remove_identities(g);
@@ -272,6 +380,8 @@ void simplify(Graph& g) {
 void lower_for_runtime(Graph& g) {
   lower_quantized(g);
   fuse_silu(g);
+  fuse_gelu(g);
+  fuse_layer_norm(g);
   fuse_activations(g);
   g.validate();
 }

@@ -26,6 +26,15 @@ void fuse_activations(Graph& g);
 // SiLU as exported (x * Sigmoid(x), the Sigmoid read only by the Mul, float) becomes one Silu node:
 // one pass over the tensor instead of two. Silu has no ONNX form, so this runs after simplify().
 void fuse_silu(Graph& g);
+// GELU as PyTorch exports nn.GELU (Div by sqrt(2), Erf, Add 1, Mul by x, Mul by 0.5, each result
+// read only by the next) becomes one Gelu node, bit for bit the same result in fp32. The
+// quantizer runs it too, so the whole activation is one 256-entry table in int8.
+void fuse_gelu(Graph& g);
+// LayerNorm over the last axis as PyTorch exports it before opset 17 (ReduceMean, Sub, Pow 2,
+// ReduceMean, Add eps, Sqrt, Div, Mul by a [C] weight, Add a [C] bias) becomes one
+// LayerNormalization: one pass over each row instead of nine. It runs after simplify(), so a saved
+// model keeps the opset it was written at.
+void fuse_layer_norm(Graph& g);
 
 // QDQ patterns and QOperator nodes become q8's integer ops (QuantizedConv, QuantizedDense,
 // QuantizedAdd, pools and reshapes on uint8), with every uint8 value's scale and zero point

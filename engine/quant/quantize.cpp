@@ -145,7 +145,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QLinearSigmoid:
     case Op::QLinearLeakyRelu:
     case Op::QuantizedDenseFloat:
-    case Op::QuantizedConvTranspose: return false;  // not weighted ops
+    case Op::QuantizedConvTranspose:
+    case Op::Gelu: return false;  // not weighted ops
   }
   return false;
 }
@@ -188,6 +189,23 @@ bool quantizable(const Graph& g, const Node& n, const std::vector<Shape>& shapes
   return false;
 }
 
+// The Add after MatMul n that adds a constant bias of one value per output column (its sole
+// reader), or -1.
+int matmul_bias_add(const Graph& g, const Node& n, const ir::ConsumerIndex& index) {
+  if (n.op != Op::MatMul) return -1;
+  const ConstTensor* w = const_of(g, n.inputs[1]);
+  const int r = index.sole_reader(g, n.outputs[0]);
+  if (!w || w->dims.size() != 2 || r < 0 || g.nodes[r].op != Op::Add) return -1;
+  const Node& add = g.nodes[r];
+  const ConstTensor* b = const_of(g, add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0]);
+  if (!b || b->dtype != DType::Float32 || (b->numel() != w->dims[1] && b->numel() != 1)) return -1;
+  for (size_t d = 0; d + 1 < b->dims.size(); ++d)
+    if (b->dims[d] != 1) return -1;  // broadcast along the last axis only
+  return r;
+}
+
+bool is_int8(Role r) { return r == Role::Compute || r == Role::Pool || r == Role::PassThrough; }
+
 Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options& o) {
   Selection s;
   s.role.assign(g.nodes.size(), Role::None);
@@ -204,6 +222,12 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
       s.role[i] = Role::Pool;
     } else {
       s.role[i] = Role::Compute;
+      // A MatMul's bias Add (a Linear on a rank > 2 input) stays a float Add in the file; the
+      // lowering folds it into the integer op's int32 bias.
+      if (const int b = matmul_bias_add(g, n, index); b >= 0 && !o.exclude.count(g.nodes[b].name)) {
+        s.role[b] = Role::Absorbed;
+        s.out[i] = g.nodes[b].outputs[0];
+      }
       // A chain of Relu/Clip after the op (F.relu6 exports as Relu then Clip) becomes its clamp.
       for (int r = index.sole_reader(g, s.out[i]);
            r >= 0 && !o.exclude.count(g.nodes[r].name) && ir::op_traits(g.nodes[r].op).int8 == ir::Int8Role::Clamp &&
@@ -214,10 +238,17 @@ Selection select(const Graph& g, const std::vector<Shape>& shapes, const Options
       }
     }
   }
+  // A table lookup whose result no int8 node reads would only round its input to uint8 on the way
+  // to fp32 ops (a decomposed LayerNorm's Sqrt): it stays fp32. Readers follow in node order, so
+  // one backward pass settles chains of them.
+  for (size_t i = g.nodes.size(); i-- > 0;) {
+    if (s.role[i] != Role::Compute || ir::op_traits(g.nodes[i].op).int8 != ir::Int8Role::TableLookup) continue;
+    bool int8_reader = false;
+    for (int r : index.readers(g, s.out[i])) int8_reader |= is_int8(s.role[r]);
+    if (!int8_reader) s.role[i] = Role::None;
+  }
   return s;
 }
-
-bool is_int8(Role r) { return r == Role::Compute || r == Role::Pool || r == Role::PassThrough; }
 
 std::shared_ptr<ConstTensor> make_tensor(DType t, Shape dims) {
   auto c = std::make_shared<ConstTensor>();
@@ -416,6 +447,69 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
     n.outputs[0] = add.outputs[0];
     index.add(g, static_cast<int>(i));
     dead[r] = true;
+  }
+  g.compact(dead);
+  return g;
+}
+
+// ConvNeXt's layer scale, MatMul(x, W) + b -> [Transpose(0,3,1,2)] -> Mul(gamma), with gamma one
+// constant per output column of W (shaped [N], or [N,1,1] after the Transpose to NCHW), is
+// MatMul(x, W * gamma) + b * gamma: the Mul folds into the weights, which are quantized per
+// column anyway, and the Transpose's result is the Mul's.
+Graph fold_layer_scale(const Graph& src) {
+  Graph g = src;
+  std::vector<bool> dead(g.nodes.size(), false);
+  ir::ConsumerIndex index(g);
+  auto fresh = [&g](const std::string& base) {
+    std::string v = base;
+    for (int k = 1; g.find_value(v) != ir::kNoValue; ++k) v = base + "_" + std::to_string(k);
+    return v;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].op != Op::MatMul) continue;
+    const int add = matmul_bias_add(g, g.nodes[i], index);
+    if (add < 0) continue;
+    int last = add;  // the node whose result the Mul scales
+    int r = index.sole_reader(g, g.nodes[add].outputs[0]);
+    bool nchw = false;
+    if (r >= 0 && g.nodes[r].op == Op::Transpose && g.nodes[r].attr_ints("perm") == std::vector<int64_t>{0, 3, 1, 2}) {
+      nchw = true;
+      last = r;
+      r = index.sole_reader(g, g.nodes[r].outputs[0]);
+    }
+    if (r < 0 || g.nodes[r].op != Op::Mul) continue;
+    const Node& mul = g.nodes[r];
+    const int gv = mul.inputs[0] == g.nodes[last].outputs[0] ? mul.inputs[1] : mul.inputs[0];
+    const ConstTensor* gamma = const_of(g, gv);
+    const ConstTensor* w = const_of(g, g.nodes[i].inputs[1]);
+    const int64_t K = w->dims[0], N = w->dims[1];
+    if (!gamma || gamma->dtype != DType::Float32 || gamma->numel() != N || gamma->dims.empty()) continue;
+    // Along the output columns: the last axis, or after the Transpose the channel axis.
+    const size_t axis = gamma->dims.size() - (nchw ? 3 : 1);
+    if (nchw && gamma->dims.size() < 3) continue;
+    bool along = true;
+    for (size_t d = 0; d < gamma->dims.size(); ++d) along &= d == axis || gamma->dims[d] == 1;
+    if (!along) continue;
+    const Node& a = g.nodes[add];
+    const int bv = a.inputs[0] == g.nodes[i].outputs[0] ? a.inputs[1] : a.inputs[0];
+    const ConstTensor* b = const_of(g, bv);
+    auto nw = std::make_shared<ConstTensor>(*w);
+    auto nb = make_tensor(DType::Float32, {N});
+    for (int64_t n = 0; n < N; ++n) {
+      const float s = gamma->data<float>()[n];
+      for (int64_t k = 0; k < K; ++k) nw->mutable_data<float>()[k * N + n] *= s;
+      nb->mutable_data<float>()[n] = b->data<float>()[b->numel() == 1 ? 0 : n] * s;
+    }
+    const std::string name = g.nodes[i].name;
+    const int wid = g.add_value({fresh(name + "/scaled_weight"), DType::Float32, nw->dims, true, nw});
+    const int bid = g.add_value({fresh(name + "/scaled_bias"), DType::Float32, nb->dims, true, nb});
+    g.nodes[i].inputs[1] = wid;
+    Node& an = g.nodes[add];
+    (an.inputs[0] == g.nodes[i].outputs[0] ? an.inputs[1] : an.inputs[0]) = bid;
+    g.nodes[last].outputs[0] = g.nodes[r].outputs[0];
+    dead[r] = true;
+    index.add(g, static_cast<int>(i));
+    index.add(g, add);
   }
   g.compact(dead);
   return g;
@@ -667,7 +761,8 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
 
 Graph quantize(const Graph& original, const std::vector<Sample>& samples, const Options& o) {
   if (samples.empty()) throw Error(original.source + ": the calibration set is empty");
-  Graph src = fuse_matmul_bias(original, samples[0].shapes);
+  Graph src = fold_layer_scale(fuse_matmul_bias(original, samples[0].shapes));
+  ir::fuse_gelu(src);
   check_excludes(original, src, o);
   // Shapes (for the same-shape test of Add) at the calibration samples' shapes.
   Graph shaped = src;

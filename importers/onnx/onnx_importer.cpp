@@ -797,7 +797,8 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::LogSoftmax:
       case ir::Op::QuantizedMul:
       case ir::Op::QuantizedDenseFloat:
-      case ir::Op::QuantizedConvTranspose: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::QuantizedConvTranspose:
+      case ir::Op::Gelu: node_fail(n, "expects 1 output, got " + std::to_string(nout));
       case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
       case ir::Op::Sigmoid:
       case ir::Op::Tanh:
@@ -1013,7 +1014,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::LogSoftmax:
     case ir::Op::QuantizedMul:
     case ir::Op::QuantizedDenseFloat:
-    case ir::Op::QuantizedConvTranspose: break;
+    case ir::Op::QuantizedConvTranspose:
+    case ir::Op::Gelu: break;
     case ir::Op::ReduceMean:
       flag01("keepdims");
       flag01("noop_with_empty_axes");
@@ -1259,7 +1261,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QLinearSigmoid:
       case ir::Op::QLinearLeakyRelu:
       case ir::Op::QuantizedDenseFloat:
-      case ir::Op::QuantizedConvTranspose: break;
+      case ir::Op::QuantizedConvTranspose:
+      case ir::Op::Gelu: break;
     }
   }
 }

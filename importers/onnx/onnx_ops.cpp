@@ -186,6 +186,7 @@ const std::vector<OpSpec>& op_table() {
       {"Exp", ir::Op::Exp, 1, 1, 1, 1, {}},
       {"QLinearSigmoid", ir::Op::QLinearSigmoid, 4, 5, 1, 1, {}, "com.microsoft"},
       {"QLinearLeakyRelu", ir::Op::QLinearLeakyRelu, 4, 5, 1, 1, {{"alpha", Kind::Float}}, "com.microsoft"},
+      {"Gelu", ir::Op::Gelu, 1, 1, 1, 1, {}, "com.microsoft"},  // ONNX Runtime's contrib op: the Erf form
   };
   return table;
 }

@@ -33,6 +33,7 @@ void f32_unary__scalar(size_t n, const float* x, float* out, const UnaryParams& 
     case UnaryKind::Sqrt: map(n, x, out, [](float v) { return O::sqrt(v); }); return;
     case UnaryKind::Exp: map(n, x, out, [](float v) { return f32_math::exp<O>(v); }); return;
     case UnaryKind::Silu: map(n, x, out, [](float v) { return f32_math::silu<O>(v); }); return;
+    case UnaryKind::Gelu: map(n, x, out, [](float v) { return f32_math::gelu<O>(v); }); return;
   }
 }
 

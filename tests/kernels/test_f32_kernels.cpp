@@ -40,7 +40,7 @@ constexpr size_t kGuard = 64;          // floats after each output buffer that m
 constexpr const char* kUnaryHashes =
     "Sigmoid:98d761ac4d38b1c2 Tanh:5f33173b0016a9c2 HardSigmoid:9e1749889c120d04 HardSwish:9df74982371e583a "
     "LeakyRelu:ea56e0f09c7f39b0 Elu:0cc54db232baaf21 Erf:3173b3421179cd3b Sqrt:8287b736adfb957e "
-    "Exp:801c131d68696a99 Silu:e23bd9327040fa29 ";
+    "Exp:801c131d68696a99 Silu:e23bd9327040fa29 Gelu:eff15012ef5cd7c6 ";
 
 bool cpu_supports(const std::string& isa) {
   if (isa == "scalar") return true;
@@ -958,6 +958,7 @@ const UnaryCase kUnaryCases[] = {
     {"Sqrt", {UnaryKind::Sqrt, 0.f, 0.f}, 0},
     {"Exp", {UnaryKind::Exp, 0.f, 0.f}, 2},
     {"Silu", {UnaryKind::Silu, 0.f, 0.f}, 4},
+    {"Gelu", {UnaryKind::Gelu, 0.f, 0.f}, 0},
 };
 
 // a * x + b in float, a multiply and then an add as the kernel promises. The product goes through
@@ -965,6 +966,19 @@ const UnaryCase kUnaryCases[] = {
 float float_affine(float a, float x, float b) {
   volatile float ax = a * x;
   return ax + b;
+}
+
+// GELU as the graph PyTorch exports computes it, ((x * (erf(x / sqrt2) + 1)) * 0.5 in float steps
+// with the scalar table's Erf: the fused op promises exactly these bits (the Erf's own accuracy is
+// tested above). volatile keeps the compiler from contracting any two steps into an FMA.
+float gelu_graph(float x) {
+  volatile float d = x / 1.41421353816986083984375f;
+  const float dv = d;
+  float e = 0.f;
+  q8::kern::f32_unary__scalar(1, &dv, &e, {UnaryKind::Erf, 0.f, 0.f});
+  volatile float a = e + 1.f;
+  volatile float m = x * a;
+  return m * 0.5f;
 }
 
 // The exact function, in long double through the C library (an oracle for the test only).
@@ -981,6 +995,7 @@ long double unary_exact(const UnaryParams& p, float xf) {
     case UnaryKind::Sqrt: return std::sqrt(x);
     case UnaryKind::Exp: return std::exp(x);
     case UnaryKind::Silu: return x < -1000 ? 0.0L : x / (1.0L + std::exp(-x));
+    case UnaryKind::Gelu: return gelu_graph(xf);
   }
   return 0;
 }

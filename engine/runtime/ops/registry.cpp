@@ -79,6 +79,7 @@ constexpr Row kRows[] = {
     {Op::QLinearLeakyRelu, &kNotPlannedRuntime},  // lowered to LeakyRelu on uint8
     {Op::QuantizedDenseFloat, &kQuantizedDenseFloatRuntime},
     {Op::QuantizedConvTranspose, &kQuantizedConvTransposeRuntime},
+    {Op::Gelu, &kUnaryRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

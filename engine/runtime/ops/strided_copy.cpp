@@ -1,6 +1,6 @@
 // Slice and Transpose: strided copies of float or uint8 tensors (kern::strided_copy). A Slice of
 // a 4-D tensor works in whatever layout its input has (ShuffleNet's channel split stays NHWC);
-// a Transpose reorders C-order axes.
+// a Transpose reorders C-order axes, or is a view where NHWC already holds the order wanted.
 #include "ir/shape_inference.h"
 #include "kernels/f32_misc.h"
 #include "runtime/ops/ops.h"
@@ -46,9 +46,28 @@ void plan_slice(Plan::Builder& pb, size_t, const Node& n) {
   add_copy_step(pb, n, x, y, s.out, in_strides, base);
 }
 
+// The Transposes around a channels-last block (ConvNeXt's, to NHWC and back) move no data: a
+// 4-D tensor in the engine's NHWC layout holds, in C order, the bytes of its transpose by
+// (0,2,3,1), and a tensor in C order those of its transpose by (0,3,1,2) in NHWC.
+enum class TransposeView { None, ToNhwc, ToNchw };
+TransposeView transpose_view(const Graph& g, const Node& n) {
+  const int v = n.inputs[0];
+  const Shape& xs = shape_of(g, v);
+  if (xs.size() != 4 || g.values[v].constant) return TransposeView::None;
+  const std::vector<int64_t> perm = ir::transpose_perm(g, n, xs.size());
+  if (perm == std::vector<int64_t>{0, 2, 3, 1}) return TransposeView::ToNhwc;
+  if (perm == std::vector<int64_t>{0, 3, 1, 2}) return TransposeView::ToNchw;
+  return TransposeView::None;
+}
+
 void plan_transpose(Plan::Builder& pb, size_t, const Node& n) {
   const Graph& g = pb.g;
   const int v = n.inputs[0];
+  switch (transpose_view(g, n)) {
+    case TransposeView::ToNhwc: pb.define(n.outputs[0], Layout::Plain, pb.get(v, Layout::NHWC)); return;
+    case TransposeView::ToNchw: pb.define(n.outputs[0], Layout::NHWC, pb.get(v, Layout::Plain)); return;
+    case TransposeView::None: break;
+  }
   const Shape& xs = shape_of(g, v);
   const std::vector<int64_t> perm = ir::transpose_perm(g, n, xs.size());
   const std::vector<int64_t> st = ir::c_order_strides(xs);
@@ -62,9 +81,13 @@ void plan_transpose(Plan::Builder& pb, size_t, const Node& n) {
 
 std::string copy_kernel(const Graph&, const Node&, const Dispatch&) { return "strided_copy"; }
 
+std::string transpose_kernel(const Graph& g, const Node& n, const Dispatch&) {
+  return transpose_view(g, n) == TransposeView::None ? "strided_copy" : "view (no copy)";
+}
+
 }  // namespace
 
 const OpRuntime kSliceRuntime = {nullptr, plan_slice, copy_kernel, nullptr};
-const OpRuntime kTransposeRuntime = {nullptr, plan_transpose, copy_kernel, nullptr};
+const OpRuntime kTransposeRuntime = {nullptr, plan_transpose, transpose_kernel, nullptr};
 
 }  // namespace q8::rt

@@ -1,5 +1,5 @@
 // Element-wise activations (Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp,
-// Silu), in whatever layout the input has: one row per op below gives the kernel's function and
+// Silu, Gelu), in whatever layout the input has: one row per op below gives the kernel's function and
 // its attribute defaults, and every op runs kern::F32Kernels::unary; on uint8 tensors (an int8
 // graph) it runs kern::QU8Kernels::lookup through a table built when the plan is.
 #include <algorithm>
@@ -36,6 +36,7 @@ constexpr UnaryRow kUnaryRows[] = {
     {Op::Sqrt, kern::UnaryKind::Sqrt, 0.f, 0.f},
     {Op::Exp, kern::UnaryKind::Exp, 0.f, 0.f},
     {Op::Silu, kern::UnaryKind::Silu, 0.f, 0.f},
+    {Op::Gelu, kern::UnaryKind::Gelu, 0.f, 0.f},
 };
 
 kern::UnaryParams unary_params(const Graph& g, const Node& n) {

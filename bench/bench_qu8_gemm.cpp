@@ -171,10 +171,10 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
   std::vector<uint8_t> b = random_bytes(K * N, rng, 1, 255);
   std::vector<int32_t> bias(N, 100);
   std::vector<float> mult(N, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr) + 64);
+  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes) + 64);
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, reinterpret_cast<const int8_t*>(b.data()), N, 1, bias.data(), mult.data(),
-                          128, pk);
+  q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(b.data()), N, 1,
+                          bias.data(), mult.data(), 128, pk);
   std::vector<uint8_t> out(M * N);
   const q8::kern::QU8Requant p{128, 0, 255};
   for (auto _ : state) {
@@ -204,10 +204,10 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   std::vector<uint8_t> w = random_bytes(Kout * C * R * R, rng, 1, 255);
   std::vector<int32_t> bias(Kout, 100);
   std::vector<float> mult(Kout, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr, k->kr) + 64);
+  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr, k->kr, k->weight_bytes) + 64);
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_conv_pack(g, k->nr, k->kr, reinterpret_cast<const int8_t*>(w.data()), bias.data(), mult.data(), 128,
-                          pk);
+  q8::kern::qu8_conv_pack(g, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(w.data()), bias.data(),
+                          mult.data(), 128, pk);
   std::vector<const uint8_t*> ind(g.out_pixels() * g.taps());
   q8::kern::qu8_conv_indirection_init(g, 0, in.data(), zero.data(), ind.data());
   std::vector<uint8_t> out(g.out_pixels() * Kout);

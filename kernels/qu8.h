@@ -29,12 +29,14 @@ struct QU8Requant {
 // ---- Weight packing for GEMM and indirect GEMM --------------------------------------------
 //
 // Per group, panels of `nr` output channels, input channels in groups of `kr` (4 or 8: the
-// table's QU8Kernels::kr, the width of its dot-product step); within a panel:
-//   [nr int32 bias'] [taps x ceil(Cg/kr) blocks of (nr x kr int8)] [nr float M]
+// table's QU8Kernels::kr, the width of its dot-product step), each weight stored in
+// `weight_bytes` bytes (the table's QU8Kernels::weight_bytes: 1 = int8; 2 = the same value as
+// int16, for kernels that multiply int16 straight from memory); within a panel:
+//   [nr int32 bias'] [taps x ceil(Cg/kr) blocks of (nr x kr weights)] [nr float M]
 // Block b of tap t holds, for lane n, the kr weights w[n][t][kr*b .. kr*b+kr-1] (channels past Cg
 // are zero). With kr = 4 one 32-bit lane holds 4 consecutive input channels of one output
-// channel (SDOT, vpdpbusd); with kr = 8 one 16-byte vector holds 2 output channels x 8 input
-// channels, the right operand of Arm's I8MM USMMLA.
+// channel (SDOT, vpdpbusd; as int16, one 64-bit lane); with kr = 8 one 16-byte vector holds 2
+// output channels x 8 input channels, the right operand of Arm's I8MM USMMLA.
 // Output channels past Kg in the last panel have zero weights, bias and M.
 //
 // The zero-point algebra (z_a: input zero point; weights already centred, i.e. w - z_w):
@@ -45,18 +47,19 @@ struct QU8Requant {
 // every tap, so padding taps must read z_a (see `zero` below), contributing (z_a - z_a) * w = 0.
 // A kernel reads each activation row in whole blocks, up to kr - 1 bytes past Cg: those bytes
 // (whatever they hold) meet the zero weights past Cg, so they add nothing.
-size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr);  // all groups
+size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes);  // all groups
 // w: [K][Cg][KH][KW] int8, centred (zero point already subtracted and in range);
 // bias: K int32 (or null); multiplier: K floats M[c] = s_in * s_w[c] / s_out.
-// Group `grp`'s packing starts at packed + grp * qu8_conv_packed_bytes(g, nr, kr) / groups.
-void qu8_conv_pack(const ConvGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
-                   const float* multiplier, uint8_t a_zero_point, void* packed);
+// Group `grp`'s packing starts at packed + grp * qu8_conv_packed_bytes(...) / groups.
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
+                   const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
 
 // Dense: B is Kd x N with b(k, n) = B[k * b_row_stride + n * b_col_stride] (int8, centred);
 // packed like a 1x1 conv with Cg = Kd.
-size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr, size_t kr);
-void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
-                   const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr, size_t kr, size_t weight_bytes);
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, size_t weight_bytes, const int8_t* B, size_t b_row_stride,
+                   size_t b_col_stride, const int32_t* bias, const float* multiplier, uint8_t a_zero_point,
+                   void* packed);
 
 // The largest QU8Kernels::kr of any table: activation rows, input tensors and the zero row must
 // stay readable for kQu8MaxKr - 1 bytes past their last channel.
@@ -113,8 +116,9 @@ struct QU8PoolParams {
 // ---- The table -----------------------------------------------------------------------------
 struct QU8Kernels {
   const char* isa = "scalar";
-  size_t mr = 1, nr = 1;  // GEMM tile; weights for this table are packed with this nr
-  size_t kr = 4;          // ... and this K group (4 or 8, at most kQu8MaxKr)
+  size_t mr = 1, nr = 1;    // GEMM tile; weights for this table are packed with this nr
+  size_t kr = 4;            // ... and this K group (4 or 8, at most kQu8MaxKr)
+  size_t weight_bytes = 1;  // ... and this size per weight (1: int8; 2: int16), qu8_conv_pack
 
   // Output pixels/rows [0, mr') x channels [0, nc) of one panel (nc <= nr, mr' <= mr).
   // kc is the unpadded channel count per tap (Cg, or Kd for gemm); the kernel reads each

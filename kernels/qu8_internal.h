@@ -22,11 +22,12 @@ void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, s
                             uint8_t* c, size_t c_stride, const QU8Requant& p);
 
 #if defined(Q8_ARCH_X86)
-// kernels/x86/qu8_gemm_avx2.cpp (AVX2: u8/s8 widened to int16 in-register, vpmaddwd; exact).
-constexpr size_t kQu8Avx2MR = 4, kQu8Avx2NR = 16;
-void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+// kernels/x86/qu8_gemm_avx2.cpp (AVX2: weights packed as int16, u8 widened to int16 in-register,
+// vpmaddwd; exact).
+constexpr size_t kQu8Avx2MR = 3, kQu8Avx2NR = 16;
+void qu8_igemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                             uint8_t* c, size_t c_stride, const QU8Requant& p);
-void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p);
 // kernels/x86/qu8_gemm_avx512.cpp (AVX-512 F+BW, no VNNI: int16 widening, vpmaddwd; exact).
 constexpr size_t kQu8Avx512MR = 8, kQu8Avx512NR = 16;

@@ -15,9 +15,10 @@ namespace {
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
-// One panel (qu8.h): [nr int32 bias'][taps x ceil(Cg/kr) blocks of nr x kr int8][nr float M].
-size_t panel_bytes(size_t taps, size_t cg, size_t nr, size_t kr) {
-  return nr * sizeof(int32_t) + taps * ceil_div(cg, kr) * nr * kr + nr * sizeof(float);
+// One panel (qu8.h): [nr int32 bias'][taps x ceil(Cg/kr) blocks of nr x kr weights of wb bytes]
+// [nr float M].
+size_t panel_bytes(size_t taps, size_t cg, size_t nr, size_t kr, size_t wb) {
+  return nr * sizeof(int32_t) + taps * ceil_div(cg, kr) * nr * kr * wb + nr * sizeof(float);
 }
 
 // bias' = bias - z_a * sum_k w[k] (the algebra below), computed in int64 and wrapped to int32 like
@@ -29,7 +30,7 @@ int32_t adjusted_bias(int32_t bias, uint8_t a_zero_point, int64_t wsum) {
 }
 
 // Packs one group's panels. wt(kk, t, c) is the centred int8 weight of output channel kk of the
-// group (kk < Kg), tap t and input channel c (c < Cg).
+// group (kk < Kg), tap t and input channel c (c < Cg); stored as int8 (wb = 1) or int16 (wb = 2).
 //
 // The zero-point algebra the micro-kernels rely on (z_a: input zero point):
 //   acc[n] = bias[n] + sum_k (a_k - z_a) * w[n][k]
@@ -38,13 +39,13 @@ int32_t adjusted_bias(int32_t bias, uint8_t a_zero_point, int64_t wsum) {
 // where k runs over every tap and channel, so padding taps must read z_a (the `zero` row);
 // bias' is adjusted_bias().
 template <class W>
-void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, W wt, const int32_t* bias,
+void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, size_t wb, W wt, const int32_t* bias,
                 const float* multiplier, uint8_t a_zero_point, uint8_t* pg) {
-  const size_t blocks = ceil_div(Cg, kr), pb = panel_bytes(taps, Cg, nr, kr);
+  const size_t blocks = ceil_div(Cg, kr), pb = panel_bytes(taps, Cg, nr, kr, wb);
   for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
     uint8_t* pp = pg + panel * pb;
-    int8_t* pw = reinterpret_cast<int8_t*>(pp + nr * sizeof(int32_t));
-    uint8_t* pm = pp + nr * sizeof(int32_t) + taps * blocks * nr * kr;
+    uint8_t* pw = pp + nr * sizeof(int32_t);
+    uint8_t* pm = pp + nr * sizeof(int32_t) + taps * blocks * nr * kr * wb;
     for (size_t lane = 0; lane < nr; ++lane) {
       const size_t kk = panel * nr + lane;
       const bool real = kk < Kg;
@@ -54,7 +55,13 @@ void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, W wt, c
           for (size_t j = 0; j < kr; ++j) {
             const size_t c = kr * b + j;
             const int8_t v = real && c < Cg ? wt(kk, t, c) : int8_t{0};
-            pw[((t * blocks + b) * nr + lane) * kr + j] = v;
+            uint8_t* dst = pw + (((t * blocks + b) * nr + lane) * kr + j) * wb;
+            if (wb == 2) {
+              const int16_t v16 = v;
+              std::memcpy(dst, &v16, sizeof v16);
+            } else {
+              std::memcpy(dst, &v, sizeof v);
+            }
             wsum += v;
           }
       const int32_t b32 = real ? adjusted_bias(bias ? bias[kk] : 0, a_zero_point, wsum) : 0;
@@ -96,30 +103,31 @@ void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t panels,
 
 }  // namespace
 
-size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr) {
-  return g.groups * ceil_div(g.Kg(), nr) * panel_bytes(g.taps(), g.Cg(), nr, kr);
+size_t qu8_conv_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes) {
+  return g.groups * ceil_div(g.Kg(), nr) * panel_bytes(g.taps(), g.Cg(), nr, kr, weight_bytes);
 }
 
-void qu8_conv_pack(const ConvGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
-                   const float* multiplier, uint8_t a_zero_point, void* packed) {
+void qu8_conv_pack(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
+                   const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
-  const size_t group_bytes = qu8_conv_packed_bytes(g, nr, kr) / g.groups;
+  const size_t group_bytes = qu8_conv_packed_bytes(g, nr, kr, weight_bytes) / g.groups;
   for (size_t grp = 0; grp < g.groups; ++grp) {
     const size_t oc0 = grp * Kg;
     auto wt = [&](size_t kk, size_t t, size_t c) { return w[((oc0 + kk) * Cg + c) * taps + t]; };
-    pack_group(Kg, taps, Cg, nr, kr, wt, bias ? bias + oc0 : nullptr, multiplier + oc0, a_zero_point,
+    pack_group(Kg, taps, Cg, nr, kr, weight_bytes, wt, bias ? bias + oc0 : nullptr, multiplier + oc0, a_zero_point,
                static_cast<uint8_t*>(packed) + grp * group_bytes);
   }
 }
 
-size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr, size_t kr) {
-  return ceil_div(N, nr) * panel_bytes(1, Kd, nr, kr);
+size_t qu8_gemm_packed_bytes(size_t Kd, size_t N, size_t nr, size_t kr, size_t weight_bytes) {
+  return ceil_div(N, nr) * panel_bytes(1, Kd, nr, kr, weight_bytes);
 }
 
-void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, const int8_t* B, size_t b_row_stride, size_t b_col_stride,
-                   const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
+void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, size_t weight_bytes, const int8_t* B, size_t b_row_stride,
+                   size_t b_col_stride, const int32_t* bias, const float* multiplier, uint8_t a_zero_point,
+                   void* packed) {
   auto wt = [&](size_t n, size_t, size_t k) { return B[k * b_row_stride + n * b_col_stride]; };
-  pack_group(N, 1, Kd, nr, kr, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
+  pack_group(N, 1, Kd, nr, kr, weight_bytes, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
 }
 
 void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_t* input, const uint8_t* zero,
@@ -130,7 +138,7 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
                   const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
   const size_t nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
-  const size_t pb = panel_bytes(ks, Cg, nr, k.kr);
+  const size_t pb = panel_bytes(ks, Cg, nr, k.kr, k.weight_bytes);
   uint8_t* out_g = out + grp * Kg;
   const uint8_t* pw = static_cast<const uint8_t*>(packed_group);
   run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), ceil_div(Kg, nr), [&](size_t s, size_t rows, size_t panel) {
@@ -141,7 +149,7 @@ void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const 
 
 void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
                   uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p) {
-  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr);
+  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
   run_tiles(m0, m1, k.mr, Kd, ceil_div(N, nr), [&](size_t s, size_t rows, size_t panel) {
     k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,

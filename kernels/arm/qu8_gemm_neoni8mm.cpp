@@ -152,6 +152,7 @@ const QU8Kernels k_table = {
     kMR,
     kNR,
     kKR,
+    1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_8x8c8__neoni8mm),
     Q8_KERNEL(qu8_gemm_8x8c8__neoni8mm),
     Q8_KERNEL(qu8_dwconv__neon),

@@ -159,6 +159,7 @@ const QU8Kernels k_table = {
     kMR,
     kNR,
     4,  // kr: c4 blocks
+    1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_8x8c4__neondot),
     Q8_KERNEL(qu8_gemm_8x8c4__neondot),
     Q8_KERNEL(qu8_dwconv__neon),

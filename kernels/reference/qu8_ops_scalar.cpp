@@ -167,6 +167,7 @@ const QU8Kernels k_scalar_table = {
     kQu8ScalarMR,
     kQu8ScalarNR,
     4,  // kr: c4 blocks
+    1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_4x4c4__scalar),
     Q8_KERNEL(qu8_gemm_4x4c4__scalar),
     Q8_KERNEL(qu8_dwconv__scalar),

@@ -93,6 +93,7 @@ const QU8Kernels k_table = {
     kQu8AmxMR,
     kQu8AmxNR,
     4,  // kr: c4 blocks, one B tile row per block of 16 lanes
+    1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_16x32c4__amx),
     Q8_KERNEL(qu8_gemm_16x32c4__amx),
     Q8_KERNEL(qu8_dwconv__avx512),

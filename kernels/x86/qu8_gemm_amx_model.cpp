@@ -70,6 +70,7 @@ const QU8Kernels* qu8_kernels_amx_model() {
     t.mr = kQu8AmxMR;
     t.nr = kQu8AmxNR;
     t.kr = 4;
+    t.weight_bytes = 1;
     t.igemm = Q8_KERNEL(qu8_igemm_16x32c4__amx_model);
     t.gemm = Q8_KERNEL(qu8_gemm_16x32c4__amx_model);
     return t;

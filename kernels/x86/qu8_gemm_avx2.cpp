@@ -1,30 +1,32 @@
-// int8 GEMM / indirect GEMM micro-kernels for AVX2: tile of up to MR rows x 16 output channels,
-// two ymm of int32 per row, lanes in natural order.
+// int8 GEMM / indirect GEMM micro-kernels for AVX2: tile of up to MR = 3 rows x 16 output
+// channels, exact without VNNI.
 //
-// Exact without VNNI. vpmaddubsw (u8 x s8 -> int16 pair sums) saturates: 255 * (|w1| + |w2|)
-// exceeds 32767 as soon as two same-sign weights of a pair sum past 128, and the weights of real
-// models do (per-channel quantization puts every channel's largest weight at +-127; in ResNet-18
-// 20-50% of the 16-lane x 4-channel blocks hold such a pair, in the seed model all of them), so
-// a pack-time split of those pairs would cost most of what it saves, and int16 accumulation of
-// several vpmaddubsw (the only way to beat one multiply per 16 MACs) fails on nearly every step.
-// Both operands are therefore widened to int16 and multiplied with vpmaddwd, which is exact
-// (|a * w + a' * w'| <= 2 * 255 * 128 fits int32):
-//   - weights stay in the common packed layout (qu8.h: per lane 4 consecutive channels, c4). Per
-//     block of 4 channels, vpmaddubsw with a 0/1 selector (1 * w + 0 * w': one product, cannot
-//     saturate) sign-extends the even bytes to W02 = 8 lanes x int16 (k0, k2) and the odd bytes
-//     to W13 = (k1, k3), in lane order; shared by all rows of the tile;
-//   - per row, the 4 activation bytes are broadcast and vpshufb'd into int16 (a0, a2) x 8 and
-//     (a1, a3) x 8 (zero-extended);
-//   - acc[lane] += madd(x02, W02)[lane] + madd(x13, W13)[lane]: int32, wrapping like the scalar
-//     reference (any true accumulator fits in int32, so the result is exact).
-// The bias' (zero points folded in, qu8.h) starts the accumulators. The tile is 16 channels
-// wide so that the weight widening is amortised over up to MR rows and one broadcast feeds four
-// vpmaddwd; tiles of at most 8 channels run a one-ymm variant.
+// Why not vpmaddubsw: it saturates (u8 x s8 pair sums to int16): 255 * (|w1| + |w2|) exceeds
+// 32767 as soon as two same-sign weights of a pair sum past 128, and the weights of real models do
+// (per-channel quantization puts every channel's largest weight at +-127; in ResNet-18 20-50% of
+// the 16-lane x 4-channel blocks hold such a pair, in the seed model all of them), so a pack-time
+// split of those pairs would cost most of what it saves, and int16 accumulation of several
+// vpmaddubsw (the only way to beat one multiply per 16 MACs) fails on nearly every step.
+// Both operands are therefore int16 and multiplied with vpmaddwd, which is exact
+// (|a * w + a' * w'| <= 2 * 255 * 128 fits int32).
 //
-// Zen 3 runs two vpmaddwd (or vpmaddubsw) per cycle on two shared pipes and a vpaddd per product
-// vector on the same four vector pipes, so the exact ceiling is about one cycle per 32 MACs
-// (bench/bench_qu8_gemm.cpp measures it: about 80 GMAC/s in a loop of independent vpmaddwd +
-// vpaddd; the saturating vpmaddubsw + vpmaddwd(ones) loop only reaches about 100).
+// On Zen 3 the loop is bound by the count of vector ALU uops (vpmaddwd and vpaddd share the four
+// vector pipes; a load folded into vpmaddwd is not an ALU uop), so the scheme minimises them:
+//   - the table packs its weights as int16 (QU8Kernels::weight_bytes = 2): per block of 4 input
+//     channels, lane n holds int16 (k0, k1, k2, k3), 4 lanes per ymm, 4 ymm for 16 lanes, read
+//     straight from memory by vpmaddwd;
+//   - per row and block, the 4 activation bytes are broadcast and one vpshufb zero-extends them
+//     to int16 (a0, a1, a2, a3) repeated;
+//   - vpmaddwd then gives per lane two int32 partial sums (k0 a0 + k1 a1, k2 a2 + k3 a3) in
+//     adjacent elements, accumulated apart (4 ymm per row: hence 3 rows in 16 registers) and
+//     added pairwise once per tile (vphaddd, vpermq) before the bias' and the requantization.
+// Per row and block: 1 shuffle + 4 vpmaddwd + 4 vpaddd for 64 MACs (7.1 MACs per uop; the old
+// in-register widening of int8 weights cost 11 per 64). int32 sums wrap like the scalar
+// reference's (any true accumulator fits in int32), so adding the bias' last gives its bytes.
+// Tiles of at most 8 channels run a two-ymm-per-row variant.
+//
+// bench/bench_qu8_gemm.cpp measures this core's exact ceiling: about 83 GMAC/s for a loop of
+// independent vpmaddwd + vpaddd (8 MACs per uop).
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX2__)
@@ -36,7 +38,8 @@ namespace q8::kern {
 namespace {
 
 constexpr size_t kMR = kQu8Avx2MR, kNR = kQu8Avx2NR;
-static_assert(kNR == 16, "two ymm of int32 per row");
+static_assert(kNR == 16, "4 lanes of 4 int16 weights per ymm, 4 ymm per block");
+constexpr size_t kBlockBytes = kNR * 4 * sizeof(int16_t);
 
 inline int32_t load_u32(const uint8_t* p) {
   int32_t v;
@@ -44,46 +47,31 @@ inline int32_t load_u32(const uint8_t* p) {
   return v;
 }
 
-// R rows (R <= kMR), V ymm of 8 output channels (V = 1: nc <= 8). Row r's tap t is a[r * ks + t].
+// R rows (R <= kMR), V groups of 8 output channels (V = 1: nc <= 8), each group 2 ymm of partial
+// sums per row. Row r's tap t is a[r * ks + t].
 template <int R, int V>
 void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
           const QU8Requant& p) {
-  const uint8_t* pw = static_cast<const uint8_t*>(w);
-  __m256i acc[R][V];
-  for (int v = 0; v < V; ++v) {
-    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * v));
-    for (int r = 0; r < R; ++r) acc[r][v] = b;
-  }
-  pw += kNR * 4;
-  // Weights: vpmaddubsw with a 0/1 selector sign-extends the even or the odd byte of each byte
-  // pair (1 * w + 0 * w', exact): from a lane's (k0 k1 k2 k3), W02 gets int16 (k0, k2) and W13
-  // gets (k1, k3), 8 lanes per ymm in lane order.
-  const __m256i even = _mm256_set1_epi16(0x0001), odd = _mm256_set1_epi16(0x0100);
-  // Activations: int16 (a0, a2) and (a1, a3) repeated (-1 selects a zero byte).
-  const __m256i x02 = _mm256_setr_epi8(0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2, -1, 0, -1, 2,
-                                       -1, 0, -1, 2, -1, 0, -1, 2, -1);
-  const __m256i x13 = _mm256_setr_epi8(1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3, -1, 1, -1, 3,
-                                       -1, 1, -1, 3, -1, 1, -1, 3, -1);
+  const uint8_t* pb = static_cast<const uint8_t*>(w);
+  const uint8_t* pw = pb + kNR * sizeof(int32_t);
+  __m256i acc[R][2 * V];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 2 * V; ++j) acc[r][j] = _mm256_setzero_si256();
+  // Bytes (a0 a1 a2 a3) -> int16 (a0, a1, a2, a3) x 4 (-1 selects a zero byte).
+  const __m256i widen = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3,
+                                         -1, 0, -1, 1, -1, 2, -1, 3, -1);
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[R];
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     for (size_t b = 0; b < blocks; ++b) {
-      __m256i w02[V], w13[V];
-      for (int v = 0; v < V; ++v) {
-        const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * v));
-        w02[v] = _mm256_maddubs_epi16(even, wv);
-        w13[v] = _mm256_maddubs_epi16(odd, wv);
-      }
       for (int r = 0; r < R; ++r) {
-        const __m256i x = _mm256_set1_epi32(load_u32(ar[r] + 4 * b));
-        const __m256i xa = _mm256_shuffle_epi8(x, x02);
-        const __m256i xb = _mm256_shuffle_epi8(x, x13);
-        for (int v = 0; v < V; ++v)
-          acc[r][v] = _mm256_add_epi32(acc[r][v],
-                                       _mm256_add_epi32(_mm256_madd_epi16(xa, w02[v]), _mm256_madd_epi16(xb, w13[v])));
+        const __m256i x = _mm256_shuffle_epi8(_mm256_set1_epi32(load_u32(ar[r] + 4 * b)), widen);
+        for (int j = 0; j < 2 * V; ++j)
+          acc[r][j] = _mm256_add_epi32(
+              acc[r][j], _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * j))));
       }
-      pw += kNR * 4;
+      pw += kBlockBytes;
     }
   }
   // Requantize exactly as qu8.h (see the VNNI kernel). The result is in [out_min, out_max], so
@@ -92,11 +80,18 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const __m256 hi = _mm256_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
   const __m256i z = _mm256_set1_epi32(p.out_zero_point);
   __m256 m[V];
-  for (int v = 0; v < V; ++v) m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
+  __m256i bias[V];
+  for (int v = 0; v < V; ++v) {
+    m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
+    bias[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + 32 * v));
+  }
   for (int r = 0; r < R; ++r) {
     __m128i q16[V];
     for (int v = 0; v < V; ++v) {
-      __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]);
+      // acc[r][2v] holds lanes 8v + 0-1 | 8v + 2-3 as partial pairs, acc[r][2v + 1] lanes
+      // 8v + 4-5 | 8v + 6-7: vphaddd gives (0 1 4 5 | 2 3 6 7), vpermq restores lane order.
+      const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
+      __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
       x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
       const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
       q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
@@ -123,23 +118,22 @@ constexpr TileFn pick(size_t nc) {
   return nc > 8 ? &tile<R, 2> : &tile<R, 1>;
 }
 TileFn select(size_t mr, size_t nc) {
-  static_assert(kMR == 4, "select() and the kernels' names cover 1..4 rows");
+  static_assert(kMR == 3, "select() and the kernels' names cover 1..3 rows");
   switch (mr) {
     case 1: return pick<1>(nc);
     case 2: return pick<2>(nc);
-    case 3: return pick<3>(nc);
-    default: return pick<4>(nc);
+    default: return pick<3>(nc);
   }
 }
 
 }  // namespace
 
-void qu8_igemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+void qu8_igemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                             uint8_t* c, size_t c_stride, const QU8Requant& p) {
   select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
-void qu8_gemm_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;

@@ -349,8 +349,9 @@ const QU8Kernels k_table = {
     kQu8Avx2MR,
     kQu8Avx2NR,
     4,  // kr: c4 blocks
-    Q8_KERNEL(qu8_igemm_4x16c4__avx2),
-    Q8_KERNEL(qu8_gemm_4x16c4__avx2),
+    2,  // weight_bytes: int16 weights, the vpmaddwd operand read straight from memory
+    Q8_KERNEL(qu8_igemm_3x16c4__avx2),
+    Q8_KERNEL(qu8_gemm_3x16c4__avx2),
     Q8_KERNEL(qu8_dwconv__avx2),
     Q8_KERNEL(qu8_maxpool__avx2),
     Q8_KERNEL(qu8_avgpool__avx2),

@@ -86,6 +86,7 @@ const QU8Kernels k_table = {
     kQu8Avx512MR,
     kQu8Avx512NR,
     4,  // kr: c4 blocks
+    1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_8x16c4__avx512),
     Q8_KERNEL(qu8_gemm_8x16c4__avx512),
     Q8_KERNEL(qu8_dwconv__avx512),

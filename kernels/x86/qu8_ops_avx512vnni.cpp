@@ -15,6 +15,7 @@ const QU8Kernels k_table = {
     kQu8Avx512vnniMR,
     kQu8Avx512vnniNR,
     4,  // kr: c4 blocks
+    1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_8x32c4__avx512vnni),
     Q8_KERNEL(qu8_gemm_8x32c4__avx512vnni),
     Q8_KERNEL(qu8_dwconv__avx512),

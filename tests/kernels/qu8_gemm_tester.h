@@ -266,22 +266,23 @@ class GemmTester {
     std::vector<uint8_t> storage;
     void* packed = nullptr;
     if (ks_) {
-      storage = packed_storage(q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr));
+      storage = packed_storage(q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr, kern.weight_bytes));
       packed = aligned64(storage);
-      q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, w.data(), bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
+      q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, kern.weight_bytes, w.data(), bias_ ? bias.data() : nullptr,
+                              mult.data(), za_, packed);
     } else {
       // B is k x n: b(c, j) = w[j * k + c] (b_row_stride 1, b_col_stride k), or a transposed copy.
       std::vector<int8_t> bt(k_ * n_);
       for (size_t c = 0; c < k_; ++c)
         for (size_t j = 0; j < n_; ++j) bt[c * n_ + j] = w[j * k_ + c];
-      storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr, kern.kr));
+      storage = packed_storage(q8::kern::qu8_gemm_packed_bytes(k_, n_, kern.nr, kern.kr, kern.weight_bytes));
       packed = aligned64(storage);
       if (transpose_b_)
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, bt.data(), n_, 1, bias_ ? bias.data() : nullptr, mult.data(),
-                                za_, packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, kern.weight_bytes, bt.data(), n_, 1,
+                                bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
       else
-        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, w.data(), 1, k_, bias_ ? bias.data() : nullptr, mult.data(),
-                                za_, packed);
+        q8::kern::qu8_gemm_pack(k_, n_, kern.nr, kern.kr, kern.weight_bytes, w.data(), 1, k_,
+                                bias_ ? bias.data() : nullptr, mult.data(), za_, packed);
     }
     constexpr uint8_t kFill = 0xA5;
     const bool direct = !driver_ && m_ <= kern.mr && n_ <= kern.nr;
@@ -445,10 +446,10 @@ class ConvTester {
                            const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds) const {
     const size_t P = g.out_pixels(), taps = g.taps();
     for (size_t& b : bounds) b = std::min(b, P);
-    const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr);
+    const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr, kern.weight_bytes);
     std::vector<uint8_t> storage = packed_storage(bytes);
     uint8_t* packed = static_cast<uint8_t*>(aligned64(storage));
-    q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, w.data(), bias.data(), mult.data(), za_, packed);
+    q8::kern::qu8_conv_pack(g, kern.nr, kern.kr, kern.weight_bytes, w.data(), bias.data(), mult.data(), za_, packed);
     GuardedBuffer out(P * g.K);
     std::memset(out.data(), 0xA5, out.size());
     std::vector<const uint8_t*> ind(P * taps);

@@ -362,9 +362,9 @@ TEST(QU8Pack, GemmLayoutForEachKr) {
   const float mult[3] = {0.5f, 0.25f, 2.0f};
   // kr = 4 (every c4 table): 2 blocks per panel, lane n's 4 channels contiguous within a block.
   {
-    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 4), 2u * (8 + 16 + 8));
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 4, 1), 2u * (8 + 16 + 8));
     std::vector<uint8_t> packed(64, 0xEE);
-    q8::kern::qu8_gemm_pack(5, 3, 2, 4, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    q8::kern::qu8_gemm_pack(5, 3, 2, 4, 1, &w[0][0], 1, 5, bias, mult, 2, packed.data());
     const PanelBytes p0 = panel_at(packed.data(), 2, 16), p1 = panel_at(packed.data() + 32, 2, 16);
     EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
     EXPECT_EQ(p0.w, (std::vector<int8_t>{1, 2, 3, 4, -1, -2, -3, -4, 5, 0, 0, 0, -5, 0, 0, 0}));
@@ -375,14 +375,30 @@ TEST(QU8Pack, GemmLayoutForEachKr) {
   }
   // kr = 8 (neoni8mm): one block per panel, lane n's 8 channels contiguous.
   {
-    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 8), 2u * (8 + 16 + 8));
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 8, 1), 2u * (8 + 16 + 8));
     std::vector<uint8_t> packed(64, 0xEE);
-    q8::kern::qu8_gemm_pack(5, 3, 2, 8, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    q8::kern::qu8_gemm_pack(5, 3, 2, 8, 1, &w[0][0], 1, 5, bias, mult, 2, packed.data());
     const PanelBytes p0 = panel_at(packed.data(), 2, 16), p1 = panel_at(packed.data() + 32, 2, 16);
     EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
     EXPECT_EQ(p0.w, (std::vector<int8_t>{1, 2, 3, 4, 5, 0, 0, 0, -1, -2, -3, -4, -5, 0, 0, 0}));
     EXPECT_EQ(p1.bias, (std::vector<int32_t>{30 - 2 * 40, 0}));
     EXPECT_EQ(p1.w, (std::vector<int8_t>{6, 7, 8, 9, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    EXPECT_EQ(p1.m, (std::vector<float>{2.0f, 0.0f}));
+  }
+  // kr = 4 with int16 weights (avx2): the kr = 4 order, each weight sign-extended to 2 bytes.
+  {
+    ASSERT_EQ(q8::kern::qu8_gemm_packed_bytes(5, 3, 2, 4, 2), 2u * (8 + 32 + 8));
+    std::vector<uint8_t> packed(96, 0xEE);
+    q8::kern::qu8_gemm_pack(5, 3, 2, 4, 2, &w[0][0], 1, 5, bias, mult, 2, packed.data());
+    const PanelBytes p0 = panel_at(packed.data(), 2, 32), p1 = panel_at(packed.data() + 48, 2, 32);
+    std::vector<int16_t> w0(16), w1(16);
+    std::memcpy(w0.data(), p0.w.data(), 32);
+    std::memcpy(w1.data(), p1.w.data(), 32);
+    EXPECT_EQ(p0.bias, (std::vector<int32_t>{10 - 2 * 15, 20 + 2 * 15}));
+    EXPECT_EQ(w0, (std::vector<int16_t>{1, 2, 3, 4, -1, -2, -3, -4, 5, 0, 0, 0, -5, 0, 0, 0}));
+    EXPECT_EQ(p0.m, (std::vector<float>{0.5f, 0.25f}));
+    EXPECT_EQ(p1.bias, (std::vector<int32_t>{30 - 2 * 40, 0}));
+    EXPECT_EQ(w1, (std::vector<int16_t>{6, 7, 8, 9, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0}));
     EXPECT_EQ(p1.m, (std::vector<float>{2.0f, 0.0f}));
   }
 }
@@ -402,18 +418,18 @@ TEST(QU8Pack, ConvLayoutForEachKr) {
   const float mult[2] = {1.0f, 3.0f};
   const std::vector<int32_t> want_bias = {-21, 21};
   {
-    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 4), 8u + 2 * 8 + 8);
+    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 4, 1), 8u + 2 * 8 + 8);
     std::vector<uint8_t> packed(32, 0xEE);
-    q8::kern::qu8_conv_pack(g, 2, 4, w, nullptr, mult, 1, packed.data());
+    q8::kern::qu8_conv_pack(g, 2, 4, 1, w, nullptr, mult, 1, packed.data());
     const PanelBytes p = panel_at(packed.data(), 2, 16);
     EXPECT_EQ(p.bias, want_bias);
     EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, -1, -3, -5, 0, 2, 4, 6, 0, -2, -4, -6, 0}));
     EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
   }
   {
-    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 8), 8u + 2 * 16 + 8);
+    ASSERT_EQ(q8::kern::qu8_conv_packed_bytes(g, 2, 8, 1), 8u + 2 * 16 + 8);
     std::vector<uint8_t> packed(48, 0xEE);
-    q8::kern::qu8_conv_pack(g, 2, 8, w, nullptr, mult, 1, packed.data());
+    q8::kern::qu8_conv_pack(g, 2, 8, 1, w, nullptr, mult, 1, packed.data());
     const PanelBytes p = panel_at(packed.data(), 2, 32);
     EXPECT_EQ(p.bias, want_bias);
     EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, 0, 0, 0, 0, -1, -3, -5, 0, 0, 0, 0, 0,  //

@@ -26,8 +26,8 @@ AlignedBuffer pack_qconv(const Graph& g, const Node& n, const Dispatch& d) {
     kern::qu8_dwconv_pack(c, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
     return buf;
   }
-  AlignedBuffer buf(kern::qu8_conv_packed_bytes(c, q.nr, q.kr));
-  kern::qu8_conv_pack(c, q.nr, q.kr, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
+  AlignedBuffer buf(kern::qu8_conv_packed_bytes(c, q.nr, q.kr, q.weight_bytes));
+  kern::qu8_conv_pack(c, q.nr, q.kr, q.weight_bytes, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
   return buf;
 }
 
@@ -61,7 +61,7 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
       kern::qu8_conv_indirection_init(c, grp, A.u8(x), zero,
                                       reinterpret_cast<const uint8_t**>(sp->indirection.data()) + grp * per_group);
   };
-  const size_t packed_per_group = kern::qu8_conv_packed_bytes(c, k->nr, k->kr) / c.groups;
+  const size_t packed_per_group = kern::qu8_conv_packed_bytes(c, k->nr, k->kr, k->weight_bytes) / c.groups;
   s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, rq](size_t p0, size_t p1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const uint8_t* const* ind = reinterpret_cast<const uint8_t* const*>(sp->indirection.data());

@@ -18,8 +18,9 @@ AlignedBuffer pack_qdense(const Graph& g, const Node& n, const Dispatch& d) {
   const ConstTensor* b = const_input(g, n, 2);
   const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
   const std::vector<float> m = requant_multipliers(g, n);
-  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr));
-  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr, m.data(),
+  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
+  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
+                      b ? b->data<int32_t>() : nullptr, m.data(),
                       static_cast<uint8_t>(g.values[n.inputs[0]].zero_point), buf.data());
   return buf;
 }

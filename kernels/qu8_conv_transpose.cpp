@@ -32,11 +32,11 @@ ConvGeometry phase_conv(const ConvTransposeGeometry& g, size_t ph) {
 size_t residue_of(const ConvTransposeGeometry& g, size_t ph) {
   return (ph / g.SW + g.PT) % g.SH * g.SW + (ph % g.SW + g.PL) % g.SW;
 }
-size_t residue_offset(const ConvTransposeGeometry& g, size_t residue, size_t nr, size_t kr) {
+size_t residue_offset(const ConvTransposeGeometry& g, size_t residue, size_t nr, size_t kr, size_t wb) {
   ConvTransposeGeometry r = g;  // residue r's taps are those of phase r without pads
   r.PT = r.PL = 0;
   size_t bytes = 0;
-  for (size_t i = 0; i < residue; ++i) bytes += qu8_conv_packed_bytes(phase_conv(r, i), nr, kr);
+  for (size_t i = 0; i < residue; ++i) bytes += qu8_conv_packed_bytes(phase_conv(r, i), nr, kr, wb);
   return bytes;
 }
 
@@ -65,8 +65,8 @@ size_t qu8_conv_transpose_phase_pixels(const ConvTransposeGeometry& g, size_t ph
   return phase_conv(g, ph).out_pixels();
 }
 
-size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr) {
-  return residue_offset(g, qu8_conv_transpose_phases(g), nr, kr);
+size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes) {
+  return residue_offset(g, qu8_conv_transpose_phases(g), nr, kr, weight_bytes);
 }
 
 size_t qu8_conv_transpose_indirection_size(const ConvTransposeGeometry& g) {
@@ -118,9 +118,11 @@ void qu8_conv_transpose_run(const QU8Kernels& k, const ConvTransposeGeometry& g,
     size_t start = 0;
     for (size_t ph = 0; ph < phases; ++ph) {
       const ConvGeometry c = phase_conv(g, ph);
-      const size_t pixels = c.out_pixels(), group_bytes = qu8_conv_packed_bytes(c, k.nr, k.kr) / g.groups;
+      const size_t pixels = c.out_pixels(),
+                   group_bytes = qu8_conv_packed_bytes(c, k.nr, k.kr, k.weight_bytes) / g.groups;
       const size_t b = std::max(p0, start), e = std::min(p1, start + pixels);
-      const uint8_t* pk = static_cast<const uint8_t*>(packed) + residue_offset(g, residue_of(g, ph), k.nr, k.kr);
+      const uint8_t* pk =
+          static_cast<const uint8_t*>(packed) + residue_offset(g, residue_of(g, ph), k.nr, k.kr, k.weight_bytes);
       if (b < e) qu8_conv_run(k, c, grp, ind, pk + grp * group_bytes, dst + start * g.K, b - start, e - start, p);
       ind += pixels * c.taps();
       start += pixels;

@@ -47,9 +47,9 @@ size_t qu8_conv_transpose_phase_pixels(const ConvTransposeGeometry& g, size_t ph
 // the residue's taps (tap-major in (ky, kx) order). Reads only C, K, groups, KH, KW, SH, SW, DH,
 // DW of g. w: ONNX's [C][Kg][KH][KW] int8, centred; bias: K int32 (or null); multiplier: K
 // floats s_in * s_w[c] / s_out.
-size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr);
-void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
-                             const float* multiplier, uint8_t a_zero_point, void* packed);
+size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes);
+void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
+                             const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
 
 // Indirection: for each group, for each phase, [phase pixel][phase tap] pointers into `input`
 // (already offset to the group's channels) or to `zero` (a row of C bytes equal to z_a, readable

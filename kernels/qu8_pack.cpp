@@ -268,22 +268,23 @@ void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32
 
 // ConvTranspose (qu8_conv_transpose.h): per residue, per group, a Conv's panels over the
 // residue's taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).
-void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, const int8_t* w, const int32_t* bias,
-                             const float* multiplier, uint8_t a_zero_point, void* packed) {
+void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
+                             const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), KHW = g.KH * g.KW;
   uint8_t* dst = static_cast<uint8_t*>(packed);
   for (size_t r = 0; r < qu8_conv_transpose_phases(g); ++r) {  // residue r: phase r without pads
     const ConvTransposePhaseAxis ay = conv_transpose_phase_axis(r / g.SW, g.SH, g.DH, 0, g.KH, 0);
     const ConvTransposePhaseAxis ax = conv_transpose_phase_axis(r % g.SW, g.SW, g.DW, 0, g.KW, 0);
     const size_t taps = std::max<size_t>(ay.taps * ax.taps, 1),
-                 group_bytes = panel_bytes(taps, Cg, nr, kr) * ceil_div(Kg, nr);
+                 group_bytes = panel_bytes(taps, Cg, nr, kr, weight_bytes) * ceil_div(Kg, nr);
     for (size_t grp = 0; grp < g.groups; ++grp) {
       auto wt = [&](size_t kk, size_t t, size_t c) {
         if (ay.taps * ax.taps == 0) return int8_t{0};  // the zero tap of a phase no tap reaches
         const size_t ky = ay.first + t / ax.taps * ay.step, kx = ax.first + t % ax.taps * ax.step;
         return w[((grp * Cg + c) * Kg + kk) * KHW + ky * g.KW + kx];
       };
-      pack_group(Kg, taps, Cg, nr, kr, wt, bias ? bias + grp * Kg : nullptr, multiplier + grp * Kg, a_zero_point, dst);
+      pack_group(Kg, taps, Cg, nr, kr, weight_bytes, wt, bias ? bias + grp * Kg : nullptr, multiplier + grp * Kg,
+                 a_zero_point, dst);
       dst += group_bytes;
     }
   }

@@ -117,9 +117,10 @@ void check(const Case& c, const QU8Kernels& k, size_t splits, uint32_t seed) {
   QU8Requant rq;
   rq.out_zero_point = c.zo, rq.out_min = c.qmin, rq.out_max = c.qmax;
 
-  std::vector<uint8_t> store = q8_test::packed_storage(q8::kern::qu8_conv_transpose_packed_bytes(g, k.nr, k.kr));
+  std::vector<uint8_t> store =
+      q8_test::packed_storage(q8::kern::qu8_conv_transpose_packed_bytes(g, k.nr, k.kr, k.weight_bytes));
   void* packed = q8_test::aligned64(store);
-  q8::kern::qu8_conv_transpose_pack(g, k.nr, k.kr, w.data(), c.bias ? bias.data() : nullptr, m.data(),
+  q8::kern::qu8_conv_transpose_pack(g, k.nr, k.kr, k.weight_bytes, w.data(), c.bias ? bias.data() : nullptr, m.data(),
                                     static_cast<uint8_t>(c.za), packed);
   std::vector<const uint8_t*> ind(q8::kern::qu8_conv_transpose_indirection_size(g));
   q8::kern::qu8_conv_transpose_indirection_init(g, x.data(), zero.data(), ind.data());

@@ -83,9 +83,9 @@ AlignedBuffer pack_qconv_transpose(const Graph& g, const Node& n, const Dispatch
   const ConstTensor* b = const_input(g, n, 2);
   const std::vector<float> m = requant_multipliers(g, n);
   const uint8_t za = static_cast<uint8_t>(g.values[n.inputs[0]].zero_point);
-  AlignedBuffer buf(kern::qu8_conv_transpose_packed_bytes(c, q.nr, q.kr));
-  kern::qu8_conv_transpose_pack(c, q.nr, q.kr, const_input(g, n, 1)->data<int8_t>(), b ? b->data<int32_t>() : nullptr,
-                                m.data(), za, buf.data());
+  AlignedBuffer buf(kern::qu8_conv_transpose_packed_bytes(c, q.nr, q.kr, q.weight_bytes));
+  kern::qu8_conv_transpose_pack(c, q.nr, q.kr, q.weight_bytes, const_input(g, n, 1)->data<int8_t>(),
+                                b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
   return buf;
 }
 

@@ -99,6 +99,9 @@ void conv_indirection_init(const ConvGeometry& g, size_t group, const float* inp
 // Groups are packed one after another: packed_group = packed + group * (packed_floats / groups).
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max);
+// The name of the micro-kernel f32_conv_run calls for this layer: k.igemm's, or k.igemm_block's
+// where it walks the reduction in blocks.
+const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g);
 
 // --- Depthwise convolution (groups == C == K) ----------------------------------------------
 // Packed: [C bias][taps][C weights]. Runs output pixels [p0, p1).

@@ -134,6 +134,10 @@ void conv_indirection_init(const ConvGeometry& g, size_t group, const float* inp
   fill_conv_indirection(g, group, input, zero, indirection);
 }
 
+const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g) {
+  return reduction_blocks(g.taps(), g.Cg(), k.mr, k.nr).rows ? k.igemm_block.name : k.igemm.name;
+}
+
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max) {
   const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;

@@ -90,6 +90,21 @@ TEST(Passes, FoldBatchNormIntoConv) {
   EXPECT_EQ(b.g.values[n.outputs[0]].name, "bn_out");
 }
 
+// A ConvTranspose whose input channels are not a multiple of its groups is malformed: the fold
+// leaves it alone (shape inference refuses it by name) instead of dividing by C / group = 0.
+TEST(Passes, FoldBatchNormSkipsMalformedConvTranspose) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 1, 4, 4});
+  int w = b.constant("w", floats({1, 2, 1, 1}, {1, 2}));
+  int c = b.node(Op::ConvTranspose, "deconv", {x, w}, {{"group", integer(2)}});
+  int gamma = b.constant("g", floats({4}, {1, 1, 1, 1})), beta = b.constant("be", floats({4}, {0, 0, 0, 0}));
+  int mean = b.constant("m", floats({4}, {0, 0, 0, 0})), var = b.constant("v", floats({4}, {1, 1, 1, 1}));
+  b.output(b.node(Op::BatchNormalization, "bn", {c, gamma, beta, mean, var}));
+  optimize(b.g);
+  ASSERT_EQ(b.g.nodes.size(), 2u);
+  EXPECT_EQ(b.g.nodes[1].op, Op::BatchNormalization);
+}
+
 TEST(Passes, FuseReluAndClipIntoConvAndDropIdentity) {
   GraphBuilder b;
   int x = b.input("x", {1, 1, 3, 3});

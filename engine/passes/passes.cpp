@@ -164,8 +164,9 @@ void fold_batch_norm(Graph& g) {
     // Output channel of weight element e: Conv's weights are [K][C/group][KH][KW], ConvTranspose's
     // [C][K/group][KH][KW] (channel (c / (C/group)) * K/group + kg).
     const bool transposed = conv.op == Op::ConvTranspose;
-    if (transposed && w->dims.size() != 4) continue;
     const int64_t group = transposed ? conv.attr_int("group", 1) : 1;
+    // A malformed ConvTranspose (C not a multiple of group) is left to shape inference to refuse.
+    if (transposed && (w->dims.size() != 4 || group < 1 || w->dims[0] < group || w->dims[0] % group != 0)) continue;
     const int64_t K = transposed ? w->dims[1] * group : w->dims[0];
     const int64_t taps = transposed ? w->dims[2] * w->dims[3] : 1, Kg = transposed ? w->dims[1] : 1;
     const int64_t Cg = transposed && group > 0 ? w->dims[0] / group : 1;

@@ -33,10 +33,6 @@ bool is_activation(const Graph& g, int v) {
   return v != ir::kNoValue && !g.values[v].is_const() && !g.values[v].derived && g.values[v].dtype == DType::Float32;
 }
 
-bool is_model_output(const Graph& g, int v) {
-  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
-}
-
 // Whether input k of an int8 node is data that runs in uint8: every activation of a
 // requantizing op (Add, Mul, Concat), the first input of the others (a Slice's bounds or a
 // Reshape's target are parameters, even when computed from shapes at run time).
@@ -195,7 +191,7 @@ int matmul_bias_add(const Graph& g, const Node& n, const ir::ConsumerIndex& inde
   if (n.op != Op::MatMul) return -1;
   const ConstTensor* w = const_of(g, n.inputs[1]);
   const int r = index.sole_reader(g, n.outputs[0]);
-  if (!w || w->dims.size() != 2 || r < 0 || g.nodes[r].op != Op::Add) return -1;
+  if (!w || w->dtype != DType::Float32 || w->dims.size() != 2 || r < 0 || g.nodes[r].op != Op::Add) return -1;
   const Node& add = g.nodes[r];
   const ConstTensor* b = const_of(g, add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0]);
   if (!b || b->dtype != DType::Float32 || (b->numel() != w->dims[1] && b->numel() != 1)) return -1;
@@ -454,10 +450,12 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
 
 // ConvNeXt's layer scale, MatMul(x, W) + b -> [Transpose(0,3,1,2)] -> Mul(gamma), with gamma one
 // constant per output column of W (shaped [N], or [N,1,1] after the Transpose to NCHW), is
-// MatMul(x, W * gamma) + b * gamma: the Mul folds into the weights, which are quantized per
-// column anyway, and the Transpose's result is the Mul's.
-Graph fold_layer_scale(const Graph& src) {
+// MatMul(x, W * gamma) + b * gamma: the Mul folds into the weights, and the Transpose's result is
+// the Mul's. Only with per-column weight scales: one scale for the whole W * gamma would be set by
+// its largest column.
+Graph fold_layer_scale(const Graph& src, bool per_channel) {
   Graph g = src;
+  if (!per_channel) return g;
   std::vector<bool> dead(g.nodes.size(), false);
   ir::ConsumerIndex index(g);
   auto fresh = [&g](const std::string& base) {
@@ -484,9 +482,11 @@ Graph fold_layer_scale(const Graph& src) {
     const ConstTensor* w = const_of(g, g.nodes[i].inputs[1]);
     const int64_t K = w->dims[0], N = w->dims[1];
     if (!gamma || gamma->dtype != DType::Float32 || gamma->numel() != N || gamma->dims.empty()) continue;
-    // Along the output columns: the last axis, or after the Transpose the channel axis.
+    // Along the output columns: the last axis, or after the Transpose the channel axis. No more axes
+    // than the scaled tensor has (a broadcast that adds axes would change the result's shape): [N]
+    // on the MatMul's result, [N,1,1] or [1,N,1,1] on the Transpose's 4-D one.
+    if (nchw ? gamma->dims.size() < 3 || gamma->dims.size() > 4 : gamma->dims.size() != 1) continue;
     const size_t axis = gamma->dims.size() - (nchw ? 3 : 1);
-    if (nchw && gamma->dims.size() < 3) continue;
     bool along = true;
     for (size_t d = 0; d < gamma->dims.size(); ++d) along &= d == axis || gamma->dims[d] == 1;
     if (!along) continue;
@@ -605,7 +605,7 @@ Observed observed_tensors(const Graph& src, const Selection& sel) {
   std::vector<bool> joined(src.values.size(), false);
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     const Node& n = src.nodes[i];
-    if (n.op == Op::Concat && is_int8(sel.role[i]) && is_model_output(src, n.outputs[0])) needed[n.outputs[0]] = true;
+    if (n.op == Op::Concat && is_int8(sel.role[i]) && src.is_graph_output(n.outputs[0])) needed[n.outputs[0]] = true;
     if (n.op != Op::Concat || !is_int8(sel.role[i]) || !needed[n.outputs[0]]) continue;
     const int out = ob.root(n.outputs[0]);
     for (int v : n.inputs) {
@@ -743,7 +743,7 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
   // model's name for it.
   for (size_t i = 0; i < src.nodes.size(); ++i) {
     const int out = src.nodes[i].outputs[0];
-    if (src.nodes[i].op != Op::Concat || !is_int8(sel.role[i]) || !is_model_output(src, out)) continue;
+    if (src.nodes[i].op != Op::Concat || !is_int8(sel.role[i]) || !src.is_graph_output(out)) continue;
     const int dq = dequantized(out);
     const std::string name = q.values[out].name;
     q.values[out].name = rw.unique(name + "_joined");
@@ -761,7 +761,7 @@ Graph rewrite(const Graph& src, const Selection& sel, const Observed& ob,
 
 Graph quantize(const Graph& original, const std::vector<Sample>& samples, const Options& o) {
   if (samples.empty()) throw Error(original.source + ": the calibration set is empty");
-  Graph src = fold_layer_scale(fuse_matmul_bias(original, samples[0].shapes));
+  Graph src = fold_layer_scale(fuse_matmul_bias(original, samples[0].shapes), o.per_channel);
   ir::fuse_gelu(src);
   check_excludes(original, src, o);
   // Shapes (for the same-shape test of Add) at the calibration samples' shapes.

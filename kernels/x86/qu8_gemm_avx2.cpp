@@ -20,8 +20,8 @@
 //   - vpmaddwd then gives per lane two int32 partial sums (k0 a0 + k1 a1, k2 a2 + k3 a3) in
 //     adjacent elements, accumulated apart (4 ymm per row: hence 3 rows in 16 registers) and
 //     added pairwise once per tile (vphaddd, vpermq) before the bias' and the requantization.
-// Per row and block: 1 shuffle + 4 vpmaddwd + 4 vpaddd for 64 MACs (7.1 MACs per uop; the old
-// in-register widening of int8 weights cost 11 per 64). int32 sums wrap like the scalar
+// Per row and block: 1 shuffle + 4 vpmaddwd + 4 vpaddd for 64 MACs (7.1 MACs per uop; widening
+// int8 weights in registers would cost 11 per 64). int32 sums wrap like the scalar
 // reference's (any true accumulator fits in int32), so adding the bias' last gives its bytes.
 // Tiles of at most 8 channels run a two-ymm-per-row variant.
 //

@@ -65,7 +65,8 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
 }
 
 std::string conv_kernel(const Graph& g, const Node& n, const Dispatch& d) {
-  return is_depthwise(conv_geometry(g, n)) ? d.f32->dwconv.name : d.f32->conv.igemm.name;
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  return is_depthwise(c) ? d.f32->dwconv.name : kern::f32_conv_kernel_name(d.f32->conv, c);
 }
 
 }  // namespace

@@ -53,7 +53,10 @@ enum class TransposeView { None, ToNhwc, ToNchw };
 TransposeView transpose_view(const Graph& g, const Node& n) {
   const int v = n.inputs[0];
   const Shape& xs = shape_of(g, v);
-  if (xs.size() != 4 || g.values[v].constant) return TransposeView::None;
+  // Layout conversions move float32 or uint8 elements only.
+  const ir::DType t = g.values[v].dtype;
+  if (xs.size() != 4 || g.values[v].constant || (t != ir::DType::Float32 && t != ir::DType::Uint8))
+    return TransposeView::None;
   const std::vector<int64_t> perm = ir::transpose_perm(g, n, xs.size());
   if (perm == std::vector<int64_t>{0, 2, 3, 1}) return TransposeView::ToNhwc;
   if (perm == std::vector<int64_t>{0, 3, 1, 2}) return TransposeView::ToNchw;

@@ -13,7 +13,8 @@
   scripts/zoo.py int8 DIR --q8 build/q8 [--models a,b] [--torch]
       `q8 quantize` of each (32 calibration samples): output SQNR against fp32, ONNX Runtime on
       the same int8 file, the nodes left in fp32 and, with --torch, PyTorch's own int8 (FX graph
-      mode, onednn) of the same model; fails when ONNX Runtime cannot run q8's file.
+      mode, onednn) of the same model; fails when ONNX Runtime cannot run q8's file or q8's
+      SQNR is below --min-sqnr (25 dB).
 
 Models are made at test time from Debian's python3-torchvision, never committed. Run with
 Debian's python (torch 1.13, onnx 1.12).
@@ -228,6 +229,8 @@ def int8(args):
         ort_db = sqnr_db(np.load(base + ".oq.npy"), ref) if o.returncode == 0 else float("nan")
         if o.returncode != 0:
             failures.append(f"{name}: ONNX Runtime cannot run q8's int8 file: {o.stderr.strip()}")
+        if not q8_db >= args.min_sqnr:
+            failures.append(f"{name}: q8's int8 output is {q8_db:.1f} dB from fp32, below {args.min_sqnr} dB")
         pt = "-"
         if args.torch:
             tref, tq = torch_int8(name, x, calib)
@@ -250,6 +253,8 @@ def main():
     p.add_argument("--opsets", default="13,17")
     p.add_argument("--q8", default="build/q8")
     p.add_argument("--torch", action="store_true", help="int8: also PyTorch's own int8 (FX, onednn)")
+    p.add_argument("--min-sqnr", type=float, default=25.0,
+                   help="int8: fail a model whose q8 int8 output is further than this from fp32 (dB)")
     args = p.parse_args()
     args.models = args.models.split(",") if args.models else MODELS + HELD_OUT
     args.opsets = [int(o) for o in args.opsets.split(",")]

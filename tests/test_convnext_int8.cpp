@@ -40,30 +40,37 @@ void add_gelu(OnnxModelBuilder& b, const std::string& x, const std::string& y, f
   b.node("Mul", {y + "_m", y + "_half"}, {y}, y + "_mul_half");
 }
 
-std::string gelu_model(float sqrt_2) {
+// With `expose_sum`, Erf(..) + 1 is a second output as well: a value read outside the pattern
+// keeps the fusion out, so the engine runs the five nodes one by one.
+std::string gelu_model(float sqrt_2, bool expose_sum = false) {
   OnnxModelBuilder b(13);
   b.input("x", {2, 3, 5, 4});
   add_gelu(b, "x", "y", sqrt_2);
   b.output("y");
+  if (expose_sum) b.output("y_a");
   return b.bytes();
 }
 
-TEST(Gelu, ErfPatternFusesIntoOneGeluWithTheSameBitsOnEveryPath) {
-  const std::string bytes = gelu_model(1.4142135381698608f);
+TEST(Gelu, ErfPatternFusesIntoOneGeluWithTheUnfusedGraphsBitsOnEveryPath) {
+  const std::string bytes = gelu_model(1.4142135381698608f), unfused_bytes = gelu_model(1.4142135381698608f, true);
   const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "gelu.onnx");
+  const q8::Model unfused = q8::Model::load_from_memory(unfused_bytes.data(), unfused_bytes.size(), "unfused.onnx");
   const std::vector<q8::NodeInfo> nodes = m.describe();
   ASSERT_EQ(nodes.size(), 1u);
   EXPECT_EQ(nodes[0].op, "Gelu");
+  ASSERT_EQ(unfused.describe().size(), 5u);
   const q8::Tensor x({2, 3, 5, 4}, random_floats(120, 5, -6.f, 6.f));
   std::vector<float> first;
   for (const std::string& isa : q8::supported_isas()) {
     q8::SessionOptions o(2);
     o.isa = isa;
-    const q8::Tensor y = q8::Session(m, o).run({x})[0];
+    const q8::Tensor y = q8::Session(m, o).run({x})[0], want = q8::Session(unfused, o).run({x})[0];
     for (int64_t i = 0; i < x.numel(); ++i) {
-      const double want = gelu(x.data()[i]);
-      // Absolute slack for the negative tail, where 1 + erf cancels in float as it does in the graph.
-      ASSERT_NEAR(y.data()[i], want, 1e-6 * std::fabs(want) + 2e-6) << isa << " at x = " << x.data()[i];
+      // The same float steps, fused or one node at a time: the same bits.
+      ASSERT_EQ(y.data()[i], want.data()[i]) << isa << " at x = " << x.data()[i];
+      // And they are GELU. Absolute slack for the negative tail, where 1 + erf cancels in float.
+      const double exact = gelu(x.data()[i]);
+      ASSERT_NEAR(y.data()[i], exact, 1e-6 * std::fabs(exact) + 2e-6) << isa << " at x = " << x.data()[i];
     }
     if (first.empty()) first.assign(y.data(), y.data() + y.numel());
     for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data()[i], first[i]) << isa << " at " << i;

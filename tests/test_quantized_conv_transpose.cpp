@@ -7,6 +7,8 @@
 //   - a BatchNormalization after a ConvTranspose folds into its weights (one int8 step less);
 //   - q8's quantizer puts float ConvTranspose nodes (and a Relu after them) in int8, close to fp32,
 //     and the file it writes loads back to the same bytes.
+//   - analyze() measures a ConvTranspose's weight range per output channel of its
+//     [C_in][K/group][kH][kW] weights.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -253,6 +255,51 @@ TEST(ConvTransposeBatchNorm, FoldsIntoTheWeightsPerOutputChannel) {
     den += want * want;
   }
   EXPECT_LE(std::sqrt(num / den), 1e-6);
+}
+
+// ONNX ConvTranspose weights are [C_in][K/group][kH][kW]: analyze() measures their range per
+// output channel (c / Cg) * Kg + kk. Output channels 1 (group 0, kk 1) and 3 (group 1, kk 0) get
+// 100x the others' range: per output channel that is a ratio near 100, while per input channel,
+// per kk (ignoring groups) or over the whole tensor the median channel is a large one (ratio ~1).
+TEST(AnalyzeConvTranspose, WeightRangeRatioIsPerOutputChannel) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.f, 0.3f);
+  auto randn = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = nd(rng);
+    return v;
+  };
+  const int64_t C = 4, Kg = 3, group = 2, Cg = C / group, taps = 9;
+  std::vector<float> w = randn(C * Kg * taps);
+  for (int64_t big : {1, 3})
+    for (int64_t c = (big / Kg) * Cg; c < (big / Kg + 1) * Cg; ++c)
+      for (int64_t t = 0; t < taps; ++t) w[(c * Kg + big % Kg) * taps + t] *= 100.f;
+  OnnxModelBuilder mb;
+  mb.input("x", {-1, C, 6, 5});
+  mb.init_f("w", {C, Kg, 3, 3}, w);
+  mb.init_f("b", {Kg * group}, randn(Kg * group));
+  auto& t = mb.node("ConvTranspose", {"x", "w", "b"}, {"y"}, "up");
+  set_int(t, "group", group);
+  set_ints(t, "strides", {2, 2});
+  mb.output("y");
+  const std::string bytes = mb.bytes();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "convt_range.onnx");
+  const q8::Tensor calib({8, C, 6, 5}, randn(8 * C * 6 * 5));
+  q8::AnalyzeOptions ao;
+  ao.iterations = 1;
+  for (bool per_channel : {false, true}) {
+    q8::QuantizeOptions qo;
+    qo.per_channel = per_channel;
+    const q8::Analysis a = q8::analyze(fp32, {calib}, {}, qo, ao);
+    ASSERT_EQ(a.layers.size(), 1u) << a.to_text();
+    EXPECT_EQ(a.layers[0].name, "up");
+    if (per_channel) {
+      EXPECT_EQ(a.layers[0].weight_range_ratio, 1.0) << "per-channel weights have no range to advise on";
+    } else {
+      EXPECT_GT(a.layers[0].weight_range_ratio, 30.0) << a.to_text();
+      std::printf("[convt] per-tensor weight_range_ratio: %.1f\n", a.layers[0].weight_range_ratio);
+    }
+  }
 }
 
 }  // namespace

@@ -107,22 +107,41 @@ double weight_range_ratio(const Graph& g, const Node& n) {
   if (n.inputs.size() < 2 || n.inputs[1] == ir::kNoValue) return 1;
   const ir::ConstTensor* w = g.values[n.inputs[1]].constant.get();
   if (!w || w->dtype != ir::DType::Float32 || w->dims.empty()) return 1;
-  int64_t axis = 0;
-  if (n.op == Op::Gemm)
-    axis = n.attr_int("transB", 0) ? 0 : 1;
-  else if (n.op == Op::MatMul)
-    axis = 1;
-  else if (n.op != Op::Conv)
-    return 1;
-  if (axis >= static_cast<int64_t>(w->dims.size())) return 1;
-  const int64_t C = w->dims[axis];
-  int64_t inner = 1;
-  for (size_t d = axis + 1; d < w->dims.size(); ++d) inner *= w->dims[d];
-  std::vector<double> amax(static_cast<size_t>(C), 0.0);
-  for (int64_t e = 0; e < w->numel(); ++e) {
-    const int64_t c = (e / inner) % C;
-    amax[c] = std::max(amax[c], static_cast<double>(std::fabs(w->data<float>()[e])));
+  const float* v = w->data<float>();
+  std::vector<double> amax;
+  if (n.op == Op::ConvTranspose) {
+    // ONNX ConvTranspose weights are [C_in][K/group][kH][kW]: element (c, kk, ..) feeds output
+    // channel (c / Cg) * Kg + kk, with Cg = C_in / group and Kg = K / group.
+    const int64_t group = n.attr_int("group", 1);
+    if (w->dims.size() < 2 || group < 1 || w->dims[0] % group != 0) return 1;
+    const int64_t Cg = w->dims[0] / group, Kg = w->dims[1];
+    int64_t inner = 1;
+    for (size_t d = 2; d < w->dims.size(); ++d) inner *= w->dims[d];
+    amax.assign(static_cast<size_t>(group * Kg), 0.0);
+    for (int64_t e = 0; e < w->numel(); ++e) {
+      const int64_t c = e / (Kg * inner), kk = (e / inner) % Kg;
+      double& a = amax[static_cast<size_t>(c / Cg * Kg + kk)];
+      a = std::max(a, static_cast<double>(std::fabs(v[e])));
+    }
+  } else {
+    int64_t axis = 0;
+    if (n.op == Op::Gemm)
+      axis = n.attr_int("transB", 0) ? 0 : 1;
+    else if (n.op == Op::MatMul)
+      axis = 1;
+    else if (n.op != Op::Conv)
+      return 1;
+    if (axis >= static_cast<int64_t>(w->dims.size())) return 1;
+    const int64_t C = w->dims[axis];
+    int64_t inner = 1;
+    for (size_t d = axis + 1; d < w->dims.size(); ++d) inner *= w->dims[d];
+    amax.assign(static_cast<size_t>(C), 0.0);
+    for (int64_t e = 0; e < w->numel(); ++e) {
+      double& a = amax[static_cast<size_t>((e / inner) % C)];
+      a = std::max(a, static_cast<double>(std::fabs(v[e])));
+    }
   }
+  if (amax.empty()) return 1;
   const double mx = *std::max_element(amax.begin(), amax.end());
   std::nth_element(amax.begin(), amax.begin() + amax.size() / 2, amax.end());
   const double med = amax[amax.size() / 2];

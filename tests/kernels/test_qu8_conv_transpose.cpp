@@ -2,7 +2,8 @@
 // for byte against a reference written here from the definition: for each output pixel and
 // channel, the int64 sum over every (input pixel, tap) that reaches it of (x - z_a) * w plus the
 // bias, then qu8.h's requantization. The run is split into ranges that start and end inside
-// phases, as threads split it.
+// phases, as threads split it. The output and the scratch are exactly N*OH*OW*K bytes between
+// canaries and a PROT_NONE page, so a write outside either fails the test in any build.
 #include <gtest/gtest.h>
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
@@ -71,6 +72,26 @@ const QU8Kernels* table_for(const std::string& isa) {
   return nullptr;
 }
 
+// `size` bytes between canary bytes and a PROT_NONE page (qu8_gemm_tester.h's GuardedBuffer): a
+// write past the end faults, and one before the start changes a canary that intact() reports.
+class GuardedOutput {
+ public:
+  GuardedOutput(size_t size, uint8_t fill) : buf_(kCanaryBytes + size) {
+    std::fill(buf_.data(), buf_.data() + kCanaryBytes, kCanary);
+    std::fill(data(), data() + size, fill);
+  }
+  uint8_t* data() { return buf_.data() + kCanaryBytes; }
+  size_t size() const { return buf_.size() - kCanaryBytes; }
+  bool intact() {
+    return std::all_of(buf_.data(), data(), [](uint8_t b) { return b == kCanary; });
+  }
+
+ private:
+  static constexpr size_t kCanaryBytes = 256;
+  static constexpr uint8_t kCanary = 0xC3;
+  q8_test::GuardedBuffer buf_;
+};
+
 struct Case {
   size_t N = 1, C = 4, IH = 5, IW = 5, K = 4, KH = 3, KW = 3, SH = 1, SW = 1, DH = 1, DW = 1;
   size_t PT = 0, PL = 0, PB = 0, PR = 0, OPH = 0, OPW = 0, groups = 1;
@@ -125,13 +146,16 @@ void check(const Case& c, const QU8Kernels& k, size_t splits, uint32_t seed) {
   std::vector<const uint8_t*> ind(q8::kern::qu8_conv_transpose_indirection_size(g));
   q8::kern::qu8_conv_transpose_indirection_init(g, x.data(), zero.data(), ind.data());
   const size_t pixels = g.N * g.OH * g.OW;
-  std::vector<uint8_t> out(pixels * g.K, 0xA5), scratch(pixels * g.K, 0x5A);
+  // Exactly pixels * K bytes each (qu8_conv_transpose.h: scratch needs no slack).
+  GuardedOutput out(pixels * g.K, 0xA5), scratch(pixels * g.K, 0x5A);
   for (size_t s = 0; s < splits; ++s)
     q8::kern::qu8_conv_transpose_run(k, g, ind.data(), packed, scratch.data(), out.data(), pixels * s / splits,
                                      pixels * (s + 1) / splits, rq);
+  EXPECT_TRUE(out.intact()) << "a write before the output";
+  EXPECT_TRUE(scratch.intact()) << "a write before the scratch";
 
   size_t inside = 0;  // outputs strictly inside the clamp: a case that is not mostly saturation
-  for (uint8_t v : out) inside += v > c.qmin && v < c.qmax;
+  for (size_t i = 0; i < out.size(); ++i) inside += out.data()[i] > c.qmin && out.data()[i] < c.qmax;
   EXPECT_GT(inside * 4, out.size()) << "a case whose outputs mostly saturate tests little";
   for (size_t n = 0; n < g.N; ++n)
     for (size_t oy = 0; oy < g.OH; ++oy)
@@ -153,7 +177,7 @@ void check(const Case& c, const QU8Kernels& k, size_t splits, uint32_t seed) {
                 }
             }
           const uint8_t want = q8_test::requantize(acc, m[o], rq);
-          const uint8_t got = out[((n * g.OH + oy) * g.OW + ox) * g.K + o];
+          const uint8_t got = out.data()[((n * g.OH + oy) * g.OW + ox) * g.K + o];
           ASSERT_EQ(int{want}, int{got}) << "pixel (" << n << "," << oy << "," << ox << ") channel " << o;
         }
 }
@@ -238,6 +262,18 @@ TEST_P(QU8ConvTranspose, OddSizesZeroPointsClamps) {
   check(c, k(), 7, 100);
   c.za = 255, c.zo = 250, c.qmin = 0, c.qmax = 255, c.bias = false, c.C = 37, c.IW = 3, c.KW = 2, c.SW = 3;
   check(c, k(), 1, 101);
+}
+
+// DESIGN's input zero points, on a case with several phases, pads (taps that read the zero
+// vector) and an output channel count that is no multiple of nr.
+TEST_P(QU8ConvTranspose, InputZeroPoints) {
+  uint32_t seed = 110;
+  for (int za : {0, 1, 127, 128, 255}) {
+    Case c;
+    c.C = 7, c.K = k().nr + 5, c.IH = 4, c.IW = 5, c.KH = c.KW = 3, c.SH = c.SW = 2;
+    c.PT = c.PL = 1, c.PB = 0, c.PR = 2, c.OPH = 1, c.za = za;
+    check(c, k(), 3, seed++);
+  }
 }
 
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }

@@ -268,11 +268,10 @@ class Lowering {
   bool lower_qdq_weighted(Node& n, const QdqEdges& e);
   bool qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, const std::vector<float>& s_w, float s_in,
                 ConstTensorPtr& bias) const;
-  void make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
-                 const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+  // n becomes `op` (QuantizedConv or QuantizedConvTranspose), keeping its geometry attributes;
   // s_w: one scale per output channel.
-  void make_conv_transpose(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
-                           const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
+  void make_conv(Node& n, Op op, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
+                 const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
   // With float_out, a QuantizedDenseFloat (y float32; `out`, qmin and qmax unused).
   void make_dense(Node& n, int a, QParams in, QParams out, std::vector<int8_t> w_nk, int64_t N, int64_t K,
                   std::vector<float> s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax,
@@ -280,27 +279,9 @@ class Lowering {
   void sweep();
 };
 
-void Lowering::make_conv(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
-                         const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax) {
-  std::map<std::string, Attribute> attrs;
-  for (const char* k : {"strides", "pads", "dilations", "group", "kernel_shape", "auto_pad"})
-    if (n.has_attr(k)) attrs[k] = n.attrs.at(k);
-  attrs["w_scale"] = floats_attr(s_w);
-  attrs["qmin"] = int_attr(qmin);
-  attrs["qmax"] = int_attr(qmax);
-  const int wv = add_const(n.name + "/weight_int8", int8_tensor(wdims, w));
-  const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
-  set_qparams(n, x, in);
-  set_qparams(n, y, out);
-  n.op = Op::QuantizedConv;
-  n.inputs = {x, wv, bv};
-  n.outputs = {y};
-  n.attrs = std::move(attrs);
-}
-
-void Lowering::make_conv_transpose(Node& n, int x, QParams in, QParams out, const std::vector<int8_t>& w,
-                                   const Shape& wdims, const std::vector<float>& s_w, ConstTensorPtr bias, int y,
-                                   int64_t qmin, int64_t qmax) {
+void Lowering::make_conv(Node& n, Op op, int x, QParams in, QParams out, const std::vector<int8_t>& w,
+                         const Shape& wdims, const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin,
+                         int64_t qmax) {
   std::map<std::string, Attribute> attrs;
   for (const char* k :
        {"strides", "pads", "dilations", "group", "kernel_shape", "auto_pad", "output_padding", "output_shape"})
@@ -312,7 +293,7 @@ void Lowering::make_conv_transpose(Node& n, int x, QParams in, QParams out, cons
   const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
   set_qparams(n, x, in);
   set_qparams(n, y, out);
-  n.op = Op::QuantizedConvTranspose;
+  n.op = op;
   n.inputs = {x, wv, bv};
   n.outputs = {y};
   n.attrs = std::move(attrs);
@@ -365,7 +346,7 @@ void Lowering::lower_qoperator(size_t i) {
       } else if (input(n, 8) != kNoValue) {
         fail(g_, n, "bias must be a constant");
       }
-      make_conv(n, n.inputs[0], in, out, w, wt->dims, s_w, bias, n.outputs[0], 0, 255);
+      make_conv(n, Op::QuantizedConv, n.inputs[0], in, out, w, wt->dims, s_w, bias, n.outputs[0], 0, 255);
       break;
     }
     case Op::QLinearMatMul:
@@ -695,10 +676,10 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
   ConstTensorPtr bias;
   if (!qdq_bias(n, wt, axis, s_w, e.in.scale, bias)) return false;
   if (n.op == Op::ConvTranspose) {
-    make_conv_transpose(n, e.x, e.in, e.out, w, wt->dims, s_w, bias, e.y, e.qmin, e.qmax);
+    make_conv(n, Op::QuantizedConvTranspose, e.x, e.in, e.out, w, wt->dims, s_w, bias, e.y, e.qmin, e.qmax);
   } else if (n.op == Op::Conv) {
-    make_conv(n, e.x, e.in, e.out, w, wt->dims, s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias,
-              e.y, e.qmin, e.qmax);
+    make_conv(n, Op::QuantizedConv, e.x, e.in, e.out, w, wt->dims,
+              s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias, e.y, e.qmin, e.qmax);
   } else {
     const int64_t K = tb ? wt->dims[1] : wt->dims[0], N = tb ? wt->dims[0] : wt->dims[1];
     if (!tb) w = transpose_kn(w, K, N);

@@ -13,26 +13,12 @@
 #include <vector>
 
 #include "kernels/f32.h"
+#include "tests/kernels/cpu_support.h"
 
 namespace {
 
 using q8::kern::ConvGeometry;
 using q8::kern::F32Kernels;
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512")
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#endif
-#if defined(__aarch64__)
-  if (isa == "neon") return true;
-#endif
-  return false;
-}
 
 std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -111,7 +97,7 @@ void register_all() {
       {"neon", q8::kern::f32_kernels_neon},
   };
   for (const auto& [isa, get] : tables) {
-    if (!cpu_supports(isa) || !get()) continue;
+    if (!q8_test::cpu_supports(isa) || !get()) continue;
     for (const Conv& c : convs)
       benchmark::RegisterBenchmark((std::string("conv/") + isa + "/" + c.name).c_str(), bm_conv, get(), c.hw, c.C, c.K,
                                    c.R)

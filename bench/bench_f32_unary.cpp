@@ -12,27 +12,13 @@
 
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
+#include "tests/kernels/cpu_support.h"
 
 namespace {
 
 using q8::kern::F32Kernels;
 using q8::kern::UnaryKind;
 using q8::kern::UnaryParams;
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512")
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#endif
-#if defined(__aarch64__)
-  if (isa == "neon") return true;
-#endif
-  return false;
-}
 
 constexpr size_t kElements = 16384;
 
@@ -94,7 +80,7 @@ void register_all() {
       {"neon", q8::kern::f32_kernels_neon},
   };
   for (const auto& [isa, get] : all) {
-    if (!cpu_supports(isa) || !get()) continue;
+    if (!q8_test::cpu_supports(isa) || !get()) continue;
     for (const Case& c : cases)
       benchmark::RegisterBenchmark((std::string(c.name) + "/" + isa).c_str(), bm_unary, get(), c.p, c.lo, c.hi);
     benchmark::RegisterBenchmark((std::string("Softmax_rows_of_1000/") + isa).c_str(), bm_softmax, get(), size_t{1000});

@@ -9,13 +9,6 @@
 //
 //   q8_bench_kernels --benchmark_filter=avx512vnni
 #include <benchmark/benchmark.h>
-#if defined(__aarch64__)
-#include <asm/hwcap.h>
-#include <sys/auxv.h>
-#ifndef HWCAP2_I8MM  // older kernel headers
-#define HWCAP2_I8MM (1 << 13)
-#endif
-#endif
 
 #include <algorithm>
 #include <chrono>
@@ -25,9 +18,7 @@
 #include <vector>
 
 #include "kernels/qu8.h"
-#if defined(__x86_64__)
-#include "kernels/x86/amx_support.h"
-#endif
+#include "tests/kernels/cpu_support.h"
 
 namespace {
 
@@ -35,24 +26,6 @@ using q8::kern::ConvGeometry;
 using q8::kern::QU8Kernels;
 
 constexpr double kCeilingGmacs = 232.0;
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512") return avx512;
-  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
-  if (isa == "amx") return q8::kern::qu8_amx_usable();  // also obtains Linux's grant of tile state
-#elif defined(__aarch64__)
-  if (isa == "neon") return true;
-  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
-#endif
-  return false;
-}
 
 std::vector<uint8_t> random_bytes(size_t n, std::mt19937& rng, int lo = 0, int hi = 255) {
   std::uniform_int_distribution<int> d(lo, hi);
@@ -67,7 +40,7 @@ std::vector<uint8_t> random_bytes(size_t n, std::mt19937& rng, int lo = 0, int h
 // machine it runs on.
 double measured_peak_gmacs() {
 #if defined(__x86_64__)
-  if (!cpu_supports("avx512vnni")) return 0.0;
+  if (!q8_test::cpu_supports("avx512vnni")) return 0.0;
   double best = 0.0;
   for (int rep = 0; rep < 3; ++rep) {
     long iters = 20000000;
@@ -108,7 +81,7 @@ struct Avx2Rates {
 Avx2Rates measured_avx2_gmacs() {
   Avx2Rates best;
 #if defined(__x86_64__)
-  if (!cpu_supports("avx2")) return best;
+  if (!q8_test::cpu_supports("avx2")) return best;
   for (int rep = 0; rep < 200; ++rep) {
     long iters = 100000;
     const long n = iters;
@@ -260,7 +233,7 @@ int main(int argc, char** argv) {
       {"scalar", q8::kern::qu8_kernels_scalar()},
   };
   for (const Table& t : tables) {
-    if (!t.k || !cpu_supports(t.isa)) continue;
+    if (!t.k || !q8_test::cpu_supports(t.isa)) continue;
     const std::string isa = t.isa;
     for (const GemmShape& s : kGemm)
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)

@@ -14,6 +14,7 @@
 
 #include "kernels/f32.h"
 #include "kernels/qu8.h"
+#include "tests/kernels/cpu_support.h"
 
 namespace {
 
@@ -21,22 +22,6 @@ using q8::kern::ConvGeometry;
 using q8::kern::F32Kernels;
 using q8::kern::PoolGeometry;
 using q8::kern::QU8Kernels;
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512") return avx512;
-  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
-#endif
-#if defined(__aarch64__)
-  if (isa == "neon") return true;
-#endif
-  return false;
-}
 
 std::vector<std::pair<std::string, const QU8Kernels*>> tables() {
   std::vector<std::pair<std::string, const QU8Kernels*>> r;
@@ -46,7 +31,7 @@ std::vector<std::pair<std::string, const QU8Kernels*>> tables() {
       {"neon", q8::kern::qu8_kernels_neon},
   };
   for (const auto& [name, get] : all)
-    if (cpu_supports(name) && get()) r.emplace_back(name, get());
+    if (q8_test::cpu_supports(name) && get()) r.emplace_back(name, get());
   return r;
 }
 
@@ -190,7 +175,7 @@ void register_all() {
   };
   for (const auto& [isa, get] : f32_tables) {
     const F32Kernels* k = get();
-    if (!cpu_supports(isa) || !k) continue;
+    if (!q8_test::cpu_supports(isa) || !k) continue;
     for (const Dw& d : dws)
       benchmark::RegisterBenchmark(dw_name("dwconv3x3_f32", isa, d).c_str(), bm_dwconv_f32, k, d.hw, d.c, d.s);
   }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_support.h"
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
 #include "naive_window.h"
@@ -41,21 +42,6 @@ constexpr const char* kUnaryHashes =
     "Sigmoid:98d761ac4d38b1c2 Tanh:5f33173b0016a9c2 HardSigmoid:9e1749889c120d04 HardSwish:9df74982371e583a "
     "LeakyRelu:ea56e0f09c7f39b0 Elu:0cc54db232baaf21 Erf:3173b3421179cd3b Sqrt:8287b736adfb957e "
     "Exp:801c131d68696a99 Silu:e23bd9327040fa29 Gelu:eff15012ef5cd7c6 ";
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512")
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#endif
-#if defined(__aarch64__)
-  if (isa == "neon") return true;
-#endif
-  return false;
-}
 
 const F32Kernels* table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::f32_kernels_scalar();
@@ -276,7 +262,7 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     const std::string isa = GetParam();
-    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa;
+    if (!q8_test::cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa;
     table_ = table_for(isa);
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::f32_kernels_scalar();
@@ -1193,7 +1179,7 @@ INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "
 // Every table provides every entry point, and the ones this CPU can run report their ISA.
 TEST(F32KernelTables, Complete) {
   for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
-    if (!cpu_supports(isa)) continue;
+    if (!q8_test::cpu_supports(isa)) continue;
     const F32Kernels* t = table_for(isa);
     if (!t) continue;
     EXPECT_GE(t->conv.mr, 1u) << isa;

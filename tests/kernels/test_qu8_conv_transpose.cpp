@@ -5,13 +5,6 @@
 // phases, as threads split it. The output and the scratch are exactly N*OH*OW*K bytes between
 // canaries and a PROT_NONE page, so a write outside either fails the test in any build.
 #include <gtest/gtest.h>
-#if defined(__aarch64__)
-#include <asm/hwcap.h>
-#include <sys/auxv.h>
-#ifndef HWCAP2_I8MM
-#define HWCAP2_I8MM (1 << 13)
-#endif
-#endif
 
 #include <algorithm>
 #include <cmath>
@@ -21,41 +14,17 @@
 #include <string>
 #include <vector>
 
+#include "cpu_support.h"
 #include "kernels/qu8.h"
 #include "kernels/qu8_conv_transpose.h"
 #include "kernels/qu8_internal.h"  // the AMX tile model's table
 #include "qu8_gemm_tester.h"       // requantize(), packed_storage()
-#if defined(Q8_ARCH_X86)
-#include "kernels/x86/amx_support.h"
-#endif
 
 namespace {
 
 using q8::kern::ConvTransposeGeometry;
 using q8::kern::QU8Kernels;
 using q8::kern::QU8Requant;
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512") return avx512;
-  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
-#endif
-#if defined(Q8_ARCH_X86)
-  if (isa == "amx") return q8::kern::qu8_amx_usable();
-  if (isa == "amx_model") return true;
-#endif
-#if defined(__aarch64__)
-  if (isa == "neon") return true;
-  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
-#endif
-  return false;
-}
 
 const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
@@ -185,7 +154,7 @@ void check(const Case& c, const QU8Kernels& k, size_t splits, uint32_t seed) {
 class QU8ConvTranspose : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "this CPU cannot run " << GetParam();
+    if (!q8_test::cpu_supports(GetParam())) GTEST_SKIP() << "this CPU cannot run " << GetParam();
     k_ = table_for(GetParam());
     if (!k_) GTEST_SKIP() << "build lacks " << GetParam();
   }

@@ -3,13 +3,6 @@
 // the scalar table, guard pages after inputs and outputs). A table this build or CPU lacks is
 // skipped, never passed.
 #include <gtest/gtest.h>
-#if defined(__aarch64__)  // Arm support check (added with kernels/arm/qu8_neon*.cpp)
-#include <asm/hwcap.h>
-#include <sys/auxv.h>
-#ifndef HWCAP2_I8MM  // older kernel headers
-#define HWCAP2_I8MM (1 << 13)
-#endif
-#endif
 
 #include <algorithm>
 #include <climits>
@@ -19,12 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "cpu_support.h"
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"  // the AMX tile model's table
 #include "qu8_gemm_tester.h"
-#if defined(Q8_ARCH_X86)
-#include "kernels/x86/amx_support.h"
-#endif
 
 namespace {
 
@@ -32,38 +23,6 @@ using q8::kern::ConvGeometry;
 using q8::kern::QU8Kernels;
 using q8_test::ConvTester;
 using q8_test::GemmTester;
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512") return avx512;
-  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
-#endif
-#if defined(Q8_ARCH_X86)
-  if (isa == "amx") return q8::kern::qu8_amx_usable();
-  if (isa == "amx_model") return true;  // the AMX driver over the scalar tile model: any x86 CPU
-#endif
-#if defined(__aarch64__)  // added with kernels/arm/qu8_neon*.cpp
-  if (isa == "neon") return true;
-  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
-#endif
-  return false;
-}
-
-// What the skip message says after "this CPU cannot run <isa>".
-std::string why_not(const std::string& isa) {
-#if defined(Q8_ARCH_X86)
-  const char* why = "";
-  if (isa == "amx" && !q8::kern::qu8_amx_usable(&why)) return std::string(": ") + why;
-#endif
-  (void)isa;
-  return "";
-}
 
 const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
@@ -84,7 +43,8 @@ const QU8Kernels* table_for(const std::string& isa) {
 class QU8Gemm : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!cpu_supports(GetParam())) GTEST_SKIP() << "this CPU cannot run " << GetParam() << why_not(GetParam());
+    if (!q8_test::cpu_supports(GetParam()))
+      GTEST_SKIP() << "this CPU cannot run " << GetParam() << q8_test::why_not(GetParam());
     k_ = table_for(GetParam());
     if (!k_) GTEST_SKIP() << "build lacks " << GetParam();
   }

@@ -6,13 +6,6 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#if defined(__aarch64__)
-#include <asm/hwcap.h>
-#include <sys/auxv.h>
-#ifndef HWCAP2_I8MM  // older kernel headers
-#define HWCAP2_I8MM (1 << 13)
-#endif
-#endif
 
 #include <algorithm>
 #include <cmath>
@@ -23,11 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "cpu_support.h"
 #include "kernels/qu8.h"
 #include "naive_window.h"
-#if defined(Q8_ARCH_X86)
-#include "kernels/x86/amx_support.h"
-#endif
 
 namespace {
 
@@ -44,37 +35,6 @@ using q8::kern::QU8PoolParams;
 using q8::kern::QU8Requant;
 
 const uint8_t kZeroPoints[] = {0, 1, 127, 128, 255};
-
-bool cpu_supports(const std::string& isa) {
-  if (isa == "scalar") return true;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512") return avx512;
-  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
-#endif
-#if defined(Q8_ARCH_X86)
-  if (isa == "amx") return q8::kern::qu8_amx_usable();
-#endif
-#if defined(__aarch64__)
-  if (isa == "neon") return true;
-  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
-#endif
-  return false;
-}
-
-// What the skip message says after "this CPU cannot run <isa>".
-std::string why_not(const std::string& isa) {
-#if defined(Q8_ARCH_X86)
-  const char* why = "";
-  if (isa == "amx" && !q8::kern::qu8_amx_usable(&why)) return std::string(": ") + why;
-#endif
-  (void)isa;
-  return "";
-}
 
 const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
@@ -152,7 +112,7 @@ class QU8Ops : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     const std::string isa = GetParam();
-    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa << why_not(isa);
+    if (!q8_test::cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa << q8_test::why_not(isa);
     table_ = table_for(isa);
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::qu8_kernels_scalar();
@@ -1139,7 +1099,7 @@ INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
 // Every table provides every entry point, and the ones this CPU can run report their ISA.
 TEST(QU8OpsTables, Complete) {
   for (const char* isa : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot", "neoni8mm"}) {
-    if (!cpu_supports(isa)) continue;
+    if (!q8_test::cpu_supports(isa)) continue;
     const QU8Kernels* t = table_for(isa);
     if (!t) continue;
     EXPECT_STREQ(t->isa, isa);

@@ -1,0 +1,54 @@
+// Whether this CPU can run a kernel table, asked of the CPU directly (not of the engine's
+// dispatch, which the kernel tests and benchmarks do not link): the kernel tests skip, with the
+// reason, the tables it cannot run, and the benchmarks leave them out.
+#pragma once
+
+#include <string>
+
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#ifndef HWCAP2_I8MM  // older kernel headers
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#endif
+
+#if defined(Q8_ARCH_X86)
+#include "kernels/x86/amx_support.h"
+#endif
+
+namespace q8_test {
+
+inline bool cpu_supports(const std::string& isa) {
+  if (isa == "scalar") return true;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx512") return avx512;
+  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(Q8_ARCH_X86)
+  if (isa == "amx") return q8::kern::qu8_amx_usable();  // also obtains Linux's grant of tile state
+  if (isa == "amx_model") return true;                  // the AMX driver over the scalar tile model
+#endif
+#if defined(__aarch64__)
+  if (isa == "neon") return true;
+  if (isa == "neondot") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  if (isa == "neoni8mm") return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && (getauxval(AT_HWCAP2) & HWCAP2_I8MM);
+#endif
+  return false;
+}
+
+// What a skip message says after "this CPU cannot run <isa>".
+inline std::string why_not(const std::string& isa) {
+#if defined(Q8_ARCH_X86)
+  const char* why = "";
+  if (isa == "amx" && !q8::kern::qu8_amx_usable(&why)) return std::string(": ") + why;
+#endif
+  (void)isa;
+  return "";
+}
+
+}  // namespace q8_test

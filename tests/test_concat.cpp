@@ -13,6 +13,7 @@
 
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -20,13 +21,7 @@ using q8test::OnnxModelBuilder;
 using q8test::set_int;
 using q8test::set_ints;
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using q8::test::random_floats;
 
 // x [1,3,9,7] -> conv a (4 ch, 3x3) and conv b (5 ch, 1x1) -> Concat(axis 1) -> conv c (2 ch).
 // With `split`, the model instead outputs a and b, and conv c is a model of its own.

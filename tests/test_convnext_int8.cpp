@@ -13,18 +13,13 @@
 
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
 using q8test::OnnxModelBuilder;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using q8::test::random_floats;
 
 double gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
 

@@ -11,18 +11,14 @@
 
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
 using q8test::OnnxModelBuilder;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using q8::test::random_floats;
+using q8::test::sqnr_db;
 
 // x [2,5,8] -> MatMul W [8,6] -> Add b [6] -> Mul gamma (of `gamma_dims`, values spread over 1e-3..1).
 q8::Model scaled_linear(const std::vector<int64_t>& gamma_dims) {
@@ -42,13 +38,6 @@ q8::Model scaled_linear(const std::vector<int64_t>& gamma_dims) {
 bool has_op(const q8::Model& m, const std::string& op) {
   const std::vector<q8::NodeInfo> nodes = m.describe();
   return std::any_of(nodes.begin(), nodes.end(), [&](const q8::NodeInfo& n) { return n.op == op; });
-}
-
-double sqnr_db(const q8::Tensor& got, const q8::Tensor& want) {
-  double err = 0, sig = 0;
-  for (int64_t i = 0; i < want.numel(); ++i)
-    err += (got.data()[i] - want.data()[i]) * (got.data()[i] - want.data()[i]), sig += want.data()[i] * want.data()[i];
-  return 10 * std::log10(sig / err);
 }
 
 const q8::Tensor kCalib({16, 5, 8}, random_floats(16 * 40, 3, -2.f, 2.f));

@@ -11,6 +11,7 @@
 
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -18,13 +19,7 @@ using q8test::OnnxModelBuilder;
 using q8test::set_int;
 using q8test::set_ints;
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using q8::test::random_floats;
 
 q8::Model load(const OnnxModelBuilder& b, const std::string& name) {
   const std::string bytes = b.bytes();

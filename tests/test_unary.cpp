@@ -17,19 +17,14 @@
 #include "onnx/onnx_writer.h"
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
 using q8test::OnnxModelBuilder;
 using q8test::set_float;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using q8::test::random_floats;
 
 struct ActCase {
   const char* op;

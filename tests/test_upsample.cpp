@@ -18,6 +18,7 @@
 
 #include "q8/q8.h"
 #include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -43,13 +44,7 @@ bool same_bytes(const q8::Tensor& a, const q8::Tensor& b) {
   return a.shape() == b.shape() && std::equal(a.data(), a.data() + a.numel(), b.data());
 }
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using q8::test::random_floats;
 
 class UNet : public testing::TestWithParam<int> {};
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,15 @@
 namespace q8::test {
 
 inline bool exists(const std::string& path) { return std::ifstream(path).good(); }
+
+// n floats uniform in [lo, hi), the same sequence for the same seed on every machine.
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
 
 // ||got - want|| / ||want||, accumulated in double.
 inline double rel_l2(const Tensor& got, const Tensor& want) {

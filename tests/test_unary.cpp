@@ -267,9 +267,9 @@ TEST(UnaryInt8, QdqRunsAsATableOfTheQuantizedFunction) {
       [](double x) { return x < 0 ? 0.2 * x : x; }, 180, 255);
 }
 
-// ONNX Runtime's QOperator forms (com.microsoft): x -> QuantizeLinear -> QLinearOp -> DequantizeLinear.
-std::string qlinear_model(const char* op, float alpha, float s_in, int z_in, float s_out, int z_out) {
-  OnnxModelBuilder b(13);
+// A model that imports com.microsoft's ops, with input x [1,256], the input's and output's scale
+// and zero point (s_in, z_in, s_out, z_out) and xq = QuantizeLinear(x): the start of both forms below.
+void start_com_microsoft_model(OnnxModelBuilder& b, float s_in, int z_in, float s_out, int z_out) {
   auto* ms = b.m.add_opset_import();
   ms->set_domain("com.microsoft");
   ms->set_version(1);
@@ -279,6 +279,12 @@ std::string qlinear_model(const char* op, float alpha, float s_in, int z_in, flo
   b.init_f("s_out", {}, {s_out});
   b.init_8bit("z_out", kU8, {}, {static_cast<int8_t>(z_out)});
   b.node("QuantizeLinear", {"x", "s_in", "z_in"}, {"xq"}, "q_in");
+}
+
+// ONNX Runtime's QOperator forms (com.microsoft): x -> QuantizeLinear -> QLinearOp -> DequantizeLinear.
+std::string qlinear_model(const char* op, float alpha, float s_in, int z_in, float s_out, int z_out) {
+  OnnxModelBuilder b(13);
+  start_com_microsoft_model(b, s_in, z_in, s_out, z_out);
   auto& n = b.node(op, {"xq", "s_in", "z_in", "s_out", "z_out"}, {"fq"}, "act");
   n.set_domain("com.microsoft");
   if (alpha != 0.f) set_float(n, "alpha", alpha);
@@ -351,15 +357,7 @@ TEST(UnaryInt8, GeluRunsAsATableOfTheQuantizedFunction) {
   const float s_in = 0.04f, s_out = 0.03f;
   const int z_in = 140, z_out = 10;
   OnnxModelBuilder b(13);
-  auto* ms = b.m.add_opset_import();
-  ms->set_domain("com.microsoft");
-  ms->set_version(1);
-  b.input("x", {1, 256});
-  b.init_f("s_in", {}, {s_in});
-  b.init_8bit("z_in", kU8, {}, {static_cast<int8_t>(z_in)});
-  b.init_f("s_out", {}, {s_out});
-  b.init_8bit("z_out", kU8, {}, {static_cast<int8_t>(z_out)});
-  b.node("QuantizeLinear", {"x", "s_in", "z_in"}, {"xq"}, "q_in");
+  start_com_microsoft_model(b, s_in, z_in, s_out, z_out);
   b.node("DequantizeLinear", {"xq", "s_in", "z_in"}, {"xd"}, "dq_in");
   b.node("Gelu", {"xd"}, {"f"}, "act").set_domain("com.microsoft");
   b.node("QuantizeLinear", {"f", "s_out", "z_out"}, {"fq"}, "q_out");

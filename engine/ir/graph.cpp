@@ -1,6 +1,7 @@
 #include "ir/graph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -132,6 +133,12 @@ int Graph::find_value(const std::string& name) const {
   for (size_t i = 0; i < values.size(); ++i)
     if (values[i].name == name) return static_cast<int>(i);
   return kNoValue;
+}
+
+std::string Graph::unused_value_name(const std::string& base) const {
+  std::string v = base;
+  for (int k = 1; find_value(v) != kNoValue; ++k) v = base + "_" + std::to_string(k);
+  return v;
 }
 
 std::vector<int> Graph::consumers(int v) const {
@@ -282,6 +289,13 @@ void Graph::validate() const {
     if (v < 0 || v >= nv) throw Error(source + ": graph output id out of range");
     if (!available[v]) throw Error(source + ": graph output '" + values[v].name + "' is never produced");
   }
+}
+
+std::vector<float> batch_norm_scale(const Node& bn, const ConstTensor& gamma, const ConstTensor& var) {
+  const float eps = bn.attr_float("epsilon", 1e-5f);
+  std::vector<float> scale(static_cast<size_t>(gamma.numel()));
+  for (size_t c = 0; c < scale.size(); ++c) scale[c] = gamma.data<float>()[c] / std::sqrt(var.data<float>()[c] + eps);
+  return scale;
 }
 
 }  // namespace q8::ir

@@ -138,9 +138,14 @@ enum class Op : uint16_t {
   // x * Phi(x), the Erf form (kern::UnaryKind::Gelu): q8's fusion of the pattern PyTorch exports
   // for nn.GELU (fuse_gelu), written as com.microsoft's Gelu; in int8, a 256-entry table.
   Gelu,
+  // com.microsoft's QOperator forms that lower_quantized() first rewrites as DequantizeLinear ->
+  // float op -> QuantizeLinear, then lowers like any QDQ pattern.
+  QLinearConcat,       // Y_scale, Y_zero_point, then X, X_scale, X_zero_point per input; "axis"
+  QLinearMul,          // A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale, C_zero_point
+  QLinearAveragePool,  // X, x_scale, x_zero_point, y_scale, y_zero_point; AveragePool's attrs
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::Gelu) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QLinearAveragePool) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 
@@ -189,6 +194,8 @@ class Graph {
   int add_value(Value v);
   // Value id by name, or kNoValue.
   int find_value(const std::string& name) const;
+  // `base`, or `base_1`, `base_2`, ...: the first that names no value yet (for values a pass adds).
+  std::string unused_value_name(const std::string& base) const;
   // Ids of the nodes reading value v: a scan of every node, for one-off questions. Passes that
   // ask for each node use a ConsumerIndex instead, so they stay linear in the graph's size.
   std::vector<int> consumers(int v) const;
@@ -224,5 +231,10 @@ class ConsumerIndex {
   std::vector<std::vector<int>> readers_;  // by value id; may hold stale entries (see above)
   std::vector<bool> output_;
 };
+
+// A BatchNormalization's per-channel scale, gamma[c] / sqrt(var[c] + epsilon): one rule for the
+// fp32 kernel, the fold into a Conv and the int8 depthwise form, so all three scale alike.
+// gamma and var are the node's float inputs 1 and 4, of one value per channel.
+std::vector<float> batch_norm_scale(const Node& bn, const ConstTensor& gamma, const ConstTensor& var);
 
 }  // namespace q8::ir

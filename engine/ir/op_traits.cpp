@@ -83,6 +83,11 @@ constexpr OpTraits kTraits[] = {
     {Op::QuantizedConvTranspose, "QuantizedConvTranspose", 2, 3, D::Uint8, s::conv_transpose, R::Integer, false, false,
      nullptr},
     {Op::Gelu, "Gelu", 1, 1, D::SameAsInput, s::unary, R::TableLookup, false, false, nullptr},
+    {Op::QLinearConcat, "QLinearConcat", 5, kVariadic, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
+     nullptr},
+    {Op::QLinearMul, "QLinearMul", 7, 8, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false, nullptr},
+    {Op::QLinearAveragePool, "QLinearAveragePool", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
+     nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

@@ -322,6 +322,12 @@ bool is_per_channel_term(const Shape& full, const Shape& term) {
   return t[1] == full[1] && t[2] == 1 && t[3] == 1 && (t[0] == 1 || t[0] == full[0]);
 }
 
+bool is_column_term(int64_t N, const Shape& term) {
+  for (size_t d = 0; d + 1 < term.size(); ++d)
+    if (term[d] != 1) return false;
+  return term.empty() || term.back() == N || term.back() == 1;
+}
+
 // ---- Shape rules, one per op family (the `shape` column of op_traits.cpp) -------------------
 
 namespace shape_rules {

@@ -52,6 +52,9 @@ bool is_spatial_mean(const Graph& g, const Node& n, size_t rank);
 // Whether `term` is one value per channel of the 4-D tensor `full`, the same for every image
 // ([C], [1,C,1,1]) or one row per image ([N,C,1,1], as squeeze-excitation multiplies by).
 bool is_per_channel_term(const Shape& full, const Shape& term);
+// Whether `term` (a MatMul's bias, say) is one value per column of an N-column result, or a single
+// value: every axis but the last is 1, and the last is N or 1 (broadcast along the last axis only).
+bool is_column_term(int64_t N, const Shape& term);
 // A Pad's constant value (0 when omitted); NaN when the Pad is not of constant mode.
 float pad_value(const Graph& g, const Node& n);
 // A Pad's pads (begin for every axis, then end), checked against the rank.

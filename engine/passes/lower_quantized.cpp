@@ -464,6 +464,9 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QuantizedDenseFloat:
     case Op::QuantizedConvTranspose:
     case Op::Gelu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
+    case Op::QLinearConcat:
+    case Op::QLinearMul:
+    case Op::QLinearAveragePool: fail(g_, n, "internal: expand_qoperator_to_qdq rewrites this op");
   }
 }
 
@@ -593,10 +596,8 @@ int Lowering::matmul_bias_add(const Node& n) const {
   const int bv = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
   const int dqb = dq_constant(bv);
   const ConstTensor* b = constant(dqb >= 0 ? g_.nodes[dqb].inputs[0] : bv);
-  if (!b || (dqb < 0 && b->dtype != DType::Float32) || (b->numel() != wt->dims[1] && b->numel() != 1)) return -1;
-  for (size_t d = 0; d + 1 < b->dims.size(); ++d)
-    if (b->dims[d] != 1) return -1;
-  return r;
+  if (!b || (dqb < 0 && b->dtype != DType::Float32)) return -1;
+  return ir::is_column_term(wt->dims[1], b->dims) ? r : -1;
 }
 
 bool Lowering::lower_qdq_binary(Node& n, const QdqEdges& e) {
@@ -859,6 +860,73 @@ void fold_dequantized_constants(Graph& g) {
   g.compact(dead);
 }
 
+// com.microsoft's QLinearConcat, QLinearMul and QLinearAveragePool compute what their QDQ forms
+// compute: every uint8 input dequantized, the float op, its result quantized. They are rewritten as
+// that form here, and the QDQ lowering decides how each runs: an int8 Concat when every input
+// shares the output's quantization (else the float Concat between a DequantizeLinear per input and
+// a QuantizeLinear), a QuantizedMul, the int8 AveragePool. One lowering serves both forms.
+void expand_qoperator_to_qdq(Graph& g) {
+  std::vector<Node> nodes;
+  nodes.reserve(g.nodes.size());
+  auto float_value = [&g](const std::string& base) {
+    Value v;
+    v.name = g.unused_value_name(base);
+    v.dtype = DType::Float32;
+    return g.add_value(std::move(v));
+  };
+  for (Node& n : g.nodes) {
+    if (n.op != Op::QLinearConcat && n.op != Op::QLinearMul && n.op != Op::QLinearAveragePool) {
+      nodes.push_back(std::move(n));
+      continue;
+    }
+    auto in = [&n](size_t k) { return k < n.inputs.size() ? n.inputs[k] : kNoValue; };
+    // The (x, scale, zero point) of each input, and where the output's scale and zero point are.
+    std::vector<size_t> firsts;
+    size_t y_at = 0;
+    Node f;
+    f.name = n.name;
+    f.attrs = n.attrs;
+    if (n.op == Op::QLinearConcat) {
+      if ((n.inputs.size() - 2) % 3 != 0)
+        fail(g, n, "expects Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input");
+      for (size_t k = 2; k < n.inputs.size(); k += 3) firsts.push_back(k);
+      f.op = Op::Concat;
+    } else if (n.op == Op::QLinearMul) {
+      firsts = {0, 3};
+      y_at = 6;
+      f.op = Op::Mul;
+    } else {
+      if (n.attr_int("channels_last", 0) != 0) fail(g, n, "channels_last=1 is not supported");
+      f.attrs.erase("channels_last");
+      firsts = {0};
+      y_at = 3;
+      f.op = Op::AveragePool;
+    }
+    for (size_t k : firsts) {
+      const int x = in(k);
+      if (x == kNoValue || in(k + 1) == kNoValue) fail(g, n, "every input needs its tensor and scale");
+      Node dq;
+      dq.op = Op::DequantizeLinear;
+      dq.name = n.name + "/dequantize_" + std::to_string(f.inputs.size());
+      dq.inputs = {x, in(k + 1), in(k + 2)};
+      dq.outputs = {float_value(g.values[x].name + "/dequantized")};
+      f.inputs.push_back(dq.outputs[0]);
+      nodes.push_back(std::move(dq));
+    }
+    if (in(y_at) == kNoValue) fail(g, n, "the output's scale is missing");
+    const int y = n.outputs.at(0);
+    f.outputs = {float_value(g.values[y].name + "/float")};
+    Node q;
+    q.op = Op::QuantizeLinear;
+    q.name = n.name + "/quantize";
+    q.inputs = {f.outputs[0], in(y_at), in(y_at + 1)};
+    q.outputs = {y};
+    nodes.push_back(std::move(f));
+    nodes.push_back(std::move(q));
+  }
+  g.nodes = std::move(nodes);
+}
+
 }  // namespace
 
 void lower_quantized(Graph& g) {
@@ -869,6 +937,7 @@ void lower_quantized(Graph& g) {
            r == Int8Role::Integer;
   }
   if (!any) return;
+  expand_qoperator_to_qdq(g);
   Lowering(g).run();
   fold_dequantized_constants(g);
 }

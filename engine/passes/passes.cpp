@@ -176,11 +176,9 @@ void fold_batch_norm(Graph& g) {
     auto ok = [K](const ConstTensor* t) { return t->dtype == DType::Float32 && t->numel() == K; };
     if (!ok(gamma) || !ok(beta) || !ok(mean) || !ok(var) || (b && !ok(b)))
       fail(g, bn, "parameters do not match the channels of the Conv before it");
-    const float eps = bn.attr_float("epsilon", 1e-5f);
     auto nw = std::make_shared<ConstTensor>(*w);
     auto nb = float_tensor({K});
-    std::vector<float> scale(static_cast<size_t>(K));
-    for (int64_t k = 0; k < K; ++k) scale[k] = gamma->data<float>()[k] / std::sqrt(var->data<float>()[k] + eps);
+    const std::vector<float> scale = ir::batch_norm_scale(bn, *gamma, *var);
     for (int64_t e = 0; e < w->numel(); ++e) nw->mutable_data<float>()[e] *= scale[channel_of(e)];
     for (int64_t k = 0; k < K; ++k) {
       const float s = scale[k];

@@ -142,7 +142,10 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QLinearLeakyRelu:
     case Op::QuantizedDenseFloat:
     case Op::QuantizedConvTranspose:
-    case Op::Gelu: return false;  // not weighted ops
+    case Op::Gelu:
+    case Op::QLinearConcat:
+    case Op::QLinearMul:
+    case Op::QLinearAveragePool: return false;  // not weighted ops
   }
   return false;
 }
@@ -194,10 +197,7 @@ int matmul_bias_add(const Graph& g, const Node& n, const ir::ConsumerIndex& inde
   if (!w || w->dtype != DType::Float32 || w->dims.size() != 2 || r < 0 || g.nodes[r].op != Op::Add) return -1;
   const Node& add = g.nodes[r];
   const ConstTensor* b = const_of(g, add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0]);
-  if (!b || b->dtype != DType::Float32 || (b->numel() != w->dims[1] && b->numel() != 1)) return -1;
-  for (size_t d = 0; d + 1 < b->dims.size(); ++d)
-    if (b->dims[d] != 1) return -1;  // broadcast along the last axis only
-  return r;
+  return b && b->dtype == DType::Float32 && ir::is_column_term(w->dims[1], b->dims) ? r : -1;
 }
 
 bool is_int8(Role r) { return r == Role::Compute || r == Role::Pool || r == Role::PassThrough; }
@@ -427,17 +427,13 @@ Graph fuse_matmul_bias(const Graph& src, const std::vector<Shape>& input_shapes)
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.op != Op::MatMul || shaped.values[n.inputs[0]].shape.size() != 2) continue;
-    const ConstTensor* w = const_of(g, n.inputs[1]);
-    if (!w || w->dtype != DType::Float32 || w->dims.size() != 2) continue;
-    const int r = index.sole_reader(g, n.outputs[0]);
-    if (r < 0 || g.nodes[r].op != Op::Add) continue;
+    const int r = matmul_bias_add(g, n, index);
+    if (r < 0) continue;
     const Node& add = g.nodes[r];
     const int other = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
+    // Gemm's C: one value per column, of rank 2 at most.
     const ConstTensor* b = const_of(g, other);
-    const int64_t N = w->dims[1];
-    if (!b || b->dtype != DType::Float32 || b->numel() != N ||
-        !(b->dims.size() == 1 || (b->dims.size() == 2 && b->dims[0] == 1)))
-      continue;
+    if (b->dims.size() > 2 || b->numel() != const_of(g, n.inputs[1])->dims[1]) continue;
     n.op = Op::Gemm;
     n.inputs.push_back(other);
     n.outputs[0] = add.outputs[0];
@@ -458,11 +454,6 @@ Graph fold_layer_scale(const Graph& src, bool per_channel) {
   if (!per_channel) return g;
   std::vector<bool> dead(g.nodes.size(), false);
   ir::ConsumerIndex index(g);
-  auto fresh = [&g](const std::string& base) {
-    std::string v = base;
-    for (int k = 1; g.find_value(v) != ir::kNoValue; ++k) v = base + "_" + std::to_string(k);
-    return v;
-  };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (g.nodes[i].op != Op::MatMul) continue;
     const int add = matmul_bias_add(g, g.nodes[i], index);
@@ -501,8 +492,8 @@ Graph fold_layer_scale(const Graph& src, bool per_channel) {
       nb->mutable_data<float>()[n] = b->data<float>()[b->numel() == 1 ? 0 : n] * s;
     }
     const std::string name = g.nodes[i].name;
-    const int wid = g.add_value({fresh(name + "/scaled_weight"), DType::Float32, nw->dims, true, nw});
-    const int bid = g.add_value({fresh(name + "/scaled_bias"), DType::Float32, nb->dims, true, nb});
+    const int wid = g.add_value({g.unused_value_name(name + "/scaled_weight"), DType::Float32, nw->dims, true, nw});
+    const int bid = g.add_value({g.unused_value_name(name + "/scaled_bias"), DType::Float32, nb->dims, true, nb});
     g.nodes[i].inputs[1] = wid;
     Node& an = g.nodes[add];
     (an.inputs[0] == g.nodes[i].outputs[0] ? an.inputs[1] : an.inputs[0]) = bid;
@@ -530,7 +521,7 @@ Graph batch_norm_as_depthwise_conv(const Graph& src, const std::vector<Shape>& s
                       *mean = const_of(g, n.inputs[3]), *var = const_of(g, n.inputs[4]);
     auto fits = [C](const ConstTensor* t) { return t && t->dtype == DType::Float32 && t->numel() == C; };
     if (!fits(gamma) || !fits(beta) || !fits(mean) || !fits(var)) continue;
-    const float eps = n.attr_float("epsilon", 1e-5f);
+    const std::vector<float> a = ir::batch_norm_scale(n, *gamma, *var);
     auto w = std::make_shared<ConstTensor>();
     w->dtype = DType::Float32;
     w->dims = {C, 1, 1, 1};
@@ -540,19 +531,13 @@ Graph batch_norm_as_depthwise_conv(const Graph& src, const std::vector<Shape>& s
     b->dims = {C};
     b->bytes.resize(static_cast<size_t>(C) * 4);
     for (int64_t c = 0; c < C; ++c) {
-      const float a = gamma->data<float>()[c] / std::sqrt(var->data<float>()[c] + eps);
-      w->mutable_data<float>()[c] = a;
-      b->mutable_data<float>()[c] = beta->data<float>()[c] - mean->data<float>()[c] * a;
+      w->mutable_data<float>()[c] = a[c];
+      b->mutable_data<float>()[c] = beta->data<float>()[c] - mean->data<float>()[c] * a[c];
     }
     const std::string name = n.name;
     const int x = n.inputs[0];
-    auto fresh = [&g](const std::string& base) {  // a value name no other value has
-      std::string v = base;
-      for (int k = 1; g.find_value(v) != ir::kNoValue; ++k) v = base + "_" + std::to_string(k);
-      return v;
-    };
-    const int wv = g.add_value({fresh(name + "/depthwise_weight"), DType::Float32, w->dims, true, w});
-    const int bv = g.add_value({fresh(name + "/depthwise_bias"), DType::Float32, b->dims, true, b});
+    const int wv = g.add_value({g.unused_value_name(name + "/depthwise_weight"), DType::Float32, w->dims, true, w});
+    const int bv = g.add_value({g.unused_value_name(name + "/depthwise_bias"), DType::Float32, b->dims, true, b});
     Node& conv = g.nodes[i];
     conv.op = Op::Conv;
     conv.inputs = {x, wv, bv};

@@ -798,7 +798,10 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::QuantizedMul:
       case ir::Op::QuantizedDenseFloat:
       case ir::Op::QuantizedConvTranspose:
-      case ir::Op::Gelu: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::Gelu:
+      case ir::Op::QLinearConcat:
+      case ir::Op::QLinearMul:
+      case ir::Op::QLinearAveragePool: node_fail(n, "expects 1 output, got " + std::to_string(nout));
       case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
       case ir::Op::Sigmoid:
       case ir::Op::Tanh:
@@ -1015,7 +1018,13 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedMul:
     case ir::Op::QuantizedDenseFloat:
     case ir::Op::QuantizedConvTranspose:
-    case ir::Op::Gelu: break;
+    case ir::Op::Gelu:
+    case ir::Op::QLinearConcat:
+    case ir::Op::QLinearMul: break;
+    case ir::Op::QLinearAveragePool:
+      check_conv_pool(n);
+      flag01("channels_last");
+      break;
     case ir::Op::ReduceMean:
       flag01("keepdims");
       flag01("noop_with_empty_axes");
@@ -1262,7 +1271,10 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QLinearLeakyRelu:
       case ir::Op::QuantizedDenseFloat:
       case ir::Op::QuantizedConvTranspose:
-      case ir::Op::Gelu: break;
+      case ir::Op::Gelu:
+      case ir::Op::QLinearConcat:
+      case ir::Op::QLinearMul:
+      case ir::Op::QLinearAveragePool: break;
     }
   }
 }

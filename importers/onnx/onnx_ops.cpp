@@ -187,6 +187,22 @@ const std::vector<OpSpec>& op_table() {
       {"QLinearSigmoid", ir::Op::QLinearSigmoid, 4, 5, 1, 1, {}, "com.microsoft"},
       {"QLinearLeakyRelu", ir::Op::QLinearLeakyRelu, 4, 5, 1, 1, {{"alpha", Kind::Float}}, "com.microsoft"},
       {"Gelu", ir::Op::Gelu, 1, 1, 1, 1, {}, "com.microsoft"},  // ONNX Runtime's contrib op: the Erf form
+      {"QLinearConcat", ir::Op::QLinearConcat, 5, INT_MAX, 1, 1, {{"axis", Kind::Int}}, "com.microsoft"},
+      {"QLinearMul", ir::Op::QLinearMul, 7, 8, 1, 1, {}, "com.microsoft"},
+      {"QLinearAveragePool",
+       ir::Op::QLinearAveragePool,
+       4,
+       5,
+       1,
+       1,
+       {{"auto_pad", Kind::String},
+        {"ceil_mode", Kind::Int},
+        {"channels_last", Kind::Int},
+        {"count_include_pad", Kind::Int},
+        {"kernel_shape", Kind::Ints},
+        {"pads", Kind::Ints},
+        {"strides", Kind::Ints}},
+       "com.microsoft"},
   };
   return table;
 }

@@ -18,13 +18,12 @@ namespace {
 AlignedBuffer pack_batch_norm(const Graph& g, const Node& n, const Dispatch&) {
   // y = (x - mean) / sqrt(var + eps) * gamma + beta = x * scale + shift
   const int64_t C = const_input(g, n, 1)->numel();
-  const float eps = n.attr_float("epsilon", 1e-5f);
+  const std::vector<float> scale = ir::batch_norm_scale(n, *const_input(g, n, 1), *const_input(g, n, 4));
   AlignedBuffer buf(2 * C * sizeof(float));
   float* ss = buf.as<float>();
   for (int64_t c = 0; c < C; ++c) {
-    const float s = const_input(g, n, 1)->data<float>()[c] / std::sqrt(const_input(g, n, 4)->data<float>()[c] + eps);
-    ss[c] = s;
-    ss[C + c] = const_input(g, n, 2)->data<float>()[c] - const_input(g, n, 3)->data<float>()[c] * s;
+    ss[c] = scale[c];
+    ss[C + c] = const_input(g, n, 2)->data<float>()[c] - const_input(g, n, 3)->data<float>()[c] * scale[c];
   }
   return buf;
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "ir/shape_inference.h"
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
 
@@ -30,9 +31,7 @@ bool gemm_packed_path(const Graph& g, const Node& n) {
     const ConstTensor* c = const_input(g, n, 2);
     if (!c) return false;
     const int64_t N = n.attr_int("transB", 0) ? b->dims[0] : b->dims[1];
-    const bool row =
-        c->numel() == 1 || (c->numel() == N && (c->dims.size() == 1 || (c->dims.size() == 2 && c->dims[0] == 1)));
-    if (!row) return false;
+    if (c->dims.size() > 2 || !ir::is_column_term(N, c->dims)) return false;
   }
   return true;
 }

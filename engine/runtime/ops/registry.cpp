@@ -80,6 +80,9 @@ constexpr Row kRows[] = {
     {Op::QuantizedDenseFloat, &kQuantizedDenseFloatRuntime},
     {Op::QuantizedConvTranspose, &kQuantizedConvTransposeRuntime},
     {Op::Gelu, &kUnaryRuntime},
+    {Op::QLinearConcat, &kNotPlannedRuntime},       // rewritten as DequantizeLinear -> Concat -> QuantizeLinear
+    {Op::QLinearMul, &kNotPlannedRuntime},          // ... -> Mul -> ...
+    {Op::QLinearAveragePool, &kNotPlannedRuntime},  // ... -> AveragePool -> ...
 };
 
 constexpr bool rows_in_enum_order() {

@@ -26,9 +26,9 @@ using q8::kern::QU8Kernels;
 std::vector<std::pair<std::string, const QU8Kernels*>> tables() {
   std::vector<std::pair<std::string, const QU8Kernels*>> r;
   const std::pair<const char*, const QU8Kernels* (*)()> all[] = {
-      {"scalar", q8::kern::qu8_kernels_scalar}, {"avx2", q8::kern::qu8_kernels_avx2},
-      {"avx512", q8::kern::qu8_kernels_avx512}, {"avx512vnni", q8::kern::qu8_kernels_avx512vnni},
-      {"neon", q8::kern::qu8_kernels_neon},
+      {"scalar", q8::kern::qu8_kernels_scalar},   {"avx2", q8::kern::qu8_kernels_avx2},
+      {"avx512", q8::kern::qu8_kernels_avx512},   {"avx512vnni", q8::kern::qu8_kernels_avx512vnni},
+      {"avxvnni", q8::kern::qu8_kernels_avxvnni}, {"neon", q8::kern::qu8_kernels_neon},
   };
   for (const auto& [name, get] : all)
     if (q8_test::cpu_supports(name) && get()) r.emplace_back(name, get());

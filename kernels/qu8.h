@@ -199,5 +199,8 @@ void qu8_amx_release_thread();
 const QU8Kernels* qu8_kernels_neon();
 const QU8Kernels* qu8_kernels_neondot();
 const QU8Kernels* qu8_kernels_neoni8mm();  // Armv8.6 I8MM (USMMLA), kr = 8
+// AVX-VNNI (VEX vpdpbusd on ymm) GEMMs + the avx2 table's other kernels. Usable only where
+// qu8_avxvnni_usable() (kernels/x86/avxvnni_support.h) says so.
+const QU8Kernels* qu8_kernels_avxvnni();
 
 }  // namespace q8::kern

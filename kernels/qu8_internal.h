@@ -57,6 +57,12 @@ void qu8_gemm_16x32c4__amx_model(size_t mr, size_t nc, size_t kc, const uint8_t*
                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
 const QU8Kernels* qu8_kernels_amx_model();
 void qu8_amx_model_release_thread();
+// kernels/x86/qu8_gemm_avxvnni.cpp (VEX vpdpbusd on ymm: AVX-VNNI without AVX-512).
+constexpr size_t kQu8AvxvnniMR = 6, kQu8AvxvnniNR = 16;
+void qu8_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                               uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                              uint8_t* c, size_t c_stride, const QU8Requant& p);
 #endif
 
 // --- Depthwise: the channel-block section of the packed weights
@@ -131,6 +137,24 @@ void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int
 void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
 void qu8_mul_rows__avx512(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
                           uint8_t* out, const QU8MulParams& p);
+#endif
+
+// Defined in kernels/x86/qu8_ops_avx2.cpp (compiled with AVX2 and FMA) and reused by the avxvnni
+// table, which differs only in its GEMM micro-kernels. Callable only where the CPU has AVX2 and
+// FMA; the file defines them only when built with those flags.
+#if defined(Q8_ARCH_X86)
+void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
+                      size_t p0, size_t p1, const QU8Requant& p);
+void qu8_maxpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);
+void qu8_avgpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
+                       const QU8PoolParams& p);
+void qu8_global_avgpool__avx2(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t n0, size_t n1,
+                              const QU8PoolParams& p);
+void qu8_add__avx2(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p);
+void qu8_quantize__avx2(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point);
+void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
+void qu8_mul_rows__avx2(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
+                        uint8_t* out, const QU8MulParams& p);
 #endif
 
 }  // namespace q8::kern

@@ -244,6 +244,7 @@ const QU8Kernels* qu8_kernels_avx512() { return nullptr; }
 const QU8Kernels* qu8_kernels_avx512vnni() { return nullptr; }
 const QU8Kernels* qu8_kernels_amx() { return nullptr; }
 void qu8_amx_release_thread() {}
+const QU8Kernels* qu8_kernels_avxvnni() { return nullptr; }
 #endif
 #if !defined(Q8_ARCH_ARM64)
 const QU8Kernels* qu8_kernels_neon() { return nullptr; }

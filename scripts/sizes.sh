@@ -36,7 +36,7 @@ row "libq8.a" "$(stat -c %s "$build/deploy/lib/libq8.a")" "bundled static archiv
 k="$build/kernels/CMakeFiles/q8_kernels.dir"
 row "kernels: shared (packing)" "$(text "$k"/*.o)" ".text of kernels/*.cpp"
 row "kernels: scalar reference" "$(text "$k"/reference/*.o)" ".text"
-for isa in avx2 avx512 avx512vnni amx neon neondot neoni8mm; do
+for isa in avx2 avxvnni avx512 avx512vnni amx neon neondot neoni8mm; do
   case $isa in
     avx512) files=("$k"/x86/*avx512.cpp.o) ;;
     amx) files=("$k"/x86/*amx*.o) ;;

@@ -36,8 +36,8 @@ const char* kMainHelp =
     "  bench     time a model on this CPU\n"
     "  eval      top-1 accuracy of a classifier on labelled .npy data\n"
     "\n"
-    "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avx512|avx512vnni|amx|neon|neondot|neoni8mm\n"
-    "forces a kernel path.\n";
+    "'q8 <command> --help' describes each command. Q8_ISA=scalar|avx2|avxvnni|avx512|avx512vnni|amx|neon|\n"
+    "neondot|neoni8mm forces a kernel path.\n";
 
 #define Q8_QUANT_OPTIONS                                                                             \
   "  --calib CALIB       an .npy with N samples along axis 0, a folder of .npy files, or a folder\n" \

@@ -12,7 +12,7 @@
 namespace q8::rt {
 
 // The kernel paths. Their names, tables and CPU requirements are one row each in dispatch.cpp.
-enum class Isa { scalar, avx2, avx512, avx512vnni, amx, neon, neondot, neoni8mm, count };
+enum class Isa { scalar, avx2, avx512, avx512vnni, amx, neon, neondot, neoni8mm, avxvnni, count };
 const char* isa_name(Isa isa);
 
 struct Dispatch {

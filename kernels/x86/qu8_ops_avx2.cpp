@@ -308,6 +308,9 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
 
 }  // namespace dw16
 
+}  // namespace
+
+// Declared in kernels/qu8_internal.h: the avxvnni table reuses them.
 void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
                       size_t p0, size_t p1, const QU8Requant& p) {
   switch (g.taps()) {
@@ -342,6 +345,8 @@ void qu8_quantize__avx2(size_t n, const float* x, uint8_t* q, float scale, int32
 void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point) {
   qu8_simd::dequantize<Avx2>(n, q, y, scale, zero_point);
 }
+
+namespace {
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
 const QU8Kernels k_table = {

@@ -15,6 +15,7 @@
 
 #if defined(Q8_ARCH_X86)
 #include "kernels/x86/amx_support.h"
+#include "kernels/x86/avxvnni_support.h"
 #endif
 
 namespace q8_test {
@@ -32,6 +33,7 @@ inline bool cpu_supports(const std::string& isa) {
 #if defined(Q8_ARCH_X86)
   if (isa == "amx") return q8::kern::qu8_amx_usable();  // also obtains Linux's grant of tile state
   if (isa == "amx_model") return true;                  // the AMX driver over the scalar tile model
+  if (isa == "avxvnni") return q8::kern::qu8_avxvnni_usable();
 #endif
 #if defined(__aarch64__)
   if (isa == "neon") return true;
@@ -46,6 +48,7 @@ inline std::string why_not(const std::string& isa) {
 #if defined(Q8_ARCH_X86)
   const char* why = "";
   if (isa == "amx" && !q8::kern::qu8_amx_usable(&why)) return std::string(": ") + why;
+  if (isa == "avxvnni" && !q8::kern::qu8_avxvnni_usable(&why)) return std::string(": ") + why;
 #endif
   (void)isa;
   return "";

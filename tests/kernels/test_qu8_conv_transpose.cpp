@@ -31,6 +31,7 @@ const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
   if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
   if (isa == "amx") return q8::kern::qu8_kernels_amx();
 #if defined(Q8_ARCH_X86)
   if (isa == "amx_model") return q8::kern::qu8_kernels_amx_model();
@@ -248,8 +249,8 @@ TEST_P(QU8ConvTranspose, InputZeroPoints) {
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8ConvTranspose,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "amx_model", "neon",
-                                           "neondot", "neoni8mm"),
+                         ::testing::Values("scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "amx", "amx_model",
+                                           "neon", "neondot", "neoni8mm"),
                          isa_name);
 
 }  // namespace

@@ -29,6 +29,7 @@ const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
   if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
   if (isa == "amx") return q8::kern::qu8_kernels_amx();
 #if defined(Q8_ARCH_X86)
   if (isa == "amx_model") return q8::kern::qu8_kernels_amx_model();
@@ -296,8 +297,8 @@ TEST_P(QU8Gemm, ConvFirstLayer) {  // 3 input channels: kc = 3 reads one byte of
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "amx_model", "neon",
-                                           "neondot", "neoni8mm"),
+                         ::testing::Values("scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "amx", "amx_model",
+                                           "neon", "neondot", "neoni8mm"),
                          isa_name);
 
 // ---- Packing layout (qu8.h), written out by hand ----------------------------------------------

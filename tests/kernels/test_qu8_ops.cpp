@@ -41,6 +41,7 @@ const QU8Kernels* table_for(const std::string& isa) {
   if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
   if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
   if (isa == "amx") return q8::kern::qu8_kernels_amx();
   if (isa == "neon") return q8::kern::qu8_kernels_neon();
   if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
@@ -1092,13 +1093,13 @@ TEST_P(QU8Ops, Lookup) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
-                         ::testing::Values("scalar", "avx2", "avx512", "avx512vnni", "amx", "neon", "neondot",
-                                           "neoni8mm"),
+                         ::testing::Values("scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "amx", "neon",
+                                           "neondot", "neoni8mm"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Every table provides every entry point, and the ones this CPU can run report their ISA.
 TEST(QU8OpsTables, Complete) {
-  for (const char* isa : {"scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot", "neoni8mm"}) {
+  for (const char* isa : {"scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon", "neondot", "neoni8mm"}) {
     if (!q8_test::cpu_supports(isa)) continue;
     const QU8Kernels* t = table_for(isa);
     if (!t) continue;

@@ -100,7 +100,7 @@ no_temporaries() {  # FOLDER NAME
 }
 
 ISAS=()
-for isa in scalar avx2 avx512 avx512vnni neon neondot neoni8mm; do
+for isa in scalar avx2 avxvnni avx512 avx512vnni neon neondot neoni8mm; do
   Q8_ISA=$isa "$Q8" info "$FASHION" > /dev/null 2>&1 && ISAS+=("$isa")
 done
 echo "kernel paths on this CPU: ${ISAS[*]}"

@@ -162,8 +162,8 @@ struct SessionOptions {
 
   int threads = 1;
   // Kernel path: "" picks the best this CPU runs (or Q8_ISA's choice); otherwise one of
-  // scalar, avx2, avx512, avx512vnni, amx, neon, neondot, neoni8mm, an error if the CPU cannot run it. Every
-  // path gives the same bytes for quantized models.
+  // scalar, avx2, avxvnni, avx512, avx512vnni, amx, neon, neondot, neoni8mm, an error if the CPU
+  // cannot run it. Every path gives the same bytes for quantized models.
   std::string isa;
   // Intermediate tensors (by name) to return after the model's outputs, as float32 (uint8
   // tensors are dequantized): for debugging and for `q8 analyze`.
@@ -204,8 +204,8 @@ class Session {
   std::unique_ptr<detail::SessionImpl> impl_;
 };
 
-// The kernel path chosen on this CPU ("amx", "avx512vnni", "avx2", "neoni8mm", "neondot", "neon",
-// "scalar"), after Q8_ISA.
+// The kernel path chosen on this CPU ("amx", "avx512vnni", "avxvnni", "avx2", "neoni8mm", "neondot",
+// "neon", "scalar"), after Q8_ISA.
 std::string active_isa();
 // Every kernel path this CPU and build can run, best first.
 std::vector<std::string> supported_isas();

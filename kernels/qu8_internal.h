@@ -51,8 +51,8 @@ void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, co
                                   uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
-// Also the amx table's gemm_dequantize (same packing: nr = 32, c4, int8): a float-output dense
-// layer has a row or a few, too few to fill AMX tiles.
+// Also the amx table's gemm_dequantize (same packing: nr = 32, c4, int8; any row count, so the
+// amx table's mr = 16 too): a float-output dense layer has a row or a few, too few for AMX tiles.
 void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                             const void* w, float* c, size_t c_stride);
 // kernels/x86/qu8_gemm_amx.cpp (AMX-INT8 tiles; the loop is kernels/x86/qu8_gemm_amx_driver.h).

@@ -16,6 +16,7 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -161,11 +162,15 @@ void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t*
   select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
 }
 
+// Any row count, kMR rows at a time: the amx table (mr = 16) uses it too.
 void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                             const void* w, float* c, size_t c_stride) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<float>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
+  for (size_t i0 = 0; i0 < mr; i0 += kMR) {
+    const size_t rows_here = std::min(kMR, mr - i0);
+    const uint8_t* rows[kMR];
+    for (size_t i = 0; i < rows_here; ++i) rows[i] = a + (i0 + i) * a_stride;
+    select<float>(rows_here, nc)(nc, kc, 1, rows, w, c + i0 * c_stride, c_stride, QU8Requant{});
+  }
 }
 
 }  // namespace q8::kern

@@ -415,6 +415,16 @@ TEST_P(QU8Gemm, DenseDequantizeWrapsLikeTheReference) {  // a = 255, w = -128 ov
   for (size_t m : {size_t{1}, size_t{2}}) test_dense(k(), {m, 37, 70001, 70001, 37, 0, true, 5});
 }
 
+// The amx table's gemm_dequantize is the AVX-512 VNNI kernel (AMX tiles gain nothing at a row or
+// a few), driven with the amx table's 16-row tiles: it runs on any CPU with VNNI, AMX or not.
+TEST(QU8GemmDequantize, AmxTableEntryTakesTheAmxTileRows) {
+  if (!q8_test::cpu_supports("avx512vnni")) GTEST_SKIP() << "this CPU cannot run avx512vnni";
+  const QU8Kernels* amx = q8::kern::qu8_kernels_amx();
+  if (!amx) GTEST_SKIP() << "build lacks amx";
+  ASSERT_EQ(amx->mr, 16u);
+  for (size_t m : {size_t{9}, size_t{16}, size_t{21}}) test_dense(*amx, {m, 70, 100, 100, 73, 7, false, 9});
+}
+
 // The requantizing GEMM split over panels (a batch-1 QuantizedDense's threads) gives the bytes of
 // the split over rows, and a panel range writes only its channels.
 TEST_P(QU8Gemm, GemmRunPanelsMatchesRunOverRows) {

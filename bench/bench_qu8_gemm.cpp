@@ -200,6 +200,52 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
   set_counters(state, double(M) * double(N) * double(K), *k);
 }
 
+// The float-output dense (a classifier) out[M][N] = (float)acc * scale through
+// qu8_gemm_dequantize_run: every panel on one thread, B as ONNX's Gemm holds it, [N][K].
+void bench_dense_dequantize(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N, size_t K) {
+  std::mt19937 rng(3);
+  std::vector<uint8_t> a = random_bytes(M * K + 64, rng);  // + read slack
+  std::vector<uint8_t> b = random_bytes(N * K, rng, 1, 255);
+  std::vector<int32_t> bias(N, 100);
+  std::vector<float> scale(N, 1e-4f);
+  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes) + 64);
+  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(b.data()), 1, K,
+                          bias.data(), scale.data(), 128, pk);
+  std::vector<float> out(M * N);
+  const size_t panels = (N + k->nr - 1) / k->nr;
+  for (auto _ : state) {
+    q8::kern::qu8_gemm_dequantize_run(*k, M, N, K, a.data(), K, pk, out.data(), N, 0, panels);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(M) * double(N) * double(K), *k);
+  state.counters["GB/s"] =
+      benchmark::Counter(double(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes)),
+                         benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
+// What a batch-1 dense layer cannot beat: one pass over as many bytes as its packed int8 weights
+// (N x K), 16-byte loads summed into independent lanes (no ISA flags needed), on one thread.
+void bench_stream_read(benchmark::State& state, size_t bytes) {
+  using V = long long __attribute__((vector_size(16)));
+  std::vector<V> buf(bytes / sizeof(V));
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = V{static_cast<long long>(i), 1};
+  for (auto _ : state) {
+    V s0{}, s1{}, s2{}, s3{};
+    for (size_t i = 0; i + 4 <= buf.size(); i += 4) {
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+    }
+    V s = s0 + s1 + s2 + s3;
+    benchmark::DoNotOptimize(s);
+  }
+  state.counters["GB/s"] = benchmark::Counter(
+      double(buf.size() * sizeof(V)), benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+
 // KxK convolution, NHWC, one group, through the indirection buffer and qu8_conv_run.
 void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W, size_t C, size_t Kout, size_t R,
                 size_t stride, size_t pad) {
@@ -245,8 +291,21 @@ struct ConvShape {
 };
 
 const GemmShape kGemm[] = {
-    {"3136x64x576", 3136, 64, 576},     {"784x128x1152", 784, 128, 1152}, {"196x256x2304", 196, 256, 2304},
-    {"12544x128x576", 12544, 128, 576}, {"49x512x4608", 49, 512, 4608},   {"1x1000x512", 1, 1000, 512},
+    {"3136x64x576", 3136, 64, 576},
+    {"784x128x1152", 784, 128, 1152},
+    {"196x256x2304", 196, 256, 2304},
+    {"12544x128x576", 12544, 128, 576},
+    {"49x512x4608", 49, 512, 4608},
+    {"1x1000x512", 1, 1000, 512},
+    {"alexnet_fc1_1x4096x9216", 1, 4096, 9216},
+    {"alexnet_fc2_1x4096x4096", 1, 4096, 4096},
+};
+// Classifiers at batch 1 (float output): resnet18, mobilenet_v2, resnet50, alexnet (its last and,
+// for the shape, its first dense layer).
+const GemmShape kDense[] = {
+    {"r18_1x1000x512", 1, 1000, 512},           {"mnv2_1x1000x1280", 1, 1000, 1280},
+    {"r50_1x1000x2048", 1, 1000, 2048},         {"alexnet_1x1000x4096", 1, 1000, 4096},
+    {"alexnet_fc1_1x4096x9216", 1, 4096, 9216},
 };
 const ConvShape kConv[] = {
     {"seed_conv2_112x112_64to128_3x3", 112, 112, 64, 128, 3, 1, 1},
@@ -281,11 +340,18 @@ int main(int argc, char** argv) {
     for (const GemmShape& s : kGemm)
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
+    for (const GemmShape& s : kDense)
+      benchmark::RegisterBenchmark(("qu8_dense_dequantize/" + isa + "/" + s.name).c_str(), bench_dense_dequantize, t.k,
+                                   s.M, s.N, s.K)
+          ->Unit(benchmark::kMicrosecond);
     for (const ConvShape& s : kConv)
       benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name).c_str(), bench_conv, t.k, s.H, s.W, s.C, s.K, s.R,
                                    s.stride, s.pad)
           ->Unit(benchmark::kMicrosecond);
   }
+  for (const GemmShape& s : kDense)
+    benchmark::RegisterBenchmark((std::string("stream_read/") + s.name).c_str(), bench_stream_read, s.N * s.K)
+        ->Unit(benchmark::kMicrosecond);
   g_peak_gmacs = measured_peak_gmacs();
   if (g_peak_gmacs > 0) benchmark::AddCustomContext("vpdpbusd_zmm_peak_GMAC/s", std::to_string(g_peak_gmacs));
   g_ymm_peak_gmacs = measured_ymm_peak_gmacs();

@@ -154,33 +154,36 @@ struct QU8Kernels {
       mul_rows;
   // out[i] = table[in[i]]: a unary op in int8, its 256-entry table built at plan time.
   Named<void (*)(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table)> lookup;
+  // The GEMM with a float output (a dense layer that ends a quantized network, the classifier):
+  // weights packed by qu8_gemm_pack with this table's nr, kr and weight_bytes, `multiplier` being
+  // the dequantization scale s_a * s_w[n]; the tile of `gemm`, and instead of requantizing
+  //   acc       = bias'[n] + sum_k a[m][k] * w[n][k]   (int32, wrapping; the packing's algebra)
+  //   c[m][n]   = (float)acc * scale[n]               (one conversion, one rounding: cvtdq2ps and
+  //                                                    scvtf round to nearest even like the cast)
+  Named<void (*)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, float* c,
+                 size_t c_stride)>
+      gemm_dequantize;
 };
 
 // The lookup every table points to: a byte gather has no arithmetic to vectorise differently, and
 // the loop is memory-bound at one load and one store per byte.
 void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
-// A dense layer with a float output (the classifier that ends a quantized network):
-//   acc = bias'[n] + sum_k a[m][k] * w[n][k]    (int32, exact; bias' = bias - z_a * sum_k w[n][k],
-//                                                the algebra of the packing above)
-//   out[m][n] = (float)acc * scale[n]           (scale = s_a * s_w[n]: one rounding)
-// for rows m in [0, M) and output channels n in [n0, n1); w is [N][Kd] int8, centred. Portable
-// and the same on every path: at batch 1 it streams the weights once, a memory-bound loop that the
-// compiler vectorises.
-void qu8_dense_dequantize(size_t M, size_t Kd, const uint8_t* a, size_t a_stride, const int8_t* w,
-                          const int32_t* bias_adj, const float* scale, float* out, size_t out_stride, size_t n0,
-                          size_t n1);
-// Its packing: [N int32 bias'][N float scale][N x Kd int8 w], so both arrays stay aligned.
-// w: [N][Kd] centred; bias: N int32 (or null); scale: N floats s_a * s_w[n].
-size_t qu8_dense_dequantize_packed_bytes(size_t N, size_t Kd);
-void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32_t* bias, const float* scale,
-                               uint8_t a_zero_point, void* packed);
-
 // Drivers shared by all tables (loops over tiles and panels; no ISA code).
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
                   const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
 void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
                   uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p);
+// Every row [0, M) of the panels [p0, p1) (output channels [p0 * nr, min(p1 * nr, N))): the split
+// for few rows, where a batch-1 dense layer's threads share out its weights, not its one row.
+// Panels: ceil(N / k.nr).
+void qu8_gemm_run_panels(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                         const void* packed, uint8_t* out, size_t out_stride, size_t p0, size_t p1,
+                         const QU8Requant& p);
+// The same with gemm_dequantize: out[m][n] = (float)acc * scale[n] (weights packed by
+// qu8_gemm_pack with the scales as multipliers).
+void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                             const void* packed, float* out, size_t out_stride, size_t p0, size_t p1);
 
 // Tables; null where the build or target lacks the ISA (the CPU check is the caller's).
 const QU8Kernels* qu8_kernels_scalar();

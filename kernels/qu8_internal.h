@@ -20,6 +20,12 @@ void qu8_igemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const u
                              uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                             uint8_t* c, size_t c_stride, const QU8Requant& p);
+// QU8Kernels::gemm_dequantize, for the scalar table's packing (nr = 4) and, any row count, for
+// nr = 32 (the AMX tile model's table; kr = 4, int8).
+void qu8_gemm_dequantize_4x4c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                       const void* w, float* c, size_t c_stride);
+void qu8_gemm_dequantize_16x32c4__scalar(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                         const void* w, float* c, size_t c_stride);
 
 #if defined(Q8_ARCH_X86)
 // kernels/x86/qu8_gemm_avx2.cpp (AVX2: weights packed as int16, u8 widened to int16 in-register,
@@ -29,18 +35,26 @@ void qu8_igemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const ui
                             uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_dequantize_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                      float* c, size_t c_stride);
 // kernels/x86/qu8_gemm_avx512.cpp (AVX-512 F+BW, no VNNI: int16 widening, vpmaddwd; exact).
 constexpr size_t kQu8Avx512MR = 8, kQu8Avx512NR = 16;
 void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                              uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_dequantize_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                        const void* w, float* c, size_t c_stride);
 // kernels/x86/qu8_gemm_avx512vnni.cpp (vpdpbusd on zmm).
 constexpr size_t kQu8Avx512vnniMR = 8, kQu8Avx512vnniNR = 32;
 void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                                   uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
+// Also the amx table's gemm_dequantize (same packing: nr = 32, c4, int8; any row count, so the
+// amx table's mr = 16 too): a float-output dense layer has a row or a few, too few for AMX tiles.
+void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                            const void* w, float* c, size_t c_stride);
 // kernels/x86/qu8_gemm_amx.cpp (AMX-INT8 tiles; the loop is kernels/x86/qu8_gemm_amx_driver.h).
 constexpr size_t kQu8AmxMR = 16, kQu8AmxNR = 32;
 void qu8_igemm_16x32c4__amx(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,

@@ -157,6 +157,43 @@ void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, si
   });
 }
 
+namespace {
+// Rows [0, M) in balanced tiles of at most mr, panel by panel: each panel's weights are read once
+// per row tile while they are in cache (a batch-1 layer reads each weight once).
+template <class Tile>
+void run_panels(size_t M, size_t mr, size_t p0, size_t p1, Tile tile) {
+  if (M == 0) return;
+  const size_t tiles = ceil_div(M, mr), base = M / tiles, rem = M % tiles;
+  for (size_t panel = p0; panel < p1; ++panel)
+    for (size_t i = 0, s = 0; i < tiles; ++i) {
+      const size_t rows = base + (i < rem ? 1 : 0);
+      tile(s, rows, panel);
+      s += rows;
+    }
+}
+}  // namespace
+
+void qu8_gemm_run_panels(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                         const void* packed, uint8_t* out, size_t out_stride, size_t p0, size_t p1,
+                         const QU8Requant& p) {
+  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
+  const uint8_t* pw = static_cast<const uint8_t*>(packed);
+  run_panels(M, k.mr, p0, p1, [&](size_t s, size_t rows, size_t panel) {
+    k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
+           out + s * out_stride + panel * nr, out_stride, p);
+  });
+}
+
+void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                             const void* packed, float* out, size_t out_stride, size_t p0, size_t p1) {
+  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
+  const uint8_t* pw = static_cast<const uint8_t*>(packed);
+  run_panels(M, k.mr, p0, p1, [&](size_t s, size_t rows, size_t panel) {
+    k.gemm_dequantize(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
+                      out + s * out_stride + panel * nr, out_stride);
+  });
+}
+
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
   return qu8_dw_nibble_section(g) + qu8_dw_blocks(g, kQu8DwNibbleBlock) * qu8_dw_nibble_block_bytes(g);
 }
@@ -251,21 +288,6 @@ const QU8Kernels* qu8_kernels_neon() { return nullptr; }
 const QU8Kernels* qu8_kernels_neondot() { return nullptr; }
 const QU8Kernels* qu8_kernels_neoni8mm() { return nullptr; }
 #endif
-
-size_t qu8_dense_dequantize_packed_bytes(size_t N, size_t Kd) { return N * (sizeof(int32_t) + sizeof(float) + Kd); }
-
-void qu8_dense_dequantize_pack(size_t N, size_t Kd, const int8_t* w, const int32_t* bias, const float* scale,
-                               uint8_t a_zero_point, void* packed) {
-  uint8_t* p = static_cast<uint8_t*>(packed);
-  int32_t* pb = reinterpret_cast<int32_t*>(p);
-  std::memcpy(p + N * sizeof(int32_t), scale, N * sizeof(float));
-  std::memcpy(p + N * (sizeof(int32_t) + sizeof(float)), w, N * Kd);
-  for (size_t c = 0; c < N; ++c) {
-    int64_t wsum = 0;
-    for (size_t k = 0; k < Kd; ++k) wsum += w[c * Kd + k];
-    pb[c] = adjusted_bias(bias ? bias[c] : 0, a_zero_point, wsum);
-  }
-}
 
 // ConvTranspose (qu8_conv_transpose.h): per residue, per group, a Conv's panels over the
 // residue's taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).

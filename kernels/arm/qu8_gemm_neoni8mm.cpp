@@ -45,8 +45,9 @@ inline int32x4_t zip_hi64(int32x4_t a, int32x4_t b) {
   return vreinterpretq_s32_s64(vzip2q_s64(vreinterpretq_s64_s32(a), vreinterpretq_s64_s32(b)));
 }
 
-template <int R>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+// Out is uint8_t (requantized, the gemm) or float (dequantized, gemm_dequantize).
+template <int R, class Out>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   constexpr int P = (R + 1) / 2;  // row pairs
   const uint8_t* pb = static_cast<const uint8_t*>(w);
@@ -107,43 +108,43 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     // Row r's channels 0..3 and 4..7: the 64-bit halves of row (r % 2) of each 2x2 block.
     const int32x4_t s0 = r % 2 ? zip_hi64(acc[i][0], acc[i][1]) : zip_lo64(acc[i][0], acc[i][1]);
     const int32x4_t s1 = r % 2 ? zip_hi64(acc[i][2], acc[i][3]) : zip_lo64(acc[i][2], acc[i][3]);
-    const uint8x8_t q = qu8_neon::narrow_u8(rq(vaddq_s32(b0, s0), m0), rq(vaddq_s32(b1, s1), m1));
-    uint8_t* out = c + r * c_stride;
-    if (nc == kNR) {
-      vst1_u8(out, q);
-    } else {
-      uint8_t tmp[8];
-      vst1_u8(tmp, q);
-      std::memcpy(out, tmp, nc);
-    }
+    qu8_neon::store_row8(vaddq_s32(b0, s0), vaddq_s32(b1, s1), m0, m1, rq, c + r * c_stride, nc);
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
-                        const QU8Requant&);
-TileFn select(size_t mr) {
+template <class Out>
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
+template <class Out>
+TileFn<Out> select(size_t mr) {
   switch (mr) {
-    case 1: return &tile<1>;
-    case 2: return &tile<2>;
-    case 3: return &tile<3>;
-    case 4: return &tile<4>;
-    case 5: return &tile<5>;
-    case 6: return &tile<6>;
-    case 7: return &tile<7>;
-    default: return &tile<8>;
+    case 1: return &tile<1, Out>;
+    case 2: return &tile<2, Out>;
+    case 3: return &tile<3, Out>;
+    case 4: return &tile<4, Out>;
+    case 5: return &tile<5, Out>;
+    case 6: return &tile<6, Out>;
+    case 7: return &tile<7, Out>;
+    default: return &tile<8, Out>;
   }
 }
 
 void qu8_igemm_8x8c8__neoni8mm(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                                uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x8c8__neoni8mm(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  select<uint8_t>(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_8x8c8__neoni8mm(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                         const void* w, float* c, size_t c_stride) {
+  const uint8_t* rows[kMR];
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
+  select<float>(mr)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
 }
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
@@ -164,6 +165,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_dequantize__neon),
     Q8_KERNEL(qu8_mul_rows__neon),
     Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_gemm_dequantize_8x8c8__neoni8mm),
 };
 static_assert(kKR <= kQu8MaxKr, "qu8.h's slack promise covers this table's over-read");
 

@@ -58,8 +58,9 @@ inline void block(int32x4_t (&acc)[kMR][2], const int8_t* pw, const int16x8_t (&
   mac<R, L0 + 3>(acc, vmovl_s8(w.val[3]), x);
 }
 
-template <int R>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+// Out is uint8_t (requantized, the gemm) or float (dequantized, gemm_dequantize).
+template <int R, class Out>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   const uint8_t* pb = static_cast<const uint8_t*>(w);
   int32x4_t acc[kMR][2];
@@ -97,43 +98,43 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const qu8_neon::Requant rq(p);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const uint8x8_t q = qu8_neon::narrow_u8(rq(acc[r][0], m0), rq(acc[r][1], m1));
-    uint8_t* out = c + r * c_stride;
-    if (nc == kNR) {
-      vst1_u8(out, q);
-    } else {
-      uint8_t tmp[8];
-      vst1_u8(tmp, q);
-      std::memcpy(out, tmp, nc);
-    }
+    qu8_neon::store_row8(acc[r][0], acc[r][1], m0, m1, rq, c + r * c_stride, nc);
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
-                        const QU8Requant&);
-TileFn select(size_t mr) {
+template <class Out>
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
+template <class Out>
+TileFn<Out> select(size_t mr) {
   switch (mr) {
-    case 1: return &tile<1>;
-    case 2: return &tile<2>;
-    case 3: return &tile<3>;
-    case 4: return &tile<4>;
-    case 5: return &tile<5>;
-    case 6: return &tile<6>;
-    case 7: return &tile<7>;
-    default: return &tile<8>;
+    case 1: return &tile<1, Out>;
+    case 2: return &tile<2, Out>;
+    case 3: return &tile<3, Out>;
+    case 4: return &tile<4, Out>;
+    case 5: return &tile<5, Out>;
+    case 6: return &tile<6, Out>;
+    case 7: return &tile<7, Out>;
+    default: return &tile<8, Out>;
   }
 }
 
 void qu8_igemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, uint8_t* c,
                           size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  select<uint8_t>(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                     float* c, size_t c_stride) {
+  const uint8_t* rows[kMR];
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
+  select<float>(mr)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
 }
 
 // Traits for kernels/qu8_ops_simd.h. Tails shorter than a vector go through small stack
@@ -347,6 +348,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_dequantize__neon),
     Q8_KERNEL(qu8_mul_rows__neon),
     Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_gemm_dequantize_8x8c4__neon),
 };
 }  // namespace
 

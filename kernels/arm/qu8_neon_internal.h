@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/qu8.h"
 
@@ -58,6 +59,34 @@ struct Requant {
 
 // Eight requantized lanes (each in [out_min, out_max]) to bytes; the saturating narrows are exact.
 inline uint8x8_t narrow_u8(int32x4_t a, int32x4_t b) { return vqmovun_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b))); }
+
+// One GEMM tile row's 8 channels, of which [0, nc) are stored: requantized to bytes (gemm), or
+// dequantized, (float)acc * scale (gemm_dequantize: scvtf rounds to nearest even like the C++
+// cast, then one fmul).
+inline void store_row8(int32x4_t s0, int32x4_t s1, float32x4_t m0, float32x4_t m1, const Requant& rq, uint8_t* out,
+                       size_t nc) {
+  const uint8x8_t q = narrow_u8(rq(s0, m0), rq(s1, m1));
+  if (nc == 8) {
+    vst1_u8(out, q);
+  } else {
+    uint8_t tmp[8];
+    vst1_u8(tmp, q);
+    std::memcpy(out, tmp, nc);
+  }
+}
+inline void store_row8(int32x4_t s0, int32x4_t s1, float32x4_t m0, float32x4_t m1, const Requant&, float* out,
+                       size_t nc) {
+  const float32x4_t x0 = vmulq_f32(vcvtq_f32_s32(s0), m0), x1 = vmulq_f32(vcvtq_f32_s32(s1), m1);
+  if (nc == 8) {
+    vst1q_f32(out, x0);
+    vst1q_f32(out + 4, x1);
+  } else {
+    float tmp[8];
+    vst1q_f32(tmp, x0);
+    vst1q_f32(tmp + 4, x1);
+    std::memcpy(out, tmp, nc * sizeof(float));
+  }
+}
 
 // Unaligned little loads and stores (packed bias and M arrays are not necessarily aligned).
 inline int32x4_t load_i32x4(const uint8_t* p) { return vreinterpretq_s32_u8(vld1q_u8(p)); }

@@ -179,6 +179,7 @@ const QU8Kernels k_scalar_table = {
     Q8_KERNEL(qu8_dequantize__scalar),
     Q8_KERNEL(qu8_mul_rows__scalar),
     Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_gemm_dequantize_4x4c4__scalar),
 };
 
 }  // namespace

@@ -73,6 +73,7 @@ const QU8Kernels* qu8_kernels_amx_model() {
     t.weight_bytes = 1;
     t.igemm = Q8_KERNEL(qu8_igemm_16x32c4__amx_model);
     t.gemm = Q8_KERNEL(qu8_gemm_16x32c4__amx_model);
+    t.gemm_dequantize = Q8_KERNEL(qu8_gemm_dequantize_16x32c4__scalar);  // the amx table's packing
     return t;
   }();
   return &table;

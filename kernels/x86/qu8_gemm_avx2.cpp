@@ -33,6 +33,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 namespace q8::kern {
 namespace {
@@ -48,9 +49,10 @@ inline int32_t load_u32(const uint8_t* p) {
 }
 
 // R rows (R <= kMR), V groups of 8 output channels (V = 1: nc <= 8), each group 2 ymm of partial
-// sums per row. Row r's tap t is a[r * ks + t].
-template <int R, int V>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+// sums per row. Row r's tap t is a[r * ks + t]. Out is uint8_t (requantized, the gemm) or float
+// (dequantized, gemm_dequantize).
+template <int R, int V, class Out>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   const uint8_t* pb = static_cast<const uint8_t*>(w);
   const uint8_t* pw = pb + kNR * sizeof(int32_t);
@@ -85,44 +87,64 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
     bias[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + 32 * v));
   }
-  for (int r = 0; r < R; ++r) {
-    __m128i q16[V];
-    for (int v = 0; v < V; ++v) {
-      // acc[r][2v] holds lanes 8v + 0-1 | 8v + 2-3 as partial pairs, acc[r][2v + 1] lanes
-      // 8v + 4-5 | 8v + 6-7: vphaddd gives (0 1 4 5 | 2 3 6 7), vpermq restores lane order.
-      const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
-      __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
-      x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-      const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
-      q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  if constexpr (std::is_same_v<Out, float>) {
+    // Dequantize (qu8.h): (float)acc * scale, cvtdq2ps rounding to nearest even like the cast.
+    for (int r = 0; r < R; ++r) {
+      float* out = c + r * c_stride;
+      for (int v = 0; v < V; ++v) {
+        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
+        const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
+        const size_t cols = nc - 8 * v;
+        if (cols >= 8) {
+          _mm256_storeu_ps(out + 8 * v, x);
+        } else {
+          float tmp[8];
+          _mm256_storeu_ps(tmp, x);
+          std::memcpy(out + 8 * v, tmp, cols * sizeof(float));
+        }
+      }
     }
-    const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
-    uint8_t* out = c + r * c_stride;
-    if (nc == 8 * V) {
-      if (V == 2)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
-      else
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
-    } else {
-      uint8_t tmp[16];
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-      std::memcpy(out, tmp, nc);
+  } else {
+    for (int r = 0; r < R; ++r) {
+      __m128i q16[V];
+      for (int v = 0; v < V; ++v) {
+        // acc[r][2v] holds lanes 8v + 0-1 | 8v + 2-3 as partial pairs, acc[r][2v + 1] lanes
+        // 8v + 4-5 | 8v + 6-7: vphaddd gives (0 1 4 5 | 2 3 6 7), vpermq restores lane order.
+        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
+        __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
+        x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+        const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
+        q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+      }
+      const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
+      uint8_t* out = c + r * c_stride;
+      if (nc == 8 * V) {
+        if (V == 2)
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
+        else
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
+      } else {
+        uint8_t tmp[16];
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
+        std::memcpy(out, tmp, nc);
+      }
     }
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
-                        const QU8Requant&);
-template <int R>
-constexpr TileFn pick(size_t nc) {
-  return nc > 8 ? &tile<R, 2> : &tile<R, 1>;
+template <class Out>
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
+template <int R, class Out>
+constexpr TileFn<Out> pick(size_t nc) {
+  return nc > 8 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
 }
-TileFn select(size_t mr, size_t nc) {
+template <class Out>
+TileFn<Out> select(size_t mr, size_t nc) {
   static_assert(kMR == 3, "select() and the kernels' names cover 1..3 rows");
   switch (mr) {
-    case 1: return pick<1>(nc);
-    case 2: return pick<2>(nc);
-    default: return pick<3>(nc);
+    case 1: return pick<1, Out>(nc);
+    case 2: return pick<2, Out>(nc);
+    default: return pick<3, Out>(nc);
   }
 }
 
@@ -130,14 +152,21 @@ TileFn select(size_t mr, size_t nc) {
 
 void qu8_igemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                             uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                      float* c, size_t c_stride) {
+  const uint8_t* rows[kMR];
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
+  select<float>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 namespace q8::kern {
 namespace {
@@ -30,8 +31,9 @@ inline int32_t load_u32(const uint8_t* p) {
   return v;
 }
 
-template <int R>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+// Out is uint8_t (requantized, the gemm) or float (dequantized, gemm_dequantize).
+template <int R, class Out>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   const __m512i bias = _mm512_loadu_si512(pw);
@@ -55,35 +57,40 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw));
+  const __mmask16 mask = nc >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nc) - 1);
   // Requantize exactly as qu8.h (see the VNNI kernel); the result is already in [out_min,
-  // out_max], so the saturating narrowing store never changes it.
+  // out_max], so the saturating narrowing store never changes it. Or dequantize: (float)acc * M.
   const __m512 lo = _mm512_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
   const __m512i z = _mm512_set1_epi32(p.out_zero_point);
-  const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw));
-  const __mmask16 mask = nc >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nc) - 1);
   for (int r = 0; r < R; ++r) {
     const __m512i sum = _mm512_add_epi32(bias, _mm512_add_epi32(_mm512_permutex2var_epi32(acc[r][0], even, acc[r][1]),
                                                                 _mm512_permutex2var_epi32(acc[r][0], odd, acc[r][1])));
     __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), m);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), z);
-    _mm512_mask_cvtusepi32_storeu_epi8(c + r * c_stride, mask, q);
+    if constexpr (std::is_same_v<Out, float>) {
+      _mm512_mask_storeu_ps(c + r * c_stride, mask, x);
+    } else {
+      x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+      const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), z);
+      _mm512_mask_cvtusepi32_storeu_epi8(c + r * c_stride, mask, q);
+    }
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
-                        const QU8Requant&);
-TileFn select(size_t mr) {
+template <class Out>
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
+template <class Out>
+TileFn<Out> select(size_t mr) {
   switch (mr) {
-    case 1: return &tile<1>;
-    case 2: return &tile<2>;
-    case 3: return &tile<3>;
-    case 4: return &tile<4>;
-    case 5: return &tile<5>;
-    case 6: return &tile<6>;
-    case 7: return &tile<7>;
-    default: return &tile<8>;
+    case 1: return &tile<1, Out>;
+    case 2: return &tile<2, Out>;
+    case 3: return &tile<3, Out>;
+    case 4: return &tile<4, Out>;
+    case 5: return &tile<5, Out>;
+    case 6: return &tile<6, Out>;
+    case 7: return &tile<7, Out>;
+    default: return &tile<8, Out>;
   }
 }
 
@@ -91,14 +98,21 @@ TileFn select(size_t mr) {
 
 void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                              uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  select<uint8_t>(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                        const void* w, float* c, size_t c_stride) {
+  const uint8_t* rows[kMR];
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
+  select<float>(mr)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

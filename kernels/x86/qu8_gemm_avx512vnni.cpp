@@ -2,8 +2,9 @@
 // 16 zmm accumulators of int32. Per step of 4 input channels: two 64-byte weight loads (32 lanes
 // x 4 int8), one 4-byte broadcast per row, and 16 vpdpbusd (u8 activations x s8 weights, 4 MACs
 // per int32 lane, no saturation). Zen 4 retires one zmm vpdpbusd per cycle; 16 independent
-// accumulators cover its latency. Tiles of fewer rows (the driver balances tiles, e.g. 7 x 7
-// rows for M = 49) and of at most 16 channels run specialised code without dead rows/columns.
+// accumulators cover its latency (with one or two rows, more sets of them: see tile()). Tiles of fewer rows (the driver
+// balances tiles, e.g. 7 x 7 rows for M = 49) and of at most 16 channels run specialised code without dead
+// rows/columns.
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
@@ -15,7 +16,9 @@
 #endif
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace q8::kern {
 namespace {
@@ -29,15 +32,25 @@ inline int32_t load_u32(const uint8_t* p) {
   return v;
 }
 
-// R rows (R <= kMR), V zmm columns (V = 1: nc <= 16). Row r's tap t is a[r * ks + t].
-template <int R, int V>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+// R rows (R <= kMR), V zmm columns (V = 1: nc <= 16). Row r's tap t is a[r * ks + t]. Out is
+// uint8_t (requantized, the gemm) or float (dequantized, gemm_dequantize): the same loop, only
+// the epilogue differs.
+// With one or two rows, the R x V accumulators are too few chains to cover vpdpbusd's latency
+// (a batch-1 dense layer would run at a fraction of the core's rate), so S sets of accumulators
+// take the blocks in turn and are added when the loop ends: int32 sums wrap, so their order does
+// not change the result.
+template <int R, int V, class Out>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
+  constexpr int S = R == 1 ? 4 : R == 2 ? 2 : 1;
   const uint8_t* pw = static_cast<const uint8_t*>(w);
-  __m512i acc[R][V];
+  __m512i acc[S][R][V];
   for (int v = 0; v < V; ++v) {
     const __m512i b = _mm512_loadu_si512(pw + 64 * v);  // bias' (zero points folded in)
-    for (int r = 0; r < R; ++r) acc[r][v] = b;
+    for (int r = 0; r < R; ++r) {
+      acc[0][r][v] = b;
+      for (int s = 1; s < S; ++s) acc[s][r][v] = _mm512_setzero_si512();
+    }
   }
   pw += kNR * 4;
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
@@ -48,7 +61,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
       for (int r = 0; r < R; ++r) {
         const __m512i x = _mm512_set1_epi32(load_u32(a[r * ks + t]));
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);
+        for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_dpbusd_epi32(acc[0][r][v], x, wv[v]);
       }
       pw += kNR * 4;
     }
@@ -56,52 +69,82 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     for (size_t t = 0; t < ks; ++t) {
       const uint8_t* ar[R];
       for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
-      for (size_t b = 0; b < blocks; ++b) {
+      size_t b = 0;
+      if constexpr (S > 1) {
+        for (; b + S <= blocks; b += S) {
+#pragma GCC unroll 4
+          for (int s = 0; s < S; ++s) {
+            __m512i wv[V];
+            for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + kNR * 4 * s + 64 * v);
+            for (int r = 0; r < R; ++r) {
+              const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * (b + s)));
+              for (int v = 0; v < V; ++v) acc[s][r][v] = _mm512_dpbusd_epi32(acc[s][r][v], x, wv[v]);
+            }
+          }
+          pw += kNR * 4 * S;
+        }
+      }
+      for (; b < blocks; ++b) {
         __m512i wv[V];
         for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
         for (int r = 0; r < R; ++r) {
           const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * b));
-          for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);
+          for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_dpbusd_epi32(acc[0][r][v], x, wv[v]);
         }
         pw += kNR * 4;
       }
     }
   }
-  // Requantize (qu8.h): x = (float)acc * M; clamp to [out_min - z, out_max - z]; round to
-  // nearest even (cvtps2dq under the default MXCSR); + z. The result lies in [out_min, out_max],
-  // so the unsigned-saturating narrowing store never changes it.
-  const __m512 lo = _mm512_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
-  const __m512 hi = _mm512_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
-  const __m512i z = _mm512_set1_epi32(p.out_zero_point);
-  for (int v = 0; v < V; ++v) {
-    const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw + 64 * v));
-    const size_t cols = nc - 16 * v;
-    const __mmask16 mask = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
-    for (int r = 0; r < R; ++r) {
-      __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][v]), m);
-      x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-      const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), z);
-      _mm512_mask_cvtusepi32_storeu_epi8(c + r * c_stride + 16 * v, mask, q);
+  for (int s = 1; s < S; ++s)
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_add_epi32(acc[0][r][v], acc[s][r][v]);
+  if constexpr (std::is_same_v<Out, float>) {
+    // Dequantize (qu8.h): (float)acc * scale, cvtdq2ps rounding to nearest even like the cast.
+    for (int v = 0; v < V; ++v) {
+      const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw + 64 * v));
+      const size_t cols = nc - 16 * v;
+      const __mmask16 mask = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+      for (int r = 0; r < R; ++r)
+        _mm512_mask_storeu_ps(c + r * c_stride + 16 * v, mask, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[0][r][v]), m));
+    }
+  } else {
+    // Requantize (qu8.h): x = (float)acc * M; clamp to [out_min - z, out_max - z]; round to
+    // nearest even (cvtps2dq under the default MXCSR); + z. The result lies in [out_min, out_max],
+    // so the unsigned-saturating narrowing store never changes it.
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
+    const __m512 hi = _mm512_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
+    const __m512i z = _mm512_set1_epi32(p.out_zero_point);
+    for (int v = 0; v < V; ++v) {
+      const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw + 64 * v));
+      const size_t cols = nc - 16 * v;
+      const __mmask16 mask = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+      for (int r = 0; r < R; ++r) {
+        __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[0][r][v]), m);
+        x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+        const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(x), z);
+        _mm512_mask_cvtusepi32_storeu_epi8(c + r * c_stride + 16 * v, mask, q);
+      }
     }
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
-                        const QU8Requant&);
-template <int R>
-constexpr TileFn pick(size_t nc) {
-  return nc > 16 ? &tile<R, 2> : &tile<R, 1>;
+template <class Out>
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
+template <int R, class Out>
+constexpr TileFn<Out> pick(size_t nc) {
+  return nc > 16 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
 }
-TileFn select(size_t mr, size_t nc) {
+template <class Out>
+TileFn<Out> select(size_t mr, size_t nc) {
   switch (mr) {
-    case 1: return pick<1>(nc);
-    case 2: return pick<2>(nc);
-    case 3: return pick<3>(nc);
-    case 4: return pick<4>(nc);
-    case 5: return pick<5>(nc);
-    case 6: return pick<6>(nc);
-    case 7: return pick<7>(nc);
-    default: return pick<8>(nc);
+    case 1: return pick<1, Out>(nc);
+    case 2: return pick<2, Out>(nc);
+    case 3: return pick<3, Out>(nc);
+    case 4: return pick<4, Out>(nc);
+    case 5: return pick<5, Out>(nc);
+    case 6: return pick<6, Out>(nc);
+    case 7: return pick<7, Out>(nc);
+    default: return pick<8, Out>(nc);
   }
 }
 
@@ -109,14 +152,25 @@ TileFn select(size_t mr, size_t nc) {
 
 void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                                   uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                  uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+// Any row count, kMR rows at a time: the amx table (mr = 16) uses it too.
+void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                            const void* w, float* c, size_t c_stride) {
+  for (size_t i0 = 0; i0 < mr; i0 += kMR) {
+    const size_t rows_here = std::min(kMR, mr - i0);
+    const uint8_t* rows[kMR];
+    for (size_t i = 0; i < rows_here; ++i) rows[i] = a + (i0 + i) * a_stride;
+    select<float>(rows_here, nc)(nc, kc, 1, rows, w, c + i0 * c_stride, c_stride, QU8Requant{});
+  }
 }
 
 }  // namespace q8::kern

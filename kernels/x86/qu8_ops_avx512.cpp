@@ -98,6 +98,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_dequantize__avx512),
     Q8_KERNEL(qu8_mul_rows__avx512),
     Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_gemm_dequantize_8x16c4__avx512),
 };
 
 }  // namespace

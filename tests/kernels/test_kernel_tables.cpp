@@ -37,6 +37,8 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
     expect_named(t->quantize, "qu8_quantize_", isa + " quantize");
     expect_named(t->dequantize, "qu8_dequantize_", isa + " dequantize");
     expect_named(t->mul_rows, "qu8_mul_rows_", isa + " mul_rows");
+    expect_named(t->lookup, "qu8_lookup_", isa + " lookup");
+    expect_named(t->gemm_dequantize, "qu8_gemm_dequantize_", isa + " gemm_dequantize");
     // Weights are packed in K groups of 4 or 8 (qu8.h), within the slack callers provide.
     EXPECT_TRUE(t->kr == 4 || t->kr == 8) << isa << " kr " << t->kr;
     EXPECT_LE(t->kr, kQu8MaxKr) << isa;

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "cpu_support.h"
@@ -36,6 +38,7 @@ const QU8Kernels* table_for(const std::string& isa) {
 #endif
   if (isa == "neon") return q8::kern::qu8_kernels_neon();
   if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
+  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
   return nullptr;
 }
 
@@ -294,6 +297,171 @@ TEST_P(QU8Gemm, ConvFirstLayer) {  // 3 input channels: kc = 3 reads one byte of
   ConvTester().input(1, 15, 15, 3).out_channels(16).kernel(3, 3).stride(2, 2).test(k());
 }
 
+// ---- The float-output dense (QU8Kernels::gemm_dequantize through qu8_gemm_dequantize_run) -----
+//
+// Every output float, bit for bit, against (1) the formula: the int64 sum bias + sum (a - z_a) w
+// wrapped to int32, converted, times the scale, and (2) the scalar table on the same problem.
+// Weights are packed with the table's nr, kr and weight_bytes; activation rows end at a guard page
+// after the kr - 1 bytes of slack qu8.h allows, the output ends at one, and the floats between
+// rows (a wider output stride) and outside the panels asked for must keep their sentinel.
+
+uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+struct DenseCase {
+  size_t M, N, Kd, a_stride, out_stride;
+  uint8_t za;
+  bool extreme;  // a = 255, w = -128, so long sums wrap
+  uint32_t seed;
+};
+
+// out[m][n] for panels [p0, p1) of `k`'s packing, the rest left as `fill`.
+std::vector<float> run_dense(const QU8Kernels& k, const DenseCase& c, const std::vector<uint8_t>& a,
+                             const std::vector<int8_t>& w, const std::vector<int32_t>& bias,
+                             const std::vector<float>& scale, size_t p0, size_t p1, float fill) {
+  std::vector<uint8_t> storage =
+      q8_test::packed_storage(q8::kern::qu8_gemm_packed_bytes(c.Kd, c.N, k.nr, k.kr, k.weight_bytes));
+  void* packed = q8_test::aligned64(storage);
+  q8::kern::qu8_gemm_pack(c.Kd, c.N, k.nr, k.kr, k.weight_bytes, w.data(), 1, c.Kd, bias.data(), scale.data(), c.za,
+                          packed);
+  q8_test::GuardedBuffer ga((c.M - 1) * c.a_stride + q8_test::round_up(c.Kd, k.kr));
+  std::memset(ga.data(), 0xA5, ga.size());  // slack and gaps: any byte, they meet zero weights
+  for (size_t m = 0; m < c.M; ++m) std::memcpy(ga.data() + m * c.a_stride, a.data() + m * c.Kd, c.Kd);
+  const size_t out_floats = (c.M - 1) * c.out_stride + c.N;
+  q8_test::GuardedBuffer go(out_floats * sizeof(float));
+  float* out = reinterpret_cast<float*>(go.data());
+  for (size_t i = 0; i < out_floats; ++i) out[i] = fill;
+  q8::kern::qu8_gemm_dequantize_run(k, c.M, c.N, c.Kd, ga.data(), c.a_stride, packed, out, c.out_stride, p0, p1);
+  return std::vector<float>(out, out + out_floats);
+}
+
+void test_dense(const QU8Kernels& k, const DenseCase& c) {
+  SCOPED_TRACE(::testing::Message() << k.isa << " M " << c.M << " N " << c.N << " K " << c.Kd << " a_stride "
+                                    << c.a_stride << " out_stride " << c.out_stride << " za " << int(c.za)
+                                    << (c.extreme ? " extreme" : ""));
+  std::mt19937 rng(c.seed);
+  std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+  std::uniform_int_distribution<int32_t> b32(INT32_MIN, INT32_MAX);
+  std::vector<uint8_t> a(c.M * c.Kd);
+  std::vector<int8_t> w(c.N * c.Kd);
+  std::vector<int32_t> bias(c.N);
+  for (uint8_t& v : a) v = c.extreme ? 255 : static_cast<uint8_t>(u8(rng));
+  for (int8_t& v : w) v = c.extreme ? -128 : static_cast<int8_t>(s8(rng));
+  for (int32_t& v : bias) v = c.extreme ? 0 : b32(rng) / 64;
+  const std::vector<float> scale = q8_test::multipliers(c.N, 1e-7, 1e-1, rng);
+  const float fill = -12345.f;
+  const size_t panels = (c.N + k.nr - 1) / k.nr;
+  const std::vector<float> got = run_dense(k, c, a, w, bias, scale, 0, panels, fill);
+  const QU8Kernels& ks = *q8::kern::qu8_kernels_scalar();
+  const std::vector<float> oracle = run_dense(ks, c, a, w, bias, scale, 0, (c.N + ks.nr - 1) / ks.nr, fill);
+  for (size_t m = 0; m < c.M; ++m)
+    for (size_t n = 0; n < c.out_stride && m * c.out_stride + n < got.size(); ++n) {
+      const size_t i = m * c.out_stride + n;
+      if (n >= c.N) {
+        ASSERT_EQ(float_bits(got[i]), float_bits(fill)) << "wrote between rows: m " << m << " n " << n;
+        continue;
+      }
+      int64_t acc = bias[n];
+      for (size_t kk = 0; kk < c.Kd; ++kk) acc += (int64_t{a[m * c.Kd + kk]} - c.za) * w[n * c.Kd + kk];
+      const int32_t wrapped = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(acc)));
+      const float want = static_cast<float>(wrapped) * scale[n];
+      ASSERT_EQ(float_bits(got[i]), float_bits(want)) << "m " << m << " n " << n << ": " << got[i] << " vs " << want;
+      ASSERT_EQ(float_bits(got[i]), float_bits(oracle[i])) << "m " << m << " n " << n << " differs from scalar";
+    }
+  // Two calls over complementary panel ranges (the thread split) give the same floats, and one
+  // call alone leaves the other range untouched.
+  if (panels >= 2) {
+    const size_t half = panels / 2;
+    const std::vector<float> lo = run_dense(k, c, a, w, bias, scale, 0, half, fill);
+    const std::vector<float> hi = run_dense(k, c, a, w, bias, scale, half, panels, fill);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const size_t n = i % c.out_stride;
+      const bool in_lo = n < half * k.nr;
+      ASSERT_EQ(float_bits(in_lo ? lo[i] : hi[i]), float_bits(got[i])) << "index " << i;
+      ASSERT_EQ(float_bits(in_lo ? hi[i] : lo[i]), float_bits(n < c.N ? fill : got[i])) << "index " << i;
+    }
+  }
+}
+
+TEST_P(QU8Gemm, DenseDequantizeEdges) {  // rows 1 .. mr + 2, N and K around the tile and the K group
+  uint32_t seed = 1;
+  for (size_t kd : {size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{7}, size_t{8}, size_t{9}, size_t{15}, size_t{16},
+                    size_t{17}, size_t{33}, size_t{64}, size_t{65}, size_t{127}})
+    for (size_t n : {size_t{1}, nr() - 1, nr(), nr() + 1, 2 * nr() + 3}) {
+      if (n == 0) continue;
+      for (size_t m : {size_t{1}, size_t{2}, size_t{3}, mr(), mr() + 2}) {
+        const uint8_t za = static_cast<uint8_t>((seed * 37) % 256);
+        test_dense(k(), {m, n, kd, kd, n, za, false, seed++});
+        if (HasFatalFailure()) return;
+      }
+      test_dense(k(), {2, n, kd, kd + 5, n + 3, 128, false, seed++});
+      if (HasFatalFailure()) return;
+    }
+}
+
+TEST_P(QU8Gemm, DenseDequantizeClassifierShapes) {  // batch 1 and 3 at the shapes of real classifiers
+  uint32_t seed = 100;
+  for (size_t m : {size_t{1}, size_t{3}})
+    for (const auto& [kd, n] : std::vector<std::pair<size_t, size_t>>{{512, 1000}, {1280, 1000}, {2048, 1000}}) {
+      test_dense(k(), {m, n, kd, kd, n, 0, false, seed++});
+      test_dense(k(), {m, n, kd, kd, n, 255, false, seed++});
+      if (HasFatalFailure()) return;
+    }
+}
+
+TEST_P(QU8Gemm, DenseDequantizeWrapsLikeTheReference) {  // a = 255, w = -128 over 70001 channels wraps int32
+  for (size_t m : {size_t{1}, size_t{2}}) test_dense(k(), {m, 37, 70001, 70001, 37, 0, true, 5});
+}
+
+// The amx table's gemm_dequantize is the AVX-512 VNNI kernel (AMX tiles gain nothing at a row or
+// a few), driven with the amx table's 16-row tiles: it runs on any CPU with VNNI, AMX or not.
+TEST(QU8GemmDequantize, AmxTableEntryTakesTheAmxTileRows) {
+  if (!q8_test::cpu_supports("avx512vnni")) GTEST_SKIP() << "this CPU cannot run avx512vnni";
+  const QU8Kernels* amx = q8::kern::qu8_kernels_amx();
+  if (!amx) GTEST_SKIP() << "build lacks amx";
+  ASSERT_EQ(amx->mr, 16u);
+  for (size_t m : {size_t{9}, size_t{16}, size_t{21}}) test_dense(*amx, {m, 70, 100, 100, 73, 7, false, 9});
+}
+
+// The requantizing GEMM split over panels (a batch-1 QuantizedDense's threads) gives the bytes of
+// the split over rows, and a panel range writes only its channels.
+TEST_P(QU8Gemm, GemmRunPanelsMatchesRunOverRows) {
+  std::mt19937 rng(11);
+  for (const auto& [M, N, Kd] : std::vector<std::tuple<size_t, size_t, size_t>>{
+           {1, 1, 1}, {1, 1000, 517}, {2, 3 * nr() + 1, 65}, {mr(), 2 * nr(), 9}, {mr() + 3, nr() + 5, 40}}) {
+    SCOPED_TRACE(::testing::Message() << "M " << M << " N " << N << " K " << Kd);
+    std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127), b(-5000, 5000);
+    std::vector<uint8_t> a(M * Kd + k().kr);
+    std::vector<int8_t> w(N * Kd);
+    std::vector<int32_t> bias(N);
+    for (uint8_t& v : a) v = static_cast<uint8_t>(u8(rng));
+    for (int8_t& v : w) v = static_cast<int8_t>(s8(rng));
+    for (int32_t& v : bias) v = b(rng);
+    const std::vector<float> mult = q8_test::multipliers(N, 1e-4, 1e-2, rng);
+    std::vector<uint8_t> storage =
+        q8_test::packed_storage(q8::kern::qu8_gemm_packed_bytes(Kd, N, nr(), k().kr, k().weight_bytes));
+    void* packed = q8_test::aligned64(storage);
+    q8::kern::qu8_gemm_pack(Kd, N, nr(), k().kr, k().weight_bytes, w.data(), 1, Kd, bias.data(), mult.data(), 100,
+                            packed);
+    q8::kern::QU8Requant rq;
+    rq.out_zero_point = 120;
+    rq.out_min = 3;
+    std::vector<uint8_t> rows(M * N, 0xEE), panels(M * N, 0xEE);
+    q8::kern::qu8_gemm_run(k(), N, Kd, a.data(), Kd, packed, rows.data(), N, 0, M, rq);
+    const size_t np = (N + nr() - 1) / nr(), half = np / 2;
+    q8::kern::qu8_gemm_run_panels(k(), M, N, Kd, a.data(), Kd, packed, panels.data(), N, 0, half, rq);
+    for (size_t i = 0; i < M * N; ++i)
+      if (i % N >= half * nr()) {
+        ASSERT_EQ(panels[i], 0xEE) << "index " << i << " is outside the panels";
+      }
+    q8::kern::qu8_gemm_run_panels(k(), M, N, Kd, a.data(), Kd, packed, panels.data(), N, half, np, rq);
+    ASSERT_EQ(rows, panels);
+  }
+}
+
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
@@ -396,60 +564,6 @@ TEST(QU8Pack, ConvLayoutForEachKr) {
     EXPECT_EQ(p.w, (std::vector<int8_t>{1, 3, 5, 0, 0, 0, 0, 0, -1, -3, -5, 0, 0, 0, 0, 0,  //
                                         2, 4, 6, 0, 0, 0, 0, 0, -2, -4, -6, 0, 0, 0, 0, 0}));
     EXPECT_EQ(p.m, (std::vector<float>{1.0f, 3.0f}));
-  }
-}
-
-// The float-output dense layer (one portable function for every path): each output against the
-// int64 sum wrapped to int32, times the scale; only channels [n0, n1) are written; extreme inputs
-// and a K long enough for the int32 sum to wrap.
-TEST(QU8DenseDequantize, MatchesWrappedIntegerSumTimesScale) {
-  std::mt19937 rng(7);
-  for (const size_t Kd : {size_t{1}, size_t{5}, size_t{64}, size_t{1283}, size_t{70001}}) {
-    for (const bool extreme : {false, true}) {
-      const size_t M = 3, N = 37, n0 = 5, n1 = 30;
-      std::vector<uint8_t> a(M * Kd);
-      std::vector<int8_t> w(N * Kd);
-      std::vector<int32_t> bias(N);
-      std::vector<float> scale(N);
-      std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
-      std::uniform_int_distribution<int32_t> b32(INT32_MIN, INT32_MAX);
-      std::uniform_real_distribution<float> sc(1e-6f, 1.f);
-      for (uint8_t& v : a) v = extreme ? 255 : static_cast<uint8_t>(u8(rng));
-      for (int8_t& v : w) v = extreme ? -128 : static_cast<int8_t>(s8(rng));
-      for (int32_t& v : bias) v = b32(rng);
-      for (float& v : scale) v = sc(rng);
-      std::vector<float> out(M * N, -7.f);
-      q8::kern::qu8_dense_dequantize(M, Kd, a.data(), Kd, w.data(), bias.data(), scale.data(), out.data(), N, n0, n1);
-      // The packing: bias' = bias - z_a * sum_k w (modulo 2^32), the scales, then the weights.
-      {
-        const uint8_t za = 3;
-        std::vector<uint8_t> packed(q8::kern::qu8_dense_dequantize_packed_bytes(N, Kd));
-        uint8_t* p = packed.data();
-        q8::kern::qu8_dense_dequantize_pack(N, Kd, w.data(), bias.data(), scale.data(), za, p);
-        std::vector<int32_t> b2(N);
-        std::vector<float> s2(N);
-        std::memcpy(b2.data(), p, N * 4);
-        std::memcpy(s2.data(), p + N * 4, N * 4);
-        ASSERT_EQ(std::memcmp(p + N * 8, w.data(), N * Kd), 0);
-        ASSERT_EQ(s2, scale);
-        for (size_t n = 0; n < N; ++n) {
-          int64_t wsum = 0;
-          for (size_t k = 0; k < Kd; ++k) wsum += w[n * Kd + k];
-          ASSERT_EQ(b2[n], static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(bias[n] - za * wsum))));
-        }
-      }
-      for (size_t m = 0; m < M; ++m)
-        for (size_t n = 0; n < N; ++n) {
-          if (n < n0 || n >= n1) {
-            ASSERT_EQ(out[m * N + n], -7.f) << "channel " << n << " is outside the range";
-            continue;
-          }
-          int64_t acc = bias[n];
-          for (size_t k = 0; k < Kd; ++k) acc += int64_t{a[m * Kd + k]} * w[n * Kd + k];
-          const int32_t wrapped = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(acc)));
-          ASSERT_EQ(out[m * N + n], static_cast<float>(wrapped) * scale[n]) << "K " << Kd << ", m " << m << ", n " << n;
-        }
-    }
   }
 }
 

@@ -1,5 +1,7 @@
 // QuantizedDense: a uint8 [M][Kd] activation times int8 weights [N][Kd], the int8 GEMM; and
-// QuantizedDenseFloat, the same product with a float32 result (kern::qu8_dense_dequantize).
+// QuantizedDenseFloat, the same product with a float32 result (the table's gemm_dequantize). Both
+// pack their weights with the table's GEMM packing; with few rows (batch 1: one) the threads split
+// the output channels, so each reads its share of the weights, which is all the work there is.
 #include "runtime/ops/ops.h"
 
 #include "kernels/qu8.h"
@@ -36,6 +38,13 @@ void plan_qdense(Plan::Builder& pb, size_t i, const Node& n) {
   pb.define(n.outputs[0], Layout::Plain, y);
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
+  if (M <= k->mr) {  // one row tile: split the panels of output channels
+    Step& s = pb.add_step(n.name, (N + k->nr - 1) / k->nr, 1, {a}, {y});
+    s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd, rq](size_t p0, size_t p1) {
+      kern::qu8_gemm_run_panels(*k, M, N, Kd, A.u8(a), Kd, packed, A.u8(y), N, p0, p1, rq);
+    };
+    return;
+  }
   Step& s = pb.add_step(n.name, M, k->mr, {a}, {y});
   s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd, rq](size_t m0, size_t m1) {
     kern::qu8_gemm_run(*k, N, Kd, A.u8(a), Kd, packed, A.u8(y), N, m0, m1, rq);
@@ -48,7 +57,8 @@ int64_t qdense_macs(const Graph& g, const Node& n) {
   return ir::shape_numel(shape_of(g, n.outputs[0])) * g.values[n.inputs[1]].constant->dims[1];
 }
 
-AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch&) {
+// The GEMM packing with the dequantization scales s_a * s_w[n] in place of the multipliers.
+AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch& d) {
   const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
   const ConstTensor* b = const_input(g, n, 2);
   const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
@@ -57,9 +67,9 @@ AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch&) 
   const ir::Value& a = g.values[n.inputs[0]];
   std::vector<float> scale(N);
   for (size_t c = 0; c < N; ++c) scale[c] = a.scale * s_w[c];
-  AlignedBuffer buf(kern::qu8_dense_dequantize_packed_bytes(N, Kd));
-  kern::qu8_dense_dequantize_pack(N, Kd, w.data<int8_t>(), b ? b->data<int32_t>() : nullptr, scale.data(),
-                                  static_cast<uint8_t>(a.zero_point), buf.data());
+  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
+  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
+                      b ? b->data<int32_t>() : nullptr, scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
   return buf;
 }
 
@@ -71,18 +81,16 @@ void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   const int a = pb.get(n.inputs[0], Layout::Plain);
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::Plain, y);
-  const uint8_t* packed = pb.w.per_node[i].data();
-  // Split over output channels: at batch 1 there is a single row.
-  Step& s = pb.add_step(n.name, N, 16, {a}, {y});
-  s.fn = [&A = pb.addresses(), a, y, packed, M, N, Kd](size_t n0, size_t n1) {
-    const int32_t* bias_adj = reinterpret_cast<const int32_t*>(packed);
-    const float* scale = reinterpret_cast<const float*>(packed + N * sizeof(int32_t));
-    const int8_t* w = reinterpret_cast<const int8_t*>(packed + N * (sizeof(int32_t) + sizeof(float)));
-    kern::qu8_dense_dequantize(M, Kd, A.u8(a), Kd, w, bias_adj, scale, A.f32(y), N, n0, n1);
+  const void* packed = pb.w.per_node[i].data();
+  const kern::QU8Kernels* k = pb.d.qu8;
+  // Split over panels of output channels: at batch 1 there is a single row.
+  Step& s = pb.add_step(n.name, (N + k->nr - 1) / k->nr, 1, {a}, {y});
+  s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd](size_t p0, size_t p1) {
+    kern::qu8_gemm_dequantize_run(*k, M, N, Kd, A.u8(a), Kd, packed, A.f32(y), N, p0, p1);
   };
 }
 
-std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch&) { return "qu8_dense_dequantize"; }
+std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }
 
 }  // namespace
 

@@ -77,6 +77,8 @@ void qu8_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, size_t ks, const
                                uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_dequantize_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                         const void* w, float* c, size_t c_stride);
 #endif
 
 // --- Depthwise: the channel-block section of the packed weights

@@ -78,9 +78,9 @@ void expect_like_qdq(const std::string& qop, const std::string& qdq, const std::
     EXPECT_EQ(run(qop, inputs, isa), want);
   }
   for (size_t i = 0; i < reference.size(); ++i) {
-    const double r = dequantize(static_cast<int>(std::fmin(255.0, std::fmax(0.0, std::nearbyint(reference[i] / out.scale) +
-                                                                                       out.zero_point))),
-                                out);
+    const double r = dequantize(
+        static_cast<int>(std::fmin(255.0, std::fmax(0.0, std::nearbyint(reference[i] / out.scale) + out.zero_point))),
+        out);
     ASSERT_LE(std::fabs(want[i] - r), out.scale * 1.0001) << "element " << i;
   }
 }

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/qu8_ops_simd.h"
 
@@ -47,8 +48,11 @@ inline int32_t load_u32(const uint8_t* p) {
 inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // R rows (R <= kMR), V ymm columns of 8 channels (V = 1: nc <= 8). Row r's tap t is a[r * ks + t].
-template <int R, int V>
-void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, uint8_t* c, size_t c_stride,
+// Out is uint8_t (requantized: the gemm and igemm) or float (dequantized: gemm_dequantize, whose
+// packing holds the scales s_a * s_w[n] where the multipliers go): the same loop, only the
+// epilogue differs.
+template <int R, int V, class Out>
+void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   __m256i acc[R][V];
@@ -84,47 +88,66 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       }
     }
   }
-  // Requantize with qu8_ops_simd.h's Requant (qu8.h's float steps). Its lanes lie in
-  // [out_min, out_max], so the saturating packs (int32 -> int16 -> uint8) never change them.
-  const qu8_simd::Requant<Ymm> rq(p);
   __m256 m[V];
   for (int v = 0; v < V; ++v) m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
-  for (int r = 0; r < R; ++r) {
-    __m128i q16[V];
-    for (int v = 0; v < V; ++v) {
-      const __m256i q = rq(acc[r][v], m[v]);
-      q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-    }
-    const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
-    uint8_t* out = c + r * c_stride;
-    if (nc == 8 * V) {
-      if (V == 2)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
-      else
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
-    } else {
-      uint8_t tmp[16];
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-      std::memcpy(out, tmp, nc);
+  if constexpr (std::is_same_v<Out, float>) {
+    // out = (float)acc * scale[n]: one conversion (round to nearest even, as the reference's
+    // cast) and one rounding of the product.
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) {
+        const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]);
+        float* out = c + r * c_stride + 8 * v;
+        const size_t cols = nc - 8 * v;
+        if (cols >= 8) {
+          _mm256_storeu_ps(out, x);
+        } else {
+          float tmp[8];
+          _mm256_storeu_ps(tmp, x);
+          std::memcpy(out, tmp, cols * sizeof(float));
+        }
+      }
+  } else {
+    // Requantize with qu8_ops_simd.h's Requant (qu8.h's float steps). Its lanes lie in
+    // [out_min, out_max], so the saturating packs (int32 -> int16 -> uint8) never change them.
+    const qu8_simd::Requant<Ymm> rq(p);
+    for (int r = 0; r < R; ++r) {
+      __m128i q16[V];
+      for (int v = 0; v < V; ++v) {
+        const __m256i q = rq(acc[r][v], m[v]);
+        q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+      }
+      const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
+      uint8_t* out = c + r * c_stride;
+      if (nc == 8 * V) {
+        if (V == 2)
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
+        else
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
+      } else {
+        uint8_t tmp[16];
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
+        std::memcpy(out, tmp, nc);
+      }
     }
   }
 }
 
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, uint8_t*, size_t,
-                        const QU8Requant&);
-template <int R>
-constexpr TileFn pick(size_t nc) {
-  return nc > 8 ? &tile<R, 2> : &tile<R, 1>;
+template <class Out>
+using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
+template <int R, class Out>
+constexpr TileFn<Out> pick(size_t nc) {
+  return nc > 8 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
 }
-TileFn select(size_t mr, size_t nc) {
+template <class Out>
+TileFn<Out> select(size_t mr, size_t nc) {
   static_assert(kMR == 6, "select() and the kernels' names cover 1..6 rows");
   switch (mr) {
-    case 1: return pick<1>(nc);
-    case 2: return pick<2>(nc);
-    case 3: return pick<3>(nc);
-    case 4: return pick<4>(nc);
-    case 5: return pick<5>(nc);
-    default: return pick<6>(nc);
+    case 1: return pick<1, Out>(nc);
+    case 2: return pick<2, Out>(nc);
+    case 3: return pick<3, Out>(nc);
+    case 4: return pick<4, Out>(nc);
+    case 5: return pick<5, Out>(nc);
+    default: return pick<6, Out>(nc);
   }
 }
 
@@ -132,14 +155,21 @@ TileFn select(size_t mr, size_t nc) {
 
 void qu8_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                                uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
   const uint8_t* rows[kMR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                         const void* w, float* c, size_t c_stride) {
+  const uint8_t* rows[kMR];
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
+  select<float>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

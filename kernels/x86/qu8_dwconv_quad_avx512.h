@@ -2,13 +2,15 @@
 // four taps of one channel per int32 lane, so one vpdpbusd adds 64 products (16 channels x 4
 // taps) where widening to int32 and vpmulld adds 16.
 //
-// Per tile of output pixels the rows under every tap are gathered once (taps padded to a
-// multiple of 4 with the last row again, whose weights are 0). Per block of channels, bias', M
-// and the weights stay in registers while the tile's pixels go by. For taps 4u .. 4u + 3 the four
-// rows' bytes are interleaved per channel by vpunpck{l,h}bw (rows 0, 1 and 2, 3) and
-// vpunpck{l,h}wd, which leaves vector q lane 4L + j holding the four bytes of channel
-// 16L + 4q + j: the lane order of the packed block, undone at the store by vpackssdw and
-// vpackuswb.
+// 3x3 kernels with horizontal stride 1 or 2 and no horizontal dilation (MobileNet's) slide
+// along output rows, sharing interleaved input columns between neighbouring pixels (run_rows).
+// Other kernels go by tiles of output pixels whose rows under every tap are gathered once, in the
+// quads' tap order (qu8_dw_quad_tap; bytes that hold no tap read the last row again, against a
+// weight of 0). Either way, per block of channels, bias', M and the weights stay in registers
+// while the pixels go by, and the four rows of quad u have their bytes interleaved per channel
+// by vpunpck{l,h}bw (rows 0, 1 and 2, 3) and vpunpck{l,h}wd, which leaves vector q lane 4L + j
+// holding the four bytes of channel 16L + 4q + j: the lane order of the packed block, undone at
+// the store by vpackssdw and vpackuswb.
 //
 // Channel blocks are 64 wide while 64 channels remain, then 32, then 16, then a last partial 16
 // (masked loads and stores, which never touch the masked-off bytes). A zmm always carries 64
@@ -301,22 +303,13 @@ inline void column(const L& lanes, const RowTaps& rt, const ptrdiff_t* ix, size_
   v[3] = _mm512_unpackhi_epi16(hi01, hi2);
 }
 
-// Output pixels [a, b) of one output row (b - a >= P), channels [c, c + B) of block blk.
+// Output pixels [a, b) of one output row (b - a >= P), channels [c, c + B): bias[q], m[q] and
+// w[4 * kx + q] are the block's vectors.
 template <class D, size_t SW, class L>
-inline void row_block(const L& lanes, const RowTaps& rt, size_t a, size_t b, size_t PL, const uint8_t* blk, size_t s,
-                      size_t c, size_t C, uint8_t* out_row, const Requant& rq) {
-  constexpr size_t kVec = kQu8DwQuadBlock / 4 * sizeof(int32_t);
+inline void row_pixels(const L& lanes, const RowTaps& rt, size_t a, size_t b, size_t PL, const __m512i* bias,
+                       const __m512* m, const typename D::Wt* w, size_t c, size_t C, uint8_t* out_row,
+                       const Requant& rq) {
   constexpr size_t P = L::P;
-  __m512i bias[4];
-  __m512 m[4];
-  typename D::Wt w[12];
-  Q8_DWQ_UNROLL
-  for (size_t q = 0; q < 4; ++q) {
-    bias[q] = L::param(blk + q * kVec + s);
-    m[q] = _mm512_castsi512_ps(L::param(blk + (4 + q) * kVec + s));
-  }
-  Q8_DWQ_UNROLL
-  for (size_t v = 0; v < 12; ++v) w[v] = D::prep(L::param(blk + (8 + v) * kVec + s));
   const size_t n = b - a, len = (n + P - 1) / P;
   ptrdiff_t ix[4];  // input column of the next new interleaved column, per stream
   uint8_t* o[4];
@@ -364,42 +357,87 @@ inline void row_block(const L& lanes, const RowTaps& rt, size_t a, size_t b, siz
   }
 }
 
+// Where output row (n, oy) reads its three input rows.
+inline RowTaps row_taps(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, size_t n, size_t oy) {
+  RowTaps rt;
+  rt.zero = zero;
+  rt.IW = g.IW;
+  for (size_t ky = 0; ky < 3; ++ky) {
+    const size_t iy = oy * g.SH + ky * g.DH;  // + PT
+    const bool inside = iy >= g.PT && iy - g.PT < g.IH;
+    rt.base[ky] = inside ? in + (n * g.IH + (iy - g.PT)) * g.IW * g.C : zero;
+    rt.step[ky] = inside ? g.C : 0;
+  }
+  return rt;
+}
+
+// Walks the output rows of pixels [p0, p1) as pieces [a, b) of row (n, oy).
+struct RowWalk {
+  size_t p, p1, n, oy, a, b, OH, OW;
+  RowWalk(size_t p0, size_t p1_, size_t oh, size_t ow)
+      : p(p0), p1(p1_), n(p0 / (oh * ow)), oy(p0 % (oh * ow) / ow), a(p0 % ow), b(0), OH(oh), OW(ow) {
+    set_b();
+  }
+  bool done() const { return p >= p1; }
+  void set_b() { b = p1 - p < OW - a ? a + (p1 - p) : OW; }
+  void next() {
+    p += b - a;
+    a = 0;
+    if (++oy == OH) oy = 0, ++n;
+    set_b();
+  }
+};
+
+// Channels [c, c + B) of every long enough row piece of [p0, p1), the block's vectors loaded once.
+template <class D, size_t SW, class L>
+inline void rows_block(const L& lanes, const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, uint8_t* out,
+                       size_t p0, size_t p1, const uint8_t* blk, size_t s, size_t c, const Requant& rq) {
+  constexpr size_t kVec = kQu8DwQuadBlock / 4 * sizeof(int32_t);
+  __m512i bias[4];
+  __m512 m[4];
+  typename D::Wt w[12];
+  Q8_DWQ_UNROLL
+  for (size_t q = 0; q < 4; ++q) {
+    bias[q] = L::param(blk + q * kVec + s);
+    m[q] = _mm512_castsi512_ps(L::param(blk + (4 + q) * kVec + s));
+  }
+  Q8_DWQ_UNROLL
+  for (size_t v = 0; v < 12; ++v) w[v] = D::prep(L::param(blk + (8 + v) * kVec + s));
+  for (RowWalk r(p0, p1, g.OH, g.OW); !r.done(); r.next()) {
+    if (r.b - r.a < 4) continue;  // run_rows's tiles
+    row_pixels<D, SW>(lanes, row_taps(g, in, zero, r.n, r.oy), r.a, r.b, g.PL, bias, m, w, c, g.C,
+                      out + (r.n * g.OH + r.oy) * g.OW * g.C, rq);
+  }
+}
+
+// Output rows in chunks of kChunkRows: per chunk, each block of channels loads its vectors once
+// and goes over every row, while the chunk's input stays in cache for the next block.
+constexpr size_t kChunkRows = 8;
+
 template <class D, size_t SW>
 void run_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, uint8_t* out, size_t p0, size_t p1,
               const uint8_t* sec, size_t block_bytes, const size_t* offset, const size_t* slot_tap, const Requant& rq) {
-  const size_t C = g.C, OW = g.OW, plane = g.OH * OW;
-  for (size_t p = p0; p < p1;) {
-    const size_t n = p / plane, oy = p % plane / OW, a = p % OW;
-    const size_t end = p1 - p < OW - a ? p1 : p + (OW - a), b = a + (end - p);
-    if (b - a < 4) {  // fewer pixels than the streams of a 16-channel block
-      run_tiles<D, 3>(g, in, zero, out, p, end, sec, block_bytes, offset, slot_tap, 3, rq);
-      p = end;
-      continue;
-    }
-    RowTaps rt;
-    rt.zero = zero;
-    rt.IW = g.IW;
-    for (size_t ky = 0; ky < 3; ++ky) {
-      const size_t iy = oy * g.SH + ky * g.DH;  // + PT
-      const bool inside = iy >= g.PT && iy - g.PT < g.IH;
-      rt.base[ky] = inside ? in + (n * g.IH + (iy - g.PT)) * g.IW * C : zero;
-      rt.step[ky] = inside ? C : 0;
-    }
-    uint8_t* out_row = out + (n * g.OH + oy) * OW * C;
+  const size_t C = g.C;
+  for (size_t q0 = p0; q0 < p1;) {
+    const size_t end_row = (q0 / g.OW + kChunkRows) * g.OW, q1 = p1 < end_row ? p1 : end_row;
+    // Row pieces of fewer pixels than the streams of a 16-channel block go by tiles.
+    for (RowWalk r(q0, q1, g.OH, g.OW); !r.done(); r.next())
+      if (r.b - r.a < 4)
+        run_tiles<D, 3>(g, in, zero, out, r.p, r.p + (r.b - r.a), sec, block_bytes, offset, slot_tap, 3, rq);
     size_t c = 0;
     for (; c + 64 <= C; c += 64)
-      row_block<D, SW>(Lanes<64, false>{}, rt, a, b, g.PL, sec + c / 64 * block_bytes, 0, c, C, out_row, rq);
+      rows_block<D, SW>(Lanes<64, false>{}, g, in, zero, out, q0, q1, sec + c / 64 * block_bytes, 0, c, rq);
     if (C - c >= 32) {
-      row_block<D, SW>(Lanes<32, false>{}, rt, a, b, g.PL, sec + c / 64 * block_bytes, c % 64, c, C, out_row, rq);
+      rows_block<D, SW>(Lanes<32, false>{}, g, in, zero, out, q0, q1, sec + c / 64 * block_bytes, c % 64, c, rq);
       c += 32;
     }
     if (C - c >= 16) {
-      row_block<D, SW>(Lanes<16, false>{}, rt, a, b, g.PL, sec + c / 64 * block_bytes, c % 64, c, C, out_row, rq);
+      rows_block<D, SW>(Lanes<16, false>{}, g, in, zero, out, q0, q1, sec + c / 64 * block_bytes, c % 64, c, rq);
       c += 16;
     }
     if (c < C)
-      row_block<D, SW>(Lanes<16, true>{C - c}, rt, a, b, g.PL, sec + c / 64 * block_bytes, c % 64, c, C, out_row, rq);
-    p = end;
+      rows_block<D, SW>(Lanes<16, true>{C - c}, g, in, zero, out, q0, q1, sec + c / 64 * block_bytes, c % 64, c, rq);
+    q0 = q1;
   }
 }
 

@@ -74,9 +74,9 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t grp, const uint8_t*
 
 // ---- Depthwise (groups == C == K) ----------------------------------------------------------
 // Packed: [C int32 bias'][taps][C int8 weights][C float M][C int32 bias][channel blocks],
-// bias' = bias - z_a * sum_t w[c][t]; the channel blocks (two sections, of 16 and of 32 channels,
-// for kernels of at most 64 taps) hold the same numbers again in the orders the AVX2 kernels read
-// them (kernels/qu8_internal.h). Two ways to the same int32 (sums wrap modulo 2^32):
+// bias' = bias - z_a * sum_t w[c][t]; the channel blocks (three sections, of 16, 32 and 64
+// channels, for kernels of at most 64 taps) hold the same numbers again in the orders the AVX2 and
+// AVX-512 kernels read them (kernels/qu8_internal.h). Two ways to the same int32 (sums wrap modulo 2^32):
 //   acc = bias' + sum over every tap of a_t * w_t, a tap outside the input reading z_a, or
 //   acc = bias  + sum over the taps inside the input of (a_t - z_a) * w_t.
 // The second costs only the taps inside the input (kernels/window.h); the reference uses it, and

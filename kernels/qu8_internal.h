@@ -136,6 +136,40 @@ static inline size_t qu8_dw_nibble_block_bytes(const ConvGeometry& g) {
 static inline size_t qu8_dw_nibble_lane_channel(size_t q, size_t j) { return 4 * q + (j < 4 ? j : j + 12); }
 static inline size_t qu8_dw_nibble_pair_channel(size_t y, size_t i) { return 8 * y + (i < 8 ? i : i + 8); }
 
+// After it, a third section for kernels that take four taps per 32-bit lane (AVX-512: vpdpbusd,
+// or two vpmaddwd without VNNI). It starts qu8_dw_quad_section(g) bytes into the packing and
+// holds, per block of 64 channels (the last one padded with channels of zero weight, bias and M):
+//   [4 vectors x 16 int32 bias'] [4 x 16 float M] [ceil(taps / 4) quads x 4 vectors x 16 x 4 int8]
+// Lane 4L + j (L: 128-bit lane 0-3, j: 0-3) of vector q (0-3) is channel 16L + 4q + j of the
+// block, the order in which _mm512_unpacklo/hi_epi8 then _mm512_unpacklo/hi_epi16 interleave the
+// bytes of four tap rows (64 channels each) into one u8 quad per channel; byte k of a weight lane
+// of quad u is the weight of tap qu8_dw_quad_tap(g, u, k) (0 where that is no tap). _mm512_packs_epi32 (vectors 0, 1
+// and 2, 3) then _mm512_packus_epi16 turn the four vectors back into channel order. A kernel that
+// takes 32 (or 16) channels at a time reads lanes 8 (or 4) at a time: the 128-bit lanes s / 16 on
+// of each vector, for channels [s, s + 32) of the block.
+constexpr size_t kQu8DwQuadBlock = 64;
+static inline size_t qu8_dw_quad_section(const ConvGeometry& g) {
+  return qu8_dw_nibble_section(g) + qu8_dw_blocks(g, kQu8DwNibbleBlock) * qu8_dw_nibble_block_bytes(g);
+}
+static inline size_t qu8_dw_quad_block_bytes(const ConvGeometry& g) {
+  return 2 * kQu8DwQuadBlock * sizeof(int32_t) + (g.taps() + 3) / 4 * 4 * kQu8DwQuadBlock;
+}
+// Taps go into quads by columns where that takes no more quads (3x3: quad kx holds taps
+// (0, kx), (1, kx), (2, kx) and a zero), so horizontally neighbouring output pixels share whole
+// interleaved input columns; otherwise in row-major order, four at a time.
+static inline bool qu8_dw_quad_columns(const ConvGeometry& g) {
+  return g.KH >= 3 && g.KH <= 4 && g.KW <= (g.taps() + 3) / 4;
+}
+// Tap (ky * KW + kx) of byte k of quad u, or g.taps() where the byte holds no tap.
+static inline size_t qu8_dw_quad_tap(const ConvGeometry& g, size_t u, size_t k) {
+  if (qu8_dw_quad_columns(g)) return k < g.KH ? k * g.KW + u : g.taps();
+  return 4 * u + k < g.taps() ? 4 * u + k : g.taps();
+}
+// Byte offset, within a vector of a quad block, of the int32 lane that holds channel i (0-63).
+static inline size_t qu8_dw_quad_lane_offset(size_t i) { return 4 * (4 * (i / 16) + i % 4); }
+// Vector (0-3) that holds channel i of a quad block.
+static inline size_t qu8_dw_quad_vector(size_t i) { return i % 16 / 4; }
+
 // --- element-wise, pooling, depthwise
 // Defined in kernels/x86/qu8_ops_avx512.cpp (compiled with AVX-512 F/BW/VL/DQ) and reused by the
 // avx512vnni table, which differs only in its GEMM micro-kernels. Callable only where the CPU has

@@ -195,7 +195,7 @@ void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t M, size_t N, size_t Kd,
 }
 
 size_t qu8_dwconv_packed_bytes(const ConvGeometry& g) {
-  return qu8_dw_nibble_section(g) + qu8_dw_blocks(g, kQu8DwNibbleBlock) * qu8_dw_nibble_block_bytes(g);
+  return qu8_dw_quad_section(g) + qu8_dw_blocks(g, kQu8DwQuadBlock) * qu8_dw_quad_block_bytes(g);
 }
 
 // [C int32 bias'][taps][C int8][C float M][C int32 bias], bias' = bias - z_a * sum_t w[c][t] (the
@@ -271,6 +271,23 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
             vec[kQu8DwNibbleBlock + 2 * i + k] = static_cast<int8_t>(hi);
           }
         }
+  }
+  // The quad section (qu8_internal.h): the same bias' (bias - z_a * sum over every tap of w, so
+  // padding taps read z_a) and M, the weights of four taps per channel lane.
+  const size_t quads = (taps + 3) / 4, quad_bytes = qu8_dw_quad_block_bytes(g);
+  uint8_t* qsec = pp + qu8_dw_quad_section(g);
+  std::memset(qsec, 0, qu8_dw_blocks(g, kQu8DwQuadBlock) * quad_bytes);
+  constexpr size_t kVec = kQu8DwQuadBlock / 4 * sizeof(int32_t);  // bytes per vector of 16 lanes
+  for (size_t c = 0; c < C; ++c) {
+    const size_t i = c % kQu8DwQuadBlock, v = qu8_dw_quad_vector(i), at = v * kVec + qu8_dw_quad_lane_offset(i);
+    uint8_t* blk = qsec + c / kQu8DwQuadBlock * quad_bytes;
+    std::memcpy(blk + at, pp + c * sizeof(int32_t), sizeof(int32_t));
+    std::memcpy(blk + 4 * kVec + at, pm + c * sizeof(float), sizeof(float));
+    for (size_t u = 0; u < quads; ++u)
+      for (size_t k = 0; k < 4; ++k) {
+        const size_t t = qu8_dw_quad_tap(g, u, k);
+        blk[(8 + 4 * u) * kVec + at + k] = static_cast<uint8_t>(t < taps ? w[c * taps + t] : 0);
+      }
   }
 }
 

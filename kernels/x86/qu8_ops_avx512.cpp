@@ -1,10 +1,12 @@
 // int8 depthwise conv, pools, add, quantize, dequantize for AVX-512 F+BW(+VL+DQ), and the avx512
-// table. The loops are kernels/qu8_ops_simd.h over the traits below: 16 int32 lanes per zmm
-// (vpmovzxbd/vpmovsxbd, exact vpmulld products), 64 bytes per zmm for max pool; tails use masked
-// loads and stores, which never touch the masked-off bytes.
+// table. Depthwise kernels of up to kQu8DwBlockMaxTaps taps are kernels/x86/qu8_dwconv_quad_avx512.h
+// (four taps per int32 lane, two vpmaddwd per 64 products). The rest are kernels/qu8_ops_simd.h's
+// loops over the traits below: 16 int32 lanes per zmm (vpmovzxbd/vpmovsxbd, exact vpmulld
+// products), 64 bytes per zmm for max pool; tails use masked loads and stores, which never touch
+// the masked-off bytes.
 //
 // These functions (qu8_*__avx512, declared in kernels/qu8_internal.h) also fill the avx512vnni
-// table, whose GEMM kernels are the only difference.
+// table, which has its own GEMM kernels and depthwise (vpdpbusd).
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 
@@ -17,6 +19,7 @@
 #include <immintrin.h>
 
 #include "kernels/qu8_ops_simd.h"
+#include "kernels/x86/qu8_dwconv_quad_avx512.h"
 
 namespace q8::kern {
 namespace {
@@ -105,7 +108,7 @@ const QU8Kernels k_table = {
 
 void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
                         size_t p0, size_t p1, const QU8Requant& p) {
-  qu8_simd::dwconv<Avx512>(g, in, packed, zero, out, p0, p1, p);
+  dw_quad::dwconv<dw_quad::DotMadd>(g, in, packed, zero, out, p0, p1, p, &qu8_simd::dwconv<Avx512>);
 }
 void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   qu8_simd::maxpool<Avx512>(g, in, out, p0, p1);

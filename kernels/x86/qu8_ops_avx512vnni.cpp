@@ -1,13 +1,27 @@
-// The avx512vnni table: the VNNI GEMM micro-kernels (kernels/x86/qu8_gemm_avx512vnni.cpp) with
-// the AVX-512 F+BW depthwise, pooling and element-wise kernels of kernels/x86/qu8_ops_avx512.cpp
-// (VNNI's vpdpbusd needs 4 consecutive reduction bytes per lane, which depthwise's layout of one
-// tap per channel does not give).
+// The avx512vnni table: the VNNI GEMM micro-kernels (kernels/x86/qu8_gemm_avx512vnni.cpp), the
+// VNNI depthwise below, and the AVX-512 F+BW pooling and element-wise kernels of
+// kernels/x86/qu8_ops_avx512.cpp.
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+// GCC 12's avx512fintrin.h initialises _mm512_undefined_*() from itself, which trips
+// -Wmaybe-uninitialized on inlined intrinsics (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include "kernels/x86/qu8_dwconv_quad_avx512.h"
+
 namespace q8::kern {
 namespace {
+
+// Depthwise kernels of up to kQu8DwBlockMaxTaps taps: four taps per vpdpbusd lane over the quad
+// section of the packing (kernels/x86/qu8_dwconv_quad_avx512.h); longer kernels take the avx512
+// table's path, which visits only the taps inside the input.
+void qu8_dwconv__avx512vnni(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
+                            uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+  dw_quad::dwconv<dw_quad::DotVnni>(g, in, packed, zero, out, p0, p1, p, &qu8_dwconv__avx512);
+}
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
 const QU8Kernels k_table = {
@@ -18,7 +32,7 @@ const QU8Kernels k_table = {
     1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_8x32c4__avx512vnni),
     Q8_KERNEL(qu8_gemm_8x32c4__avx512vnni),
-    Q8_KERNEL(qu8_dwconv__avx512),
+    Q8_KERNEL(qu8_dwconv__avx512vnni),
     Q8_KERNEL(qu8_maxpool__avx512),
     Q8_KERNEL(qu8_avgpool__avx512),
     Q8_KERNEL(qu8_global_avgpool__avx512),

@@ -370,6 +370,34 @@ TEST_P(QU8Ops, DepthwiseShapes) {
 // The channel-block kernels' edges: channel counts around 16 and 32 (a partial last block), both
 // strides, a pad on each side alone and all together, odd and even tap counts (an odd last tap
 // pairs with a zero weight) up to the 64-tap limit of the short path and past it, dilation.
+// 3x3 rows wide enough for runs of output pixels whose windows lie inside the input
+// horizontally (the AVX-512 kernels slide along them, in 1, 2 or 4 streams per vector by channel
+// block), at stride 1 and 2, with borders, vertical dilation, runs that do not divide into the
+// streams, and channel counts that leave 64-, 32-, 16- and partial blocks.
+TEST_P(QU8Ops, DepthwiseRowRuns) {
+  uint32_t seed = 1700;
+  size_t i = 0;
+  for (size_t C : {1, 5, 16, 24, 32, 48, 63, 64, 96, 144, 200}) {
+    auto dw = [&](size_t w) {
+      ++i;
+      return DwconvTester()
+          .input(1 + i % 2, 5, w, C)
+          .kernel(3, 3)
+          .zero_point(kZeroPoints[i % 5])
+          .requant(kRequants[i % 6])
+          .rng_seed(seed++);
+    };
+    for (size_t w : {9, 22, 31}) {
+      dw(w).pads(1, 1, 1, 1).test(*table_, *scalar_);
+      dw(w).stride(2, 2).pads(0, 0, 1, 1).test(*table_, *scalar_);
+      dw(w).stride(2, 2).pads(1, 1, 1, 1).test(*table_, *scalar_);
+      dw(w).stride(1, 2).pads(2, 0, 0, 3).test(*table_, *scalar_);
+      dw(w).dilation(2, 1).pads(2, 1, 2, 1).test(*table_, *scalar_);
+      dw(w).pads(0, 0, 0, 0).test(*table_, *scalar_);
+    }
+  }
+}
+
 TEST_P(QU8Ops, DepthwiseBlockEdges) {
   uint32_t seed = 1500;
   size_t i = 0;

@@ -177,6 +177,9 @@ static inline size_t qu8_dw_quad_vector(size_t i) { return i % 16 / 4; }
 #if defined(Q8_ARCH_X86)
 void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
                         size_t p0, size_t p1, const QU8Requant& p);
+// The avx512vnni table's depthwise (four taps per vpdpbusd lane), also the amx table's.
+void qu8_dwconv__avx512vnni(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
+                            uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
 void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);
 void qu8_avgpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,
                          const QU8PoolParams& p);

@@ -57,7 +57,10 @@ const Path kPaths[] = {
        const char* why = "not an x86 build";
 #if defined(Q8_ARCH_X86)
        // cpuinfo (Debian 12) does not know AMX: CPUID, XCR0 and the Linux permission request.
-       if (kern::qu8_amx_usable(&why)) return static_cast<const char*>(nullptr);
+       // The table's other entries are the avx512vnni table's (every AMX CPU has AVX-512 VNNI).
+       if (!kern::qu8_amx_usable(&why)) return why;
+       if (has_avx512() && cpuinfo_has_x86_avx512vnni()) return static_cast<const char*>(nullptr);
+       why = "CPU has AMX but not AVX-512 VNNI";
 #endif
        return why;
      }},

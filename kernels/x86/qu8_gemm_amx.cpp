@@ -1,7 +1,7 @@
 // int8 GEMM / indirect GEMM micro-kernels on AMX tiles (TDPBUSD: 16 x 16 int32 accumulators, each
 // instruction 16 x 16 x 64 u8 x s8 MACs): the loop of qu8_gemm_amx_driver.h over the real tile
 // instructions, with the AVX-512 requantizing epilogue of qu8.h. The non-GEMM entries of the amx
-// table are the AVX-512 F+BW ones, as in the avx512vnni table. Callable only where
+// table are the avx512vnni table's (depthwise on vpdpbusd, the rest AVX-512 F+BW). Callable only where
 // qu8_amx_usable() (kernels/x86/amx_support.h) is true: that check also asks Linux for the tile
 // state, without which the first tile instruction kills the process.
 #include "kernels/qu8.h"
@@ -96,7 +96,7 @@ const QU8Kernels k_table = {
     1,  // weight_bytes: int8
     Q8_KERNEL(qu8_igemm_16x32c4__amx),
     Q8_KERNEL(qu8_gemm_16x32c4__amx),
-    Q8_KERNEL(qu8_dwconv__avx512),
+    Q8_KERNEL(qu8_dwconv__avx512vnni),
     Q8_KERNEL(qu8_maxpool__avx512),
     Q8_KERNEL(qu8_avgpool__avx512),
     Q8_KERNEL(qu8_global_avgpool__avx512),

@@ -13,7 +13,6 @@
 #include "kernels/x86/qu8_dwconv_quad_avx512.h"
 
 namespace q8::kern {
-namespace {
 
 // Depthwise kernels of up to kQu8DwBlockMaxTaps taps: four taps per vpdpbusd lane over the quad
 // section of the packing (kernels/x86/qu8_dwconv_quad_avx512.h); longer kernels take the avx512
@@ -22,6 +21,8 @@ void qu8_dwconv__avx512vnni(const ConvGeometry& g, const uint8_t* in, const void
                             uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
   dw_quad::dwconv<dw_quad::DotVnni>(g, in, packed, zero, out, p0, p1, p, &qu8_dwconv__avx512);
 }
+
+namespace {
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
 const QU8Kernels k_table = {

@@ -182,6 +182,34 @@ void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const 
 void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
                   uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p);
 
+// The model input, float NCHW, quantized straight into uint8 NHWC over pixels [p0, p1) of N*HW:
+// the bytes of k.quantize followed by u8_nchw_to_nhwc, in one pass through an L1-sized buffer.
+void qu8_quantize_nchw_to_nhwc(const QU8Kernels& k, size_t C, size_t HW, const float* in, uint8_t* out, float scale,
+                               int32_t zero_point, size_t p0, size_t p1);
+
+// A convolution with few input channels (the first layer, C = 3) as a GEMM over each output
+// pixel's receptive field gathered into one row of Kd = taps * C bytes (groups == 1), rather than
+// an indirect GEMM that pads every tap's C channels to kr. Weights are packed with
+// qu8_conv_im2col_pack (the table's nr, kr, weight_bytes) in the gathered order, k = tap * C + c;
+// the zero-point algebra is the GEMM's, padding taps gathered as z_a. Same bytes as qu8_conv_run.
+size_t qu8_conv_im2col_packed_bytes(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes);
+void qu8_conv_im2col_pack(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
+                          const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
+// Bytes per gathered row (taps * C rounded up to kQu8MaxKr) and rows gathered per block.
+size_t qu8_conv_im2col_row_bytes(const ConvGeometry& g);
+size_t qu8_conv_im2col_block_rows(const QU8Kernels& k, const ConvGeometry& g);
+// The scratch one call of qu8_conv_im2col_run needs (a block of rows and the GEMM's slack).
+size_t qu8_conv_im2col_scratch_bytes(const QU8Kernels& k, const ConvGeometry& g);
+// Rows [0, p1 - p0) of `rows` (row_stride bytes apart) = the receptive fields of output pixels
+// [p0, p1); bytes past taps * C in a row are left as they are.
+void qu8_conv_im2col(const ConvGeometry& g, const uint8_t* in, uint8_t a_zero_point, uint8_t* rows, size_t row_stride,
+                     size_t p0, size_t p1);
+// Output pixels [p0, p1): block by block, gather into `scratch` then k.gemm over it. scratch holds
+// min(qu8_conv_im2col_block_rows, p1 - p0) rows of qu8_conv_im2col_row_bytes and kQu8MaxKr bytes
+// more (at most qu8_conv_im2col_scratch_bytes).
+void qu8_conv_im2col_run(const QU8Kernels& k, const ConvGeometry& g, const uint8_t* in, uint8_t a_zero_point,
+                         const void* packed, uint8_t* scratch, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
+
 // Tables; null where the build or target lacks the ISA (the CPU check is the caller's).
 const QU8Kernels* qu8_kernels_scalar();
 const QU8Kernels* qu8_kernels_avx2();

@@ -1,6 +1,6 @@
 // The int8 work at the edges of a CNN, around the big convolutions: the model input quantized
-// straight into NHWC, and the first convolution (few input channels) as one GEMM over each output
-// pixel's whole receptive field. ISA-independent drivers around the tables' kernels.
+// straight into NHWC, and the first convolution (few input channels) as an indirect GEMM over
+// kernel rows. ISA-independent drivers around the tables' kernels.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -33,30 +33,7 @@ void interleave(size_t C, const uint8_t* planes, size_t stride, size_t n, uint8_
   }
 }
 
-// Copies n bytes with a few fixed-size moves (overlapping where n is not a multiple of their
-// size) instead of a call to memcpy: a receptive-field row is 9 to 40 bytes, copied tens of
-// thousands of times per layer. Reads and writes stay within [0, n).
-inline void copy_short(uint8_t* dst, const uint8_t* src, size_t n) {
-  if (n >= 16) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) std::memcpy(dst + i, src + i, 16);
-    if (i < n) std::memcpy(dst + n - 16, src + n - 16, 16);
-  } else if (n >= 8) {
-    std::memcpy(dst, src, 8);
-    std::memcpy(dst + n - 8, src + n - 8, 8);
-  } else if (n >= 4) {
-    std::memcpy(dst, src, 4);
-    std::memcpy(dst + n - 4, src + n - 4, 4);
-  } else {
-    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
-}
-
 size_t round_up(size_t a, size_t b) { return (a + b - 1) / b * b; }
-
-// Rows gathered per block of qu8_conv_im2col_run: the block's rows stay in L1 while every panel
-// of weights passes over them.
-constexpr size_t kIm2colBlockBytes = 16 * 1024;
 
 }  // namespace
 
@@ -81,82 +58,89 @@ void qu8_quantize_nchw_to_nhwc(const QU8Kernels& k, size_t C, size_t HW, const f
   }
 }
 
-size_t qu8_conv_im2col_row_bytes(const ConvGeometry& g) { return round_up(g.taps() * g.C, kQu8MaxKr); }
+namespace {
 
-size_t qu8_conv_im2col_block_rows(const QU8Kernels& k, const ConvGeometry& g) {
-  const size_t rows = kIm2colBlockBytes / qu8_conv_im2col_row_bytes(g) / k.mr * k.mr;
-  return std::max(rows, k.mr);
+// Output columns [0, left) and [right_start, OW) have kernel rows that overlap the left or right
+// padding: ox is inside iff ox * SW >= PL and ox * SW - PL + (KW - 1) * DW < IW.
+struct RowEdges {
+  size_t left = 0, right_start = 0, per_row = 0, slot = 0;
+};
+RowEdges row_edges(const ConvGeometry& g) {
+  RowEdges e;
+  const size_t span_x = (g.KW - 1) * g.DW;
+  e.left = std::min(g.OW, (g.PL + g.SW - 1) / g.SW);
+  const size_t limit = g.IW + g.PL;  // ox * SW + span_x < limit
+  e.right_start = limit <= span_x ? e.left : std::min(g.OW, std::max(e.left, (limit - span_x + g.SW - 1) / g.SW));
+  e.per_row = e.left + (g.OW - e.right_start);
+  // A slot holds KW * C bytes and the kQu8MaxKr - 1 bytes the igemm may read past them.
+  e.slot = round_up(g.KW * g.C, kQu8MaxKr) + kQu8MaxKr;
+  return e;
 }
 
-size_t qu8_conv_im2col_scratch_bytes(const QU8Kernels& k, const ConvGeometry& g) {
-  return qu8_conv_im2col_block_rows(k, g) * qu8_conv_im2col_row_bytes(g) + kQu8MaxKr;
+}  // namespace
+
+ConvGeometry qu8_conv_rows_geometry(const ConvGeometry& g) {
+  ConvGeometry r = g;
+  r.C = g.KW * g.C;
+  r.KW = 1;
+  r.DW = 1;
+  return r;
 }
 
-// Row p - p0 of `rows` = output pixel p's receptive field, tap by tap in row-major order, the C
-// channels of each tap together: k = (ky * KW + kx) * C + c, the order qu8_conv_im2col_pack
-// stores the weights in. A tap in the padding holds z_a, so it adds (z_a - z_a) * w = 0.
-void qu8_conv_im2col(const ConvGeometry& g, const uint8_t* in, uint8_t a_zero_point, uint8_t* rows, size_t row_stride,
-                     size_t p0, size_t p1) {
-  // Locals, not g's members: the byte stores below may alias g, which would make the compiler
-  // reload every member after each of them.
-  const size_t C = g.C, KH = g.KH, KW = g.KW, IH = g.IH, IW = g.IW, OH = g.OH, OW = g.OW;
-  const size_t SH = g.SH, SW = g.SW, DH = g.DH, DW = g.DW, PT = g.PT, PL = g.PL;
-  const size_t in_row = IW * C, seg = KW * C, span_x = (KW - 1) * DW, span_y = (KH - 1) * DH;
-  // The pixel's coordinates advance with it (divisions per pixel would cost more than its copies).
-  size_t n = p0 / (OH * OW), oy = p0 / OW % OH, ox = p0 % OW;
-  for (size_t p = p0; p < p1; ++p) {
-    uint8_t* dst = rows + (p - p0) * row_stride;
-    const uint8_t* in_n = in + n * IH * in_row;
-    // Unsigned wrap-around makes coordinates above or left of the input huge: one comparison
-    // per side catches padding.
-    const size_t iy0 = oy * SH - PT, ix0 = ox * SW - PL;
-    const bool cols_inside = ix0 < IW && ix0 + span_x < IW;
-    if (cols_inside && DW == 1 && iy0 < IH && iy0 + span_y < IH && in_row >= 16) {  // the whole field inside
-      // Every row but the last is copied in whole 16-byte moves: up to 15 bytes past its segment
-      // land where the next segment goes (written next), and are read from the rest of an input
-      // row that has at least one more row after it (in_row >= 16). The last segment is copied
-      // exactly, so nothing is written past the pixel's taps * C bytes.
-      const uint8_t* src = in_n + iy0 * in_row + ix0 * C;
-      for (size_t ky = 0; ky + 1 < KH; ++ky, src += DH * in_row, dst += seg)
-        for (size_t i = 0; i < seg; i += 16) std::memcpy(dst + i, src + i, 16);
-      copy_short(dst, src, seg);
-    } else {
-      for (size_t ky = 0; ky < KH; ++ky, dst += seg) {
-        const size_t iy = iy0 + ky * DH;
-        if (iy >= IH) {
-          std::memset(dst, a_zero_point, seg);
-          continue;
-        }
-        const uint8_t* src = in_n + iy * in_row;
-        if (cols_inside && DW == 1) {
-          copy_short(dst, src + ix0 * C, seg);
-          continue;
-        }
-        for (size_t kx = 0; kx < KW; ++kx) {
-          const size_t ix = ix0 + kx * DW;
-          if (ix < IW)
-            copy_short(dst + kx * C, src + ix * C, C);
+size_t qu8_conv_rows_edge_bytes(const ConvGeometry& g) {
+  const RowEdges e = row_edges(g);
+  return g.N * g.OH * e.per_row * g.KH * e.slot;
+}
+
+void qu8_conv_rows_indirection_init(const ConvGeometry& g, const uint8_t* input, const uint8_t* zero,
+                                    const uint8_t* edges, const uint8_t** indirection) {
+  const RowEdges e = row_edges(g);
+  const size_t C = g.C;
+  for (size_t n = 0; n < g.N; ++n)
+    for (size_t oy = 0; oy < g.OH; ++oy)
+      for (size_t ox = 0; ox < g.OW; ++ox) {
+        const uint8_t** row = indirection + ((n * g.OH + oy) * g.OW + ox) * g.KH;
+        const bool inside = ox >= e.left && ox < e.right_start;
+        const size_t ei = ox < e.left ? ox : e.left + (ox - e.right_start);
+        const size_t ix0 = ox * g.SW - g.PL;
+        for (size_t ky = 0; ky < g.KH; ++ky) {
+          const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps above the input: one test
+          if (iy >= g.IH)
+            row[ky] = zero;
+          else if (inside)
+            row[ky] = input + ((n * g.IH + iy) * g.IW + ix0) * C;
           else
-            for (size_t c = 0; c < C; ++c) dst[kx * C + c] = a_zero_point;
+            row[ky] = edges + (((n * g.OH + oy) * e.per_row + ei) * g.KH + ky) * e.slot;
         }
       }
-    }
-    if (++ox == OW) {
-      ox = 0;
-      if (++oy == OH) oy = 0, ++n;
-    }
-  }
 }
 
-void qu8_conv_im2col_run(const QU8Kernels& k, const ConvGeometry& g, const uint8_t* in, uint8_t a_zero_point,
-                         const void* packed, uint8_t* scratch, uint8_t* out, size_t p0, size_t p1,
-                         const QU8Requant& p) {
-  const size_t stride = qu8_conv_im2col_row_bytes(g), block = qu8_conv_im2col_block_rows(k, g);
-  const size_t kc = g.taps() * g.C;
-  for (size_t b0 = p0; b0 < p1; b0 += block) {
-    const size_t b1 = std::min(p1, b0 + block);
-    qu8_conv_im2col(g, in, a_zero_point, scratch, stride, b0, b1);
-    qu8_gemm_run(k, g.K, kc, scratch, stride, packed, out + b0 * g.K, g.K, 0, b1 - b0, p);
+void qu8_conv_rows_gather_edges(const ConvGeometry& g, const uint8_t* input, uint8_t a_zero_point, uint8_t* edges,
+                                size_t p0, size_t p1) {
+  const RowEdges e = row_edges(g);
+  const size_t C = g.C, OW = g.OW;
+  for (size_t p = p0; p < p1; ++p) {
+    const size_t ox = p % OW;
+    if (ox >= e.left && ox < e.right_start) {  // an inside pixel: jump to the row's right edge
+      p += e.right_start - ox - 1;
+      continue;
+    }
+    const size_t n = p / (g.OH * OW), oy = p / OW % g.OH;
+    const size_t ei = ox < e.left ? ox : e.left + (ox - e.right_start);
+    const size_t ix0 = ox * g.SW - g.PL;
+    for (size_t ky = 0; ky < g.KH; ++ky) {
+      const size_t iy = oy * g.SH + ky * g.DH - g.PT;
+      if (iy >= g.IH) continue;  // the indirection points at `zero`
+      uint8_t* dst = edges + (((n * g.OH + oy) * e.per_row + ei) * g.KH + ky) * e.slot;
+      const uint8_t* src = input + (n * g.IH + iy) * g.IW * C;
+      for (size_t kx = 0; kx < g.KW; ++kx) {
+        const size_t ix = ix0 + kx * g.DW;
+        if (ix < g.IW)
+          std::memcpy(dst + kx * C, src + ix * C, C);
+        else
+          std::memset(dst + kx * C, a_zero_point, C);
+      }
+    }
   }
 }
 

@@ -293,10 +293,10 @@ TEST_P(QU8Gemm, ConvFirstLayer) {  // 3 input channels: kc = 3 reads one byte of
   ConvTester().input(1, 15, 15, 3).out_channels(16).kernel(3, 3).stride(2, 2).test(k());
 }
 
-// The shapes the im2col path (ConvTester checks it against the igemm for every groups == 1 case)
-// is meant for, and its edges: few channels, large kernels and strides, every pad and dilation,
-// inputs whose rows are shorter than the 16-byte moves of the gather, blocks and batch edges.
-TEST_P(QU8Gemm, ConvFewChannelsIm2col) {
+// The shapes the kernel-row igemm (ConvTester checks it against the per-tap igemm for every case
+// with groups == 1 and DW == 1) is meant for, and its edges: few channels, large kernels and
+// strides, pads on every side, windows wider than the input, batches.
+TEST_P(QU8Gemm, ConvFewChannelsKernelRows) {
   uint32_t seed = 100;
   for (size_t C : {1, 2, 3, 4, 5}) {
     ConvTester().input(1, 30, 28, C).out_channels(64).kernel(7, 7).stride(2, 2).pads(3, 3, 3, 3).seed(seed++).test(k());

@@ -1,8 +1,9 @@
 // QuantizedConv: uint8 activations, int8 weights, the int8 indirect GEMM or depthwise kernel (NHWC);
-// a convolution with few input channels (the first layer) runs as a GEMM over gathered receptive
-// fields instead (kern::qu8_conv_im2col_run).
+// a convolution with few input channels (the first layer) runs the indirect GEMM over kernel rows
+// (kern::qu8_conv_rows_*).
 #include "runtime/ops/ops.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/qu8.h"
@@ -18,14 +19,15 @@ using ir::Shape;
 namespace {
 
 // With C = 3 the igemm pads each tap's channels to kr = 4 (a quarter of its work is zeros) and
-// loads a pointer per tap and pixel; gathering the receptive field into one row of taps * C bytes
-// pads once per row, at the cost of the gather (about a third of the GEMM's time). Measured on
-// Zen 5 (avx512vnni, 224x224x3 input, 64 outputs), im2col against igemm: 7x7 s2 0.47 / 0.53 ms,
-// 11x11 s4 0.24 / 0.29 ms, 5x5 s2 0.28 / 0.28 ms, 3x3 s2 (32 outputs) 0.10 / 0.07 ms; and with
-// C = 4 (no padding to save) 5x5 s1 0.22 / 0.14 ms. So: fewer than 4 channels, 6x6 taps or more.
-constexpr size_t kIm2colMaxChannels = 3, kIm2colMinTaps = 36;
-bool uses_im2col(const kern::ConvGeometry& c) {
-  return c.groups == 1 && c.C <= kIm2colMaxChannels && c.taps() >= kIm2colMinTaps;
+// loads a pointer per tap and pixel; over kernel rows it pads once per row of KW * C bytes and
+// loads KH pointers. Measured on Zen 5 (avx512vnni, one thread, 224x224x3 input, 64 outputs; a
+// shared machine, best of 30), kernel rows against per-tap igemm: 7x7 s2 0.50 / 0.63 ms, 11x11 s4
+// 0.21 / 0.35 ms, 5x5 s2 0.34 / 0.40 ms, 3x3 s2 (32 outputs) 0.09 / 0.10 ms; with C = 4 (no
+// padding to save) 5x5 s1 equal. A GEMM over each pixel's gathered receptive field (K = 147, padded
+// once) lost to both at 3x3 and to kernel rows everywhere: its gather cost a third of its GEMM.
+constexpr size_t kRowsMaxChannels = 3;
+bool uses_kernel_rows(const kern::ConvGeometry& c) {
+  return c.groups == 1 && c.C <= kRowsMaxChannels && c.DW == 1 && c.KW > 1;
 }
 
 AlignedBuffer pack_qconv(const Graph& g, const Node& n, const Dispatch& d) {
@@ -40,10 +42,10 @@ AlignedBuffer pack_qconv(const Graph& g, const Node& n, const Dispatch& d) {
     kern::qu8_dwconv_pack(c, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
     return buf;
   }
-  if (uses_im2col(c)) {
-    AlignedBuffer buf(kern::qu8_conv_im2col_packed_bytes(c, q.nr, q.kr, q.weight_bytes));
-    kern::qu8_conv_im2col_pack(c, q.nr, q.kr, q.weight_bytes, w, b ? b->data<int32_t>() : nullptr, m.data(), za,
-                               buf.data());
+  if (uses_kernel_rows(c)) {
+    AlignedBuffer buf(kern::qu8_conv_packed_bytes(kern::qu8_conv_rows_geometry(c), q.nr, q.kr, q.weight_bytes));
+    kern::qu8_conv_rows_pack(c, q.nr, q.kr, q.weight_bytes, w, b ? b->data<int32_t>() : nullptr, m.data(), za,
+                             buf.data());
     return buf;
   }
   AlignedBuffer buf(kern::qu8_conv_packed_bytes(c, q.nr, q.kr, q.weight_bytes));
@@ -59,24 +61,35 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::NHWC, y);
   const void* packed = pb.w.per_node[i].data();
-  if (uses_im2col(c)) {
-    // Each range of pixels [p0, p1) gathers its blocks into scratch rows [p0, p0 + block) clipped
-    // to p1 (qu8_conv_im2col_run), so the threads' rows never overlap and only a block's worth of
-    // rows per range is touched; the GEMM reads up to kr - 1 bytes past the last row.
-    const size_t row = kern::qu8_conv_im2col_row_bytes(c);
-    const int scratch = pb.new_buf(c.out_pixels() * row + kern::kQu8MaxKr);
-    const uint8_t za = static_cast<uint8_t>(g.values[n.inputs[0]].zero_point);
-    Step& s = pb.add_step(n.name, c.out_pixels(), pb.d.qu8->mr, {x, scratch}, {y, scratch});
-    s.fn = [&A = pb.addresses(), k = pb.d.qu8, c, x, y, scratch, row, za, packed, rq](size_t p0, size_t p1) {
-      kern::qu8_conv_im2col_run(*k, c, A.u8(x), za, packed, A.u8(scratch) + p0 * row, A.u8(y), p0, p1, rq);
-    };
-    return;
-  }
   // Padding taps read the input zero point: (z_a - z_a) * w = 0 (see qu8.h's algebra).
   AlignedBuffer& owned = pb.own(c.C + kBufferSlack);
   std::memset(owned.data(), g.values[n.inputs[0]].zero_point, c.C + kBufferSlack);
   const uint8_t* zero = owned.data();
   const kern::QU8Kernels* k = pb.d.qu8;
+  if (uses_kernel_rows(c)) {
+    // `zero` serves rows above and below the input (KW * C bytes of z_a); rows overlapping the
+    // left or right padding are gathered into `edges` by each run, range by range (disjoint).
+    const kern::ConvGeometry r = kern::qu8_conv_rows_geometry(c);
+    AlignedBuffer& zrow = pb.own(r.C + kBufferSlack);
+    std::memset(zrow.data(), g.values[n.inputs[0]].zero_point, r.C + kBufferSlack);
+    const uint8_t* zero_row = zrow.data();
+    const int edges = pb.new_buf(std::max<size_t>(1, kern::qu8_conv_rows_edge_bytes(c)));
+    const uint8_t za = static_cast<uint8_t>(g.values[n.inputs[0]].zero_point);
+    Step& s = pb.add_step(n.name, c.out_pixels(), k->mr, {x, edges}, {y, edges});
+    Step* sp = &s;
+    pb.count_indirection(r);
+    s.bind = [&A = pb.addresses(), sp, c, r, x, edges, zero_row] {
+      sp->indirection.resize(r.out_pixels() * r.taps());
+      kern::qu8_conv_rows_indirection_init(c, A.u8(x), zero_row, A.u8(edges),
+                                           reinterpret_cast<const uint8_t**>(sp->indirection.data()));
+    };
+    s.fn = [&A = pb.addresses(), sp, k, c, r, x, y, edges, za, packed, rq](size_t p0, size_t p1) {
+      kern::qu8_conv_rows_gather_edges(c, A.u8(x), za, A.u8(edges), p0, p1);
+      kern::qu8_conv_run(*k, r, 0, reinterpret_cast<const uint8_t* const*>(sp->indirection.data()), packed, A.u8(y), p0,
+                         p1, rq);
+    };
+    return;
+  }
   if (is_depthwise(c)) {
     Step& s = pb.add_step(n.name, c.out_pixels(), 1, {x}, {y});
     s.fn = [&A = pb.addresses(), k, c, x, y, packed, zero, rq](size_t p0, size_t p1) {
@@ -105,8 +118,7 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
 }
 
 std::string qconv_kernel(const Graph& g, const Node& n, const Dispatch& d) {
-  const kern::ConvGeometry c = conv_geometry(g, n);
-  return is_depthwise(c) ? d.qu8->dwconv.name : uses_im2col(c) ? d.qu8->gemm.name : d.qu8->igemm.name;
+  return is_depthwise(conv_geometry(g, n)) ? d.qu8->dwconv.name : d.qu8->igemm.name;
 }
 
 }  // namespace

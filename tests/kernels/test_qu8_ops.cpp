@@ -1058,7 +1058,7 @@ TEST_P(QU8Ops, Quantize) {
 TEST_P(QU8Ops, QuantizeNchwToNhwc) {
   std::mt19937 rng(7500);
   for (size_t C : {1, 2, 3, 4, 5, 16, 64, 3000, 9000})
-    for (size_t HW : {1, 7, 100, 3001}) {
+    for (size_t HW : {1, 7, 16, 17, 33, 100, 3001}) {
       if (C * HW > 3000000) continue;
       const size_t N = C > 100 ? 1 : 2, P = N * HW;
       const float scale = std::uniform_real_distribution<float>(0.005f, 0.1f)(rng);

@@ -281,6 +281,45 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   set_counters(state, double(g.out_pixels()) * double(Kout) * double(C * R * R), *k);
 }
 
+// The same convolution as an igemm over kernel rows (qu8_conv_rows_*: what the engine runs for
+// C <= 3), edge rows gathered every run as the engine does.
+void bench_conv_rows(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W, size_t C, size_t Kout, size_t R,
+                     size_t stride, size_t pad) {
+  ConvGeometry g;
+  g.IH = H;
+  g.IW = W;
+  g.C = C;
+  g.K = Kout;
+  g.KH = g.KW = R;
+  g.SH = g.SW = stride;
+  g.PT = g.PL = g.PB = g.PR = pad;
+  g.OH = (H + 2 * pad - R) / stride + 1;
+  g.OW = (W + 2 * pad - R) / stride + 1;
+  const ConvGeometry r = q8::kern::qu8_conv_rows_geometry(g);
+  std::mt19937 rng(2);
+  std::vector<uint8_t> in = random_bytes(H * W * C + 64, rng);
+  std::vector<uint8_t> zero(r.C + 64, 128);
+  std::vector<uint8_t> w = random_bytes(Kout * C * R * R, rng, 1, 255);
+  std::vector<int32_t> bias(Kout, 100);
+  std::vector<float> mult(Kout, 1e-4f);
+  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(r, k->nr, k->kr, k->weight_bytes) + 64);
+  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  q8::kern::qu8_conv_rows_pack(g, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(w.data()), bias.data(),
+                               mult.data(), 128, pk);
+  std::vector<uint8_t> edges(q8::kern::qu8_conv_rows_edge_bytes(g) + 1);
+  std::vector<const uint8_t*> ind(r.out_pixels() * r.taps());
+  q8::kern::qu8_conv_rows_indirection_init(g, in.data(), zero.data(), edges.data(), ind.data());
+  std::vector<uint8_t> out(g.out_pixels() * Kout);
+  const q8::kern::QU8Requant p{128, 0, 255};
+  for (auto _ : state) {
+    q8::kern::qu8_conv_rows_gather_edges(g, in.data(), 128, edges.data(), 0, g.out_pixels());
+    q8::kern::qu8_conv_run(*k, r, 0, ind.data(), pk, out.data(), 0, g.out_pixels(), p);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(g.out_pixels()) * double(Kout) * double(C * R * R), *k);
+}
+
 struct GemmShape {
   const char* name;
   size_t M, N, K;
@@ -315,6 +354,12 @@ const ConvShape kConv[] = {
     {"r18_7x7_512to512_3x3", 7, 7, 512, 512, 3, 1, 1},
     {"r18_conv1_224x224_3to64_7x7s2", 224, 224, 3, 64, 7, 2, 3},
 };
+// First layers (3 input channels): the engine runs these over kernel rows; both ways are measured.
+const ConvShape kFirstConv[] = {
+    {"r18_conv1_224x224_3to64_7x7s2", 224, 224, 3, 64, 7, 2, 3},
+    {"alexnet_conv1_224x224_3to64_11x11s4", 224, 224, 3, 64, 11, 4, 2},
+    {"mv2_conv1_224x224_3to32_3x3s2", 224, 224, 3, 32, 3, 2, 1},
+};
 
 }  // namespace
 
@@ -348,6 +393,14 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name).c_str(), bench_conv, t.k, s.H, s.W, s.C, s.K, s.R,
                                    s.stride, s.pad)
           ->Unit(benchmark::kMicrosecond);
+    for (const ConvShape& s : kFirstConv) {
+      benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name + "/per_tap").c_str(), bench_conv, t.k, s.H, s.W,
+                                   s.C, s.K, s.R, s.stride, s.pad)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("qu8_conv/" + isa + "/" + s.name + "/kernel_rows").c_str(), bench_conv_rows, t.k,
+                                   s.H, s.W, s.C, s.K, s.R, s.stride, s.pad)
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
   for (const GemmShape& s : kDense)
     benchmark::RegisterBenchmark((std::string("stream_read/") + s.name).c_str(), bench_stream_read, s.N * s.K)

@@ -155,6 +155,20 @@ void bm_quantize(benchmark::State& state, const QU8Kernels* k, size_t n) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(5 * n));
 }
 
+// The model input: float NCHW quantized straight into uint8 NHWC (the engine's first step).
+void bm_quantize_to_nhwc(benchmark::State& state, const QU8Kernels* k, size_t C, size_t HW) {
+  std::vector<float> x(C * HW);
+  std::mt19937 rng(6);
+  std::normal_distribution<float> d;
+  for (auto& v : x) v = d(rng);
+  std::vector<uint8_t> q(C * HW);
+  for (auto _ : state) {
+    q8::kern::qu8_quantize_nchw_to_nhwc(*k, C, HW, x.data(), q.data(), 0.02f, 128, 0, HW);
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(5 * C * HW));
+}
+
 void register_all() {
   struct Dw {
     size_t hw, c, s;
@@ -188,6 +202,8 @@ void register_all() {
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);
+    benchmark::RegisterBenchmark(("quantize_to_nhwc/" + isa + "/3x224x224").c_str(), bm_quantize_to_nhwc, k, 3,
+                                 224 * 224);
   }
 }
 

@@ -2,30 +2,34 @@
 # q8 against ONNX Runtime on this CPU, on the same file, in one run: medians and ratios.
 #
 #   bench/compare_ort.sh MODEL.onnx [--int8 MODEL.int8.onnx | --calib CALIB] [--threads "1 2"]
-#                        [--iterations N]
+#                        [--iterations N] [--rounds R]
 #
 # MODEL is the fp32 file. The int8 file is either given (e.g. ONNX Runtime's own QDQ file, so
 # both engines run the same bytes) or made by `q8 quantize` from CALIB. ONNX Runtime comes from
 # npm (onnxruntime-node, installed once into $Q8_ORT_CACHE, default ~/.cache/q8-ort; the
 # package's install script is skipped because it downloads GPU libraries).
-# Prints a table per thread count: q8 and ORT medians for fp32 and int8, and their ratios.
+# Prints a table per thread count: q8 and ORT medians for fp32 and int8, and their ratios. With
+# --rounds R (default 1) the engines alternate R times on each file (q8, ORT, q8, ORT, ...), so
+# both see the same machine load, and the table gives the median of each engine's R medians; the
+# ratios of every round are printed too. On a shared machine use R >= 3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
-model="" int8="" calib="" threads="1" iterations=30
+model="" int8="" calib="" threads="1" iterations=30 rounds=1
 while [ $# -gt 0 ]; do
   case $1 in
     --int8) int8=$2; shift 2 ;;
     --calib) calib=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "compare_ort.sh: unknown option $1" >&2; exit 2 ;;
     *) [ -z "$model" ] || { echo "compare_ort.sh: one MODEL only" >&2; exit 2; }; model=$1; shift ;;
   esac
 done
-[ -n "$model" ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[ -n "$model" ] || { sed -n '2,15p' "$0" >&2; exit 2; }
 [ -f "$model" ] || { echo "compare_ort.sh: $model: no such file" >&2; exit 1; }
 
 q8=$root/build/q8
@@ -50,18 +54,34 @@ fi
 
 median() { sed -n 's/.*"median_ms": *\([0-9.]*\).*/\1/p'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# The median of the numbers given as arguments.
+median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# One file at one thread count, R alternating rounds: sets the globals q8_ms, ort_ms (medians of
+# the rounds) and per_round (each round's q8/ORT ratio).
+compare() {  # compare FILE THREADS
+  local q=() o=() r
+  per_round=""
+  for ((r = 0; r < rounds; r++)); do
+    q+=("$("$q8" bench "$1" --threads "$2" --iterations "$iterations" --json | median)")
+    o+=("$(node "$here/ort_bench.js" "$1" "$2" "$iterations" 5 | median)")
+    per_round="$per_round $(ratio "${q[-1]}" "${o[-1]}")"
+  done
+  q8_ms=$(median_of "${q[@]}")
+  ort_ms=$(median_of "${o[@]}")
+}
 
 echo "cpu: $("$q8" info "$model" | sed -n 's/^cpu: //p')"
-echo "model: $model${int8:+   int8: $int8}   iterations: $iterations"
+echo "model: $model${int8:+   int8: $int8}   iterations: $iterations   rounds: $rounds"
 for t in $threads; do
-  q8_fp32=$("$q8" bench "$model" --threads "$t" --iterations "$iterations" --json | median)
-  ort_fp32=$(node "$here/ort_bench.js" "$model" "$t" "$iterations" 5 | median)
-  printf '\nthreads %s\n%-6s %12s %12s %10s\n' "$t" "" "q8 ms" "ORT ms" "q8/ORT"
-  printf '%-6s %12.3f %12.3f %10s\n' fp32 "$q8_fp32" "$ort_fp32" "$(ratio "$q8_fp32" "$ort_fp32")"
+  printf '\nthreads %s\n%-6s %12s %12s %10s   %s\n' "$t" "" "q8 ms" "ORT ms" "q8/ORT" "q8/ORT per round"
+  compare "$model" "$t"
+  q8_fp32=$q8_ms ort_fp32=$ort_ms
+  printf '%-6s %12.3f %12.3f %10s  %s\n' fp32 "$q8_fp32" "$ort_fp32" "$(ratio "$q8_fp32" "$ort_fp32")" "$per_round"
   if [ -n "$int8" ]; then
-    q8_int8=$("$q8" bench "$int8" --threads "$t" --iterations "$iterations" --json | median)
-    ort_int8=$(node "$here/ort_bench.js" "$int8" "$t" "$iterations" 5 | median)
-    printf '%-6s %12.3f %12.3f %10s\n' int8 "$q8_int8" "$ort_int8" "$(ratio "$q8_int8" "$ort_int8")"
+    compare "$int8" "$t"
+    q8_int8=$q8_ms ort_int8=$ort_ms
+    printf '%-6s %12.3f %12.3f %10s  %s\n' int8 "$q8_int8" "$ort_int8" "$(ratio "$q8_int8" "$ort_int8")" "$per_round"
     printf 'q8 int8 / ORT fp32: %s    q8 int8 / q8 fp32: %s    ORT int8 / ORT fp32: %s\n' \
       "$(ratio "$q8_int8" "$ort_fp32")" "$(ratio "$q8_int8" "$q8_fp32")" "$(ratio "$ort_int8" "$ort_fp32")"
   fi

@@ -370,10 +370,42 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
     return;
   }
   const uint8_t* rows[kMaxTaps];
+  // A window wholly inside the input (every output pixel but a border one pixel wide, for the
+  // usual pads) needs no tap list: its taps are fixed offsets from its first pixel. Unsigned
+  // wrap-around makes a window starting above or left of the input fail the test.
+  const size_t row = g.IW * C, tap_dy = g.DH * row, tap_dx = g.DW * C;
+  const size_t span_y = (g.KH - 1) * g.DH, span_x = (g.KW - 1) * g.DW;
+  const bool three_by_three = g.KH == 3 && g.KW == 3;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     const uint8_t* in_n = in + px.n * g.IH * g.IW * C;
     uint8_t* o = out + pix * C;
+    const size_t iy = px.oy * g.SH - g.PT, ix = px.ox * g.SW - g.PL;
+    if (iy < g.IH && iy + span_y < g.IH && ix < g.IW && ix + span_x < g.IW) {
+      const uint8_t* base = in_n + iy * row + ix * C;
+      for (size_t c = 0; c < C; c += WB) {
+        const size_t nc = C - c < WB ? C - c : WB;
+        const uint8_t* r = base + c;
+        if (nc == WB && three_by_three) {  // the usual window, unrolled
+          const uint8_t *r1 = r + tap_dy, *r2 = r1 + tap_dy;
+          const B m0 = T::max_b(T::max_b(T::load_b(r), T::load_b(r + tap_dx)), T::load_b(r + 2 * tap_dx));
+          const B m1 = T::max_b(T::max_b(T::load_b(r1), T::load_b(r1 + tap_dx)), T::load_b(r1 + 2 * tap_dx));
+          const B m2 = T::max_b(T::max_b(T::load_b(r2), T::load_b(r2 + tap_dx)), T::load_b(r2 + 2 * tap_dx));
+          T::store_b(T::max_b(T::max_b(m0, m1), m2), o + c);
+        } else if (nc == WB) {
+          B m = T::load_b(r);
+          for (size_t ky = 0; ky < g.KH; ++ky, r += tap_dy)
+            for (size_t kx = 0; kx < g.KW; ++kx) m = T::max_b(m, T::load_b(r + kx * tap_dx));
+          T::store_b(m, o + c);
+        } else {
+          B m = T::load_b_partial(r, nc);
+          for (size_t ky = 0; ky < g.KH; ++ky, r += tap_dy)
+            for (size_t kx = 0; kx < g.KW; ++kx) m = T::max_b(m, T::load_b_partial(r + kx * tap_dx, nc));
+          T::store_b_partial(m, o + c, nc);
+        }
+      }
+      continue;
+    }
     const TapWindow tw = tap_window(g, px.oy, px.ox);
     TapWalk at = tap_walk_begin(tw);
     for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty

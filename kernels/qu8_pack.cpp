@@ -130,6 +130,14 @@ void qu8_gemm_pack(size_t Kd, size_t N, size_t nr, size_t kr, size_t weight_byte
   pack_group(N, 1, Kd, nr, kr, weight_bytes, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
 }
 
+// The igemm's packing for the geometry qu8_conv_rows_geometry gives: tap ky, channel kx * C + c.
+void qu8_conv_rows_pack(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
+                        const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
+  const size_t C = g.C, KH = g.KH, KW = g.KW;
+  auto wt = [&](size_t kk, size_t ky, size_t j) { return w[((kk * C + j % C) * KH + ky) * KW + j / C]; };
+  pack_group(g.K, KH, KW * C, nr, kr, weight_bytes, wt, bias, multiplier, a_zero_point, static_cast<uint8_t*>(packed));
+}
+
 void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_t* input, const uint8_t* zero,
                                const uint8_t** indirection) {
   fill_conv_indirection(g, group, input, zero, indirection);

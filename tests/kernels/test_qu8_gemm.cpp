@@ -462,6 +462,47 @@ TEST_P(QU8Gemm, GemmRunPanelsMatchesRunOverRows) {
   }
 }
 
+// The shapes the kernel-row igemm (ConvTester checks it against the per-tap igemm for every case
+// with groups == 1 and DW == 1) is meant for, and its edges: few channels, large kernels and
+// strides, pads on every side, windows wider than the input, batches.
+TEST_P(QU8Gemm, ConvFewChannelsKernelRows) {
+  uint32_t seed = 100;
+  for (size_t C : {1, 2, 3, 4, 5}) {
+    ConvTester().input(1, 30, 28, C).out_channels(64).kernel(7, 7).stride(2, 2).pads(3, 3, 3, 3).seed(seed++).test(k());
+    ConvTester()
+        .input(1, 35, 37, C)
+        .out_channels(nr() + 1)
+        .kernel(11, 11)
+        .stride(4, 4)
+        .pads(2, 2, 2, 2)
+        .seed(seed++)
+        .test(k());
+    ConvTester().input(2, 13, 11, C).out_channels(32).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).seed(seed++).test(k());
+    ConvTester()
+        .input(1, 12, 14, C)
+        .out_channels(9)
+        .kernel(5, 3)
+        .dilation(2, 3)
+        .pads(4, 0, 1, 3)
+        .seed(seed++)
+        .test(k());
+    // Rows shorter than 16 bytes.
+    ConvTester().input(1, 4, 3, C).out_channels(17).kernel(3, 3).pads(2, 2, 2, 2).seed(seed++).test(k());
+    ConvTester().input(3, 9, 6, C).out_channels(5).kernel(6, 6).stride(1, 1).pads(0, 0, 0, 0).seed(seed++).test(k());
+    ConvTester().input(1, 70, 66, C).out_channels(24).kernel(7, 7).stride(1, 1).pads(3, 2, 1, 3).seed(seed++).test(k());
+  }
+  for (int za : {0, 1, 127, 128, 255})
+    ConvTester()
+        .input(1, 20, 19, 3)
+        .out_channels(nr() + 2)
+        .kernel(7, 7)
+        .stride(2, 2)
+        .pads(3, 3, 3, 3)
+        .a_zero_point(uint8_t(za))
+        .seed(uint32_t(za))
+        .test(k());
+}
+
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,

@@ -1081,6 +1081,39 @@ TEST_P(QU8Ops, Quantize) {
   }
 }
 
+// Float NCHW quantized straight into uint8 NHWC: the bytes of quantize-then-transpose (the naive
+// quantize, pixel p channel c from plane c), for small and large C (past the kernel's buffer), an
+// image size that is not a multiple of its blocks, batches, and pixel ranges split unevenly.
+TEST_P(QU8Ops, QuantizeNchwToNhwc) {
+  std::mt19937 rng(7500);
+  for (size_t C : {1, 2, 3, 4, 5, 16, 64, 3000, 9000})
+    for (size_t HW : {1, 7, 16, 17, 33, 100, 3001}) {
+      if (C * HW > 3000000) continue;
+      const size_t N = C > 100 ? 1 : 2, P = N * HW;
+      const float scale = std::uniform_real_distribution<float>(0.005f, 0.1f)(rng);
+      const int32_t z = kZeroPoints[rng() % 5];
+      std::vector<float> x(N * C * HW);
+      std::uniform_real_distribution<float> d(-300.0f * scale, 300.0f * scale);
+      for (float& v : x) v = d(rng);
+      if (x.size() > 4) x[1] = std::numeric_limits<float>::quiet_NaN(), x[3] = 2.5f * scale;
+      const Guarded<float> gx(x);
+      const std::string what =
+          std::string(table_->isa) + " quantize NCHW->NHWC C=" + std::to_string(C) + " HW=" + std::to_string(HW);
+      for (size_t pieces : {1, 3}) {
+        Guarded<uint8_t> q(P * C, 0xCC);
+        for (size_t i = 0; i < pieces; ++i)
+          q8::kern::qu8_quantize_nchw_to_nhwc(*table_, C, HW, gx.data(), q.data(), scale, z, P * i / pieces,
+                                              P * (i + 1) / pieces);
+        for (size_t p = 0; p < P; ++p)
+          for (size_t c = 0; c < C; ++c) {
+            const float v = x[(p / HW) * C * HW + c * HW + p % HW];
+            ASSERT_EQ(int(q[p * C + c]), int(naive_quantize(v, scale, z)))
+                << what << " pieces=" << pieces << " pixel " << p << " channel " << c;
+          }
+      }
+    }
+}
+
 TEST_P(QU8Ops, Dequantize) {
   std::mt19937 rng(8000);
   for (float scale : {1.0f, 0.1f, 0.0039215689f, 3.7e-5f, 12.5f})

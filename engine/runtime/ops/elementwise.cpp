@@ -17,9 +17,32 @@ using ir::Shape;
 
 namespace {
 
+// A float NCHW tensor quantized for int8 ops, which read NHWC (the model input): quantized
+// straight into NHWC in one pass, instead of quantizing then converting the layout.
+bool plan_quantize_to_nhwc(Plan::Builder& pb, const Node& n) {
+  const Graph& g = pb.g;
+  const int v = n.inputs[0];
+  const Shape& s = shape_of(g, v);
+  if (g.values[v].constant || pb.native[v] != Layout::Plain || s.size() != 4 || Plan::Builder::layouts_agree(s))
+    return false;
+  const int x = pb.get(v, Layout::Plain);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], Layout::NHWC, y);
+  const ir::Value& qv = g.values[n.outputs[0]];
+  const float scale = qv.scale;
+  const int32_t zp = qv.zero_point;
+  const size_t C = static_cast<size_t>(s[1]), HW = static_cast<size_t>(s[2] * s[3]);
+  Step& st = pb.add_step(n.name, static_cast<size_t>(s[0]) * HW, 64, {x}, {y});
+  st.fn = [&A = pb.addresses(), q = pb.d.qu8, x, y, C, HW, scale, zp](size_t p0, size_t p1) {
+    kern::qu8_quantize_nchw_to_nhwc(*q, C, HW, A.f32(x), A.u8(y), scale, zp, p0, p1);
+  };
+  return true;
+}
+
 void plan_elementwise(Plan::Builder& pb, size_t, const Node& n) {
   const Graph& g = pb.g;
   const int v = n.inputs[0];
+  if (n.op == Op::QuantizeLinear && plan_quantize_to_nhwc(pb, n)) return;
   const ElementwiseIo io = plan_elementwise_io(pb, n);
   const int x = io.x, y = io.y;
   const kern::F32Kernels* k = pb.d.f32;

@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
     for (const GemmShape& s : kDense)
-      benchmark::RegisterBenchmark(("qu8_dense_dequantize/" + isa + "/" + s.name).c_str(), bench_dense_dequantize, t.k,
+      benchmark::RegisterBenchmark(("qu8_gemm_dequantize/" + isa + "/" + s.name).c_str(), bench_dense_dequantize, t.k,
                                    s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
     for (const ConvShape& s : kConv)

@@ -30,6 +30,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$model" ] || { sed -n '2,15p' "$0" >&2; exit 2; }
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "compare_ort.sh: --rounds wants a positive integer, got '$rounds'" >&2; exit 2; }
+[[ $iterations =~ ^[1-9][0-9]*$ ]] || { echo "compare_ort.sh: --iterations wants a positive integer" >&2; exit 2; }
 [ -f "$model" ] || { echo "compare_ort.sh: $model: no such file" >&2; exit 1; }
 
 q8=$root/build/q8

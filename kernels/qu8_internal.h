@@ -93,7 +93,7 @@ void qu8_gemm_dequantize_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const 
 // first 16 int16 of a pair) is channels 0-3 and 8-11, the "hi" half channels 4-7 and 12-15.
 // int16 2j and 2j + 1 of a pair's half are the weights of taps 2p and 2p + 1 for its j-th
 // channel (0 past the last tap). _mm256_packs_epi32(lo, hi) restores channel order.
-// Both sections exist only for kernels of at most kQu8DwBlockMaxTaps taps (every tap of a window
+// This section and those after it exist only for kernels of at most kQu8DwBlockMaxTaps taps (every tap of a window
 // is summed, so only short kernels use them); for longer ones they hold no blocks, keeping the
 // packing of a huge kernel near its int8 weights' size.
 constexpr size_t kQu8DwBlock = 16, kQu8DwBlockMaxTaps = 64;
@@ -172,12 +172,13 @@ static inline size_t qu8_dw_quad_vector(size_t i) { return i % 16 / 4; }
 
 // --- element-wise, pooling, depthwise
 // Defined in kernels/x86/qu8_ops_avx512.cpp (compiled with AVX-512 F/BW/VL/DQ) and reused by the
-// avx512vnni table, which differs only in its GEMM micro-kernels. Callable only where the CPU has
-// AVX-512 F+BW; the files define them only when built with those flags.
+// avx512vnni and amx tables, which differ in their GEMM micro-kernels and depthwise. Callable only
+// where the CPU has AVX-512 F+BW; the files define them only when built with those flags.
 #if defined(Q8_ARCH_X86)
 void qu8_dwconv__avx512(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out,
                         size_t p0, size_t p1, const QU8Requant& p);
-// The avx512vnni table's depthwise (four taps per vpdpbusd lane), also the amx table's.
+// Defined in kernels/x86/qu8_ops_avx512vnni.cpp: the avx512vnni table's depthwise (four taps per
+// vpdpbusd lane), also the amx table's. Callable only where the CPU has AVX-512 VNNI.
 void qu8_dwconv__avx512vnni(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero,
                             uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
 void qu8_maxpool__avx512(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1);

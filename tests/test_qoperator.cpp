@@ -220,6 +220,44 @@ TEST(QOperator, QLinearAveragePoolRunsAsItsQdqForm) {
   }
 }
 
+// The zero points are optional inputs: left out (empty names), they are 0, as in the QDQ form.
+TEST(QOperator, OmittedZeroPointsAreZero) {
+  const Quant qa{0.05f, 0}, qb{0.02f, 0}, qc{0.04f, 0};
+  auto make = [&](bool qoperator) {
+    OnnxModelBuilder b = builder();
+    b.input("a", {1, 3, 4, 4});
+    b.input("b", {1, 3, 4, 4});
+    add_quant(b, "a", qa);
+    add_quant(b, "b", qb);
+    add_quant(b, "c", qc);
+    quantize_input(b, "a", "a");
+    quantize_input(b, "b", "b");
+    if (qoperator) {
+      b.node("QLinearMul", {"a_q", "sa", "", "b_q", "sb", "", "sc", ""}, {"c_q"}, "mul").set_domain("com.microsoft");
+      auto& p = b.node("QLinearAveragePool", {"c_q", "sc", "", "sc"}, {"p_q"}, "pool");
+      p.set_domain("com.microsoft");
+      q8test::set_ints(p, "kernel_shape", {2, 2});
+    } else {
+      b.node("DequantizeLinear", {"a_q", "sa", "za"}, {"a_d"}, "a_dequantize");
+      b.node("DequantizeLinear", {"b_q", "sb", "zb"}, {"b_d"}, "b_dequantize");
+      b.node("Mul", {"a_d", "b_d"}, {"c"}, "mul");
+      b.node("QuantizeLinear", {"c", "sc", "zc"}, {"c_q"}, "c_quantize");
+      b.node("DequantizeLinear", {"c_q", "sc", "zc"}, {"c_d"}, "c_dequantize");
+      q8test::set_ints(b.node("AveragePool", {"c_d"}, {"p"}, "pool"), "kernel_shape", {2, 2});
+      b.node("QuantizeLinear", {"p", "sc", "zc"}, {"p_q"}, "p_quantize");
+    }
+    b.node("DequantizeLinear", {"p_q", "sc", "zc"}, {"y"}, "y_dequantize");
+    b.output("y");
+    return b.bytes();
+  };
+  const q8::Tensor a({1, 3, 4, 4}, random_floats(48, 7, 0.f, 6.f));
+  const q8::Tensor bt({1, 3, 4, 4}, random_floats(48, 8, 0.f, 4.f));
+  const std::string qop = make(true), qdq = make(false);
+  EXPECT_TRUE(node_runs_int8(qop, "QuantizedMul"));
+  const std::vector<float> want = run(qdq, {a, bt});
+  for (const std::string& isa : q8::supported_isas()) EXPECT_EQ(run(qop, {a, bt}, isa), want) << isa;
+}
+
 TEST(QOperator, MalformedFormsNameTheNode) {
   {
     OnnxModelBuilder b = builder();

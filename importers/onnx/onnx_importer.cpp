@@ -745,7 +745,8 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
   if (nin < s.min_in || nin > max_in)
     node_fail(n, "expects " + range(s.min_in, max_in, "input") + ", got " + std::to_string(nin));
   for (int i = 0; i < s.min_in; ++i)
-    if (n.inputs[i].empty()) node_fail(n, "required input " + std::to_string(i) + " is empty");
+    if (n.inputs[i].empty() && std::find(s.optional_in.begin(), s.optional_in.end(), i) == s.optional_in.end())
+      node_fail(n, "required input " + std::to_string(i) + " is empty");
   if (nout < s.min_out || nout > s.max_out)
     node_fail(n, "expects " + range(s.min_out, s.max_out, "output") + ", got " + std::to_string(nout));
   if (nout > 1) {

@@ -157,7 +157,7 @@ const std::vector<OpSpec>& op_table() {
       {"DequantizeLinear", ir::Op::DequantizeLinear, 2, 3, 1, 1, {{"axis", Kind::Int, 13}}},
       {"QLinearConv", ir::Op::QLinearConv, 8, 9, 1, 1, kConvAttrs},
       {"QLinearMatMul", ir::Op::QLinearMatMul, 8, 8, 1, 1, {}},
-      {"QLinearAdd", ir::Op::QLinearAdd, 7, 8, 1, 1, {}, "com.microsoft"},
+      {"QLinearAdd", ir::Op::QLinearAdd, 7, 8, 1, 1, {}, "com.microsoft", {2, 5}},
       {"QLinearGlobalAveragePool",
        ir::Op::QLinearGlobalAveragePool,
        5,
@@ -184,11 +184,11 @@ const std::vector<OpSpec>& op_table() {
       {"Erf", ir::Op::Erf, 1, 1, 1, 1, {}},
       {"Sqrt", ir::Op::Sqrt, 1, 1, 1, 1, {}},
       {"Exp", ir::Op::Exp, 1, 1, 1, 1, {}},
-      {"QLinearSigmoid", ir::Op::QLinearSigmoid, 4, 5, 1, 1, {}, "com.microsoft"},
-      {"QLinearLeakyRelu", ir::Op::QLinearLeakyRelu, 4, 5, 1, 1, {{"alpha", Kind::Float}}, "com.microsoft"},
+      {"QLinearSigmoid", ir::Op::QLinearSigmoid, 4, 5, 1, 1, {}, "com.microsoft", {2}},
+      {"QLinearLeakyRelu", ir::Op::QLinearLeakyRelu, 4, 5, 1, 1, {{"alpha", Kind::Float}}, "com.microsoft", {2}},
       {"Gelu", ir::Op::Gelu, 1, 1, 1, 1, {}, "com.microsoft"},  // ONNX Runtime's contrib op: the Erf form
       {"QLinearConcat", ir::Op::QLinearConcat, 5, INT_MAX, 1, 1, {{"axis", Kind::Int}}, "com.microsoft"},
-      {"QLinearMul", ir::Op::QLinearMul, 7, 8, 1, 1, {}, "com.microsoft"},
+      {"QLinearMul", ir::Op::QLinearMul, 7, 8, 1, 1, {}, "com.microsoft", {2, 5}},
       {"QLinearAveragePool",
        ir::Op::QLinearAveragePool,
        4,
@@ -202,7 +202,8 @@ const std::vector<OpSpec>& op_table() {
         {"kernel_shape", Kind::Ints},
         {"pads", Kind::Ints},
         {"strides", Kind::Ints}},
-       "com.microsoft"},
+       "com.microsoft",
+       {2}},
   };
   return table;
 }

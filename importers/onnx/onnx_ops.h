@@ -22,7 +22,8 @@ struct OpSpec {
   ir::Op op;
   int min_in, max_in, min_out, max_out;
   std::vector<AttrSpec> attrs;
-  const char* domain = "";  // "" is ONNX's default domain; ONNX Runtime's ops are com.microsoft
+  const char* domain = "";            // "" is ONNX's default domain; ONNX Runtime's ops are com.microsoft
+  std::vector<int> optional_in = {};  // inputs below min_in that may be left empty (zero points)
 };
 
 const std::vector<OpSpec>& op_table();

@@ -1,7 +1,7 @@
 // The avxvnni table: the AVX-VNNI GEMM micro-kernels (kernels/x86/qu8_gemm_avxvnni.cpp) with the
 // avx2 table's depthwise, pooling and element-wise kernels (kernels/x86/qu8_ops_avx2.cpp), which
-// are exact and need no VNNI (depthwise's layout of one tap per channel does not give vpdpbusd its
-// 4 consecutive reduction bytes per lane).
+// are exact and need no VNNI. (The four-taps-per-lane vpdpbusd depthwise exists for AVX-512 only:
+// kernels/x86/qu8_dwconv_quad_avx512.h.)
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 

@@ -31,8 +31,9 @@ inline bool cpu_supports(const std::string& isa) {
   if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
 #if defined(Q8_ARCH_X86)
-  if (isa == "amx") return q8::kern::qu8_amx_usable();  // also obtains Linux's grant of tile state
-  if (isa == "amx_model") return true;                  // the AMX driver over the scalar tile model
+  // Also obtains Linux's grant of tile state. The table's other entries are avx512vnni's.
+  if (isa == "amx") return q8::kern::qu8_amx_usable() && cpu_supports("avx512vnni");
+  if (isa == "amx_model") return true;  // the AMX driver over the scalar tile model
   if (isa == "avxvnni") return q8::kern::qu8_avxvnni_usable();
 #endif
 #if defined(__aarch64__)

@@ -486,6 +486,15 @@ TEST_P(QU8Gemm, ConvFewChannelsKernelRows) {
         .pads(4, 0, 1, 3)
         .seed(seed++)
         .test(k());
+    // Vertical dilation only: still kernel rows (DW = 1).
+    ConvTester()
+        .input(1, 15, 13, C)
+        .out_channels(20)
+        .kernel(3, 5)
+        .dilation(3, 1)
+        .pads(3, 2, 2, 1)
+        .seed(seed++)
+        .test(k());
     // Rows shorter than 16 bytes.
     ConvTester().input(1, 4, 3, C).out_channels(17).kernel(3, 3).pads(2, 2, 2, 2).seed(seed++).test(k());
     ConvTester().input(3, 9, 6, C).out_channels(5).kernel(6, 6).stride(1, 1).pads(0, 0, 0, 0).seed(seed++).test(k());

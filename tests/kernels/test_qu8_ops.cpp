@@ -367,9 +367,6 @@ TEST_P(QU8Ops, DepthwiseShapes) {
       .test(*table_, *scalar_);
 }
 
-// The channel-block kernels' edges: channel counts around 16 and 32 (a partial last block), both
-// strides, a pad on each side alone and all together, odd and even tap counts (an odd last tap
-// pairs with a zero weight) up to the 64-tap limit of the short path and past it, dilation.
 // 3x3 rows wide enough for runs of output pixels whose windows lie inside the input
 // horizontally (the AVX-512 kernels slide along them, in 1, 2 or 4 streams per vector by channel
 // block), at stride 1 and 2, with borders, vertical dilation, runs that do not divide into the
@@ -394,10 +391,27 @@ TEST_P(QU8Ops, DepthwiseRowRuns) {
       dw(w).stride(1, 2).pads(2, 0, 0, 3).test(*table_, *scalar_);
       dw(w).dilation(2, 1).pads(2, 1, 2, 1).test(*table_, *scalar_);
       dw(w).pads(0, 0, 0, 0).test(*table_, *scalar_);
+      dw(w).stride(2, 1).pads(1, 1, 1, 1).test(*table_, *scalar_);
     }
   }
+  // Kernels whose taps group by column other than 3x3 (3x2, 4x3, 4x1, 2x5), wide rows.
+  for (const auto& [kh, kw] : std::vector<std::pair<size_t, size_t>>{{3, 2}, {4, 3}, {4, 1}, {2, 5}})
+    for (size_t C : {16, 64, 96}) {
+      ++i;
+      DwconvTester()
+          .input(1, 7, 23, C)
+          .kernel(kh, kw)
+          .pads(1, 1, 1, 1)
+          .zero_point(kZeroPoints[i % 5])
+          .requant(kRequants[i % 6])
+          .rng_seed(seed++)
+          .test(*table_, *scalar_);
+    }
 }
 
+// The channel-block kernels' edges: channel counts around 16 and 32 (a partial last block), both
+// strides, a pad on each side alone and all together, odd and even tap counts (an odd last tap
+// pairs with a zero weight) up to the 64-tap limit of the short path and past it, dilation.
 TEST_P(QU8Ops, DepthwiseBlockEdges) {
   uint32_t seed = 1500;
   size_t i = 0;

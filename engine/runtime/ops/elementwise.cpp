@@ -17,8 +17,9 @@ using ir::Shape;
 
 namespace {
 
-// A float NCHW tensor quantized for int8 ops, which read NHWC (the model input): quantized
-// straight into NHWC in one pass, instead of quantizing then converting the layout.
+// A float 4-D NCHW tensor (typically the model input) quantized for int8 ops, which read NHWC:
+// quantized straight into NHWC in one pass, instead of quantizing then converting the layout. A
+// reader that wants NCHW (rare: a Flatten) gets the usual conversion back.
 bool plan_quantize_to_nhwc(Plan::Builder& pb, const Node& n) {
   const Graph& g = pb.g;
   const int v = n.inputs[0];

@@ -169,6 +169,11 @@ struct F32Kernels {
 // Runs rows [m0, m1) of out[M][N] = A * packed B with kernel table k.
 void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
                   float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max);
+// All M rows, output-channel panels [p0, p1) (panel j: channels [j * nr, (j + 1) * nr)): how a
+// batch-1 layer splits across threads. Each output is the same operations as f32_gemm_run's.
+void f32_gemm_run_panels(const F32Kernels& k, size_t M, size_t N, size_t Kd, const float* a, size_t a_stride,
+                         const float* packed, float* out, size_t out_stride, size_t p0, size_t p1, float out_min,
+                         float out_max);
 
 // Tables for each ISA; null where this build or target lacks the ISA.
 const F32Kernels* f32_kernels_scalar();

@@ -186,14 +186,18 @@ void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_
   }
 }
 
-void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
-                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max) {
+namespace {
+
+// Rows [m0, m1) x panels [pn0, pn1) of out = A * packed B.
+void gemm_rows_panels(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
+                      float* out, size_t out_stride, size_t m0, size_t m1, size_t pn0, size_t pn1, float out_min,
+                      float out_max) {
   const size_t mr = k.conv.mr, nr = k.conv.nr;
-  const size_t panels = ceil_div(N, nr), panel_floats = nr + Kd * nr;
+  const size_t panel_floats = nr + Kd * nr;
   const size_t block = pixel_block(Kd, mr);
   for (size_t b0 = m0; b0 < m1; b0 += block) {
     const size_t b1 = std::min(m1, b0 + block);
-    for (size_t panel = 0; panel < panels; ++panel) {
+    for (size_t panel = pn0; panel < pn1; ++panel) {
       const size_t nc = std::min(nr, N - panel * nr);
       const float* w = packed + panel * panel_floats;
       for (size_t m = b0; m < b1; m += mr)
@@ -201,6 +205,19 @@ void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size
                out_stride, out_min, out_max);
     }
   }
+}
+
+}  // namespace
+
+void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
+                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max) {
+  gemm_rows_panels(k, N, Kd, a, a_stride, packed, out, out_stride, m0, m1, 0, ceil_div(N, k.conv.nr), out_min, out_max);
+}
+
+void f32_gemm_run_panels(const F32Kernels& k, size_t M, size_t N, size_t Kd, const float* a, size_t a_stride,
+                         const float* packed, float* out, size_t out_stride, size_t p0, size_t p1, float out_min,
+                         float out_max) {
+  gemm_rows_panels(k, N, Kd, a, a_stride, packed, out, out_stride, 0, M, p0, p1, out_min, out_max);
 }
 
 // Tables of ISAs this target does not compile at all (their files are not in the build).

@@ -496,6 +496,29 @@ TEST_P(F32Kernels_, Gemm) {
             EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
                 << what << " split in " << pieces;
           }
+          // Split by output-channel panels instead (the batch-1 split): the same bits, and each call
+          // writes only its own panels' columns.
+          std::vector<float> packed(q8::kern::f32_gemm_packed_floats(Kd, N, table_->conv.nr));
+          q8::kern::f32_gemm_pack(Kd, N, table_->conv.nr, B.data(), rs, cs, b, packed.data());
+          const size_t panels = (N + table_->conv.nr - 1) / table_->conv.nr;
+          for (size_t pieces : {1, 2, 3}) {
+            std::vector<float> out(M * out_stride + kGuard, kSentinel);
+            const auto bounds = split(panels, pieces);
+            for (size_t i = 0; i + 1 < bounds.size(); ++i)
+              q8::kern::f32_gemm_run_panels(*table_, M, N, Kd, a.data(), a_stride, packed.data(), out.data(),
+                                            out_stride, bounds[i], bounds[i + 1], cl.lo, cl.hi);
+            expect_guard_intact(out, M * out_stride, what + " panels");
+            for (size_t m = 0; m < M; ++m)
+              for (size_t n = 0; n < out_stride; ++n) {
+                const float got = out[m * out_stride + n];
+                if (n >= N) {
+                  EXPECT_EQ(got, kSentinel) << what << " panels wrote past column N";
+                } else {
+                  EXPECT_EQ(0, std::memcmp(&got, &whole[m * N + n], sizeof(float)))
+                      << what << " panels in " << pieces << ": m " << m << " n " << n;
+                }
+              }
+          }
         }
 }
 

@@ -61,13 +61,9 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::NHWC, y);
   const void* packed = pb.w.per_node[i].data();
-  // Padding taps read the input zero point: (z_a - z_a) * w = 0 (see qu8.h's algebra).
-  AlignedBuffer& owned = pb.own(c.C + kBufferSlack);
-  std::memset(owned.data(), g.values[n.inputs[0]].zero_point, c.C + kBufferSlack);
-  const uint8_t* zero = owned.data();
   const kern::QU8Kernels* k = pb.d.qu8;
   if (uses_kernel_rows(c)) {
-    // `zero` serves rows above and below the input (KW * C bytes of z_a); rows overlapping the
+    // `zero_row` serves rows above and below the input (KW * C bytes of z_a); rows overlapping the
     // left or right padding are gathered into `edges` by each run, range by range (disjoint).
     const kern::ConvGeometry r = kern::qu8_conv_rows_geometry(c);
     AlignedBuffer& zrow = pb.own(r.C + kBufferSlack);
@@ -90,6 +86,10 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
     };
     return;
   }
+  // Padding taps read the input zero point: (z_a - z_a) * w = 0 (see qu8.h's algebra).
+  AlignedBuffer& owned = pb.own(c.C + kBufferSlack);
+  std::memset(owned.data(), g.values[n.inputs[0]].zero_point, c.C + kBufferSlack);
+  const uint8_t* zero = owned.data();
   if (is_depthwise(c)) {
     Step& s = pb.add_step(n.name, c.out_pixels(), 1, {x}, {y});
     s.fn = [&A = pb.addresses(), k, c, x, y, packed, zero, rq](size_t p0, size_t p1) {

@@ -36,37 +36,47 @@ std::vector<uint8_t> random_bytes(size_t n, std::mt19937& rng, int lo = 0, int h
   return v;
 }
 
+#if defined(__x86_64__)
+// One timed run of `loop(iters)` over kLoopIters iterations of macs_per_iter MACs, in GMAC/s. The
+// peaks below keep the fastest of kLoopRuns such short runs, so a core shared with other work
+// still shows its own rate (a few long runs measured a fraction of it).
+constexpr long kLoopIters = 100000;
+constexpr int kLoopRuns = 200;
+template <class Loop>
+double loop_gmacs(double macs_per_iter, Loop&& loop) {
+  const auto t0 = std::chrono::steady_clock::now();
+  loop(kLoopIters);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return double(kLoopIters) * macs_per_iter / s * 1e-9;
+}
+#endif
+
 // This machine's own zmm vpdpbusd rate (GMAC/s), measured once with 16 independent accumulators;
 // 0 where the CPU lacks AVX-512 VNNI. BASELINES.md's 232 GMAC/s is one Zen 4 core (one zmm
 // vpdpbusd per cycle); Zen 5 retires two per cycle, so "peak%" says how close a kernel is to the
-// machine it runs on. Many short runs, the fastest kept (a few long ones on a core shared with
-// other work measured a fraction of the rate, below what the kernels reach).
+// machine it runs on (loop_gmacs: the fastest of many short runs).
 double measured_peak_gmacs() {
 #if defined(__x86_64__)
   if (!q8_test::cpu_supports("avx512vnni")) return 0.0;
   double best = 0.0;
-  for (int rep = 0; rep < 200; ++rep) {
-    long iters = 100000;
-    const long n = iters;
-    const auto t0 = std::chrono::steady_clock::now();
-    __asm__ volatile(
-        "1:\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n vpdpbusd %%zmm30, %%zmm31, %%zmm1\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n vpdpbusd %%zmm30, %%zmm31, %%zmm3\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n vpdpbusd %%zmm30, %%zmm31, %%zmm5\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n vpdpbusd %%zmm30, %%zmm31, %%zmm7\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n vpdpbusd %%zmm30, %%zmm31, %%zmm9\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n vpdpbusd %%zmm30, %%zmm31, %%zmm11\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm12\n vpdpbusd %%zmm30, %%zmm31, %%zmm13\n"
-        "vpdpbusd %%zmm30, %%zmm31, %%zmm14\n vpdpbusd %%zmm30, %%zmm31, %%zmm15\n"
-        "dec %0\n jnz 1b\n"
-        : "+r"(iters)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "xmm14", "xmm15", "cc");
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, double(n) * 16.0 * 64.0 / s * 1e-9);
-  }
+  for (int rep = 0; rep < kLoopRuns; ++rep)
+    best = std::max(best, loop_gmacs(16.0 * 64.0, [](long iters) {
+                      __asm__ volatile(
+                          "1:\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n vpdpbusd %%zmm30, %%zmm31, %%zmm1\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n vpdpbusd %%zmm30, %%zmm31, %%zmm3\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n vpdpbusd %%zmm30, %%zmm31, %%zmm5\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n vpdpbusd %%zmm30, %%zmm31, %%zmm7\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n vpdpbusd %%zmm30, %%zmm31, %%zmm9\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n vpdpbusd %%zmm30, %%zmm31, %%zmm11\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm12\n vpdpbusd %%zmm30, %%zmm31, %%zmm13\n"
+                          "vpdpbusd %%zmm30, %%zmm31, %%zmm14\n vpdpbusd %%zmm30, %%zmm31, %%zmm15\n"
+                          "dec %0\n jnz 1b\n"
+                          : "+r"(iters)
+                          :
+                          : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                            "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+                    }));
   return best;
 #else
   return 0.0;
@@ -74,34 +84,29 @@ double measured_peak_gmacs() {
 }
 
 // This machine's rate of independent VEX-encoded ymm vpdpbusd (AVX-VNNI, GMAC/s), 14 accumulators;
-// 0 where the CPU lacks AVX-VNNI. The ceiling of the avxvnni table's kernels. Many short runs, the
-// fastest kept, as for AVX2 below: a core shared with other work still shows its own rate.
+// 0 where the CPU lacks AVX-VNNI. The ceiling of the avxvnni table's kernels.
 double measured_ymm_peak_gmacs() {
 #if defined(__x86_64__)
   if (!q8_test::cpu_supports("avxvnni")) return 0.0;
   double best = 0.0;
-  for (int rep = 0; rep < 200; ++rep) {
-    long iters = 100000;
-    const long n = iters;
-    const auto t0 = std::chrono::steady_clock::now();
-    // %{vex%}: the assembler's {vex} prefix (braces escaped in extended asm), the AVX-VNNI encoding.
-    __asm__ volatile(
-        "1:\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm0\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm1\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm2\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm3\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm4\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm5\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm6\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm7\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm8\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm9\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm10\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm11\n"
-        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm12\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm13\n"
-        "dec %0\n jnz 1b\n"
-        : "+r"(iters)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-          "xmm13", "cc");
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, double(n) * 14.0 * 32.0 / s * 1e-9);
-  }
+  // %{vex%}: the assembler's {vex} prefix (braces escaped in extended asm), the AVX-VNNI encoding.
+  for (int rep = 0; rep < kLoopRuns; ++rep)
+    best = std::max(best, loop_gmacs(14.0 * 32.0, [](long iters) {
+                      __asm__ volatile(
+                          "1:\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm0\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm1\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm2\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm3\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm4\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm5\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm6\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm7\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm8\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm9\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm10\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm11\n"
+                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm12\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm13\n"
+                          "dec %0\n jnz 1b\n"
+                          : "+r"(iters)
+                          :
+                          : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                            "xmm11", "xmm12", "xmm13", "cc");
+                    }));
   return best;
 #else
   return 0.0;
@@ -110,7 +115,6 @@ double measured_ymm_peak_gmacs() {
 
 // AVX2 loops of independent instructions (GMAC/s): exact = vpmaddwd + vpaddd (16 MACs each);
 // saturating = vpmaddubsw + vpmaddwd(ones) + vpaddd (32 MACs, wrong when a pair saturates).
-// Many short runs, the fastest kept, so a core shared with other work still shows its own rate
 // (Zen 3 at 3.24 GHz: about 80 and 100 GMAC/s. Its two multiply pipes take two vpmaddwd or two
 // vpmaddubsw per cycle, shared, and a vpaddd per multiply competes for the same four pipes.)
 struct Avx2Rates {
@@ -120,40 +124,41 @@ Avx2Rates measured_avx2_gmacs() {
   Avx2Rates best;
 #if defined(__x86_64__)
   if (!q8_test::cpu_supports("avx2")) return best;
-  for (int rep = 0; rep < 200; ++rep) {
-    long iters = 100000;
-    const long n = iters;
-    auto t0 = std::chrono::steady_clock::now();
-    __asm__ volatile(
-        "1:\n"
-        "vpmaddwd %%ymm15, %%ymm14, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
-        "vpmaddwd %%ymm15, %%ymm14, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
-        "vpmaddwd %%ymm15, %%ymm14, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
-        "vpmaddwd %%ymm15, %%ymm14, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
-        "vpmaddwd %%ymm15, %%ymm14, %%ymm12\n vpaddd %%ymm12, %%ymm4, %%ymm4\n"
-        "vpmaddwd %%ymm15, %%ymm14, %%ymm13\n vpaddd %%ymm13, %%ymm5, %%ymm5\n"
-        "dec %0\n jnz 1b\n"
-        : "+r"(iters)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "cc");
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best.exact = std::max(best.exact, double(n) * 6.0 * 16.0 / s * 1e-9);
-    iters = n;
-    t0 = std::chrono::steady_clock::now();
-    __asm__ volatile(
-        "1:\n"
-        "vpmaddubsw %%ymm15, %%ymm14, %%ymm8\n vpmaddwd %%ymm13, %%ymm8, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
-        "vpmaddubsw %%ymm15, %%ymm14, %%ymm9\n vpmaddwd %%ymm13, %%ymm9, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
-        "vpmaddubsw %%ymm15, %%ymm14, %%ymm10\n vpmaddwd %%ymm13, %%ymm10, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
-        "vpmaddubsw %%ymm15, %%ymm14, %%ymm11\n vpmaddwd %%ymm13, %%ymm11, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
-        "vpmaddubsw %%ymm15, %%ymm14, %%ymm12\n vpmaddwd %%ymm13, %%ymm12, %%ymm12\n vpaddd %%ymm12, %%ymm4, %%ymm4\n"
-        "vpmaddubsw %%ymm15, %%ymm14, %%ymm6\n vpmaddwd %%ymm13, %%ymm6, %%ymm6\n vpaddd %%ymm6, %%ymm5, %%ymm5\n"
-        "dec %0\n jnz 1b\n"
-        : "+r"(iters)
-        :
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "cc");
-    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best.saturating = std::max(best.saturating, double(n) * 6.0 * 32.0 / s * 1e-9);
+  for (int rep = 0; rep < kLoopRuns; ++rep) {  // the two loops alternate, so both see the same load
+    best.exact = std::max(best.exact, loop_gmacs(6.0 * 16.0, [](long iters) {
+                            __asm__ volatile(
+                                "1:\n"
+                                "vpmaddwd %%ymm15, %%ymm14, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
+                                "vpmaddwd %%ymm15, %%ymm14, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
+                                "vpmaddwd %%ymm15, %%ymm14, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
+                                "vpmaddwd %%ymm15, %%ymm14, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
+                                "vpmaddwd %%ymm15, %%ymm14, %%ymm12\n vpaddd %%ymm12, %%ymm4, %%ymm4\n"
+                                "vpmaddwd %%ymm15, %%ymm14, %%ymm13\n vpaddd %%ymm13, %%ymm5, %%ymm5\n"
+                                "dec %0\n jnz 1b\n"
+                                : "+r"(iters)
+                                :
+                                : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10", "xmm11",
+                                  "xmm12", "xmm13", "cc");
+                          }));
+    best.saturating = std::max(
+        best.saturating, loop_gmacs(6.0 * 32.0, [](long iters) {
+          __asm__ volatile(
+              "1:\n"
+              "vpmaddubsw %%ymm15, %%ymm14, %%ymm8\n vpmaddwd %%ymm13, %%ymm8, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
+              "vpmaddubsw %%ymm15, %%ymm14, %%ymm9\n vpmaddwd %%ymm13, %%ymm9, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
+              "vpmaddubsw %%ymm15, %%ymm14, %%ymm10\n vpmaddwd %%ymm13, %%ymm10, %%ymm10\n vpaddd %%ymm10, %%ymm2, "
+              "%%ymm2\n"
+              "vpmaddubsw %%ymm15, %%ymm14, %%ymm11\n vpmaddwd %%ymm13, %%ymm11, %%ymm11\n vpaddd %%ymm11, %%ymm3, "
+              "%%ymm3\n"
+              "vpmaddubsw %%ymm15, %%ymm14, %%ymm12\n vpmaddwd %%ymm13, %%ymm12, %%ymm12\n vpaddd %%ymm12, %%ymm4, "
+              "%%ymm4\n"
+              "vpmaddubsw %%ymm15, %%ymm14, %%ymm6\n vpmaddwd %%ymm13, %%ymm6, %%ymm6\n vpaddd %%ymm6, %%ymm5, %%ymm5\n"
+              "dec %0\n jnz 1b\n"
+              : "+r"(iters)
+              :
+              : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+                "cc");
+        }));
   }
 #endif
   return best;

@@ -35,6 +35,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/x86/qu8_ymm_store.h"
+
 namespace q8::kern {
 namespace {
 
@@ -93,41 +95,21 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       float* out = c + r * c_stride;
       for (int v = 0; v < V; ++v) {
         const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
-        const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
-        const size_t cols = nc - 8 * v;
-        if (cols >= 8) {
-          _mm256_storeu_ps(out + 8 * v, x);
-        } else {
-          float tmp[8];
-          _mm256_storeu_ps(tmp, x);
-          std::memcpy(out + 8 * v, tmp, cols * sizeof(float));
-        }
+        store_f32x8(out + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]), nc - 8 * v);
       }
     }
   } else {
     for (int r = 0; r < R; ++r) {
-      __m128i q16[V];
+      __m256i q[V];
       for (int v = 0; v < V; ++v) {
         // acc[r][2v] holds lanes 8v + 0-1 | 8v + 2-3 as partial pairs, acc[r][2v + 1] lanes
         // 8v + 4-5 | 8v + 6-7: vphaddd gives (0 1 4 5 | 2 3 6 7), vpermq restores lane order.
         const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
         __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
         x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-        const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
-        q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        q[v] = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
       }
-      const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
-      uint8_t* out = c + r * c_stride;
-      if (nc == 8 * V) {
-        if (V == 2)
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
-        else
-          _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
-      } else {
-        uint8_t tmp[16];
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-        std::memcpy(out, tmp, nc);
-      }
+      store_u8_row<V>(c + r * c_stride, q, nc);
     }
   }
 }

@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "kernels/qu8_ops_simd.h"
+#include "kernels/x86/qu8_ymm_store.h"
 
 namespace q8::kern {
 namespace {
@@ -94,40 +95,16 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     // out = (float)acc * scale[n]: one conversion (round to nearest even, as the reference's
     // cast) and one rounding of the product.
     for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) {
-        const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]);
-        float* out = c + r * c_stride + 8 * v;
-        const size_t cols = nc - 8 * v;
-        if (cols >= 8) {
-          _mm256_storeu_ps(out, x);
-        } else {
-          float tmp[8];
-          _mm256_storeu_ps(tmp, x);
-          std::memcpy(out, tmp, cols * sizeof(float));
-        }
-      }
+      for (int v = 0; v < V; ++v)
+        store_f32x8(c + r * c_stride + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]), nc - 8 * v);
   } else {
     // Requantize with qu8_ops_simd.h's Requant (qu8.h's float steps). Its lanes lie in
     // [out_min, out_max], so the saturating packs (int32 -> int16 -> uint8) never change them.
     const qu8_simd::Requant<Ymm> rq(p);
     for (int r = 0; r < R; ++r) {
-      __m128i q16[V];
-      for (int v = 0; v < V; ++v) {
-        const __m256i q = rq(acc[r][v], m[v]);
-        q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-      }
-      const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
-      uint8_t* out = c + r * c_stride;
-      if (nc == 8 * V) {
-        if (V == 2)
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
-        else
-          _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
-      } else {
-        uint8_t tmp[16];
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-        std::memcpy(out, tmp, nc);
-      }
+      __m256i q[V];
+      for (int v = 0; v < V; ++v) q[v] = rq(acc[r][v], m[v]);
+      store_u8_row<V>(c + r * c_stride, q, nc);
     }
   }
 }

@@ -1,0 +1,46 @@
+// The row stores of the ymm GEMM tiles (the avx2 and avxvnni tables): whole vectors, or the first
+// nc lanes through a small stack buffer, so no tile writes past its output channels. Inside an
+// anonymous namespace: each including file compiles its own copy with its own ISA flags.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace q8::kern {
+namespace {
+
+// 8 floats, or the first `cols` (< 8) of them.
+inline void store_f32x8(float* out, __m256 x, size_t cols) {
+  if (cols >= 8) {
+    _mm256_storeu_ps(out, x);
+  } else {
+    float tmp[8];
+    _mm256_storeu_ps(tmp, x);
+    std::memcpy(out, tmp, cols * sizeof(float));
+  }
+}
+
+// V (1 or 2) vectors of 8 int32 lanes, each already in [0, 255] (so the saturating packs int32 ->
+// int16 -> uint8 change none), as the nc <= 8 * V bytes of one output row.
+template <int V>
+inline void store_u8_row(uint8_t* out, const __m256i (&q)[V], size_t nc) {
+  __m128i q16[V];
+  for (int v = 0; v < V; ++v) q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q[v]), _mm256_extracti128_si256(q[v], 1));
+  const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
+  if (nc == 8 * V) {
+    if (V == 2)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
+    else
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
+  } else {
+    uint8_t tmp[16];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
+    std::memcpy(out, tmp, nc);
+  }
+}
+
+}  // namespace
+}  // namespace q8::kern

@@ -218,9 +218,8 @@ void bench_dense_dequantize(benchmark::State& state, const QU8Kernels* k, size_t
   q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(b.data()), 1, K,
                           bias.data(), scale.data(), 128, pk);
   std::vector<float> out(M * N);
-  const size_t panels = (N + k->nr - 1) / k->nr;
   for (auto _ : state) {
-    q8::kern::qu8_gemm_dequantize_run(*k, M, N, K, a.data(), K, pk, out.data(), N, 0, panels);
+    q8::kern::qu8_gemm_dequantize_run(*k, N, K, a.data(), K, pk, out.data(), N, 0, M);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }

@@ -55,6 +55,13 @@ struct ConvGeometry {
   size_t out_pixels() const { return N * OH * OW; }
 };
 
+// The drivers below (f32_conv_run, f32_gemm_run, qu8_conv_run, qu8_gemm_run, ...) run a
+// rectangle of their output: rows (output pixels) [m0, m1) by panels [n0, n1) of nr output
+// channels, panel j being channels [j * nr, (j + 1) * nr). n1 is clipped to the layer's panels,
+// so the default runs all of them. An output element's arithmetic does not depend on the
+// rectangle it is run in, so results do not depend on how the engine splits a layer.
+constexpr size_t kAllPanels = static_cast<size_t>(-1);
+
 struct PoolGeometry {
   size_t N = 1, IH = 0, IW = 0, C = 0, OH = 0, OW = 0;
   size_t KH = 1, KW = 1, SH = 1, SW = 1, DH = 1, DW = 1;
@@ -95,10 +102,11 @@ void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float
 // [out_pixels][taps] pointers into `input` (NHWC, pixel stride C, offset by group * Cg).
 void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input, const float* zero,
                            const float** indirection);
-// Runs output pixels [p0, p1) of one group. `out` is the whole NHWC output tensor.
-// Groups are packed one after another: packed_group = packed + group * (packed_floats / groups).
+// Runs output pixels [p0, p1) by panels [n0, n1) of one group. `out` is the whole NHWC output
+// tensor. Groups are packed one after another: packed_group = packed + group * (packed_floats / groups).
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
-                  const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max);
+                  const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max,
+                  size_t n0 = 0, size_t n1 = kAllPanels);
 // The name of the micro-kernel f32_conv_run calls for this layer: k.igemm's, or k.igemm_block's
 // where it walks the reduction in blocks.
 const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g);
@@ -166,14 +174,10 @@ struct F32Kernels {
   Named<void (*)(size_t n, const float* x, float* out, const UnaryParams& p)> unary;
 };
 
-// Runs rows [m0, m1) of out[M][N] = A * packed B with kernel table k.
+// Runs rows [m0, m1) by panels [n0, n1) of out[M][N] = A * packed B with kernel table k.
 void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
-                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max);
-// All M rows, output-channel panels [p0, p1) (panel j: channels [j * nr, (j + 1) * nr)): how a
-// batch-1 layer splits across threads. Each output is the same operations as f32_gemm_run's.
-void f32_gemm_run_panels(const F32Kernels& k, size_t M, size_t N, size_t Kd, const float* a, size_t a_stride,
-                         const float* packed, float* out, size_t out_stride, size_t p0, size_t p1, float out_min,
-                         float out_max);
+                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max, size_t n0 = 0,
+                  size_t n1 = kAllPanels);
 
 // Tables for each ISA; null where this build or target lacks the ISA.
 const F32Kernels* f32_kernels_scalar();

@@ -72,8 +72,8 @@ ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t mr, size_t nr) {
 // panel, contiguous after the panel's nr biases.
 void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps, size_t Cg, size_t Kg,
                  const float* const* a, const float* packed, size_t panel_floats, float* out, size_t out_stride,
-                 size_t p0, size_t p1, float out_min, float out_max) {
-  const size_t mr = k.mr, nr = k.nr, panels = ceil_div(Kg, nr);
+                 size_t p0, size_t p1, size_t n0, size_t n1, float out_min, float out_max) {
+  const size_t mr = k.mr, nr = k.nr;
   if (p0 >= p1) return;
   // Pixel blocks of equal size (whole tiles), so no short last block walks all the weights for a
   // few pixels.
@@ -87,11 +87,11 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
         const size_t kc = std::min(rb.channels_per_block, Cg - c0);
         const bool first = t0 == 0 && c0 == 0, last = t0 + nt == taps && c0 + kc == Cg;
         const size_t lines = ceil_div(nt * kc * nr, kCacheLineFloats), lines_per_tile = ceil_div(lines, tiles);
-        for (size_t panel = 0; panel < panels; ++panel) {
+        for (size_t panel = n0; panel < n1; ++panel) {
           const size_t nc = std::min(nr, Kg - panel * nr);
           const float* pp = packed + panel * panel_floats;
           const float* w = pp + nr + (t0 * Cg + c0) * nr;
-          const float* next = panel + 1 < panels ? w + panel_floats : nullptr;
+          const float* next = panel + 1 < n1 ? w + panel_floats : nullptr;
           for (size_t tile = 0; tile < tiles; ++tile) {
             // Each tile asks for its share of the next panel's block, so it is in L2 when needed.
             if (next)
@@ -139,19 +139,21 @@ const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g) 
 }
 
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
-                  const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max) {
+                  const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max, size_t n0,
+                  size_t n1) {
   const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
-  const size_t panels = ceil_div(Kg, nr), panel_floats = conv_panel_floats(g, nr);
+  const size_t panel_floats = conv_panel_floats(g, nr);
+  n1 = std::min(n1, ceil_div(Kg, nr));
   float* out_g = out + group * Kg;
   const ReductionBlocks rb = reduction_blocks(ks, Cg, mr, nr);
   if (rb.rows) {
-    run_blocked(k, rb, ks, Cg, Kg, indirection, packed_group, panel_floats, out_g, K, p0, p1, out_min, out_max);
+    run_blocked(k, rb, ks, Cg, Kg, indirection, packed_group, panel_floats, out_g, K, p0, p1, n0, n1, out_min, out_max);
     return;
   }
   const size_t block = pixel_block(ks * Cg, mr);
   for (size_t b0 = p0; b0 < p1; b0 += block) {
     const size_t b1 = std::min(p1, b0 + block);
-    for (size_t panel = 0; panel < panels; ++panel) {
+    for (size_t panel = n0; panel < n1; ++panel) {
       const size_t nc = std::min(nr, Kg - panel * nr);
       const float* w = packed_group + panel * panel_floats;
       for (size_t p = b0; p < b1; p += mr)
@@ -186,18 +188,16 @@ void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_
   }
 }
 
-namespace {
-
-// Rows [m0, m1) x panels [pn0, pn1) of out = A * packed B.
-void gemm_rows_panels(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
-                      float* out, size_t out_stride, size_t m0, size_t m1, size_t pn0, size_t pn1, float out_min,
-                      float out_max) {
+void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
+                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max, size_t n0,
+                  size_t n1) {
   const size_t mr = k.conv.mr, nr = k.conv.nr;
   const size_t panel_floats = nr + Kd * nr;
   const size_t block = pixel_block(Kd, mr);
+  n1 = std::min(n1, ceil_div(N, nr));
   for (size_t b0 = m0; b0 < m1; b0 += block) {
     const size_t b1 = std::min(m1, b0 + block);
-    for (size_t panel = pn0; panel < pn1; ++panel) {
+    for (size_t panel = n0; panel < n1; ++panel) {
       const size_t nc = std::min(nr, N - panel * nr);
       const float* w = packed + panel * panel_floats;
       for (size_t m = b0; m < b1; m += mr)
@@ -205,19 +205,6 @@ void gemm_rows_panels(const F32Kernels& k, size_t N, size_t Kd, const float* a, 
                out_stride, out_min, out_max);
     }
   }
-}
-
-}  // namespace
-
-void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
-                  float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max) {
-  gemm_rows_panels(k, N, Kd, a, a_stride, packed, out, out_stride, m0, m1, 0, ceil_div(N, k.conv.nr), out_min, out_max);
-}
-
-void f32_gemm_run_panels(const F32Kernels& k, size_t M, size_t N, size_t Kd, const float* a, size_t a_stride,
-                         const float* packed, float* out, size_t out_stride, size_t p0, size_t p1, float out_min,
-                         float out_max) {
-  gemm_rows_panels(k, N, Kd, a, a_stride, packed, out, out_stride, 0, M, p0, p1, out_min, out_max);
 }
 
 // Tables of ISAs this target does not compile at all (their files are not in the build).

@@ -169,21 +169,19 @@ struct QU8Kernels {
 // the loop is memory-bound at one load and one store per byte.
 void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
-// Drivers shared by all tables (loops over tiles and panels; no ISA code).
+// Drivers shared by all tables (loops over tiles and panels; no ISA code). Each runs rows [m0, m1)
+// (output pixels [p0, p1)) by panels [n0, n1) of its output (kAllPanels: f32.h).
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
-                  const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p);
+                  const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p, size_t n0 = 0,
+                  size_t n1 = kAllPanels);
 void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
-                  uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p);
-// Every row [0, M) of the panels [p0, p1) (output channels [p0 * nr, min(p1 * nr, N))): the split
-// for few rows, where a batch-1 dense layer's threads share out its weights, not its one row.
-// Panels: ceil(N / k.nr).
-void qu8_gemm_run_panels(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
-                         const void* packed, uint8_t* out, size_t out_stride, size_t p0, size_t p1,
-                         const QU8Requant& p);
+                  uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p, size_t n0 = 0,
+                  size_t n1 = kAllPanels);
 // The same with gemm_dequantize: out[m][n] = (float)acc * scale[n] (weights packed by
 // qu8_gemm_pack with the scales as multipliers).
-void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
-                             const void* packed, float* out, size_t out_stride, size_t p0, size_t p1);
+void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                             const void* packed, float* out, size_t out_stride, size_t m0, size_t m1, size_t n0 = 0,
+                             size_t n1 = kAllPanels);
 
 // The model input, float NCHW, quantized straight into uint8 NHWC over pixels [p0, p1) of N*HW:
 // the bytes of k.quantize followed by u8_nchw_to_nhwc, in one pass through an L1-sized buffer.

@@ -75,16 +75,16 @@ void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, size_t 
 // Output rows are split into ceil(n / mr) tiles of nearly equal size (sizes differ by at most
 // one), so a remainder never leaves a tile of a single row running at a fraction of the
 // kernel's speed (M = 49 runs as 7 tiles of 7 rows, not 6 of 8 and one of 1). Tiles are walked
-// in blocks whose input rows (about kBlockBytes) stay in L2 while every panel of weights passes
-// over them, then panel by panel: each panel is read once per block rather than once per tile.
-// (For the igemm a row's bytes include its ks indirection pointers, which outweigh the input
-// bytes when Cg is small.)
+// in blocks whose input rows (about kBlockBytes) stay in L2 while every panel of weights in
+// [n0, n1) passes over them, then panel by panel: each panel is read once per block rather than
+// once per tile. (For the igemm a row's bytes include its ks indirection pointers, which outweigh
+// the input bytes when Cg is small.)
 // The tiling never splits the reduction and the arithmetic of an output element does not depend
 // on its tile, so results do not depend on how the engine splits the work over threads.
 constexpr size_t kBlockBytes = 256 * 1024;
 
 template <class Tile>
-void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t panels, Tile tile) {
+void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t n0, size_t n1, Tile tile) {
   if (m1 <= m0) return;
   const size_t n = m1 - m0, tiles = ceil_div(n, mr);
   const size_t base = n / tiles, rem = n % tiles;  // the first `rem` tiles get one more row
@@ -93,7 +93,7 @@ void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t panels,
   auto start = [&](size_t i) { return m0 + i * base + std::min(i, rem); };
   for (size_t tb = 0; tb < tiles; tb += tiles_per_block) {
     const size_t te = std::min(tiles, tb + tiles_per_block);
-    for (size_t panel = 0; panel < panels; ++panel)
+    for (size_t panel = n0; panel < n1; ++panel)
       for (size_t i = tb; i < te; ++i) {
         const size_t s = start(i);
         tile(s, start(i + 1) - s, panel);
@@ -144,59 +144,35 @@ void qu8_conv_indirection_init(const ConvGeometry& g, size_t group, const uint8_
 }
 
 void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const uint8_t* const* indirection,
-                  const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p) {
+                  const void* packed_group, uint8_t* out, size_t p0, size_t p1, const QU8Requant& p, size_t n0,
+                  size_t n1) {
   const size_t nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
   const size_t pb = panel_bytes(ks, Cg, nr, k.kr, k.weight_bytes);
   uint8_t* out_g = out + grp * Kg;
   const uint8_t* pw = static_cast<const uint8_t*>(packed_group);
-  run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), ceil_div(Kg, nr), [&](size_t s, size_t rows, size_t panel) {
-    k.igemm(rows, std::min(nr, Kg - panel * nr), Cg, ks, indirection + s * ks, pw + panel * pb,
-            out_g + s * K + panel * nr, K, p);
-  });
+  run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), n0, std::min(n1, ceil_div(Kg, nr)),
+            [&](size_t s, size_t rows, size_t panel) {
+              k.igemm(rows, std::min(nr, Kg - panel * nr), Cg, ks, indirection + s * ks, pw + panel * pb,
+                      out_g + s * K + panel * nr, K, p);
+            });
 }
 
 void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride, const void* packed,
-                  uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p) {
+                  uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p, size_t n0, size_t n1) {
   const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
-  run_tiles(m0, m1, k.mr, Kd, ceil_div(N, nr), [&](size_t s, size_t rows, size_t panel) {
+  run_tiles(m0, m1, k.mr, Kd, n0, std::min(n1, ceil_div(N, nr)), [&](size_t s, size_t rows, size_t panel) {
     k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
            out + s * out_stride + panel * nr, out_stride, p);
   });
 }
 
-namespace {
-// Rows [0, M) in balanced tiles of at most mr, panel by panel: each panel's weights are read once
-// per row tile while they are in cache (a batch-1 layer reads each weight once).
-template <class Tile>
-void run_panels(size_t M, size_t mr, size_t p0, size_t p1, Tile tile) {
-  if (M == 0) return;
-  const size_t tiles = ceil_div(M, mr), base = M / tiles, rem = M % tiles;
-  for (size_t panel = p0; panel < p1; ++panel)
-    for (size_t i = 0, s = 0; i < tiles; ++i) {
-      const size_t rows = base + (i < rem ? 1 : 0);
-      tile(s, rows, panel);
-      s += rows;
-    }
-}
-}  // namespace
-
-void qu8_gemm_run_panels(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
-                         const void* packed, uint8_t* out, size_t out_stride, size_t p0, size_t p1,
-                         const QU8Requant& p) {
+void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
+                             const void* packed, float* out, size_t out_stride, size_t m0, size_t m1, size_t n0,
+                             size_t n1) {
   const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
-  run_panels(M, k.mr, p0, p1, [&](size_t s, size_t rows, size_t panel) {
-    k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
-           out + s * out_stride + panel * nr, out_stride, p);
-  });
-}
-
-void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t M, size_t N, size_t Kd, const uint8_t* a, size_t a_stride,
-                             const void* packed, float* out, size_t out_stride, size_t p0, size_t p1) {
-  const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
-  const uint8_t* pw = static_cast<const uint8_t*>(packed);
-  run_panels(M, k.mr, p0, p1, [&](size_t s, size_t rows, size_t panel) {
+  run_tiles(m0, m1, k.mr, Kd, n0, std::min(n1, ceil_div(N, nr)), [&](size_t s, size_t rows, size_t panel) {
     k.gemm_dequantize(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
                       out + s * out_stride + panel * nr, out_stride);
   });

@@ -3,6 +3,7 @@
 // geometry, requantization parameters). Internal to the runtime.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -49,6 +50,53 @@ float checked_multiplier(const ir::Graph& g, const ir::Node& n, double m, const 
 std::vector<float> requant_multipliers(const ir::Graph& g, const ir::Node& n);
 // Output zero point and the fused clamp ("qmin"/"qmax").
 kern::QU8Requant requant_of(const ir::Graph& g, const ir::Node& n);
+
+// How threads share the output of a GEMM-shaped step (a convolution's igemm, a dense layer):
+// `rows` rows (output pixels) in tiles of mr by `panels` panels of output channels. A thread given
+// a share of the rows reads all the weights; one given a share of the panels reads all the
+// activations. So the split follows whichever operand is larger: rows for the early layers
+// (many pixels, few weights), panels for the deep ones and batch-1 classifiers (resnet18's 7x7
+// layers stream 2.4 MB of int8 weights for 25 KB of input; split by rows, each thread streamed
+// all of them, and its 7 row tiles split 4:3 between two threads). Items are (panel, row)
+// pairs, panel-major, each panel's rows padded to whole tiles, so every thread's range starts on
+// a tile; the step's work is `work()` items in multiples of mr. One thread gets all of it.
+struct OutputGrid {
+  size_t rows = 0, mr = 1, panels = 1;
+  bool by_panels = false;
+
+  OutputGrid(size_t rows_, size_t mr_, size_t panels_, size_t activation_bytes, size_t weight_bytes)
+      : rows(rows_), mr(mr_), panels(panels_), by_panels(panels_ > 1 && weight_bytes > activation_bytes) {}
+  size_t span() const { return (rows + mr - 1) / mr * mr; }  // items per panel when by_panels
+  size_t work() const { return by_panels ? panels * span() : rows; }
+  // Calls f(m0, m1, n0, n1) for the rectangles (rows [m0, m1) by panels [n0, n1)) of items [i0, i1).
+  template <class F>
+  void split(size_t i0, size_t i1, F&& f) const {
+    if (!by_panels) {
+      f(i0, std::min(i1, rows), size_t{0}, panels);
+      return;
+    }
+    const size_t sp = span();
+    for (size_t i = i0; i < i1;) {
+      const size_t n = i / sp, m0 = i - n * sp, m1 = std::min(rows, i1 - n * sp);
+      if (m0 == 0 && m1 == rows) {  // whole panels from n on: one rectangle
+        size_t n1 = n + 1;
+        while (n1 < panels && n1 * sp + rows <= i1) ++n1;
+        f(size_t{0}, rows, n, n1);
+        i = std::min(i1, n1 * sp);
+        continue;
+      }
+      if (m0 < m1) f(m0, m1, n, n + 1);
+      i = std::min(i1, (n + 1) * sp);
+    }
+  }
+};
+
+// The grid of an indirect convolution: its input and indirection pointers are the activations.
+inline OutputGrid conv_output_grid(const kern::ConvGeometry& c, size_t mr, size_t nr, size_t element_bytes,
+                                   size_t packed_bytes) {
+  const size_t input = c.N * c.IH * c.IW * c.C * element_bytes, pointers = c.out_pixels() * c.taps() * sizeof(void*);
+  return OutputGrid(c.out_pixels(), mr, (c.Kg() + nr - 1) / nr, input + pointers, packed_bytes);
+}
 
 struct Plan::Step {
   std::string node;

@@ -432,6 +432,11 @@ class ConvTester {
     const std::vector<uint8_t> split =
         run(kern, g, in.data(), zero.data(), w, bias, mult, p, {0, P / 3 + 1, P / 3 + 2, (2 * P) / 3 + 5, P});
     for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(int(split[i]), int(got[i])) << "split run, byte " << i;
+    // Rectangles of pixels by output-channel panels (how threads split deep layers), the same bytes.
+    const size_t panels = (Kg + kern.nr - 1) / kern.nr;
+    const std::vector<uint8_t> rects = run(kern, g, in.data(), zero.data(), w, bias, mult, p, {0, P / 2 + 1, P},
+                                           {0, panels / 2, panels / 2 + 1, panels});
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(int(rects[i]), int(got[i])) << "rectangles, byte " << i;
     const QU8Kernels* scalar = q8::kern::qu8_kernels_scalar();
     if (&kern != scalar) {
       const std::vector<uint8_t> ref = run(*scalar, g, in.data(), zero.data(), w, bias, mult, p, {0, P});
@@ -454,7 +459,8 @@ class ConvTester {
  private:
   std::vector<uint8_t> run(const QU8Kernels& kern, const ConvGeometry& g, const uint8_t* in, const uint8_t* zero,
                            const std::vector<int8_t>& w, const std::vector<int32_t>& bias,
-                           const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds) const {
+                           const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds,
+                           const std::vector<size_t>& panel_bounds = {0, q8::kern::kAllPanels}) const {
     const size_t P = g.out_pixels(), taps = g.taps();
     for (size_t& b : bounds) b = std::min(b, P);
     const size_t bytes = q8::kern::qu8_conv_packed_bytes(g, kern.nr, kern.kr, kern.weight_bytes);
@@ -466,10 +472,11 @@ class ConvTester {
     std::vector<const uint8_t*> ind(P * taps);
     for (size_t grp = 0; grp < g.groups; ++grp) {
       q8::kern::qu8_conv_indirection_init(g, grp, in, zero, ind.data());
-      for (size_t i = 0; i + 1 < bounds.size(); ++i)
-        if (bounds[i] < bounds[i + 1])
-          q8::kern::qu8_conv_run(kern, g, grp, ind.data(), packed + grp * (bytes / g.groups), out.data(), bounds[i],
-                                 bounds[i + 1], p);
+      for (size_t j = 0; j + 1 < panel_bounds.size(); ++j)
+        for (size_t i = 0; i + 1 < bounds.size(); ++i)
+          if (bounds[i] < bounds[i + 1])
+            q8::kern::qu8_conv_run(kern, g, grp, ind.data(), packed + grp * (bytes / g.groups), out.data(), bounds[i],
+                                   bounds[i + 1], p, panel_bounds[j], panel_bounds[j + 1]);
     }
     return std::vector<uint8_t>(out.data(), out.data() + out.size());
   }

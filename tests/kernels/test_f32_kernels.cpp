@@ -213,9 +213,11 @@ Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const s
   return e;
 }
 
-// Runs a conv through the GEMM path (pack, indirection, f32_conv_run) in `pieces` ranges.
+// Runs a conv through the GEMM path (pack, indirection, f32_conv_run) in `pieces` pixel ranges by
+// `panel_pieces` ranges of output-channel panels.
 std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
-                            const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces) {
+                            const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces,
+                            size_t panel_pieces = 1) {
   const size_t nr = t.conv.nr, P = g.out_pixels();
   const size_t packed_floats = q8::kern::f32_conv_packed_floats(g, nr);
   std::vector<float> packed(packed_floats + kGuard, kSentinel);
@@ -224,13 +226,14 @@ std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const st
   const std::vector<float> zero(g.Cg(), 0.0f);
   std::vector<const float*> indirection(P * g.taps());
   std::vector<float> out(P * g.K + kGuard, kSentinel);
-  const std::vector<size_t> bounds = split(P, pieces);
+  const std::vector<size_t> bounds = split(P, pieces), panels = split((g.Kg() + nr - 1) / nr, panel_pieces);
   for (size_t grp = 0; grp < g.groups; ++grp) {
     q8::kern::conv_indirection_init(g, grp, in.data(), zero.data(), indirection.data());
     const float* packed_group = packed.data() + grp * (packed_floats / g.groups);
-    for (size_t i = 0; i + 1 < bounds.size(); ++i)
-      q8::kern::f32_conv_run(t.conv, g, grp, indirection.data(), packed_group, out.data(), bounds[i], bounds[i + 1], lo,
-                             hi);
+    for (size_t j = 0; j + 1 < panels.size(); ++j)
+      for (size_t i = 0; i + 1 < bounds.size(); ++i)
+        q8::kern::f32_conv_run(t.conv, g, grp, indirection.data(), packed_group, out.data(), bounds[i], bounds[i + 1],
+                               lo, hi, panels[j], panels[j + 1]);
   }
   expect_guard_intact(out, P * g.K, std::string(t.isa) + " conv");
   out.resize(P * g.K);
@@ -290,6 +293,12 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
         const auto parts = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, pieces);
         EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
             << what << ": ranges split in " << pieces << " differ from the whole range";
+      }
+      // Rectangles of pixels by output-channel panels, as threads split deep layers.
+      for (size_t panel_pieces : {2, 3}) {
+        const auto parts = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 2, panel_pieces);
+        EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
+            << what << ": rectangles of 2 pixel ranges by " << panel_pieces << " panel ranges differ";
       }
     }
   }
@@ -505,8 +514,8 @@ TEST_P(F32Kernels_, Gemm) {
             std::vector<float> out(M * out_stride + kGuard, kSentinel);
             const auto bounds = split(panels, pieces);
             for (size_t i = 0; i + 1 < bounds.size(); ++i)
-              q8::kern::f32_gemm_run_panels(*table_, M, N, Kd, a.data(), a_stride, packed.data(), out.data(),
-                                            out_stride, bounds[i], bounds[i + 1], cl.lo, cl.hi);
+              q8::kern::f32_gemm_run(*table_, N, Kd, a.data(), a_stride, packed.data(), out.data(), out_stride, 0, M,
+                                     cl.lo, cl.hi, bounds[i], bounds[i + 1]);
             expect_guard_intact(out, M * out_stride, what + " panels");
             for (size_t m = 0; m < M; ++m)
               for (size_t n = 0; n < out_stride; ++n) {

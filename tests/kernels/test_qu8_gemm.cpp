@@ -334,7 +334,7 @@ std::vector<float> run_dense(const QU8Kernels& k, const DenseCase& c, const std:
   q8_test::GuardedBuffer go(out_floats * sizeof(float));
   float* out = reinterpret_cast<float*>(go.data());
   for (size_t i = 0; i < out_floats; ++i) out[i] = fill;
-  q8::kern::qu8_gemm_dequantize_run(k, c.M, c.N, c.Kd, ga.data(), c.a_stride, packed, out, c.out_stride, p0, p1);
+  q8::kern::qu8_gemm_dequantize_run(k, c.N, c.Kd, ga.data(), c.a_stride, packed, out, c.out_stride, 0, c.M, p0, p1);
   return std::vector<float>(out, out + out_floats);
 }
 
@@ -452,12 +452,12 @@ TEST_P(QU8Gemm, GemmRunPanelsMatchesRunOverRows) {
     std::vector<uint8_t> rows(M * N, 0xEE), panels(M * N, 0xEE);
     q8::kern::qu8_gemm_run(k(), N, Kd, a.data(), Kd, packed, rows.data(), N, 0, M, rq);
     const size_t np = (N + nr() - 1) / nr(), half = np / 2;
-    q8::kern::qu8_gemm_run_panels(k(), M, N, Kd, a.data(), Kd, packed, panels.data(), N, 0, half, rq);
+    q8::kern::qu8_gemm_run(k(), N, Kd, a.data(), Kd, packed, panels.data(), N, 0, M, rq, 0, half);
     for (size_t i = 0; i < M * N; ++i)
       if (i % N >= half * nr()) {
         ASSERT_EQ(panels[i], 0xEE) << "index " << i << " is outside the panels";
       }
-    q8::kern::qu8_gemm_run_panels(k(), M, N, Kd, a.data(), Kd, packed, panels.data(), N, half, np, rq);
+    q8::kern::qu8_gemm_run(k(), N, Kd, a.data(), Kd, packed, panels.data(), N, 0, M, rq, half, np);
     ASSERT_EQ(rows, panels);
   }
 }

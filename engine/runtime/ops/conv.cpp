@@ -44,7 +44,8 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
     };
     return;
   }
-  Step& s = pb.add_step(n.name, c.out_pixels(), k->conv.mr, {x}, {y});
+  const OutputGrid grid = conv_output_grid(c, k->conv.mr, k->conv.nr, sizeof(float), pb.w.per_node[i].size());
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
   Step* sp = &s;
   pb.count_indirection(c);
   s.bind = [&A = pb.addresses(), sp, c, x, zero] {
@@ -55,12 +56,14 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
                                   reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
   };
   const size_t packed_per_group = kern::f32_conv_packed_floats(c, k->conv.nr) / c.groups;
-  s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, act](size_t p0, size_t p1) {
+  s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, act, grid](size_t i0, size_t i1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
-    for (size_t grp = 0; grp < c.groups; ++grp)
-      kern::f32_conv_run(k->conv, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
-                         act.lo, act.hi);
+    grid.split(i0, i1, [&](size_t p0, size_t p1, size_t n0, size_t n1) {
+      for (size_t grp = 0; grp < c.groups; ++grp)
+        kern::f32_conv_run(k->conv, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
+                           act.lo, act.hi, n0, n1);
+    });
   };
 }
 

@@ -70,16 +70,13 @@ void plan_gemm(Plan::Builder& pb, size_t i, const Node& n) {
     const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
     pb.define(n.outputs[0], Layout::Plain, y);
     const float* packed = pb.w.per_node[i].as<float>();
-    if (M <= k->conv.mr) {  // one row tile (a batch-1 classifier): split the panels of output channels
-      Step& s = pb.add_step(n.name, (N + k->conv.nr - 1) / k->conv.nr, 1, {a}, {y});
-      s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd, act](size_t p0, size_t p1) {
-        kern::f32_gemm_run_panels(*k, M, N, Kd, A.f32(a), Kd, packed, A.f32(y), N, p0, p1, act.lo, act.hi);
-      };
-      return;
-    }
-    Step& s = pb.add_step(n.name, M, k->conv.mr, {a}, {y});
-    s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd, act](size_t m0, size_t m1) {
-      kern::f32_gemm_run(*k, N, Kd, A.f32(a), Kd, packed, A.f32(y), N, m0, m1, act.lo, act.hi);
+    const OutputGrid grid(M, k->conv.mr, (N + k->conv.nr - 1) / k->conv.nr, M * Kd * sizeof(float),
+                          pb.w.per_node[i].size());
+    Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
+    s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, act, grid](size_t i0, size_t i1) {
+      grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {
+        kern::f32_gemm_run(*k, N, Kd, A.f32(a), Kd, packed, A.f32(y), N, m0, m1, act.lo, act.hi, n0, n1);
+      });
     };
     return;
   }

@@ -97,7 +97,8 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
     };
     return;
   }
-  Step& s = pb.add_step(n.name, c.out_pixels(), k->mr, {x}, {y});
+  const OutputGrid grid = conv_output_grid(c, k->mr, k->nr, 1, pb.w.per_node[i].size());
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
   Step* sp = &s;
   pb.count_indirection(c);
   s.bind = [&A = pb.addresses(), sp, c, x, zero] {
@@ -108,12 +109,14 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
                                       reinterpret_cast<const uint8_t**>(sp->indirection.data()) + grp * per_group);
   };
   const size_t packed_per_group = kern::qu8_conv_packed_bytes(c, k->nr, k->kr, k->weight_bytes) / c.groups;
-  s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, rq](size_t p0, size_t p1) {
+  s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, rq, grid](size_t i0, size_t i1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const uint8_t* const* ind = reinterpret_cast<const uint8_t* const*>(sp->indirection.data());
-    for (size_t grp = 0; grp < c.groups; ++grp)
-      kern::qu8_conv_run(*k, c, grp, ind + grp * per_group,
-                         static_cast<const uint8_t*>(packed) + grp * packed_per_group, A.u8(y), p0, p1, rq);
+    grid.split(i0, i1, [&](size_t p0, size_t p1, size_t n0, size_t n1) {
+      for (size_t grp = 0; grp < c.groups; ++grp)
+        kern::qu8_conv_run(*k, c, grp, ind + grp * per_group,
+                           static_cast<const uint8_t*>(packed) + grp * packed_per_group, A.u8(y), p0, p1, rq, n0, n1);
+    });
   };
 }
 

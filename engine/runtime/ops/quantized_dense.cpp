@@ -1,7 +1,7 @@
 // QuantizedDense: a uint8 [M][Kd] activation times int8 weights [N][Kd], the int8 GEMM; and
 // QuantizedDenseFloat, the same product with a float32 result (the table's gemm_dequantize). Both
-// pack their weights with the table's GEMM packing; with few rows (batch 1: one) the threads split
-// the output channels, so each reads its share of the weights, which is all the work there is.
+// pack their weights with the table's GEMM packing; threads split them by OutputGrid (at batch 1,
+// by output channels: each reads its share of the weights, which is all the work there is).
 #include "runtime/ops/ops.h"
 
 #include "kernels/qu8.h"
@@ -38,16 +38,12 @@ void plan_qdense(Plan::Builder& pb, size_t i, const Node& n) {
   pb.define(n.outputs[0], Layout::Plain, y);
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
-  if (M <= k->mr) {  // one row tile: split the panels of output channels
-    Step& s = pb.add_step(n.name, (N + k->nr - 1) / k->nr, 1, {a}, {y});
-    s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd, rq](size_t p0, size_t p1) {
-      kern::qu8_gemm_run_panels(*k, M, N, Kd, A.u8(a), Kd, packed, A.u8(y), N, p0, p1, rq);
-    };
-    return;
-  }
-  Step& s = pb.add_step(n.name, M, k->mr, {a}, {y});
-  s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd, rq](size_t m0, size_t m1) {
-    kern::qu8_gemm_run(*k, N, Kd, A.u8(a), Kd, packed, A.u8(y), N, m0, m1, rq);
+  const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, pb.w.per_node[i].size());
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
+  s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, rq, grid](size_t i0, size_t i1) {
+    grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {
+      kern::qu8_gemm_run(*k, N, Kd, A.u8(a), Kd, packed, A.u8(y), N, m0, m1, rq, n0, n1);
+    });
   };
 }
 
@@ -83,10 +79,12 @@ void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   pb.define(n.outputs[0], Layout::Plain, y);
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
-  // Split over panels of output channels: at batch 1 there is a single row.
-  Step& s = pb.add_step(n.name, (N + k->nr - 1) / k->nr, 1, {a}, {y});
-  s.fn = [&A = pb.addresses(), k, a, y, packed, M, N, Kd](size_t p0, size_t p1) {
-    kern::qu8_gemm_dequantize_run(*k, M, N, Kd, A.u8(a), Kd, packed, A.f32(y), N, p0, p1);
+  const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, pb.w.per_node[i].size());
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
+  s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, grid](size_t i0, size_t i1) {
+    grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {
+      kern::qu8_gemm_dequantize_run(*k, N, Kd, A.u8(a), Kd, packed, A.f32(y), N, m0, m1, n0, n1);
+    });
   };
 }
 

@@ -8,21 +8,37 @@
 namespace q8::kern {
 
 namespace {
-template <class T>
-void nchw_to_nhwc(size_t C, size_t HW, const T* in, T* out, size_t p0, size_t p1) {
-  for (size_t p = p0; p < p1; ++p) {
-    const T* src = in + (p / HW) * C * HW + p % HW;
-    T* dst = out + p * C;
-    for (size_t c = 0; c < C; ++c) dst[c] = src[c * HW];
+// Pixels [p0, p1) of N images of HW pixels, one image's run at a time (no division per pixel),
+// in blocks of kLayoutBlock pixels: each channel's run of a block is one contiguous read (or
+// write) and the block's other side, kLayoutBlock * C elements, stays in L1 across channels.
+constexpr size_t kLayoutBlock = 64;
+
+template <class T, bool kToNhwc>
+void change_layout(size_t C, size_t HW, const T* in, T* out, size_t p0, size_t p1) {
+  for (size_t p = p0; p < p1;) {
+    const size_t n = p / HW, s0 = p % HW, s1 = std::min(HW, s0 + (p1 - p));
+    const T* planar = kToNhwc ? in + n * C * HW : nullptr;
+    T* planar_out = kToNhwc ? nullptr : out + n * C * HW;
+    for (size_t b0 = s0; b0 < s1; b0 += kLayoutBlock) {
+      const size_t b1 = std::min(s1, b0 + kLayoutBlock);
+      for (size_t c = 0; c < C; ++c)
+        for (size_t s = b0; s < b1; ++s) {
+          if constexpr (kToNhwc)
+            out[(n * HW + s) * C + c] = planar[c * HW + s];
+          else
+            planar_out[c * HW + s] = in[(n * HW + s) * C + c];
+        }
+    }
+    p += s1 - s0;
   }
 }
 template <class T>
+void nchw_to_nhwc(size_t C, size_t HW, const T* in, T* out, size_t p0, size_t p1) {
+  change_layout<T, true>(C, HW, in, out, p0, p1);
+}
+template <class T>
 void nhwc_to_nchw(size_t C, size_t HW, const T* in, T* out, size_t p0, size_t p1) {
-  for (size_t p = p0; p < p1; ++p) {
-    const T* src = in + p * C;
-    T* dst = out + (p / HW) * C * HW + p % HW;
-    for (size_t c = 0; c < C; ++c) dst[c * HW] = src[c];
-  }
+  change_layout<T, false>(C, HW, in, out, p0, p1);
 }
 
 // Row by row over the output: each output row is [value..., a slice of one input row, value...],

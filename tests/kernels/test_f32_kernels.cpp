@@ -16,6 +16,8 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cpu_support.h"
@@ -1225,3 +1227,53 @@ TEST(F32KernelTables, Complete) {
 }
 
 }  // namespace
+
+// The layout changes between NCHW and NHWC (the plan's conversion steps), over any pixel range of
+// a batch: every element lands where the index formula says, and nothing outside the range is
+// written.
+template <class T>
+void check_layout_change(size_t N, size_t C, size_t HW, size_t p0, size_t p1) {
+  const size_t total = N * C * HW;
+  std::vector<T> nchw(total), nhwc(total);
+  for (size_t i = 0; i < total; ++i) nchw[i] = static_cast<T>(i * 7 + 1);
+  const T fill = static_cast<T>(0xEE);
+  std::vector<T> got(total, fill), back(total, fill);
+  if constexpr (std::is_same_v<T, float>) {
+    q8::kern::f32_nchw_to_nhwc(C, HW, nchw.data(), got.data(), p0, p1);
+  } else {
+    q8::kern::u8_nchw_to_nhwc(C, HW, nchw.data(), got.data(), p0, p1);
+  }
+  for (size_t n = 0; n < N; ++n)
+    for (size_t c = 0; c < C; ++c)
+      for (size_t s = 0; s < HW; ++s) {
+        const size_t p = n * HW + s;
+        const T want = p >= p0 && p < p1 ? nchw[(n * C + c) * HW + s] : fill;
+        ASSERT_EQ(got[p * C + c], want) << "to NHWC: N " << N << " C " << C << " HW " << HW << " range [" << p0 << ", "
+                                        << p1 << ") pixel " << p << " channel " << c;
+      }
+  if constexpr (std::is_same_v<T, float>) {
+    q8::kern::f32_nhwc_to_nchw(C, HW, got.data(), back.data(), p0, p1);
+  } else {
+    q8::kern::u8_nhwc_to_nchw(C, HW, got.data(), back.data(), p0, p1);
+  }
+  for (size_t n = 0; n < N; ++n)
+    for (size_t c = 0; c < C; ++c)
+      for (size_t s = 0; s < HW; ++s) {
+        const size_t p = n * HW + s, i = (n * C + c) * HW + s;
+        ASSERT_EQ(back[i], p >= p0 && p < p1 ? nchw[i] : fill)
+            << "to NCHW: N " << N << " C " << C << " HW " << HW << " pixel " << p << " channel " << c;
+      }
+}
+
+TEST(LayoutChange, EveryElementInItsPlaceOverAnyPixelRange) {
+  for (size_t N : {1, 3})
+    for (size_t C : {1, 3, 5, 64, 130})
+      for (size_t HW : {1, 7, 49, 64, 65, 200}) {
+        const size_t P = N * HW;
+        for (const auto& r : std::vector<std::pair<size_t, size_t>>{{0, P}, {0, P / 2}, {P / 3, P}, {1, P}}) {
+          if (r.first >= r.second) continue;
+          check_layout_change<float>(N, C, HW, r.first, r.second);
+          check_layout_change<uint8_t>(N, C, HW, r.first, r.second);
+        }
+      }
+}

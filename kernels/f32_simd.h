@@ -329,16 +329,52 @@ inline void pool_block(const Window<Arch>& win, size_t c, const float* init, flo
     (kMax || !last ? acc[v] : divide<Arch>(acc[v], divisor)).store_unaligned(out + c + v * W);
 }
 
+// Every channel of one list of taps: blocks of vectors, then the scalar rest.
 template <class Arch, bool kMax>
-void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
+inline void pool_channels(const Window<Arch>& win, size_t C, const float* init, float* o, bool last, float fdiv) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
+  const V vdiv(fdiv);
+  size_t c = 0;
+  for (; c + 4 * W <= C; c += 4 * W) pool_block<Arch, 4, kMax>(win, c, init, o, last, vdiv);
+  for (; c + 2 * W <= C; c += 2 * W) pool_block<Arch, 2, kMax>(win, c, init, o, last, vdiv);
+  for (; c + W <= C; c += W) pool_block<Arch, 1, kMax>(win, c, init, o, last, vdiv);
+  for (; c < C; ++c) {
+    float acc = init ? init[c] : kMax ? -__builtin_inff() : 0.0f;
+    for (size_t j = 0; j < win.count; ++j) {
+      const float x = win.in[j][c];
+      acc = kMax ? (x > acc || x != x ? x : acc) : acc + x;
+    }
+    o[c] = kMax || !last ? acc : acc / fdiv;
+  }
+}
+
+template <class Arch, bool kMax>
+void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
   const size_t C = g.C;
   Window<Arch> win;
+  // A window wholly inside the input (every output pixel but a border, for the usual pads) lists
+  // its taps as fixed offsets from its first pixel, in the walk's row-major order, so the same
+  // operations run without walking the window. Unsigned wrap-around makes a window starting above
+  // or left of the input fail the test.
+  const size_t taps = g.KH * g.KW, span_y = (g.KH - 1) * g.DH, span_x = (g.KW - 1) * g.DW;
+  size_t offset[kMaxTaps];
+  if (taps <= kMaxTaps)
+    for (size_t ky = 0; ky < g.KH; ++ky)
+      for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
+    const size_t iy = px.oy * g.SH - g.PT, ix = px.ox * g.SW - g.PL;
+    if (taps <= kMaxTaps && iy < g.IH && iy + span_y < g.IH && ix < g.IW && ix + span_x < g.IW) {
+      const float* base = in_n + (iy * g.IW + ix) * C;
+      for (size_t j = 0; j < taps; ++j) win.in[j] = base + offset[j];
+      win.count = taps;
+      const float fdiv = static_cast<float>(taps);
+      pool_channels<Arch, kMax>(win, C, nullptr, o, true, fdiv);
+      continue;
+    }
     const TapWindow tw = tap_window(g, px.oy, px.ox);
     const size_t divisor = kMax ? 1 : avgpool_divisor(g, px.oy, px.ox, tw);
     if (divisor == 0) {  // AvgPool window with nothing to count: the mean of nothing is 0
@@ -346,24 +382,10 @@ void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t 
       continue;
     }
     const float fdiv = static_cast<float>(divisor);
-    const V vdiv(fdiv);
     TapWalk at = tap_walk_begin(tw);
     for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
       next_window_list<Arch>(g, in_n, tw, at, win);
-      const float* init = first ? nullptr : o;
-      const bool last = tap_walk_done(tw, at);
-      size_t c = 0;
-      for (; c + 4 * W <= C; c += 4 * W) pool_block<Arch, 4, kMax>(win, c, init, o, last, vdiv);
-      for (; c + 2 * W <= C; c += 2 * W) pool_block<Arch, 2, kMax>(win, c, init, o, last, vdiv);
-      for (; c + W <= C; c += W) pool_block<Arch, 1, kMax>(win, c, init, o, last, vdiv);
-      for (; c < C; ++c) {
-        float acc = init ? init[c] : kMax ? -__builtin_inff() : 0.0f;
-        for (size_t j = 0; j < win.count; ++j) {
-          const float x = win.in[j][c];
-          acc = kMax ? (x > acc || x != x ? x : acc) : acc + x;
-        }
-        o[c] = kMax || !last ? acc : acc / fdiv;
-      }
+      pool_channels<Arch, kMax>(win, C, first ? nullptr : o, o, tap_walk_done(tw, at), fdiv);
     }
   }
 }

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "q8/error.h"
@@ -54,6 +55,14 @@ void Observer::observe_range(const float* x, size_t n) {
   min_ = lo;
   max_ = hi;
   seen_ = true;
+}
+
+void Observer::observe_sample(const float* x, size_t n) {
+  observe_range(x, n);
+  if (n == 0) return;
+  const auto [lo, hi] = std::minmax_element(x, x + n);
+  sample_min_.push_back(*lo);
+  sample_max_.push_back(*hi);
 }
 
 void Observer::begin_histogram() {
@@ -248,6 +257,20 @@ Range percentile_range(const Sides& h, double percentile) {
   return h.make(drop_top(h.neg, h.w, dneg), drop_top(h.pos, h.w, dpos));
 }
 
+// The extreme that all but the most extreme max(1, floor(kPercentileSampleShare · S)) of the S
+// samples stay within: that many-th plus one of the per-sample extremes `e`, counted from the
+// largest (`largest`) or from the smallest. With a single sample, that sample's own extreme.
+float sample_extreme(std::vector<float> e, bool largest) {
+  const size_t n = e.size();
+  size_t clipped = std::max<size_t>(1, size_t(std::floor(Observer::kPercentileSampleShare * double(n))));
+  clipped = std::min(clipped, n - 1);
+  if (largest)
+    std::nth_element(e.begin(), e.begin() + long(clipped), e.end(), std::greater<float>());
+  else
+    std::nth_element(e.begin(), e.begin() + long(clipped), e.end());
+  return e[clipped];
+}
+
 // One-sided tensors: the KL search over all 256 levels. Signed tensors: each side gets its own
 // cut, searched with that side's share of the 256 levels; the shares start in proportion to the
 // extremes and are re-split in proportion to the cuts until they settle (at most 4 rounds).
@@ -398,7 +421,19 @@ Range Observer::range(Method m, double percentile) const {
   const Sides h(hist_, bin_lo_, bin_width_, lo0, hi0);
   switch (m) {
     case Method::MinMax: break;
-    case Method::Percentile: return percentile_range(h, percentile);
+    case Method::Percentile: {
+      // The percentile counts values, but the values of one sample are not independent draws: a
+      // 28x28 feature map gives each image hundreds of them, so a cut at 99.99 % of the values
+      // can fall below the maxima of a fifth of the images, clipping a feature, not an outlier.
+      // The cut therefore stays outside what all but the most extreme 1 % of the samples (at
+      // least one) reach, when the samples were observed one by one.
+      Range r = percentile_range(h, percentile);
+      if (!sample_max_.empty()) {
+        r.hi = std::max(r.hi, std::min(hi0, std::max(sample_extreme(sample_max_, true), 0.f)));
+        r.lo = std::min(r.lo, std::max(lo0, std::min(sample_extreme(sample_min_, false), 0.f)));
+      }
+      return r;
+    }
     case Method::Entropy: return entropy_range(h);
     case Method::Mse: return mse_range(hist_, h);
   }

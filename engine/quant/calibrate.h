@@ -29,6 +29,11 @@ class Observer {
 
   // Pass 1: exact extremes. NaN or Inf values throw q8::Error (the caller names the tensor).
   void observe_range(const float* x, size_t n);
+  // Pass 1 for one whole calibration sample (one run of the model): observe_range, and the
+  // sample's own extremes are kept, so that Method::Percentile can tell a tail that a few samples
+  // reach (outliers) from one that many samples reach (features). Results then depend on which
+  // values came together in one sample, and still not on the order of the samples.
+  void observe_sample(const float* x, size_t n);
   // Between the passes: fixes the histogram over [min, max] seen in pass 1.
   void begin_histogram();
   // Pass 2: counts into the fixed bins.
@@ -38,15 +43,22 @@ class Observer {
   float max() const { return max_; }
   const std::vector<uint64_t>& histogram() const { return hist_; }
 
+  // Method::Percentile never clips the values of more than this share of the samples fed
+  // through observe_sample() (and at least one sample may be clipped).
+  static constexpr double kPercentileSampleShare = 0.01;
+
   // The range to quantize to, for uint8 with an asymmetric zero point; always contains 0 (so
   // that zero, e.g. padding, is exact). `percentile` is used by Method::Percentile (e.g. 99.99:
   // the range keeps 99.99 % of all values; a signed tensor loses half the rest from each tail,
-  // a one-sided one (post-ReLU, or all negative) loses it all from its one tail).
+  // a one-sided one (post-ReLU, or all negative) loses it all from its one tail). Where samples
+  // were fed through observe_sample(), each end is then widened, up to the observed extreme, to
+  // the extreme that all but max(1, floor(kPercentileSampleShare · samples)) of them stay within.
   Range range(Method m, double percentile = 99.99) const;
 
  private:
   float min_ = 0.f, max_ = 0.f;
   bool seen_ = false;
+  std::vector<float> sample_min_, sample_max_;  // per observe_sample() call
   std::vector<uint64_t> hist_;
   double bin_lo_ = 0, bin_width_ = 0;
 };

@@ -634,7 +634,7 @@ std::map<int, calib::Range> calibrate(const Graph& src, const std::vector<int>& 
         const std::vector<float>& x = outs[first_extra + t];
         try {
           if (pass == 0)
-            obs[t].observe_range(x.data(), x.size());
+            obs[t].observe_sample(x.data(), x.size());
           else
             obs[t].observe_histogram(x.data(), x.size());
         } catch (const Error& e) {

@@ -73,7 +73,14 @@ void ThreadPool::parallel_for(size_t n, size_t align, const std::function<void(s
   }
   start_cv_.notify_all();
   run_chunk(0);
-  while (pending_.load(std::memory_order_acquire) != 0) Q8_CPU_RELAX();
+  // Wait for the other chunks; past a short spin, give the core away: on a machine with more
+  // runnable threads than cores the worker may be waiting for this one.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < kSpinIterations)
+      Q8_CPU_RELAX();
+    else
+      std::this_thread::yield();
+  }
 }
 
 void ThreadPool::worker(int index) {

@@ -280,14 +280,13 @@ void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* pack
   const uint8_t* m = bias + C * 4 + taps * C;
   const qu8_neon::Requant rq(p);
   size_t offset[qu8_simd::kMaxTaps];
-  for (size_t ky = 0; ky < g.KH; ++ky)
-    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  qu8_simd::dw_tap_offsets(g, offset);
   const uint8_t* rows[qu8_simd::kMaxTaps];
   const qu8_simd::Requant<Neon> rq_tail(p);
   qu8_simd::PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     uint8_t* o = out + pix * C;
-    qu8_simd::dw_rows<Neon>(g, in, zero, px, offset, rows);
+    qu8_simd::dw_rows(g, in, zero, px, offset, rows);
     size_t c = 0;
     for (; c + 16 <= C; c += 16) dw_channels<2>(rows, taps, bias, w, m, C, c, o, rq);
     for (; c + 8 <= C; c += 8) dw_channels<1>(rows, taps, bias, w, m, C, c, o, rq);

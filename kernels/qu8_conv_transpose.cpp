@@ -28,16 +28,12 @@ ConvGeometry phase_conv(const ConvTransposeGeometry& g, size_t ph) {
   return c;
 }
 
-// The residue whose packing phase ph runs, and where that packing starts.
-size_t residue_of(const ConvTransposeGeometry& g, size_t ph) {
-  return (ph / g.SW + g.PT) % g.SH * g.SW + (ph % g.SW + g.PL) % g.SW;
-}
-size_t residue_offset(const ConvTransposeGeometry& g, size_t residue, size_t nr, size_t kr, size_t wb) {
-  ConvTransposeGeometry r = g;  // residue r's taps are those of phase r without pads
-  r.PT = r.PL = 0;
-  size_t bytes = 0;
-  for (size_t i = 0; i < residue; ++i) bytes += qu8_conv_packed_bytes(phase_conv(r, i), nr, kr, wb);
-  return bytes;
+// The phase that runs residue r's packing: the one with ((py + PT) mod SH, (px + PL) mod SW) =
+// (r / SW, r mod SW). The run and the indirection walk the phases in this order, so each phase's
+// packing follows the previous one's.
+size_t phase_of_residue(const ConvTransposeGeometry& g, size_t r) {
+  const size_t py = (r / g.SW + g.SH - g.PT % g.SH) % g.SH, px = (r % g.SW + g.SW - g.PL % g.SW) % g.SW;
+  return py * g.SW + px;
 }
 
 }  // namespace
@@ -66,7 +62,12 @@ size_t qu8_conv_transpose_phase_pixels(const ConvTransposeGeometry& g, size_t ph
 }
 
 size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes) {
-  return residue_offset(g, qu8_conv_transpose_phases(g), nr, kr, weight_bytes);
+  ConvTransposeGeometry r = g;  // residue i's taps are those of phase i without pads
+  r.PT = r.PL = 0;
+  size_t bytes = 0;
+  for (size_t i = 0; i < qu8_conv_transpose_phases(g); ++i)
+    bytes += qu8_conv_packed_bytes(phase_conv(r, i), nr, kr, weight_bytes);
+  return bytes;
 }
 
 size_t qu8_conv_transpose_indirection_size(const ConvTransposeGeometry& g) {
@@ -79,8 +80,9 @@ size_t qu8_conv_transpose_indirection_size(const ConvTransposeGeometry& g) {
 void qu8_conv_transpose_indirection_init(const ConvTransposeGeometry& g, const uint8_t* input, const uint8_t* zero,
                                          const uint8_t** indirection) {
   const uint8_t** row = indirection;
-  for (size_t grp = 0; grp < g.groups; ++grp)
-    for (size_t ph = 0; ph < qu8_conv_transpose_phases(g); ++ph) {
+  for (size_t r = 0; r < qu8_conv_transpose_phases(g); ++r)
+    for (size_t grp = 0; grp < g.groups; ++grp) {
+      const size_t ph = phase_of_residue(g, r);
       const ConvTransposePhaseAxis ay = axis_y(g, ph), ax = axis_x(g, ph);
       const bool none = ay.taps * ax.taps == 0;
       const uint8_t* in_g = input + grp * g.Cg();
@@ -114,24 +116,24 @@ void qu8_conv_transpose_run(const QU8Kernels& k, const ConvTransposeGeometry& g,
   const size_t phases = qu8_conv_transpose_phases(g);
   uint8_t* dst = phases == 1 ? out : scratch;
   const uint8_t* const* ind = indirection;
-  for (size_t grp = 0; grp < g.groups; ++grp) {
-    size_t start = 0;
-    for (size_t ph = 0; ph < phases; ++ph) {
-      const ConvGeometry c = phase_conv(g, ph);
-      const size_t pixels = c.out_pixels(),
-                   group_bytes = qu8_conv_packed_bytes(c, k.nr, k.kr, k.weight_bytes) / g.groups;
-      const size_t b = std::max(p0, start), e = std::min(p1, start + pixels);
-      const uint8_t* pk =
-          static_cast<const uint8_t*>(packed) + residue_offset(g, residue_of(g, ph), k.nr, k.kr, k.weight_bytes);
-      if (b < e) qu8_conv_run(k, c, grp, ind, pk + grp * group_bytes, dst + start * g.K, b - start, e - start, p);
-      ind += pixels * c.taps();
-      start += pixels;
-    }
+  const uint8_t* pk = static_cast<const uint8_t*>(packed);
+  size_t start = 0;
+  for (size_t r = 0; r < phases; ++r) {
+    const ConvGeometry c = phase_conv(g, phase_of_residue(g, r));
+    const size_t pixels = c.out_pixels(), bytes = qu8_conv_packed_bytes(c, k.nr, k.kr, k.weight_bytes);
+    const size_t b = std::max(p0, start), e = std::min(p1, start + pixels);
+    for (size_t grp = 0; grp < g.groups && b < e; ++grp)
+      qu8_conv_run(k, c, grp, ind + grp * pixels * c.taps(), pk + grp * (bytes / g.groups), dst + start * g.K,
+                   b - start, e - start, p);
+    ind += g.groups * pixels * c.taps();
+    pk += bytes;
+    start += pixels;
   }
   if (phases == 1) return;
   // Each phase's rows go to their NHWC places: output pixel (n, py + jy*SH, px + jx*SW).
-  size_t start = 0;
-  for (size_t ph = 0; ph < phases; ++ph) {
+  start = 0;
+  for (size_t r = 0; r < phases; ++r) {
+    const size_t ph = phase_of_residue(g, r);
     const ConvTransposePhaseAxis ay = axis_y(g, ph), ax = axis_x(g, ph);
     const size_t pixels = g.N * ay.out * ax.out;
     for (size_t v = std::max(p0, start); v < std::min(p1, start + pixels); ++v) {

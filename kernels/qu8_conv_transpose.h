@@ -17,10 +17,11 @@
 // fixes the taps and depends on neither the pads nor the input size (auto_pad and output_shape
 // make the pads depend on it): phase (py, px) runs residue ((py + PT) mod SH, (px + PL) mod SW).
 //
-// The output pixels are numbered phase by phase (phase-major, then image, row, column of the
-// phase): the igemm writes pixel v of that order at row v of a scratch tensor [pixels][K], and
-// the run copies its rows to their NHWC places. A geometry with one phase (SH = SW = 1) writes
-// the output directly.
+// The output pixels are numbered phase by phase, the phases in the order of the residues they run
+// (so each phase's packing follows the previous one's), then image, row, column of the phase: the
+// igemm writes pixel v of that order at row v of a scratch tensor [pixels][K], and the run copies
+// its rows to their NHWC places. A geometry with one phase (SH = SW = 1) writes the output
+// directly.
 #pragma once
 
 #include <cstddef>
@@ -51,14 +52,14 @@ size_t qu8_conv_transpose_packed_bytes(const ConvTransposeGeometry& g, size_t nr
 void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
                              const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
 
-// Indirection: for each group, for each phase, [phase pixel][phase tap] pointers into `input`
-// (already offset to the group's channels) or to `zero` (a row of C bytes equal to z_a, readable
-// kQu8MaxKr - 1 bytes further).
+// Indirection: for each phase (in the order above), for each group, [phase pixel][phase tap]
+// pointers into `input` (already offset to the group's channels) or to `zero` (a row of C bytes
+// equal to z_a, readable kQu8MaxKr - 1 bytes further).
 size_t qu8_conv_transpose_indirection_size(const ConvTransposeGeometry& g);  // pointers
 void qu8_conv_transpose_indirection_init(const ConvTransposeGeometry& g, const uint8_t* input, const uint8_t* zero,
                                          const uint8_t** indirection);
 
-// Output pixels [p0, p1) of the phase-major order, all groups. With more than one phase, the
+// Output pixels [p0, p1) of the order above, all groups. With more than one phase, the
 // igemm writes rows [p0, p1) of `scratch` (N*OH*OW rows of K bytes; the kernels write output
 // channels only, so it needs no slack) and the run then copies those rows to `out` (NHWC); with
 // one phase, scratch is unused (may be null) and the igemm writes `out`. Ranges that do not

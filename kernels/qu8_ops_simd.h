@@ -199,8 +199,15 @@ inline void dw_pixel_long(const ConvGeometry& g, const uint8_t* in_n, const uint
   if (c < C) dw_long_block<T, true>(g, in_n, zero, tw, bias0, w, m, o, rq, c, C - c);
 }
 
-// Rows of the taps of output pixel `px` (all taps; `zero` for those outside the input).
-template <class T>
+// offset[t]: tap t's distance from tap 0 in bytes, for windows wholly inside the input (g.taps()
+// entries).
+inline void dw_tap_offsets(const ConvGeometry& g, size_t* offset) {
+  for (size_t ky = 0; ky < g.KH; ++ky)
+    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * g.C;
+}
+
+// Rows of the taps of output pixel `px` into rows[0, g.taps()) (all taps; `zero` for those
+// outside the input; offset from dw_tap_offsets).
 inline void dw_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
                     const size_t* offset, const uint8_t** rows) {
   const size_t taps = g.taps();
@@ -263,14 +270,13 @@ void dwconv_tiled(const ConvGeometry& g, const uint8_t* in, const void* packed, 
   const uint8_t* m = bias + C * 4 + KT * C;
   const Requant<T> rq(p);
   size_t offset[KT];
-  for (size_t ky = 0; ky < g.KH; ++ky)
-    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  dw_tap_offsets(g, offset);
   const uint8_t* rows[kTile * KT];
   alignas(64) int32_t wbuf[KT * 4 * W];
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; p += kTile) {
     const size_t np = p1 - p < kTile ? p1 - p : kTile;
-    for (size_t i = 0; i < np; ++i, px.next()) dw_rows<T>(g, in, zero, px, offset, rows + i * KT);
+    for (size_t i = 0; i < np; ++i, px.next()) dw_rows(g, in, zero, px, offset, rows + i * KT);
     uint8_t* o = out + p * C;
     size_t c = 0;
     for (; c + 4 * W <= C; c += 4 * W) {
@@ -310,11 +316,8 @@ void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed
   const uint8_t* bias0 = m + C * 4;  // the unfolded bias
   const Requant<T> rq(p);
   const uint8_t* rows[kMaxTaps];
-  // Offsets of the taps from the window's first pixel, for windows wholly inside the input.
   size_t offset[kMaxTaps];
-  if (taps <= kMaxTaps)
-    for (size_t ky = 0; ky < g.KH; ++ky)
-      for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  if (taps <= kMaxTaps) dw_tap_offsets(g, offset);
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     uint8_t* o = out + pix * C;
@@ -322,7 +325,7 @@ void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed
       dw_pixel_long<T>(g, in + px.n * g.IH * g.IW * C, zero, tap_window(g, px.oy, px.ox), bias0, w, m, o, rq);
       continue;
     }
-    dw_rows<T>(g, in, zero, px, offset, rows);
+    dw_rows(g, in, zero, px, offset, rows);
     dw_pixel<T, 0>(rows, taps, bias, w, m, C, o, rq);
   }
 }

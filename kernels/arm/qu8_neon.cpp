@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "kernels/arm/qu8_neon_internal.h"
+#include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_ops_simd.h"
 
 namespace q8::kern {
@@ -103,9 +104,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 }
 
 template <class Out>
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
-template <class Out>
-TileFn<Out> select(size_t mr) {
+TileFn<Out> select(size_t mr, size_t /*nc: each tile takes any nc <= kNR*/) {
   switch (mr) {
     case 1: return &tile<1, Out>;
     case 2: return &tile<2, Out>;
@@ -120,21 +119,17 @@ TileFn<Out> select(size_t mr) {
 
 void qu8_igemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select<uint8_t>(mr)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, uint8_t* c,
                           size_t c_stride, const QU8Requant& p) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<uint8_t>(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
 void qu8_gemm_dequantize_8x8c4__neon(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                      float* c, size_t c_stride) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<float>(mr)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
+  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 // Traits for kernels/qu8_ops_simd.h. Tails shorter than a vector go through small stack
@@ -285,14 +280,13 @@ void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* pack
   const uint8_t* m = bias + C * 4 + taps * C;
   const qu8_neon::Requant rq(p);
   size_t offset[qu8_simd::kMaxTaps];
-  for (size_t ky = 0; ky < g.KH; ++ky)
-    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  qu8_simd::dw_tap_offsets(g, offset);
   const uint8_t* rows[qu8_simd::kMaxTaps];
   const qu8_simd::Requant<Neon> rq_tail(p);
   qu8_simd::PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     uint8_t* o = out + pix * C;
-    qu8_simd::dw_rows<Neon>(g, in, zero, px, offset, rows);
+    qu8_simd::dw_rows(g, in, zero, px, offset, rows);
     size_t c = 0;
     for (; c + 16 <= C; c += 16) dw_channels<2>(rows, taps, bias, w, m, C, c, o, rq);
     for (; c + 8 <= C; c += 8) dw_channels<1>(rows, taps, bias, w, m, C, c, o, rq);

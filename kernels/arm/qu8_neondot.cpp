@@ -31,6 +31,7 @@
 #include <cstring>
 
 #include "kernels/arm/qu8_neon_internal.h"
+#include "kernels/qu8_gemm_rows.h"
 
 namespace q8::kern {
 namespace {
@@ -120,9 +121,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 }
 
 template <class Out>
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
-template <class Out>
-TileFn<Out> select(size_t mr) {
+TileFn<Out> select(size_t mr, size_t /*nc: each tile takes any nc <= kNR*/) {
   switch (mr) {
     case 1: return &tile<1, Out>;
     case 2: return &tile<2, Out>;
@@ -137,21 +136,17 @@ TileFn<Out> select(size_t mr) {
 
 void qu8_igemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select<uint8_t>(mr)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x8c4__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                              uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<uint8_t>(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
 void qu8_gemm_dequantize_8x8c4__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                         const void* w, float* c, size_t c_stride) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<float>(mr)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
+  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.

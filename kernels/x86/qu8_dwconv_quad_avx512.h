@@ -217,20 +217,13 @@ inline void block(const L& lanes, const uint8_t* const* rows, size_t S, size_t q
   }
 }
 
-// Rows of every tap of output pixel px into rows[0, S) in the quads' order (qu8_dw_quad_tap):
-// `zero` for taps outside the input, the last tap's row for bytes that hold no tap (weight 0).
+// Rows of every tap of output pixel px (qu8_simd::dw_rows) into rows[0, S) in the quads' order
+// (qu8_dw_quad_tap): the last tap's row for bytes that hold no tap (weight 0).
 inline void pixel_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
                        const size_t* offset, const size_t* slot_tap, size_t S, const uint8_t** rows) {
   const size_t taps = g.taps();
-  const uint8_t* in_n = in + px.n * g.IH * g.IW * g.C;
-  const TapWindow tw = tap_window(g, px.oy, px.ox);
   const uint8_t* r[kMaxTaps + 1];
-  if (tap_window_count(tw) == taps) {  // the whole window is inside: tap 0 is (ky0, kx0) = (0, 0)
-    const uint8_t* base = in_n + (tw.iy0 * g.IW + tw.ix0) * g.C;
-    for (size_t t = 0; t < taps; ++t) r[t] = base + offset[t];
-  } else {
-    qu8_simd::all_tap_rows(g, in_n, zero, tw, r);
-  }
+  qu8_simd::dw_rows(g, in, zero, px, offset, r);
   r[taps] = r[taps - 1];
   for (size_t j = 0; j < S; ++j) rows[j] = r[slot_tap[j]];
 }
@@ -445,13 +438,12 @@ void run_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, uin
 template <class D, size_t QUADS>
 void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out, size_t p0,
          size_t p1, const QU8Requant& p) {
-  const size_t C = g.C, taps = g.taps(), quads = QUADS ? QUADS : (taps + 3) / 4;
+  const size_t taps = g.taps(), quads = QUADS ? QUADS : (taps + 3) / 4;
   const uint8_t* sec = static_cast<const uint8_t*>(packed) + qu8_dw_quad_section(g);
   const size_t block_bytes = qu8_dw_quad_block_bytes(g);
   const Requant rq(p);
   size_t offset[kMaxTaps], slot_tap[kQu8DwBlockMaxTaps];
-  for (size_t ky = 0; ky < g.KH; ++ky)
-    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  qu8_simd::dw_tap_offsets(g, offset);
   for (size_t u = 0; u < quads; ++u)
     for (size_t k = 0; k < 4; ++k) slot_tap[4 * u + k] = qu8_dw_quad_tap(g, u, k);
   if (QUADS == 3 && g.KH == 3 && g.KW == 3 && g.DW == 1) {

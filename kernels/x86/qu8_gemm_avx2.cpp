@@ -27,6 +27,7 @@
 //
 // bench/bench_qu8_gemm.cpp measures this core's exact ceiling: about 83 GMAC/s for a loop of
 // independent vpmaddwd + vpaddd (8 MACs per uop).
+#include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX2__)
@@ -114,8 +115,6 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-template <class Out>
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
 template <int R, class Out>
 constexpr TileFn<Out> pick(size_t nc) {
   return nc > 8 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
@@ -139,16 +138,12 @@ void qu8_igemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const ui
 
 void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
 void qu8_gemm_dequantize_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                       float* c, size_t c_stride) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<float>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
+  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

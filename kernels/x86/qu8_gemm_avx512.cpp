@@ -5,6 +5,7 @@
 // activation bytes of a row become (a0 a1 a2 a3) x 8 in int16, and each vpmaddwd yields, per
 // output channel, two int32 partial sums (channels 0-1 and 2-3). The partials are folded into
 // one sum per channel when the tile ends.
+#include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
@@ -79,9 +80,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 }
 
 template <class Out>
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
-template <class Out>
-TileFn<Out> select(size_t mr) {
+TileFn<Out> select(size_t mr, size_t /*nc: each tile takes any nc <= kNR*/) {
   switch (mr) {
     case 1: return &tile<1, Out>;
     case 2: return &tile<2, Out>;
@@ -98,21 +97,17 @@ TileFn<Out> select(size_t mr) {
 
 void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select<uint8_t>(mr)(nc, kc, ks, a, w, c, c_stride, p);
+  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                              uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<uint8_t>(mr)(nc, kc, 1, rows, w, c, c_stride, p);
+  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
 void qu8_gemm_dequantize_8x16c4__avx512(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                         const void* w, float* c, size_t c_stride) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<float>(mr)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
+  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

@@ -5,6 +5,7 @@
 // accumulators cover its latency (with one or two rows, more sets of them: see tile()). Tiles of fewer rows (the driver
 // balances tiles, e.g. 7 x 7 rows for M = 49) and of at most 16 channels run specialised code without dead
 // rows/columns.
+#include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
@@ -16,7 +17,6 @@
 #endif
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -128,8 +128,6 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-template <class Out>
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
 template <int R, class Out>
 constexpr TileFn<Out> pick(size_t nc) {
   return nc > 16 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
@@ -157,20 +155,13 @@ void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, co
 
 void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                  uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
-// Any row count, kMR rows at a time: the amx table (mr = 16) uses it too.
+// The amx table (mr = 16) uses it too: gemm_rows takes any row count, kMR rows at a time.
 void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                             const void* w, float* c, size_t c_stride) {
-  for (size_t i0 = 0; i0 < mr; i0 += kMR) {
-    const size_t rows_here = std::min(kMR, mr - i0);
-    const uint8_t* rows[kMR];
-    for (size_t i = 0; i < rows_here; ++i) rows[i] = a + (i0 + i) * a_stride;
-    select<float>(rows_here, nc)(nc, kc, 1, rows, w, c + i0 * c_stride, c_stride, QU8Requant{});
-  }
+  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

@@ -10,6 +10,7 @@
 // of a block holds the 4 consecutive input channels of output channel n, the layout vpdpbusd
 // reads. Tiles of fewer rows (the driver balances tiles) and of at most 8 channels run
 // specialised code without dead rows or columns.
+#include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
 
 #if defined(__AVX2__) && defined(__AVXVNNI__)
@@ -109,8 +110,6 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-template <class Out>
-using TileFn = void (*)(size_t, size_t, size_t, const uint8_t* const*, const void*, Out*, size_t, const QU8Requant&);
 template <int R, class Out>
 constexpr TileFn<Out> pick(size_t nc) {
   return nc > 8 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
@@ -137,16 +136,12 @@ void qu8_igemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, size_t ks, const
 
 void qu8_gemm_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<uint8_t>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, p);
+  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
 void qu8_gemm_dequantize_6x16c4__avxvnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                          const void* w, float* c, size_t c_stride) {
-  const uint8_t* rows[kMR];
-  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  select<float>(mr, nc)(nc, kc, 1, rows, w, c, c_stride, QU8Requant{});
+  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

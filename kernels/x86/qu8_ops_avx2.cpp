@@ -247,21 +247,6 @@ inline void tail(const uint8_t* const* rows, size_t pairs, const uint8_t* blk, s
   std::memcpy(o + c, res, nc);
 }
 
-// Rows of every tap of output pixel px into rows[0, 2 * pairs): `zero` for taps outside the
-// input; an odd count repeats the last row (its pair weight is 0).
-inline void pixel_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
-                       const size_t* offset, size_t taps, const uint8_t** rows) {
-  const uint8_t* in_n = in + px.n * g.IH * g.IW * g.C;
-  const TapWindow tw = tap_window(g, px.oy, px.ox);
-  if (tap_window_count(tw) == taps) {  // the whole window is inside: tap 0 is (ky0, kx0) = (0, 0)
-    const uint8_t* base = in_n + (tw.iy0 * g.IW + tw.ix0) * g.C;
-    for (size_t t = 0; t < taps; ++t) rows[t] = base + offset[t];
-  } else {
-    qu8_simd::all_tap_rows(g, in_n, zero, tw, rows);
-  }
-  if (taps % 2) rows[taps] = rows[taps - 1];
-}
-
 constexpr size_t kTile = 16;        // output pixels whose rows are gathered at once
 constexpr size_t kGroup = 4;        // output pixels per 16-channel step (8 int32 accumulators)
 constexpr size_t kNibbleGroup = 2;  // output pixels per 32-channel step (8 int16 sums)
@@ -276,13 +261,18 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
   const Requant<Avx2> rq(p);
   size_t offset[kMaxTaps];
-  for (size_t ky = 0; ky < g.KH; ++ky)
-    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  qu8_simd::dw_tap_offsets(g, offset);
   const uint8_t* rows[kTile * (kMaxTaps + 1)];
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t first = p0; first < p1; first += kTile) {
     const size_t np = p1 - first < kTile ? p1 - first : kTile;
-    for (size_t i = 0; i < np; ++i, px.next()) pixel_rows(g, in, zero, px, offset, taps, rows + i * stride);
+    // Pixel i's rows at rows[i * stride, + 2 * pairs): an odd tap count repeats the last row (its
+    // pair weight is 0).
+    for (size_t i = 0; i < np; ++i, px.next()) {
+      const uint8_t** r = rows + i * stride;
+      qu8_simd::dw_rows(g, in, zero, px, offset, r);
+      if (taps % 2) r[taps] = r[taps - 1];
+    }
     uint8_t* o = out + first * C;
     size_t c = 0;
     for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock) {

@@ -264,11 +264,17 @@ int cmd_quantize(int argc, char** argv) {
   for (const auto& r : int8.describe(1)) {
     if (r.op == "QuantizeLinear" || r.op == "DequantizeLinear") continue;
     ++total;
-    if (r.int8)
+    if (r.int8) {
       ++quantized;
-    else
-      fp32_nodes.push_back(q8::printable(r.name) + " (" + r.op +
-                           (r.kernel.find("fallback") != std::string::npos ? ", fallback" : "") + ")");
+      continue;
+    }
+    // "NAME (OP, fallback: why)", with the reason describe() gives after "(fp32 fallback): ", if any.
+    const std::string marker = "(fp32 fallback): ";
+    const size_t why = r.kernel.find(marker);
+    const std::string reason = why == std::string::npos ? "" : ": " + r.kernel.substr(why + marker.size());
+    fp32_nodes.push_back(q8::printable(r.name) + " (" + r.op +
+                         (r.kernel.find("fallback") != std::string::npos ? ", fallback" : "") + q8::printable(reason) +
+                         ")");
   }
   std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", q8::printable(a.get("output", "")).c_str(),
               quantized, total, a.get("method", "percentile").c_str());

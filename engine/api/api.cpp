@@ -100,7 +100,7 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
       const auto v = n.attr_ints(key);
       for (size_t i = 0; i < v.size(); ++i) p << (i ? "," : "") << v[i];
     };
-    const bool conv = n.op == ir::Op::Conv || n.op == ir::Op::QuantizedConv;
+    const bool conv = n.op == ir::Op::Conv || n.op == ir::Op::QuantizedConv || n.op == ir::Op::QuantizedConvFloat;
     if (conv) {
       const auto& w = g.values[n.inputs[1]].constant->dims;
       p << "out=" << w[0] << " k=" << w[2] << "," << w[3];
@@ -132,7 +132,11 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     const ir::OpTraits& t = ir::op_traits(n.op);
     const bool computes = t.int8 == ir::Int8Role::Weighted || t.int8 == ir::Int8Role::Requantizing ||
                           t.int8 == ir::Int8Role::TableLookup || (t.int8 == ir::Int8Role::PassThrough && !t.view);
-    if (quantized_model && computes && out.dtype == ir::DType::Float32) r.kernel += " (fp32 fallback)";
+    // The lowering names why where it knows (a Conv whose float result int8 cannot produce).
+    if (quantized_model && computes && out.dtype == ir::DType::Float32) {
+      r.kernel += " (fp32 fallback)";
+      if (n.has_attr("fp32_reason")) r.kernel += ": " + n.attr_string("fp32_reason", "");
+    }
     const bool u8_in =
         !n.inputs.empty() && n.inputs[0] != ir::kNoValue && g.values[n.inputs[0]].dtype == ir::DType::Uint8;
     r.int8 = t.int8 == ir::Int8Role::Integer || (t.int8 != ir::Int8Role::Dequantize && u8_in);

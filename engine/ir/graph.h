@@ -143,9 +143,13 @@ enum class Op : uint16_t {
   QLinearConcat,       // Y_scale, Y_zero_point, then X, X_scale, X_zero_point per input; "axis"
   QLinearMul,          // A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale, C_zero_point
   QLinearAveragePool,  // X, x_scale, x_zero_point, y_scale, y_zero_point; AveragePool's attrs
+  // A 1x1, stride-1, unpadded, ungrouped QuantizedConv whose result is float32 (the output Conv of
+  // a UNet or a detection head): inputs x (uint8), w [K][C][1][1] int8, bias [K] int32 (optional,
+  // in the accumulator's scale); Conv's attrs and "w_scale" (K). A GEMM over the NHWC pixels.
+  QuantizedConvFloat,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QLinearAveragePool) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedConvFloat) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 

@@ -88,6 +88,7 @@ constexpr OpTraits kTraits[] = {
     {Op::QLinearMul, "QLinearMul", 7, 8, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false, nullptr},
     {Op::QLinearAveragePool, "QLinearAveragePool", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
      nullptr},
+    {Op::QuantizedConvFloat, "QuantizedConvFloat", 2, 3, D::Dequantize, s::conv, R::Integer, false, false, nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

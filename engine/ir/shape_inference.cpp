@@ -336,7 +336,7 @@ Shape conv(ShapeContext& c) {
   Graph& g = c.g;
   Node& n = c.n;
   c.rank_is(0, 4);
-  const bool q = n.op == Op::QuantizedConv;
+  const bool q = n.op == Op::QuantizedConv || n.op == Op::QuantizedConvFloat;
   const ConstTensor* w = c.constant(1);
   if (!w) c.fail("weights must be a constant initializer");
   if (w->dtype != (q ? DType::Int8 : DType::Float32)) c.fail(q ? "weights must be int8" : "weights must be float32");

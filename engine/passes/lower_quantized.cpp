@@ -268,8 +268,9 @@ class Lowering {
   bool lower_qdq_weighted(Node& n, const QdqEdges& e);
   bool qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, const std::vector<float>& s_w, float s_in,
                 ConstTensorPtr& bias) const;
-  // n becomes `op` (QuantizedConv or QuantizedConvTranspose), keeping its geometry attributes;
-  // s_w: one scale per output channel.
+  // n becomes `op` (QuantizedConv, QuantizedConvTranspose or QuantizedConvFloat), keeping its
+  // geometry attributes; s_w: one scale per output channel. A QuantizedConvFloat's y is float32
+  // (`out`, qmin and qmax unused).
   void make_conv(Node& n, Op op, int x, QParams in, QParams out, const std::vector<int8_t>& w, const Shape& wdims,
                  const std::vector<float>& s_w, ConstTensorPtr bias, int y, int64_t qmin, int64_t qmax);
   // With float_out, a QuantizedDenseFloat (y float32; `out`, qmin and qmax unused).
@@ -286,13 +287,16 @@ void Lowering::make_conv(Node& n, Op op, int x, QParams in, QParams out, const s
   for (const char* k :
        {"strides", "pads", "dilations", "group", "kernel_shape", "auto_pad", "output_padding", "output_shape"})
     if (n.has_attr(k)) attrs[k] = n.attrs.at(k);
+  const bool float_out = op == Op::QuantizedConvFloat;
   attrs["w_scale"] = floats_attr(s_w);
-  attrs["qmin"] = int_attr(qmin);
-  attrs["qmax"] = int_attr(qmax);
+  if (!float_out) {
+    attrs["qmin"] = int_attr(qmin);
+    attrs["qmax"] = int_attr(qmax);
+  }
   const int wv = add_const(n.name + "/weight_int8", int8_tensor(wdims, w));
   const int bv = bias ? add_const(n.name + "/bias_int32", bias) : kNoValue;
   set_qparams(n, x, in);
-  set_qparams(n, y, out);
+  if (!float_out) set_qparams(n, y, out);
   n.op = op;
   n.inputs = {x, wv, bv};
   n.outputs = {y};
@@ -317,6 +321,29 @@ void Lowering::make_dense(Node& n, int a, QParams in, QParams out, std::vector<i
   n.inputs = {a, wv, bv};
   n.outputs = {y};
   n.attrs = std::move(attrs);
+}
+
+// Why the float-result GEMM (QuantizedConvFloat: NHWC pixels times [K][C] weights) cannot run Conv
+// n with weights `wdims`, or "" when it can: a 1x1 kernel, stride 1, no padding, one group (a
+// dilation does nothing to a 1x1 kernel; auto_pad adds no padding at 1x1 stride 1).
+static std::string float_result_conv_refusal(const Node& n, const Shape& wdims) {
+  std::vector<std::string> not_;
+  if (wdims[2] != 1 || wdims[3] != 1) not_.push_back(std::to_string(wdims[2]) + "x" + std::to_string(wdims[3]));
+  for (int64_t s : n.attr_ints("strides"))
+    if (s != 1) {
+      not_.push_back("strided");
+      break;
+    }
+  for (int64_t p : n.attr_ints("pads"))
+    if (p != 0) {
+      not_.push_back("padded");
+      break;
+    }
+  if (n.attr_int("group", 1) != 1) not_.push_back("grouped");
+  if (not_.empty()) return "";
+  std::string what;
+  for (const std::string& w : not_) what += (what.empty() ? "" : ", ") + w;
+  return "a " + what + " Conv with a float result; int8 takes 1x1, stride-1, unpadded, ungrouped ones";
 }
 
 // Transposes weights stored [K][N] (per-channel along axis 1) into [N][K].
@@ -463,6 +490,7 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::Silu:
     case Op::QuantizedDenseFloat:
     case Op::QuantizedConvTranspose:
+    case Op::QuantizedConvFloat:
     case Op::Gelu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
     case Op::QLinearConcat:
     case Op::QLinearMul:
@@ -512,9 +540,10 @@ bool Lowering::lower_qdq(size_t i) {
   }
   QdqEdges e;
   if (!match_qdq(n, weighted || binary || lookup, e)) {
-    // A Gemm or MatMul whose result stays float (the classifier ending a network) still
-    // multiplies in int8: dequantizing its int32 sums is exact in the accumulator's scale.
-    if (!weighted || n.op == Op::Conv || n.op == Op::ConvTranspose) return false;
+    // A Gemm, MatMul or 1x1 Conv whose result stays float (the classifier ending a network, the
+    // output Conv of a UNet or detection head) still multiplies in int8: dequantizing its int32
+    // sums is exact in the accumulator's scale.
+    if (!weighted || n.op == Op::ConvTranspose) return false;
     const int dqa = dq_activation(n.inputs[0]);
     if (dqa < 0) return false;
     e.in = qparams(g_.nodes[dqa], 1, 2, "x");
@@ -656,6 +685,17 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
   if (n.op == Op::Gemm && n.attr_int("transA", 0) != 0) return false;
   const bool spatial = n.op == Op::Conv || n.op == Op::ConvTranspose;
   if (spatial && wt->dims.size() != 4) return false;
+  if (n.op == Op::Conv && e.float_out) {
+    // Said by `q8 info` and `q8 quantize` for the Conv that stays fp32.
+    const std::string why = float_result_conv_refusal(n, wt->dims);
+    if (!why.empty()) {
+      Attribute a;
+      a.kind = Attribute::Kind::String;
+      a.s = why;
+      n.attrs["fp32_reason"] = a;
+      return false;
+    }
+  }
   if (n.op == Op::ConvTranspose && !conv_transpose_int8_strides(n)) return false;
   if (!spatial && wt->dims.size() != 2) return false;
   // The output channel's axis: ConvTranspose's weights are [C][K/group][KH][KW].
@@ -679,7 +719,7 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
   if (n.op == Op::ConvTranspose) {
     make_conv(n, Op::QuantizedConvTranspose, e.x, e.in, e.out, w, wt->dims, s_w, bias, e.y, e.qmin, e.qmax);
   } else if (n.op == Op::Conv) {
-    make_conv(n, Op::QuantizedConv, e.x, e.in, e.out, w, wt->dims,
+    make_conv(n, e.float_out ? Op::QuantizedConvFloat : Op::QuantizedConv, e.x, e.in, e.out, w, wt->dims,
               s_w.size() == 1 ? std::vector<float>(wt->dims[0], s_w[0]) : s_w, bias, e.y, e.qmin, e.qmax);
   } else {
     const int64_t K = tb ? wt->dims[1] : wt->dims[0], N = tb ? wt->dims[0] : wt->dims[1];

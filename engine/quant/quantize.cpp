@@ -145,7 +145,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::Gelu:
     case Op::QLinearConcat:
     case Op::QLinearMul:
-    case Op::QLinearAveragePool: return false;  // not weighted ops
+    case Op::QLinearAveragePool:
+    case Op::QuantizedConvFloat: return false;  // not weighted ops
   }
   return false;
 }

@@ -802,7 +802,8 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::Gelu:
       case ir::Op::QLinearConcat:
       case ir::Op::QLinearMul:
-      case ir::Op::QLinearAveragePool: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::QLinearAveragePool:
+      case ir::Op::QuantizedConvFloat: node_fail(n, "expects 1 output, got " + std::to_string(nout));
       case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
       case ir::Op::Sigmoid:
       case ir::Op::Tanh:
@@ -1021,7 +1022,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::QuantizedConvTranspose:
     case ir::Op::Gelu:
     case ir::Op::QLinearConcat:
-    case ir::Op::QLinearMul: break;
+    case ir::Op::QLinearMul:
+    case ir::Op::QuantizedConvFloat: break;
     case ir::Op::QLinearAveragePool:
       check_conv_pool(n);
       flag01("channels_last");
@@ -1275,7 +1277,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::Gelu:
       case ir::Op::QLinearConcat:
       case ir::Op::QLinearMul:
-      case ir::Op::QLinearAveragePool: break;
+      case ir::Op::QLinearAveragePool:
+      case ir::Op::QuantizedConvFloat: break;
     }
   }
 }

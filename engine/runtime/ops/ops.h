@@ -72,4 +72,7 @@ extern const OpRuntime kNotPlannedRuntime;           // registry.cpp: ops rewrit
 // conv_transpose.cpp
 extern const OpRuntime kQuantizedConvTransposeRuntime;
 
+// quantized_conv_float.cpp
+extern const OpRuntime kQuantizedConvFloatRuntime;
+
 }  // namespace q8::rt

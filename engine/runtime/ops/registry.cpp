@@ -83,6 +83,7 @@ constexpr Row kRows[] = {
     {Op::QLinearConcat, &kNotPlannedRuntime},       // rewritten as DequantizeLinear -> Concat -> QuantizeLinear
     {Op::QLinearMul, &kNotPlannedRuntime},          // ... -> Mul -> ...
     {Op::QLinearAveragePool, &kNotPlannedRuntime},  // ... -> AveragePool -> ...
+    {Op::QuantizedConvFloat, &kQuantizedConvFloatRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

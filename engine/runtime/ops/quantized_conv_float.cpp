@@ -1,0 +1,69 @@
+// QuantizedConvFloat: a 1x1, stride-1, unpadded, ungrouped convolution on uint8 activations with a
+// float32 result (the output Conv of a UNet or a detection head). In NHWC it is the GEMM
+// [pixels][C] x [C][K]: the table's gemm_dequantize over the pixels, the weights packed with the
+// table's GEMM packing and the dequantization scales s_a * s_w[k] as multipliers, so
+//   y[p][k] = (float)(bias'[k] + sum_c a[p][c] * w[k][c]) * (s_a * s_w[k]),
+//   bias'[k] = bias[k] - z_a * sum_c w[k][c]   (qu8_gemm_pack folds the zero point)
+// which is the exact int32 sum of (a - z_a) * w + bias, dequantized once. The result is defined in
+// NHWC; the plan converts it to NCHW where the model's output (or an fp32 reader) wants that.
+#include "kernels/qu8.h"
+#include "runtime/ops/ops.h"
+
+namespace q8::rt {
+
+using ir::ConstTensor;
+using ir::Graph;
+using ir::Node;
+
+namespace {
+
+void check_geometry(const Graph& g, const Node& n) {
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  if (c.KH != 1 || c.KW != 1 || c.SH != 1 || c.SW != 1 || c.PT != 0 || c.PL != 0 || c.PB != 0 || c.PR != 0 ||
+      c.groups != 1)
+    fail(g, n, "QuantizedConvFloat takes only a 1x1, stride-1, unpadded, ungrouped convolution");
+}
+
+AlignedBuffer pack_qconv_float(const Graph& g, const Node& n, const Dispatch& d) {
+  const ConstTensor& w = *const_input(g, n, 1);  // [K][C][1][1] = [N][Kd]
+  const ConstTensor* b = const_input(g, n, 2);
+  const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
+  const std::vector<float> s_w = n.attr_floats("w_scale");
+  if (s_w.size() != N) fail(g, n, "w_scale must hold one scale per output channel");
+  const ir::Value& a = g.values[n.inputs[0]];
+  std::vector<float> scale(N);
+  for (size_t k = 0; k < N; ++k) scale[k] = a.scale * s_w[k];
+  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
+  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
+                      b ? b->data<int32_t>() : nullptr, scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
+  return buf;
+}
+
+void plan_qconv_float(Plan::Builder& pb, size_t i, const Node& n) {
+  const Graph& g = pb.g;
+  check_geometry(g, n);
+  const kern::ConvGeometry c = conv_geometry(g, n);
+  const size_t M = c.out_pixels(), N = c.K, Kd = c.C;
+  const int x = pb.get(n.inputs[0], Layout::NHWC);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], Layout::NHWC, y);
+  const void* packed = pb.w.per_node[i].data();
+  const kern::QU8Kernels* k = pb.d.qu8;
+  // Threads split the pixels in whole row tiles, or the panels of output channels when the weights
+  // outweigh the activations (OutputGrid); an output's bytes do not depend on the split.
+  const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, pb.w.per_node[i].size());
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
+  s.fn = [&A = pb.addresses(), k, x, y, packed, N, Kd, grid](size_t i0, size_t i1) {
+    grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {
+      kern::qu8_gemm_dequantize_run(*k, N, Kd, A.u8(x), Kd, packed, A.f32(y), N, m0, m1, n0, n1);
+    });
+  };
+}
+
+std::string qconv_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }
+
+}  // namespace
+
+const OpRuntime kQuantizedConvFloatRuntime = {pack_qconv_float, plan_qconv_float, qconv_float_kernel, conv_macs};
+
+}  // namespace q8::rt

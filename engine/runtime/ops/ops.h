@@ -32,6 +32,9 @@ kern::QU8PoolParams qu8_pool_params(const ir::Graph& g, const ir::Node& n);
 
 // Multiply-accumulates of a Conv or QuantizedConv (conv.cpp).
 int64_t conv_macs(const ir::Graph& g, const ir::Node& n);
+// Int8 weights [N][Kd] (a Gemm's, or a 1x1 Conv's [N][Kd][1][1]) in the table's GEMM packing with
+// the dequantization scales s_a * s_w[n] as multipliers, for gemm_dequantize (quantized_dense.cpp).
+AlignedBuffer pack_gemm_dequantize(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
 
 // An element-wise step's input and output: input 0 in the layout it has (Plain for a constant),
 // an output buffer of the node's size defined in that layout, and the element count.

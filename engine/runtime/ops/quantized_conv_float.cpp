@@ -24,21 +24,6 @@ void check_geometry(const Graph& g, const Node& n) {
     fail(g, n, "QuantizedConvFloat takes only a 1x1, stride-1, unpadded, ungrouped convolution");
 }
 
-AlignedBuffer pack_qconv_float(const Graph& g, const Node& n, const Dispatch& d) {
-  const ConstTensor& w = *const_input(g, n, 1);  // [K][C][1][1] = [N][Kd]
-  const ConstTensor* b = const_input(g, n, 2);
-  const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
-  const std::vector<float> s_w = n.attr_floats("w_scale");
-  if (s_w.size() != N) fail(g, n, "w_scale must hold one scale per output channel");
-  const ir::Value& a = g.values[n.inputs[0]];
-  std::vector<float> scale(N);
-  for (size_t k = 0; k < N; ++k) scale[k] = a.scale * s_w[k];
-  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
-  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
-                      b ? b->data<int32_t>() : nullptr, scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
-  return buf;
-}
-
 void plan_qconv_float(Plan::Builder& pb, size_t i, const Node& n) {
   const Graph& g = pb.g;
   check_geometry(g, n);
@@ -64,6 +49,6 @@ std::string qconv_float_kernel(const Graph&, const Node&, const Dispatch& d) { r
 
 }  // namespace
 
-const OpRuntime kQuantizedConvFloatRuntime = {pack_qconv_float, plan_qconv_float, qconv_float_kernel, conv_macs};
+const OpRuntime kQuantizedConvFloatRuntime = {pack_gemm_dequantize, plan_qconv_float, qconv_float_kernel, conv_macs};
 
 }  // namespace q8::rt

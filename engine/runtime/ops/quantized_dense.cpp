@@ -53,22 +53,6 @@ int64_t qdense_macs(const Graph& g, const Node& n) {
   return ir::shape_numel(shape_of(g, n.outputs[0])) * g.values[n.inputs[1]].constant->dims[1];
 }
 
-// The GEMM packing with the dequantization scales s_a * s_w[n] in place of the multipliers.
-AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch& d) {
-  const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
-  const ConstTensor* b = const_input(g, n, 2);
-  const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
-  const std::vector<float> s_w = n.attr_floats("w_scale");
-  if (s_w.size() != N) fail(g, n, "w_scale must hold one scale per output channel");
-  const ir::Value& a = g.values[n.inputs[0]];
-  std::vector<float> scale(N);
-  for (size_t c = 0; c < N; ++c) scale[c] = a.scale * s_w[c];
-  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
-  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
-                      b ? b->data<int32_t>() : nullptr, scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
-  return buf;
-}
-
 void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   const Graph& g = pb.g;
   const ConstTensor& wt = *const_input(g, n, 1);
@@ -92,7 +76,23 @@ std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) { 
 
 }  // namespace
 
+AlignedBuffer pack_gemm_dequantize(const Graph& g, const Node& n, const Dispatch& d) {
+  const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
+  const ConstTensor* b = const_input(g, n, 2);
+  const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
+  const std::vector<float> s_w = n.attr_floats("w_scale");
+  if (s_w.size() != N) fail(g, n, "w_scale must hold one scale per output channel");
+  const ir::Value& a = g.values[n.inputs[0]];
+  std::vector<float> scale(N);
+  for (size_t c = 0; c < N; ++c) scale[c] = a.scale * s_w[c];
+  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
+  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
+                      b ? b->data<int32_t>() : nullptr, scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
+  return buf;
+}
+
 const OpRuntime kQuantizedDenseRuntime = {pack_qdense, plan_qdense, qdense_kernel, qdense_macs};
-const OpRuntime kQuantizedDenseFloatRuntime = {pack_qdense_float, plan_qdense_float, qdense_float_kernel, qdense_macs};
+const OpRuntime kQuantizedDenseFloatRuntime = {pack_gemm_dequantize, plan_qdense_float, qdense_float_kernel,
+                                               qdense_macs};
 
 }  // namespace q8::rt

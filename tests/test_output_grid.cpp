@@ -42,7 +42,7 @@ TEST(OutputGrid, EveryRowAndPanelRunsOnceAtAnyThreadCount) {
       for (size_t panels : {1, 2, 3, 16})
         for (bool by_panels : {false, true}) {
           // Weights larger than the activations choose the split by panels.
-          const OutputGrid grid(rows, mr, panels, by_panels ? 1 : 2, by_panels ? 2 : 1);
+          const OutputGrid grid(rows, mr, panels, 1, by_panels ? 0 : 1, by_panels ? 2 : 1);
           ASSERT_EQ(grid.by_panels, by_panels && panels > 1);
           for (int threads : {1, 2, 3, 5}) {
             const std::vector<int> count = coverage(grid, threads);
@@ -55,7 +55,7 @@ TEST(OutputGrid, EveryRowAndPanelRunsOnceAtAnyThreadCount) {
 }
 
 TEST(OutputGrid, OneThreadRunsOneRectangle) {
-  const OutputGrid grid(49, 8, 16, 1, 2);
+  const OutputGrid grid(49, 8, 16, 1, 0, 2);
   int calls = 0;
   grid.split(0, grid.work(), [&](size_t m0, size_t m1, size_t n0, size_t n1) {
     ++calls;
@@ -70,7 +70,7 @@ TEST(OutputGrid, OneThreadRunsOneRectangle) {
 // resnet18's 7x7 layers over two threads: by panels each thread gets half the weights and all
 // 49 rows, where by rows one got 4 tiles of 8 rows and the other 3.
 TEST(OutputGrid, DeepLayerSplitsItsPanelsEvenly) {
-  const OutputGrid grid(49, 8, 16, 49 * 4608, 512 * 4608);
+  const OutputGrid grid(49, 8, 16, 7 * 7 * 512 + 49 * 9 * 8, 49 * 512, 512 * 4608);
   ASSERT_TRUE(grid.by_panels);
   q8::rt::ThreadPool pool(2);
   std::mutex mu;
@@ -87,6 +87,14 @@ TEST(OutputGrid, DeepLayerSplitsItsPanelsEvenly) {
     EXPECT_EQ(r[1], 49u);
     EXPECT_EQ(r[3] - r[2], 8u);
   }
+}
+
+// MobileNetV2's 1x1 expansion at 14x14, 64 -> 384 channels in int8: 24.6 KB of weights against
+// 12.5 KB of input and 75 KB of output, which the depthwise step after it reads by pixels: rows.
+TEST(OutputGrid, SmallExpansionSplitsItsRows) {
+  const OutputGrid grid(196, 8, 12, 14 * 14 * 64 + 196 * 8, 196 * 384, 384 * 64 + 384 * 8);
+  EXPECT_FALSE(grid.by_panels);
+  EXPECT_EQ(grid.work(), 196u);
 }
 
 }  // namespace

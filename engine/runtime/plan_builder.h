@@ -54,18 +54,24 @@ kern::QU8Requant requant_of(const ir::Graph& g, const ir::Node& n);
 // How threads share the output of a GEMM-shaped step (a convolution's igemm, a dense layer):
 // `rows` rows (output pixels) in tiles of mr by `panels` panels of output channels. A thread given
 // a share of the rows reads all the weights; one given a share of the panels reads all the
-// activations. So the split follows whichever operand is larger: rows for the early layers
-// (many pixels, few weights), panels for the deep ones and batch-1 classifiers (resnet18's 7x7
-// layers stream 2.4 MB of int8 weights for 25 KB of input; split by rows, each thread streamed
-// all of them, and its 7 row tiles split 4:3 between two threads). Items are (panel, row)
+// activations and writes a share of every pixel's channels, which the next step, split by pixels,
+// then reads from the other cores. So the split is along panels only when the weights outweigh
+// the activations and the output together: the deep layers and batch-1 classifiers (resnet18's 7x7
+// layers stream 2.4 MB of int8 weights for 25 KB of input; split by rows, each thread streamed all
+// of them, and its 7 row tiles split 4:3 between two threads), not MobileNetV2's small 1x1
+// expansions, whose output the depthwise step after them reads by pixels. Items are (panel, row)
 // pairs, panel-major, each panel's rows padded to whole tiles, so every thread's range starts on
 // a tile; the step's work is `work()` items in multiples of mr. One thread gets all of it.
 struct OutputGrid {
   size_t rows = 0, mr = 1, panels = 1;
   bool by_panels = false;
 
-  OutputGrid(size_t rows_, size_t mr_, size_t panels_, size_t activation_bytes, size_t weight_bytes)
-      : rows(rows_), mr(mr_), panels(panels_), by_panels(panels_ > 1 && weight_bytes > activation_bytes) {}
+  OutputGrid(size_t rows_, size_t mr_, size_t panels_, size_t activation_bytes, size_t output_bytes,
+             size_t weight_bytes)
+      : rows(rows_),
+        mr(mr_),
+        panels(panels_),
+        by_panels(panels_ > 1 && weight_bytes > activation_bytes + output_bytes) {}
   size_t span() const { return (rows + mr - 1) / mr * mr; }  // items per panel when by_panels
   size_t work() const { return by_panels ? panels * span() : rows; }
   // Calls f(m0, m1, n0, n1) for the rectangles (rows [m0, m1) by panels [n0, n1)) of items [i0, i1).
@@ -95,7 +101,8 @@ struct OutputGrid {
 inline OutputGrid conv_output_grid(const kern::ConvGeometry& c, size_t mr, size_t nr, size_t element_bytes,
                                    size_t packed_bytes) {
   const size_t input = c.N * c.IH * c.IW * c.C * element_bytes, pointers = c.out_pixels() * c.taps() * sizeof(void*);
-  return OutputGrid(c.out_pixels(), mr, (c.Kg() + nr - 1) / nr, input + pointers, packed_bytes);
+  return OutputGrid(c.out_pixels(), mr, (c.Kg() + nr - 1) / nr, input + pointers, c.out_pixels() * c.K * element_bytes,
+                    packed_bytes);
 }
 
 struct Plan::Step {

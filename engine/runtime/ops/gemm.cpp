@@ -71,7 +71,7 @@ void plan_gemm(Plan::Builder& pb, size_t i, const Node& n) {
     pb.define(n.outputs[0], Layout::Plain, y);
     const float* packed = pb.w.per_node[i].as<float>();
     const OutputGrid grid(M, k->conv.mr, (N + k->conv.nr - 1) / k->conv.nr, M * Kd * sizeof(float),
-                          pb.w.per_node[i].size());
+                          M * N * sizeof(float), pb.w.per_node[i].size());
     Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
     s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, act, grid](size_t i0, size_t i1) {
       grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {

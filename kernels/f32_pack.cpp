@@ -5,6 +5,7 @@
 
 #include "kernels/conv_indirection.h"
 #include "kernels/f32.h"
+#include "kernels/row_tiles.h"
 
 namespace q8::kern {
 namespace {
@@ -16,10 +17,11 @@ size_t conv_panel_floats(const ConvGeometry& g, size_t nr) { return nr + g.taps(
 size_t conv_group_floats(const ConvGeometry& g, size_t nr) { return ceil_div(g.Kg(), nr) * conv_panel_floats(g, nr); }
 
 // Output pixels are walked in blocks whose input rows (about `kBlockBytes`) stay in L2 while every
-// panel of weights passes over them, then panel by panel, mr pixels at a time: each panel is read
-// once per block rather than once per mr pixels. Blocks are whole multiples of mr and the tiling
-// never splits the reduction, so every output element gets the same arithmetic whatever the
-// range [p0, p1) (results do not depend on how the engine splits the work over threads).
+// panel of weights passes over them, then panel by panel, in balanced tiles of at most mr pixels
+// (RowTiles): each panel is read once per block rather than once per tile. Blocks are whole
+// multiples of mr and the tiling never splits the reduction, so every output element gets the
+// same arithmetic whatever the range [p0, p1) (results do not depend on how the engine splits
+// the work over threads).
 constexpr size_t kBlockBytes = 256 * 1024;
 
 size_t pixel_block(size_t row_floats, size_t mr) {
@@ -80,25 +82,26 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
   const size_t max_block = std::max(mr, kBlockedInputBytes / (rb.rows * sizeof(float)) / mr * mr);
   const size_t block = ceil_div(ceil_div(p1 - p0, ceil_div(p1 - p0, max_block)), mr) * mr;
   for (size_t b0 = p0; b0 < p1; b0 += block) {
-    const size_t b1 = std::min(p1, b0 + block), tiles = ceil_div(b1 - b0, mr);
+    const size_t b1 = std::min(p1, b0 + block);
+    const RowTiles tiles(b0, b1, mr);
     for (size_t t0 = 0; t0 < taps; t0 += rb.taps_per_block) {
       const size_t nt = std::min(rb.taps_per_block, taps - t0);
       for (size_t c0 = 0; c0 < Cg; c0 += rb.channels_per_block) {
         const size_t kc = std::min(rb.channels_per_block, Cg - c0);
         const bool first = t0 == 0 && c0 == 0, last = t0 + nt == taps && c0 + kc == Cg;
-        const size_t lines = ceil_div(nt * kc * nr, kCacheLineFloats), lines_per_tile = ceil_div(lines, tiles);
+        const size_t lines = ceil_div(nt * kc * nr, kCacheLineFloats), lines_per_tile = ceil_div(lines, tiles.count);
         for (size_t panel = n0; panel < n1; ++panel) {
           const size_t nc = std::min(nr, Kg - panel * nr);
           const float* pp = packed + panel * panel_floats;
           const float* w = pp + nr + (t0 * Cg + c0) * nr;
           const float* next = panel + 1 < n1 ? w + panel_floats : nullptr;
-          for (size_t tile = 0; tile < tiles; ++tile) {
+          for (size_t tile = 0; tile < tiles.count; ++tile) {
             // Each tile asks for its share of the next panel's block, so it is in L2 when needed.
             if (next)
               for (size_t l = tile * lines_per_tile; l < std::min(lines, (tile + 1) * lines_per_tile); ++l)
                 __builtin_prefetch(next + l * kCacheLineFloats, 0, 2);
-            const size_t p = b0 + tile * mr;
-            k.igemm_block(std::min(mr, b1 - p), nc, kc, nt, a + p * taps + t0, taps, c0, first ? pp : nullptr, w,
+            const size_t p = tiles.start(tile);
+            k.igemm_block(tiles.rows(tile), nc, kc, nt, a + p * taps + t0, taps, c0, first ? pp : nullptr, w,
                           out + p * out_stride + panel * nr, out_stride, out_min, out_max, last);
           }
         }
@@ -156,9 +159,11 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
     for (size_t panel = n0; panel < n1; ++panel) {
       const size_t nc = std::min(nr, Kg - panel * nr);
       const float* w = packed_group + panel * panel_floats;
-      for (size_t p = b0; p < b1; p += mr)
-        k.igemm(std::min(mr, b1 - p), nc, Cg, ks, indirection + p * ks, w, out_g + p * K + panel * nr, K, out_min,
-                out_max);
+      const RowTiles tiles(b0, b1, mr);
+      for (size_t i = 0; i < tiles.count; ++i) {
+        const size_t p = tiles.start(i);
+        k.igemm(tiles.rows(i), nc, Cg, ks, indirection + p * ks, w, out_g + p * K + panel * nr, K, out_min, out_max);
+      }
     }
   }
 }
@@ -200,9 +205,12 @@ void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size
     for (size_t panel = n0; panel < n1; ++panel) {
       const size_t nc = std::min(nr, N - panel * nr);
       const float* w = packed + panel * panel_floats;
-      for (size_t m = b0; m < b1; m += mr)
-        k.gemm(std::min(mr, b1 - m), nc, Kd, a + m * a_stride, a_stride, w, out + m * out_stride + panel * nr,
-               out_stride, out_min, out_max);
+      const RowTiles tiles(b0, b1, mr);
+      for (size_t i = 0; i < tiles.count; ++i) {
+        const size_t m = tiles.start(i);
+        k.gemm(tiles.rows(i), nc, Kd, a + m * a_stride, a_stride, w, out + m * out_stride + panel * nr, out_stride,
+               out_min, out_max);
+      }
     }
   }
 }

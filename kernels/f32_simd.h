@@ -114,19 +114,14 @@ inline void store_partial(vec<Arch> v, float* dst, size_t n) {
 // or, when it is null, from the partial sums an earlier block of the same reduction left in c; they
 // are clamped when `last`, else stored as they are for the next block. A float stored and reloaded
 // is the same float, so splitting the reduction into blocks performs the same operations in the
-// same order as one pass. Rows mr..MR-1 repeat the last valid row (their results are computed and
-// dropped), so the inner loop never branches on mr.
+// same order as one pass. Exactly MR rows: igemm_block_rows picks the instance for a tile's rows.
 template <class Arch, size_t MR, size_t NV>
-void igemm_block_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
-                      size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride, float out_min,
-                      float out_max, bool last) {
+void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride, size_t a_offset,
+                      const float* bias, const float* w, float* c, size_t c_stride, float out_min, float out_max,
+                      bool last) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   constexpr size_t NR = W * NV;
-
-  size_t row[MR];
-  Q8_F32_UNROLL
-  for (size_t i = 0; i < MR; ++i) row[i] = i < mr ? i : mr - 1;
 
   V acc[MR][NV];
   if (bias) {
@@ -139,7 +134,7 @@ void igemm_block_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* c
   } else {
     Q8_F32_UNROLL
     for (size_t i = 0; i < MR; ++i) {
-      const float* ci = c + row[i] * c_stride;
+      const float* ci = c + i * c_stride;
       Q8_F32_UNROLL
       for (size_t v = 0; v < NV; ++v) {
         if (nc == NR || (v + 1) * W <= nc) {
@@ -156,7 +151,7 @@ void igemm_block_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* c
   for (size_t t = 0; t < ks; ++t) {
     const float* ap[MR];
     Q8_F32_UNROLL
-    for (size_t i = 0; i < MR; ++i) ap[i] = a[row[i] * a_stride + t] + a_offset;
+    for (size_t i = 0; i < MR; ++i) ap[i] = a[i * a_stride + t] + a_offset;
     for (size_t k = 0; k < kc; ++k) {
       V wv[NV];
       Q8_F32_UNROLL
@@ -174,7 +169,6 @@ void igemm_block_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* c
   const V lo(out_min), hi(out_max);
   Q8_F32_UNROLL
   for (size_t i = 0; i < MR; ++i) {
-    if (i >= mr) break;
     float* ci = c + i * c_stride;
     Q8_F32_UNROLL
     for (size_t v = 0; v < NV; ++v) {
@@ -189,12 +183,27 @@ void igemm_block_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* c
   }
 }
 
+// The tile instantiated for exactly mr rows (1 <= mr <= MR): a short tile (the drivers balance
+// a range's tiles, e.g. 49 pixels as 4 x 6 + 5 x 5 rows) does not compute MR rows. A row's
+// operations do not depend on how many rows share its tile.
+template <class Arch, size_t MR, size_t NV, size_t R = MR>
+void igemm_block_rows(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
+                      size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride, float out_min,
+                      float out_max, bool last) {
+  if constexpr (R > 1) {
+    if (mr < R)
+      return igemm_block_rows<Arch, MR, NV, R - 1>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min,
+                                                   out_max, last);
+  }
+  igemm_block_tile<Arch, R, NV>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max, last);
+}
+
 // The whole reduction in one block: the panel's biases, then its taps * kc rows of weights.
 template <class Arch, size_t MR, size_t NV>
 void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
                 size_t c_stride, float out_min, float out_max) {
   constexpr size_t NR = vec<Arch>::size * NV;
-  igemm_block_tile<Arch, MR, NV>(mr, nc, kc, ks, a, ks, 0, w, w + NR, c, c_stride, out_min, out_max, true);
+  igemm_block_rows<Arch, MR, NV>(mr, nc, kc, ks, a, ks, 0, w, w + NR, c, c_stride, out_min, out_max, true);
 }
 
 // Plain GEMM: the igemm tile with one "tap" whose row pointers are A's rows.
@@ -202,8 +211,7 @@ template <class Arch, size_t MR, size_t NV>
 void gemm_tile(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
                size_t c_stride, float out_min, float out_max) {
   const float* rows[MR];
-  Q8_F32_UNROLL
-  for (size_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : mr - 1) * a_stride;
+  for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
   igemm_tile<Arch, MR, NV>(mr, nc, kc, 1, rows, w, c, c_stride, out_min, out_max);
 }
 

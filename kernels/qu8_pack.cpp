@@ -9,6 +9,7 @@
 #include "kernels/qu8.h"
 #include "kernels/qu8_conv_transpose.h"
 #include "kernels/qu8_internal.h"
+#include "kernels/row_tiles.h"
 
 namespace q8::kern {
 namespace {
@@ -72,32 +73,23 @@ void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, size_t 
   }
 }
 
-// Output rows are split into ceil(n / mr) tiles of nearly equal size (sizes differ by at most
-// one), so a remainder never leaves a tile of a single row running at a fraction of the
-// kernel's speed (M = 49 runs as 7 tiles of 7 rows, not 6 of 8 and one of 1). Tiles are walked
-// in blocks whose input rows (about kBlockBytes) stay in L2 while every panel of weights in
-// [n0, n1) passes over them, then panel by panel: each panel is read once per block rather than
-// once per tile. (For the igemm a row's bytes include its ks indirection pointers, which outweigh
-// the input bytes when Cg is small.)
+// Output rows are walked in balanced tiles (RowTiles), in blocks whose input rows (about
+// kBlockBytes) stay in L2 while every panel of weights in [n0, n1) passes over them, then panel by
+// panel: each panel is read once per block rather than once per tile. (For the igemm a row's
+// bytes include its ks indirection pointers, which outweigh the input bytes when Cg is small.)
 // The tiling never splits the reduction and the arithmetic of an output element does not depend
 // on its tile, so results do not depend on how the engine splits the work over threads.
 constexpr size_t kBlockBytes = 256 * 1024;
 
 template <class Tile>
 void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t n0, size_t n1, Tile tile) {
-  if (m1 <= m0) return;
-  const size_t n = m1 - m0, tiles = ceil_div(n, mr);
-  const size_t base = n / tiles, rem = n % tiles;  // the first `rem` tiles get one more row
+  const RowTiles t(m0, m1, mr);
   const size_t start_rows = kBlockBytes / std::max<size_t>(row_bytes, 1);
   const size_t tiles_per_block = std::max<size_t>(1, start_rows / mr);
-  auto start = [&](size_t i) { return m0 + i * base + std::min(i, rem); };
-  for (size_t tb = 0; tb < tiles; tb += tiles_per_block) {
-    const size_t te = std::min(tiles, tb + tiles_per_block);
+  for (size_t tb = 0; tb < t.count; tb += tiles_per_block) {
+    const size_t te = std::min(t.count, tb + tiles_per_block);
     for (size_t panel = n0; panel < n1; ++panel)
-      for (size_t i = tb; i < te; ++i) {
-        const size_t s = start(i);
-        tile(s, start(i + 1) - s, panel);
-      }
+      for (size_t i = tb; i < te; ++i) tile(t.start(i), t.rows(i), panel);
   }
 }
 

@@ -22,7 +22,7 @@ void f32_igemm_6x32__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const fl
 void f32_igemm_block_6x32__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
                                   size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
                                   float out_min, float out_max, bool last) {
-  f32_simd::igemm_block_tile<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
+  f32_simd::igemm_block_rows<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
                                          last);
 }
 

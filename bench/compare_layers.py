@@ -31,15 +31,22 @@ def run_json(cmd, env=None):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"compare_layers: {' '.join(cmd)} failed: {r.stderr.strip()}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    lines = r.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+        result["layers"]
+        return result
+    except (IndexError, ValueError, KeyError, TypeError):
+        sys.exit(f"compare_layers: {' '.join(cmd)} printed no per-layer JSON")
 
 
 def nchwc_names(model_path, q8_names):
-    """ORT's NCHWc node name ("<value>_nchwc") -> the q8 step it does the work of."""
+    """A function from the value an ORT NCHWc node is named after ("<value>_nchwc") to the q8 step
+    that does its work (or None), or None when the onnx package is missing."""
     try:
         import onnx
     except ImportError:
-        return {}
+        return None
     producer = {}
     g = onnx.load(model_path, load_external_data=False).graph
     for n in g.node:
@@ -112,12 +119,14 @@ def main():
     for title, names, ms, ops in (("q8 only", only_q, q_ms, q_ops), ("ORT only", only_o, o_ms, o_ops)):
         if names:
             print(f"{title}: " + ", ".join(f"{n} ({ops[n]}) {ms[n]:.3f}" for n in names))
+    def ratio(a, b):
+        return f"{a / b:.2f}" if b > 0 else "-"
     tq, to = sum(q_ms[n] for n in both), sum(o_ms[n] for n in both)
-    print(f"matched nodes: q8 {tq:.3f} ms, ORT {to:.3f} ms, ratio {tq / to:.2f}; "
+    print(f"matched nodes: q8 {tq:.3f} ms, ORT {to:.3f} ms, ratio {ratio(tq, to)}; "
           f"unmatched: q8 {sum(q_ms[n] for n in only_q):.3f} ms, ORT {sum(o_ms[n] for n in only_o):.3f} ms")
     qm = statistics.median(r["median_ms"] for r in q8_runs)
     om = statistics.median(r["median_ms"] for r in ort_runs)
-    print(f"whole run (ORT profiling): q8 {qm:.3f} ms, ORT {om:.3f} ms, ratio {qm / om:.2f}")
+    print(f"whole run (ORT profiling): q8 {qm:.3f} ms, ORT {om:.3f} ms, ratio {ratio(qm, om)}")
 
 
 if __name__ == "__main__":

@@ -50,10 +50,14 @@ async function main() {
   if (perNode) {
     // The profile holds every run, warm-up included: keep each node's last `iterations` times.
     await session.release();
-    const files = fs.readdirSync(profileDir).filter(f => f.endsWith('.json'));
-    if (files.length !== 1) throw new Error(`${model}: ONNX Runtime wrote no profile`);
-    const events = JSON.parse(fs.readFileSync(path.join(profileDir, files[0]), 'utf8'));
-    fs.rmSync(profileDir, {recursive: true, force: true});
+    let events;
+    try {
+      const files = fs.readdirSync(profileDir).filter(f => f.endsWith('.json'));
+      if (files.length !== 1) throw new Error(`${model}: ONNX Runtime wrote ${files.length} profiles, not one`);
+      events = JSON.parse(fs.readFileSync(path.join(profileDir, files[0]), 'utf8'));
+    } finally {
+      fs.rmSync(profileDir, {recursive: true, force: true});
+    }
     const nodes = new Map();
     for (const e of events) {
       if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;

@@ -361,21 +361,17 @@ template <class Arch, bool kMax>
 void pool(const PoolGeometry& g, const float* in, float* out, size_t p0, size_t p1) {
   const size_t C = g.C;
   Window<Arch> win;
-  // A window wholly inside the input (every output pixel but a border, for the usual pads) lists
-  // its taps as fixed offsets from its first pixel, in the walk's row-major order, so the same
-  // operations run without walking the window. Unsigned wrap-around makes a window starting above
-  // or left of the input fail the test.
-  const size_t taps = g.KH * g.KW, span_y = (g.KH - 1) * g.DH, span_x = (g.KW - 1) * g.DW;
+  // A window wholly inside the input lists its taps as fixed offsets from its first pixel, in the
+  // walk's row-major order, so the same operations run without walking the window.
+  const size_t taps = g.KH * g.KW;
   size_t offset[kMaxTaps];
-  if (taps <= kMaxTaps)
-    for (size_t ky = 0; ky < g.KH; ++ky)
-      for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * C;
+  if (taps <= kMaxTaps) tap_offsets(g, offset);
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
-    const size_t iy = px.oy * g.SH - g.PT, ix = px.ox * g.SW - g.PL;
-    if (taps <= kMaxTaps && iy < g.IH && iy + span_y < g.IH && ix < g.IW && ix + span_x < g.IW) {
+    size_t iy = 0, ix = 0;
+    if (taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix)) {
       const float* base = in_n + (iy * g.IW + ix) * C;
       for (size_t j = 0; j < taps; ++j) win.in[j] = base + offset[j];
       win.count = taps;

@@ -199,15 +199,8 @@ inline void dw_pixel_long(const ConvGeometry& g, const uint8_t* in_n, const uint
   if (c < C) dw_long_block<T, true>(g, in_n, zero, tw, bias0, w, m, o, rq, c, C - c);
 }
 
-// offset[t]: tap t's distance from tap 0 in bytes, for windows wholly inside the input (g.taps()
-// entries).
-inline void dw_tap_offsets(const ConvGeometry& g, size_t* offset) {
-  for (size_t ky = 0; ky < g.KH; ++ky)
-    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * g.C;
-}
-
 // Rows of the taps of output pixel `px` into rows[0, g.taps()) (all taps; `zero` for those
-// outside the input; offset from dw_tap_offsets).
+// outside the input; offset from tap_offsets (kernels/window.h)).
 inline void dw_rows(const ConvGeometry& g, const uint8_t* in, const uint8_t* zero, const PixelCursor& px,
                     const size_t* offset, const uint8_t** rows) {
   const size_t taps = g.taps();
@@ -270,7 +263,7 @@ void dwconv_tiled(const ConvGeometry& g, const uint8_t* in, const void* packed, 
   const uint8_t* m = bias + C * 4 + KT * C;
   const Requant<T> rq(p);
   size_t offset[KT];
-  dw_tap_offsets(g, offset);
+  tap_offsets(g, offset);
   const uint8_t* rows[kTile * KT];
   alignas(64) int32_t wbuf[KT * 4 * W];
   PixelCursor px(p0, g.OH, g.OW);
@@ -317,7 +310,7 @@ void dwconv_generic(const ConvGeometry& g, const uint8_t* in, const void* packed
   const Requant<T> rq(p);
   const uint8_t* rows[kMaxTaps];
   size_t offset[kMaxTaps];
-  if (taps <= kMaxTaps) dw_tap_offsets(g, offset);
+  if (taps <= kMaxTaps) tap_offsets(g, offset);
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     uint8_t* o = out + pix * C;
@@ -374,17 +367,15 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
   }
   const uint8_t* rows[kMaxTaps];
   // A window wholly inside the input (every output pixel but a border one pixel wide, for the
-  // usual pads) needs no tap list: its taps are fixed offsets from its first pixel. Unsigned
-  // wrap-around makes a window starting above or left of the input fail the test.
+  // usual pads, window_inside) needs no tap list: its taps are fixed offsets from its first pixel.
   const size_t row = g.IW * C, tap_dy = g.DH * row, tap_dx = g.DW * C;
-  const size_t span_y = (g.KH - 1) * g.DH, span_x = (g.KW - 1) * g.DW;
   const bool three_by_three = g.KH == 3 && g.KW == 3;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t pix = p0; pix < p1; ++pix, px.next()) {
     const uint8_t* in_n = in + px.n * g.IH * g.IW * C;
     uint8_t* o = out + pix * C;
-    const size_t iy = px.oy * g.SH - g.PT, ix = px.ox * g.SW - g.PL;
-    if (iy < g.IH && iy + span_y < g.IH && ix < g.IW && ix + span_x < g.IW) {
+    size_t iy = 0, ix = 0;
+    if (window_inside(g, px.oy, px.ox, iy, ix)) {
       const uint8_t* base = in_n + iy * row + ix * C;
       for (size_t c = 0; c < C; c += WB) {
         const size_t nc = C - c < WB ? C - c : WB;

@@ -55,6 +55,24 @@ static inline TapWindow tap_window(const Geometry& g, size_t oy, size_t ox) {
   return {y.begin, y.end, x.begin, x.end, oy * g.SH + y.begin * g.DH - g.PT, ox * g.SW + x.begin * g.DW - g.PL};
 }
 
+// offset[ky * KW + kx]: tap (ky, kx)'s distance from tap (0, 0) in elements of an NHWC input of C
+// per pixel, for windows wholly inside the input (KH * KW entries).
+template <class Geometry>
+static inline void tap_offsets(const Geometry& g, size_t* offset) {
+  for (size_t ky = 0; ky < g.KH; ++ky)
+    for (size_t kx = 0; kx < g.KW; ++kx) offset[ky * g.KW + kx] = (ky * g.DH * g.IW + kx * g.DW) * g.C;
+}
+
+// Whether the window of output (oy, ox) lies wholly inside the input (every output pixel but a
+// border, for the usual pads); then (iy, ix) is the input pixel under tap (0, 0). Unsigned
+// wrap-around makes a window that starts above or left of the input fail.
+template <class Geometry>
+static inline bool window_inside(const Geometry& g, size_t oy, size_t ox, size_t& iy, size_t& ix) {
+  iy = oy * g.SH - g.PT;
+  ix = ox * g.SW - g.PL;
+  return iy < g.IH && iy + (g.KH - 1) * g.DH < g.IH && ix < g.IW && ix + (g.KW - 1) * g.DW < g.IW;
+}
+
 // How many taps of the window are inside the input.
 static inline size_t tap_window_count(const TapWindow& w) { return (w.ky1 - w.ky0) * (w.kx1 - w.kx0); }
 

@@ -41,7 +41,7 @@ TEST(OutputGrid, EveryRowAndPanelRunsOnceAtAnyThreadCount) {
     for (size_t mr : {1, 6, 8})
       for (size_t panels : {1, 2, 3, 16})
         for (bool by_panels : {false, true}) {
-          // Weights larger than the activations choose the split by panels.
+          // Weights larger than the input and output together choose the split by panels.
           const OutputGrid grid(rows, mr, panels, 1, by_panels ? 0 : 1, by_panels ? 2 : 1);
           ASSERT_EQ(grid.by_panels, by_panels && panels > 1);
           for (int threads : {1, 2, 3, 5}) {

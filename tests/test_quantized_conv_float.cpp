@@ -92,7 +92,7 @@ const q8::NodeInfo* find(const std::vector<q8::NodeInfo>& rows, const std::strin
 }
 
 TEST(QuantizedConvFloat, OneByOneHeadRunsInInt8WithTheSameBytesOnEveryPath) {
-  for (int64_t out : {5, 13, 75}) {  // 75: more weights than activations, so threads split panels
+  for (int64_t out : {5, 13, 75}) {  // 75: several panels of output channels on every table
     SCOPED_TRACE("head with " + std::to_string(out) + " outputs");
     Head h;
     h.out = out;

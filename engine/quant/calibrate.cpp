@@ -425,8 +425,8 @@ Range Observer::range(Method m, double percentile) const {
       // The percentile counts values, but the values of one sample are not independent draws: a
       // 28x28 feature map gives each image hundreds of them, so a cut at 99.99 % of the values
       // can fall below the maxima of a fifth of the images, clipping a feature, not an outlier.
-      // The cut therefore stays outside what all but the most extreme 1 % of the samples (at
-      // least one) reach, when the samples were observed one by one.
+      // The cut therefore stays outside what all but the most extreme max(1, floor(1 %)) of the
+      // samples reach (all of them when there is one), when the samples were observed one by one.
       Range r = percentile_range(h, percentile);
       if (!sample_max_.empty()) {
         r.hi = std::max(r.hi, std::min(hi0, std::max(sample_extreme(sample_max_, true), 0.f)));

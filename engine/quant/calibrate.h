@@ -43,8 +43,8 @@ class Observer {
   float max() const { return max_; }
   const std::vector<uint64_t>& histogram() const { return hist_; }
 
-  // Method::Percentile never clips the values of more than this share of the samples fed
-  // through observe_sample() (and at least one sample may be clipped).
+  // Method::Percentile clips the values of at most max(1, floor(this share * n)) of the n samples
+  // fed through observe_sample(), and of none when there is only one.
   static constexpr double kPercentileSampleShare = 0.01;
 
   // The range to quantize to, for uint8 with an asymmetric zero point; always contains 0 (so

@@ -57,11 +57,12 @@ kern::QU8Requant requant_of(const ir::Graph& g, const ir::Node& n);
 // activations and writes a share of every pixel's channels, which the next step, split by pixels,
 // then reads from the other cores. So the split is along panels only when the weights outweigh
 // the activations and the output together: the deep layers and batch-1 classifiers (resnet18's 7x7
-// layers stream 2.4 MB of int8 weights for 25 KB of input; split by rows, each thread streamed all
-// of them, and its 7 row tiles split 4:3 between two threads), not MobileNetV2's small 1x1
-// expansions, whose output the depthwise step after them reads by pixels. Items are (panel, row)
-// pairs, panel-major, each panel's rows padded to whole tiles, so every thread's range starts on
-// a tile; the step's work is `work()` items in multiples of mr. One thread gets all of it.
+// layers stream 2.4 MB of int8 weights for 25 KB of input, and their 7 row tiles would divide 4:3
+// between two threads), not MobileNetV2's small 1x1 expansions, whose output the depthwise step
+// after them reads by pixels. Split by rows, the items are the rows; split by panels, they are
+// (panel, row) pairs, panel-major, each panel's rows padded to whole tiles. Either way the step
+// runs `work()` items in multiples of mr, so every thread's range starts on a tile, and
+// split(0, work()) is a single rectangle.
 struct OutputGrid {
   size_t rows = 0, mr = 1, panels = 1;
   bool by_panels = false;
@@ -100,7 +101,8 @@ struct OutputGrid {
 // The grid of an indirect convolution: its input and indirection pointers are the activations.
 inline OutputGrid conv_output_grid(const kern::ConvGeometry& c, size_t mr, size_t nr, size_t element_bytes,
                                    size_t packed_bytes) {
-  const size_t input = c.N * c.IH * c.IW * c.C * element_bytes, pointers = c.out_pixels() * c.taps() * sizeof(void*);
+  const size_t input = c.N * c.IH * c.IW * c.C * element_bytes,
+               pointers = c.out_pixels() * c.taps() * c.groups * sizeof(void*);
   return OutputGrid(c.out_pixels(), mr, (c.Kg() + nr - 1) / nr, input + pointers, c.out_pixels() * c.K * element_bytes,
                     packed_bytes);
 }

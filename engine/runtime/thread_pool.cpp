@@ -75,11 +75,13 @@ void ThreadPool::parallel_for(size_t n, size_t align, const std::function<void(s
   run_chunk(0);
   // Wait for the other chunks; past a short spin, give the core away: on a machine with more
   // runnable threads than cores the worker may be waiting for this one.
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < kSpinIterations)
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;) {
+    if (spins < kSpinIterations) {
+      ++spins;
       Q8_CPU_RELAX();
-    else
+    } else {
       std::this_thread::yield();
+    }
   }
 }
 

@@ -280,7 +280,7 @@ void qu8_dwconv__neon(const ConvGeometry& g, const uint8_t* in, const void* pack
   const uint8_t* m = bias + C * 4 + taps * C;
   const qu8_neon::Requant rq(p);
   size_t offset[qu8_simd::kMaxTaps];
-  qu8_simd::dw_tap_offsets(g, offset);
+  tap_offsets(g, offset);
   const uint8_t* rows[qu8_simd::kMaxTaps];
   const qu8_simd::Requant<Neon> rq_tail(p);
   qu8_simd::PixelCursor px(p0, g.OH, g.OW);

@@ -10,7 +10,8 @@ namespace q8::kern {
 namespace {
 // Pixels [p0, p1) of N images of HW pixels, one image's run at a time (no division per pixel),
 // in blocks of kLayoutBlock pixels: each channel's run of a block is one contiguous read (or
-// write) and the block's other side, kLayoutBlock * C elements, stays in L1 across channels.
+// write), and for moderate C the block's other side, kLayoutBlock * C elements, stays in cache
+// across channels.
 constexpr size_t kLayoutBlock = 64;
 
 template <class T, bool kToNhwc>

@@ -443,7 +443,7 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   const size_t block_bytes = qu8_dw_quad_block_bytes(g);
   const Requant rq(p);
   size_t offset[kMaxTaps], slot_tap[kQu8DwBlockMaxTaps];
-  qu8_simd::dw_tap_offsets(g, offset);
+  tap_offsets(g, offset);
   for (size_t u = 0; u < quads; ++u)
     for (size_t k = 0; k < 4; ++k) slot_tap[4 * u + k] = qu8_dw_quad_tap(g, u, k);
   if (QUADS == 3 && g.KH == 3 && g.KW == 3 && g.DW == 1) {

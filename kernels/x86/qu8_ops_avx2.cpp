@@ -261,7 +261,7 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
   const Requant<Avx2> rq(p);
   size_t offset[kMaxTaps];
-  qu8_simd::dw_tap_offsets(g, offset);
+  tap_offsets(g, offset);
   const uint8_t* rows[kTile * (kMaxTaps + 1)];
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t first = p0; first < p1; first += kTile) {

@@ -35,7 +35,7 @@ void plan_qconv_float(Plan::Builder& pb, size_t i, const Node& n) {
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
   // Threads split the pixels in whole row tiles, or the panels of output channels when the weights
-  // outweigh the activations (OutputGrid); an output's bytes do not depend on the split.
+  // outweigh the input and the output (OutputGrid); an output's bytes do not depend on the split.
   const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N * sizeof(float), pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
   s.fn = [&A = pb.addresses(), k, x, y, packed, N, Kd, grid](size_t i0, size_t i1) {

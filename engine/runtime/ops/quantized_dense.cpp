@@ -63,7 +63,7 @@ void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   pb.define(n.outputs[0], Layout::Plain, y);
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
-  const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N, pb.w.per_node[i].size());
+  const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N * sizeof(float), pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
   s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, grid](size_t i0, size_t i1) {
     grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {

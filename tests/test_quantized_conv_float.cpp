@@ -23,6 +23,7 @@
 namespace {
 
 using q8::test::random_floats;
+using q8::test::sqnr_db;
 using q8test::OnnxModelBuilder;
 
 constexpr int64_t kN = 2, kC = 6, kH = 7, kW = 5, kMid = 12;
@@ -49,15 +50,6 @@ std::string model(const Head& h) {
   if (h.group != 1) q8test::set_int(head, "group", h.group);
   b.output("y");
   return b.bytes();
-}
-
-double sqnr_db(const q8::Tensor& got, const q8::Tensor& ref) {
-  double s = 0, e = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    s += static_cast<double>(ref.data()[i]) * ref.data()[i];
-    e += (static_cast<double>(got.data()[i]) - ref.data()[i]) * (got.data()[i] - ref.data()[i]);
-  }
-  return 10 * std::log10(s / e);
 }
 
 std::string saved_bytes(const q8::Model& m) {

@@ -35,6 +35,10 @@ int64_t conv_macs(const ir::Graph& g, const ir::Node& n);
 // Int8 weights [N][Kd] (a Gemm's, or a 1x1 Conv's [N][Kd][1][1]) in the table's GEMM packing with
 // the dequantization scales s_a * s_w[n] as multipliers, for gemm_dequantize (quantized_dense.cpp).
 AlignedBuffer pack_gemm_dequantize(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
+// The step of such a product: input 0 as [M][Kd] uint8 rows in `layout`, a float [M][N] output
+// defined in the same layout, the table's gemm_dequantize split by OutputGrid.
+void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const ir::Node& n, size_t M, size_t N, size_t Kd,
+                          Plan::Builder::Layout layout);
 
 // An element-wise step's input and output: input 0 in the layout it has (Plain for a constant),
 // an output buffer of the node's size defined in that layout, and the element count.

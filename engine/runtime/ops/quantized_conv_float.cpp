@@ -28,21 +28,9 @@ void plan_qconv_float(Plan::Builder& pb, size_t i, const Node& n) {
   const Graph& g = pb.g;
   check_geometry(g, n);
   const kern::ConvGeometry c = conv_geometry(g, n);
-  const size_t M = c.out_pixels(), N = c.K, Kd = c.C;
-  const int x = pb.get(n.inputs[0], Layout::NHWC);
-  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
-  pb.define(n.outputs[0], Layout::NHWC, y);
-  const void* packed = pb.w.per_node[i].data();
-  const kern::QU8Kernels* k = pb.d.qu8;
-  // Threads split the pixels in whole row tiles, or the panels of output channels when the weights
-  // outweigh the input and the output (OutputGrid); an output's bytes do not depend on the split.
-  const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N * sizeof(float), pb.w.per_node[i].size());
-  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
-  s.fn = [&A = pb.addresses(), k, x, y, packed, N, Kd, grid](size_t i0, size_t i1) {
-    grid.split(i0, i1, [&](size_t m0, size_t m1, size_t n0, size_t n1) {
-      kern::qu8_gemm_dequantize_run(*k, N, Kd, A.u8(x), Kd, packed, A.f32(y), N, m0, m1, n0, n1);
-    });
-  };
+  // In NHWC the input is [pixels][C] and the output [pixels][K] (threads split them by
+  // OutputGrid; an output's bytes do not depend on the split).
+  plan_gemm_dequantize(pb, i, n, c.out_pixels(), c.K, c.C, Layout::NHWC);
 }
 
 std::string qconv_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }

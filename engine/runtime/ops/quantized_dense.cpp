@@ -54,13 +54,19 @@ int64_t qdense_macs(const Graph& g, const Node& n) {
 }
 
 void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
-  const Graph& g = pb.g;
-  const ConstTensor& wt = *const_input(g, n, 1);
+  const ConstTensor& wt = *const_input(pb.g, n, 1);
   const size_t N = static_cast<size_t>(wt.dims[0]), Kd = static_cast<size_t>(wt.dims[1]);
-  const size_t M = numel(shape_of(g, n.outputs[0])) / N;
-  const int a = pb.get(n.inputs[0], Layout::Plain);
+  plan_gemm_dequantize(pb, i, n, numel(shape_of(pb.g, n.outputs[0])) / N, N, Kd, Layout::Plain);
+}
+
+std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }
+
+}  // namespace
+
+void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const Node& n, size_t M, size_t N, size_t Kd, Layout layout) {
+  const int a = pb.get(n.inputs[0], layout);
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
-  pb.define(n.outputs[0], Layout::Plain, y);
+  pb.define(n.outputs[0], layout, y);
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
   const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N * sizeof(float), pb.w.per_node[i].size());
@@ -71,10 +77,6 @@ void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
     });
   };
 }
-
-std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }
-
-}  // namespace
 
 AlignedBuffer pack_gemm_dequantize(const Graph& g, const Node& n, const Dispatch& d) {
   const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]

@@ -123,7 +123,8 @@ Plan::Builder::Builder(const Graph& g_, const PackedWeights& w_, const Dispatch&
       p(p_),
       plain(g_.values.size(), -1),
       nhwc(g_.values.size(), -1),
-      native(g_.values.size(), Layout::Plain) {}
+      native(g_.values.size(), Layout::Plain),
+      consumers(g_) {}
 
 int Plan::Builder::new_buf(size_t bytes) {
   bufs.push_back({bytes, step_index(), step_index(), nullptr});

@@ -129,8 +129,9 @@ struct Plan::Builder {
   Plan& p;
   size_t side_bytes = 0;  // working memory outside the arena (indirection buffers), for the limit
   std::vector<Buf> bufs;
-  std::vector<int> plain, nhwc;  // value id -> buffer id per layout, -1 if not materialised
-  std::vector<Layout> native;    // the layout a value's producer writes
+  std::vector<int> plain, nhwc;       // value id -> buffer id per layout, -1 if not materialised
+  std::vector<Layout> native;         // the layout a value's producer writes
+  const ir::ConsumerIndex consumers;  // who reads each value
 
   Builder(const ir::Graph& g_, const PackedWeights& w_, const Dispatch& d_, Plan& p_);
 

@@ -18,7 +18,9 @@ using ir::Shape;
 namespace {
 
 // A float 4-D NCHW tensor (typically the model input) quantized for int8 ops, which read NHWC:
-// quantized straight into NHWC in one pass, instead of quantizing then converting the layout. A
+// quantized straight into NHWC in one pass, instead of quantizing then converting the layout. Not
+// when a dense layer reads it (ConvNeXt's Linear over the channels of an [N, H, W, C] tensor): it
+// reads the rows as they are, and NHWC would cost a conversion there and another back. Another
 // reader that wants NCHW (rare: a Flatten) gets the usual conversion back.
 bool plan_quantize_to_nhwc(Plan::Builder& pb, const Node& n) {
   const Graph& g = pb.g;
@@ -26,6 +28,8 @@ bool plan_quantize_to_nhwc(Plan::Builder& pb, const Node& n) {
   const Shape& s = shape_of(g, v);
   if (g.values[v].constant || pb.native[v] != Layout::Plain || s.size() != 4 || Plan::Builder::layouts_agree(s))
     return false;
+  for (int c : pb.consumers.readers(g, n.outputs[0]))
+    if (g.nodes[c].op == Op::QuantizedDense || g.nodes[c].op == Op::QuantizedDenseFloat) return false;
   const int x = pb.get(v, Layout::Plain);
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::NHWC, y);

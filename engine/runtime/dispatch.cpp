@@ -234,7 +234,9 @@ std::string cpu_summary() {
   add(has_i8mm(), "i8mm");
 #endif
 #endif
-  return name + ", " + std::to_string(cpuinfo_get_cores_count()) + " cores, " + feats;
+  // Logical processors, the count threads can use: cpuinfo's core count comes from CPUID's topology
+  // leaves, which virtual machines fill as they like (one core for this 2-vCPU VM's two).
+  return name + ", " + std::to_string(cpuinfo_get_processors_count()) + " logical CPUs, " + feats;
 }
 
 }  // namespace q8::rt

@@ -49,35 +49,39 @@ double loop_gmacs(double macs_per_iter, Loop&& loop) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return double(kLoopIters) * macs_per_iter / s * 1e-9;
 }
+// The fastest of kLoopRuns runs of one loop.
+template <class Loop>
+double best_loop_gmacs(double macs_per_iter, Loop&& loop) {
+  double best = 0.0;
+  for (int rep = 0; rep < kLoopRuns; ++rep) best = std::max(best, loop_gmacs(macs_per_iter, loop));
+  return best;
+}
 #endif
 
 // This machine's own zmm vpdpbusd rate (GMAC/s), measured once with 16 independent accumulators;
 // 0 where the CPU lacks AVX-512 VNNI. BASELINES.md's 232 GMAC/s is one Zen 4 core (one zmm
 // vpdpbusd per cycle); Zen 5 retires two per cycle, so "peak%" says how close a kernel is to the
-// machine it runs on (loop_gmacs: the fastest of many short runs).
+// machine it runs on (best_loop_gmacs: the fastest of many short runs).
 double measured_peak_gmacs() {
 #if defined(__x86_64__)
   if (!q8_test::cpu_supports("avx512vnni")) return 0.0;
-  double best = 0.0;
-  for (int rep = 0; rep < kLoopRuns; ++rep)
-    best = std::max(best, loop_gmacs(16.0 * 64.0, [](long iters) {
-                      __asm__ volatile(
-                          "1:\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n vpdpbusd %%zmm30, %%zmm31, %%zmm1\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n vpdpbusd %%zmm30, %%zmm31, %%zmm3\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n vpdpbusd %%zmm30, %%zmm31, %%zmm5\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n vpdpbusd %%zmm30, %%zmm31, %%zmm7\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n vpdpbusd %%zmm30, %%zmm31, %%zmm9\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n vpdpbusd %%zmm30, %%zmm31, %%zmm11\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm12\n vpdpbusd %%zmm30, %%zmm31, %%zmm13\n"
-                          "vpdpbusd %%zmm30, %%zmm31, %%zmm14\n vpdpbusd %%zmm30, %%zmm31, %%zmm15\n"
-                          "dec %0\n jnz 1b\n"
-                          : "+r"(iters)
-                          :
-                          : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                            "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
-                    }));
-  return best;
+  return best_loop_gmacs(16.0 * 64.0, [](long iters) {
+    __asm__ volatile(
+        "1:\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n vpdpbusd %%zmm30, %%zmm31, %%zmm1\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n vpdpbusd %%zmm30, %%zmm31, %%zmm3\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n vpdpbusd %%zmm30, %%zmm31, %%zmm5\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n vpdpbusd %%zmm30, %%zmm31, %%zmm7\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n vpdpbusd %%zmm30, %%zmm31, %%zmm9\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n vpdpbusd %%zmm30, %%zmm31, %%zmm11\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm12\n vpdpbusd %%zmm30, %%zmm31, %%zmm13\n"
+        "vpdpbusd %%zmm30, %%zmm31, %%zmm14\n vpdpbusd %%zmm30, %%zmm31, %%zmm15\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "xmm14", "xmm15", "cc");
+  });
 #else
   return 0.0;
 #endif
@@ -88,26 +92,23 @@ double measured_peak_gmacs() {
 double measured_ymm_peak_gmacs() {
 #if defined(__x86_64__)
   if (!q8_test::cpu_supports("avxvnni")) return 0.0;
-  double best = 0.0;
   // %{vex%}: the assembler's {vex} prefix (braces escaped in extended asm), the AVX-VNNI encoding.
-  for (int rep = 0; rep < kLoopRuns; ++rep)
-    best = std::max(best, loop_gmacs(14.0 * 32.0, [](long iters) {
-                      __asm__ volatile(
-                          "1:\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm0\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm1\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm2\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm3\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm4\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm5\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm6\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm7\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm8\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm9\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm10\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm11\n"
-                          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm12\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm13\n"
-                          "dec %0\n jnz 1b\n"
-                          : "+r"(iters)
-                          :
-                          : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                            "xmm11", "xmm12", "xmm13", "cc");
-                    }));
-  return best;
+  return best_loop_gmacs(14.0 * 32.0, [](long iters) {
+    __asm__ volatile(
+        "1:\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm0\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm1\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm2\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm3\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm4\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm5\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm6\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm7\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm8\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm9\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm10\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm11\n"
+        "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm12\n %{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm13\n"
+        "dec %0\n jnz 1b\n"
+        : "+r"(iters)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+          "xmm13", "cc");
+  });
 #else
   return 0.0;
 #endif

@@ -34,6 +34,12 @@ Attribute floats_attr(std::vector<float> v) {
   a.floats = std::move(v);
   return a;
 }
+Attribute string_attr(std::string v) {
+  Attribute a;
+  a.kind = Attribute::Kind::String;
+  a.s = std::move(v);
+  return a;
+}
 
 struct QParams {
   float scale = 0.f;
@@ -689,10 +695,7 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
     // Said by `q8 info` and `q8 quantize` for the Conv that stays fp32.
     const std::string why = float_result_conv_refusal(n, wt->dims);
     if (!why.empty()) {
-      Attribute a;
-      a.kind = Attribute::Kind::String;
-      a.s = why;
-      n.attrs["fp32_reason"] = a;
+      n.attrs["fp32_reason"] = string_attr(why);
       return false;
     }
   }

@@ -109,7 +109,7 @@ const struct cpuinfo_package* CPUINFO_ABI cpuinfo_get_package(uint32_t index) {
   return index == 0 ? &g_package : nullptr;
 }
 
-// Logical processors this process may run on (cpuinfo counts physical cores; q8 only prints it).
-uint32_t CPUINFO_ABI cpuinfo_get_cores_count(void) { return g_processors; }
+// Logical processors this process may run on, as cpuinfo counts them; q8 only prints it.
+uint32_t CPUINFO_ABI cpuinfo_get_processors_count(void) { return g_processors; }
 
 }  // extern "C"

@@ -49,5 +49,16 @@ if git ls-files '*CMakeLists.txt' '*.cmake' | xargs grep -n 'PUBLIC.*\${PROJECT_
   echo "check_walls: a target exports the repository root as an include path" >&2
   bad=1
 fi
+# The dependency-light build links third_party/cpu_features.cpp in place of libcpuinfo, so it must
+# define every cpuinfo function q8 calls (the cpuinfo_has_* are inline in cpuinfo.h and read the
+# cpuinfo_isa it fills). The Release build links the system library and would not notice.
+while IFS= read -r fn; do
+  if ! grep -q "CPUINFO_ABI ${fn}(" third_party/cpu_features.cpp; then
+    echo "check_walls: q8 calls $fn, which third_party/cpu_features.cpp does not define (libq8.so would not link)" >&2
+    bad=1
+  fi
+done < <(git ls-files 'engine/*.cpp' 'engine/*.h' 'kernels/*.cpp' 'kernels/*.h' 'tools/*.cpp' |
+  xargs grep -ohE '\bcpuinfo_[a-z0-9_]+\(' | grep -v '^cpuinfo_has_' | tr -d '(' | sort -u)
 [[ $bad -eq 0 ]] && echo "check_walls: every layer includes only what it may"
+
 exit $bad

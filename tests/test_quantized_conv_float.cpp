@@ -196,6 +196,8 @@ TEST(QuantizedConvFloat, OtherGeometriesStayFp32AndSayWhy) {
     ASSERT_NE(head, nullptr);
     EXPECT_EQ(head->op, "Conv");
     EXPECT_FALSE(head->int8);
+    EXPECT_TRUE(head->fp32_fallback);
+    EXPECT_EQ(head->fp32_reason.rfind(c.why, 0), 0u) << head->fp32_reason;
     EXPECT_NE(head->kernel.find(std::string("(fp32 fallback): ") + c.why), std::string::npos) << head->kernel;
     EXPECT_EQ(find(rows, "body")->op, "QuantizedConv");
     const q8::Tensor x({kN, kC, kH, kW}, random_floats(kN * kC * kH * kW, 6, -2.f, 2.f));

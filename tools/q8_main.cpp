@@ -268,13 +268,9 @@ int cmd_quantize(int argc, char** argv) {
       ++quantized;
       continue;
     }
-    // "NAME (OP, fallback: why)", with the reason describe() gives after "(fp32 fallback): ", if any.
-    const std::string marker = "(fp32 fallback): ";
-    const size_t why = r.kernel.find(marker);
-    const std::string reason = why == std::string::npos ? "" : ": " + r.kernel.substr(why + marker.size());
-    fp32_nodes.push_back(q8::printable(r.name) + " (" + r.op +
-                         (r.kernel.find("fallback") != std::string::npos ? ", fallback" : "") + q8::printable(reason) +
-                         ")");
+    // "NAME (OP, fallback: why)", with the reason where the quantizer gives one.
+    fp32_nodes.push_back(q8::printable(r.name) + " (" + r.op + (r.fp32_fallback ? ", fallback" : "") +
+                         (r.fp32_reason.empty() ? "" : ": " + q8::printable(r.fp32_reason)) + ")");
   }
   std::printf("wrote %s: %d of %d nodes run in int8 (method %s)\n", q8::printable(a.get("output", "")).c_str(),
               quantized, total, a.get("method", "percentile").c_str());

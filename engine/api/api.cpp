@@ -134,8 +134,9 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
                           t.int8 == ir::Int8Role::TableLookup || (t.int8 == ir::Int8Role::PassThrough && !t.view);
     // The lowering names why where it knows (a Conv whose float result int8 cannot produce).
     if (quantized_model && computes && out.dtype == ir::DType::Float32) {
-      r.kernel += " (fp32 fallback)";
-      if (n.has_attr("fp32_reason")) r.kernel += ": " + n.attr_string("fp32_reason", "");
+      r.fp32_fallback = true;
+      r.fp32_reason = n.attr_string("fp32_reason", "");
+      r.kernel += " (fp32 fallback)" + (r.fp32_reason.empty() ? "" : ": " + r.fp32_reason);
     }
     const bool u8_in =
         !n.inputs.empty() && n.inputs[0] != ir::kNoValue && g.values[n.inputs[0]].dtype == ir::DType::Uint8;

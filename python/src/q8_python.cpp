@@ -204,6 +204,8 @@ py::dict info_dict(const q8::Model& m, int64_t batch) {
     d["macs"] = r.macs;
     d["kernel"] = r.kernel;
     d["int8"] = r.int8;
+    d["fp32_fallback"] = r.fp32_fallback;
+    d["fp32_reason"] = r.fp32_reason;
     nodes.append(d);
     total += r.macs;
   }
@@ -604,10 +606,11 @@ PYBIND11_MODULE(_q8, m) {
       .def("info", &info_dict, py::arg("batch") = 1,
            "info(batch=1) -> dict\n\n"
            "What `q8 info` prints, as data: {'model', 'quantized', 'batch', 'inputs', 'outputs',\n"
-           "'nodes': [{'name', 'op', 'input_shapes', 'output_shapes', 'params', 'macs', 'kernel'}],\n"
-           "'total_macs', 'cpu', 'isa'}. Shapes are for `batch` items where the batch is dynamic;\n"
-           "'macs' are per batch item; 'kernel' is the kernel the node runs on this CPU (a node of a\n"
-           "quantized model that runs in fp32 says '(fp32 fallback)').")
+           "'nodes': [{'name', 'op', 'input_shapes', 'output_shapes', 'params', 'macs', 'kernel', 'int8',\n"
+           "'fp32_fallback', 'fp32_reason'}], 'total_macs', 'cpu', 'isa'}. Shapes are for `batch` items\n"
+           "where the batch is dynamic; 'macs' are per batch item; 'kernel' is the kernel the node runs\n"
+           "on this CPU. A compute node of a quantized model that stayed fp32 has 'fp32_fallback' True\n"
+           "and, where the quantizer knows why, the reason in 'fp32_reason'.")
       .def("__repr__", [](const q8::Model& model) {
         if (!model.impl()) return std::string("<q8.Model (empty)>");
         std::string ins;

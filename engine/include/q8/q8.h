@@ -81,6 +81,10 @@ struct NodeInfo {
   int64_t macs = 0;    // multiply-accumulates for one batch item
   std::string kernel;  // the kernel path the node runs on this CPU
   bool int8 = false;   // runs on uint8 data: an integer kernel, or a view or pool of a uint8 tensor
+  // In a quantized model, a compute node that stayed float and runs between conversions; `kernel`
+  // then ends in " (fp32 fallback)" and, where the quantizer knows why, ": " and `fp32_reason`.
+  bool fp32_fallback = false;
+  std::string fp32_reason;
 };
 
 namespace detail {

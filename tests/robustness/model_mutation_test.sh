@@ -7,6 +7,9 @@
 #
 #   tests/robustness/model_mutation_test.sh PATH/TO/q8 SOURCE_DIR [VARIANTS_PER_MODEL]
 #
+# VARIANTS_PER_MODEL defaults to $Q8_MUTATION_VARIANTS, else 150 (the sanitizer run takes fewer:
+# each variant costs it about 20 times as much, and the fuzzers mutate the same files there).
+#
 # Deterministic: the variants come from a fixed seed (bash's RANDOM and an AES-CTR keystream for
 # junk bytes). A failing input is copied to $Q8_MUTATION_KEEP (default: /tmp/q8_mutation_failures)
 # so it can be replayed. The last line is "N passed, M failed"; exits non-zero if any failed.
@@ -18,7 +21,7 @@ if [ $# -lt 2 ]; then
 fi
 Q8=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 SRC=$(cd "$2" && pwd)
-PER_MODEL=${3:-150}
+PER_MODEL=${3:-${Q8_MUTATION_VARIANTS:-150}}
 KEEP=${Q8_MUTATION_KEEP:-/tmp/q8_mutation_failures}
 LIMIT=20
 

@@ -87,6 +87,8 @@ void concat_rows(size_t r0, size_t r1, size_t inputs, const uint8_t* const* in, 
 void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_strides, size_t elem, const uint8_t* in,
                   uint8_t* out, size_t r0, size_t r1);
 
+// out = in * scale[c] + shift[c] (one rounding each, never fused) for channel c of `outer` blocks of
+// C channels of `inner` values: C-order data, or with inner = 1 NHWC pixels, the same bytes.
 void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale, const float* shift,
                         float* out);
 

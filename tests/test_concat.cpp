@@ -92,6 +92,60 @@ TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
     }
 }
 
+// DenseNet's fp32 join: Concat, then a BatchNormalization no Conv absorbs and its Relu, then the
+// next Conv. The BatchNormalization works on the NHWC pixels the Concat wrote (no conversion to
+// NCHW and back) and gives the bytes of the C-order one, on every path and thread count.
+TEST(Concat, DenseNetBatchNormAfterTheJoinStaysNhwc) {
+  std::vector<float> gamma = random_floats(9, 7), beta = random_floats(9, 8), mean = random_floats(9, 9),
+                     var = random_floats(9, 10);
+  for (float& v : var) v = std::fabs(v) + 0.1f;
+  auto norm_relu_conv = [&](OnnxModelBuilder& b, const char* in) {
+    b.init_f("gamma", {9}, gamma);
+    b.init_f("beta", {9}, beta);
+    b.init_f("mean", {9}, mean);
+    b.init_f("var", {9}, var);
+    b.node("BatchNormalization", {in, "gamma", "beta", "mean", "var"}, {"n"}, "norm");
+    b.node("Relu", {"n"}, {"r"}, "relu");
+    b.init_f("wc", {2, 9, 1, 1}, random_floats(2 * 9, 3));
+    b.node("Conv", {"r", "wc"}, {"y"}, "conv_c");
+    b.output("y");
+  };
+  OnnxModelBuilder jb;
+  jb.input("x", {1, 3, 9, 7});
+  jb.init_f("wa", {4, 3, 3, 3}, random_floats(4 * 3 * 9, 1));
+  jb.init_f("wb", {5, 3, 1, 1}, random_floats(5 * 3, 2));
+  set_ints(jb.node("Conv", {"x", "wa"}, {"a"}, "conv_a"), "pads", {1, 1, 1, 1});
+  jb.node("Conv", {"x", "wb"}, {"b"}, "conv_b");
+  set_int(jb.node("Concat", {"a", "b"}, {"ab"}, "join"), "axis", 1);
+  norm_relu_conv(jb, "ab");
+  OnnxModelBuilder hb;  // the same tail on a C-order input
+  hb.input("ab", {1, 9, 9, 7});
+  norm_relu_conv(hb, "ab");
+  const std::string jbytes = jb.bytes(), hbytes = hb.bytes();
+  const Nets nets = make_nets();
+  const q8::Model joined = q8::Model::load_from_memory(jbytes.data(), jbytes.size(), "joined_norm");
+  const q8::Model head = q8::Model::load_from_memory(hbytes.data(), hbytes.size(), "norm_head");
+  const q8::Model branches = q8::Model::load_from_memory(nets.branches.data(), nets.branches.size(), "branches");
+  const q8::Tensor x({1, 3, 9, 7}, random_floats(3 * 9 * 7, 4));
+  for (const q8::LayerTime& t : q8::Session(joined).profile({x}, 1))
+    EXPECT_TRUE(t.node.find("(to ") == std::string::npos || t.node.rfind("x ", 0) == 0 || t.node.rfind("y ", 0) == 0)
+        << t.node;
+  for (const std::string& isa : q8::supported_isas())
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s)");
+      q8::SessionOptions o(threads);
+      o.isa = isa;
+      const std::vector<q8::Tensor> ab = q8::Session(branches, o).run({x});
+      q8::Tensor cat({1, 9, 9, 7});
+      std::copy(ab[0].data(), ab[0].data() + ab[0].numel(), cat.data());
+      std::copy(ab[1].data(), ab[1].data() + ab[1].numel(), cat.data() + ab[0].numel());
+      const std::vector<q8::Tensor> want = q8::Session(head, o).run({cat});
+      const std::vector<q8::Tensor> got = q8::Session(joined, o).run({x});
+      ASSERT_EQ(got[0].shape(), want[0].shape());
+      for (int64_t i = 0; i < want[0].numel(); ++i) ASSERT_EQ(got[0].data()[i], want[0].data()[i]) << "at " << i;
+    }
+}
+
 // The quantized model against fp32 on one input, on every path (SQNR in dB), and the same bytes on
 // every path.
 void expect_close_and_identical(const q8::Model& fp32, const q8::Model& int8, const q8::Tensor& x, double min_db) {

@@ -292,6 +292,11 @@ void f32_matmul_strided(const MatMulGeometry& g, const float* a, const float* b,
 
 void f32_channel_affine(size_t outer, size_t C, size_t inner, const float* in, const float* scale, const float* shift,
                         float* out) {
+  if (inner == 1) {  // NHWC pixels: the loop over channels is the one to vectorise
+    for (size_t i = 0; i < outer; ++i)
+      for (size_t c = 0; c < C; ++c) out[i * C + c] = in[i * C + c] * scale[c] + shift[c];
+    return;
+  }
   for (size_t i = 0; i < outer; ++i)
     for (size_t c = 0; c < C; ++c) {
       const size_t base = (i * C + c) * inner;

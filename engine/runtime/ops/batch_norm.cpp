@@ -31,11 +31,24 @@ AlignedBuffer pack_batch_norm(const Graph& g, const Node& n, const Dispatch&) {
 void plan_batch_norm(Plan::Builder& pb, size_t i, const Node& n) {
   const Graph& g = pb.g;
   const Shape& xs = shape_of(g, n.inputs[0]);
+  const float* ss = pb.w.per_node[i].as<float>();
+  // On the layout its input has: DenseNet's, after each Concat of NHWC convolution outputs and
+  // before the next convolution, would otherwise convert the growing tensor to NCHW and back.
+  if (xs.size() == 4 && pb.native[n.inputs[0]] == Layout::NHWC) {
+    const int x = pb.get(n.inputs[0], Layout::NHWC);
+    const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+    pb.define(n.outputs[0], Layout::NHWC, y);
+    const size_t C = xs[1];
+    Step& s = pb.add_step(n.name, C ? numel(xs) / C : 0, 16, {x}, {y});
+    s.fn = [&A = pb.addresses(), x, y, C, ss](size_t p0, size_t p1) {
+      kern::f32_channel_affine(p1 - p0, C, 1, A.f32(x) + p0 * C, ss, ss + C, A.f32(y) + p0 * C);
+    };
+    return;
+  }
   const int x = pb.get(n.inputs[0], Layout::Plain);
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::Plain, y);
   const size_t C = xs[1], outer = xs[0], inner = numel(xs) / (outer * C);
-  const float* ss = pb.w.per_node[i].as<float>();
   Step& s = pb.add_step(n.name, outer, 1, {x}, {y});
   s.fn = [&A = pb.addresses(), x, y, C, inner, ss](size_t n0, size_t n1) {
     kern::f32_channel_affine(n1 - n0, C, inner, A.f32(x) + n0 * C * inner, ss, ss + C, A.f32(y) + n0 * C * inner);

@@ -277,37 +277,66 @@ inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, si
   for (size_t v = 0; v < NV; ++v) (last ? clamp_vec<Arch>(acc[v], lo, hi) : acc[v]).store_unaligned(out + c + v * W);
 }
 
+// All C channels of one depthwise output pixel over one window list. Channels past the last whole
+// vector run as one more vector ending at C, over channels already done, when the list starts from
+// the biases: recomputed from the same `init`, they come out the same. A later list starts from
+// the partial sums in `out`, which that would add twice, so its tail runs lane by lane.
+template <class Arch>
+inline void dwconv_channels(const Window<Arch>& win, const float* wts, size_t C, const float* init, float* o, bool last,
+                            float out_min, float out_max) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const V lo(out_min), hi(out_max);
+  size_t c = 0;
+  for (; c + 4 * W <= C; c += 4 * W) dwconv_block<Arch, 4>(win, wts, C, c, init, o, last, lo, hi);
+  for (; c + 2 * W <= C; c += 2 * W) dwconv_block<Arch, 2>(win, wts, C, c, init, o, last, lo, hi);
+  for (; c + W <= C; c += W) dwconv_block<Arch, 1>(win, wts, C, c, init, o, last, lo, hi);
+  if (c == C) return;
+  if (C >= W && init != o) {
+    dwconv_block<Arch, 1>(win, wts, C, C - W, init, o, last, lo, hi);
+    return;
+  }
+  for (; c < C; ++c) {
+    float acc = init[c];
+    for (size_t j = 0; j < win.count; ++j)  // __builtin_fmaf: no shared std:: copy, see top
+      acc = __builtin_fmaf(win.in[j][c], wts[win.tap[j] * C + c], acc);
+    o[c] = last ? clamp_scalar<Arch>(acc, out_min, out_max) : acc;
+  }
+}
+
 // Packed [C bias][taps][C weights].
 template <class Arch>
 void dwconv(const ConvGeometry& g, const float* in, const float* packed, const float* /*zero*/, float* out, size_t p0,
             size_t p1, float out_min, float out_max) {
-  using V = vec<Arch>;
-  constexpr size_t W = V::size;
   const size_t C = g.C;
   const float* bias = packed;
   const float* wts = packed + C;
-  const V lo(out_min), hi(out_max);
-  Window<Arch> win;
+  // A window wholly inside the input lists its taps as fixed offsets from its first pixel, in the
+  // walk's row-major order (as the pools do), so the same operations run without walking it.
+  Window<Arch> inside, win;
+  const size_t taps = g.KH * g.KW;
+  size_t offset[kMaxTaps];
+  if (taps <= kMaxTaps) {
+    tap_offsets(g, offset);
+    for (size_t j = 0; j < taps; ++j) inside.tap[j] = j;
+    inside.count = taps;
+  }
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
+    size_t iy = 0, ix = 0;
+    if (taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix)) {
+      const float* base = in_n + (iy * g.IW + ix) * C;
+      for (size_t j = 0; j < taps; ++j) inside.in[j] = base + offset[j];
+      dwconv_channels<Arch>(inside, wts, C, bias, o, true, out_min, out_max);
+      continue;
+    }
     const TapWindow tw = tap_window(g, px.oy, px.ox);
     TapWalk at = tap_walk_begin(tw);
     for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
       next_window_list<Arch>(g, in_n, tw, at, win);
-      const float* init = first ? bias : o;
-      const bool last = tap_walk_done(tw, at);
-      size_t c = 0;
-      for (; c + 4 * W <= C; c += 4 * W) dwconv_block<Arch, 4>(win, wts, C, c, init, o, last, lo, hi);
-      for (; c + 2 * W <= C; c += 2 * W) dwconv_block<Arch, 2>(win, wts, C, c, init, o, last, lo, hi);
-      for (; c + W <= C; c += W) dwconv_block<Arch, 1>(win, wts, C, c, init, o, last, lo, hi);
-      for (; c < C; ++c) {  // last partial vector, scalar
-        float acc = init[c];
-        for (size_t j = 0; j < win.count; ++j)  // __builtin_fmaf: no shared std:: copy, see top
-          acc = __builtin_fmaf(win.in[j][c], wts[win.tap[j] * C + c], acc);
-        o[c] = last ? clamp_scalar<Arch>(acc, out_min, out_max) : acc;
-      }
+      dwconv_channels<Arch>(win, wts, C, first ? bias : o, o, tap_walk_done(tw, at), out_min, out_max);
     }
   }
 }

@@ -65,13 +65,11 @@ Nets make_nets() {
   return n;
 }
 
-TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
-  const Nets nets = make_nets();
-  const q8::Model joined = q8::Model::load_from_memory(nets.joined.data(), nets.joined.size(), "joined");
-  const q8::Model branches = q8::Model::load_from_memory(nets.branches.data(), nets.branches.size(), "branches");
-  const q8::Model head = q8::Model::load_from_memory(nets.head.data(), nets.head.size(), "head");
+// `joined` (x -> conv_a, conv_b -> Concat -> tail) against `head` (the same tail on a C-order
+// input) fed the C-order concatenation of `branches`' outputs: bit for bit on every path and
+// thread count; and `joined` changes no layout but the input's and the output's.
+void expect_join_equals_c_order(const q8::Model& joined, const q8::Model& head, const q8::Model& branches) {
   const q8::Tensor x({1, 3, 9, 7}, random_floats(3 * 9 * 7, 4));
-  // The join itself changes no layout: the only conversions are the input's and the output's.
   for (const q8::LayerTime& t : q8::Session(joined).profile({x}, 1))
     EXPECT_TRUE(t.node.find("(to ") == std::string::npos || t.node.rfind("x ", 0) == 0 || t.node.rfind("y ", 0) == 0)
         << t.node;
@@ -90,6 +88,13 @@ TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
       ASSERT_EQ(got[0].shape(), want[0].shape());
       for (int64_t i = 0; i < want[0].numel(); ++i) ASSERT_EQ(got[0].data()[i], want[0].data()[i]) << "at " << i;
     }
+}
+
+TEST(Concat, NhwcChannelJoinEqualsCOrderJoin) {
+  const Nets nets = make_nets();
+  expect_join_equals_c_order(q8::Model::load_from_memory(nets.joined.data(), nets.joined.size(), "joined"),
+                             q8::Model::load_from_memory(nets.head.data(), nets.head.size(), "head"),
+                             q8::Model::load_from_memory(nets.branches.data(), nets.branches.size(), "branches"));
 }
 
 // DenseNet's fp32 join: Concat, then a BatchNormalization no Conv absorbs and its Relu, then the
@@ -123,27 +128,9 @@ TEST(Concat, DenseNetBatchNormAfterTheJoinStaysNhwc) {
   norm_relu_conv(hb, "ab");
   const std::string jbytes = jb.bytes(), hbytes = hb.bytes();
   const Nets nets = make_nets();
-  const q8::Model joined = q8::Model::load_from_memory(jbytes.data(), jbytes.size(), "joined_norm");
-  const q8::Model head = q8::Model::load_from_memory(hbytes.data(), hbytes.size(), "norm_head");
-  const q8::Model branches = q8::Model::load_from_memory(nets.branches.data(), nets.branches.size(), "branches");
-  const q8::Tensor x({1, 3, 9, 7}, random_floats(3 * 9 * 7, 4));
-  for (const q8::LayerTime& t : q8::Session(joined).profile({x}, 1))
-    EXPECT_TRUE(t.node.find("(to ") == std::string::npos || t.node.rfind("x ", 0) == 0 || t.node.rfind("y ", 0) == 0)
-        << t.node;
-  for (const std::string& isa : q8::supported_isas())
-    for (int threads : {1, 2, 3}) {
-      SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s)");
-      q8::SessionOptions o(threads);
-      o.isa = isa;
-      const std::vector<q8::Tensor> ab = q8::Session(branches, o).run({x});
-      q8::Tensor cat({1, 9, 9, 7});
-      std::copy(ab[0].data(), ab[0].data() + ab[0].numel(), cat.data());
-      std::copy(ab[1].data(), ab[1].data() + ab[1].numel(), cat.data() + ab[0].numel());
-      const std::vector<q8::Tensor> want = q8::Session(head, o).run({cat});
-      const std::vector<q8::Tensor> got = q8::Session(joined, o).run({x});
-      ASSERT_EQ(got[0].shape(), want[0].shape());
-      for (int64_t i = 0; i < want[0].numel(); ++i) ASSERT_EQ(got[0].data()[i], want[0].data()[i]) << "at " << i;
-    }
+  expect_join_equals_c_order(q8::Model::load_from_memory(jbytes.data(), jbytes.size(), "joined_norm"),
+                             q8::Model::load_from_memory(hbytes.data(), hbytes.size(), "norm_head"),
+                             q8::Model::load_from_memory(nets.branches.data(), nets.branches.size(), "branches"));
 }
 
 // The quantized model against fp32 on one input, on every path (SQNR in dB), and the same bytes on

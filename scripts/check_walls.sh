@@ -60,5 +60,4 @@ while IFS= read -r fn; do
 done < <(git ls-files 'engine/*.cpp' 'engine/*.h' 'kernels/*.cpp' 'kernels/*.h' 'tools/*.cpp' |
   xargs grep -ohE '\bcpuinfo_[a-z0-9_]+\(' | grep -v '^cpuinfo_has_' | tr -d '(' | sort -u)
 [[ $bad -eq 0 ]] && echo "check_walls: every layer includes only what it may"
-
 exit $bad

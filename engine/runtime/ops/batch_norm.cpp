@@ -34,21 +34,14 @@ void plan_batch_norm(Plan::Builder& pb, size_t i, const Node& n) {
   const float* ss = pb.w.per_node[i].as<float>();
   // On the layout its input has: DenseNet's, after each Concat of NHWC convolution outputs and
   // before the next convolution, would otherwise convert the growing tensor to NCHW and back.
-  if (xs.size() == 4 && pb.native[n.inputs[0]] == Layout::NHWC) {
-    const int x = pb.get(n.inputs[0], Layout::NHWC);
-    const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
-    pb.define(n.outputs[0], Layout::NHWC, y);
-    const size_t C = xs[1];
-    Step& s = pb.add_step(n.name, C ? numel(xs) / C : 0, 16, {x}, {y});
-    s.fn = [&A = pb.addresses(), x, y, C, ss](size_t p0, size_t p1) {
-      kern::f32_channel_affine(p1 - p0, C, 1, A.f32(x) + p0 * C, ss, ss + C, A.f32(y) + p0 * C);
-    };
-    return;
-  }
-  const int x = pb.get(n.inputs[0], Layout::Plain);
+  // NHWC is `pixels` blocks of C channels of 1 value; C order, N blocks of C channels of H*W.
+  const Layout l = xs.size() == 4 && pb.native[n.inputs[0]] == Layout::NHWC ? Layout::NHWC : Layout::Plain;
+  const int x = pb.get(n.inputs[0], l);
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
-  pb.define(n.outputs[0], Layout::Plain, y);
-  const size_t C = xs[1], outer = xs[0], inner = numel(xs) / (outer * C);
+  pb.define(n.outputs[0], l, y);
+  const size_t C = xs[1], total = numel(xs);
+  const size_t outer = l == Layout::NHWC ? (C ? total / C : 0) : static_cast<size_t>(xs[0]);
+  const size_t inner = outer && C ? total / (outer * C) : 0;
   Step& s = pb.add_step(n.name, outer, 1, {x}, {y});
   s.fn = [&A = pb.addresses(), x, y, C, inner, ss](size_t n0, size_t n1) {
     kern::f32_channel_affine(n1 - n0, C, inner, A.f32(x) + n0 * C * inner, ss, ss + C, A.f32(y) + n0 * C * inner);

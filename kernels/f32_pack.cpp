@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "kernels/conv_indirection.h"
+#include "kernels/conv_transpose.h"
 #include "kernels/f32.h"
 #include "kernels/row_tiles.h"
 
@@ -110,24 +111,53 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
   }
 }
 
+// One group's panels: [nr biases][taps * Cg rows of nr weights], weight(kk, t, c) being output
+// channel kk of the group at tap t and input channel c; lanes past Kg are zero.
+template <typename Weight>
+void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, Weight weight, const float* bias, float* pg) {
+  const size_t panel_floats = nr + taps * Cg * nr;
+  for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
+    float* pp = pg + panel * panel_floats;
+    for (size_t lane = 0; lane < nr; ++lane) {
+      const size_t kk = panel * nr + lane;
+      const bool real = kk < Kg;
+      pp[lane] = real && bias ? bias[kk] : 0.0f;
+      for (size_t t = 0; t < taps; ++t)
+        for (size_t c = 0; c < Cg; ++c) pp[nr + (t * Cg + c) * nr + lane] = real ? weight(kk, t, c) : 0.0f;
+    }
+  }
+}
+
 }  // namespace
 
 size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr) { return g.groups * conv_group_floats(g, nr); }
 
 void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias, float* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), taps = g.taps();
-  for (size_t group = 0; group < g.groups; ++group) {
-    float* pg = packed + group * conv_group_floats(g, nr);
-    for (size_t panel = 0; panel < ceil_div(Kg, nr); ++panel) {
-      float* pp = pg + panel * conv_panel_floats(g, nr);
-      for (size_t lane = 0; lane < nr; ++lane) {
-        const size_t kk = panel * nr + lane;  // channel within the group
-        const bool real = kk < Kg;
-        const size_t oc = group * Kg + kk;
-        pp[lane] = real && bias ? bias[oc] : 0.0f;
-        for (size_t t = 0; t < taps; ++t)
-          for (size_t c = 0; c < Cg; ++c) pp[nr + (t * Cg + c) * nr + lane] = real ? w[(oc * Cg + c) * taps + t] : 0.0f;
-      }
+  for (size_t group = 0; group < g.groups; ++group)
+    pack_group(
+        Kg, taps, Cg, nr, [&](size_t kk, size_t t, size_t c) { return w[((group * Kg + kk) * Cg + c) * taps + t]; },
+        bias ? bias + group * Kg : nullptr, packed + group * conv_group_floats(g, nr));
+}
+
+// ConvTranspose (conv_transpose.h): per residue, per group, a Conv's panels over the residue's
+// taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).
+void f32_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, const float* w, const float* bias,
+                             float* packed) {
+  const size_t Cg = g.Cg(), Kg = g.Kg(), KHW = g.KH * g.KW;
+  float* dst = packed;
+  for (size_t r = 0; r < conv_transpose_phases(g); ++r) {  // residue r: phase r without pads
+    const ConvTransposePhaseAxis ay = conv_transpose_phase_axis(r / g.SW, g.SH, g.DH, 0, g.KH, 0);
+    const ConvTransposePhaseAxis ax = conv_transpose_phase_axis(r % g.SW, g.SW, g.DW, 0, g.KW, 0);
+    const size_t taps = std::max<size_t>(ay.taps * ax.taps, 1), group_floats = (nr + taps * Cg * nr) * ceil_div(Kg, nr);
+    for (size_t grp = 0; grp < g.groups; ++grp) {
+      auto weight = [&](size_t kk, size_t t, size_t c) {
+        if (ay.taps * ax.taps == 0) return 0.0f;  // the zero tap of a phase no tap reaches
+        const size_t ky = ay.first + t / ax.taps * ay.step, kx = ax.first + t % ax.taps * ax.step;
+        return w[((grp * Cg + c) * Kg + kk) * KHW + ky * g.KW + kx];
+      };
+      pack_group(Kg, taps, Cg, nr, weight, bias ? bias + grp * Kg : nullptr, dst);
+      dst += group_floats;
     }
   }
 }

@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "kernels/conv_indirection.h"
+#include "kernels/conv_transpose.h"
 #include "kernels/qu8.h"
-#include "kernels/qu8_conv_transpose.h"
 #include "kernels/qu8_internal.h"
 #include "kernels/row_tiles.h"
 
@@ -282,13 +282,13 @@ const QU8Kernels* qu8_kernels_neondot() { return nullptr; }
 const QU8Kernels* qu8_kernels_neoni8mm() { return nullptr; }
 #endif
 
-// ConvTranspose (qu8_conv_transpose.h): per residue, per group, a Conv's panels over the
+// ConvTranspose (conv_transpose.h): per residue, per group, a Conv's panels over the
 // residue's taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).
 void qu8_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
                              const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg(), KHW = g.KH * g.KW;
   uint8_t* dst = static_cast<uint8_t*>(packed);
-  for (size_t r = 0; r < qu8_conv_transpose_phases(g); ++r) {  // residue r: phase r without pads
+  for (size_t r = 0; r < conv_transpose_phases(g); ++r) {  // residue r: phase r without pads
     const ConvTransposePhaseAxis ay = conv_transpose_phase_axis(r / g.SW, g.SH, g.DH, 0, g.KH, 0);
     const ConvTransposePhaseAxis ax = conv_transpose_phase_axis(r % g.SW, g.SW, g.DW, 0, g.KW, 0);
     const size_t taps = std::max<size_t>(ay.taps * ax.taps, 1),

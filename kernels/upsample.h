@@ -1,10 +1,13 @@
-// Resize (nearest, bilinear) and transposed convolution on NHWC tensors: the ops that grow the
-// spatial axes in UNet/YOLO-style decoders. One portable implementation (compiled with
+// Resize (nearest, bilinear) and transposed convolution by gathering on NHWC tensors: the ops that
+// grow the spatial axes in UNet/YOLO-style decoders (ConvTranspose with strides up to 8 runs as
+// convolutions instead: conv_transpose.h). One portable implementation (compiled with
 // -ffp-contract=off) that every ISA table shares, so every path gives the same bits; pure functions.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "kernels/conv_transpose.h"  // ConvTransposeGeometry
 
 namespace q8::kern {
 
@@ -48,21 +51,15 @@ void resize_nearest_nhwc(const ResizeGeometry& g, size_t pixel_bytes, const int3
 void f32_resize_bilinear_nhwc(const ResizeGeometry& g, size_t C, const LinearTaps& ty, const LinearTaps& tx,
                               const float* in, float* out, size_t p0, size_t p1);
 
-// Transposed convolution (ONNX ConvTranspose), NHWC in and out. Weights packed as
-// [groups][KH][KW][Cg][Kg] (f32_conv_transpose_pack). Input pixel (ih, iw) and tap (kh, kw)
-// reach output pixel (ih*SH + kh*DH - PT, iw*SW + kw*DW - PL).
-struct ConvTransposeGeometry {
-  size_t N = 0, C = 0, IH = 0, IW = 0, K = 0, OH = 0, OW = 0;
-  size_t KH = 1, KW = 1, SH = 1, SW = 1, DH = 1, DW = 1, PT = 0, PL = 0, groups = 1;
-  size_t Cg() const { return C / groups; }
-  size_t Kg() const { return K / groups; }
-};
-// w: ONNX's [C][Kg][KH][KW]; packed: C*Kg*KH*KW floats.
-void f32_conv_transpose_pack(const ConvTransposeGeometry& g, const float* w, float* packed);
-// Output pixels [p0, p1) of the N*OH*OW: each starts at its bias (0 without one) and adds, tap by
-// tap in (kh, kw) order and channel by channel, input * weight for every tap whose input pixel
-// exists. The fixed order makes the result independent of the ISA and of the thread split.
-void f32_conv_transpose_nhwc(const ConvTransposeGeometry& g, const float* x, const float* packed, const float* bias,
-                             float* y, size_t p0, size_t p1);
+// ConvTranspose by gathering, for the strides past 8 that the engine does not give the phase
+// decomposition of conv_transpose.h (ir::conv_transpose_phase_strides). Weights packed as [groups][KH][KW][Cg][Kg]
+// (f32_conv_transpose_gather_pack; w: ONNX's [C][Kg][KH][KW], C*Kg*KH*KW floats). Output pixels
+// [p0, p1) of the N*OH*OW: each starts at its bias (0 without one) and adds, tap by tap in
+// (kh, kw) order and channel by channel, input * weight (a multiply, then an add) for every tap
+// whose input pixel exists. The fixed order makes the result independent of the ISA and of the
+// thread split.
+void f32_conv_transpose_gather_pack(const ConvTransposeGeometry& g, const float* w, float* packed);
+void f32_conv_transpose_gather_nhwc(const ConvTransposeGeometry& g, const float* x, const float* packed,
+                                    const float* bias, float* y, size_t p0, size_t p1);
 
 }  // namespace q8::kern

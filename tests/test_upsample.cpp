@@ -136,30 +136,38 @@ std::vector<double> conv_transpose_by_definition(const std::vector<int64_t>& xd,
   return y;
 }
 
-TEST(ConvTranspose, GroupsStridesDilationsPadsMatchTheDefinition) {
-  const std::vector<int64_t> xd = {2, 4, 5, 6}, wd = {4, 3, 3, 2};
-  const int64_t group = 2;
-  const std::vector<int64_t> s = {2, 3}, d = {2, 1}, p = {1, 0, 2, 1}, op = {1, 2};
+// A ConvTranspose [-> Relu] node with these attributes matches the definition (within 1e-6,
+// relative) and gives the same bytes on every kernel path at 1-3 threads.
+void expect_conv_transpose_matches_definition(const std::vector<int64_t>& xd, const std::vector<int64_t>& wd,
+                                              int64_t group, const std::vector<int64_t>& s,
+                                              const std::vector<int64_t>& d, const std::vector<int64_t>& p,
+                                              const std::vector<int64_t>& op, bool relu) {
+  const int64_t K = wd[1] * group;
   // Full extent s*(in-1) + op + (k-1)*d + 1, less the pads.
-  const int64_t OH = 2 * 4 + 1 + 2 * 2 + 1 - 1 - 2, OW = 3 * 5 + 2 + 1 * 1 + 1 - 0 - 1;
-  const std::vector<float> x = random_floats(2 * 4 * 5 * 6, 11), w = random_floats(4 * 3 * 3 * 2, 12),
-                           b = random_floats(6, 13);
+  const int64_t OH = s[0] * (xd[2] - 1) + op[0] + (wd[2] - 1) * d[0] + 1 - p[0] - p[2];
+  const int64_t OW = s[1] * (xd[3] - 1) + op[1] + (wd[3] - 1) * d[1] + 1 - p[1] - p[3];
+  const std::vector<float> x = random_floats(static_cast<size_t>(xd[0] * xd[1] * xd[2] * xd[3]), 11),
+                           w = random_floats(static_cast<size_t>(wd[0] * wd[1] * wd[2] * wd[3]), 12),
+                           b = random_floats(static_cast<size_t>(K), 13);
   OnnxModelBuilder mb;
-  mb.input("x", {-1, 4, 5, 6});
+  mb.input("x", {-1, xd[1], xd[2], xd[3]});
   mb.init_f("w", wd, w);
-  mb.init_f("b", {6}, b);
-  auto& n = mb.node("ConvTranspose", {"x", "w", "b"}, {"y"}, "up");
+  mb.init_f("b", {K}, b);
+  auto& n = mb.node("ConvTranspose", {"x", "w", "b"}, {relu ? "t" : "y"}, "up");
   set_int(n, "group", group);
   set_ints(n, "strides", s);
   set_ints(n, "dilations", d);
   set_ints(n, "pads", p);
   set_ints(n, "output_padding", op);
+  if (relu) mb.node("Relu", {"t"}, {"y"}, "relu");
   mb.output("y");
   const std::string bytes = mb.bytes();
   const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "convt.onnx");
-  const std::vector<double> want = conv_transpose_by_definition(xd, x, wd, w, b, group, s, d, p, OH, OW);
+  std::vector<double> want = conv_transpose_by_definition(xd, x, wd, w, b, group, s, d, p, OH, OW);
+  if (relu)
+    for (double& v : want) v = std::max(v, 0.0);
   const q8::Tensor y = q8::Session(m).run({q8::Tensor(xd, x)}).at(0);
-  ASSERT_EQ(y.shape(), (std::vector<int64_t>{2, 6, OH, OW}));
+  ASSERT_EQ(y.shape(), (std::vector<int64_t>{xd[0], K, OH, OW}));
   double num = 0, den = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     num += (y.data()[i] - want[i]) * (y.data()[i] - want[i]);
@@ -170,6 +178,39 @@ TEST(ConvTranspose, GroupsStridesDilationsPadsMatchTheDefinition) {
     for (int threads : {1, 2, 3})
       EXPECT_TRUE(same_bytes(q8::Session(m, q8::SessionOptions{threads, isa}).run({q8::Tensor(xd, x)}).at(0), y))
           << isa << ", " << threads << " threads";
+}
+
+TEST(ConvTranspose, GroupsStridesDilationsPadsMatchTheDefinition) {
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "with a Relu" : "alone");
+    expect_conv_transpose_matches_definition({2, 4, 5, 6}, {4, 3, 3, 2}, 2, {2, 3}, {2, 1}, {1, 0, 2, 1}, {1, 2}, relu);
+  }
+}
+
+// The Relu after a ConvTranspose is its output clamp, not a step of its own.
+TEST(ConvTranspose, AbsorbsTheReluAfterIt) {
+  OnnxModelBuilder mb;
+  mb.input("x", {1, 4, 5, 5});
+  mb.init_f("w", {4, 3, 2, 2}, random_floats(48, 3));
+  auto& n = mb.node("ConvTranspose", {"x", "w"}, {"t"}, "up");
+  set_ints(n, "strides", {2, 2});
+  mb.node("Relu", {"t"}, {"y"}, "relu");
+  mb.output("y");
+  const std::string bytes = mb.bytes();
+  const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "convt.onnx");
+  const std::vector<q8::NodeInfo> info = m.describe(1);
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_EQ(info[0].op, "ConvTranspose");
+  EXPECT_NE(info[0].params.find("+Relu"), std::string::npos) << info[0].params;
+}
+
+// Strides past the phase decomposition's (8) gather instead: the same definition, every path.
+TEST(ConvTranspose, LargeStridesMatchTheDefinition) {
+  for (bool relu : {false, true}) {
+    SCOPED_TRACE(relu ? "with a Relu" : "alone");
+    expect_conv_transpose_matches_definition({1, 3, 3, 4}, {3, 2, 10, 3}, 1, {9, 2}, {1, 1}, {2, 1, 0, 1}, {3, 1},
+                                             relu);
+  }
 }
 
 // Loading `bytes` fails naming the file, the node and `what`.

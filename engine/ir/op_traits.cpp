@@ -56,7 +56,7 @@ constexpr OpTraits kTraits[] = {
     // Resize: nearest copies bytes, so its int8 form keeps the input's quantization; the quantizer
     // leaves linear Resize in fp32 (quantize.cpp's quantizable()).
     {Op::Resize, "Resize", 1, 4, D::SameAsInput, s::resize, R::PassThrough, false, false, nullptr},
-    {Op::ConvTranspose, "ConvTranspose", 2, 3, D::Float, s::conv_transpose, R::Weighted, false, false, nullptr},
+    {Op::ConvTranspose, "ConvTranspose", 2, 3, D::Float, s::conv_transpose, R::Weighted, true, false, nullptr},
     {Op::Mul, "Mul", 2, 2, D::Float, s::broadcast_binary, R::Requantizing, true, false, e::arithmetic},
     {Op::Sub, "Sub", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, e::arithmetic},
     {Op::Div, "Div", 2, 2, D::Float, s::broadcast_binary, R::Fp32Only, true, false, e::arithmetic},

@@ -284,9 +284,10 @@ ConvTransposeWindow conv_transpose_window(const Graph& g, const Node& n, const S
   return {out[0], out[1], head[0], head[1]};
 }
 
-bool conv_transpose_int8_strides(const Node& n) {
+bool conv_transpose_phase_strides(const Node& n) {
   const std::vector<int64_t> s = n.attr_ints("strides", {1, 1});
-  return s.size() == 2 && s[0] >= 1 && s[0] <= 8 && s[1] >= 1 && s[1] <= 8;
+  const auto fits = [](int64_t v) { return v >= 1 && v <= kConvTransposeMaxPhaseStride; };
+  return s.size() == 2 && fits(s[0]) && fits(s[1]);
 }
 
 std::vector<bool> reduced_axes(const Graph& g, const Node& n, size_t rank) {

@@ -91,8 +91,11 @@ struct ConvTransposeWindow {
   int64_t oh = 0, ow = 0, pt = 0, pl = 0;
 };
 ConvTransposeWindow conv_transpose_window(const Graph& g, const Node& n, const Shape& x, int64_t kh, int64_t kw);
-// Whether ConvTranspose node n may run in int8: QuantizedConvTranspose packs its weights once per
-// output phase, SH * SW of them (kernels/qu8_conv_transpose.h), so strides past 8 stay in fp32.
-bool conv_transpose_int8_strides(const Node& n);
+// Whether ConvTranspose node n runs as one convolution per output phase (kernels/conv_transpose.h),
+// which packs its weights once per phase, SH * SW of them: strides up to
+// kConvTransposeMaxPhaseStride (at most 64 phases). Past it, fp32 gathers (kernels/upsample.h)
+// and int8 is not offered.
+constexpr int64_t kConvTransposeMaxPhaseStride = 8;
+bool conv_transpose_phase_strides(const Node& n);
 
 }  // namespace q8::ir

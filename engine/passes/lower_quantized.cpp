@@ -699,7 +699,7 @@ bool Lowering::lower_qdq_weighted(Node& n, const QdqEdges& e) {
       return false;
     }
   }
-  if (n.op == Op::ConvTranspose && !conv_transpose_int8_strides(n)) return false;
+  if (n.op == Op::ConvTranspose && !conv_transpose_phase_strides(n)) return false;
   if (!spatial && wt->dims.size() != 2) return false;
   // The output channel's axis: ConvTranspose's weights are [C][K/group][KH][KW].
   const int64_t axis = n.op == Op::Conv || tb ? 0 : 1;

@@ -116,7 +116,7 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
       const ConstTensor* w = const_of(g, n.inputs[1]);
       const ConstTensor* b = n.inputs.size() > 2 ? const_of(g, n.inputs[2]) : nullptr;
       return is_activation(g, n.inputs[0]) && w && w->dtype == DType::Float32 && w->dims.size() == 4 &&
-             ir::conv_transpose_int8_strides(n) &&
+             ir::conv_transpose_phase_strides(n) &&
              (n.inputs.size() < 3 || n.inputs[2] == ir::kNoValue || (b && b->dtype == DType::Float32));
     }
     case Op::Mul:

@@ -77,7 +77,7 @@ void f32_resize_bilinear_nhwc(const ResizeGeometry& g, size_t C, const LinearTap
   }
 }
 
-void f32_conv_transpose_pack(const ConvTransposeGeometry& g, const float* w, float* packed) {
+void f32_conv_transpose_gather_pack(const ConvTransposeGeometry& g, const float* w, float* packed) {
   const size_t Cg = g.Cg(), Kg = g.Kg();
   for (size_t gr = 0; gr < g.groups; ++gr)
     for (size_t kh = 0; kh < g.KH; ++kh)
@@ -101,8 +101,8 @@ inline ptrdiff_t transposed_source(size_t o, size_t pad, size_t tap, size_t dila
 
 }  // namespace
 
-void f32_conv_transpose_nhwc(const ConvTransposeGeometry& g, const float* x, const float* packed, const float* bias,
-                             float* y, size_t p0, size_t p1) {
+void f32_conv_transpose_gather_nhwc(const ConvTransposeGeometry& g, const float* x, const float* packed,
+                                    const float* bias, float* y, size_t p0, size_t p1) {
   const size_t Cg = g.Cg(), Kg = g.Kg();
   // Output channels in blocks of kBlock held in a local array (registers), so each input value is
   // loaded once per block; every output still sums bias, then taps in (kh, kw) order, then channels.

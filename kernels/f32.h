@@ -146,6 +146,11 @@ void f32_unary__scalar(size_t n, const float* x, float* out, const UnaryParams& 
 struct F32Kernels {
   const char* isa = "scalar";
   F32ConvKernel conv;
+  // The same contract on a tile one vector wide and taller, for layers of at most conv_narrow.nr
+  // output channels per group (the 16-channel layers of UNets and small YOLOs, the 3-channel
+  // head), on which conv's tile would compute lanes that are dropped; absent (null igemm) where
+  // conv's tile is narrow already. f32_conv_kernel_for chooses.
+  F32ConvKernel conv_narrow;
   // Plain GEMM on packed B: rows [m0, m0+mr'), one panel. A rows are a_stride floats apart.
   // Shares conv.mr and conv.nr: pack B with f32_gemm_pack(..., conv.nr, ...).
   Named<void (*)(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,
@@ -173,6 +178,11 @@ struct F32Kernels {
   // out[i] = f(x[i]) for the activation p.kind (f32_unary__scalar's bits on every table).
   Named<void (*)(size_t n, const float* x, float* out, const UnaryParams& p)> unary;
 };
+
+// The convolution kernel of table k for layers of Kg output channels per group: conv_narrow where
+// the table has one and Kg fits in it, else conv. Packing, running and naming a layer all use the
+// one this returns (its nr fixes the packing); the bits do not depend on the choice.
+const F32ConvKernel& f32_conv_kernel_for(const F32Kernels& k, size_t Kg);
 
 // Runs rows [m0, m1) by panels [n0, n1) of out[M][N] = A * packed B with kernel table k.
 void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,

@@ -223,6 +223,10 @@ void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_
   }
 }
 
+const F32ConvKernel& f32_conv_kernel_for(const F32Kernels& k, size_t Kg) {
+  return k.conv_narrow.igemm && Kg <= k.conv_narrow.nr ? k.conv_narrow : k.conv;
+}
+
 void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size_t a_stride, const float* packed,
                   float* out, size_t out_stride, size_t m0, size_t m1, float out_min, float out_max, size_t n0,
                   size_t n1) {

@@ -46,6 +46,7 @@ constexpr auto f32_unary__neon = &f32_simd::unary<Arch>;
 const F32Kernels k_table = {
     "neon",
     {6, 8, Q8_KERNEL(f32_igemm_6x8__neon), Q8_KERNEL(f32_igemm_block_6x8__neon)},
+    {},  // conv_narrow: conv's tile is two vectors of a narrow register
     Q8_KERNEL(f32_gemm_6x8__neon),
     Q8_KERNEL(f32_dwconv__neon),
     Q8_KERNEL(f32_maxpool__neon),

@@ -207,6 +207,7 @@ void f32_clamp__scalar(size_t n, const float* x, float* out, float lo, float hi)
 const F32Kernels k_scalar_table = {
     "scalar",
     {kMR, kNR, Q8_KERNEL(f32_igemm_4x4__scalar), Q8_KERNEL(f32_igemm_block_4x4__scalar)},
+    {},  // conv_narrow: the reference has one tile
     Q8_KERNEL(f32_gemm_4x4__scalar),
     Q8_KERNEL(f32_dwconv__scalar),
     Q8_KERNEL(f32_maxpool__scalar),

@@ -46,6 +46,7 @@ constexpr auto f32_unary__avx2 = &f32_simd::unary<Arch>;
 const F32Kernels k_table = {
     "avx2",
     {6, 16, Q8_KERNEL(f32_igemm_6x16__avx2), Q8_KERNEL(f32_igemm_block_6x16__avx2)},
+    {},  // conv_narrow: conv's tile is two vectors of a narrow register
     Q8_KERNEL(f32_gemm_6x16__avx2),
     Q8_KERNEL(f32_dwconv__avx2),
     Q8_KERNEL(f32_maxpool__avx2),

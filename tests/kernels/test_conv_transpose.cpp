@@ -193,7 +193,7 @@ void check_f32(const Case& c, const F32Kernels& k, size_t splits, uint32_t seed)
   const bool clamped = c.qmin > 0 || c.qmax < 255;
   const float lo = clamped ? 0.f : -INFINITY, hi = clamped ? 0.75f : INFINITY;
 
-  const q8::kern::F32ConvKernel& kc = k.conv;
+  const q8::kern::F32ConvKernel& kc = q8::kern::f32_conv_kernel_for(k, Kg);
   std::vector<float> packed(q8::kern::f32_conv_transpose_packed_floats(g, kc.nr));
   q8::kern::f32_conv_transpose_pack(g, kc.nr, w.data(), c.bias ? bias.data() : nullptr, packed.data());
   std::vector<const float*> ind(q8::kern::conv_transpose_indirection_size(g));

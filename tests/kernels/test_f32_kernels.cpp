@@ -215,12 +215,14 @@ Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const s
   return e;
 }
 
-// Runs a conv through the GEMM path (pack, indirection, f32_conv_run) in `pieces` pixel ranges by
+// Runs a conv through the GEMM path (pack, indirection, f32_conv_run on the tile that
+// f32_conv_kernel_for picks: conv_narrow for layers it fits) in `pieces` pixel ranges by
 // `panel_pieces` ranges of output-channel panels.
 std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
                             const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces,
                             size_t panel_pieces = 1) {
-  const size_t nr = t.conv.nr, P = g.out_pixels();
+  const q8::kern::F32ConvKernel& kc = q8::kern::f32_conv_kernel_for(t, g.Kg());
+  const size_t nr = kc.nr, P = g.out_pixels();
   const size_t packed_floats = q8::kern::f32_conv_packed_floats(g, nr);
   std::vector<float> packed(packed_floats + kGuard, kSentinel);
   q8::kern::f32_conv_pack(g, nr, w.data(), bias, packed.data());
@@ -234,8 +236,8 @@ std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const st
     const float* packed_group = packed.data() + grp * (packed_floats / g.groups);
     for (size_t j = 0; j + 1 < panels.size(); ++j)
       for (size_t i = 0; i + 1 < bounds.size(); ++i)
-        q8::kern::f32_conv_run(t.conv, g, grp, indirection.data(), packed_group, out.data(), bounds[i], bounds[i + 1],
-                               lo, hi, panels[j], panels[j + 1]);
+        q8::kern::f32_conv_run(kc, g, grp, indirection.data(), packed_group, out.data(), bounds[i], bounds[i + 1], lo,
+                               hi, panels[j], panels[j + 1]);
   }
   expect_guard_intact(out, P * g.K, std::string(t.isa) + " conv");
   out.resize(P * g.K);
@@ -346,6 +348,9 @@ TEST_P(F32Kernels_, ConvSpatial) {
   check_conv(ConvCase().input(2, 10, 11, 5).out_channels(7).kernel(3, 3).stride(2, 2).pads(0, 1, 1, 0), 11);
   check_conv(ConvCase().input(1, 20, 20, 3).out_channels(16).kernel(7, 7).stride(2, 2).pads(3, 3, 3, 3), 12);
   check_conv(ConvCase().input(1, 12, 9, 6).out_channels(35).kernel(5, 5).dilation(2, 2).pads(2, 1, 3, 0), 13);
+  // A UNet decoder's 16-channel layer (the narrow tile where a table has one) and one channel more.
+  check_conv(ConvCase().input(1, 13, 14, 32).out_channels(16).kernel(3, 3).pads(1, 1, 1, 1), 19);
+  check_conv(ConvCase().input(1, 13, 14, 32).out_channels(17).kernel(3, 3).pads(1, 1, 1, 1), 20);
   check_conv(ConvCase().input(1, 3, 3, 4).out_channels(9).kernel(5, 5).pads(2, 2, 2, 2), 14);
   check_conv(ConvCase().input(1, 6, 6, 1).out_channels(1).kernel(3, 3).pads(1, 1, 1, 1), 15);
   check_conv(ConvCase().input(1, 7, 5, 4).out_channels(5).kernel(3, 2).stride(1, 3).pads(0, 2, 1, 0), 16);
@@ -1223,6 +1228,25 @@ TEST(F32KernelTables, Complete) {
         << isa;
     for (size_t op = 0; op < kTableBinaryOps; ++op)
       EXPECT_TRUE(t->binary[op] && t->binary_rows[op]) << isa << " " << op;
+  }
+}
+
+// A table's narrow tile serves the layers it fits and is narrower than the main tile; a table
+// without one runs every layer on conv. (check_conv's cases run both sides of the boundary.)
+TEST(F32KernelTables, NarrowLayersTakeTheNarrowTile) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
+    const F32Kernels* t = table_for(isa);
+    if (!t) continue;
+    if (!t->conv_narrow.igemm) {
+      EXPECT_EQ(&q8::kern::f32_conv_kernel_for(*t, 1), &t->conv) << isa;
+      continue;
+    }
+    const size_t nr = t->conv_narrow.nr;
+    EXPECT_LT(nr, t->conv.nr) << isa;
+    EXPECT_GT(t->conv_narrow.mr, t->conv.mr) << isa;
+    EXPECT_EQ(&q8::kern::f32_conv_kernel_for(*t, 1), &t->conv_narrow) << isa;
+    EXPECT_EQ(&q8::kern::f32_conv_kernel_for(*t, nr), &t->conv_narrow) << isa;
+    EXPECT_EQ(&q8::kern::f32_conv_kernel_for(*t, nr + 1), &t->conv) << isa;
   }
 }
 

@@ -57,6 +57,10 @@ TEST(KernelTables, EveryF32EntryIsANamedKernel) {
     const std::string isa = t->isa;
     expect_named(t->conv.igemm, "f32_igemm_", isa + " igemm");
     expect_named(t->conv.igemm_block, "f32_igemm_block_", isa + " igemm_block");
+    if (t->conv_narrow.igemm || t->conv_narrow.igemm_block) {  // optional: both entries or neither
+      expect_named(t->conv_narrow.igemm, "f32_igemm_", isa + " narrow igemm");
+      expect_named(t->conv_narrow.igemm_block, "f32_igemm_block_", isa + " narrow igemm_block");
+    }
     expect_named(t->gemm, "f32_gemm_", isa + " gemm");
     expect_named(t->dwconv, "f32_dwconv_", isa + " dwconv");
     expect_named(t->maxpool, "f32_maxpool_", isa + " maxpool");

@@ -21,8 +21,9 @@ AlignedBuffer pack_conv(const Graph& g, const Node& n, const Dispatch& d) {
     kern::f32_dwconv_pack(c, w, b ? b->data<float>() : nullptr, buf.as<float>());
     return buf;
   }
-  AlignedBuffer buf(kern::f32_conv_packed_floats(c, d.f32->conv.nr) * sizeof(float));
-  kern::f32_conv_pack(c, d.f32->conv.nr, w, b ? b->data<float>() : nullptr, buf.as<float>());
+  const size_t nr = kern::f32_conv_kernel_for(*d.f32, c.Kg()).nr;
+  AlignedBuffer buf(kern::f32_conv_packed_floats(c, nr) * sizeof(float));
+  kern::f32_conv_pack(c, nr, w, b ? b->data<float>() : nullptr, buf.as<float>());
   return buf;
 }
 
@@ -44,7 +45,8 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
     };
     return;
   }
-  const OutputGrid grid = conv_output_grid(c, k->conv.mr, k->conv.nr, sizeof(float), pb.w.per_node[i].size());
+  const kern::F32ConvKernel* kc = &kern::f32_conv_kernel_for(*k, c.Kg());
+  const OutputGrid grid = conv_output_grid(c, kc->mr, kc->nr, sizeof(float), pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
   Step* sp = &s;
   pb.count_indirection(c);
@@ -55,13 +57,13 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
       kern::conv_indirection_init(c, grp, A.f32(x), zero,
                                   reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
   };
-  const size_t packed_per_group = kern::f32_conv_packed_floats(c, k->conv.nr) / c.groups;
-  s.fn = [&A = pb.addresses(), sp, k, c, y, packed, packed_per_group, act, grid](size_t i0, size_t i1) {
+  const size_t packed_per_group = kern::f32_conv_packed_floats(c, kc->nr) / c.groups;
+  s.fn = [&A = pb.addresses(), sp, kc, c, y, packed, packed_per_group, act, grid](size_t i0, size_t i1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
     grid.split(i0, i1, [&](size_t p0, size_t p1, size_t n0, size_t n1) {
       for (size_t grp = 0; grp < c.groups; ++grp)
-        kern::f32_conv_run(k->conv, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
+        kern::f32_conv_run(*kc, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
                            act.lo, act.hi, n0, n1);
     });
   };
@@ -69,7 +71,8 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
 
 std::string conv_kernel(const Graph& g, const Node& n, const Dispatch& d) {
   const kern::ConvGeometry c = conv_geometry(g, n);
-  return is_depthwise(c) ? d.f32->dwconv.name : kern::f32_conv_kernel_name(d.f32->conv, c);
+  return is_depthwise(c) ? d.f32->dwconv.name
+                         : kern::f32_conv_kernel_name(kern::f32_conv_kernel_for(*d.f32, c.Kg()), c);
 }
 
 }  // namespace

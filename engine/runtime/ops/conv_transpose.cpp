@@ -63,7 +63,7 @@ AlignedBuffer pack_conv_transpose(const Graph& g, const Node& n, const Dispatch&
   const float* bias = b ? b->data<float>() : nullptr;
   if (ir::conv_transpose_phase_strides(n)) {
     const kern::ConvTransposeGeometry c = packing_geometry(g, n);
-    const size_t nr = d.f32->conv.nr;
+    const size_t nr = kern::f32_conv_kernel_for(*d.f32, c.Kg()).nr;
     AlignedBuffer buf(kern::f32_conv_transpose_packed_floats(c, nr) * sizeof(float));
     kern::f32_conv_transpose_pack(c, nr, w, bias, buf.as<float>());
     return buf;
@@ -97,7 +97,7 @@ void plan_conv_transpose(Plan::Builder& pb, size_t i, const Node& n) {
     };
     return;
   }
-  const kern::F32ConvKernel* k = &pb.d.f32->conv;
+  const kern::F32ConvKernel* k = &kern::f32_conv_kernel_for(*pb.d.f32, c.Kg());
   // With several phases the igemm writes pixels phase by phase into this arena buffer, and each
   // step range copies its own rows to the output (conv_transpose.h).
   const int scratch = kern::conv_transpose_phases(c) > 1 ? pb.new_buf(pb.bytes_of(n.outputs[0])) : -1;
@@ -116,9 +116,9 @@ void plan_conv_transpose(Plan::Builder& pb, size_t i, const Node& n) {
   };
 }
 
-std::string conv_transpose_kernel(const Graph&, const Node& n, const Dispatch& d) {
+std::string conv_transpose_kernel(const Graph& g, const Node& n, const Dispatch& d) {
   if (!ir::conv_transpose_phase_strides(n)) return "f32_conv_transpose_gather_nhwc";
-  return d.f32->conv.igemm.name;
+  return kern::f32_conv_kernel_for(*d.f32, weight_geometry(g, n).Kg()).igemm.name;
 }
 
 // The multiply-accumulates actually computed: each output pixel's phase taps (conv_transpose.h),

@@ -304,6 +304,55 @@ inline void dwconv_channels(const Window<Arch>& win, const float* wts, size_t C,
   }
 }
 
+// Channels [c, c + NV * lanes) of P output pixels of one row whose windows lie inside the input:
+// pixel i reads tap j at base[i] + offset[j]. Each tap's weights are loaded once for the P pixels
+// (the one-pixel path loads a weight per input), and every output still gets acc = bias, then one
+// fma per tap in row-major order, then the clamp.
+template <class Arch, size_t P, size_t NV>
+inline void dwconv_row_block(const float* const* base, const size_t* offset, size_t taps, const float* wts, size_t C,
+                             size_t c, const float* bias, float* out, vec<Arch> lo, vec<Arch> hi) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  V acc[P][NV];
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v) {
+    const V b = V::load_unaligned(bias + c + v * W);
+    Q8_F32_UNROLL
+    for (size_t i = 0; i < P; ++i) acc[i][v] = b;
+  }
+  for (size_t j = 0; j < taps; ++j) {
+    V wv[NV];
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(wts + j * C + c + v * W);
+    Q8_F32_UNROLL
+    for (size_t i = 0; i < P; ++i) {
+      const float* ip = base[i] + offset[j] + c;
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(V::load_unaligned(ip + v * W), wv[v], acc[i][v]);
+    }
+  }
+  Q8_F32_UNROLL
+  for (size_t i = 0; i < P; ++i) {
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v) clamp_vec<Arch>(acc[i][v], lo, hi).store_unaligned(out + i * C + c + v * W);
+  }
+}
+
+// All channels of P consecutive output pixels of one row, windows inside the input (C >= lanes;
+// the channels past the last whole vector run as one vector ending at C, recomputed from the
+// biases to the same bits). out: the first pixel's output; the others follow C floats apart.
+template <class Arch, size_t P>
+inline void dwconv_row(const float* const* base, const size_t* offset, size_t taps, const float* wts, size_t C,
+                       const float* bias, float* out, float out_min, float out_max) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  const V lo(out_min), hi(out_max);
+  size_t c = 0;
+  for (; c + 2 * W <= C; c += 2 * W) dwconv_row_block<Arch, P, 2>(base, offset, taps, wts, C, c, bias, out, lo, hi);
+  for (; c + W <= C; c += W) dwconv_row_block<Arch, P, 1>(base, offset, taps, wts, C, c, bias, out, lo, hi);
+  if (c < C) dwconv_row_block<Arch, P, 1>(base, offset, taps, wts, C, C - W, bias, out, lo, hi);
+}
+
 // Packed [C bias][taps][C weights].
 template <class Arch>
 void dwconv(const ConvGeometry& g, const float* in, const float* packed, const float* /*zero*/, float* out, size_t p0,
@@ -321,11 +370,23 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
     for (size_t j = 0; j < taps; ++j) inside.tap[j] = j;
     inside.count = taps;
   }
+  // Runs of kRow pixels of one output row whose windows all lie inside take dwconv_row.
+  constexpr size_t kRow = 4;
+  const bool rows = taps <= kMaxTaps && C >= vec<Arch>::size;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
-    size_t iy = 0, ix = 0;
+    size_t iy = 0, ix = 0, iy_last = 0, ix_last = 0;
+    if (rows && p + kRow <= p1 && px.ox + kRow <= g.OW && window_inside(g, px.oy, px.ox, iy, ix) &&
+        window_inside(g, px.oy, px.ox + kRow - 1, iy_last, ix_last)) {
+      const float* base[kRow];
+      for (size_t i = 0; i < kRow; ++i) base[i] = in_n + (iy * g.IW + ix + i * g.SW) * C;
+      dwconv_row<Arch, kRow>(base, offset, taps, wts, C, bias, o, out_min, out_max);
+      for (size_t i = 1; i < kRow; ++i) px.next();
+      p += kRow - 1;
+      continue;
+    }
     if (taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix)) {
       const float* base = in_n + (iy * g.IW + ix) * C;
       for (size_t j = 0; j < taps; ++j) inside.in[j] = base + offset[j];

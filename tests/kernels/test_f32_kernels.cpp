@@ -397,6 +397,10 @@ TEST_P(F32Kernels_, Depthwise) {
     dw(ConvCase().kernel(3, 3).stride(2, 2).extra(1, 1));
   }
   check_dwconv(ConvCase().input(2, 5, 4, 33).out_channels(33).groups(33).kernel(3, 3).pads(1, 1, 1, 1), 200);
+  // MobileNet-sized rows: runs of interior pixels a row at a time, then the rest of the row.
+  check_dwconv(ConvCase().input(1, 14, 14, 96).out_channels(96).groups(96).kernel(3, 3).pads(1, 1, 1, 1), 203);
+  check_dwconv(ConvCase().input(1, 15, 13, 72).out_channels(72).groups(72).kernel(5, 5).stride(2, 2).pads(2, 2, 2, 2),
+               204);
   // More taps than one window list holds (81 > 64): partial sums pass through the output row.
   check_dwconv(ConvCase().input(1, 11, 10, 40).out_channels(40).groups(40).kernel(9, 9).pads(4, 4, 4, 4), 201);
   check_dwconv(ConvCase().input(1, 12, 12, 5).out_channels(5).groups(5).kernel(11, 7).pads(5, 3, 5, 3), 202);

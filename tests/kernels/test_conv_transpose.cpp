@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "cpu_support.h"
+#include "kernel_tables.h"
 #include "kernels/conv_transpose.h"
 #include "kernels/f32.h"
 #include "kernels/qu8.h"
-#include "kernels/qu8_internal.h"  // the AMX tile model's table
-#include "qu8_gemm_tester.h"       // requantize(), packed_storage()
+#include "qu8_gemm_tester.h"  // requantize(), packed_storage()
 
 namespace {
 
@@ -33,30 +33,6 @@ using q8::kern::ConvTransposeGeometry;
 using q8::kern::F32Kernels;
 using q8::kern::QU8Kernels;
 using q8::kern::QU8Requant;
-
-const F32Kernels* f32_table_for(const std::string& isa) {
-  if (isa == "scalar") return q8::kern::f32_kernels_scalar();
-  if (isa == "avx2") return q8::kern::f32_kernels_avx2();
-  if (isa == "avx512") return q8::kern::f32_kernels_avx512();
-  if (isa == "neon") return q8::kern::f32_kernels_neon();
-  return nullptr;
-}
-
-const QU8Kernels* qu8_table_for(const std::string& isa) {
-  if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
-  if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
-  if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
-  if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
-  if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
-  if (isa == "amx") return q8::kern::qu8_kernels_amx();
-#if defined(Q8_ARCH_X86)
-  if (isa == "amx_model") return q8::kern::qu8_kernels_amx_model();
-#endif
-  if (isa == "neon") return q8::kern::qu8_kernels_neon();
-  if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
-  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
-  return nullptr;
-}
 
 // `size` bytes between canary bytes and a PROT_NONE page (qu8_gemm_tester.h's GuardedBuffer): a
 // write past the end faults, and one before the start changes a canary that intact() reports.
@@ -251,8 +227,8 @@ class ConvTransposeTables : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!q8_test::cpu_supports(GetParam())) GTEST_SKIP() << "this CPU cannot run " << GetParam();
-    q_ = qu8_table_for(GetParam());
-    f_ = f32_table_for(GetParam());
+    q_ = q8_test::qu8_table_for(GetParam());
+    f_ = q8_test::f32_table_for(GetParam());
     if (!q_ && !f_) GTEST_SKIP() << "build lacks " << GetParam();
   }
   // The tables' output tile width, for cases whose K is no multiple of it.

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cpu_support.h"
+#include "kernel_tables.h"
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
 #include "naive_window.h"
@@ -44,14 +45,6 @@ constexpr const char* kUnaryHashes =
     "Sigmoid:98d761ac4d38b1c2 Tanh:5f33173b0016a9c2 HardSigmoid:9e1749889c120d04 HardSwish:9df74982371e583a "
     "LeakyRelu:ea56e0f09c7f39b0 Elu:0cc54db232baaf21 Erf:3173b3421179cd3b Sqrt:8287b736adfb957e "
     "Exp:801c131d68696a99 Silu:e23bd9327040fa29 Gelu:eff15012ef5cd7c6 ";
-
-const F32Kernels* table_for(const std::string& isa) {
-  if (isa == "scalar") return q8::kern::f32_kernels_scalar();
-  if (isa == "avx2") return q8::kern::f32_kernels_avx2();
-  if (isa == "avx512") return q8::kern::f32_kernels_avx512();
-  if (isa == "neon") return q8::kern::f32_kernels_neon();
-  return nullptr;
-}
 
 std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937 rng(seed);
@@ -270,7 +263,7 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     const std::string isa = GetParam();
     if (!q8_test::cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa;
-    table_ = table_for(isa);
+    table_ = q8_test::f32_table_for(isa);
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::f32_kernels_scalar();
     ASSERT_NE(scalar_, nullptr);
@@ -1223,7 +1216,7 @@ INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "
 TEST(F32KernelTables, Complete) {
   for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
     if (!q8_test::cpu_supports(isa)) continue;
-    const F32Kernels* t = table_for(isa);
+    const F32Kernels* t = q8_test::f32_table_for(isa);
     if (!t) continue;
     EXPECT_GE(t->conv.mr, 1u) << isa;
     EXPECT_GE(t->conv.nr, 1u) << isa;
@@ -1239,7 +1232,7 @@ TEST(F32KernelTables, Complete) {
 // without one runs every layer on conv. (check_conv's cases run both sides of the boundary.)
 TEST(F32KernelTables, NarrowLayersTakeTheNarrowTile) {
   for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
-    const F32Kernels* t = table_for(isa);
+    const F32Kernels* t = q8_test::f32_table_for(isa);
     if (!t) continue;
     if (!t->conv_narrow.igemm) {
       EXPECT_EQ(&q8::kern::f32_conv_kernel_for(*t, 1), &t->conv) << isa;

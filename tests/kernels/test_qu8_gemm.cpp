@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "cpu_support.h"
+#include "kernel_tables.h"
 #include "kernels/qu8.h"
-#include "kernels/qu8_internal.h"  // the AMX tile model's table
 #include "qu8_gemm_tester.h"
 
 namespace {
@@ -26,22 +26,6 @@ using q8::kern::QU8Kernels;
 using q8_test::ConvTester;
 using q8_test::GemmTester;
 
-const QU8Kernels* table_for(const std::string& isa) {
-  if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
-  if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
-  if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
-  if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
-  if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
-  if (isa == "amx") return q8::kern::qu8_kernels_amx();
-#if defined(Q8_ARCH_X86)
-  if (isa == "amx_model") return q8::kern::qu8_kernels_amx_model();
-#endif
-  if (isa == "neon") return q8::kern::qu8_kernels_neon();
-  if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
-  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
-  return nullptr;
-}
-
 // ---- Tests, per table -------------------------------------------------------------------------
 
 class QU8Gemm : public ::testing::TestWithParam<std::string> {
@@ -49,7 +33,7 @@ class QU8Gemm : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (!q8_test::cpu_supports(GetParam()))
       GTEST_SKIP() << "this CPU cannot run " << GetParam() << q8_test::why_not(GetParam());
-    k_ = table_for(GetParam());
+    k_ = q8_test::qu8_table_for(GetParam());
     if (!k_) GTEST_SKIP() << "build lacks " << GetParam();
   }
   const QU8Kernels& k() const { return *k_; }

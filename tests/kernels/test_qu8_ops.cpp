@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cpu_support.h"
+#include "kernel_tables.h"
 #include "kernels/qu8.h"
 #include "naive_window.h"
 
@@ -35,19 +36,6 @@ using q8::kern::QU8PoolParams;
 using q8::kern::QU8Requant;
 
 const uint8_t kZeroPoints[] = {0, 1, 127, 128, 255};
-
-const QU8Kernels* table_for(const std::string& isa) {
-  if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
-  if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
-  if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
-  if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
-  if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
-  if (isa == "amx") return q8::kern::qu8_kernels_amx();
-  if (isa == "neon") return q8::kern::qu8_kernels_neon();
-  if (isa == "neondot") return q8::kern::qu8_kernels_neondot();
-  if (isa == "neoni8mm") return q8::kern::qu8_kernels_neoni8mm();
-  return nullptr;
-}
 
 // n elements ending right before a PROT_NONE page: touching element n faults.
 template <class T>
@@ -114,7 +102,7 @@ class QU8Ops : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     const std::string isa = GetParam();
     if (!q8_test::cpu_supports(isa)) GTEST_SKIP() << "this CPU cannot run " << isa << q8_test::why_not(isa);
-    table_ = table_for(isa);
+    table_ = q8_test::qu8_table_for(isa);
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::qu8_kernels_scalar();
     ASSERT_NE(scalar_, nullptr);
@@ -1176,7 +1164,7 @@ INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
 TEST(QU8OpsTables, Complete) {
   for (const char* isa : {"scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon", "neondot", "neoni8mm"}) {
     if (!q8_test::cpu_supports(isa)) continue;
-    const QU8Kernels* t = table_for(isa);
+    const QU8Kernels* t = q8_test::qu8_table_for(isa);
     if (!t) continue;
     EXPECT_STREQ(t->isa, isa);
     EXPECT_GE(t->mr, 1u) << isa;

@@ -370,15 +370,17 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
     for (size_t j = 0; j < taps; ++j) inside.tap[j] = j;
     inside.count = taps;
   }
-  // Runs of kRow pixels of one output row whose windows all lie inside take dwconv_row.
+  // Runs of kRow pixels of one output row whose windows all lie inside take dwconv_row (the
+  // windows between the run's first and last lie inside when those two do).
   constexpr size_t kRow = 4;
-  const bool rows = taps <= kMaxTaps && C >= vec<Arch>::size;
+  const bool rows = C >= vec<Arch>::size;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
     size_t iy = 0, ix = 0, iy_last = 0, ix_last = 0;
-    if (rows && p + kRow <= p1 && px.ox + kRow <= g.OW && window_inside(g, px.oy, px.ox, iy, ix) &&
+    const bool interior = taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix);
+    if (interior && rows && p + kRow <= p1 && px.ox + kRow <= g.OW &&
         window_inside(g, px.oy, px.ox + kRow - 1, iy_last, ix_last)) {
       const float* base[kRow];
       for (size_t i = 0; i < kRow; ++i) base[i] = in_n + (iy * g.IW + ix + i * g.SW) * C;
@@ -387,7 +389,7 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
       p += kRow - 1;
       continue;
     }
-    if (taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix)) {
+    if (interior) {
       const float* base = in_n + (iy * g.IW + ix) * C;
       for (size_t j = 0; j < taps; ++j) inside.in[j] = base + offset[j];
       dwconv_channels<Arch>(inside, wts, C, bias, o, true, out_min, out_max);

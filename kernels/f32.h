@@ -69,6 +69,20 @@ struct PoolGeometry {
   bool count_include_pad = false;  // AveragePool only
 };
 
+// out[i] = clamp(a[i] op b[i], lo, hi) over n elements: the tables' same-shape binary entries.
+using F32BinaryFn = void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi);
+
+// A tensor added to a convolution's sums before its clamp, laid out like the output (NHWC, K
+// channels a pixel): out = clamp(acc + residual), acc being the unclamped result of the conv
+// contract above. It is a residual block's Add fused into the convolution that feeds it
+// (passes.h, fuse_residual_add): f32_conv_run applies `add` (a table's binary[Add]) to each block
+// of output pixels right after the micro-kernels wrote it, while the block is still in cache, so
+// the bits are those of the convolution followed by the separate Add.
+struct F32Residual {
+  const float* data = nullptr;  // null: no residual
+  F32BinaryFn add = nullptr;
+};
+
 // --- GEMM-based convolution (groups where Cg > 1 or Kg > 1; also Gemm/MatMul with K = taps*Cg) --
 //
 // Weights are packed once per group into panels of `nr` output channels:
@@ -103,10 +117,11 @@ void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float
 void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input, const float* zero,
                            const float** indirection);
 // Runs output pixels [p0, p1) by panels [n0, n1) of one group. `out` is the whole NHWC output
-// tensor. Groups are packed one after another: packed_group = packed + group * (packed_floats / groups).
+// tensor, and `residual`, when given, the whole tensor added to it. Groups are packed one after
+// another: packed_group = packed + group * (packed_floats / groups).
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max,
-                  size_t n0 = 0, size_t n1 = kAllPanels);
+                  size_t n0 = 0, size_t n1 = kAllPanels, const F32Residual& residual = {});
 // The name of the micro-kernel f32_conv_run calls for this layer: k.igemm's, or k.igemm_block's
 // where it walks the reduction in blocks.
 const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g);
@@ -166,7 +181,7 @@ struct F32Kernels {
   // out[n][c] = mean over hw of in[n][hw][c], for n in [n0, n1).
   Named<void (*)(size_t HW, size_t C, const float* in, float* out, size_t n0, size_t n1)> global_avgpool;
   // Same shape, by BinaryOp: out[i] = clamp(a[i] op b[i], lo, hi).
-  Named<void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi)> binary[kTableBinaryOps];
+  Named<F32BinaryFn> binary[kTableBinaryOps];
   // Row broadcast, by BinaryOp: out[r*n + i] = clamp(a[r*a_rs + i] op b[r*b_rs + i], lo, hi). One
   // operand's row stride is 0 (a per-channel term on NHWC, or a trailing-axes term on C order),
   // on either side of the op.

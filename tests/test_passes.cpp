@@ -133,6 +133,90 @@ TEST(Passes, ReluFeedingTwoReadersIsNotFused) {
   EXPECT_EQ(b.g.nodes.size(), 2u);
 }
 
+// Conv -> Add -> Relu: the Add's other operand becomes the Conv's fourth input, the Relu its clamp.
+TEST(Passes, ResidualAddFusesIntoTheConvBeforeIt) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 2, 3, 3});
+  int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+  int c = b.node(Op::Conv, "conv", {x, w});
+  int s = b.node(Op::Add, "add", {x, c});
+  b.output(b.node(Op::Relu, "relu", {s}));
+  optimize(b.g);
+  ASSERT_EQ(b.g.nodes.size(), 1u);
+  const Node& n = b.g.nodes[0];
+  EXPECT_EQ(n.op, Op::Conv);
+  ASSERT_EQ(n.inputs.size(), 4u);
+  EXPECT_EQ(n.inputs[2], kNoValue);
+  EXPECT_EQ(b.g.values[n.inputs[3]].name, "x");
+  EXPECT_FLOAT_EQ(n.attr_float("act_min", -1), 0.f);
+  EXPECT_EQ(b.g.values[b.g.outputs[0]].name, "relu_out");
+}
+
+// Of two Convs feeding the Add, the later one takes the other's result as its residual (it is
+// computed by then); a Conv whose result is read elsewhere, an operand that broadcasts, and one
+// whose batch is fixed while the Conv's follows a dynamic input keep the Add.
+TEST(Passes, ResidualAddFusesOnlyWhereTheOperandIsReadyAndShapedLikeTheOutput) {
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c1 = b.node(Op::Conv, "conv1", {x, w});
+    int c2 = b.node(Op::Conv, "conv2", {x, w});
+    b.output(b.node(Op::Add, "add", {c2, c1}));
+    optimize(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 2u);
+    EXPECT_EQ(b.g.nodes[1].name, "conv2");
+    ASSERT_EQ(b.g.nodes[1].inputs.size(), 4u);
+    EXPECT_EQ(b.g.values[b.g.nodes[1].inputs[3]].name, "conv1_out");
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    b.output(b.node(Op::Add, "add", {c, x}));
+    b.output(c);
+    optimize(b.g);
+    EXPECT_EQ(b.g.nodes.size(), 2u);
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    int m = b.node(Op::GlobalAveragePool, "pool", {x});
+    b.output(b.node(Op::Add, "add", {c, m}));
+    optimize(b.g);
+    EXPECT_EQ(b.g.nodes.size(), 3u);
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {kUnknownDim, 2, 3, 3});
+    int r = b.input("r", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    b.output(b.node(Op::Add, "add", {c, r}));
+    optimize(b.g);
+    EXPECT_EQ(b.g.nodes.size(), 2u);
+  }
+}
+
+// The residual is added element by element: a Conv given one of another shape is refused by name.
+TEST(Passes, ConvResidualOfAnotherShapeIsRefusedNamingTheNode) {
+  GraphBuilder b;
+  int x = b.input("x", {1, 2, 3, 3});
+  int r = b.input("r", {1, 2, 3, 4});
+  int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+  b.output(b.node(Op::Conv, "conv", {x, w, kNoValue, r}));
+  try {
+    infer_shapes(b.g, {{1, 2, 3, 3}, {1, 2, 3, 4}});
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("conv"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("residual"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Passes, ShapeInferenceConvPoolFlattenGemm) {
   GraphBuilder b;
   int x = b.input("x", {kUnknownDim, 3, 9, 9});

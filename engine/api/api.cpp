@@ -118,6 +118,8 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     const ir::Value& out = g.values[n.outputs[0]];
     if (out.dtype == ir::DType::Uint8)
       p << (p.tellp() > 0 ? " " : "") << "out_q=(" << out.scale << "," << out.zero_point << ")";
+    if (conv && n.inputs.size() > 3)  // a residual Add fused into the Conv (passes.h)
+      p << (p.tellp() > 0 ? " " : "") << "+Add(" << g.values[n.inputs[3]].name << ")";
     if (n.has_attr("act_op")) p << (p.tellp() > 0 ? " " : "") << "+" << n.attr_string("act_op", "");
     if (n.op == ir::Op::Clip || n.has_attr("act_min"))
       if (n.op == ir::Op::Clip || n.attr_string("act_op", "").find("Clip") != std::string::npos) {

@@ -15,7 +15,8 @@ namespace e = const_evals;
 // inputs, dtype rule, shape rule, int8 role, absorbs a following Relu/Clip, is a view, evaluation
 // on constants.
 constexpr OpTraits kTraits[] = {
-    {Op::Conv, "Conv", 2, 3, D::Float, s::conv, R::Weighted, true, false, nullptr},
+    // Conv's fourth input is q8's own: a residual added before the clamp (fuse_residual_add).
+    {Op::Conv, "Conv", 2, 4, D::Float, s::conv, R::Weighted, true, false, nullptr},
     {Op::Relu, "Relu", 1, 1, D::Float, s::unary, R::Clamp, false, false, nullptr},
     {Op::Clip, "Clip", 1, 3, D::Float, s::unary, R::Clamp, false, false, nullptr},
     {Op::MaxPool, "MaxPool", 1, 1, D::SameAsInput, s::pool, R::PassThrough, false, false, nullptr},

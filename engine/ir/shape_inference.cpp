@@ -360,8 +360,12 @@ Shape conv(ShapeContext& c) {
       c.fail("bias must be " + std::to_string(K) + (q ? " int32" : " float32") + " values");
   }
   Window win = resolve_window(g, n, x, ks[0], ks[1], false);
-  return {x[0], K, pooled_extent(x[2], win.kh, win.sh, win.dh, win.pt, win.pb, false),
-          pooled_extent(x[3], win.kw, win.sw, win.dw, win.pl, win.pr, false)};
+  const Shape y = {x[0], K, pooled_extent(x[2], win.kh, win.sh, win.dh, win.pt, win.pb, false),
+                   pooled_extent(x[3], win.kw, win.sw, win.dw, win.pl, win.pr, false)};
+  // A fused residual (fuse_residual_add) is added element by element: it has the output's shape.
+  if (n.inputs.size() > 3 && c.in(3) != y)
+    c.fail("residual input has shape " + shape_str(c.in(3)) + ", expected the output's " + shape_str(y));
+  return y;
 }
 
 Shape pool(ShapeContext& c) {

@@ -234,6 +234,68 @@ void fuse_activations(Graph& g) {
   g.compact(dead);
 }
 
+void fuse_residual_add(Graph& g) {
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  const ConsumerIndex index(g);
+  // Candidates by structure: an fp32 Add of two non-constant operands, one of them the result of
+  // a Conv read by nothing else, the other computed before that Conv runs (the later of two Convs).
+  struct Candidate {
+    int add, conv, residual;
+  };
+  std::vector<Candidate> found;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& add = g.nodes[i];
+    if (add.op != Op::Add || add.has_attr("act_min") || add.inputs[0] == add.inputs[1]) continue;
+    if (g.values[add.outputs[0]].dtype != DType::Float32) continue;
+    Candidate best{-1, -1, -1};
+    for (int k = 0; k < 2; ++k) {
+      const int y = add.inputs[k], z = add.inputs[1 - k];
+      const int c = producer[y];
+      if (c < 0 || g.values[z].is_const() || g.values[z].dtype != DType::Float32) continue;
+      const Node& conv = g.nodes[c];
+      if (conv.op != Op::Conv || conv.inputs.size() > 3 || conv.has_attr("act_min")) continue;
+      if (index.sole_reader(g, y) != static_cast<int>(i) || producer[z] >= c) continue;
+      if (c > best.conv) best = {static_cast<int>(i), c, z};
+    }
+    if (best.add >= 0) found.push_back(best);
+  }
+  if (found.empty()) return;
+  // The residual must have the Conv's output shape (an operand broadcast over the output stays a
+  // separate Add). Shapes are known up to the batch: check at batch 1, and at batch 2 when the
+  // batch is dynamic, so an operand fixed at batch 1 is told apart from one that follows it.
+  bool dynamic = false;
+  for (int v : g.inputs)
+    for (size_t a = 0; a < g.values[v].shape.size(); ++a)
+      if (g.values[v].shape[a] == kUnknownDim) {
+        if (a != 0) return;  // shapes known only once inputs are given: no fusion
+        dynamic = true;
+      }
+  std::vector<bool> same(found.size(), true);
+  for (int64_t batch : {1, 2}) {
+    if (batch == 2 && !dynamic) break;
+    Graph probe = g;
+    infer_shapes(probe, input_shapes_for_batch(probe, batch));
+    for (size_t f = 0; f < found.size(); ++f) {
+      const Node& add = probe.nodes[found[f].add];
+      const Shape& out = probe.values[add.outputs[0]].shape;
+      same[f] = same[f] && probe.values[add.inputs[0]].shape == out && probe.values[add.inputs[1]].shape == out;
+    }
+  }
+  std::vector<bool> dead(g.nodes.size(), false);
+  for (size_t f = 0; f < found.size(); ++f) {
+    if (!same[f]) continue;
+    Node& conv = g.nodes[found[f].conv];
+    // The Conv writes the Add's result where it stood, before every reader of that result.
+    conv.inputs.resize(3, kNoValue);
+    conv.inputs.push_back(found[f].residual);
+    conv.outputs[0] = g.nodes[found[f].add].outputs[0];
+    dead[found[f].add] = true;
+  }
+  g.compact(dead);
+}
+
 void fuse_silu(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
@@ -381,6 +443,7 @@ void lower_for_runtime(Graph& g) {
   fuse_silu(g);
   fuse_gelu(g);
   fuse_layer_norm(g);
+  fuse_residual_add(g);
   fuse_activations(g);
   g.validate();
 }

@@ -23,6 +23,13 @@ void fold_batch_norm(Graph& g);
 // An op whose traits absorb activations (Conv, Gemm, Add) followed by Relu or Clip (the only reader) takes the
 // activation as float attributes "act_min"/"act_max"; the activation node disappears.
 void fuse_activations(Graph& g);
+// A residual block's fp32 Add (Conv(x) + z, then usually Relu) becomes the Conv's fourth input,
+// z, added to its sums before its clamp: the Conv adds each block of output pixels while it is
+// still in cache instead of a separate pass over two tensors (kernels/f32.h, F32Residual). It
+// fuses when the Conv's result is read only by the Add, z is computed before the Conv runs, and
+// both operands have the output's shape; the bits are those of the Conv followed by the Add. It
+// runs before fuse_activations, which then gives the Conv the clamp of a Relu after the Add.
+void fuse_residual_add(Graph& g);
 // SiLU as exported (x * Sigmoid(x), the Sigmoid read only by the Mul, float) becomes one Silu node:
 // one pass over the tensor instead of two. Silu has no ONNX form, so this runs after simplify().
 void fuse_silu(Graph& g);
@@ -44,7 +51,8 @@ void lower_quantized(Graph& g);
 // The load-time pipeline, in two halves. simplify() keeps the graph expressible in standard
 // ONNX (what the quantizer rewrites and Model::save writes): constants folded, identities gone,
 // Clip canonical, BatchNormalization folded. lower_for_runtime() then makes q8's own form:
-// quantized patterns lowered to integer ops and activations fused. optimize() runs both.
+// quantized patterns lowered to integer ops, residual adds and activations fused. optimize()
+// runs both.
 void simplify(Graph& g);
 void lower_for_runtime(Graph& g);
 void optimize(Graph& g);

@@ -210,10 +210,13 @@ Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const s
 
 // Runs a conv through the GEMM path (pack, indirection, f32_conv_run on the tile that
 // f32_conv_kernel_for picks: conv_narrow for layers it fits) in `pieces` pixel ranges by
-// `panel_pieces` ranges of output-channel panels.
+// `panel_pieces` ranges of output-channel panels, adding `residual` (shaped like the output)
+// before the clamp when one is given.
 std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
                             const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces,
-                            size_t panel_pieces = 1) {
+                            size_t panel_pieces = 1, const std::vector<float>* residual = nullptr) {
+  const q8::kern::F32Residual res{residual ? residual->data() : nullptr,
+                                  t.binary[static_cast<size_t>(q8::kern::BinaryOp::Add)].fn};
   const q8::kern::F32ConvKernel& kc = q8::kern::f32_conv_kernel_for(t, g.Kg());
   const size_t nr = kc.nr, P = g.out_pixels();
   const size_t packed_floats = q8::kern::f32_conv_packed_floats(g, nr);
@@ -230,7 +233,7 @@ std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const st
     for (size_t j = 0; j + 1 < panels.size(); ++j)
       for (size_t i = 0; i + 1 < bounds.size(); ++i)
         q8::kern::f32_conv_run(kc, g, grp, indirection.data(), packed_group, out.data(), bounds[i], bounds[i + 1], lo,
-                               hi, panels[j], panels[j + 1]);
+                               hi, panels[j], panels[j + 1], res);
   }
   expect_guard_intact(out, P * g.K, std::string(t.isa) + " conv");
   out.resize(P * g.K);
@@ -297,6 +300,18 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
         EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
             << what << ": rectangles of 2 pixel ranges by " << panel_pieces << " panel ranges differ";
       }
+      // A fused residual: the bits of the unclamped conv followed by the table's Add and clamp,
+      // however the work is split.
+      const auto residual = random_floats(whole.size(), seed + 3);
+      std::vector<float> want_sum = run_conv(*table_, g, in, w, b, -kInf, kInf, 1);
+      table_->binary[static_cast<size_t>(q8::kern::BinaryOp::Add)](want_sum.size(), want_sum.data(), residual.data(),
+                                                                   want_sum.data(), cl.lo, cl.hi);
+      for (size_t panel_pieces : {1, 2, 3})
+        for (size_t pieces : {1, 3}) {
+          const auto fused = run_conv(*table_, g, in, w, b, cl.lo, cl.hi, pieces, panel_pieces, &residual);
+          expect_same_bits(fused, want_sum,
+                           what + " with a residual, " + std::to_string(pieces) + " x " + std::to_string(panel_pieces));
+        }
     }
   }
 

@@ -1,5 +1,9 @@
-// Conv in fp32: indirect GEMM on packed weights, or the depthwise kernel (NHWC).
+// Conv in fp32: indirect GEMM on packed weights, or the depthwise kernel (NHWC), with a fused
+// residual Add when the node has a fourth input.
 #include "runtime/ops/ops.h"
+
+#include <algorithm>
+#include <limits>
 
 #include "kernels/f32.h"
 
@@ -32,22 +36,41 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
   const kern::ConvGeometry c = conv_geometry(g, n);
   const Activation act = activation_of(n);
   const int x = pb.get(n.inputs[0], Layout::NHWC);
+  // A fused residual Add's other operand (passes.h, fuse_residual_add), read like the output.
+  const bool has_residual = n.inputs.size() > 3;
+  const int z = has_residual ? pb.get(n.inputs[3], Layout::NHWC) : -1;
+  const std::vector<int> reads = has_residual ? std::vector<int>{x, z} : std::vector<int>{x};
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::NHWC, y);
   const float* packed = pb.w.per_node[i].as<float>();
   AlignedBuffer& owned = pb.own(c.C * sizeof(float));  // the zero row that padding taps point at
   const float* zero = owned.as<float>();
   const kern::F32Kernels* k = pb.d.f32;
+  const kern::F32BinaryFn add = k->binary[static_cast<size_t>(kern::BinaryOp::Add)].fn;
   if (is_depthwise(c)) {
-    Step& s = pb.add_step(n.name, c.out_pixels(), 1, {x}, {y});
-    s.fn = [&A = pb.addresses(), k, c, x, y, packed, zero, act](size_t p0, size_t p1) {
-      k->dwconv(c, A.f32(x), packed, zero, A.f32(y), p0, p1, act.lo, act.hi);
+    Step& s = pb.add_step(n.name, c.out_pixels(), 1, reads, {y});
+    if (!has_residual) {
+      s.fn = [&A = pb.addresses(), k, c, x, y, packed, zero, act](size_t p0, size_t p1) {
+        k->dwconv(c, A.f32(x), packed, zero, A.f32(y), p0, p1, act.lo, act.hi);
+      };
+      return;
+    }
+    // Runs of pixels whose output stays in L1 between the convolution and the add.
+    const size_t run = std::max<size_t>(1, (16 << 10) / (c.K * sizeof(float)));
+    s.fn = [&A = pb.addresses(), k, c, x, y, z, packed, zero, act, add, run](size_t p0, size_t p1) {
+      constexpr float kInf = std::numeric_limits<float>::infinity();
+      for (size_t q0 = p0; q0 < p1; q0 += run) {
+        const size_t q1 = std::min(p1, q0 + run);
+        float* out = A.f32(y) + q0 * c.K;
+        k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, -kInf, kInf);
+        add((q1 - q0) * c.K, out, A.f32(z) + q0 * c.K, out, act.lo, act.hi);
+      }
     };
     return;
   }
   const kern::F32ConvKernel* kc = &kern::f32_conv_kernel_for(*k, c.Kg());
   const OutputGrid grid = conv_output_grid(c, kc->mr, kc->nr, sizeof(float), pb.w.per_node[i].size());
-  Step& s = pb.add_step(n.name, grid.work(), grid.mr, {x}, {y});
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, reads, {y});
   Step* sp = &s;
   pb.count_indirection(c);
   s.bind = [&A = pb.addresses(), sp, c, x, zero] {
@@ -58,13 +81,14 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
                                   reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
   };
   const size_t packed_per_group = kern::f32_conv_packed_floats(c, kc->nr) / c.groups;
-  s.fn = [&A = pb.addresses(), sp, kc, c, y, packed, packed_per_group, act, grid](size_t i0, size_t i1) {
+  s.fn = [&A = pb.addresses(), sp, kc, c, y, z, packed, packed_per_group, act, grid, add](size_t i0, size_t i1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
+    const kern::F32Residual residual{z >= 0 ? A.f32(z) : nullptr, add};
     grid.split(i0, i1, [&](size_t p0, size_t p1, size_t n0, size_t n1) {
       for (size_t grp = 0; grp < c.groups; ++grp)
         kern::f32_conv_run(*kc, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
-                           act.lo, act.hi, n0, n1);
+                           act.lo, act.hi, n0, n1, residual);
     });
   };
 }

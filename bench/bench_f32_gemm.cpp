@@ -2,7 +2,7 @@
 // connected layer (f32_gemm_run) at ResNet layer shapes, one thread, for every SIMD table this CPU
 // runs. Reports GFLOP/s (2 per multiply-add of the layer) and the layer's weight bytes, so the
 // layers whose weights exceed L2 (resnet18 layer3/layer4, resnet50's last stage) stand apart from
-// the small ones (layer1/layer2).
+// the small ones (layer1/layer2); and the first layers of common CNNs per tap and over kernel rows.
 //
 //   q8_bench_f32_gemm --benchmark_filter=avx2 --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv_rows.h"
 #include "kernels/f32.h"
 #include "tests/kernels/cpu_support.h"
 
@@ -58,6 +59,44 @@ void bm_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, 
   set_counters(state, double(g.out_pixels()) * double(K) * double(C * R * R), double(K * C * R * R) * sizeof(float));
 }
 
+// A first layer (few input channels, stride, padding) on the tile the engine picks, per tap or
+// over kernel rows (kernels/conv_rows.h: what the engine runs for C <= 3), edge rows gathered
+// every run as the engine does.
+void bm_first_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t K, size_t R, size_t stride,
+                   size_t pad, bool rows) {
+  ConvGeometry g;
+  g.IH = g.IW = hw;
+  g.C = C;
+  g.K = K;
+  g.KH = g.KW = R;
+  g.SH = g.SW = stride;
+  g.PT = g.PL = g.PB = g.PR = pad;
+  g.OH = g.OW = (hw + 2 * pad - R) / stride + 1;
+  const q8::kern::F32ConvKernel& kc = q8::kern::f32_conv_kernel_for(*k, K);
+  const ConvGeometry r = rows ? q8::kern::conv_rows_geometry(g) : g;
+  const std::vector<float> in = random_floats(hw * hw * C, 1), w = random_floats(K * C * R * R, 2),
+                           bias = random_floats(K, 3);
+  const std::vector<float> zero(r.C, 0.f);
+  std::vector<float> packed(q8::kern::f32_conv_packed_floats(r, kc.nr));
+  std::vector<float> edges(rows ? q8::kern::conv_rows_edge_elements<float>(g) + 1 : 1);
+  std::vector<const float*> indirection(g.out_pixels() * r.taps());
+  if (rows) {
+    q8::kern::f32_conv_rows_pack(g, kc.nr, w.data(), bias.data(), packed.data());
+    q8::kern::conv_rows_indirection_init<float>(g, in.data(), zero.data(), edges.data(), indirection.data());
+  } else {
+    q8::kern::f32_conv_pack(g, kc.nr, w.data(), bias.data(), packed.data());
+    q8::kern::conv_indirection_init(g, 0, in.data(), zero.data(), indirection.data());
+  }
+  std::vector<float> out(g.out_pixels() * K);
+  for (auto _ : state) {
+    if (rows) q8::kern::conv_rows_gather_edges<float>(g, in.data(), 0.f, edges.data(), 0, g.out_pixels());
+    q8::kern::f32_conv_run(kc, r, 0, indirection.data(), packed.data(), out.data(), 0, g.out_pixels(), 0.f, 3.4e38f);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(g.out_pixels()) * double(K) * double(C * R * R), double(K * C * R * R) * sizeof(float));
+}
+
 // out[M][N] = A[M][Kd] * B + bias: the fully connected layer at batch M.
 void bm_gemm(benchmark::State& state, const F32Kernels* k, size_t M, size_t Kd, size_t N) {
   const std::vector<float> a = random_floats(M * Kd, 1), b = random_floats(Kd * N, 2), bias = random_floats(N, 3);
@@ -89,6 +128,16 @@ void register_all() {
       {"r50_stage4_3x3_512", 7, 512, 512, 3},
       {"r50_stage4_1x1_512to2048", 7, 512, 2048, 1},
   };
+  struct FirstConv {
+    const char* name;
+    size_t hw, C, K, R, stride, pad;
+  };
+  const FirstConv first_convs[] = {
+      {"first_7x7s2_3to64", 224, 3, 64, 7, 2, 3},     // ResNet, GoogLeNet
+      {"first_11x11s4_3to64", 224, 3, 64, 11, 4, 2},  // AlexNet
+      {"first_3x3s2_3to32", 224, 3, 32, 3, 2, 1},     // MobileNetV2, EfficientNet, RegNet
+      {"first_3x3s2_3to16", 224, 3, 16, 3, 2, 1},     // MobileNetV3
+  };
   struct Gemm {
     const char* name;
     size_t M, Kd, N;
@@ -105,6 +154,12 @@ void register_all() {
       benchmark::RegisterBenchmark((std::string("conv/") + isa + "/" + c.name).c_str(), bm_conv, get(), c.hw, c.C, c.K,
                                    c.R)
           ->Unit(benchmark::kMicrosecond);
+    for (const FirstConv& c : first_convs)
+      for (bool rows : {false, true})
+        benchmark::RegisterBenchmark(
+            (std::string("conv/") + isa + "/" + c.name + (rows ? "/kernel_rows" : "/per_tap")).c_str(), bm_first_conv,
+            get(), c.hw, c.C, c.K, c.R, c.stride, c.pad, rows)
+            ->Unit(benchmark::kMicrosecond);
     for (const Gemm& m : gemms)
       benchmark::RegisterBenchmark((std::string("gemm/") + isa + "/" + m.name).c_str(), bm_gemm, get(), m.M, m.Kd, m.N)
           ->Unit(benchmark::kMicrosecond);

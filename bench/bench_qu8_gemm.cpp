@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv_rows.h"
 #include "kernels/qu8.h"
 #include "tests/kernels/cpu_support.h"
 
@@ -286,7 +287,7 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   set_counters(state, double(g.out_pixels()) * double(Kout) * double(C * R * R), *k);
 }
 
-// The same convolution as an igemm over kernel rows (qu8_conv_rows_*: what the engine runs for
+// The same convolution as an igemm over kernel rows (conv_rows.h: what the engine runs for
 // C <= 3), edge rows gathered every run as the engine does.
 void bench_conv_rows(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W, size_t C, size_t Kout, size_t R,
                      size_t stride, size_t pad) {
@@ -300,7 +301,7 @@ void bench_conv_rows(benchmark::State& state, const QU8Kernels* k, size_t H, siz
   g.PT = g.PL = g.PB = g.PR = pad;
   g.OH = (H + 2 * pad - R) / stride + 1;
   g.OW = (W + 2 * pad - R) / stride + 1;
-  const ConvGeometry r = q8::kern::qu8_conv_rows_geometry(g);
+  const ConvGeometry r = q8::kern::conv_rows_geometry(g);
   std::mt19937 rng(2);
   std::vector<uint8_t> in = random_bytes(H * W * C + 64, rng);
   std::vector<uint8_t> zero(r.C + 64, 128);
@@ -311,13 +312,13 @@ void bench_conv_rows(benchmark::State& state, const QU8Kernels* k, size_t H, siz
   uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
   q8::kern::qu8_conv_rows_pack(g, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(w.data()), bias.data(),
                                mult.data(), 128, pk);
-  std::vector<uint8_t> edges(q8::kern::qu8_conv_rows_edge_bytes(g) + 1);
+  std::vector<uint8_t> edges(q8::kern::conv_rows_edge_elements<uint8_t>(g) + 1);
   std::vector<const uint8_t*> ind(r.out_pixels() * r.taps());
-  q8::kern::qu8_conv_rows_indirection_init(g, in.data(), zero.data(), edges.data(), ind.data());
+  q8::kern::conv_rows_indirection_init<uint8_t>(g, in.data(), zero.data(), edges.data(), ind.data());
   std::vector<uint8_t> out(g.out_pixels() * Kout);
   const q8::kern::QU8Requant p{128, 0, 255};
   for (auto _ : state) {
-    q8::kern::qu8_conv_rows_gather_edges(g, in.data(), 128, edges.data(), 0, g.out_pixels());
+    q8::kern::conv_rows_gather_edges<uint8_t>(g, in.data(), 128, edges.data(), 0, g.out_pixels());
     q8::kern::qu8_conv_run(*k, r, 0, ind.data(), pk, out.data(), 0, g.out_pixels(), p);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();

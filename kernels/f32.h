@@ -113,6 +113,9 @@ struct F32ConvKernel {
 size_t f32_conv_packed_floats(const ConvGeometry& g, size_t nr);
 // w: ONNX layout [K][Cg][KH][KW]; bias: K floats or null.
 void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias, float* packed);
+// The first convolution over kernel rows (conv_rows.h): w packed for conv_rows_geometry(g), the
+// packing f32_conv_pack gives that geometry; f32_conv_packed_floats(conv_rows_geometry(g), nr).
+void f32_conv_rows_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias, float* packed);
 // [out_pixels][taps] pointers into `input` (NHWC, pixel stride C, offset by group * Cg).
 void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input, const float* zero,
                            const float** indirection);

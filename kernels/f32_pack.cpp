@@ -160,6 +160,14 @@ void f32_conv_pack(const ConvGeometry& g, size_t nr, const float* w, const float
         bias ? bias + group * Kg : nullptr, packed + group * conv_group_floats(g, nr));
 }
 
+// Kernel rows (conv_rows.h): tap ky, channel j = kx * C + c of conv_rows_geometry(g).
+void f32_conv_rows_pack(const ConvGeometry& g, size_t nr, const float* w, const float* bias, float* packed) {
+  const size_t C = g.C, KH = g.KH, KW = g.KW;
+  pack_group(
+      g.K, KH, KW * C, nr, [&](size_t kk, size_t ky, size_t j) { return w[((kk * C + j % C) * KH + ky) * KW + j / C]; },
+      bias, packed);
+}
+
 // ConvTranspose (conv_transpose.h): per residue, per group, a Conv's panels over the residue's
 // taps; tap t = ty * (taps along x) + tx is (first_y + ty*step_y, first_x + tx*step_x).
 void f32_conv_transpose_pack(const ConvTransposeGeometry& g, size_t nr, const float* w, const float* bias,

@@ -188,25 +188,10 @@ void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t N, size_t Kd, const uin
 void qu8_quantize_nchw_to_nhwc(const QU8Kernels& k, size_t C, size_t HW, const float* in, uint8_t* out, float scale,
                                int32_t zero_point, size_t p0, size_t p1);
 
-// A convolution with few input channels as an indirect GEMM over kernel rows: with DW == 1 (and
-// groups == 1) the KW taps of a kernel row are KW * C contiguous input bytes, so each of the KH
-// rows is one tap of KW * C channels. The igemm then pads K to kr once per row rather than once per
-// tap, and loads KH pointers per pixel instead of KH * KW. A row that overlaps the left or right
-// padding is gathered each run into an `edges` slot (z_a in the padding); a row wholly above or
-// below the input points at `zero` (KW * C bytes of z_a, readable for kQu8MaxKr - 1 more).
-// Run with qu8_conv_run on qu8_conv_rows_geometry(g), weights packed by qu8_conv_rows_pack
-// (qu8_conv_packed_bytes of that geometry): the same bytes as the per-tap igemm.
-ConvGeometry qu8_conv_rows_geometry(const ConvGeometry& g);  // KW = 1, C = KW * C
+// The first convolution over kernel rows (conv_rows.h): the weights packed for
+// conv_rows_geometry(g), the same bytes as the per-tap igemm.
 void qu8_conv_rows_pack(const ConvGeometry& g, size_t nr, size_t kr, size_t weight_bytes, const int8_t* w,
                         const int32_t* bias, const float* multiplier, uint8_t a_zero_point, void* packed);
-size_t qu8_conv_rows_edge_bytes(const ConvGeometry& g);  // the `edges` buffer
-// The indirection (qu8_conv_run's, for qu8_conv_rows_geometry(g)): into `input`, `zero` and
-// `edges`, whose addresses it keeps.
-void qu8_conv_rows_indirection_init(const ConvGeometry& g, const uint8_t* input, const uint8_t* zero,
-                                    const uint8_t* edges, const uint8_t** indirection);
-// Fills the edge slots of output pixels [p0, p1) from `input` (disjoint ranges, disjoint slots).
-void qu8_conv_rows_gather_edges(const ConvGeometry& g, const uint8_t* input, uint8_t a_zero_point, uint8_t* edges,
-                                size_t p0, size_t p1);
 
 // Tables; null where the build or target lacks the ISA (the CPU check is the caller's).
 const QU8Kernels* qu8_kernels_scalar();

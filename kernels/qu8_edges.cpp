@@ -1,6 +1,5 @@
-// The int8 work at the edges of a CNN, around the big convolutions: the model input quantized
-// straight into NHWC, and the first convolution (few input channels) as an indirect GEMM over
-// kernel rows. ISA-independent drivers around the tables' kernels.
+// The model input quantized straight into NHWC: ISA-independent driver around the table's
+// quantize kernel. (The first convolution's kernel rows are conv_rows.h's.)
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -73,8 +72,6 @@ void interleave(size_t C, const uint8_t* planes, size_t stride, size_t n, uint8_
   }
 }
 
-size_t round_up(size_t a, size_t b) { return (a + b - 1) / b * b; }
-
 }  // namespace
 
 void qu8_quantize_nchw_to_nhwc(const QU8Kernels& k, size_t C, size_t HW, const float* in, uint8_t* out, float scale,
@@ -95,92 +92,6 @@ void qu8_quantize_nchw_to_nhwc(const QU8Kernels& k, size_t C, size_t HW, const f
     for (size_t c = 0; c < C; ++c) k.quantize(n, src + c * HW, planes + c * block, scale, zero_point);
     interleave(C, planes, block, n, out + p * C);
     p += n;
-  }
-}
-
-namespace {
-
-// Output columns [0, left) and [right_start, OW) have kernel rows that overlap the left or right
-// padding: ox is inside iff ox * SW >= PL and ox * SW - PL + (KW - 1) * DW < IW.
-struct RowEdges {
-  size_t left = 0, right_start = 0, per_row = 0, slot = 0;
-};
-RowEdges row_edges(const ConvGeometry& g) {
-  RowEdges e;
-  const size_t span_x = (g.KW - 1) * g.DW;
-  e.left = std::min(g.OW, (g.PL + g.SW - 1) / g.SW);
-  const size_t limit = g.IW + g.PL;  // ox * SW + span_x < limit
-  e.right_start = limit <= span_x ? e.left : std::min(g.OW, std::max(e.left, (limit - span_x + g.SW - 1) / g.SW));
-  e.per_row = e.left + (g.OW - e.right_start);
-  // A slot holds KW * C bytes and the kQu8MaxKr - 1 bytes the igemm may read past them.
-  e.slot = round_up(g.KW * g.C, kQu8MaxKr) + kQu8MaxKr;
-  return e;
-}
-
-}  // namespace
-
-ConvGeometry qu8_conv_rows_geometry(const ConvGeometry& g) {
-  ConvGeometry r = g;
-  r.C = g.KW * g.C;
-  r.KW = 1;
-  r.DW = 1;
-  return r;
-}
-
-size_t qu8_conv_rows_edge_bytes(const ConvGeometry& g) {
-  const RowEdges e = row_edges(g);
-  return g.N * g.OH * e.per_row * g.KH * e.slot;
-}
-
-void qu8_conv_rows_indirection_init(const ConvGeometry& g, const uint8_t* input, const uint8_t* zero,
-                                    const uint8_t* edges, const uint8_t** indirection) {
-  const RowEdges e = row_edges(g);
-  const size_t C = g.C;
-  for (size_t n = 0; n < g.N; ++n)
-    for (size_t oy = 0; oy < g.OH; ++oy)
-      for (size_t ox = 0; ox < g.OW; ++ox) {
-        const uint8_t** row = indirection + ((n * g.OH + oy) * g.OW + ox) * g.KH;
-        const bool inside = ox >= e.left && ox < e.right_start;
-        const size_t ei = ox < e.left ? ox : e.left + (ox - e.right_start);
-        const size_t ix0 = ox * g.SW - g.PL;
-        for (size_t ky = 0; ky < g.KH; ++ky) {
-          const size_t iy = oy * g.SH + ky * g.DH - g.PT;  // wraps above the input: one test
-          if (iy >= g.IH)
-            row[ky] = zero;
-          else if (inside)
-            row[ky] = input + ((n * g.IH + iy) * g.IW + ix0) * C;
-          else
-            row[ky] = edges + (((n * g.OH + oy) * e.per_row + ei) * g.KH + ky) * e.slot;
-        }
-      }
-}
-
-void qu8_conv_rows_gather_edges(const ConvGeometry& g, const uint8_t* input, uint8_t a_zero_point, uint8_t* edges,
-                                size_t p0, size_t p1) {
-  const RowEdges e = row_edges(g);
-  const size_t C = g.C, OW = g.OW;
-  for (size_t p = p0; p < p1; ++p) {
-    const size_t ox = p % OW;
-    if (ox >= e.left && ox < e.right_start) {  // an inside pixel: jump to the row's right edge
-      p += e.right_start - ox - 1;
-      continue;
-    }
-    const size_t n = p / (g.OH * OW), oy = p / OW % g.OH;
-    const size_t ei = ox < e.left ? ox : e.left + (ox - e.right_start);
-    const size_t ix0 = ox * g.SW - g.PL;
-    for (size_t ky = 0; ky < g.KH; ++ky) {
-      const size_t iy = oy * g.SH + ky * g.DH - g.PT;
-      if (iy >= g.IH) continue;  // the indirection points at `zero`
-      uint8_t* dst = edges + (((n * g.OH + oy) * e.per_row + ei) * g.KH + ky) * e.slot;
-      const uint8_t* src = input + (n * g.IH + iy) * g.IW * C;
-      for (size_t kx = 0; kx < g.KW; ++kx) {
-        const size_t ix = ix0 + kx * g.DW;
-        if (ix < g.IW)
-          std::memcpy(dst + kx * C, src + ix * C, C);
-        else
-          std::memset(dst + kx * C, a_zero_point, C);
-      }
-    }
   }
 }
 

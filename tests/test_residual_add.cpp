@@ -1,7 +1,7 @@
 // A residual block's fp32 Add fused into the Conv before it (passes.h, fuse_residual_add): the
 // fused model gives the bits of the same model run as two steps, on every conv path (GEMM,
-// grouped, depthwise, the blocked reduction of deep layers), at 1, 2 and 3 threads, and only
-// where the operands have the output's shape.
+// grouped, depthwise, kernel rows, the blocked reduction of deep layers), at 1, 2 and 3 threads,
+// and only where the operands have the output's shape.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -86,6 +86,9 @@ TEST(ResidualAdd, EveryConvPath) {
   Block deep;  // a 3x3x512 reduction on 7x7 pixels: the blocked order
   deep.C = deep.K = 512, deep.H = deep.W = 7;
   expect_fused_matches_two_steps(deep);
+  Block rows;  // three channels: a first layer, run over kernel rows
+  rows.C = rows.K = 3, rows.H = 11, rows.W = 10, rows.kernel = 5;
+  expect_fused_matches_two_steps(rows);
   Block batch;
   batch.N = 2, batch.dynamic_batch = true;
   expect_fused_matches_two_steps(batch);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv_rows.h"
 #include "kernels/qu8.h"
 
 namespace q8_test {
@@ -444,7 +445,7 @@ class ConvTester {
         ASSERT_EQ(int(got[i]), int(ref[i])) << "vs scalar at pixel " << i / g.K << " channel " << i % g.K;
     }
     if (g.groups != 1 || g.DW != 1) return;
-    // And as an igemm over kernel rows (qu8_conv_rows_*), whole and split; like every igemm input,
+    // And as an igemm over kernel rows (conv_rows.h), whole and split; like every igemm input,
     // readable for kQu8MaxKr - 1 bytes past its end.
     const size_t in_bytes = g.N * g.IH * g.IW * g.C;
     GuardedBuffer slack_in(in_bytes + q8::kern::kQu8MaxKr - 1);
@@ -486,7 +487,7 @@ class ConvTester {
                                 const std::vector<float>& mult, const QU8Requant& p, std::vector<size_t> bounds) const {
     const size_t P = g.out_pixels();
     for (size_t& b : bounds) b = std::min(b, P);
-    const ConvGeometry r = q8::kern::qu8_conv_rows_geometry(g);
+    const ConvGeometry r = q8::kern::conv_rows_geometry(g);
     const size_t bytes = q8::kern::qu8_conv_packed_bytes(r, kern.nr, kern.kr, kern.weight_bytes);
     std::vector<uint8_t> storage = packed_storage(bytes);
     uint8_t* packed = static_cast<uint8_t*>(aligned64(storage));
@@ -495,15 +496,15 @@ class ConvTester {
     // The zero row: KW * C bytes of z_a, then bytes the igemm may read (they meet zero weights).
     GuardedBuffer zero(r.C + q8::kern::kQu8MaxKr - 1);
     for (size_t i = 0; i < zero.size(); ++i) zero.data()[i] = i < r.C ? za_ : uint8_t(i * 37);
-    GuardedBuffer edges(std::max<size_t>(1, q8::kern::qu8_conv_rows_edge_bytes(g)));
+    GuardedBuffer edges(std::max<size_t>(1, q8::kern::conv_rows_edge_elements<uint8_t>(g)));
     std::memset(edges.data(), 0x5A, edges.size());
     std::vector<const uint8_t*> ind(P * r.taps());
-    q8::kern::qu8_conv_rows_indirection_init(g, in, zero.data(), edges.data(), ind.data());
+    q8::kern::conv_rows_indirection_init<uint8_t>(g, in, zero.data(), edges.data(), ind.data());
     GuardedBuffer out(P * g.K);
     std::memset(out.data(), 0xA5, out.size());
     for (size_t i = 0; i + 1 < bounds.size(); ++i) {
       if (bounds[i] >= bounds[i + 1]) continue;
-      q8::kern::qu8_conv_rows_gather_edges(g, in, za_, edges.data(), bounds[i], bounds[i + 1]);
+      q8::kern::conv_rows_gather_edges<uint8_t>(g, in, za_, edges.data(), bounds[i], bounds[i + 1]);
       q8::kern::qu8_conv_run(kern, r, 0, ind.data(), packed, out.data(), bounds[i], bounds[i + 1], p);
     }
     return std::vector<uint8_t>(out.data(), out.data() + out.size());

@@ -22,6 +22,7 @@
 
 #include "cpu_support.h"
 #include "kernel_tables.h"
+#include "kernels/conv_rows.h"
 #include "kernels/f32.h"
 #include "kernels/f32_misc.h"
 #include "naive_window.h"
@@ -240,6 +241,33 @@ std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const st
   return out;
 }
 
+// The same conv over kernel rows (kernels/conv_rows.h, for layers conv_runs_kernel_rows takes), in
+// `pieces` pixel ranges, each gathering its edge rows first, as the engine runs it.
+std::vector<float> run_conv_rows(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
+                                 const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces) {
+  const q8::kern::F32ConvKernel& kc = q8::kern::f32_conv_kernel_for(t, g.Kg());
+  const ConvGeometry r = q8::kern::conv_rows_geometry(g);
+  const size_t P = g.out_pixels(), packed_floats = q8::kern::f32_conv_packed_floats(r, kc.nr);
+  std::vector<float> packed(packed_floats + kGuard, kSentinel);
+  q8::kern::f32_conv_rows_pack(g, kc.nr, w.data(), bias, packed.data());
+  expect_guard_intact(packed, packed_floats, "f32_conv_rows_pack");
+  const std::vector<float> zero(r.C, 0.0f);
+  const size_t edge_floats = q8::kern::conv_rows_edge_elements<float>(g);
+  std::vector<float> edges(edge_floats + kGuard, kSentinel);
+  std::vector<const float*> indirection(P * r.taps());
+  q8::kern::conv_rows_indirection_init<float>(g, in.data(), zero.data(), edges.data(), indirection.data());
+  std::vector<float> out(P * g.K + kGuard, kSentinel);
+  const std::vector<size_t> bounds = split(P, pieces);
+  for (size_t i = 0; i + 1 < bounds.size(); ++i) {
+    q8::kern::conv_rows_gather_edges<float>(g, in.data(), 0.0f, edges.data(), bounds[i], bounds[i + 1]);
+    q8::kern::f32_conv_run(kc, r, 0, indirection.data(), packed.data(), out.data(), bounds[i], bounds[i + 1], lo, hi);
+  }
+  expect_guard_intact(edges, edge_floats, std::string(t.isa) + " conv rows edges");
+  expect_guard_intact(out, P * g.K, std::string(t.isa) + " conv rows");
+  out.resize(P * g.K);
+  return out;
+}
+
 // Depthwise through t.dwconv.
 std::vector<float> run_dwconv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
                               const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces) {
@@ -300,6 +328,11 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
         EXPECT_EQ(0, std::memcmp(whole.data(), parts.data(), whole.size() * sizeof(float)))
             << what << ": rectangles of 2 pixel ranges by " << panel_pieces << " panel ranges differ";
       }
+      // Over kernel rows, where the engine runs the layer so: the bits of the per-tap igemm.
+      if (q8::kern::conv_runs_kernel_rows(g))
+        for (size_t pieces : {1, 3})
+          expect_same_bits(run_conv_rows(*table_, g, in, w, b, cl.lo, cl.hi, pieces), whole,
+                           what + " over kernel rows in " + std::to_string(pieces) + " ranges");
       // A fused residual: the bits of the unclamped conv followed by the table's Add and clamp,
       // however the work is split.
       const auto residual = random_floats(whole.size(), seed + 3);
@@ -365,6 +398,9 @@ TEST_P(F32Kernels_, ConvSpatial) {
   check_conv(ConvCase().input(1, 28, 28, 32).out_channels(64).kernel(3, 3).pads(1, 1, 1, 1), 17);
   check_conv(ConvCase().input(1, 10, 10, 300).out_channels(20).kernel(3, 3).pads(1, 1, 1, 1), 18);
   check_conv(ConvCase().input(1, 5, 9, 2).out_channels(3).kernel(1, 4).pads(0, 3, 0, 2), 21, false);
+  // First layers over kernel rows: two images, uneven strides and pads, an 11x11 stride-4 window.
+  check_conv(ConvCase().input(2, 15, 13, 3).out_channels(33).kernel(5, 5).stride(2, 3).pads(2, 1, 2, 3), 22);
+  check_conv(ConvCase().input(1, 35, 30, 3).out_channels(64).kernel(11, 11).stride(4, 4).pads(2, 2, 2, 2), 23);
 }
 
 // Taps beyond the input and beyond the pads (ceil-style output sizes, pads >= kernel) read zero.

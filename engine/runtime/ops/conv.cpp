@@ -1,10 +1,12 @@
-// Conv in fp32: indirect GEMM on packed weights, or the depthwise kernel (NHWC), with a fused
-// residual Add when the node has a fourth input.
+// Conv in fp32: indirect GEMM on packed weights (over kernel rows for a first layer of few
+// channels, kernels/conv_rows.h), or the depthwise kernel (NHWC), with a fused residual Add when
+// the node has a fourth input.
 #include "runtime/ops/ops.h"
 
 #include <algorithm>
 #include <limits>
 
+#include "kernels/conv_rows.h"
 #include "kernels/f32.h"
 
 namespace q8::rt {
@@ -26,6 +28,11 @@ AlignedBuffer pack_conv(const Graph& g, const Node& n, const Dispatch& d) {
     return buf;
   }
   const size_t nr = kern::f32_conv_kernel_for(*d.f32, c.Kg()).nr;
+  if (kern::conv_runs_kernel_rows(c)) {
+    AlignedBuffer buf(kern::f32_conv_packed_floats(kern::conv_rows_geometry(c), nr) * sizeof(float));
+    kern::f32_conv_rows_pack(c, nr, w, b ? b->data<float>() : nullptr, buf.as<float>());
+    return buf;
+  }
   AlignedBuffer buf(kern::f32_conv_packed_floats(c, nr) * sizeof(float));
   kern::f32_conv_pack(c, nr, w, b ? b->data<float>() : nullptr, buf.as<float>());
   return buf;
@@ -69,6 +76,29 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
     return;
   }
   const kern::F32ConvKernel* kc = &kern::f32_conv_kernel_for(*k, c.Kg());
+  if (kern::conv_runs_kernel_rows(c)) {
+    // Kernel rows (kernels/conv_rows.h): rows above or below the input point at a zero row of
+    // KW * C floats; each run gathers its pixels' rows over the left or right padding into `edges`.
+    const kern::ConvGeometry r = kern::conv_rows_geometry(c);
+    const float* zero_row = pb.own(r.C * sizeof(float)).as<float>();
+    const int edges = pb.new_buf(std::max<size_t>(1, kern::conv_rows_edge_elements<float>(c)) * sizeof(float));
+    std::vector<int> rows_reads = reads;
+    rows_reads.push_back(edges);
+    Step& s = pb.add_step(n.name, c.out_pixels(), kc->mr, rows_reads, {y, edges});
+    Step* sp = &s;
+    pb.count_indirection(r);
+    s.bind = [&A = pb.addresses(), sp, c, r, x, edges, zero_row] {
+      sp->indirection.resize(r.out_pixels() * r.taps());
+      kern::conv_rows_indirection_init<float>(c, A.f32(x), zero_row, A.f32(edges),
+                                              reinterpret_cast<const float**>(sp->indirection.data()));
+    };
+    s.fn = [&A = pb.addresses(), sp, kc, c, r, x, y, z, edges, packed, act, add](size_t p0, size_t p1) {
+      kern::conv_rows_gather_edges<float>(c, A.f32(x), 0.0f, A.f32(edges), p0, p1);
+      kern::f32_conv_run(*kc, r, 0, reinterpret_cast<const float* const*>(sp->indirection.data()), packed, A.f32(y), p0,
+                         p1, act.lo, act.hi, 0, kern::kAllPanels, {z >= 0 ? A.f32(z) : nullptr, add});
+    };
+    return;
+  }
   const OutputGrid grid = conv_output_grid(c, kc->mr, kc->nr, sizeof(float), pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, reads, {y});
   Step* sp = &s;
@@ -95,8 +125,9 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
 
 std::string conv_kernel(const Graph& g, const Node& n, const Dispatch& d) {
   const kern::ConvGeometry c = conv_geometry(g, n);
-  return is_depthwise(c) ? d.f32->dwconv.name
-                         : kern::f32_conv_kernel_name(kern::f32_conv_kernel_for(*d.f32, c.Kg()), c);
+  if (is_depthwise(c)) return d.f32->dwconv.name;
+  const kern::F32ConvKernel& kc = kern::f32_conv_kernel_for(*d.f32, c.Kg());
+  return kern::f32_conv_kernel_name(kc, kern::conv_runs_kernel_rows(c) ? kern::conv_rows_geometry(c) : c);
 }
 
 }  // namespace

@@ -1,11 +1,12 @@
 // QuantizedConv: uint8 activations, int8 weights, the int8 indirect GEMM or depthwise kernel (NHWC);
 // a convolution with few input channels (the first layer) runs the indirect GEMM over kernel rows
-// (kern::qu8_conv_rows_*).
+// (kernels/conv_rows.h).
 #include "runtime/ops/ops.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/conv_rows.h"
 #include "kernels/qu8.h"
 
 namespace q8::rt {
@@ -17,18 +18,6 @@ using ir::Op;
 using ir::Shape;
 
 namespace {
-
-// With C = 3 the igemm pads each tap's channels to kr = 4 (a quarter of its work is zeros) and
-// loads a pointer per tap and pixel; over kernel rows it pads once per row of KW * C bytes and
-// loads KH pointers. Measured on Zen 5 (avx512vnni, one thread, 224x224x3 input, 64 outputs; a
-// shared machine, best of 30), kernel rows against per-tap igemm: 7x7 s2 0.50 / 0.63 ms, 11x11 s4
-// 0.21 / 0.35 ms, 5x5 s2 0.34 / 0.40 ms, 3x3 s2 (32 outputs) 0.09 / 0.10 ms; with C = 4 (no
-// padding to save) 5x5 s1 equal. A GEMM over each pixel's gathered receptive field (K = 147, padded
-// once) lost to both at 3x3 and to kernel rows everywhere: its gather cost a third of its GEMM.
-constexpr size_t kRowsMaxChannels = 3;
-bool uses_kernel_rows(const kern::ConvGeometry& c) {
-  return c.groups == 1 && c.C <= kRowsMaxChannels && c.DW == 1 && c.KW > 1;
-}
 
 AlignedBuffer pack_qconv(const Graph& g, const Node& n, const Dispatch& d) {
   const kern::QU8Kernels& q = *d.qu8;
@@ -42,8 +31,8 @@ AlignedBuffer pack_qconv(const Graph& g, const Node& n, const Dispatch& d) {
     kern::qu8_dwconv_pack(c, w, b ? b->data<int32_t>() : nullptr, m.data(), za, buf.data());
     return buf;
   }
-  if (uses_kernel_rows(c)) {
-    AlignedBuffer buf(kern::qu8_conv_packed_bytes(kern::qu8_conv_rows_geometry(c), q.nr, q.kr, q.weight_bytes));
+  if (kern::conv_runs_kernel_rows(c)) {
+    AlignedBuffer buf(kern::qu8_conv_packed_bytes(kern::conv_rows_geometry(c), q.nr, q.kr, q.weight_bytes));
     kern::qu8_conv_rows_pack(c, q.nr, q.kr, q.weight_bytes, w, b ? b->data<int32_t>() : nullptr, m.data(), za,
                              buf.data());
     return buf;
@@ -62,25 +51,25 @@ void plan_qconv(Plan::Builder& pb, size_t i, const Node& n) {
   pb.define(n.outputs[0], Layout::NHWC, y);
   const void* packed = pb.w.per_node[i].data();
   const kern::QU8Kernels* k = pb.d.qu8;
-  if (uses_kernel_rows(c)) {
+  if (kern::conv_runs_kernel_rows(c)) {
     // `zero_row` serves rows above and below the input (KW * C bytes of z_a); rows overlapping the
     // left or right padding are gathered into `edges` by each run, range by range (disjoint).
-    const kern::ConvGeometry r = kern::qu8_conv_rows_geometry(c);
+    const kern::ConvGeometry r = kern::conv_rows_geometry(c);
     AlignedBuffer& zrow = pb.own(r.C + kBufferSlack);
     std::memset(zrow.data(), g.values[n.inputs[0]].zero_point, r.C + kBufferSlack);
     const uint8_t* zero_row = zrow.data();
-    const int edges = pb.new_buf(std::max<size_t>(1, kern::qu8_conv_rows_edge_bytes(c)));
+    const int edges = pb.new_buf(std::max<size_t>(1, kern::conv_rows_edge_elements<uint8_t>(c)));
     const uint8_t za = static_cast<uint8_t>(g.values[n.inputs[0]].zero_point);
     Step& s = pb.add_step(n.name, c.out_pixels(), k->mr, {x, edges}, {y, edges});
     Step* sp = &s;
     pb.count_indirection(r);
     s.bind = [&A = pb.addresses(), sp, c, r, x, edges, zero_row] {
       sp->indirection.resize(r.out_pixels() * r.taps());
-      kern::qu8_conv_rows_indirection_init(c, A.u8(x), zero_row, A.u8(edges),
-                                           reinterpret_cast<const uint8_t**>(sp->indirection.data()));
+      kern::conv_rows_indirection_init<uint8_t>(c, A.u8(x), zero_row, A.u8(edges),
+                                                reinterpret_cast<const uint8_t**>(sp->indirection.data()));
     };
     s.fn = [&A = pb.addresses(), sp, k, c, r, x, y, edges, za, packed, rq](size_t p0, size_t p1) {
-      kern::qu8_conv_rows_gather_edges(c, A.u8(x), za, A.u8(edges), p0, p1);
+      kern::conv_rows_gather_edges<uint8_t>(c, A.u8(x), za, A.u8(edges), p0, p1);
       kern::qu8_conv_run(*k, r, 0, reinterpret_cast<const uint8_t* const*>(sp->indirection.data()), packed, A.u8(y), p0,
                          p1, rq);
     };

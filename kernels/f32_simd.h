@@ -304,13 +304,15 @@ inline void dwconv_channels(const Window<Arch>& win, const float* wts, size_t C,
   }
 }
 
-// Channels [c, c + NV * lanes) of P output pixels of one row whose windows lie inside the input:
-// pixel i reads tap j at base[i] + offset[j]. Each tap's weights are loaded once for the P pixels
-// (the one-pixel path loads a weight per input), and every output still gets acc = bias, then one
-// fma per tap in row-major order, then the clamp.
+// Channels [c, c + NV * lanes) of P output pixels of one row whose windows hold the same taps
+// inside the input: list entry j is tap tap[j], which pixel i reads at base[i] + offset[j]. Each
+// tap's weights are loaded once for the P pixels (the one-pixel path loads a weight per input),
+// and every output still gets acc = bias, then one fma per tap inside in row-major order, then
+// the clamp.
 template <class Arch, size_t P, size_t NV>
-inline void dwconv_row_block(const float* const* base, const size_t* offset, size_t taps, const float* wts, size_t C,
-                             size_t c, const float* bias, float* out, vec<Arch> lo, vec<Arch> hi) {
+inline void dwconv_row_block(const float* const* base, const size_t* offset, const size_t* tap, size_t taps,
+                             const float* wts, size_t C, size_t c, const float* bias, float* out, vec<Arch> lo,
+                             vec<Arch> hi) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[P][NV];
@@ -323,7 +325,7 @@ inline void dwconv_row_block(const float* const* base, const size_t* offset, siz
   for (size_t j = 0; j < taps; ++j) {
     V wv[NV];
     Q8_F32_UNROLL
-    for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(wts + j * C + c + v * W);
+    for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(wts + tap[j] * C + c + v * W);
     Q8_F32_UNROLL
     for (size_t i = 0; i < P; ++i) {
       const float* ip = base[i] + offset[j] + c;
@@ -338,20 +340,39 @@ inline void dwconv_row_block(const float* const* base, const size_t* offset, siz
   }
 }
 
-// All channels of P consecutive output pixels of one row, windows inside the input (C >= lanes;
-// the channels past the last whole vector run as one vector ending at C, recomputed from the
-// biases to the same bits). out: the first pixel's output; the others follow C floats apart.
+// All channels of P consecutive output pixels of one row sharing their taps (C >= lanes; the
+// channels past the last whole vector run as one vector ending at C, recomputed from the biases to
+// the same bits). out: the first pixel's output; the others follow C floats apart.
 template <class Arch, size_t P>
-inline void dwconv_row(const float* const* base, const size_t* offset, size_t taps, const float* wts, size_t C,
-                       const float* bias, float* out, float out_min, float out_max) {
+inline void dwconv_row(const float* const* base, const size_t* offset, const size_t* tap, size_t taps, const float* wts,
+                       size_t C, const float* bias, float* out, float out_min, float out_max) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   const V lo(out_min), hi(out_max);
   size_t c = 0;
-  for (; c + 2 * W <= C; c += 2 * W) dwconv_row_block<Arch, P, 2>(base, offset, taps, wts, C, c, bias, out, lo, hi);
-  for (; c + W <= C; c += W) dwconv_row_block<Arch, P, 1>(base, offset, taps, wts, C, c, bias, out, lo, hi);
-  if (c < C) dwconv_row_block<Arch, P, 1>(base, offset, taps, wts, C, C - W, bias, out, lo, hi);
+  for (; c + 2 * W <= C; c += 2 * W)
+    dwconv_row_block<Arch, P, 2>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
+  for (; c + W <= C; c += W) dwconv_row_block<Arch, P, 1>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
+  if (c < C) dwconv_row_block<Arch, P, 1>(base, offset, tap, taps, wts, C, C - W, bias, out, lo, hi);
 }
+
+// The taps of the output rows whose windows cover tap rows [ky0, ky1) and every tap column: tap
+// index and offset from the input pixel under tap (ky0, 0), in row-major order. Rebuilt only when
+// the span changes (every output row of the interior shares one).
+struct DwRowTaps {
+  size_t ky0 = 0, ky1 = 0, count = 0;
+  size_t tap[kMaxTaps], offset[kMaxTaps];
+  template <class Geometry>
+  void cover(const Geometry& g, size_t y0, size_t y1) {
+    if (count && y0 == ky0 && y1 == ky1) return;
+    ky0 = y0, ky1 = y1, count = 0;
+    for (size_t ky = y0; ky < y1; ++ky)
+      for (size_t kx = 0; kx < g.KW; ++kx, ++count) {
+        tap[count] = ky * g.KW + kx;
+        offset[count] = ((ky - y0) * g.DH * g.IW + kx * g.DW) * g.C;
+      }
+  }
+};
 
 // Packed [C bias][taps][C weights].
 template <class Arch>
@@ -370,25 +391,44 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
     for (size_t j = 0; j < taps; ++j) inside.tap[j] = j;
     inside.count = taps;
   }
-  // Runs of kRow pixels of one output row whose windows all lie inside take dwconv_row (the
-  // windows between the run's first and last lie inside when those two do).
+  // Runs of kRow (or 2) pixels of one output row whose windows hold every tap column share their
+  // taps: the tap rows inside the input are the output row's. They take dwconv_row, the top and
+  // bottom rows of the map too (at 7x7 with a 5x5 kernel that is 27 of 49 pixels, where only 9
+  // have their whole window inside). The columns holding every tap column are one interval, so the
+  // run's first and last pixel decide.
   constexpr size_t kRow = 4;
-  const bool rows = C >= vec<Arch>::size;
+  const bool rows = C >= vec<Arch>::size && taps <= kMaxTaps;
+  auto every_column = [&](size_t ox) {
+    const TapSpan x = taps_inside(ox, g.SW, g.DW, g.PL, g.IW, g.KW);
+    return x.begin == 0 && x.end == g.KW;
+  };
+  DwRowTaps row_taps;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
     float* o = out + p * C;
-    size_t iy = 0, ix = 0, iy_last = 0, ix_last = 0;
-    const bool interior = taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix);
-    if (interior && rows && p + kRow <= p1 && px.ox + kRow <= g.OW &&
-        window_inside(g, px.oy, px.ox + kRow - 1, iy_last, ix_last)) {
-      const float* base[kRow];
-      for (size_t i = 0; i < kRow; ++i) base[i] = in_n + (iy * g.IW + ix + i * g.SW) * C;
-      dwconv_row<Arch, kRow>(base, offset, taps, wts, C, bias, o, out_min, out_max);
-      for (size_t i = 1; i < kRow; ++i) px.next();
-      p += kRow - 1;
-      continue;
+    if (rows && p + 2 <= p1 && px.ox + 2 <= g.OW && every_column(px.ox)) {
+      const size_t run = p + kRow <= p1 && px.ox + kRow <= g.OW && every_column(px.ox + kRow - 1) ? kRow
+                         : every_column(px.ox + 1)                                                ? 2
+                                                                                                  : 0;
+      const TapSpan y = taps_inside(px.oy, g.SH, g.DH, g.PT, g.IH, g.KH);
+      if (run && y.begin < y.end) {
+        row_taps.cover(g, y.begin, y.end);
+        const size_t iy = px.oy * g.SH + y.begin * g.DH - g.PT, ix = px.ox * g.SW - g.PL;
+        const float* base[kRow];
+        for (size_t i = 0; i < run; ++i) base[i] = in_n + (iy * g.IW + ix + i * g.SW) * C;
+        if (run == kRow)
+          dwconv_row<Arch, kRow>(base, row_taps.offset, row_taps.tap, row_taps.count, wts, C, bias, o, out_min,
+                                 out_max);
+        else
+          dwconv_row<Arch, 2>(base, row_taps.offset, row_taps.tap, row_taps.count, wts, C, bias, o, out_min, out_max);
+        for (size_t i = 1; i < run; ++i) px.next();
+        p += run - 1;
+        continue;
+      }
     }
+    size_t iy = 0, ix = 0;
+    const bool interior = taps <= kMaxTaps && window_inside(g, px.oy, px.ox, iy, ix);
     if (interior) {
       const float* base = in_n + (iy * g.IW + ix) * C;
       for (size_t j = 0; j < taps; ++j) inside.in[j] = base + offset[j];

@@ -356,6 +356,68 @@ inline void dwconv_row(const float* const* base, const size_t* offset, const siz
   if (c < C) dwconv_row_block<Arch, P, 1>(base, offset, tap, taps, wts, C, C - W, bias, out, lo, hi);
 }
 
+// Stride 1 along a row and no column dilation: pixel i's tap (ky, kx) reads column i + kx of the
+// tap row, so the P + KW - 1 input vectors of a tap row are loaded once for all P x KW
+// multiply-adds of that row (the list form loads P x KW). Each output still gets acc = bias, then
+// one fma per tap inside in row-major order, then the clamp. base: pixel 0's input under tap
+// (ky0, 0); row r of the taps starts at list entry r * KW (DwRowTaps below). NV is 1 where 2 would
+// not fit the register file (16 vector registers: AVX2).
+template <class Arch, size_t P, size_t NV, size_t KW>
+inline void dwconv_row_block_s1(const float* base, const size_t* offset, const size_t* tap, size_t taps,
+                                const float* wts, size_t C, size_t c, const float* bias, float* out, vec<Arch> lo,
+                                vec<Arch> hi) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  V acc[P][NV];
+  Q8_F32_UNROLL
+  for (size_t v = 0; v < NV; ++v) {
+    const V b = V::load_unaligned(bias + c + v * W);
+    Q8_F32_UNROLL
+    for (size_t i = 0; i < P; ++i) acc[i][v] = b;
+  }
+  for (size_t r = 0; r < taps; r += KW) {
+    const float* row = base + offset[r] + c;
+    const float* wrow = wts + tap[r] * C + c;
+    V x[P + KW - 1][NV];
+    Q8_F32_UNROLL
+    for (size_t j = 0; j < P + KW - 1; ++j) {
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) x[j][v] = V::load_unaligned(row + j * C + v * W);
+    }
+    Q8_F32_UNROLL
+    for (size_t kx = 0; kx < KW; ++kx) {
+      V wv[NV];
+      Q8_F32_UNROLL
+      for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(wrow + kx * C + v * W);
+      Q8_F32_UNROLL
+      for (size_t i = 0; i < P; ++i) {
+        Q8_F32_UNROLL
+        for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(x[i + kx][v], wv[v], acc[i][v]);
+      }
+    }
+  }
+  Q8_F32_UNROLL
+  for (size_t i = 0; i < P; ++i) {
+    Q8_F32_UNROLL
+    for (size_t v = 0; v < NV; ++v) clamp_vec<Arch>(acc[i][v], lo, hi).store_unaligned(out + i * C + c + v * W);
+  }
+}
+
+// dwconv_row for stride 1 and no column dilation (dwconv_row_block_s1), KW taps a row.
+template <class Arch, size_t P, size_t KW>
+inline void dwconv_row_s1(const float* base, const size_t* offset, const size_t* tap, size_t taps, const float* wts,
+                          size_t C, const float* bias, float* out, float out_min, float out_max) {
+  using V = vec<Arch>;
+  constexpr size_t W = V::size;
+  constexpr size_t NV = sizeof(V) >= 64 ? 2 : 1;
+  const V lo(out_min), hi(out_max);
+  size_t c = 0;
+  for (; c + NV * W <= C; c += NV * W)
+    dwconv_row_block_s1<Arch, P, NV, KW>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
+  for (; c + W <= C; c += W) dwconv_row_block_s1<Arch, P, 1, KW>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
+  if (c < C) dwconv_row_block_s1<Arch, P, 1, KW>(base, offset, tap, taps, wts, C, C - W, bias, out, lo, hi);
+}
+
 // The taps of the output rows whose windows cover tap rows [ky0, ky1) and every tap column: tap
 // index and offset from the input pixel under tap (ky0, 0), in row-major order. Rebuilt only when
 // the span changes (every output row of the interior shares one).
@@ -403,6 +465,7 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
     return x.begin == 0 && x.end == g.KW;
   };
   DwRowTaps row_taps;
+  const bool unit_stride = g.SW == 1 && g.DW == 1;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
@@ -417,7 +480,13 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
         const size_t iy = px.oy * g.SH + y.begin * g.DH - g.PT, ix = px.ox * g.SW - g.PL;
         const float* base[kRow];
         for (size_t i = 0; i < run; ++i) base[i] = in_n + (iy * g.IW + ix + i * g.SW) * C;
-        if (run == kRow)
+        const size_t* off = row_taps.offset;
+        const size_t* tp = row_taps.tap;
+        if (run == kRow && unit_stride && g.KW == 3)
+          dwconv_row_s1<Arch, kRow, 3>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
+        else if (run == kRow && unit_stride && g.KW == 5)
+          dwconv_row_s1<Arch, kRow, 5>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
+        else if (run == kRow)
           dwconv_row<Arch, kRow>(base, row_taps.offset, row_taps.tap, row_taps.count, wts, C, bias, o, out_min,
                                  out_max);
         else

@@ -201,6 +201,19 @@ TEST(Passes, ResidualAddFusesOnlyWhereTheOperandIsReadyAndShapedLikeTheOutput) {
   }
 }
 
+// A graph whose dynamic batch only runs at batch 1 (a Reshape fixes it) still loads: the probe at
+// batch 2 fails, and the Add stays a step of its own.
+TEST(Passes, ResidualAddProbeAtAnotherBatchFailingKeepsTheGraph) {
+  GraphBuilder b;
+  int x = b.input("x", {kUnknownDim, 2, 3, 3});
+  int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+  int c = b.node(Op::Conv, "conv", {x, w});
+  int s = b.node(Op::Add, "add", {c, x});
+  b.output(b.node(Op::Reshape, "flat", {s, b.constant("shape", int64s({2}, {1, 18}))}));
+  ASSERT_NO_THROW(optimize(b.g));
+  EXPECT_EQ(b.g.nodes.size(), 3u);
+}
+
 // The residual is added element by element: a Conv given one of another shape is refused by name.
 TEST(Passes, ConvResidualOfAnotherShapeIsRefusedNamingTheNode) {
   GraphBuilder b;

@@ -276,7 +276,13 @@ void fuse_residual_add(Graph& g) {
   for (int64_t batch : {1, 2}) {
     if (batch == 2 && !dynamic) break;
     Graph probe = g;
-    infer_shapes(probe, input_shapes_for_batch(probe, batch));
+    // A graph that only runs at some batches (a Reshape that fixes the batch) or that shape
+    // inference refuses keeps its Adds: the error, if any, is for planning to report.
+    try {
+      infer_shapes(probe, input_shapes_for_batch(probe, batch));
+    } catch (const Error&) {
+      return;
+    }
     for (size_t f = 0; f < found.size(); ++f) {
       const Node& add = probe.nodes[found[f].add];
       const Shape& out = probe.values[add.outputs[0]].shape;

@@ -127,6 +127,11 @@ void register_all() {
       {"r50_stage4_1x1_2048to512", 7, 2048, 512, 1},
       {"r50_stage4_3x3_512", 7, 512, 512, 3},
       {"r50_stage4_1x1_512to2048", 7, 512, 2048, 1},
+      // Mobile projections whose channels are not a multiple of the tile's: the last panel's
+      // vectors without a channel are skipped.
+      {"mnasnet_1x1_28x28_120to40", 28, 120, 40, 1},
+      {"effnet_1x1_14x14_480to80", 14, 480, 80, 1},
+      {"effnet_1x1_14x14_672to112", 14, 672, 112, 1},
   };
   struct FirstConv {
     const char* name;

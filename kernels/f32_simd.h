@@ -115,18 +115,27 @@ inline void store_partial(vec<Arch> v, float* dst, size_t n) {
 // are clamped when `last`, else stored as they are for the next block. A float stored and reloaded
 // is the same float, so splitting the reduction into blocks performs the same operations in the
 // same order as one pass. Exactly MR rows: igemm_block_rows picks the instance for a tile's rows.
-template <class Arch, size_t MR, size_t NV>
+// The panel holds NR = NV vectors per row of weights; only the NC vectors that hold one of the nc
+// channels are computed: the last panel of a layer whose channels are not a multiple of NR
+// (MNASNet's and EfficientNet's 40, 80 and 112) would otherwise spend up to half its FMAs on
+// lanes that are dropped. Each lane's operations are the same either way.
+template <class Arch, size_t MR, size_t NV, size_t NC = NV>
 void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride, size_t a_offset,
                       const float* bias, const float* w, float* c, size_t c_stride, float out_min, float out_max,
                       bool last) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   constexpr size_t NR = W * NV;
+  if constexpr (NC > 1) {
+    if (nc <= (NC - 1) * W)
+      return igemm_block_tile<Arch, MR, NV, NC - 1>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min,
+                                                    out_max, last);
+  }
 
-  V acc[MR][NV];
+  V acc[MR][NC];
   if (bias) {
     Q8_F32_UNROLL
-    for (size_t v = 0; v < NV; ++v) {
+    for (size_t v = 0; v < NC; ++v) {
       const V b = V::load_unaligned(bias + v * W);
       Q8_F32_UNROLL
       for (size_t i = 0; i < MR; ++i) acc[i][v] = b;
@@ -136,7 +145,7 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
     for (size_t i = 0; i < MR; ++i) {
       const float* ci = c + i * c_stride;
       Q8_F32_UNROLL
-      for (size_t v = 0; v < NV; ++v) {
+      for (size_t v = 0; v < NC; ++v) {
         if (nc == NR || (v + 1) * W <= nc) {
           acc[i][v] = V::load_unaligned(ci + v * W);
         } else {  // lanes past nc were never stored: start them from zero, they are dropped
@@ -153,14 +162,14 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
     Q8_F32_UNROLL
     for (size_t i = 0; i < MR; ++i) ap[i] = a[i * a_stride + t] + a_offset;
     for (size_t k = 0; k < kc; ++k) {
-      V wv[NV];
+      V wv[NC];
       Q8_F32_UNROLL
-      for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(w + v * W);
+      for (size_t v = 0; v < NC; ++v) wv[v] = V::load_unaligned(w + v * W);
       Q8_F32_UNROLL
       for (size_t i = 0; i < MR; ++i) {
         const V ai(ap[i][k]);
         Q8_F32_UNROLL
-        for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(ai, wv[v], acc[i][v]);
+        for (size_t v = 0; v < NC; ++v) acc[i][v] = fused_multiply_add(ai, wv[v], acc[i][v]);
       }
       w += NR;
     }
@@ -171,7 +180,7 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
   for (size_t i = 0; i < MR; ++i) {
     float* ci = c + i * c_stride;
     Q8_F32_UNROLL
-    for (size_t v = 0; v < NV; ++v) {
+    for (size_t v = 0; v < NC; ++v) {
       const V r = last ? clamp_vec<Arch>(acc[i][v], lo, hi) : acc[i][v];
       if (nc == NR || (v + 1) * W <= nc) {
         r.store_unaligned(ci + v * W);

@@ -72,15 +72,30 @@ struct PoolGeometry {
 // out[i] = clamp(a[i] op b[i], lo, hi) over n elements: the tables' same-shape binary entries.
 using F32BinaryFn = void (*)(size_t n, const float* a, const float* b, float* out, float lo, float hi);
 
-// A tensor added to a convolution's sums before its clamp, laid out like the output (NHWC, K
-// channels a pixel): out = clamp(acc + residual), acc being the unclamped result of the conv
-// contract above. It is a residual block's Add fused into the convolution that feeds it
-// (passes.h, fuse_residual_add): f32_conv_run applies `add` (a table's binary[Add]) to each block
-// of output pixels right after the micro-kernels wrote it, while the block is still in cache, so
-// the bits are those of the convolution followed by the separate Add.
-struct F32Residual {
-  const float* data = nullptr;  // null: no residual
+// Element-wise activations: ONNX's Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf,
+// Sqrt, Exp, and Silu (x * sigmoid(x)). alpha/beta are HardSigmoid's, LeakyRelu's and Elu's.
+enum class UnaryKind : uint8_t { Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp, Silu, Gelu };
+struct UnaryParams {
+  UnaryKind kind = UnaryKind::Sigmoid;
+  float alpha = 0.f, beta = 0.f;
+};
+// out[i] = f(x[i]) for the activation p.kind: the tables' unary entry.
+using F32UnaryFn = void (*)(size_t n, const float* x, float* out, const UnaryParams& p);
+
+// What a convolution does to each block of output pixels right after its micro-kernels wrote it,
+// while the block is still in cache, instead of separate passes over the tensor:
+//   - a residual (a tensor laid out like the output, NHWC, K channels a pixel) added before the
+//     clamp, out = clamp(acc + residual), acc being the unclamped result of the conv contract
+//     below: a residual block's Add fused into the convolution that feeds it (passes.h,
+//     fuse_residual_add), applied with `add` (a table's binary[Add]);
+//   - then an element-wise activation, out = f(out), with `unary` (a table's unary entry): a
+//     Silu, HardSwish, Sigmoid... fused into the convolution (passes.h, fuse_unary_activation).
+// The bits are those of the convolution followed by the separate Add and activation steps.
+struct F32Epilogue {
+  const float* residual = nullptr;  // null: no residual
   F32BinaryFn add = nullptr;
+  F32UnaryFn unary = nullptr;  // null: no activation past the clamp
+  UnaryParams unary_params;
 };
 
 // --- GEMM-based convolution (groups where Cg > 1 or Kg > 1; also Gemm/MatMul with K = taps*Cg) --
@@ -120,11 +135,11 @@ void f32_conv_rows_pack(const ConvGeometry& g, size_t nr, const float* w, const 
 void conv_indirection_init(const ConvGeometry& g, size_t group, const float* input, const float* zero,
                            const float** indirection);
 // Runs output pixels [p0, p1) by panels [n0, n1) of one group. `out` is the whole NHWC output
-// tensor, and `residual`, when given, the whole tensor added to it. Groups are packed one after
+// tensor, and `epilogue.residual`, when given, the whole tensor added to it. Groups are packed one after
 // another: packed_group = packed + group * (packed_floats / groups).
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max,
-                  size_t n0 = 0, size_t n1 = kAllPanels, const F32Residual& residual = {});
+                  size_t n0 = 0, size_t n1 = kAllPanels, const F32Epilogue& epilogue = {});
 // The name of the micro-kernel f32_conv_run calls for this layer: k.igemm's, or k.igemm_block's
 // where it walks the reduction in blocks.
 const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g);
@@ -146,13 +161,6 @@ void f32_gemm_pack(size_t Kd, size_t N, size_t nr, const float* B, size_t b_row_
 // none: it runs through the portable f32_broadcast_binary (kernels/f32_misc.h) on every table.
 enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow };
 constexpr size_t kTableBinaryOps = 4;  // Add, Sub, Mul, Div
-// Element-wise activations: ONNX's Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf,
-// Sqrt, Exp, and Silu (x * sigmoid(x)). alpha/beta are HardSigmoid's, LeakyRelu's and Elu's.
-enum class UnaryKind : uint8_t { Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu, Elu, Erf, Sqrt, Exp, Silu, Gelu };
-struct UnaryParams {
-  UnaryKind kind = UnaryKind::Sigmoid;
-  float alpha = 0.f, beta = 0.f;
-};
 // out[i] = f(x[i]). Sigmoid, Tanh, Elu, Erf, Exp and Silu are evaluated in float by
 // kernels/f32_math.h (within a few float ulps of the exact value; the bounds per function are
 // tested in tests/kernels/test_f32_kernels.cpp); Gelu is ((x * (erf(x / sqrt2) + 1)) * 0.5 in float
@@ -194,7 +202,7 @@ struct F32Kernels {
   // out[i] = clamp(x[i], lo, hi)
   Named<void (*)(size_t n, const float* x, float* out, float lo, float hi)> clamp;
   // out[i] = f(x[i]) for the activation p.kind (f32_unary__scalar's bits on every table).
-  Named<void (*)(size_t n, const float* x, float* out, const UnaryParams& p)> unary;
+  Named<F32UnaryFn> unary;
 };
 
 // The convolution kernel of table k for layers of Kg output channels per group: conv_narrow where

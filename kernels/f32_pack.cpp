@@ -72,18 +72,19 @@ ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t mr, size_t nr) {
   return b;
 }
 
-// Adds the residual to output pixels [b0, b1), channels [c0, c1) of one group (out and res both
-// offset to the group, pixels `stride` floats apart), and clamps: one call over the block when its
-// rows are whole and contiguous, else one per pixel.
-void add_residual(const F32Residual& r, const float* res, float* out, size_t stride, size_t b0, size_t b1, size_t c0,
+// The epilogue over output pixels [b0, b1), channels [c0, c1) of one group (out and res offset to
+// the group, pixels `stride` floats apart): the residual added and clamped, then the activation.
+// One call per step over the block when its rows are whole and contiguous, else one per pixel.
+void finish_block(const F32Epilogue& e, const float* res, float* out, size_t stride, size_t b0, size_t b1, size_t c0,
                   size_t c1, float out_min, float out_max) {
   if (c0 >= c1) return;  // an empty range of panels
-  if (c0 == 0 && c1 == stride) {
-    r.add((b1 - b0) * stride, out + b0 * stride, res + b0 * stride, out + b0 * stride, out_min, out_max);
-    return;
+  const bool whole = c0 == 0 && c1 == stride;
+  const size_t pixels = whole ? 1 : b1 - b0, n = whole ? (b1 - b0) * stride : c1 - c0;
+  for (size_t i = 0; i < pixels; ++i) {
+    float* o = out + (b0 + i) * stride + c0;
+    if (e.residual) e.add(n, o, res + (b0 + i) * stride + c0, o, out_min, out_max);
+    if (e.unary) e.unary(n, o, o, e.unary_params);
   }
-  for (size_t p = b0; p < b1; ++p)
-    r.add(c1 - c0, out + p * stride + c0, res + p * stride + c0, out + p * stride + c0, out_min, out_max);
 }
 
 // Output pixels [p0, p1) of one group in the blocked order. a: [pixel][tap] pointers; the weights
@@ -91,11 +92,11 @@ void add_residual(const F32Residual& r, const float* res, float* out, size_t str
 // panel, contiguous after the panel's nr biases.
 void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps, size_t Cg, size_t Kg,
                  const float* const* a, const float* packed, size_t panel_floats, float* out, size_t out_stride,
-                 size_t p0, size_t p1, size_t n0, size_t n1, float out_min, float out_max, const F32Residual& residual,
+                 size_t p0, size_t p1, size_t n0, size_t n1, float out_min, float out_max, const F32Epilogue& epilogue,
                  const float* res) {
   const size_t mr = k.mr, nr = k.nr;
   if (p0 >= p1) return;
-  const float lo = residual.data ? -kInf : out_min, hi = residual.data ? kInf : out_max;
+  const float lo = epilogue.residual ? -kInf : out_min, hi = epilogue.residual ? kInf : out_max;
   // Pixel blocks of equal size (whole tiles), so no short last block walks all the weights for a
   // few pixels.
   const size_t max_block = std::max(mr, kBlockedInputBytes / (rb.rows * sizeof(float)) / mr * mr);
@@ -126,8 +127,8 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
         }
       }
     }
-    if (residual.data)
-      add_residual(residual, res, out, out_stride, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
+    if (epilogue.residual || epilogue.unary)
+      finish_block(epilogue, res, out, out_stride, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
   }
 }
 
@@ -201,20 +202,20 @@ const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g) 
 
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max, size_t n0,
-                  size_t n1, const F32Residual& residual) {
+                  size_t n1, const F32Epilogue& epilogue) {
   const size_t mr = k.mr, nr = k.nr, Kg = g.Kg(), Cg = g.Cg(), ks = g.taps(), K = g.K;
   const size_t panel_floats = conv_panel_floats(g, nr);
   n1 = std::min(n1, ceil_div(Kg, nr));
   float* out_g = out + group * Kg;
-  const float* res_g = residual.data ? residual.data + group * Kg : nullptr;
+  const float* res_g = epilogue.residual ? epilogue.residual + group * Kg : nullptr;
   const ReductionBlocks rb = reduction_blocks(ks, Cg, mr, nr);
   if (rb.rows) {
     run_blocked(k, rb, ks, Cg, Kg, indirection, packed_group, panel_floats, out_g, K, p0, p1, n0, n1, out_min, out_max,
-                residual, res_g);
+                epilogue, res_g);
     return;
   }
-  // With a residual the micro-kernels write the unclamped sums; add_residual clamps.
-  const float lo = residual.data ? -kInf : out_min, hi = residual.data ? kInf : out_max;
+  // With a residual the micro-kernels write the unclamped sums; finish_block adds and clamps.
+  const float lo = epilogue.residual ? -kInf : out_min, hi = epilogue.residual ? kInf : out_max;
   const size_t block = pixel_block(ks * Cg, mr);
   for (size_t b0 = p0; b0 < p1; b0 += block) {
     const size_t b1 = std::min(p1, b0 + block);
@@ -227,8 +228,8 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
         k.igemm(tiles.rows(i), nc, Cg, ks, indirection + p * ks, w, out_g + p * K + panel * nr, K, lo, hi);
       }
     }
-    if (residual.data)
-      add_residual(residual, res_g, out_g, K, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
+    if (epilogue.residual || epilogue.unary)
+      finish_block(epilogue, res_g, out_g, K, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
   }
 }
 

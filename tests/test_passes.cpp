@@ -152,6 +152,80 @@ TEST(Passes, ResidualAddFusesIntoTheConvBeforeIt) {
   EXPECT_EQ(b.g.values[b.g.outputs[0]].name, "relu_out");
 }
 
+// An activation alone reading an fp32 Conv's result becomes the Conv's "act_unary", after a Relu
+// between them (the clamp) and after a residual Add; its alpha and beta go with it.
+TEST(Passes, ActivationAfterAConvFusesIntoIt) {
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    int s = b.node(Op::Sigmoid, "sig", {c});
+    b.output(b.node(Op::Mul, "mul", {c, s}));  // SiLU as PyTorch exports it
+    optimize(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 1u);
+    EXPECT_EQ(b.g.nodes[0].attr_int("act_unary", -1), static_cast<int64_t>(Op::Silu));
+    EXPECT_FALSE(b.g.nodes[0].has_attr("act_min"));
+    EXPECT_EQ(b.g.values[b.g.outputs[0]].name, "mul_out");
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    int r = b.node(Op::Relu, "relu", {b.node(Op::Add, "add", {x, c})});
+    b.output(b.node(Op::LeakyRelu, "leaky", {r}));
+    b.g.nodes.back().attrs["alpha"] = Attribute{Attribute::Kind::Float, 0, 0.25f, {}, {}, {}, {}};
+    optimize(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 1u);
+    const Node& n = b.g.nodes[0];
+    EXPECT_EQ(n.inputs.size(), 4u);
+    EXPECT_FLOAT_EQ(n.attr_float("act_min", -1), 0.f);
+    EXPECT_EQ(n.attr_int("act_unary", -1), static_cast<int64_t>(Op::LeakyRelu));
+    EXPECT_FLOAT_EQ(n.attr_float("act_unary_alpha", -1), 0.25f);
+    EXPECT_FALSE(n.has_attr("act_unary_beta"));
+  }
+}
+
+// A Conv whose result is read elsewhere too, or is a graph output, keeps its activation as a step;
+// so does a Gemm (only Convs take one); and a Clip after the activation stays a step (the Conv's
+// clamp comes before its activation).
+TEST(Passes, ActivationStaysAStepWhereItCannotFuse) {
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    b.output(b.node(Op::HardSwish, "hs", {c}));
+    b.output(c);
+    optimize(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 2u);
+    EXPECT_FALSE(b.g.nodes[0].has_attr("act_unary"));
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 4});
+    int w = b.constant("w", floats({3, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+    int m = b.node(Op::Gemm, "gemm", {x, w});
+    b.g.nodes.back().attrs["transB"] = Attribute{Attribute::Kind::Int, 1, 0.f, {}, {}, {}, {}};
+    b.output(b.node(Op::Tanh, "tanh", {m}));
+    optimize(b.g);
+    EXPECT_EQ(b.g.nodes.size(), 2u);
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 2, 3, 3});
+    int w = b.constant("w", floats({2, 2, 1, 1}, {1, 2, 3, 4}));
+    int c = b.node(Op::Conv, "conv", {x, w});
+    b.output(b.node(Op::Relu, "relu", {b.node(Op::HardSwish, "hs", {c})}));
+    optimize(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 2u);
+    EXPECT_EQ(b.g.nodes[0].attr_int("act_unary", -1), static_cast<int64_t>(Op::HardSwish));
+    EXPECT_FALSE(b.g.nodes[0].has_attr("act_min"));
+    EXPECT_EQ(b.g.nodes[1].op, Op::Relu);
+  }
+}
+
 // Of two Convs feeding the Add, the later one takes the other's result as its residual (it is
 // computed by then); a Conv whose result is read elsewhere, an operand that broadcasts, and one
 // whose batch is fixed while the Conv's follows a dynamic input keep the Add.

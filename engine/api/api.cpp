@@ -127,6 +127,8 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
         const char* hi = n.op == ir::Op::Clip ? "max" : "act_max";
         p << " [" << n.attr_float(lo, 0) << "," << n.attr_float(hi, 0) << "]";
       }
+    if (n.has_attr("act_unary"))  // an activation fused after the clamp (passes.h)
+      p << (p.tellp() > 0 ? " " : "") << "+" << ir::op_name(static_cast<ir::Op>(n.attr_int("act_unary", 0)));
     r.params = p.str();
     r.macs = rt::node_macs(g, n) / std::max<int64_t>(batch, 1);
     r.kernel = rt::kernel_name(g, n, d);

@@ -209,7 +209,7 @@ void fuse_activations(Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (!op_traits(n.op).absorbs_activation) continue;
-    if (n.has_attr("act_min")) continue;
+    if (n.has_attr("act_min") || n.has_attr("act_unary")) continue;  // a clamp after the activation is not its own
     float lo = -kInf, hi = kInf;
     std::string ops;
     for (int a_id = index.sole_reader(g, n.outputs[0]); a_id >= 0; a_id = index.sole_reader(g, n.outputs[0])) {
@@ -298,6 +298,29 @@ void fuse_residual_add(Graph& g) {
     conv.inputs.push_back(found[f].residual);
     conv.outputs[0] = g.nodes[found[f].add].outputs[0];
     dead[found[f].add] = true;
+  }
+  g.compact(dead);
+}
+
+void fuse_unary_activation(Graph& g) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& conv = g.nodes[i];
+    if (conv.op != Op::Conv || conv.has_attr("act_unary")) continue;
+    if (g.values[conv.outputs[0]].dtype != DType::Float32) continue;
+    const int a = index.sole_reader(g, conv.outputs[0]);
+    if (a < 0) continue;
+    const Node& act = g.nodes[a];
+    if (op_traits(act.op).int8 != Int8Role::TableLookup || act.inputs.size() != 1) continue;
+    if (g.values[act.outputs[0]].dtype != DType::Float32) continue;
+    conv.attrs["act_unary"] = Attribute{Attribute::Kind::Int, static_cast<int64_t>(act.op), 0.f, {}, {}, {}, {}};
+    for (const char* key : {"alpha", "beta"})
+      if (act.has_attr(key))
+        conv.attrs[std::string("act_unary_") + key] =
+            Attribute{Attribute::Kind::Float, 0, act.attr_float(key, 0.f), {}, {}, {}, {}};
+    conv.outputs[0] = act.outputs[0];
+    dead[a] = true;
   }
   g.compact(dead);
 }
@@ -451,6 +474,7 @@ void lower_for_runtime(Graph& g) {
   fuse_layer_norm(g);
   fuse_residual_add(g);
   fuse_activations(g);
+  fuse_unary_activation(g);
   g.validate();
 }
 

@@ -30,6 +30,14 @@ void fuse_activations(Graph& g);
 // both operands have the output's shape; the bits are those of the Conv followed by the Add. It
 // runs before fuse_activations, which then gives the Conv the clamp of a Relu after the Add.
 void fuse_residual_add(Graph& g);
+// An element-wise activation (an op whose int8 role is TableLookup: Silu, HardSwish, Sigmoid,
+// LeakyRelu...) that alone reads an fp32 Conv's result becomes the Conv's "act_unary" (the op, with
+// its alpha/beta as "act_unary_alpha"/"act_unary_beta"), applied after the Conv's residual and
+// clamp to each block of output pixels while it is in cache (kernels/f32.h, F32Epilogue): one pass
+// over the tensor instead of two, the bits of the separate step. It runs after fuse_activations,
+// so a Relu or Clip between the Conv and the activation is the Conv's clamp, and one after it
+// stays a step of its own.
+void fuse_unary_activation(Graph& g);
 // SiLU as exported (x * Sigmoid(x), the Sigmoid read only by the Mul, float) becomes one Silu node:
 // one pass over the tensor instead of two. Silu has no ONNX form, so this runs after simplify().
 void fuse_silu(Graph& g);

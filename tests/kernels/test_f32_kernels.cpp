@@ -212,12 +212,14 @@ Expected naive_conv(const ConvGeometry& g, const std::vector<float>& in, const s
 // Runs a conv through the GEMM path (pack, indirection, f32_conv_run on the tile that
 // f32_conv_kernel_for picks: conv_narrow for layers it fits) in `pieces` pixel ranges by
 // `panel_pieces` ranges of output-channel panels, adding `residual` (shaped like the output)
-// before the clamp when one is given.
+// before the clamp when one is given, then applying the activation `unary` when one is given.
 std::vector<float> run_conv(const F32Kernels& t, const ConvGeometry& g, const std::vector<float>& in,
                             const std::vector<float>& w, const float* bias, float lo, float hi, size_t pieces,
-                            size_t panel_pieces = 1, const std::vector<float>* residual = nullptr) {
-  const q8::kern::F32Residual res{residual ? residual->data() : nullptr,
-                                  t.binary[static_cast<size_t>(q8::kern::BinaryOp::Add)].fn};
+                            size_t panel_pieces = 1, const std::vector<float>* residual = nullptr,
+                            const q8::kern::UnaryParams* unary = nullptr) {
+  const q8::kern::F32Epilogue res{residual ? residual->data() : nullptr,
+                                  t.binary[static_cast<size_t>(q8::kern::BinaryOp::Add)].fn,
+                                  unary ? t.unary.fn : nullptr, unary ? *unary : q8::kern::UnaryParams{}};
   const q8::kern::F32ConvKernel& kc = q8::kern::f32_conv_kernel_for(t, g.Kg());
   const size_t nr = kc.nr, P = g.out_pixels();
   const size_t packed_floats = q8::kern::f32_conv_packed_floats(g, nr);
@@ -345,6 +347,18 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
           expect_same_bits(fused, want_sum,
                            what + " with a residual, " + std::to_string(pieces) + " x " + std::to_string(panel_pieces));
         }
+      // A fused activation after the clamp, with and without the residual: the bits of the table's
+      // unary over the finished output.
+      const q8::kern::UnaryParams silu{q8::kern::UnaryKind::Silu, 0.f, 0.f};
+      std::vector<float> want_act = whole, want_sum_act = want_sum;
+      table_->unary(want_act.size(), want_act.data(), want_act.data(), silu);
+      table_->unary(want_sum_act.size(), want_sum_act.data(), want_sum_act.data(), silu);
+      for (size_t panel_pieces : {1, 3}) {
+        expect_same_bits(run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 3, panel_pieces, nullptr, &silu), want_act,
+                         what + " with a fused Silu, 3 x " + std::to_string(panel_pieces));
+        expect_same_bits(run_conv(*table_, g, in, w, b, cl.lo, cl.hi, 3, panel_pieces, &residual, &silu), want_sum_act,
+                         what + " with a residual and a fused Silu, 3 x " + std::to_string(panel_pieces));
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 // Conv in fp32: indirect GEMM on packed weights (over kernel rows for a first layer of few
 // channels, kernels/conv_rows.h), or the depthwise kernel (NHWC), with a fused residual Add when
-// the node has a fourth input.
+// the node has a fourth input and a fused activation when it has "act_unary" (kern::F32Epilogue).
 #include "runtime/ops/ops.h"
 
 #include <algorithm>
@@ -54,23 +54,30 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
   const float* zero = owned.as<float>();
   const kern::F32Kernels* k = pb.d.f32;
   const kern::F32BinaryFn add = k->binary[static_cast<size_t>(kern::BinaryOp::Add)].fn;
+  const FusedUnary unary = fused_unary_of(g, n);
+  const kern::F32UnaryFn unary_fn = unary.fused ? k->unary.fn : nullptr;
   if (is_depthwise(c)) {
     Step& s = pb.add_step(n.name, c.out_pixels(), 1, reads, {y});
-    if (!has_residual) {
+    if (!has_residual && !unary.fused) {
       s.fn = [&A = pb.addresses(), k, c, x, y, packed, zero, act](size_t p0, size_t p1) {
         k->dwconv(c, A.f32(x), packed, zero, A.f32(y), p0, p1, act.lo, act.hi);
       };
       return;
     }
-    // Runs of pixels whose output stays in L1 between the convolution and the add.
+    // Runs of pixels whose output stays in L1 between the convolution, the add and the activation.
     const size_t run = std::max<size_t>(1, (16 << 10) / (c.K * sizeof(float)));
-    s.fn = [&A = pb.addresses(), k, c, x, y, z, packed, zero, act, add, run](size_t p0, size_t p1) {
+    s.fn = [&A = pb.addresses(), k, c, x, y, z, packed, zero, act, add, unary, unary_fn, run](size_t p0, size_t p1) {
       constexpr float kInf = std::numeric_limits<float>::infinity();
       for (size_t q0 = p0; q0 < p1; q0 += run) {
-        const size_t q1 = std::min(p1, q0 + run);
+        const size_t q1 = std::min(p1, q0 + run), count = (q1 - q0) * c.K;
         float* out = A.f32(y) + q0 * c.K;
-        k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, -kInf, kInf);
-        add((q1 - q0) * c.K, out, A.f32(z) + q0 * c.K, out, act.lo, act.hi);
+        if (z >= 0) {
+          k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, -kInf, kInf);
+          add(count, out, A.f32(z) + q0 * c.K, out, act.lo, act.hi);
+        } else {
+          k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, act.lo, act.hi);
+        }
+        if (unary_fn) unary_fn(count, out, out, unary.params);
       }
     };
     return;
@@ -92,10 +99,12 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
       kern::conv_rows_indirection_init<float>(c, A.f32(x), zero_row, A.f32(edges),
                                               reinterpret_cast<const float**>(sp->indirection.data()));
     };
-    s.fn = [&A = pb.addresses(), sp, kc, c, r, x, y, z, edges, packed, act, add](size_t p0, size_t p1) {
+    s.fn = [&A = pb.addresses(), sp, kc, c, r, x, y, z, edges, packed, act, add, unary, unary_fn](size_t p0,
+                                                                                                  size_t p1) {
       kern::conv_rows_gather_edges<float>(c, A.f32(x), 0.0f, A.f32(edges), p0, p1);
       kern::f32_conv_run(*kc, r, 0, reinterpret_cast<const float* const*>(sp->indirection.data()), packed, A.f32(y), p0,
-                         p1, act.lo, act.hi, 0, kern::kAllPanels, {z >= 0 ? A.f32(z) : nullptr, add});
+                         p1, act.lo, act.hi, 0, kern::kAllPanels,
+                         {z >= 0 ? A.f32(z) : nullptr, add, unary_fn, unary.params});
     };
     return;
   }
@@ -111,14 +120,15 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
                                   reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
   };
   const size_t packed_per_group = kern::f32_conv_packed_floats(c, kc->nr) / c.groups;
-  s.fn = [&A = pb.addresses(), sp, kc, c, y, z, packed, packed_per_group, act, grid, add](size_t i0, size_t i1) {
+  s.fn = [&A = pb.addresses(), sp, kc, c, y, z, packed, packed_per_group, act, grid, add, unary, unary_fn](size_t i0,
+                                                                                                           size_t i1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
-    const kern::F32Residual residual{z >= 0 ? A.f32(z) : nullptr, add};
+    const kern::F32Epilogue epilogue{z >= 0 ? A.f32(z) : nullptr, add, unary_fn, unary.params};
     grid.split(i0, i1, [&](size_t p0, size_t p1, size_t n0, size_t n1) {
       for (size_t grp = 0; grp < c.groups; ++grp)
         kern::f32_conv_run(*kc, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,
-                           act.lo, act.hi, n0, n1, residual);
+                           act.lo, act.hi, n0, n1, epilogue);
     });
   };
 }

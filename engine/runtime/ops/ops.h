@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ir/graph.h"
+#include "kernels/f32.h"
 #include "kernels/qu8.h"
 #include "runtime/plan_builder.h"
 
@@ -39,6 +40,15 @@ AlignedBuffer pack_gemm_dequantize(const ir::Graph& g, const ir::Node& n, const 
 // defined in the same layout, the table's gemm_dequantize split by OutputGrid.
 void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const ir::Node& n, size_t M, size_t N, size_t Kd,
                           Plan::Builder::Layout layout);
+
+// The element-wise activation fused into a Conv (passes.h, fuse_unary_activation: the op in
+// "act_unary", its alpha/beta in "act_unary_alpha"/"act_unary_beta"), or kind-less params with
+// `fused` false when there is none (unary.cpp, where each activation's kernel and defaults live).
+struct FusedUnary {
+  bool fused = false;
+  kern::UnaryParams params;
+};
+FusedUnary fused_unary_of(const ir::Graph& g, const ir::Node& n);
 
 // An element-wise step's input and output: input 0 in the layout it has (Plain for a constant),
 // an output buffer of the node's size defined in that layout, and the element count.

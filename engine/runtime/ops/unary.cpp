@@ -39,11 +39,15 @@ constexpr UnaryRow kUnaryRows[] = {
     {Op::Gelu, kern::UnaryKind::Gelu, 0.f, 0.f},
 };
 
-kern::UnaryParams unary_params(const Graph& g, const Node& n) {
+// The params of activation `op` whose attributes are n's `alpha_key`/`beta_key` (n is the
+// activation itself, or the Conv it is fused into).
+kern::UnaryParams params_of(const Graph& g, const Node& n, Op op, const char* alpha_key, const char* beta_key) {
   for (const UnaryRow& r : kUnaryRows)
-    if (r.op == n.op) return {r.kind, n.attr_float("alpha", r.alpha), n.attr_float("beta", r.beta)};
-  fail(g, n, "internal: not an element-wise activation");
+    if (r.op == op) return {r.kind, n.attr_float(alpha_key, r.alpha), n.attr_float(beta_key, r.beta)};
+  fail(g, n, std::string("internal: ") + ir::op_name(op) + " is not an element-wise activation");
 }
+
+kern::UnaryParams unary_params(const Graph& g, const Node& n) { return params_of(g, n, n.op, "alpha", "beta"); }
 
 // The op in int8: each of the 256 input codes is dequantized, goes through the fp32 kernel and is
 // quantized at the output's scale (round half to even, clamped to the fused Relu/Clip's range
@@ -91,6 +95,13 @@ std::string unary_kernel(const Graph& g, const Node& n, const Dispatch& d) {
 }
 
 }  // namespace
+
+FusedUnary fused_unary_of(const Graph& g, const Node& n) {
+  if (!n.has_attr("act_unary")) return {};
+  const int64_t op = n.attr_int("act_unary", 0);
+  if (op < 0 || op >= static_cast<int64_t>(ir::kOpCount)) fail(g, n, "internal: act_unary is not an op");
+  return {true, params_of(g, n, static_cast<Op>(op), "act_unary_alpha", "act_unary_beta")};
+}
 
 const OpRuntime kUnaryRuntime = {nullptr, plan_unary, unary_kernel, nullptr};
 

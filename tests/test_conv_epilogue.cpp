@@ -1,7 +1,8 @@
-// A residual block's fp32 Add fused into the Conv before it (passes.h, fuse_residual_add): the
-// fused model gives the bits of the same model run as two steps, on every conv path (GEMM,
-// grouped, depthwise, kernel rows, the blocked reduction of deep layers), at 1, 2 and 3 threads,
-// and only where the operands have the output's shape.
+// What an fp32 Conv does to its output blocks (kernels/f32.h, F32Epilogue): a residual block's Add
+// fused into the Conv before it (passes.h, fuse_residual_add) and an activation after it
+// (fuse_unary_activation). The fused model gives the bits of the same model run as separate steps,
+// on every conv path (GEMM, grouped, depthwise, kernel rows, the blocked reduction of deep
+// layers), at 1, 2 and 3 threads; the Add fuses only where the operands have the output's shape.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -21,12 +22,15 @@ using q8test::set_ints;
 
 struct Block {
   int64_t N = 1, C = 8, H = 9, W = 9, K = 8, kernel = 3, group = 1;
+  bool residual = true;         // x -> Conv -> Add x, else no Add
   bool residual_first = false;  // Add(x, conv) rather than Add(conv, x)
+  bool relu = true;             // then a Relu
+  std::string act;              // then this activation: "Silu" (as Sigmoid and Mul), or an ONNX op
   bool dynamic_batch = false;
 };
 
-// x -> Conv (same padding) -> Add x -> Relu -> y; with `observe_conv`, the Conv's result is a
-// graph output too, which keeps the Add a step of its own.
+// x -> Conv (same padding) -> [Add x] -> [Relu] -> [activation] -> y; with `observe_conv`, the
+// Conv's result is a graph output too, which keeps what follows it steps of their own.
 std::string block_model(const Block& b, bool observe_conv) {
   OnnxModelBuilder mb;
   mb.input("x", {b.dynamic_batch ? -1 : b.N, b.C, b.H, b.W});
@@ -37,9 +41,26 @@ std::string block_model(const Block& b, bool observe_conv) {
   const int64_t pad = b.kernel / 2;
   set_ints(conv, "pads", {pad, pad, pad, pad});
   set_int(conv, "group", b.group);
-  mb.node("Add", b.residual_first ? std::vector<std::string>{"x", "c"} : std::vector<std::string>{"c", "x"}, {"s"},
-          "add");
-  mb.node("Relu", {"s"}, {"y"}, "relu");
+  std::string last = "c";
+  if (b.residual) {
+    mb.node("Add", b.residual_first ? std::vector<std::string>{"x", "c"} : std::vector<std::string>{"c", "x"}, {"s"},
+            "add");
+    last = "s";
+  }
+  if (b.relu) {
+    mb.node("Relu", {last}, {"r"}, "relu");
+    last = "r";
+  }
+  if (b.act == "Silu") {
+    mb.node("Sigmoid", {last}, {"sig"}, "sigmoid");
+    mb.node("Mul", {last, "sig"}, {"a"}, "mul");
+    last = "a";
+  } else if (!b.act.empty()) {
+    auto& act = mb.node(b.act, {last}, {"a"}, "act");
+    if (b.act == "LeakyRelu" || b.act == "HardSigmoid") q8test::set_float(act, "alpha", 0.125f);
+    last = "a";
+  }
+  mb.node("Identity", {last}, {"y"}, "id");
   mb.output("y");
   if (observe_conv) mb.output("c");
   return mb.bytes();
@@ -53,9 +74,11 @@ void expect_fused_matches_two_steps(const Block& b) {
   const q8::Model fused = load(block_model(b, false), "fused.onnx");
   const q8::Model steps = load(block_model(b, true), "steps.onnx");
   const std::vector<q8::NodeInfo> info = fused.describe(b.N);
-  ASSERT_EQ(info.size(), 1u) << "the Add and the Relu are part of the Conv";
-  EXPECT_NE(info[0].params.find("+Add(x) +Relu"), std::string::npos) << info[0].params;
-  EXPECT_EQ(steps.describe(b.N).size(), 2u);
+  ASSERT_EQ(info.size(), 1u) << "the Add and the activations are part of the Conv";
+  const std::string want_params =
+      std::string(b.residual ? " +Add(x)" : "") + (b.relu ? " +Relu" : "") + (b.act.empty() ? "" : " +" + b.act);
+  EXPECT_NE((" " + info[0].params).find(want_params), std::string::npos) << info[0].params;
+  EXPECT_GT(steps.describe(b.N).size(), 1u);
   q8::Tensor x({b.N, b.C, b.H, b.W});
   const std::vector<float> v = random_floats(static_cast<size_t>(x.numel()), 9, -2.f, 2.f);
   std::copy(v.begin(), v.end(), x.data());
@@ -66,14 +89,14 @@ void expect_fused_matches_two_steps(const Block& b) {
   }
 }
 
-TEST(ResidualAdd, FusedConvGivesTheBitsOfConvThenAdd) {
+TEST(ConvEpilogue, FusedConvGivesTheBitsOfConvThenAdd) {
   expect_fused_matches_two_steps({});
   Block first;
   first.residual_first = true;
   expect_fused_matches_two_steps(first);
 }
 
-TEST(ResidualAdd, EveryConvPath) {
+TEST(ConvEpilogue, EveryConvPath) {
   Block pointwise;  // 1x1, many pixels: several pixel blocks, panels split across threads
   pointwise.C = pointwise.K = 96, pointwise.H = pointwise.W = 30, pointwise.kernel = 1;
   expect_fused_matches_two_steps(pointwise);
@@ -94,8 +117,41 @@ TEST(ResidualAdd, EveryConvPath) {
   expect_fused_matches_two_steps(batch);
 }
 
+// Activations after the Conv, with and without the residual and the Relu, on every conv path.
+TEST(ConvEpilogue, FusedActivationGivesTheBitsOfTheSeparateStep) {
+  for (const char* act : {"Silu", "HardSwish", "LeakyRelu", "HardSigmoid", "Sigmoid", "Tanh"}) {
+    SCOPED_TRACE(act);
+    Block plain;
+    plain.residual = false, plain.relu = false, plain.act = act;
+    expect_fused_matches_two_steps(plain);
+    Block after_add = plain;
+    after_add.residual = after_add.relu = true;
+    expect_fused_matches_two_steps(after_add);
+  }
+  for (bool residual : {false, true}) {
+    SCOPED_TRACE(residual ? "after a residual" : "alone");
+    Block b;
+    b.residual = residual, b.relu = false, b.act = "Silu";
+    Block pointwise = b;  // several pixel blocks, panels split across threads
+    pointwise.C = pointwise.K = 96, pointwise.H = pointwise.W = 30, pointwise.kernel = 1;
+    expect_fused_matches_two_steps(pointwise);
+    Block grouped = b;
+    grouped.C = grouped.K = 24, grouped.group = 3;
+    expect_fused_matches_two_steps(grouped);
+    Block depthwise = b;
+    depthwise.C = depthwise.K = depthwise.group = 40, depthwise.H = depthwise.W = 17;
+    expect_fused_matches_two_steps(depthwise);
+    Block deep = b;
+    deep.C = deep.K = 512, deep.H = deep.W = 7;
+    expect_fused_matches_two_steps(deep);
+    Block rows = b;
+    rows.C = rows.K = 3, rows.H = 11, rows.W = 10, rows.kernel = 5;
+    expect_fused_matches_two_steps(rows);
+  }
+}
+
 // An operand that broadcasts (a per-channel term) stays a separate Add.
-TEST(ResidualAdd, BroadcastOperandIsNotFused) {
+TEST(ConvEpilogue, BroadcastOperandIsNotFused) {
   OnnxModelBuilder mb;
   mb.input("x", {1, 4, 5, 5});
   mb.init_f("w", {4, 4, 1, 1}, random_floats(16, 3));

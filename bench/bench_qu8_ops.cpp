@@ -2,7 +2,8 @@
 // depthwise 3x3 at MobileNetV2's layers (MAC/s counts the 9 multiply-adds per output element;
 // bytes/s counts input read once plus output written; dwconv3x3_f32 runs the fp32 table's
 // depthwise at the same shapes, for comparison), global average pool at the heads of
-// MobileNetV2 and ResNet, and max pool / add / quantize at a few typical sizes. One thread.
+// MobileNetV2 and ResNet, max pool / add / quantize at a few typical sizes, and the table lookup
+// of an int8 activation (Sigmoid, HardSwish...) at EfficientNet-B0's largest. One thread.
 //
 //   q8_bench_qu8_ops --benchmark_filter=dwconv
 #include <benchmark/benchmark.h>
@@ -142,6 +143,16 @@ void bm_add(benchmark::State& state, const QU8Kernels* k, size_t n) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(3 * n));
 }
 
+void bm_lookup(benchmark::State& state, const QU8Kernels* k, size_t n) {
+  const auto x = random_bytes(n, 7), table = random_bytes(256, 8);
+  std::vector<uint8_t> out(n);
+  for (auto _ : state) {
+    k->lookup(n, x.data(), out.data(), table.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(2 * n));
+}
+
 void bm_quantize(benchmark::State& state, const QU8Kernels* k, size_t n) {
   std::vector<float> x(n);
   std::mt19937 rng(6);
@@ -201,6 +212,7 @@ void register_all() {
                                    k, 49, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
+    benchmark::RegisterBenchmark(("lookup/" + isa + "/112x112x96").c_str(), bm_lookup, k, 112 * 112 * 96);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);
     benchmark::RegisterBenchmark(("quantize_to_nhwc/" + isa + "/3x224x224").c_str(), bm_quantize_to_nhwc, k, 3,
                                  224 * 224);

@@ -165,8 +165,9 @@ struct QU8Kernels {
       gemm_dequantize;
 };
 
-// The lookup every table points to: a byte gather has no arithmetic to vectorise differently, and
-// the loop is memory-bound at one load and one store per byte.
+// The scalar table's lookup: a load, a dependent load and a store per byte. The SIMD tables look
+// 16-byte rows up with byte shuffles (vpshufb, tbl) instead; a gather gives the same bytes however
+// it is done.
 void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code). Each runs rows [m0, m1)

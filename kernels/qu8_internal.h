@@ -191,6 +191,7 @@ void qu8_quantize__avx512(size_t n, const float* x, uint8_t* q, float scale, int
 void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
 void qu8_mul_rows__avx512(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
                           uint8_t* out, const QU8MulParams& p);
+void qu8_lookup__avx512(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 #endif
 
 // Defined in kernels/x86/qu8_ops_avx2.cpp (compiled with AVX2 and FMA) and reused by the avxvnni
@@ -209,6 +210,7 @@ void qu8_quantize__avx2(size_t n, const float* x, uint8_t* q, float scale, int32
 void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
 void qu8_mul_rows__avx2(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
                         uint8_t* out, const QU8MulParams& p);
+void qu8_lookup__avx2(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 #endif
 
 }  // namespace q8::kern

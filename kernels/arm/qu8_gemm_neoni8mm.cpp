@@ -159,7 +159,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_quantize__neon),
     Q8_KERNEL(qu8_dequantize__neon),
     Q8_KERNEL(qu8_mul_rows__neon),
-    Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_lookup__neon),
     Q8_KERNEL(qu8_gemm_dequantize_8x8c8__neoni8mm),
 };
 static_assert(kKR <= kQu8MaxKr, "qu8.h's slack promise covers this table's over-read");

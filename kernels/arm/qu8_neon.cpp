@@ -316,6 +316,25 @@ void qu8_mul_rows__neon(size_t rows, size_t n, const uint8_t* a, size_t a_rs, co
                         uint8_t* out, const QU8MulParams& p) {
   qu8_simd::mul_rows<Neon>(rows, n, a, a_rs, b, b_rs, out, p);
 }
+// The 256-byte table as four 64-byte quarters: tbl looks 16 bytes up in the first, and tbx in each
+// next one at the index less 64, 128, 192 (an index past 63 leaves the byte as it is, and the
+// subtraction wraps the smaller codes past 63), 16 bytes in four lookups and three subtractions.
+void qu8_lookup__neon(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table) {
+  const uint8x16x4_t t0 = vld1q_u8_x4(table), t1 = vld1q_u8_x4(table + 64), t2 = vld1q_u8_x4(table + 128),
+                     t3 = vld1q_u8_x4(table + 192);
+  const uint8x16_t k64 = vdupq_n_u8(64), k128 = vdupq_n_u8(128), k192 = vdupq_n_u8(192);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const uint8x16_t x = vld1q_u8(in + i);
+    uint8x16_t r = vqtbl4q_u8(t0, x);
+    r = vqtbx4q_u8(r, t1, vsubq_u8(x, k64));
+    r = vqtbx4q_u8(r, t2, vsubq_u8(x, k128));
+    r = vqtbx4q_u8(r, t3, vsubq_u8(x, k192));
+    vst1q_u8(out + i, r);
+  }
+  for (; i < n; ++i) out[i] = table[in[i]];
+}
+
 void qu8_quantize__neon(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_point) {
   qu8_simd::quantize<Neon>(n, x, q, scale, zero_point);
 }
@@ -341,7 +360,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_quantize__neon),
     Q8_KERNEL(qu8_dequantize__neon),
     Q8_KERNEL(qu8_mul_rows__neon),
-    Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_lookup__neon),
     Q8_KERNEL(qu8_gemm_dequantize_8x8c4__neon),
 };
 }  // namespace

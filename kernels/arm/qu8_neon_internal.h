@@ -32,6 +32,7 @@ void qu8_quantize__neon(size_t n, const float* x, uint8_t* q, float scale, int32
 void qu8_dequantize__neon(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_point);
 void qu8_mul_rows__neon(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
                         uint8_t* out, const QU8MulParams& p);
+void qu8_lookup__neon(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
 namespace {  // NOLINT: per-translation-unit copies, see above
 namespace qu8_neon {

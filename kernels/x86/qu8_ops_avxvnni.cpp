@@ -26,7 +26,7 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_quantize__avx2),
     Q8_KERNEL(qu8_dequantize__avx2),
     Q8_KERNEL(qu8_mul_rows__avx2),
-    Q8_KERNEL(qu8_lookup__portable),
+    Q8_KERNEL(qu8_lookup__avx2),
     Q8_KERNEL(qu8_gemm_dequantize_6x16c4__avxvnni),
 };
 

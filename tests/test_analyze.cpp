@@ -13,6 +13,8 @@
 
 #include "onnx.pb.h"
 #include "q8/q8.h"
+#include "tests/onnx_model_builder.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -355,6 +357,39 @@ TEST(Analyze, ActivationOutliersNamedAndRecovered) {
   std::printf("top-1 on 500: fp32 %.3f, minmax int8 %.3f, --fallback auto %.3f\n", acc_fp32, acc_plain, acc_fallback);
   EXPECT_GT(acc_fallback, acc_plain + 0.05);
   EXPECT_GT(acc_fallback, acc_fp32 - 0.02);
+}
+
+// SiLU after a Conv: fp32 runs the Sigmoid and the Mul inside the Conv's step, int8 as one table
+// that also runs the Mul (the Sigmoid's own int8 result no longer exists: its error is in the
+// Mul's row, which carries the table's time). A row that one plan runs inside another node's step
+// is not timed against the other plan, so no "keep fp32: int8 is slower here" for a time of 0.
+TEST(Analyze, NodesFusedIntoAnotherStepAreNotComparedByTime) {
+  q8test::OnnxModelBuilder b;
+  b.input("x", {1, 8, 12, 12});
+  b.init_f("w", {16, 8, 3, 3}, q8::test::random_floats(16 * 8 * 9, 1, -0.3f, 0.3f));
+  auto& conv = b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  q8test::set_ints(conv, "pads", {1, 1, 1, 1});
+  b.node("Sigmoid", {"c"}, {"s"}, "sig");
+  b.node("Mul", {"c", "s"}, {"m"}, "mul");
+  b.init_f("w2", {4, 16, 1, 1}, q8::test::random_floats(64, 2, -0.3f, 0.3f));
+  b.node("Conv", {"m", "w2"}, {"y"}, "head");
+  b.output("y");
+  const std::string bytes = b.bytes();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "silu.onnx");
+  const q8::Tensor calib({16, 8, 12, 12}, q8::test::random_floats(16 * 8 * 144, 3, -2.f, 2.f));
+  q8::AnalyzeOptions ao;
+  ao.iterations = 3;
+  const q8::Analysis a = q8::analyze(fp32, {calib}, {}, {}, ao);
+  std::map<std::string, const q8::LayerAnalysis*> rows;
+  for (const q8::LayerAnalysis& l : a.layers) rows[l.name] = &l;
+  ASSERT_TRUE(rows.count("mul") && rows.count("conv") && rows.count("head"));
+  EXPECT_FALSE(rows.count("sig"));
+  EXPECT_FALSE(rows["mul"]->timed);  // fp32: inside the Conv
+  EXPECT_GT(rows["mul"]->int8_ms, 0.0);
+  EXPECT_TRUE(rows["conv"]->timed);
+  EXPECT_NE(rows["mul"]->advice, "keep fp32: int8 is slower here");
+  EXPECT_GT(rows["mul"]->sqnr_db, 25.0);
+  EXPECT_NE(a.to_json().find("\"timed\": false"), std::string::npos);
 }
 
 TEST(Analyze, Refusals) {

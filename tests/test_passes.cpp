@@ -226,6 +226,58 @@ TEST(Passes, ActivationStaysAStepWhereItCannotFuse) {
   }
 }
 
+// In an int8 graph, QuantizedMul(x, f(x)) becomes f's node with "gate", taking the Mul's output and
+// clamp, and keeping f's own quantization for its table; a product of x with an activation of
+// something else (squeeze-excitation), or with one that is read elsewhere too, stays.
+TEST(Passes, QuantizedActivationTimesItsInputBecomesOneGatedTable) {
+  auto quantized = [](Graph& g, int v, float scale, int32_t zp) {
+    g.values[v].dtype = DType::Uint8, g.values[v].scale = scale, g.values[v].zero_point = zp;
+  };
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 4, 3, 3});
+    quantized(b.g, x, 0.1f, 128);
+    int f = b.node(Op::Sigmoid, "sig", {x}, {{"qmin", integer(3)}});
+    quantized(b.g, f, 1.f / 256, 0);
+    int y = b.node(Op::QuantizedMul, "mul", {f, x}, {{"qmax", integer(200)}});
+    quantized(b.g, y, 0.05f, 10);
+    b.output(y);
+    fuse_quantized_gate(b.g);
+    ASSERT_EQ(b.g.nodes.size(), 1u);
+    const Node& n = b.g.nodes[0];
+    EXPECT_EQ(n.op, Op::Sigmoid);
+    EXPECT_EQ(b.g.values[n.outputs[0]].name, "mul_out");
+    EXPECT_EQ(n.attr_int("gate", 0), 1);
+    EXPECT_FLOAT_EQ(n.attr_float("gate_scale", 0), 1.f / 256);
+    EXPECT_EQ(n.attr_int("gate_zero_point", -1), 0);
+    EXPECT_EQ(n.attr_int("gate_qmin", -1), 3);
+    EXPECT_EQ(n.attr_int("gate_qmax", -1), 255);
+    EXPECT_EQ(n.attr_int("qmin", -1), 0);
+    EXPECT_EQ(n.attr_int("qmax", -1), 200);
+  }
+  {
+    GraphBuilder b;
+    int x = b.input("x", {1, 4, 3, 3});
+    int se = b.input("se", {1, 4, 3, 3});
+    quantized(b.g, x, 0.1f, 128);
+    quantized(b.g, se, 0.1f, 128);
+    int f = b.node(Op::Sigmoid, "sig", {se});
+    quantized(b.g, f, 1.f / 256, 0);
+    int y = b.node(Op::QuantizedMul, "mul", {x, f});
+    quantized(b.g, y, 0.05f, 10);
+    b.output(y);
+    int h = b.node(Op::HardSigmoid, "hs", {x});
+    quantized(b.g, h, 1.f / 256, 0);
+    int z = b.node(Op::QuantizedMul, "mul2", {x, h});
+    quantized(b.g, z, 0.05f, 10);
+    b.output(z);
+    b.output(h);
+    fuse_quantized_gate(b.g);
+    EXPECT_EQ(b.g.nodes.size(), 4u);
+    for (const Node& n : b.g.nodes) EXPECT_FALSE(n.has_attr("gate")) << n.name;
+  }
+}
+
 // Of two Convs feeding the Add, the later one takes the other's result as its residual (it is
 // computed by then); a Conv whose result is read elsewhere, an operand that broadcasts, and one
 // whose batch is fixed while the Conv's follows a dynamic input keep the Add.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -350,6 +351,60 @@ TEST(Unary, SigmoidTimesItsInputFusesIntoOneSilu) {
 }  // namespace
 
 namespace {
+
+// x * f(x) in a QDQ file (SiLU; HardSwish as opset 13 exports it, x * HardSigmoid(x)): one table
+// lookup (passes.h, fuse_quantized_gate) whose bytes are those of the lookup and the QuantizedMul
+// run as two steps, which they are when the gate is also a graph output, on every path.
+std::string gated_model(const char* op, const std::vector<std::pair<const char*, float>>& attrs, bool observe_gate) {
+  OnnxModelBuilder b(17);
+  b.input("x", {1, 2, 16, 16});
+  b.init_f("s_in", {}, {0.04f});
+  b.init_8bit("z_in", kU8, {}, {static_cast<int8_t>(140)});
+  b.init_f("s_gate", {}, {1.f / 255});
+  b.init_8bit("z_gate", kU8, {}, {static_cast<int8_t>(0)});
+  b.init_f("s_out", {}, {0.03f});
+  b.init_8bit("z_out", kU8, {}, {static_cast<int8_t>(20)});
+  b.node("QuantizeLinear", {"x", "s_in", "z_in"}, {"xq"}, "q_in");
+  b.node("DequantizeLinear", {"xq", "s_in", "z_in"}, {"xd"}, "dq_in");
+  auto& n = b.node(op, {"xd"}, {"f"}, "gate");
+  for (const auto& [k, v] : attrs) set_float(n, k, v);
+  b.node("QuantizeLinear", {"f", "s_gate", "z_gate"}, {"fq"}, "q_gate");
+  b.node("DequantizeLinear", {"fq", "s_gate", "z_gate"}, {"fd"}, "dq_gate");
+  b.node("Mul", {"xd", "fd"}, {"m"}, "mul");
+  b.node("QuantizeLinear", {"m", "s_out", "z_out"}, {"mq"}, "q_out");
+  b.node("DequantizeLinear", {"mq", "s_out", "z_out"}, {"y"}, "dq_out");
+  b.output("y");
+  if (observe_gate) b.output("fd");
+  return b.bytes();
+}
+
+TEST(UnaryInt8, ActivationTimesItsInputIsOneTableWithTheBytesOfTwoSteps) {
+  const std::pair<const char*, std::vector<std::pair<const char*, float>>> cases[] = {
+      {"Sigmoid", {}}, {"HardSigmoid", {{"alpha", 1.f / 6}, {"beta", 0.5f}}}};
+  std::vector<float> xv(512);
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = static_cast<float>(static_cast<int>(i % 256) - 140) * 0.04f;
+  const q8::Tensor x({1, 2, 16, 16}, xv);  // every code of x, twice
+  for (const auto& [op, attrs] : cases) {
+    const std::string fused_bytes = gated_model(op, attrs, false), steps_bytes = gated_model(op, attrs, true);
+    const q8::Model fused = q8::Model::load_from_memory(fused_bytes.data(), fused_bytes.size(), "gated.onnx");
+    const q8::Model steps = q8::Model::load_from_memory(steps_bytes.data(), steps_bytes.size(), "steps.onnx");
+    auto ops = [](const q8::Model& m) {
+      std::string r;
+      for (const q8::NodeInfo& n : m.describe()) r += n.op + " ";
+      return r;
+    };
+    EXPECT_EQ(ops(fused).find("QuantizedMul"), std::string::npos) << op << ": " << ops(fused);
+    EXPECT_NE(ops(steps).find("QuantizedMul"), std::string::npos) << op << ": " << ops(steps);
+    for (const std::string& isa : q8::supported_isas()) {
+      q8::SessionOptions o(2);
+      o.isa = isa;
+      const q8::Tensor got = q8::Session(fused, o).run({x})[0], want = q8::Session(steps, o).run({x})[0];
+      ASSERT_EQ(got.numel(), want.numel());
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), sizeof(float) * static_cast<size_t>(got.numel())))
+          << op << " on " << isa;
+    }
+  }
+}
 
 // com.microsoft's Gelu (what q8 writes for a fused GELU) in a QDQ file runs as a 256-entry table
 // whose bytes are GELU quantized: x -> Q -> DQ -> Gelu -> Q -> DQ.

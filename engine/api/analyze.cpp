@@ -23,7 +23,8 @@
 //     - more than kClippedShare of the fp32 results fall outside the range
 //       -> "clipped: widen the range (--method mse or a higher --percentile)"
 //     - otherwise -> "sensitive: consider --exclude NAME"
-//   int8 slower than fp32 by more than 10 % and 2 us -> "keep fp32: int8 is slower here"
+//   int8 slower than fp32 by more than 10 % and 2 us, both plans running the node as a step of its
+//   own -> "keep fp32: int8 is slower here"
 //   otherwise -> "fine"; a node the quantizer keeps fp32 -> "fp32 (not quantized)".
 #include "q8/analyze.h"
 
@@ -360,7 +361,11 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
   const Graph& R = int8.impl()->graph;
   const Graph& RF = fp32.impl()->graph;
   std::map<std::string, int> r_node, rf_node;
-  for (size_t i = 0; i < R.nodes.size(); ++i) r_node[R.nodes[i].name] = static_cast<int>(i);
+  for (size_t i = 0; i < R.nodes.size(); ++i) {
+    r_node[R.nodes[i].name] = static_cast<int>(i);
+    // x * f(x) as one table (passes.h, fuse_quantized_gate): the node also runs the Mul.
+    if (R.nodes[i].attr_int("gate", 0)) r_node[R.nodes[i].attr_string("gate_of", "")] = static_cast<int>(i);
+  }
   for (size_t i = 0; i < RF.nodes.size(); ++i) rf_node[RF.nodes[i].name] = static_cast<int>(i);
   std::map<std::string, int> q_node;
   std::vector<int> q_producer(Q.values.size(), -1);
@@ -387,6 +392,9 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
         in_int8 |= v != ir::kNoValue && q_producer[v] >= 0 && Q.nodes[q_producer[v]].op == Op::DequantizeLinear;
     const bool requantizing = role == ir::Int8Role::Requantizing || role == ir::Int8Role::TableLookup;
     if (!compute && !(in_int8 && requantizing)) continue;
+    // The activation of a gated table (x * f(x) as one lookup) has no int8 result of its own: the
+    // error of its quantized f(x) shows in the Mul's row, which the table also runs.
+    if (in_int8 && R.nodes[it->second].attr_int("gate", 0) && R.nodes[it->second].name == fn.name) continue;
     Row row;
     row.f_node = static_cast<int>(i);
     row.a.name = fn.name;
@@ -563,6 +571,7 @@ void finish_row(Row& row, const std::map<std::string, double>& mf, const std::ma
   }
   a.fp32_ms = mf.count(a.name) ? mf.at(a.name) : 0.0;
   a.int8_ms = mi.count(a.name) ? mi.at(a.name) : 0.0;
+  a.timed = mf.count(a.name) && mi.count(a.name);
   if (!a.int8) {
     a.advice = "fp32 (not quantized)";
   } else if (a.fp32_fallback) {
@@ -577,7 +586,7 @@ void finish_row(Row& row, const std::map<std::string, double>& mf, const std::ma
       a.advice = "clipped: widen the range (--method mse or a higher --percentile)";
     else
       a.advice = "sensitive: consider --exclude " + a.name;
-  } else if (slower(a.int8_ms, a.fp32_ms)) {
+  } else if (a.timed && slower(a.int8_ms, a.fp32_ms)) {
     a.advice = "keep fp32: int8 is slower here";
   } else {
     a.advice = "fine";
@@ -628,7 +637,11 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   Session sf(fp32, SessionOptions(std::max(1, options.threads)));
   Session si(int8, SessionOptions(std::max(1, options.threads)));
   const std::vector<LayerTime> tf = sf.profile(x0, ao.iterations), ti = si.profile(x0, ao.iterations);
-  const std::map<std::string, double> mf = times_by_node(tf), mi = times_by_node(ti);
+  const std::map<std::string, double> mf = times_by_node(tf);
+  std::map<std::string, double> mi = times_by_node(ti);
+  // A gated table's step (x * f(x), named after f) is the time of the Mul's row, which it runs.
+  for (const Node& n : int8.impl()->graph.nodes)
+    if (n.attr_int("gate", 0) && mi.count(n.name)) mi[n.attr_string("gate_of", "")] = mi.at(n.name);
 
   Analysis an;
   for (Row& row : rows) {
@@ -643,7 +656,7 @@ std::vector<std::string> fallback_nodes(const Analysis& analysis, double min_sqn
   std::set<std::string> keep;
   for (const LayerAnalysis& a : analysis.layers) {
     if (!a.int8) continue;
-    if (a.sqnr_db < min_sqnr_db || slower(a.int8_ms, a.fp32_ms)) keep.insert(a.name);
+    if (a.sqnr_db < min_sqnr_db || (a.timed && slower(a.int8_ms, a.fp32_ms))) keep.insert(a.name);
     if (a.output_sqnr_db < min_sqnr_db) {
       keep.insert(a.name);
       keep.insert(a.output_readers.begin(), a.output_readers.end());
@@ -684,7 +697,8 @@ std::string Analysis::to_json() const {
       << ", \"sqnr_cumulative_db\": " << num(a.sqnr_cumulative_db) << ", \"output_sqnr_db\": " << num(a.output_sqnr_db)
       << ", \"clipped\": " << num(a.clipped) << ", \"outlier_ratio\": " << num(a.outlier_ratio)
       << ", \"weight_range_ratio\": " << num(a.weight_range_ratio) << ", \"int8_ms\": " << num(a.int8_ms)
-      << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"advice\": \"" << esc(a.advice) << "\"}";
+      << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"timed\": " << (a.timed ? "true" : "false") << ", \"advice\": \""
+      << esc(a.advice) << "\"}";
   }
   const AnalysisSummary& s = summary;
   o << "], \"summary\": {\"sqnr_db\": " << num(s.sqnr_db) << ", \"int8_ms\": " << num(s.int8_ms)

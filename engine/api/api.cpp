@@ -127,6 +127,8 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
         const char* hi = n.op == ir::Op::Clip ? "max" : "act_max";
         p << " [" << n.attr_float(lo, 0) << "," << n.attr_float(hi, 0) << "]";
       }
+    if (n.attr_int("gate", 0))  // x * f(x) in one table (passes.h, fuse_quantized_gate)
+      p << (p.tellp() > 0 ? " " : "") << "times " << g.values[n.inputs[0]].name;
     if (n.has_attr("act_unary"))  // an activation fused after the clamp (passes.h)
       p << (p.tellp() > 0 ? " " : "") << "+" << ir::op_name(static_cast<ir::Op>(n.attr_int("act_unary", 0)));
     r.params = p.str();

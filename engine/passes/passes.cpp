@@ -325,6 +325,46 @@ void fuse_unary_activation(Graph& g) {
   g.compact(dead);
 }
 
+void fuse_quantized_gate(Graph& g) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  const ConsumerIndex index(g);
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  auto u8 = [&g](int v) { return g.values[v].dtype == DType::Uint8; };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& mul = g.nodes[i];
+    if (mul.op != Op::QuantizedMul || mul.inputs[0] == mul.inputs[1]) continue;
+    for (int k = 0; k < 2; ++k) {
+      const int x = mul.inputs[k], y = mul.inputs[1 - k];
+      const int u = producer[y];
+      if (u < 0 || dead[u]) continue;
+      Node& act = g.nodes[u];
+      if (op_traits(act.op).int8 != Int8Role::TableLookup || act.inputs.size() != 1 || act.inputs[0] != x) continue;
+      if (act.has_attr("gate") || !u8(x) || !u8(y) || !u8(mul.outputs[0])) continue;
+      if (index.sole_reader(g, y) != static_cast<int>(i)) continue;
+      // (x - z_x)(f - z_f) is the same integer either way round, so which input x was is not kept.
+      const Value& gate = g.values[y];
+      auto set_int = [&act](const char* key, int64_t v) {
+        act.attrs[key] = Attribute{Attribute::Kind::Int, v, 0.f, {}, {}, {}, {}};
+      };
+      act.attrs["gate_scale"] = Attribute{Attribute::Kind::Float, 0, gate.scale, {}, {}, {}, {}};
+      set_int("gate_zero_point", gate.zero_point);
+      set_int("gate_qmin", act.attr_int("qmin", 0));
+      set_int("gate_qmax", act.attr_int("qmax", 255));
+      set_int("qmin", mul.attr_int("qmin", 0));
+      set_int("qmax", mul.attr_int("qmax", 255));
+      set_int("gate", 1);
+      // The Mul it also runs, for tools that look at nodes one by one (q8 analyze).
+      act.attrs["gate_of"] = Attribute{Attribute::Kind::String, 0, 0.f, {}, {}, mul.name, {}};
+      act.outputs[0] = mul.outputs[0];  // the activation follows x's producer and precedes the Mul's readers
+      dead[i] = true;
+      break;
+    }
+  }
+  g.compact(dead);
+}
+
 void fuse_silu(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
@@ -469,6 +509,7 @@ void simplify(Graph& g) {
 
 void lower_for_runtime(Graph& g) {
   lower_quantized(g);
+  fuse_quantized_gate(g);
   fuse_silu(g);
   fuse_gelu(g);
   fuse_layer_norm(g);

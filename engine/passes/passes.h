@@ -38,6 +38,14 @@ void fuse_residual_add(Graph& g);
 // so a Relu or Clip between the Conv and the activation is the Conv's clamp, and one after it
 // stays a step of its own.
 void fuse_unary_activation(Graph& g);
+// In an int8 graph, x * f(x) (SiLU, HardSwish as opset 13 exports it: a QuantizedMul of x and an
+// element-wise activation of x that only the Mul reads) becomes the activation node alone with
+// "gate" set: its 256-entry table then gives the Mul's result for each code of x, one lookup
+// instead of a lookup and a multiply. The activation's own output quantization and clamp, which
+// the table still goes through, move to "gate_scale", "gate_zero_point", "gate_qmin" and
+// "gate_qmax"; the Mul's clamp becomes the node's, and "gate_of" names the Mul. The bytes are
+// those of the two steps.
+void fuse_quantized_gate(Graph& g);
 // SiLU as exported (x * Sigmoid(x), the Sigmoid read only by the Mul, float) becomes one Silu node:
 // one pass over the tensor instead of two. Silu has no ONNX form, so this runs after simplify().
 void fuse_silu(Graph& g);

@@ -32,7 +32,11 @@ struct LayerAnalysis {
   double outlier_ratio = 1;         // representable range / 99.99th percentile of |fp32 result|
   double weight_range_ratio = 1;    // largest / median per-output-channel max|w| (1: no weights)
   double int8_ms = 0, fp32_ms = 0;  // this node's step in the int8 / fp32 plan (median, batch 1)
-  bool int8 = true;                 // false: the quantizer keeps it fp32 (excluded or unsupported)
+  // Both plans run the node as a step of its own. False where one of them runs it inside another
+  // node's step (fp32: an activation inside its Conv; int8: x * f(x) as one table), whose time
+  // that step's row carries: its times are then not compared.
+  bool timed = true;
+  bool int8 = true;  // false: the quantizer keeps it fp32 (excluded or unsupported)
   // The quantizer gave it int8 operands, but the runtime has no integer kernel for this node (a
   // Gemm writing the model's float output): it runs in fp32 on dequantized values, as `q8 info`
   // shows, and its int8 time is that fp32 step.

@@ -52,21 +52,35 @@ kern::UnaryParams unary_params(const Graph& g, const Node& n) { return params_of
 // The op in int8: each of the 256 input codes is dequantized, goes through the fp32 kernel and is
 // quantized at the output's scale (round half to even, clamped to the fused Relu/Clip's range
 // "qmin"/"qmax"). Every table's dequantize, unary and quantize give the same bits, so the table
-// is the same on every CPU.
+// is the same on every CPU. A gated node (passes.h, fuse_quantized_gate: x * f(x)) first makes
+// f's table at the gate's quantization, then runs each code and its gate through the table's
+// QuantizedMul kernel: the bytes the Mul step would have written.
 std::shared_ptr<const std::array<uint8_t, 256>> lookup_table(const Dispatch& d, const Graph& g, const Node& n,
                                                              const kern::UnaryParams& p) {
   const ir::Value& in = g.values[n.inputs[0]];
   const ir::Value& out = g.values[n.outputs[0]];
+  const bool gated = n.attr_int("gate", 0) != 0;
+  const float f_scale = gated ? n.attr_float("gate_scale", 0.f) : out.scale;
+  const int32_t f_zero_point = gated ? static_cast<int32_t>(n.attr_int("gate_zero_point", 0)) : out.zero_point;
+  const int64_t f_min = n.attr_int(gated ? "gate_qmin" : "qmin", 0),
+                f_max = n.attr_int(gated ? "gate_qmax" : "qmax", 255);
   uint8_t codes[256];
   for (int i = 0; i < 256; ++i) codes[i] = static_cast<uint8_t>(i);
   float xs[256], ys[256];
   d.qu8->dequantize(256, codes, xs, in.scale, in.zero_point);
   d.f32->unary(256, xs, ys, p);
   auto table = std::make_shared<std::array<uint8_t, 256>>();
-  d.qu8->quantize(256, ys, table->data(), out.scale, out.zero_point);
-  const int64_t qmin = n.attr_int("qmin", 0), qmax = n.attr_int("qmax", 255);
-  for (uint8_t& b : *table) b = static_cast<uint8_t>(std::min<int64_t>(std::max<int64_t>(b, qmin), qmax));
-  return table;
+  d.qu8->quantize(256, ys, table->data(), f_scale, f_zero_point);
+  for (uint8_t& b : *table) b = static_cast<uint8_t>(std::min<int64_t>(std::max<int64_t>(b, f_min), f_max));
+  if (!gated) return table;
+  kern::QU8MulParams mp;
+  mp.a_zero_point = in.zero_point;
+  mp.b_zero_point = f_zero_point;
+  mp.multiplier = checked_multiplier(g, n, static_cast<double>(in.scale) * f_scale / out.scale, "s_x * s_gate / s_out");
+  mp.out = requant_of(g, n);
+  auto gated_table = std::make_shared<std::array<uint8_t, 256>>();
+  d.qu8->mul_rows(1, 256, codes, 0, table->data(), 0, gated_table->data(), mp);
+  return gated_table;
 }
 
 void plan_unary(Plan::Builder& pb, size_t, const Node& n) {

@@ -33,6 +33,14 @@ std::shared_ptr<ConstTensor> float_tensor(Shape dims) {
   return t;
 }
 
+// The node that writes each value (by value id), or -1 for inputs and constants.
+std::vector<int> producers(const Graph& g) {
+  std::vector<int> p(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) p[o] = static_cast<int>(i);
+  return p;
+}
+
 }  // namespace
 
 void fold_constants(Graph& g) {
@@ -101,9 +109,7 @@ void fold_pad(Graph& g) {
 void remove_identities(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   ConsumerIndex index(g);
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  std::vector<int> producer = producers(g);
   std::vector<bool> graph_input(g.values.size(), false);
   for (int v : g.inputs) graph_input[v] = true;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -235,9 +241,7 @@ void fuse_activations(Graph& g) {
 }
 
 void fuse_residual_add(Graph& g) {
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  const std::vector<int> producer = producers(g);
   const ConsumerIndex index(g);
   // Candidates by structure: an fp32 Add of two non-constant operands, one of them the result of
   // a Conv read by nothing else, the other computed before that Conv runs (the later of two Convs).
@@ -328,9 +332,7 @@ void fuse_unary_activation(Graph& g) {
 void fuse_quantized_gate(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  const std::vector<int> producer = producers(g);
   auto u8 = [&g](int v) { return g.values[v].dtype == DType::Uint8; };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& mul = g.nodes[i];
@@ -368,9 +370,7 @@ void fuse_quantized_gate(Graph& g) {
 void fuse_silu(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  const std::vector<int> producer = producers(g);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& mul = g.nodes[i];
     if (mul.op != Op::Mul || mul.has_attr("act_min")) continue;
@@ -400,9 +400,7 @@ void fuse_gelu(Graph& g) {
   };
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  const std::vector<int> producer = producers(g);
   // The sole reader of node n's result if it has op `op` and its other input is `other` (or, with
   // other == kNoValue, a scalar constant `c`); else -1.
   auto next = [&](int n, Op op, int other, float c) {

@@ -25,7 +25,7 @@ void fold_batch_norm(Graph& g);
 void fuse_activations(Graph& g);
 // A residual block's fp32 Add (Conv(x) + z, then usually Relu) becomes the Conv's fourth input,
 // z, added to its sums before its clamp: the Conv adds each block of output pixels while it is
-// still in cache instead of a separate pass over two tensors (kernels/f32.h, F32Residual). It
+// still in cache instead of a separate pass over two tensors (kernels/f32.h, F32Epilogue). It
 // fuses when the Conv's result is read only by the Add, z is computed before the Conv runs, and
 // both operands have the output's shape; the bits are those of the Conv followed by the Add. It
 // runs before fuse_activations, which then gives the Conv the clamp of a Relu after the Add.

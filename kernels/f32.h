@@ -35,6 +35,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/named.h"
 
@@ -96,6 +97,17 @@ struct F32Epilogue {
   F32BinaryFn add = nullptr;
   F32UnaryFn unary = nullptr;  // null: no activation past the clamp
   UnaryParams unary_params;
+
+  bool any() const { return residual || unary; }
+  // The clamp the convolution applies itself: none while a residual is still to be added (apply
+  // clamps after the add), else the layer's [out_min, out_max].
+  float conv_min(float out_min) const { return residual ? -std::numeric_limits<float>::infinity() : out_min; }
+  float conv_max(float out_max) const { return residual ? std::numeric_limits<float>::infinity() : out_max; }
+  // Finishes n outputs the convolution wrote with that clamp; res: their n residual values.
+  void apply(size_t n, const float* res, float* out, float out_min, float out_max) const {
+    if (residual) add(n, out, res, out, out_min, out_max);
+    if (unary) unary(n, out, out, unary_params);
+  }
 };
 
 // --- GEMM-based convolution (groups where Cg > 1 or Kg > 1; also Gemm/MatMul with K = taps*Cg) --

@@ -2,7 +2,6 @@
 // ISA-independent: each table's micro-kernels see the same tiles, only mr and nr differ.
 #include <algorithm>
 #include <cstddef>
-#include <limits>
 
 #include "kernels/conv_indirection.h"
 #include "kernels/conv_transpose.h"
@@ -13,7 +12,6 @@ namespace q8::kern {
 namespace {
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
-constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // One panel: nr biases, then taps * Cg rows of nr weights.
 size_t conv_panel_floats(const ConvGeometry& g, size_t nr) { return nr + g.taps() * g.Cg() * nr; }
@@ -80,11 +78,8 @@ void finish_block(const F32Epilogue& e, const float* res, float* out, size_t str
   if (c0 >= c1) return;  // an empty range of panels
   const bool whole = c0 == 0 && c1 == stride;
   const size_t pixels = whole ? 1 : b1 - b0, n = whole ? (b1 - b0) * stride : c1 - c0;
-  for (size_t i = 0; i < pixels; ++i) {
-    float* o = out + (b0 + i) * stride + c0;
-    if (e.residual) e.add(n, o, res + (b0 + i) * stride + c0, o, out_min, out_max);
-    if (e.unary) e.unary(n, o, o, e.unary_params);
-  }
+  for (size_t i = 0; i < pixels; ++i)
+    e.apply(n, e.residual ? res + (b0 + i) * stride + c0 : nullptr, out + (b0 + i) * stride + c0, out_min, out_max);
 }
 
 // Output pixels [p0, p1) of one group in the blocked order. a: [pixel][tap] pointers; the weights
@@ -96,7 +91,7 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
                  const float* res) {
   const size_t mr = k.mr, nr = k.nr;
   if (p0 >= p1) return;
-  const float lo = epilogue.residual ? -kInf : out_min, hi = epilogue.residual ? kInf : out_max;
+  const float lo = epilogue.conv_min(out_min), hi = epilogue.conv_max(out_max);
   // Pixel blocks of equal size (whole tiles), so no short last block walks all the weights for a
   // few pixels.
   const size_t max_block = std::max(mr, kBlockedInputBytes / (rb.rows * sizeof(float)) / mr * mr);
@@ -127,7 +122,7 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
         }
       }
     }
-    if (epilogue.residual || epilogue.unary)
+    if (epilogue.any())
       finish_block(epilogue, res, out, out_stride, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
   }
 }
@@ -214,8 +209,7 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
                 epilogue, res_g);
     return;
   }
-  // With a residual the micro-kernels write the unclamped sums; finish_block adds and clamps.
-  const float lo = epilogue.residual ? -kInf : out_min, hi = epilogue.residual ? kInf : out_max;
+  const float lo = epilogue.conv_min(out_min), hi = epilogue.conv_max(out_max);
   const size_t block = pixel_block(ks * Cg, mr);
   for (size_t b0 = p0; b0 < p1; b0 += block) {
     const size_t b1 = std::min(p1, b0 + block);
@@ -228,7 +222,7 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
         k.igemm(tiles.rows(i), nc, Cg, ks, indirection + p * ks, w, out_g + p * K + panel * nr, K, lo, hi);
       }
     }
-    if (epilogue.residual || epilogue.unary)
+    if (epilogue.any())
       finish_block(epilogue, res_g, out_g, K, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
   }
 }

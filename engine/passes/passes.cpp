@@ -41,6 +41,12 @@ std::vector<int> producers(const Graph& g) {
   return p;
 }
 
+// An element-wise activation of one input (Silu, HardSwish, Sigmoid, LeakyRelu...): the ops whose
+// int8 role is a 256-entry table.
+bool is_elementwise_activation(const Node& n) {
+  return op_traits(n.op).int8 == Int8Role::TableLookup && n.inputs.size() == 1;
+}
+
 }  // namespace
 
 void fold_constants(Graph& g) {
@@ -316,7 +322,7 @@ void fuse_unary_activation(Graph& g) {
     const int a = index.sole_reader(g, conv.outputs[0]);
     if (a < 0) continue;
     const Node& act = g.nodes[a];
-    if (op_traits(act.op).int8 != Int8Role::TableLookup || act.inputs.size() != 1) continue;
+    if (!is_elementwise_activation(act)) continue;
     if (g.values[act.outputs[0]].dtype != DType::Float32) continue;
     conv.attrs["act_unary"] = Attribute{Attribute::Kind::Int, static_cast<int64_t>(act.op), 0.f, {}, {}, {}, {}};
     for (const char* key : {"alpha", "beta"})
@@ -342,7 +348,7 @@ void fuse_quantized_gate(Graph& g) {
       const int u = producer[y];
       if (u < 0 || dead[u]) continue;
       Node& act = g.nodes[u];
-      if (op_traits(act.op).int8 != Int8Role::TableLookup || act.inputs.size() != 1 || act.inputs[0] != x) continue;
+      if (!is_elementwise_activation(act) || act.inputs[0] != x) continue;
       if (act.has_attr("gate") || !u8(x) || !u8(y) || !u8(mul.outputs[0])) continue;
       if (index.sole_reader(g, y) != static_cast<int>(i)) continue;
       // (x - z_x)(f - z_f) is the same integer either way round, so which input x was is not kept.

@@ -4,7 +4,6 @@
 #include "runtime/ops/ops.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "kernels/conv_rows.h"
 #include "kernels/f32.h"
@@ -56,6 +55,10 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
   const kern::F32BinaryFn add = k->binary[static_cast<size_t>(kern::BinaryOp::Add)].fn;
   const FusedUnary unary = fused_unary_of(g, n);
   const kern::F32UnaryFn unary_fn = unary.fused ? k->unary.fn : nullptr;
+  // The epilogue with its residual's address filled in at run time (the arena is bound late).
+  auto epilogue_at = [add, unary, unary_fn](const float* residual) {
+    return kern::F32Epilogue{residual, add, unary_fn, unary.params};
+  };
   if (is_depthwise(c)) {
     Step& s = pb.add_step(n.name, c.out_pixels(), 1, reads, {y});
     if (!has_residual && !unary.fused) {
@@ -64,20 +67,14 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
       };
       return;
     }
-    // Runs of pixels whose output stays in L1 between the convolution, the add and the activation.
+    // Runs of pixels whose output stays in L1 between the convolution and its epilogue.
     const size_t run = std::max<size_t>(1, (16 << 10) / (c.K * sizeof(float)));
-    s.fn = [&A = pb.addresses(), k, c, x, y, z, packed, zero, act, add, unary, unary_fn, run](size_t p0, size_t p1) {
-      constexpr float kInf = std::numeric_limits<float>::infinity();
+    s.fn = [&A = pb.addresses(), k, c, x, y, z, packed, zero, act, epilogue_at, run](size_t p0, size_t p1) {
+      const kern::F32Epilogue e = epilogue_at(z >= 0 ? A.f32(z) : nullptr);
       for (size_t q0 = p0; q0 < p1; q0 += run) {
-        const size_t q1 = std::min(p1, q0 + run), count = (q1 - q0) * c.K;
-        float* out = A.f32(y) + q0 * c.K;
-        if (z >= 0) {
-          k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, -kInf, kInf);
-          add(count, out, A.f32(z) + q0 * c.K, out, act.lo, act.hi);
-        } else {
-          k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, act.lo, act.hi);
-        }
-        if (unary_fn) unary_fn(count, out, out, unary.params);
+        const size_t q1 = std::min(p1, q0 + run);
+        k->dwconv(c, A.f32(x), packed, zero, A.f32(y), q0, q1, e.conv_min(act.lo), e.conv_max(act.hi));
+        e.apply((q1 - q0) * c.K, e.residual ? e.residual + q0 * c.K : nullptr, A.f32(y) + q0 * c.K, act.lo, act.hi);
       }
     };
     return;
@@ -99,12 +96,10 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
       kern::conv_rows_indirection_init<float>(c, A.f32(x), zero_row, A.f32(edges),
                                               reinterpret_cast<const float**>(sp->indirection.data()));
     };
-    s.fn = [&A = pb.addresses(), sp, kc, c, r, x, y, z, edges, packed, act, add, unary, unary_fn](size_t p0,
-                                                                                                  size_t p1) {
+    s.fn = [&A = pb.addresses(), sp, kc, c, r, x, y, z, edges, packed, act, epilogue_at](size_t p0, size_t p1) {
       kern::conv_rows_gather_edges<float>(c, A.f32(x), 0.0f, A.f32(edges), p0, p1);
       kern::f32_conv_run(*kc, r, 0, reinterpret_cast<const float* const*>(sp->indirection.data()), packed, A.f32(y), p0,
-                         p1, act.lo, act.hi, 0, kern::kAllPanels,
-                         {z >= 0 ? A.f32(z) : nullptr, add, unary_fn, unary.params});
+                         p1, act.lo, act.hi, 0, kern::kAllPanels, epilogue_at(z >= 0 ? A.f32(z) : nullptr));
     };
     return;
   }
@@ -120,11 +115,11 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
                                   reinterpret_cast<const float**>(sp->indirection.data()) + grp * per_group);
   };
   const size_t packed_per_group = kern::f32_conv_packed_floats(c, kc->nr) / c.groups;
-  s.fn = [&A = pb.addresses(), sp, kc, c, y, z, packed, packed_per_group, act, grid, add, unary, unary_fn](size_t i0,
-                                                                                                           size_t i1) {
+  s.fn = [&A = pb.addresses(), sp, kc, c, y, z, packed, packed_per_group, act, grid, epilogue_at](size_t i0,
+                                                                                                  size_t i1) {
     const size_t per_group = c.out_pixels() * c.taps();
     const float* const* ind = reinterpret_cast<const float* const*>(sp->indirection.data());
-    const kern::F32Epilogue epilogue{z >= 0 ? A.f32(z) : nullptr, add, unary_fn, unary.params};
+    const kern::F32Epilogue epilogue = epilogue_at(z >= 0 ? A.f32(z) : nullptr);
     grid.split(i0, i1, [&](size_t p0, size_t p1, size_t n0, size_t n1) {
       for (size_t grp = 0; grp < c.groups; ++grp)
         kern::f32_conv_run(*kc, c, grp, ind + grp * per_group, packed + grp * packed_per_group, A.f32(y), p0, p1,

@@ -151,6 +151,7 @@ void register_all() {
   const std::pair<const char*, const F32Kernels* (*)()> tables[] = {
       {"avx2", q8::kern::f32_kernels_avx2},
       {"avx512", q8::kern::f32_kernels_avx512},
+      {"avx512_6x64", q8::kern::f32_kernels_avx512_6x64},
       {"neon", q8::kern::f32_kernels_neon},
   };
   for (const auto& [isa, get] : tables) {

@@ -231,6 +231,9 @@ void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size
 const F32Kernels* f32_kernels_scalar();
 const F32Kernels* f32_kernels_avx2();
 const F32Kernels* f32_kernels_avx512();
+// The AVX-512 table with a 6x64 GEMM tile instead of 6x32 (kernels/x86/f32_avx512.cpp says when it
+// is faster); same ISA, same bits.
+const F32Kernels* f32_kernels_avx512_6x64();
 const F32Kernels* f32_kernels_neon();
 
 }  // namespace q8::kern

@@ -40,9 +40,13 @@ size_t pixel_block(size_t row_floats, size_t mr) {
 // L1-resident weights, the partial sums waiting in the output, while the next panel's block is
 // prefetched into L2. The blocks follow the canonical order (taps in order, channels in order
 // within a tap), so each output's operations do not change. A block is whole taps when Cg is
-// small, or a run of one tap's channels when Cg is large. Layers with shorter reductions keep the
-// one-pass order: it was as fast or faster on them (BENCHMARKS.md, fp32 kernels).
+// small, or a run of one tap's channels when Cg is large. Panels whose reduction exceeds
+// kOnePassPanelBytes take the blocked order too, however many tiles a pixel block holds: streamed
+// from L2 once per tile, such a panel (resnet18's layer3 at nr = 64: 576 KiB) kept the 6x64 tile
+// below the rate it reaches on L1-resident weights (Intel Xeon, BENCHMARKS.md). Other layers keep
+// the one-pass order: it was as fast or faster on them (BENCHMARKS.md, fp32 kernels).
 constexpr size_t kWeightBlockBytes = 16 * 1024;
+constexpr size_t kOnePassPanelBytes = 512 * 1024;
 // Pixels per block in the blocked order: their inputs for one block of the reduction stay in L2.
 constexpr size_t kBlockedInputBytes = 192 * 1024;
 constexpr size_t kCacheLineFloats = 64 / sizeof(float);
@@ -57,7 +61,9 @@ struct ReductionBlocks {
 // the layer keeps the one-pass order.
 ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t mr, size_t nr) {
   ReductionBlocks b;
-  if (pixel_block(taps * Cg, mr) > 2 * mr) return b;
+  const bool few_tiles = pixel_block(taps * Cg, mr) <= 2 * mr;
+  const bool large_panel = taps * Cg * nr * sizeof(float) > kOnePassPanelBytes;
+  if (!few_tiles && !large_panel) return b;
   const size_t target = std::max<size_t>(kWeightBlockBytes / (nr * sizeof(float)), 1);
   if (Cg >= target) {
     b.taps_per_block = 1;
@@ -282,6 +288,7 @@ void f32_gemm_run(const F32Kernels& k, size_t N, size_t Kd, const float* a, size
 #if !defined(Q8_ARCH_X86)
 const F32Kernels* f32_kernels_avx2() { return nullptr; }
 const F32Kernels* f32_kernels_avx512() { return nullptr; }
+const F32Kernels* f32_kernels_avx512_6x64() { return nullptr; }
 #endif
 #if !defined(Q8_ARCH_ARM64)
 const F32Kernels* f32_kernels_neon() { return nullptr; }

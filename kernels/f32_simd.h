@@ -132,6 +132,10 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
                                                     out_max, last);
   }
 
+  // The clamp bounds wait in memory until the stores: passed in xmm0 and xmm1, they would hold two
+  // of the 32 vector registers through the reduction, and GCC then spills a weight vector of the
+  // 6x64 tile (24 accumulators, 4 weights, 1 broadcast) to the stack inside the loop.
+  volatile float bounds[2] = {out_min, out_max};
   V acc[MR][NC];
   if (bias) {
     Q8_F32_UNROLL
@@ -175,7 +179,7 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
     }
   }
 
-  const V lo(out_min), hi(out_max);
+  const V lo(bounds[0]), hi(bounds[1]);
   Q8_F32_UNROLL
   for (size_t i = 0; i < MR; ++i) {
     float* ci = c + i * c_stride;

@@ -3,7 +3,7 @@
 // a runtime that must work in an empty root cannot read /proc or /sys as cpuinfo does: here the
 // x86 answers come from CPUID and XGETBV, the Arm ones from the kernel's hardware capability bits
 // (getauxval), neither of which needs a file. Only what q8 asks is filled in: SIMD features,
-// the package name and the processor count.
+// the package name, the processor count and the vendor of core 0.
 #include <cpuinfo.h>
 
 #include <sched.h>
@@ -32,6 +32,7 @@ struct cpuinfo_arm_isa cpuinfo_isa;
 namespace {
 
 cpuinfo_package g_package;
+cpuinfo_core g_core;  // core 0: only its vendor is filled in
 uint32_t g_processors = 1;
 
 #if CPUINFO_ARCH_X86_64
@@ -45,6 +46,13 @@ uint64_t xcr0() {
 
 void detect() {
   unsigned a, b, c, d;
+  // The vendor string of leaf 0, e.g. "GenuineIntel", lies in EBX, EDX, ECX.
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+  const unsigned v[3] = {b, d, c};
+  char vendor[13] = {};
+  std::memcpy(vendor, v, 12);
+  if (std::strcmp(vendor, "GenuineIntel") == 0) g_core.vendor = cpuinfo_vendor_intel;
+  if (std::strcmp(vendor, "AuthenticAMD") == 0) g_core.vendor = cpuinfo_vendor_amd;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return;
   const bool osxsave = (c >> 27) & 1;
   const uint64_t xcr = osxsave ? xcr0() : 0;
@@ -108,6 +116,9 @@ uint32_t CPUINFO_ABI cpuinfo_get_packages_count(void) { return 1; }
 const struct cpuinfo_package* CPUINFO_ABI cpuinfo_get_package(uint32_t index) {
   return index == 0 ? &g_package : nullptr;
 }
+
+// Core 0, of which q8 reads the vendor (runtime/dispatch.cpp picks the AVX-512 fp32 tile by it).
+const struct cpuinfo_core* CPUINFO_ABI cpuinfo_get_core(uint32_t index) { return index == 0 ? &g_core : nullptr; }
 
 // Logical processors this process may run on, as cpuinfo counts them; q8 only prints it.
 uint32_t CPUINFO_ABI cpuinfo_get_processors_count(void) { return g_processors; }

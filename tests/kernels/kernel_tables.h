@@ -30,6 +30,7 @@ inline const q8::kern::F32Kernels* f32_table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::f32_kernels_scalar();
   if (isa == "avx2") return q8::kern::f32_kernels_avx2();
   if (isa == "avx512") return q8::kern::f32_kernels_avx512();
+  if (isa == "avx512_6x64") return q8::kern::f32_kernels_avx512_6x64();  // the same ISA, a wider tile
   if (isa == "neon") return q8::kern::f32_kernels_neon();
   return nullptr;
 }

@@ -300,7 +300,7 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::f32_kernels_scalar();
     ASSERT_NE(scalar_, nullptr);
-    ASSERT_STREQ(table_->isa, isa.c_str());
+    ASSERT_EQ(isa.rfind(table_->isa, 0), 0u) << isa << " runs " << table_->isa;  // avx512_6x64: avx512
   }
   bool is_scalar() const { return table_ == scalar_; }
 
@@ -436,10 +436,13 @@ TEST_P(F32Kernels_, ConvGrouped) {
 // Reductions long enough (taps * Cg * nr floats past 256 KiB, for every table's nr: scalar's 4 too)
 // that f32_conv_run splits them into blocks, the partial sums passing through the output: runs of
 // one tap's channels (Cg large), and whole taps with groups. The same bits as one pass must come
-// out: the scalar table and the naive conv check them, and so do split pixel ranges.
+// out: the scalar table and the naive conv check them, and so do split pixel ranges. The third
+// case has pixel blocks of several tiles: only a 64-channel panel (590 KiB) takes the blocked
+// order there, with a last panel of 6 channels.
 TEST_P(F32Kernels_, ConvBlockedReduction) {
   check_conv(ConvCase().input(1, 3, 4, 2100).out_channels(37).kernel(3, 3).pads(1, 1, 1, 1), 50);
   check_conv(ConvCase().input(1, 4, 5, 800).out_channels(20).kernel(7, 7).pads(3, 3, 3, 3).groups(2), 51);
+  check_conv(ConvCase().input(1, 10, 10, 256).out_channels(70).kernel(3, 3).pads(1, 1, 1, 1), 52);
 }
 
 TEST_P(F32Kernels_, Depthwise) {
@@ -1274,12 +1277,12 @@ TEST_P(F32Kernels_, UnaryBitsMatchRecordedHash) {
   EXPECT_EQ(got, kUnaryHashes) << table_->isa;
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "avx512", "neon"),
+INSTANTIATE_TEST_SUITE_P(Isa, F32Kernels_, ::testing::Values("scalar", "avx2", "avx512", "avx512_6x64", "neon"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Every table provides every entry point, and the ones this CPU can run report their ISA.
 TEST(F32KernelTables, Complete) {
-  for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "avx512_6x64", "neon"}) {
     if (!q8_test::cpu_supports(isa)) continue;
     const F32Kernels* t = q8_test::f32_table_for(isa);
     if (!t) continue;
@@ -1296,7 +1299,7 @@ TEST(F32KernelTables, Complete) {
 // A table's narrow tile serves the layers it fits and is narrower than the main tile; a table
 // without one runs every layer on conv. (check_conv's cases run both sides of the boundary.)
 TEST(F32KernelTables, NarrowLayersTakeTheNarrowTile) {
-  for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
+  for (const char* isa : {"scalar", "avx2", "avx512", "avx512_6x64", "neon"}) {
     const F32Kernels* t = q8_test::f32_table_for(isa);
     if (!t) continue;
     if (!t->conv_narrow.igemm) {

@@ -51,7 +51,8 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
 
 TEST(KernelTables, EveryF32EntryIsANamedKernel) {
   int tables = 0;
-  for (const F32Kernels* t : {f32_kernels_scalar(), f32_kernels_avx2(), f32_kernels_avx512(), f32_kernels_neon()}) {
+  for (const F32Kernels* t : {f32_kernels_scalar(), f32_kernels_avx2(), f32_kernels_avx512(), f32_kernels_avx512_6x64(),
+                              f32_kernels_neon()}) {
     if (!t) continue;
     ++tables;
     const std::string isa = t->isa;

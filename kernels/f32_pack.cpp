@@ -42,11 +42,12 @@ size_t pixel_block(size_t row_floats, size_t mr) {
 // within a tap), so each output's operations do not change. A block is whole taps when Cg is
 // small, or a run of one tap's channels when Cg is large. Panels whose reduction exceeds
 // kOnePassPanelBytes take the blocked order too, however many tiles a pixel block holds: streamed
-// from L2 once per tile, such a panel (resnet18's layer3 at nr = 64: 576 KiB) kept the 6x64 tile
-// below the rate it reaches on L1-resident weights (Intel Xeon, BENCHMARKS.md). Other layers keep
-// the one-pass order: it was as fast or faster on them (BENCHMARKS.md, fp32 kernels).
+// from L2 once per tile, such a panel kept the 6x64 tile well below the rate it reaches on
+// L1-resident weights (Intel Xeon, BENCHMARKS.md: resnet50's 7x7 1x1 2048->512, 512 KiB a panel,
+// 1.4 -> 0.85 ms; resnet18's 14x14 3x3 256->256, 576 KiB). Other layers keep the one-pass order:
+// it was as fast or faster on them (BENCHMARKS.md, fp32 kernels).
 constexpr size_t kWeightBlockBytes = 16 * 1024;
-constexpr size_t kOnePassPanelBytes = 512 * 1024;
+constexpr size_t kOnePassPanelBytes = 256 * 1024;
 // Pixels per block in the blocked order: their inputs for one block of the reduction stay in L2.
 constexpr size_t kBlockedInputBytes = 192 * 1024;
 constexpr size_t kCacheLineFloats = 64 / sizeof(float);

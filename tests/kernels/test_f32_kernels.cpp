@@ -437,8 +437,8 @@ TEST_P(F32Kernels_, ConvGrouped) {
 // that f32_conv_run splits them into blocks, the partial sums passing through the output: runs of
 // one tap's channels (Cg large), and whole taps with groups. The same bits as one pass must come
 // out: the scalar table and the naive conv check them, and so do split pixel ranges. The third
-// case has pixel blocks of several tiles: only a 64-channel panel (590 KiB) takes the blocked
-// order there, with a last panel of 6 channels.
+// case has pixel blocks of several tiles: only panels past 256 KiB (32 or 64 channels) take the
+// blocked order there, with a last panel of 6 channels.
 TEST_P(F32Kernels_, ConvBlockedReduction) {
   check_conv(ConvCase().input(1, 3, 4, 2100).out_channels(37).kernel(3, 3).pads(1, 1, 1, 1), 50);
   check_conv(ConvCase().input(1, 4, 5, 800).out_channels(20).kernel(7, 7).pads(3, 3, 3, 3).groups(2), 51);

@@ -377,6 +377,7 @@ int main(int argc, char** argv) {
   const Table tables[] = {
       {"amx", q8::kern::qu8_kernels_amx()},  // ceiling% and peak% stay vpdpbusd's, for comparison
       {"avx512vnni", q8::kern::qu8_kernels_avx512vnni()},
+      {"avx512vnni_6x64", q8::kern::qu8_kernels_avx512vnni_6x64()},
       {"avxvnni", q8::kern::qu8_kernels_avxvnni()},
       {"avx512", q8::kern::qu8_kernels_avx512()},
       {"avx2", q8::kern::qu8_kernels_avx2()},

@@ -199,6 +199,9 @@ const QU8Kernels* qu8_kernels_scalar();
 const QU8Kernels* qu8_kernels_avx2();
 const QU8Kernels* qu8_kernels_avx512();  // AVX-512 F+BW, no VNNI
 const QU8Kernels* qu8_kernels_avx512vnni();
+// The avx512vnni table with 6x64 GEMM tiles instead of 8x32 (kernels/x86/qu8_gemm_avx512vnni.cpp says
+// when it is faster); the same ISA and bytes, weights packed with nr = 64.
+const QU8Kernels* qu8_kernels_avx512vnni_6x64();
 // AMX-INT8 tiles (GEMMs) + AVX-512 (the rest). Usable only where qu8_amx_usable()
 // (kernels/x86/amx_support.h) says so; that check also obtains Linux's permission for tile state.
 const QU8Kernels* qu8_kernels_amx();

@@ -55,6 +55,14 @@ void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t*
 // amx table's mr = 16 too): a float-output dense layer has a row or a few, too few for AMX tiles.
 void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                             const void* w, float* c, size_t c_stride);
+// The same in tiles of 6 rows x 64 channels (the avx512vnni_6x64 table: packed with nr = 64).
+constexpr size_t kQu8Avx512vnni6x64MR = 6, kQu8Avx512vnni6x64NR = 64;
+void qu8_igemm_6x64c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                                  uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_6x64c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                 uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_dequantize_6x64c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                            const void* w, float* c, size_t c_stride);
 // kernels/x86/qu8_gemm_amx.cpp (AMX-INT8 tiles; the loop is kernels/x86/qu8_gemm_amx_driver.h).
 constexpr size_t kQu8AmxMR = 16, kQu8AmxNR = 32;
 void qu8_igemm_16x32c4__amx(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,

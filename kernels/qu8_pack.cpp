@@ -272,6 +272,7 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
 const QU8Kernels* qu8_kernels_avx2() { return nullptr; }
 const QU8Kernels* qu8_kernels_avx512() { return nullptr; }
 const QU8Kernels* qu8_kernels_avx512vnni() { return nullptr; }
+const QU8Kernels* qu8_kernels_avx512vnni_6x64() { return nullptr; }
 const QU8Kernels* qu8_kernels_amx() { return nullptr; }
 void qu8_amx_release_thread() {}
 const QU8Kernels* qu8_kernels_avxvnni() { return nullptr; }

@@ -32,14 +32,20 @@ bool has_avx512() {
          cpuinfo_has_x86_avx512dq();
 }
 #endif
-// The AVX-512 fp32 table for this CPU's cores, which differ in the GEMM tile only. On an Intel Xeon
-// (Ice Lake) 6x64 runs ResNet's 3x3 convolutions about 1.3x faster than 6x32: with 12
-// accumulators its two FMA pipes idle while the weights stream from L2. On AMD Zen 5 6x32 was the
-// faster one (BENCHMARKS.md), so other vendors keep it.
-const kern::F32Kernels* f32_kernels_avx512_for_cores() {
+// The AVX-512 and AVX-512 VNNI tables come in two GEMM tile shapes, the same kernels otherwise.
+// Intel's cores take the wider tiles with 24 accumulators (fp32 6x64, int8 6x64): on an Intel Xeon
+// (Ice Lake) they run ResNet's convolutions 1.1-1.9x faster than 6x32 and 8x32, whose 12 and 16
+// accumulators leave the two FMA / vpdpbusd pipes idle while weights stream in. AMD's keep 6x32 and
+// 8x32, measured on Zen 5 (BENCHMARKS.md).
+bool intel_cores() {
   const cpuinfo_core* core = cpu_init() ? cpuinfo_get_core(0) : nullptr;
-  if (core && core->vendor == cpuinfo_vendor_intel) return kern::f32_kernels_avx512_6x64();
-  return kern::f32_kernels_avx512();
+  return core && core->vendor == cpuinfo_vendor_intel;
+}
+const kern::F32Kernels* f32_kernels_avx512_for_cores() {
+  return intel_cores() ? kern::f32_kernels_avx512_6x64() : kern::f32_kernels_avx512();
+}
+const kern::QU8Kernels* qu8_kernels_avx512vnni_for_cores() {
+  return intel_cores() ? kern::qu8_kernels_avx512vnni_6x64() : kern::qu8_kernels_avx512vnni();
 }
 #if defined(Q8_ARCH_ARM64) && defined(__linux__)
 bool has_i8mm() { return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0; }
@@ -73,7 +79,7 @@ const Path kPaths[] = {
 #endif
        return why;
      }},
-    {Isa::avx512vnni, "avx512vnni", f32_kernels_avx512_for_cores, kern::qu8_kernels_avx512vnni,
+    {Isa::avx512vnni, "avx512vnni", f32_kernels_avx512_for_cores, qu8_kernels_avx512vnni_for_cores,
      [] {
 #if defined(Q8_ARCH_X86)
        if (has_avx512() && cpuinfo_has_x86_avx512vnni()) return static_cast<const char*>(nullptr);

@@ -1,10 +1,15 @@
-// int8 GEMM / indirect GEMM micro-kernels for AVX-512 VNNI: tile of 8 rows x 32 output channels,
-// 16 zmm accumulators of int32. Per step of 4 input channels: two 64-byte weight loads (32 lanes
-// x 4 int8), one 4-byte broadcast per row, and 16 vpdpbusd (u8 activations x s8 weights, 4 MACs
-// per int32 lane, no saturation). Zen 4 retires one zmm vpdpbusd per cycle; 16 independent
-// accumulators cover its latency (with one or two rows, more sets of them: see tile()). Tiles of fewer rows (the driver
-// balances tiles, e.g. 7 x 7 rows for M = 49) and of at most 16 channels run specialised code without dead
-// rows/columns.
+// int8 GEMM / indirect GEMM micro-kernels for AVX-512 VNNI, in two tile shapes of int32 zmm
+// accumulators:
+//   8 rows x 32 output channels (16 accumulators): per step of 4 input channels two 64-byte weight
+//     loads (32 lanes x 4 int8), one 4-byte broadcast per row and 16 vpdpbusd (u8 activations x s8
+//     weights, 4 MACs per int32 lane, no saturation). Zen 4 retires one zmm vpdpbusd per cycle,
+//     Zen 5 two; 16 independent accumulators cover the latency on both.
+//   6 rows x 64 output channels (24 accumulators): four weight loads, six broadcasts, 24 vpdpbusd
+//     a step. On an Intel Xeon (Ice Lake: two vpdpbusd a cycle, two loads) the 8x32 tile reached
+//     45-60 % of the measured peak on ResNet's shapes and this one 1.1-1.4x more (BENCHMARKS.md).
+// Dispatch picks the table (runtime/dispatch.cpp). With one or two rows more sets of accumulators
+// cover the latency (see tile()). Tiles of fewer rows (the driver balances tiles, e.g. 7 x 7 rows
+// for M = 49) and of fewer channels run specialised code without dead rows/columns.
 #include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
 
@@ -23,23 +28,20 @@
 namespace q8::kern {
 namespace {
 
-constexpr size_t kMR = kQu8Avx512vnniMR, kNR = kQu8Avx512vnniNR;
-static_assert(kNR == 32, "two zmm of int32 per row");
-
 inline int32_t load_u32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-// R rows (R <= kMR), V zmm columns (V = 1: nc <= 16). Row r's tap t is a[r * ks + t]. Out is
+// R rows, V zmm columns (V = ceil(nc / 16)) of a panel of NR channels. Row r's tap t is a[r * ks + t]. Out is
 // uint8_t (requantized, the gemm) or float (dequantized, gemm_dequantize): the same loop, only
 // the epilogue differs.
 // With one or two rows, the R x V accumulators are too few chains to cover vpdpbusd's latency
 // (a batch-1 dense layer would run at a fraction of the core's rate), so S sets of accumulators
 // take the blocks in turn and are added when the loop ends: int32 sums wrap, so their order does
 // not change the result.
-template <int R, int V, class Out>
+template <size_t NR, int R, int V, class Out>
 void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   constexpr int S = R == 1 ? 4 : R == 2 ? 2 : 1;
@@ -52,7 +54,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       for (int s = 1; s < S; ++s) acc[s][r][v] = _mm512_setzero_si512();
     }
   }
-  pw += kNR * 4;
+  pw += NR * 4;
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   if (blocks == 1) {                   // first layers (kc = 3): one step per tap, no inner loop
 #pragma GCC unroll 2
@@ -63,7 +65,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
         const __m512i x = _mm512_set1_epi32(load_u32(a[r * ks + t]));
         for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_dpbusd_epi32(acc[0][r][v], x, wv[v]);
       }
-      pw += kNR * 4;
+      pw += NR * 4;
     }
   } else {
     for (size_t t = 0; t < ks; ++t) {
@@ -75,13 +77,13 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 #pragma GCC unroll 4
           for (int s = 0; s < S; ++s) {
             __m512i wv[V];
-            for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + kNR * 4 * s + 64 * v);
+            for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + NR * 4 * s + 64 * v);
             for (int r = 0; r < R; ++r) {
               const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * (b + s)));
               for (int v = 0; v < V; ++v) acc[s][r][v] = _mm512_dpbusd_epi32(acc[s][r][v], x, wv[v]);
             }
           }
-          pw += kNR * 4 * S;
+          pw += NR * 4 * S;
         }
       }
       for (; b < blocks; ++b) {
@@ -91,7 +93,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
           const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * b));
           for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_dpbusd_epi32(acc[0][r][v], x, wv[v]);
         }
-        pw += kNR * 4;
+        pw += NR * 4;
       }
     }
   }
@@ -128,40 +130,75 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-template <int R, class Out>
+// The tile of a panel of NR channels for nc of them: the fewest zmm columns that hold nc.
+template <size_t NR, int R, class Out>
 constexpr TileFn<Out> pick(size_t nc) {
-  return nc > 16 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
+  if constexpr (NR == 64) {
+    if (nc > 48) return &tile<NR, R, 4, Out>;
+    if (nc > 32) return &tile<NR, R, 3, Out>;
+  }
+  return nc > 16 ? &tile<NR, R, 2, Out> : &tile<NR, R, 1, Out>;
 }
-template <class Out>
+// 8 rows at most for NR = 32, 6 for NR = 64.
+template <size_t NR, class Out>
 TileFn<Out> select(size_t mr, size_t nc) {
   switch (mr) {
-    case 1: return pick<1, Out>(nc);
-    case 2: return pick<2, Out>(nc);
-    case 3: return pick<3, Out>(nc);
-    case 4: return pick<4, Out>(nc);
-    case 5: return pick<5, Out>(nc);
-    case 6: return pick<6, Out>(nc);
-    case 7: return pick<7, Out>(nc);
-    default: return pick<8, Out>(nc);
+    case 1: return pick<NR, 1, Out>(nc);
+    case 2: return pick<NR, 2, Out>(nc);
+    case 3: return pick<NR, 3, Out>(nc);
+    case 4: return pick<NR, 4, Out>(nc);
+    case 5: return pick<NR, 5, Out>(nc);
   }
+  if constexpr (NR == 64) {
+    return pick<NR, 6, Out>(nc);
+  } else {
+    switch (mr) {
+      case 6: return pick<NR, 6, Out>(nc);
+      case 7: return pick<NR, 7, Out>(nc);
+      default: return pick<NR, 8, Out>(nc);
+    }
+  }
+}
+template <class Out>
+TileFn<Out> select_8x32(size_t mr, size_t nc) {
+  return select<kQu8Avx512vnniNR, Out>(mr, nc);
+}
+template <class Out>
+TileFn<Out> select_6x64(size_t mr, size_t nc) {
+  return select<kQu8Avx512vnni6x64NR, Out>(mr, nc);
 }
 
 }  // namespace
 
 void qu8_igemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                                   uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+  select_8x32<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                  uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
+  gemm_rows<kQu8Avx512vnniMR>(select_8x32<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
-// The amx table (mr = 16) uses it too: gemm_rows takes any row count, kMR rows at a time.
+// The amx table (mr = 16) uses it too: gemm_rows takes any row count, 8 rows at a time.
 void qu8_gemm_dequantize_8x32c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
                                             const void* w, float* c, size_t c_stride) {
-  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
+  gemm_rows<kQu8Avx512vnniMR>(select_8x32<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
+}
+
+void qu8_igemm_6x64c4__avx512vnni(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                                  uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  select_6x64<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+}
+
+void qu8_gemm_6x64c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                                 uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  gemm_rows<kQu8Avx512vnni6x64MR>(select_6x64<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_6x64c4__avx512vnni(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                            const void* w, float* c, size_t c_stride) {
+  gemm_rows<kQu8Avx512vnni6x64MR>(select_6x64<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

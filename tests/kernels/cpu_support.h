@@ -28,7 +28,7 @@ inline bool cpu_supports(const std::string& isa) {
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (isa == "avx512" || isa == "avx512_6x64") return avx512;
-  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+  if (isa == "avx512vnni" || isa == "avx512vnni_6x64") return avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
 #if defined(Q8_ARCH_X86)
   // Also obtains Linux's grant of tile state. The table's other entries are avx512vnni's.

@@ -15,6 +15,7 @@ inline const q8::kern::QU8Kernels* qu8_table_for(const std::string& isa) {
   if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
   if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
+  if (isa == "avx512vnni_6x64") return q8::kern::qu8_kernels_avx512vnni_6x64();  // the same ISA, wider tiles
   if (isa == "avxvnni") return q8::kern::qu8_kernels_avxvnni();
   if (isa == "amx") return q8::kern::qu8_kernels_amx();
 #if defined(Q8_ARCH_X86)

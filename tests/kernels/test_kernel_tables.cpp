@@ -21,9 +21,9 @@ void expect_named(const N& k, const char* family, const std::string& what) {
 
 TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
   int tables = 0;
-  for (const QU8Kernels* t :
-       {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(), qu8_kernels_avx512vnni(), qu8_kernels_avxvnni(),
-        qu8_kernels_amx(), qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
+  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(), qu8_kernels_avx512vnni(),
+                              qu8_kernels_avx512vnni_6x64(), qu8_kernels_avxvnni(), qu8_kernels_amx(),
+                              qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
     if (!t) continue;  // not built for this target; which ones exist is the dispatch tests' subject
     ++tables;
     const std::string isa = t->isa;

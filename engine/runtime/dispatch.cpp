@@ -34,7 +34,7 @@ bool has_avx512() {
 #endif
 // The AVX-512 and AVX-512 VNNI tables come in two GEMM tile shapes, the same kernels otherwise.
 // Intel's cores take the wider tiles with 24 accumulators (fp32 6x64, int8 6x64): on an Intel Xeon
-// (Ice Lake) they run ResNet's convolutions 1.1-1.9x faster than 6x32 and 8x32, whose 12 and 16
+// (Ice Lake) they run ResNet's convolutions 1.0-1.7x faster than 6x32 and 8x32, whose 12 and 16
 // accumulators leave the two FMA / vpdpbusd pipes idle while weights stream in. AMD's keep 6x32 and
 // 8x32, measured on Zen 5 (BENCHMARKS.md).
 bool intel_cores() {

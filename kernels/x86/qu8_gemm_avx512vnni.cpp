@@ -6,7 +6,7 @@
 //     Zen 5 two; 16 independent accumulators cover the latency on both.
 //   6 rows x 64 output channels (24 accumulators): four weight loads, six broadcasts, 24 vpdpbusd
 //     a step. On an Intel Xeon (Ice Lake: two vpdpbusd a cycle, two loads) the 8x32 tile reached
-//     45-60 % of the measured peak on ResNet's shapes and this one 1.1-1.4x more (BENCHMARKS.md).
+//     45-60 % of the measured peak on ResNet's shapes and this one 1.0-1.3x more (BENCHMARKS.md).
 // Dispatch picks the table (runtime/dispatch.cpp). With one or two rows more sets of accumulators
 // cover the latency (see tile()). Tiles of fewer rows (the driver balances tiles, e.g. 7 x 7 rows
 // for M = 49) and of fewer channels run specialised code without dead rows/columns.

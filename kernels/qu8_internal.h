@@ -200,6 +200,34 @@ void qu8_dequantize__avx512(size_t n, const uint8_t* q, float* y, float scale, i
 void qu8_mul_rows__avx512(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
                           uint8_t* out, const QU8MulParams& p);
 void qu8_lookup__avx512(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
+
+// A table of the AVX-512 family (avx512, the two avx512vnni tables, amx): its own GEMM tile, GEMM
+// micro-kernels and depthwise, and the AVX-512 F+BW element-wise and pooling kernels above.
+// constexpr, so every such table is constant-initialised (no code runs to build it) and asking for
+// one is safe on any CPU.
+constexpr QU8Kernels qu8_avx512_family_table(const char* isa, size_t mr, size_t nr, decltype(QU8Kernels::igemm) igemm,
+                                             decltype(QU8Kernels::gemm) gemm, decltype(QU8Kernels::dwconv) dwconv,
+                                             decltype(QU8Kernels::gemm_dequantize) gemm_dequantize) {
+  return {
+      isa,
+      mr,
+      nr,
+      4,  // kr: c4 blocks
+      1,  // weight_bytes: int8
+      igemm,
+      gemm,
+      dwconv,
+      Q8_KERNEL(qu8_maxpool__avx512),
+      Q8_KERNEL(qu8_avgpool__avx512),
+      Q8_KERNEL(qu8_global_avgpool__avx512),
+      Q8_KERNEL(qu8_add__avx512),
+      Q8_KERNEL(qu8_quantize__avx512),
+      Q8_KERNEL(qu8_dequantize__avx512),
+      Q8_KERNEL(qu8_mul_rows__avx512),
+      Q8_KERNEL(qu8_lookup__avx512),
+      gemm_dequantize,
+  };
+}
 #endif
 
 // Defined in kernels/x86/qu8_ops_avx2.cpp (compiled with AVX2 and FMA) and reused by the avxvnni

@@ -117,7 +117,7 @@ const struct cpuinfo_package* CPUINFO_ABI cpuinfo_get_package(uint32_t index) {
   return index == 0 ? &g_package : nullptr;
 }
 
-// Core 0, of which q8 reads the vendor (runtime/dispatch.cpp picks the AVX-512 fp32 tile by it).
+// Core 0, of which q8 reads the vendor (runtime/dispatch.cpp picks the AVX-512 GEMM tiles by it).
 const struct cpuinfo_core* CPUINFO_ABI cpuinfo_get_core(uint32_t index) { return index == 0 ? &g_core : nullptr; }
 
 // Logical processors this process may run on, as cpuinfo counts them; q8 only prints it.

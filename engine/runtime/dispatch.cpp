@@ -36,7 +36,8 @@ bool has_avx512() {
 // Intel's cores take the wider tiles with 24 accumulators (fp32 6x64, int8 6x64): on an Intel Xeon
 // (Ice Lake) they run ResNet's convolutions 1.0-1.7x faster than 6x32 and 8x32, whose 12 and 16
 // accumulators leave the two FMA / vpdpbusd pipes idle while weights stream in. AMD's keep 6x32 and
-// 8x32, measured on Zen 5 (BENCHMARKS.md).
+// 8x32: on Zen 5 the fp32 6x64 tile measured slower, in a build where it still spilled a register;
+// neither 6x64 tile has been measured there since (BENCHMARKS.md).
 bool intel_cores() {
   const cpuinfo_core* core = cpu_init() ? cpuinfo_get_core(0) : nullptr;
   return core && core->vendor == cpuinfo_vendor_intel;

@@ -4,8 +4,9 @@
 //   6 rows x 64 channels: 24 accumulators, 4 weight vectors (24 FMAs for 10 loads), 29 of the 32
 //     registers.
 // Which one a CPU runs is dispatch's choice (runtime/dispatch.cpp, by core vendor): on an Intel
-// Xeon (Ice Lake) the 6x64 tile keeps both FMA pipes busier while the weights stream from L2, on
-// AMD Zen 5 the 6x32 tile measured faster (BENCHMARKS.md). Every output's operations are the same.
+// Xeon (Ice Lake) the 6x64 tile keeps both FMA pipes busier while the weights stream from L2; on
+// AMD Zen 5 the 6x32 tile measured faster, against a 6x64 build that still spilled a register
+// (BENCHMARKS.md). Every output's operations are the same.
 #include "kernels/f32.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)

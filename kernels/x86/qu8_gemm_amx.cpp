@@ -88,25 +88,11 @@ struct RealTiles {
   }
 };
 
-const QU8Kernels k_table = {
-    "amx",
-    kQu8AmxMR,
-    kQu8AmxNR,
-    4,  // kr: c4 blocks, one B tile row per block of 16 lanes
-    1,  // weight_bytes: int8
-    Q8_KERNEL(qu8_igemm_16x32c4__amx),
-    Q8_KERNEL(qu8_gemm_16x32c4__amx),
-    Q8_KERNEL(qu8_dwconv__avx512vnni),
-    Q8_KERNEL(qu8_maxpool__avx512),
-    Q8_KERNEL(qu8_avgpool__avx512),
-    Q8_KERNEL(qu8_global_avgpool__avx512),
-    Q8_KERNEL(qu8_add__avx512),
-    Q8_KERNEL(qu8_quantize__avx512),
-    Q8_KERNEL(qu8_dequantize__avx512),
-    Q8_KERNEL(qu8_mul_rows__avx512),
-    Q8_KERNEL(qu8_lookup__avx512),
-    Q8_KERNEL(qu8_gemm_dequantize_8x32c4__avx512vnni),
-};
+// The amx table: AMX tiles for the GEMMs; its depthwise and its float-output dense layers (a row
+// or a few, too few for tiles) are the avx512vnni table's.
+constexpr QU8Kernels k_table = qu8_avx512_family_table(
+    "amx", kQu8AmxMR, kQu8AmxNR, Q8_KERNEL(qu8_igemm_16x32c4__amx), Q8_KERNEL(qu8_gemm_16x32c4__amx),
+    Q8_KERNEL(qu8_dwconv__avx512vnni), Q8_KERNEL(qu8_gemm_dequantize_8x32c4__avx512vnni));
 
 }  // namespace
 

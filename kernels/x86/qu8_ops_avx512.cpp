@@ -83,26 +83,9 @@ struct Avx512 {
   static void store_b_partial(B v, uint8_t* p, size_t n) { _mm512_mask_storeu_epi8(p, mask64(n), v); }
 };
 
-// Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
-const QU8Kernels k_table = {
-    "avx512",
-    kQu8Avx512MR,
-    kQu8Avx512NR,
-    4,  // kr: c4 blocks
-    1,  // weight_bytes: int8
-    Q8_KERNEL(qu8_igemm_8x16c4__avx512),
-    Q8_KERNEL(qu8_gemm_8x16c4__avx512),
-    Q8_KERNEL(qu8_dwconv__avx512),
-    Q8_KERNEL(qu8_maxpool__avx512),
-    Q8_KERNEL(qu8_avgpool__avx512),
-    Q8_KERNEL(qu8_global_avgpool__avx512),
-    Q8_KERNEL(qu8_add__avx512),
-    Q8_KERNEL(qu8_quantize__avx512),
-    Q8_KERNEL(qu8_dequantize__avx512),
-    Q8_KERNEL(qu8_mul_rows__avx512),
-    Q8_KERNEL(qu8_lookup__avx512),
-    Q8_KERNEL(qu8_gemm_dequantize_8x16c4__avx512),
-};
+constexpr QU8Kernels k_table = qu8_avx512_family_table(
+    "avx512", kQu8Avx512MR, kQu8Avx512NR, Q8_KERNEL(qu8_igemm_8x16c4__avx512), Q8_KERNEL(qu8_gemm_8x16c4__avx512),
+    Q8_KERNEL(qu8_dwconv__avx512), Q8_KERNEL(qu8_gemm_dequantize_8x16c4__avx512));
 
 }  // namespace
 

@@ -24,38 +24,15 @@ void qu8_dwconv__avx512vnni(const ConvGeometry& g, const uint8_t* in, const void
 
 namespace {
 
-// The table around a GEMM tile shape (mr x nr, its igemm, gemm and gemm_dequantize). constexpr, so
-// both tables are constant-initialised (no code runs to build them) and asking for one is safe on
-// any CPU.
-constexpr QU8Kernels avx512vnni_table(size_t mr, size_t nr, decltype(QU8Kernels::igemm) igemm,
-                                      decltype(QU8Kernels::gemm) gemm,
-                                      decltype(QU8Kernels::gemm_dequantize) gemm_dequantize) {
-  return {
-      "avx512vnni",
-      mr,
-      nr,
-      4,  // kr: c4 blocks
-      1,  // weight_bytes: int8
-      igemm,
-      gemm,
-      Q8_KERNEL(qu8_dwconv__avx512vnni),
-      Q8_KERNEL(qu8_maxpool__avx512),
-      Q8_KERNEL(qu8_avgpool__avx512),
-      Q8_KERNEL(qu8_global_avgpool__avx512),
-      Q8_KERNEL(qu8_add__avx512),
-      Q8_KERNEL(qu8_quantize__avx512),
-      Q8_KERNEL(qu8_dequantize__avx512),
-      Q8_KERNEL(qu8_mul_rows__avx512),
-      Q8_KERNEL(qu8_lookup__avx512),
-      gemm_dequantize,
-  };
-}
+// The two tables differ in their GEMM tile shape only.
 constexpr QU8Kernels k_table =
-    avx512vnni_table(kQu8Avx512vnniMR, kQu8Avx512vnniNR, Q8_KERNEL(qu8_igemm_8x32c4__avx512vnni),
-                     Q8_KERNEL(qu8_gemm_8x32c4__avx512vnni), Q8_KERNEL(qu8_gemm_dequantize_8x32c4__avx512vnni));
+    qu8_avx512_family_table("avx512vnni", kQu8Avx512vnniMR, kQu8Avx512vnniNR, Q8_KERNEL(qu8_igemm_8x32c4__avx512vnni),
+                            Q8_KERNEL(qu8_gemm_8x32c4__avx512vnni), Q8_KERNEL(qu8_dwconv__avx512vnni),
+                            Q8_KERNEL(qu8_gemm_dequantize_8x32c4__avx512vnni));
 constexpr QU8Kernels k_table_6x64 =
-    avx512vnni_table(kQu8Avx512vnni6x64MR, kQu8Avx512vnni6x64NR, Q8_KERNEL(qu8_igemm_6x64c4__avx512vnni),
-                     Q8_KERNEL(qu8_gemm_6x64c4__avx512vnni), Q8_KERNEL(qu8_gemm_dequantize_6x64c4__avx512vnni));
+    qu8_avx512_family_table("avx512vnni", kQu8Avx512vnni6x64MR, kQu8Avx512vnni6x64NR,
+                            Q8_KERNEL(qu8_igemm_6x64c4__avx512vnni), Q8_KERNEL(qu8_gemm_6x64c4__avx512vnni),
+                            Q8_KERNEL(qu8_dwconv__avx512vnni), Q8_KERNEL(qu8_gemm_dequantize_6x64c4__avx512vnni));
 
 }  // namespace
 

@@ -20,15 +20,20 @@
 
 namespace q8_test {
 
+// The ISA of a table the tests name: the name itself, or the part before a tile variant
+// ("avx512_6x64" is the avx512 ISA with 6x64 GEMM tiles).
+inline std::string isa_of_table(const std::string& name) { return name.substr(0, name.find("_6x64")); }
+
 inline bool cpu_supports(const std::string& isa) {
+  if (isa != isa_of_table(isa)) return cpu_supports(isa_of_table(isa));
   if (isa == "scalar") return true;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx512" || isa == "avx512_6x64") return avx512;
-  if (isa == "avx512vnni" || isa == "avx512vnni_6x64") return avx512 && __builtin_cpu_supports("avx512vnni");
+  if (isa == "avx512") return avx512;
+  if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
 #if defined(Q8_ARCH_X86)
   // Also obtains Linux's grant of tile state. The table's other entries are avx512vnni's.

@@ -300,7 +300,7 @@ class F32Kernels_ : public ::testing::TestWithParam<std::string> {
     if (!table_) GTEST_SKIP() << isa << " kernels are not in this build";
     scalar_ = q8::kern::f32_kernels_scalar();
     ASSERT_NE(scalar_, nullptr);
-    ASSERT_EQ(isa.rfind(table_->isa, 0), 0u) << isa << " runs " << table_->isa;  // avx512_6x64: avx512
+    ASSERT_EQ(table_->isa, q8_test::isa_of_table(isa));
   }
   bool is_scalar() const { return table_ == scalar_; }
 

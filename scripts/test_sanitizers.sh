@@ -27,10 +27,17 @@ CC_SAN=${CC_SAN:-$(command -v gcc || command -v clang)}
 # tests kept here, many times over: about 40 minutes under ASan on a 2-core Zen 3, where the
 # Release run checks their figures in a few minutes. The CLI's mutated-model test runs 60 variants
 # per model here instead of 150 (its 150 took 320 s of the run's 565 on Zen 5); the Release run
-# takes all of them, and the fuzzers mutate the same models under ASan.
+# takes all of them, and the fuzzers mutate the same models under ASan. ONNX Runtime's resnet18
+# QDQ file on every kernel path (80 s) repeats, at 18x the MACs, the importer and kernel paths
+# that its seed QDQ and QOperator files take here.
 ASAN_MUTATION_VARIANTS=${ASAN_MUTATION_VARIANTS:-60}
-ASAN_EXCLUDE=${ASAN_EXCLUDE:-^consumer$|^QuantizeAcceptance\.|/FashionZoo\.|^Quantize\.ResultDoesNotDependOnSampleOrderOrThreads$|^Quantize\.EmbeddedModelKeepsItsAccuracy|^Analyze\.(ActivationOutliers|PerTensorWeightsBreak)NamedAndRecovered$|^Analyze\.(Embedded|Shared)Models?EveryLayerFinite$}
-COMMON="-fno-omit-frame-pointer -fno-sanitize-recover=all -g"
+ASAN_EXCLUDE=${ASAN_EXCLUDE:-^consumer$|^QuantizeAcceptance\.|/FashionZoo\.|^Quantize\.ResultDoesNotDependOnSampleOrderOrThreads$|^Quantize\.EmbeddedModelKeepsItsAccuracy|^Analyze\.(ActivationOutliers|PerTensorWeightsBreak)NamedAndRecovered$|^Analyze\.(Embedded|Shared)Models?EveryLayerFinite$|SameBytesAndCloseToOnnxRuntime/resnet18_qdq_onnx}
+COMMON="-fno-omit-frame-pointer -fno-sanitize-recover=all"
+# -O1 with line tables (reports keep function names and file:line), the sanitizers' own advice:
+# compiling at -O2 -g took 12 of the ASan run's 15 minutes on 2 cores, and -O1 -g1 halves it.
+# The kernels, whose loops the tests spend their time in, stay at -O2 (KERNEL_OPT).
+OPT="-O1 -g1 -DNDEBUG"
+KERNEL_OPT="-O2"
 summary=""
 status=0
 start=$(date +%s)
@@ -38,7 +45,8 @@ start=$(date +%s)
 configure_build() {  # configure_build DIR FLAGS KERNEL_OPTIONS TARGETS...
   local dir=$1 flags=$2 kernel_options=$3; shift 3
   CC=$CC_SAN CXX=$CXX_SAN cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS="$flags $COMMON" -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$OPT" -DCMAKE_CXX_FLAGS="$flags $COMMON" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_SHARED_LINKER_FLAGS="$flags" \
     -DQ8_KERNEL_COMPILE_OPTIONS="$kernel_options" -DQ8_BUILD_BENCH=OFF > "$dir/configure.log" 2>&1 || { tail -n 20 "$dir/configure.log"; return 1; }
   local targets=()
   for t in "$@"; do targets+=(--target "$t"); done
@@ -50,7 +58,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = asan ]; then
   mkdir -p build-asan
   # Kernel sources without stack instrumentation: their stack arrays are register tiles, which
   # ASan would keep in memory (fp32 convolution about 300x slower); heap accesses stay checked.
-  if configure_build build-asan "-fsanitize=address,undefined" "--param=asan-stack=0"; then
+  if configure_build build-asan "-fsanitize=address,undefined" "$KERNEL_OPT --param=asan-stack=0"; then
     # detect_leaks: leaks are bugs too. halt_on_error: the first report fails the test.
     if ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 Q8_MUTATION_VARIANTS=$ASAN_MUTATION_VARIANTS \
@@ -69,7 +77,7 @@ fi
 if [ "$WHAT" = all ] || [ "$WHAT" = tsan ]; then
   t0=$(date +%s)
   mkdir -p build-tsan
-  if configure_build build-tsan "-fsanitize=thread" "" q8_tests; then
+  if configure_build build-tsan "-fsanitize=thread" "$KERNEL_OPT" q8_tests; then
     if TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
        build-tsan/tests/q8_tests --gtest_filter='Concurrency*:*ThreadPool*:*Threads*' > build-tsan/test.log 2>&1; then
       summary="$summary tsan: $(grep -Eo '[0-9]+ tests? from [0-9]+ test suites? ran' build-tsan/test.log | head -n 1), passed ($(( $(date +%s) - t0 )) s);"

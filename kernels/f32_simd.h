@@ -15,17 +15,12 @@
 
 #include "kernels/f32.h"
 #include "kernels/f32_math.h"
+#include "kernels/unroll.h"
 #include "kernels/window.h"
 
 namespace q8::kern {
 namespace {  // NOLINT: per-translation-unit instantiations, see above
 namespace f32_simd {
-
-#if defined(__GNUC__)
-#define Q8_F32_UNROLL _Pragma("GCC unroll 16")
-#else
-#define Q8_F32_UNROLL
-#endif
 
 template <class Arch>
 using vec = xsimd::batch<float, Arch>;
@@ -138,17 +133,17 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
   volatile float bounds[2] = {out_min, out_max};
   V acc[MR][NC];
   if (bias) {
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NC; ++v) {
       const V b = V::load_unaligned(bias + v * W);
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t i = 0; i < MR; ++i) acc[i][v] = b;
     }
   } else {
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < MR; ++i) {
       const float* ci = c + i * c_stride;
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < NC; ++v) {
         if (nc == NR || (v + 1) * W <= nc) {
           acc[i][v] = V::load_unaligned(ci + v * W);
@@ -163,16 +158,16 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
 
   for (size_t t = 0; t < ks; ++t) {
     const float* ap[MR];
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < MR; ++i) ap[i] = a[i * a_stride + t] + a_offset;
     for (size_t k = 0; k < kc; ++k) {
       V wv[NC];
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < NC; ++v) wv[v] = V::load_unaligned(w + v * W);
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t i = 0; i < MR; ++i) {
         const V ai(ap[i][k]);
-        Q8_F32_UNROLL
+        Q8_UNROLL
         for (size_t v = 0; v < NC; ++v) acc[i][v] = fused_multiply_add(ai, wv[v], acc[i][v]);
       }
       w += NR;
@@ -180,10 +175,10 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
   }
 
   const V lo(bounds[0]), hi(bounds[1]);
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t i = 0; i < MR; ++i) {
     float* ci = c + i * c_stride;
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NC; ++v) {
       const V r = last ? clamp_vec<Arch>(acc[i][v], lo, hi) : acc[i][v];
       if (nc == NR || (v + 1) * W <= nc) {
@@ -277,16 +272,16 @@ inline void dwconv_block(const Window<Arch>& win, const float* wts, size_t C, si
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[NV];
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < NV; ++v) acc[v] = V::load_unaligned(init + c + v * W);
   for (size_t j = 0; j < win.count; ++j) {
     const float* ip = win.in[j] + c;
     const float* wp = wts + win.tap[j] * C + c;
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v)
       acc[v] = fused_multiply_add(V::load_unaligned(ip + v * W), V::load_unaligned(wp + v * W), acc[v]);
   }
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < NV; ++v) (last ? clamp_vec<Arch>(acc[v], lo, hi) : acc[v]).store_unaligned(out + c + v * W);
 }
 
@@ -329,26 +324,26 @@ inline void dwconv_row_block(const float* const* base, const size_t* offset, con
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[P][NV];
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < NV; ++v) {
     const V b = V::load_unaligned(bias + c + v * W);
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < P; ++i) acc[i][v] = b;
   }
   for (size_t j = 0; j < taps; ++j) {
     V wv[NV];
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(wts + tap[j] * C + c + v * W);
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < P; ++i) {
       const float* ip = base[i] + offset[j] + c;
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(V::load_unaligned(ip + v * W), wv[v], acc[i][v]);
     }
   }
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t i = 0; i < P; ++i) {
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) clamp_vec<Arch>(acc[i][v], lo, hi).store_unaligned(out + i * C + c + v * W);
   }
 }
@@ -382,36 +377,36 @@ inline void dwconv_row_block_s1(const float* base, const size_t* offset, const s
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[P][NV];
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < NV; ++v) {
     const V b = V::load_unaligned(bias + c + v * W);
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < P; ++i) acc[i][v] = b;
   }
   for (size_t r = 0; r < taps; r += KW) {
     const float* row = base + offset[r] + c;
     const float* wrow = wts + tap[r] * C + c;
     V x[P + KW - 1][NV];
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t j = 0; j < P + KW - 1; ++j) {
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < NV; ++v) x[j][v] = V::load_unaligned(row + j * C + v * W);
     }
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t kx = 0; kx < KW; ++kx) {
       V wv[NV];
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < NV; ++v) wv[v] = V::load_unaligned(wrow + kx * C + v * W);
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t i = 0; i < P; ++i) {
-        Q8_F32_UNROLL
+        Q8_UNROLL
         for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(x[i + kx][v], wv[v], acc[i][v]);
       }
     }
   }
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t i = 0; i < P; ++i) {
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) clamp_vec<Arch>(acc[i][v], lo, hi).store_unaligned(out + i * C + c + v * W);
   }
 }
@@ -534,19 +529,19 @@ inline void pool_block(const Window<Arch>& win, size_t c, const float* init, flo
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   V acc[NV];
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < NV; ++v)
     acc[v] = init ? V::load_unaligned(init + c + v * W) : V(kMax ? -__builtin_inff() : 0.0f);
   for (size_t j = 0; j < win.count; ++j) {
     const float* ip = win.in[j] + c;
-    Q8_F32_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) {
       const V x = V::load_unaligned(ip + v * W);
       // Max: m = (x > m || x is NaN) ? x : m. Ties keep the earlier tap; a NaN wins and stays.
       acc[v] = kMax ? xsimd::select(xsimd::isnan(x), x, pick_gt<Arch>(x, acc[v])) : acc[v] + x;
     }
   }
-  Q8_F32_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < NV; ++v)
     (kMax || !last ? acc[v] : divide<Arch>(acc[v], divisor)).store_unaligned(out + c + v * W);
 }
@@ -640,10 +635,10 @@ void global_avgpool(size_t HW, size_t C, const float* in, float* out, size_t n0,
     for (; c + 4 * W <= C; c += 4 * W) {
       V acc[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
       for (size_t i = 0; i < HW; ++i) {
-        Q8_F32_UNROLL
+        Q8_UNROLL
         for (size_t v = 0; v < 4; ++v) acc[v] += V::load_unaligned(in_n + i * C + c + v * W);
       }
-      Q8_F32_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < 4; ++v) divide<Arch>(acc[v], vhw).store_unaligned(o + c + v * W);
     }
     for (; c + W <= C; c += W) {
@@ -772,8 +767,6 @@ void unary(size_t n, const float* x, float* out, const UnaryParams& p) {
     case UnaryKind::Gelu: map_unary<Arch>(n, x, out, [](V v) { return f32_math::gelu<O>(v); }); return;
   }
 }
-
-#undef Q8_F32_UNROLL
 
 }  // namespace f32_simd
 }  // namespace

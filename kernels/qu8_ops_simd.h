@@ -21,17 +21,12 @@
 #include <cstring>
 
 #include "kernels/qu8.h"
+#include "kernels/unroll.h"
 #include "kernels/window.h"
 
 namespace q8::kern {
 namespace {  // NOLINT: per-translation-unit instantiations
 namespace qu8_simd {
-
-#if defined(__GNUC__)
-#define Q8_QU8_UNROLL _Pragma("GCC unroll 32")
-#else
-#define Q8_QU8_UNROLL
-#endif
 
 // Pointers to the taps of one window, at most kMaxTaps at a time (more taps are walked in
 // consecutive lists). Windows are clipped to the input once per output pixel (kernels/window.h),
@@ -112,11 +107,11 @@ inline void dw_accumulate(typename T::I* acc, const uint8_t* const* rows, size_t
                           size_t c) {
   constexpr size_t W = T::W;
   const size_t taps = KT ? KT : n;
-  Q8_QU8_UNROLL
+  Q8_UNROLL
   for (size_t t = 0; t < taps; ++t) {
     const uint8_t* ip = rows[t] + c;
     const int8_t* wp = w + t * C + c;
-    Q8_QU8_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) acc[v] = T::add(acc[v], T::mul(T::load_u8(ip + v * W), T::load_s8(wp + v * W)));
   }
 }
@@ -138,10 +133,10 @@ inline void dw_pixel(const uint8_t* const* rows, size_t taps, const uint8_t* bia
   size_t c = 0;
   for (; c + 4 * W <= C; c += 4 * W) {
     I acc[4];
-    Q8_QU8_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < 4; ++v) acc[v] = T::load_i32(bias + (c + v * W) * 4);
     dw_accumulate<T, 4, KT>(acc, rows, taps, w, C, c);
-    Q8_QU8_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < 4; ++v) T::store_u8(rq(acc[v], T::load_f32(m + (c + v * W) * 4)), o + c + v * W);
   }
   for (; c + W <= C; c += W) {
@@ -225,17 +220,17 @@ inline void dw_tile_block(const uint8_t* const* rows, size_t np, const int32_t* 
   for (size_t i = 0; i < np; ++i) {
     const uint8_t* const* r = rows + i * KT;
     I acc[NV];
-    Q8_QU8_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) acc[v] = T::load_i32(bias + (c + v * W) * 4);
-    Q8_QU8_UNROLL
+    Q8_UNROLL
     for (size_t t = 0; t < KT; ++t) {
       const uint8_t* ip = r[t] + c;
-      Q8_QU8_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < NV; ++v)
         acc[v] = T::add(acc[v], T::mul(T::load_u8(ip + v * W), T::load_i32(wbuf + (t * NV + v) * W)));
     }
     uint8_t* oi = o + i * C + c;
-    Q8_QU8_UNROLL
+    Q8_UNROLL
     for (size_t v = 0; v < NV; ++v) T::store_u8(rq(acc[v], T::load_f32(m + (c + v * W) * 4)), oi + v * W);
   }
 }
@@ -244,8 +239,8 @@ inline void dw_tile_block(const uint8_t* const* rows, size_t np, const int32_t* 
 template <class T, size_t NV, size_t KT>
 inline void dw_widen(const int8_t* w, size_t C, size_t c, int32_t* wbuf) {
   constexpr size_t W = T::W;
-  Q8_QU8_UNROLL
-  for (size_t t = 0; t < KT; ++t) Q8_QU8_UNROLL
+  Q8_UNROLL
+  for (size_t t = 0; t < KT; ++t) Q8_UNROLL
   for (size_t v = 0; v < NV; ++v) T::store_i32(T::load_s8(w + t * C + c + v * W), wbuf + (t * NV + v) * W);
 }
 
@@ -450,11 +445,11 @@ void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
       size_t c = 0;
       for (; c + 4 * W <= C; c += 4 * W) {
         I acc[4];
-        Q8_QU8_UNROLL
+        Q8_UNROLL
         for (size_t v = 0; v < 4; ++v) acc[v] = T::sub(T::set1(0), zsum);
-        for (size_t j = 0; j < n; ++j) Q8_QU8_UNROLL
+        for (size_t j = 0; j < n; ++j) Q8_UNROLL
         for (size_t v = 0; v < 4; ++v) acc[v] = T::add(acc[v], T::load_u8(rows[j] + c + v * W));
-        Q8_QU8_UNROLL
+        Q8_UNROLL
         for (size_t v = 0; v < 4; ++v) T::store_u8(rq(acc[v], scale), o + c + v * W);
       }
       for (; c < C; c += W) {
@@ -495,10 +490,10 @@ void global_avgpool(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t
       I acc[4] = {init, init, init, init};
       for (size_t i = 0; i < HW; ++i) {
         const uint8_t* r = in_n + i * C + c;
-        Q8_QU8_UNROLL
+        Q8_UNROLL
         for (size_t v = 0; v < 4; ++v) acc[v] = T::add(acc[v], T::load_u8(r + v * W));
       }
-      Q8_QU8_UNROLL
+      Q8_UNROLL
       for (size_t v = 0; v < 4; ++v) T::store_u8(rq(acc[v], scale), o + c + v * W);
     }
     for (; c < C; c += W) {
@@ -526,7 +521,7 @@ void add(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8Ad
     return rq.of_float(T::addf(x, y));
   };
   size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+  for (; i + 4 * W <= n; i += 4 * W) Q8_UNROLL
   for (size_t v = 0; v < 4; ++v)
     T::store_u8(one(T::load_u8(a + i + v * W), T::load_u8(b + i + v * W)), out + i + v * W);
   for (; i < n; i += W) {
@@ -552,7 +547,7 @@ void mul_rows(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_
     const uint8_t* br = b + r * b_rs;
     uint8_t* o = out + r * n;
     size_t i = 0;
-    for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+    for (; i + 4 * W <= n; i += 4 * W) Q8_UNROLL
     for (size_t v = 0; v < 4; ++v)
       T::store_u8(one(T::load_u8(ar + i + v * W), T::load_u8(br + i + v * W)), o + i + v * W);
     for (; i < n; i += W) {
@@ -573,7 +568,7 @@ void quantize(size_t n, const float* x, uint8_t* q, float scale, int32_t zero_po
   const typename T::I z = T::set1(zero_point);
   auto one = [&](F v) { return T::add(T::round(T::minf(T::maxf(T::divf(v, s), lo), hi)), z); };
   size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+  for (; i + 4 * W <= n; i += 4 * W) Q8_UNROLL
   for (size_t v = 0; v < 4; ++v) T::store_u8(one(T::load_f32(x + i + v * W)), q + i + v * W);
   for (; i < n; i += W) {
     const size_t nc = n - i < W ? n - i : W;
@@ -589,15 +584,13 @@ void dequantize(size_t n, const uint8_t* q, float* y, float scale, int32_t zero_
   const typename T::F s = T::set1f(scale);
   const I z = T::set1(zero_point);
   size_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) Q8_QU8_UNROLL
+  for (; i + 4 * W <= n; i += 4 * W) Q8_UNROLL
   for (size_t v = 0; v < 4; ++v) T::store_f32(T::mulf(T::cvtf(T::sub(T::load_u8(q + i + v * W), z)), s), y + i + v * W);
   for (; i < n; i += W) {
     const size_t nc = n - i < W ? n - i : W;
     T::store_f32_partial(T::mulf(T::cvtf(T::sub(T::load_u8_partial(q + i, nc), z)), s), y + i, nc);
   }
 }
-
-#undef Q8_QU8_UNROLL
 
 }  // namespace qu8_simd
 }  // namespace

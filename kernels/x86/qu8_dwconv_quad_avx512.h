@@ -44,13 +44,8 @@
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 #include "kernels/qu8_ops_simd.h"
+#include "kernels/unroll.h"
 #include "kernels/window.h"
-
-#if defined(__GNUC__)
-#define Q8_DWQ_UNROLL _Pragma("GCC unroll 32")
-#else
-#define Q8_DWQ_UNROLL
-#endif
 
 namespace q8::kern {
 namespace {  // NOLINT: per-translation-unit instantiations
@@ -188,18 +183,18 @@ inline void block(const L& lanes, const uint8_t* const* rows, size_t S, size_t q
   const size_t quads = QUADS ? QUADS : quads_rt;
   __m512i bias[4];
   __m512 m[4];
-  Q8_DWQ_UNROLL
+  Q8_UNROLL
   for (size_t q = 0; q < 4; ++q) {
     bias[q] = L::param(blk + q * kVec + s);
     m[q] = _mm512_castsi512_ps(L::param(blk + (4 + q) * kVec + s));
   }
   typename D::Wt w[kMaxQuads * 4];
-  Q8_DWQ_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < 4 * quads; ++v) w[v] = D::prep(L::param(blk + (8 + v) * kVec + s));
   for (size_t i = 0; i < np; i += L::P) {
     const uint8_t* const* r = rows + i * S;
     __m512i acc[4] = {bias[0], bias[1], bias[2], bias[3]};
-    Q8_DWQ_UNROLL
+    Q8_UNROLL
     for (size_t u = 0; u < quads; ++u) {
       const __m512i a0 = lanes.load(r + 4 * u, S, c), a1 = lanes.load(r + 4 * u + 1, S, c);
       const __m512i a2 = lanes.load(r + 4 * u + 2, S, c), a3 = lanes.load(r + 4 * u + 3, S, c);
@@ -211,7 +206,7 @@ inline void block(const L& lanes, const uint8_t* const* rows, size_t S, size_t q
       acc[3] = D::dot(acc[3], _mm512_unpackhi_epi16(hi01, hi23), w[4 * u + 3]);
     }
     __m512i v[4];
-    Q8_DWQ_UNROLL
+    Q8_UNROLL
     for (size_t q = 0; q < 4; ++q) v[q] = rq(acc[q], m[q]);
     lanes.store(rq.pack(v), o + i * C + c, C, np - i);
   }
@@ -279,10 +274,10 @@ struct RowTaps {
 template <class L>
 inline void column(const L& lanes, const RowTaps& rt, const ptrdiff_t* ix, size_t c, __m512i* v) {
   const uint8_t* col[3][4];
-  Q8_DWQ_UNROLL
+  Q8_UNROLL
   for (size_t p = 0; p < L::P; ++p) {
     const bool inside = static_cast<size_t>(ix[p]) < rt.IW;  // ix < 0 wraps past IW
-    Q8_DWQ_UNROLL
+    Q8_UNROLL
     for (size_t ky = 0; ky < 3; ++ky)
       col[ky][p] = inside ? rt.base[ky] + static_cast<size_t>(ix[p]) * rt.step[ky] : rt.zero;
   }
@@ -306,14 +301,14 @@ inline void row_pixels(const L& lanes, const RowTaps& rt, size_t a, size_t b, si
   const size_t n = b - a, len = (n + P - 1) / P;
   ptrdiff_t ix[4];  // input column of the next new interleaved column, per stream
   uint8_t* o[4];
-  Q8_DWQ_UNROLL
+  Q8_UNROLL
   for (size_t p = 0; p < P; ++p) {
     const size_t start = a + (p * len < n - len ? p * len : n - len);
     ix[p] = static_cast<ptrdiff_t>(start * SW) - static_cast<ptrdiff_t>(PL);
     o[p] = out_row + start * C + c;
   }
   auto advance = [&]() {
-    Q8_DWQ_UNROLL
+    Q8_UNROLL
     for (size_t p = 0; p < P; ++p) ++ix[p];
   };
   __m512i c0[4], c1[4], c2[4];
@@ -325,7 +320,7 @@ inline void row_pixels(const L& lanes, const RowTaps& rt, size_t a, size_t b, si
   advance();
   for (size_t j = 0; j < len; ++j) {
     if (SW == 2) {
-      Q8_DWQ_UNROLL
+      Q8_UNROLL
       for (size_t q = 0; q < 4; ++q) c0[q] = c2[q];
       column(lanes, rt, ix, c, c1);
       advance();
@@ -333,7 +328,7 @@ inline void row_pixels(const L& lanes, const RowTaps& rt, size_t a, size_t b, si
     column(lanes, rt, ix, c, c2);
     advance();
     __m512i v[4];
-    Q8_DWQ_UNROLL
+    Q8_UNROLL
     for (size_t q = 0; q < 4; ++q) {
       __m512i acc = D::dot(bias[q], c0[q], w[q]);
       acc = D::dot(acc, c1[q], w[4 + q]);
@@ -342,10 +337,10 @@ inline void row_pixels(const L& lanes, const RowTaps& rt, size_t a, size_t b, si
     }
     lanes.store_to(rq.pack(v), o);
     if (SW == 1) {
-      Q8_DWQ_UNROLL
+      Q8_UNROLL
       for (size_t q = 0; q < 4; ++q) c0[q] = c1[q], c1[q] = c2[q];
     }
-    Q8_DWQ_UNROLL
+    Q8_UNROLL
     for (size_t p = 0; p < P; ++p) o[p] += C;
   }
 }
@@ -389,12 +384,12 @@ inline void rows_block(const L& lanes, const ConvGeometry& g, const uint8_t* in,
   __m512i bias[4];
   __m512 m[4];
   typename D::Wt w[12];
-  Q8_DWQ_UNROLL
+  Q8_UNROLL
   for (size_t q = 0; q < 4; ++q) {
     bias[q] = L::param(blk + q * kVec + s);
     m[q] = _mm512_castsi512_ps(L::param(blk + (4 + q) * kVec + s));
   }
-  Q8_DWQ_UNROLL
+  Q8_UNROLL
   for (size_t v = 0; v < 12; ++v) w[v] = D::prep(L::param(blk + (8 + v) * kVec + s));
   for (RowWalk r(p0, p1, g.OH, g.OW); !r.done(); r.next()) {
     if (r.b - r.a < 4) continue;  // run_rows's tiles
@@ -470,5 +465,3 @@ void dwconv(const ConvGeometry& g, const uint8_t* in, const void* packed, const 
 }  // namespace dw_quad
 }  // namespace
 }  // namespace q8::kern
-
-#undef Q8_DWQ_UNROLL

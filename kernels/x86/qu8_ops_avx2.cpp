@@ -12,12 +12,7 @@
 #include <immintrin.h>
 
 #include "kernels/qu8_ops_simd.h"
-
-#if defined(__GNUC__)
-#define Q8_DW_UNROLL _Pragma("GCC unroll 32")
-#else
-#define Q8_DW_UNROLL
-#endif
+#include "kernels/unroll.h"
 
 namespace q8::kern {
 namespace {
@@ -157,13 +152,13 @@ inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt,
   const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
   __m256i lo[NP], hi[NP];
   const __m256i blo = load(blk), bhi = load(blk + 32);
-  Q8_DW_UNROLL
+  Q8_UNROLL
   for (size_t i = 0; i < NP; ++i) lo[i] = blo, hi[i] = bhi;
   const uint8_t* wp = blk + 128;
-  Q8_DW_UNROLL
+  Q8_UNROLL
   for (size_t pr = 0; pr < pairs; ++pr, wp += 64) {
     const __m256i wlo = load(wp), whi = load(wp + 32);
-    Q8_DW_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < NP; ++i) {
       const uint8_t* const* r = rows + i * stride + 2 * pr;
       const __m256i a0 = widen(r[0] + c), a1 = widen(r[1] + c);
@@ -171,7 +166,7 @@ inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt,
       hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
     }
   }
-  Q8_DW_UNROLL
+  Q8_UNROLL
   for (size_t i = 0; i < NP; ++i)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i * C + c), requant16(lo[i], hi[i], blk, rq));
 }
@@ -188,20 +183,20 @@ inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_r
   const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
   const __m256i one_sixteen = _mm256_set1_epi32(0x00100001);  // int16 pairs (1, 16)
   __m256i acc[NP][4];
-  Q8_DW_UNROLL
-  for (size_t i = 0; i < NP; ++i) Q8_DW_UNROLL
+  Q8_UNROLL
+  for (size_t i = 0; i < NP; ++i) Q8_UNROLL
   for (size_t q = 0; q < 4; ++q) acc[i][q] = load(blk + 32 * q);
   const uint8_t* wp = blk + 256;
-  Q8_DW_UNROLL
+  Q8_UNROLL
   for (size_t p0 = 0; p0 < pairs; p0 += kQu8DwNibblePairs) {
     const size_t p1 = pairs - p0 < kQu8DwNibblePairs ? pairs : p0 + kQu8DwNibblePairs;
     __m256i s[NP][4];  // int16 sums: X low, X high, Y low, Y high nibbles
-    Q8_DW_UNROLL
-    for (size_t i = 0; i < NP; ++i) Q8_DW_UNROLL
+    Q8_UNROLL
+    for (size_t i = 0; i < NP; ++i) Q8_UNROLL
     for (size_t q = 0; q < 4; ++q) s[i][q] = _mm256_setzero_si256();
-    Q8_DW_UNROLL
+    Q8_UNROLL
     for (size_t pr = p0; pr < p1; ++pr, wp += 128) {
-      Q8_DW_UNROLL
+      Q8_UNROLL
       for (size_t i = 0; i < NP; ++i) {
         const uint8_t* const* r = rows + i * stride + 2 * pr;
         const __m256i a0 = load(r[0] + c), a1 = load(r[1] + c);
@@ -212,7 +207,7 @@ inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_r
         s[i][3] = chain16(_mm256_add_epi16(s[i][3], _mm256_maddubs_epi16(y, load(wp + 96))));
       }
     }
-    Q8_DW_UNROLL
+    Q8_UNROLL
     for (size_t i = 0; i < NP; ++i) {
       acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(_mm256_unpacklo_epi16(s[i][0], s[i][1]), one_sixteen));
       acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(_mm256_unpackhi_epi16(s[i][0], s[i][1]), one_sixteen));
@@ -220,10 +215,10 @@ inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_r
       acc[i][3] = _mm256_add_epi32(acc[i][3], _mm256_madd_epi16(_mm256_unpackhi_epi16(s[i][2], s[i][3]), one_sixteen));
     }
   }
-  Q8_DW_UNROLL
+  Q8_UNROLL
   for (size_t i = 0; i < NP; ++i) {
     __m256i v[4];
-    Q8_DW_UNROLL
+    Q8_UNROLL
     for (size_t q = 0; q < 4; ++q)
       v[q] = rq(acc[i][q], _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 128 + 32 * q)));
     const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));

@@ -209,32 +209,6 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
   set_counters(state, double(M) * double(N) * double(K), *k);
 }
 
-// One full tile (the table's mr rows by nr channels) over a reduction of kc, again and again, on
-// data that stays in L1: the micro-kernel alone, without the memory traffic and the drivers of the
-// layer benchmarks. The time column is one tile's: a fixed part (bias, requantization, stores, the
-// call) and kc / kr steps, so its change across kc separates the two; on a short reduction (a 1x1
-// convolution of 64 channels) the fixed part can be half of it.
-void bench_tile(benchmark::State& state, const QU8Kernels* k, size_t kc) {
-  std::mt19937 rng(4);
-  const size_t mr = k->mr, nr = k->nr, a_stride = kc + 64;  // + read slack
-  std::vector<uint8_t> a = random_bytes(mr * a_stride, rng);
-  std::vector<uint8_t> b = random_bytes(kc * nr, rng, 1, 255);
-  std::vector<int32_t> bias(nr, 100);
-  std::vector<float> mult(nr, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(kc, nr, nr, k->kr, k->weight_bytes) + 64);
-  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
-  q8::kern::qu8_gemm_pack(kc, nr, nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(b.data()), nr, 1,
-                          bias.data(), mult.data(), 128, pk);
-  std::vector<uint8_t> out(mr * nr);
-  const q8::kern::QU8Requant p{128, 0, 255};
-  for (auto _ : state) {
-    k->gemm(mr, nr, kc, a.data(), a_stride, pk, out.data(), nr, p);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-  }
-  set_counters(state, double(mr) * double(nr) * double(kc), *k);
-}
-
 // The float-output dense (a classifier) out[M][N] = (float)acc * scale through
 // qu8_gemm_dequantize_run: every panel on one thread, B as ONNX's Gemm holds it, [N][K].
 void bench_dense_dequantize(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N, size_t K) {
@@ -420,8 +394,14 @@ int main(int argc, char** argv) {
     for (const GemmShape& s : kGemm)
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
+    // One full tile (the table's mr rows by nr channels) on data that stays in L1: the
+    // micro-kernel without the memory traffic of the layer shapes above. The time column is one
+    // tile's: a fixed part (bias, requantization, stores, the call) and kc / kr steps, so its
+    // change across kc separates the two; on a short reduction (a 1x1 convolution of 64 channels)
+    // the fixed part can be half of it.
     for (size_t kc : {16, 64, 256, 576, 2304})
-      benchmark::RegisterBenchmark(("qu8_tile/" + isa + "/kc" + std::to_string(kc)).c_str(), bench_tile, t.k, kc)
+      benchmark::RegisterBenchmark(("qu8_tile/" + isa + "/kc" + std::to_string(kc)).c_str(), bench_gemm, t.k, t.k->mr,
+                                   t.k->nr, kc)
           ->Unit(benchmark::kNanosecond);
     for (const GemmShape& s : kDense)
       benchmark::RegisterBenchmark(("qu8_gemm_dequantize/" + isa + "/" + s.name).c_str(), bench_dense_dequantize, t.k,

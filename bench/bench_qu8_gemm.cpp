@@ -394,8 +394,8 @@ int main(int argc, char** argv) {
     for (const GemmShape& s : kGemm)
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
-    // One full tile (the table's mr rows by nr channels) on data that stays in L1: the
-    // micro-kernel without the memory traffic of the layer shapes above. The time column is one
+    // One full tile (the table's mr rows by nr channels) again and again, its data in L1 up to kc
+    // 576 and in L2 at 2304: the micro-kernel without the memory traffic of the layer shapes above. The time column is one
     // tile's: a fixed part (bias, requantization, stores, the call) and kc / kr steps, so its
     // change across kc separates the two; on a short reduction (a 1x1 convolution of 64 channels)
     // the fixed part can be half of it.

@@ -8,7 +8,7 @@
 // vpmaddubsw + vpmaddwd(ones) + vpaddd rate is printed beside it for comparison, not used). On the
 // avxvnni table, ymm% = the share of this machine's rate of independent VEX ymm vpdpbusd.
 //
-// qu8_tile/<isa>/kc<K> runs one full tile on data in L1 (the micro-kernel alone).
+// qu8_tile/<isa>/kc<K> runs one full tile again and again (the micro-kernel alone).
 //
 //   q8_bench_kernels --benchmark_filter=avx512vnni
 //   q8_bench_kernels --benchmark_filter=avxvnni
@@ -394,11 +394,11 @@ int main(int argc, char** argv) {
     for (const GemmShape& s : kGemm)
       benchmark::RegisterBenchmark(("qu8_gemm/" + isa + "/" + s.name).c_str(), bench_gemm, t.k, s.M, s.N, s.K)
           ->Unit(benchmark::kMicrosecond);
-    // One full tile (the table's mr rows by nr channels) again and again, its data in L1 up to kc
-    // 576 and in L2 at 2304: the micro-kernel without the memory traffic of the layer shapes above. The time column is one
-    // tile's: a fixed part (bias, requantization, stores, the call) and kc / kr steps, so its
-    // change across kc separates the two; on a short reduction (a 1x1 convolution of 64 channels)
-    // the fixed part can be half of it.
+    // One full tile (the table's mr rows by nr channels) again and again, its data in L1 up to
+    // kc 576 and in L2 at 2304: the micro-kernel without the memory traffic of the layer shapes
+    // above. The time column is one tile's: a fixed part (bias, requantization, stores, the call)
+    // and kc / kr steps, so its change across kc separates the two; on a short reduction (a 1x1
+    // convolution of 64 channels) the fixed part can be half of it.
     for (size_t kc : {16, 64, 256, 576, 2304})
       benchmark::RegisterBenchmark(("qu8_tile/" + isa + "/kc" + std::to_string(kc)).c_str(), bench_gemm, t.k, t.k->mr,
                                    t.k->nr, kc)

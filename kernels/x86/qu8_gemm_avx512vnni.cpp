@@ -10,8 +10,10 @@
 // Dispatch picks the table (runtime/dispatch.cpp). With one or two rows more sets of accumulators
 // cover the latency (see tile()). Tiles of fewer rows (the driver balances tiles, e.g. 7 x 7 rows
 // for M = 49) and of fewer channels run specialised code without dead rows/columns.
+#include "kernels/pin_registers.h"
 #include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
+#include "kernels/unroll.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 // GCC 12's avx512fintrin.h initialises _mm512_undefined_ps() from itself, and the uninitialized
@@ -47,10 +49,13 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   constexpr int S = R == 1 ? 4 : R == 2 ? 2 : 1;
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   __m512i acc[S][R][V];
+  Q8_UNROLL
   for (int v = 0; v < V; ++v) {
     const __m512i b = _mm512_loadu_si512(pw + 64 * v);  // bias' (zero points folded in)
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) {
       acc[0][r][v] = b;
+      Q8_UNROLL
       for (int s = 1; s < S; ++s) acc[s][r][v] = _mm512_setzero_si512();
     }
   }
@@ -60,9 +65,12 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 #pragma GCC unroll 2
     for (size_t t = 0; t < ks; ++t) {
       __m512i wv[V];
+      Q8_UNROLL
       for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) {
         const __m512i x = _mm512_set1_epi32(load_u32(a[r * ks + t]));
+        Q8_UNROLL
         for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_dpbusd_epi32(acc[0][r][v], x, wv[v]);
       }
       pw += NR * 4;
@@ -70,16 +78,20 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   } else {
     for (size_t t = 0; t < ks; ++t) {
       const uint8_t* ar[R];
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
       size_t b = 0;
       if constexpr (S > 1) {
         for (; b + S <= blocks; b += S) {
-#pragma GCC unroll 4
+          Q8_UNROLL
           for (int s = 0; s < S; ++s) {
             __m512i wv[V];
+            Q8_UNROLL
             for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + NR * 4 * s + 64 * v);
+            Q8_UNROLL
             for (int r = 0; r < R; ++r) {
               const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * (b + s)));
+              Q8_UNROLL
               for (int v = 0; v < V; ++v) acc[s][r][v] = _mm512_dpbusd_epi32(acc[s][r][v], x, wv[v]);
             }
           }
@@ -88,24 +100,31 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       }
       for (; b < blocks; ++b) {
         __m512i wv[V];
+        Q8_UNROLL
         for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
+        Q8_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * b));
+          Q8_UNROLL
           for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_dpbusd_epi32(acc[0][r][v], x, wv[v]);
         }
         pw += NR * 4;
       }
     }
   }
-  for (int s = 1; s < S; ++s)
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_add_epi32(acc[0][r][v], acc[s][r][v]);
+  pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
+  Q8_UNROLL
+  for (int s = 1; s < S; ++s) Q8_UNROLL
+  for (int r = 0; r < R; ++r) Q8_UNROLL
+  for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_add_epi32(acc[0][r][v], acc[s][r][v]);
   if constexpr (std::is_same_v<Out, float>) {
     // Dequantize (qu8.h): (float)acc * scale, cvtdq2ps rounding to nearest even like the cast.
+    Q8_UNROLL
     for (int v = 0; v < V; ++v) {
       const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw + 64 * v));
       const size_t cols = nc - 16 * v;
       const __mmask16 mask = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+      Q8_UNROLL
       for (int r = 0; r < R; ++r)
         _mm512_mask_storeu_ps(c + r * c_stride + 16 * v, mask, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[0][r][v]), m));
     }
@@ -116,10 +135,12 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     const __m512 lo = _mm512_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
     const __m512 hi = _mm512_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
     const __m512i z = _mm512_set1_epi32(p.out_zero_point);
+    Q8_UNROLL
     for (int v = 0; v < V; ++v) {
       const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw + 64 * v));
       const size_t cols = nc - 16 * v;
       const __mmask16 mask = cols >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << cols) - 1);
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) {
         __m512 x = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[0][r][v]), m);
         x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);

@@ -27,8 +27,10 @@
 //
 // bench/bench_qu8_gemm.cpp measures this core's exact ceiling: about 83 GMAC/s for a loop of
 // independent vpmaddwd + vpaddd (8 MACs per uop).
+#include "kernels/pin_registers.h"
 #include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
+#include "kernels/unroll.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -60,18 +62,22 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const uint8_t* pb = static_cast<const uint8_t*>(w);
   const uint8_t* pw = pb + kNR * sizeof(int32_t);
   __m256i acc[R][2 * V];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < 2 * V; ++j) acc[r][j] = _mm256_setzero_si256();
+  Q8_UNROLL
+  for (int r = 0; r < R; ++r) Q8_UNROLL
+  for (int j = 0; j < 2 * V; ++j) acc[r][j] = _mm256_setzero_si256();
   // Bytes (a0 a1 a2 a3) -> int16 (a0, a1, a2, a3) x 4 (-1 selects a zero byte).
   const __m256i widen = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3,
                                          -1, 0, -1, 1, -1, 2, -1, 3, -1);
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[R];
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     for (size_t b = 0; b < blocks; ++b) {
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) {
         const __m256i x = _mm256_shuffle_epi8(_mm256_set1_epi32(load_u32(ar[r] + 4 * b)), widen);
+        Q8_UNROLL
         for (int j = 0; j < 2 * V; ++j)
           acc[r][j] = _mm256_add_epi32(
               acc[r][j], _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * j))));
@@ -79,6 +85,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       pw += kBlockBytes;
     }
   }
+  pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
   // Requantize exactly as qu8.h (see the VNNI kernel). The result is in [out_min, out_max], so
   // the saturating packs (int32 -> int16 -> uint8) never change it.
   const __m256 lo = _mm256_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
@@ -86,22 +93,27 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const __m256i z = _mm256_set1_epi32(p.out_zero_point);
   __m256 m[V];
   __m256i bias[V];
+  Q8_UNROLL
   for (int v = 0; v < V; ++v) {
     m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
     bias[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + 32 * v));
   }
   if constexpr (std::is_same_v<Out, float>) {
     // Dequantize (qu8.h): (float)acc * scale, cvtdq2ps rounding to nearest even like the cast.
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) {
       float* out = c + r * c_stride;
+      Q8_UNROLL
       for (int v = 0; v < V; ++v) {
         const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
         store_f32x8(out + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]), nc - 8 * v);
       }
     }
   } else {
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) {
       __m256i q[V];
+      Q8_UNROLL
       for (int v = 0; v < V; ++v) {
         // acc[r][2v] holds lanes 8v + 0-1 | 8v + 2-3 as partial pairs, acc[r][2v + 1] lanes
         // 8v + 4-5 | 8v + 6-7: vphaddd gives (0 1 4 5 | 2 3 6 7), vpermq restores lane order.

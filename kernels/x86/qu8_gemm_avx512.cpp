@@ -5,8 +5,10 @@
 // activation bytes of a row become (a0 a1 a2 a3) x 8 in int16, and each vpmaddwd yields, per
 // output channel, two int32 partial sums (channels 0-1 and 2-3). The partials are folded into
 // one sum per channel when the tile ends.
+#include "kernels/pin_registers.h"
 #include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
+#include "kernels/unroll.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 // GCC 12's avx512fintrin.h initialises _mm512_undefined_ps() from itself, and the uninitialized
@@ -40,14 +42,17 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const __m512i bias = _mm512_loadu_si512(pw);
   pw += kNR * 4;
   __m512i acc[R][2];  // [r][0]: lanes 0-7, [r][1]: lanes 8-15; int32 element e = lane e/2, pair e%2
+  Q8_UNROLL
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
   const size_t blocks = (kc + 3) / 4;  // the last block may read up to 3 bytes past kc
   for (size_t t = 0; t < ks; ++t) {
     const uint8_t* ar[R];
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     for (size_t b = 0; b < blocks; ++b) {
       const __m512i w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw)));
       const __m512i w1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32)));
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) {
         const __m512i x = _mm512_cvtepu8_epi16(_mm256_set1_epi32(load_u32(ar[r] + 4 * b)));
         acc[r][0] = _mm512_add_epi32(acc[r][0], _mm512_madd_epi16(x, w0));
@@ -56,6 +61,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       pw += kNR * 4;
     }
   }
+  pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512 m = _mm512_loadu_ps(reinterpret_cast<const float*>(pw));
@@ -65,6 +71,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const __m512 lo = _mm512_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
   const __m512i z = _mm512_set1_epi32(p.out_zero_point);
+  Q8_UNROLL
   for (int r = 0; r < R; ++r) {
     const __m512i sum = _mm512_add_epi32(bias, _mm512_add_epi32(_mm512_permutex2var_epi32(acc[r][0], even, acc[r][1]),
                                                                 _mm512_permutex2var_epi32(acc[r][0], odd, acc[r][1])));

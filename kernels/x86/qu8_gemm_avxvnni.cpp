@@ -10,8 +10,10 @@
 // of a block holds the 4 consecutive input channels of output channel n, the layout vpdpbusd
 // reads. Tiles of fewer rows (the driver balances tiles) and of at most 8 channels run
 // specialised code without dead rows or columns.
+#include "kernels/pin_registers.h"
 #include "kernels/qu8_gemm_rows.h"
 #include "kernels/qu8_internal.h"
+#include "kernels/unroll.h"
 
 #if defined(__AVX2__) && defined(__AVXVNNI__)
 #include <immintrin.h>
@@ -58,8 +60,10 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
           const QU8Requant& p) {
   const uint8_t* pw = static_cast<const uint8_t*>(w);
   __m256i acc[R][V];
+  Q8_UNROLL
   for (int v = 0; v < V; ++v) {
     const __m256i b = load(pw + 32 * v);  // bias' (zero points folded in: qu8.h)
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) acc[r][v] = b;
   }
   pw += kNR * 4;
@@ -68,9 +72,12 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
 #pragma GCC unroll 2
     for (size_t t = 0; t < ks; ++t) {
       __m256i wv[V];
+      Q8_UNROLL
       for (int v = 0; v < V; ++v) wv[v] = load(pw + 32 * v);
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) {
         const __m256i x = _mm256_set1_epi32(load_u32(a[r * ks + t]));
+        Q8_UNROLL
         for (int v = 0; v < V; ++v) acc[r][v] = _mm256_dpbusd_avx_epi32(acc[r][v], x, wv[v]);
       }
       pw += kNR * 4;
@@ -78,32 +85,41 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   } else {
     for (size_t t = 0; t < ks; ++t) {
       const uint8_t* ar[R];
+      Q8_UNROLL
       for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
       for (size_t b = 0; b < blocks; ++b) {
         __m256i wv[V];
+        Q8_UNROLL
         for (int v = 0; v < V; ++v) wv[v] = load(pw + 32 * v);
+        Q8_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m256i x = _mm256_set1_epi32(load_u32(ar[r] + 4 * b));
+          Q8_UNROLL
           for (int v = 0; v < V; ++v) acc[r][v] = _mm256_dpbusd_avx_epi32(acc[r][v], x, wv[v]);
         }
         pw += kNR * 4;
       }
     }
   }
+  pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
   __m256 m[V];
+  Q8_UNROLL
   for (int v = 0; v < V; ++v) m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
   if constexpr (std::is_same_v<Out, float>) {
     // out = (float)acc * scale[n]: one conversion (round to nearest even, as the reference's
     // cast) and one rounding of the product.
-    for (int r = 0; r < R; ++r)
-      for (int v = 0; v < V; ++v)
-        store_f32x8(c + r * c_stride + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]), nc - 8 * v);
+    Q8_UNROLL
+    for (int r = 0; r < R; ++r) Q8_UNROLL
+    for (int v = 0; v < V; ++v)
+      store_f32x8(c + r * c_stride + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]), nc - 8 * v);
   } else {
     // Requantize with qu8_ops_simd.h's Requant (qu8.h's float steps). Its lanes lie in
     // [out_min, out_max], so the saturating packs (int32 -> int16 -> uint8) never change them.
     const qu8_simd::Requant<Ymm> rq(p);
+    Q8_UNROLL
     for (int r = 0; r < R; ++r) {
       __m256i q[V];
+      Q8_UNROLL
       for (int v = 0; v < V; ++v) q[v] = rq(acc[r][v], m[v]);
       store_u8_row<V>(c + r * c_stride, q, nc);
     }

@@ -38,13 +38,21 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::stop_workers() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  start_cv_.notify_all();
+  stop_.store(true, std::memory_order_relaxed);
+  wake();
   for (std::thread& t : workers_) t.join();
+}
+
+// Bumps the generation and wakes sleeping workers. A worker counts itself in sleepers_ before it
+// checks the generation a last time (under mu_), and this reads sleepers_ after the bump, both
+// sequentially consistent: either the worker sees the new generation or this sees the sleeper
+// and locks mu_, which the worker holds until it waits, so the notify cannot come too early.
+void ThreadPool::wake() {
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }
+    start_cv_.notify_all();
+  }
 }
 
 void ThreadPool::run_chunk(int index) {
@@ -62,16 +70,11 @@ void ThreadPool::parallel_for(size_t n, size_t align, const std::function<void(s
     fn(0, n);
     return;
   }
-  {
-    // The job is published under the mutex, so a worker about to sleep cannot miss it.
-    std::lock_guard<std::mutex> lock(mu_);
-    fn_ = &fn;
-    n_ = n;
-    align_ = std::max<size_t>(align, 1);
-    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  start_cv_.notify_all();
+  fn_ = &fn;
+  n_ = n;
+  align_ = std::max<size_t>(align, 1);
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  wake();
   run_chunk(0);
   // Wait for the other chunks; past a short spin, give the core away: on a machine with more
   // runnable threads than cores the worker may be waiting for this one.
@@ -94,12 +97,14 @@ void ThreadPool::worker(int index) {
       Q8_CPU_RELAX();
       ++spins;
     }
-    {
+    if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
-      if (stop_) return;
-      seen = generation_.load(std::memory_order_relaxed);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      start_cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load(std::memory_order_relaxed)) return;
     run_chunk(index);
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }

@@ -63,8 +63,10 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   const uint8_t* pw = pb + kNR * sizeof(int32_t);
   __m256i acc[R][2 * V];
   Q8_UNROLL
-  for (int r = 0; r < R; ++r) Q8_UNROLL
-  for (int j = 0; j < 2 * V; ++j) acc[r][j] = _mm256_setzero_si256();
+  for (int r = 0; r < R; ++r) {
+    Q8_UNROLL
+    for (int j = 0; j < 2 * V; ++j) acc[r][j] = _mm256_setzero_si256();
+  }
   // Bytes (a0 a1 a2 a3) -> int16 (a0, a1, a2, a3) x 4 (-1 selects a zero byte).
   const __m256i widen = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3,
                                          -1, 0, -1, 1, -1, 2, -1, 3, -1);

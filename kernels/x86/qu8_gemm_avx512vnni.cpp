@@ -128,9 +128,13 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
   pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
   Q8_UNROLL
-  for (int s = 1; s < S; ++s) Q8_UNROLL
-  for (int r = 0; r < R; ++r) Q8_UNROLL
-  for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_add_epi32(acc[0][r][v], acc[s][r][v]);
+  for (int s = 1; s < S; ++s) {
+    Q8_UNROLL
+    for (int r = 0; r < R; ++r) {
+      Q8_UNROLL
+      for (int v = 0; v < V; ++v) acc[0][r][v] = _mm512_add_epi32(acc[0][r][v], acc[s][r][v]);
+    }
+  }
   if constexpr (std::is_same_v<Out, float>) {
     // Dequantize (qu8.h): (float)acc * scale, cvtdq2ps rounding to nearest even like the cast.
     Q8_UNROLL

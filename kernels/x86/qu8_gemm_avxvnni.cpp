@@ -109,9 +109,11 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     // out = (float)acc * scale[n]: one conversion (round to nearest even, as the reference's
     // cast) and one rounding of the product.
     Q8_UNROLL
-    for (int r = 0; r < R; ++r) Q8_UNROLL
-    for (int v = 0; v < V; ++v)
-      store_f32x8(c + r * c_stride + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]), nc - 8 * v);
+    for (int r = 0; r < R; ++r) {
+      Q8_UNROLL
+      for (int v = 0; v < V; ++v)
+        store_f32x8(c + r * c_stride + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), m[v]), nc - 8 * v);
+    }
   } else {
     // Requantize with qu8_ops_simd.h's Requant (qu8.h's float steps). Its lanes lie in
     // [out_min, out_max], so the saturating packs (int32 -> int16 -> uint8) never change them.

@@ -38,12 +38,16 @@ inline int32_t load_u32(const uint8_t* p) {
 
 // A tile reads its panel of weights once, front to back. Where a model's weights outgrow the
 // share of L3 a core keeps (resnet50's layer4, AlexNet's dense layers), they come from memory and
-// the hardware prefetcher does not run far enough ahead of two vpdpbusd a cycle: each step asks
-// for the line kPrefetchBytes ahead of the one it loads (16 steps of the 6x64 tile). Measured on an
-// Intel Xeon, BENCHMARKS.md: resnet50 int8's layer4 4-5 % faster; 1 and 8 KiB were no better.
+// the hardware prefetcher does not run far enough ahead of two vpdpbusd a cycle: each step of the
+// 6x64 tile asks for the line kPrefetchBytes (16 steps) ahead of the one it loads. Measured on an
+// Intel Xeon, BENCHMARKS.md: resnet50 int8's layer4 4-5 % faster; 1 and 8 KiB were no better. The
+// 8x32 tile, which dispatch keeps for AMD's cores, prefetches nothing until it is measured there
+// (with its weights in L1 the prefetches cost it about 2 %).
 constexpr size_t kPrefetchBytes = 4096;
+template <size_t NR>
 inline void prefetch_weights(const uint8_t* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+  if constexpr (NR == kQu8Avx512vnni6x64NR)
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
 }
 
 // R rows, V zmm columns (V = ceil(nc / 16)) of a panel of NR channels. Row r's tap t is a[r * ks + t]. Out is
@@ -97,7 +101,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
           for (int s = 0; s < S; ++s) {
             __m512i wv[V];
             Q8_UNROLL
-            for (int v = 0; v < V; ++v) prefetch_weights(pw + NR * 4 * s + 64 * v);
+            for (int v = 0; v < V; ++v) prefetch_weights<NR>(pw + NR * 4 * s + 64 * v);
             Q8_UNROLL
             for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + NR * 4 * s + 64 * v);
             Q8_UNROLL
@@ -113,7 +117,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       for (; b < blocks; ++b) {
         __m512i wv[V];
         Q8_UNROLL
-        for (int v = 0; v < V; ++v) prefetch_weights(pw + 64 * v);
+        for (int v = 0; v < V; ++v) prefetch_weights<NR>(pw + 64 * v);
         Q8_UNROLL
         for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
         Q8_UNROLL

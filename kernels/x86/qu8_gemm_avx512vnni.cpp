@@ -44,10 +44,15 @@ inline int32_t load_u32(const uint8_t* p) {
 // 8x32 tile, which dispatch keeps for AMD's cores, prefetches nothing until it is measured there
 // (with its weights in L1 the prefetches cost it about 2 %).
 constexpr size_t kPrefetchBytes = 4096;
-template <size_t NR>
-inline void prefetch_weights(const uint8_t* p) {
-  if constexpr (NR == kQu8Avx512vnni6x64NR)
-    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+// The V weight vectors of one step of 4 input channels (p: the step's row of the panel).
+template <size_t NR, int V>
+inline void load_weights(const uint8_t* p, __m512i (&wv)[V]) {
+  Q8_UNROLL
+  for (int v = 0; v < V; ++v) {
+    if constexpr (NR == kQu8Avx512vnni6x64NR)
+      _mm_prefetch(reinterpret_cast<const char*>(p + 64 * v + kPrefetchBytes), _MM_HINT_T0);
+    wv[v] = _mm512_loadu_si512(p + 64 * v);
+  }
 }
 
 // R rows, V zmm columns (V = ceil(nc / 16)) of a panel of NR channels. Row r's tap t is a[r * ks + t]. Out is
@@ -100,10 +105,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
           Q8_UNROLL
           for (int s = 0; s < S; ++s) {
             __m512i wv[V];
-            Q8_UNROLL
-            for (int v = 0; v < V; ++v) prefetch_weights<NR>(pw + NR * 4 * s + 64 * v);
-            Q8_UNROLL
-            for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + NR * 4 * s + 64 * v);
+            load_weights<NR>(pw + NR * 4 * s, wv);
             Q8_UNROLL
             for (int r = 0; r < R; ++r) {
               const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * (b + s)));
@@ -116,10 +118,7 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       }
       for (; b < blocks; ++b) {
         __m512i wv[V];
-        Q8_UNROLL
-        for (int v = 0; v < V; ++v) prefetch_weights<NR>(pw + 64 * v);
-        Q8_UNROLL
-        for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_si512(pw + 64 * v);
+        load_weights<NR>(pw, wv);
         Q8_UNROLL
         for (int r = 0; r < R; ++r) {
           const __m512i x = _mm512_set1_epi32(load_u32(ar[r] + 4 * b));

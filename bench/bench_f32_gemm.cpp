@@ -8,11 +8,11 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/aligned_vector.h"
 #include "kernels/conv_rows.h"
 #include "kernels/f32.h"
 #include "tests/kernels/cpu_support.h"
@@ -22,27 +22,7 @@ namespace {
 using q8::kern::ConvGeometry;
 using q8::kern::F32Kernels;
 
-// Every buffer 64-byte aligned, as the engine's are (runtime/plan.cpp's AlignedBuffer): in a
-// std::vector<float> (16-byte aligned) each zmm load of packed weights straddles two cache lines,
-// which held the 6x64 tile to about 0.6x the rate it has on the engine's buffers.
-template <class T>
-struct Aligned64 {
-  using value_type = T;
-  Aligned64() = default;
-  template <class U>
-  Aligned64(const Aligned64<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
-  template <class U>
-  bool operator==(const Aligned64<U>&) const {
-    return true;
-  }
-  template <class U>
-  bool operator!=(const Aligned64<U>&) const {
-    return false;
-  }
-};
-using Floats = std::vector<float, Aligned64<float>>;
+using Floats = AlignedVector<float>;  // aligned as the engine's buffers (aligned_vector.h)
 
 Floats random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

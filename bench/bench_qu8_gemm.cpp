@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/aligned_vector.h"
 #include "kernels/conv_rows.h"
 #include "kernels/qu8.h"
 #include "tests/kernels/cpu_support.h"
@@ -195,8 +196,8 @@ void bench_gemm(benchmark::State& state, const QU8Kernels* k, size_t M, size_t N
   std::vector<uint8_t> b = random_bytes(K * N, rng, 1, 255);
   std::vector<int32_t> bias(N, 100);
   std::vector<float> mult(N, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes) + 64);
-  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  AlignedVector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes));
+  uint8_t* pk = packed.data();
   q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(b.data()), N, 1,
                           bias.data(), mult.data(), 128, pk);
   std::vector<uint8_t> out(M * N);
@@ -217,8 +218,8 @@ void bench_dense_dequantize(benchmark::State& state, const QU8Kernels* k, size_t
   std::vector<uint8_t> b = random_bytes(N * K, rng, 1, 255);
   std::vector<int32_t> bias(N, 100);
   std::vector<float> scale(N, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes) + 64);
-  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  AlignedVector<uint8_t> packed(q8::kern::qu8_gemm_packed_bytes(K, N, k->nr, k->kr, k->weight_bytes));
+  uint8_t* pk = packed.data();
   q8::kern::qu8_gemm_pack(K, N, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(b.data()), 1, K,
                           bias.data(), scale.data(), 128, pk);
   std::vector<float> out(M * N);
@@ -273,8 +274,8 @@ void bench_conv(benchmark::State& state, const QU8Kernels* k, size_t H, size_t W
   std::vector<uint8_t> w = random_bytes(Kout * C * R * R, rng, 1, 255);
   std::vector<int32_t> bias(Kout, 100);
   std::vector<float> mult(Kout, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr, k->kr, k->weight_bytes) + 64);
-  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  AlignedVector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(g, k->nr, k->kr, k->weight_bytes));
+  uint8_t* pk = packed.data();
   q8::kern::qu8_conv_pack(g, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(w.data()), bias.data(),
                           mult.data(), 128, pk);
   std::vector<const uint8_t*> ind(g.out_pixels() * g.taps());
@@ -310,8 +311,8 @@ void bench_conv_rows(benchmark::State& state, const QU8Kernels* k, size_t H, siz
   std::vector<uint8_t> w = random_bytes(Kout * C * R * R, rng, 1, 255);
   std::vector<int32_t> bias(Kout, 100);
   std::vector<float> mult(Kout, 1e-4f);
-  std::vector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(r, k->nr, k->kr, k->weight_bytes) + 64);
-  uint8_t* pk = packed.data() + (64 - reinterpret_cast<uintptr_t>(packed.data()) % 64) % 64;
+  AlignedVector<uint8_t> packed(q8::kern::qu8_conv_packed_bytes(r, k->nr, k->kr, k->weight_bytes));
+  uint8_t* pk = packed.data();
   q8::kern::qu8_conv_rows_pack(g, k->nr, k->kr, k->weight_bytes, reinterpret_cast<const int8_t*>(w.data()), bias.data(),
                                mult.data(), 128, pk);
   std::vector<uint8_t> edges(q8::kern::conv_rows_edge_elements<uint8_t>(g) + 1);

@@ -7,6 +7,7 @@
 //   q8_bench_f32_gemm --benchmark_filter=avx2 --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -37,8 +38,14 @@ void set_counters(benchmark::State& state, double macs, double weight_bytes) {
   state.counters["weights_KiB"] = weight_bytes / 1024.0;
 }
 
+// How a convolution's residual (a tensor like the output, added before the clamp: ResNet's last 1x1
+// convolution of a block) is added: not at all, by the tiles as the engine does, or by the table's
+// Add over each block of 256 KiB of input rows right after the tiles wrote it unclamped (the
+// engine's order before the tiles took the residual), to compare the two in one binary.
+enum class Residual { kNone, kInTile, kPassPerBlock };
+
 // A KxK convolution, stride 1, "same" padding, on an HxW NHWC input (batch 1, one group).
-void bm_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t K, size_t R) {
+void bm_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t K, size_t R, Residual residual) {
   ConvGeometry g;
   g.IH = g.IW = g.OH = g.OW = hw;
   g.C = C;
@@ -52,9 +59,22 @@ void bm_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, 
   std::vector<const float*> indirection(g.out_pixels() * g.taps());
   q8::kern::conv_indirection_init(g, 0, in.data(), zero.data(), indirection.data());
   Floats out(g.out_pixels() * K);
+  const Floats res = random_floats(residual == Residual::kNone ? 0 : g.out_pixels() * K, 4);
+  const q8::kern::F32BinaryFn add = k->binary[static_cast<size_t>(q8::kern::BinaryOp::Add)].fn;
+  q8::kern::F32Epilogue epilogue;
+  if (residual == Residual::kInTile) epilogue = {res.data(), add, nullptr, {}};
+  const size_t P = g.out_pixels(), block = std::max<size_t>(1, (256 << 10) / (C * R * R * sizeof(float)));
   for (auto _ : state) {
-    q8::kern::f32_conv_run(k->conv, g, 0, indirection.data(), packed.data(), out.data(), 0, g.out_pixels(), 0.f,
-                           3.4e38f);
+    if (residual == Residual::kPassPerBlock) {
+      for (size_t b0 = 0; b0 < P; b0 += block) {
+        const size_t b1 = std::min(P, b0 + block);
+        q8::kern::f32_conv_run(k->conv, g, 0, indirection.data(), packed.data(), out.data(), b0, b1, -3.4e38f, 3.4e38f);
+        add((b1 - b0) * K, out.data() + b0 * K, res.data() + b0 * K, out.data() + b0 * K, 0.f, 3.4e38f);
+      }
+    } else {
+      q8::kern::f32_conv_run(k->conv, g, 0, indirection.data(), packed.data(), out.data(), 0, P, 0.f, 3.4e38f, 0,
+                             q8::kern::kAllPanels, epilogue);
+    }
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
@@ -116,6 +136,7 @@ void register_all() {
   struct Conv {
     const char* name;
     size_t hw, C, K, R;
+    Residual residual = Residual::kNone;
   };
   const Conv convs[] = {
       {"r18_layer1_3x3", 56, 64, 64, 3},
@@ -123,7 +144,13 @@ void register_all() {
       {"r18_layer3_3x3", 14, 256, 256, 3},
       {"r18_layer4_3x3", 7, 512, 512, 3},
       {"r50_stage1_1x1_64to256", 56, 64, 256, 1},
+      {"r50_stage1_1x1_64to256_residual", 56, 64, 256, 1, Residual::kInTile},
+      {"r50_stage1_1x1_64to256_residual_pass", 56, 64, 256, 1, Residual::kPassPerBlock},
       {"r50_stage1_1x1_256to64", 56, 256, 64, 1},
+      {"r50_stage2_1x1_128to512_residual", 28, 128, 512, 1, Residual::kInTile},
+      {"r50_stage2_1x1_128to512_residual_pass", 28, 128, 512, 1, Residual::kPassPerBlock},
+      {"mbv2_1x1_56x56_144to24_residual", 56, 144, 24, 1, Residual::kInTile},
+      {"mbv2_1x1_56x56_144to24_residual_pass", 56, 144, 24, 1, Residual::kPassPerBlock},
       {"r50_stage3_1x1_256to1024", 14, 256, 1024, 1},
       {"r50_stage4_1x1_2048to512", 7, 2048, 512, 1},
       {"r50_stage4_3x3_512", 7, 512, 512, 3},
@@ -159,7 +186,7 @@ void register_all() {
     if (!q8_test::cpu_supports(isa) || !get()) continue;
     for (const Conv& c : convs)
       benchmark::RegisterBenchmark((std::string("conv/") + isa + "/" + c.name).c_str(), bm_conv, get(), c.hw, c.C, c.K,
-                                   c.R)
+                                   c.R, c.residual)
           ->Unit(benchmark::kMicrosecond);
     for (const FirstConv& c : first_convs)
       for (bool rows : {false, true})

@@ -83,14 +83,17 @@ struct UnaryParams {
 // out[i] = f(x[i]) for the activation p.kind: the tables' unary entry.
 using F32UnaryFn = void (*)(size_t n, const float* x, float* out, const UnaryParams& p);
 
-// What a convolution does to each block of output pixels right after its micro-kernels wrote it,
-// while the block is still in cache, instead of separate passes over the tensor:
+// What a convolution does to its output besides the clamp, instead of separate passes over the
+// tensor:
 //   - a residual (a tensor laid out like the output, NHWC, K channels a pixel) added before the
 //     clamp, out = clamp(acc + residual), acc being the unclamped result of the conv contract
 //     below: a residual block's Add fused into the convolution that feeds it (passes.h,
-//     fuse_residual_add), applied with `add` (a table's binary[Add]);
+//     fuse_residual_add). The GEMM tiles add it themselves (F32ConvKernel); the depthwise
+//     kernel writes acc and `apply` adds it with `add` (a table's binary[Add]) to each block of
+//     pixels while the block is still in cache;
 //   - then an element-wise activation, out = f(out), with `unary` (a table's unary entry): a
-//     Silu, HardSwish, Sigmoid... fused into the convolution (passes.h, fuse_unary_activation).
+//     Silu, HardSwish, Sigmoid... fused into the convolution (passes.h, fuse_unary_activation),
+//     applied to each block of pixels right after it is written.
 // The bits are those of the convolution followed by the separate Add and activation steps.
 struct F32Epilogue {
   const float* residual = nullptr;  // null: no residual
@@ -98,9 +101,8 @@ struct F32Epilogue {
   F32UnaryFn unary = nullptr;  // null: no activation past the clamp
   UnaryParams unary_params;
 
-  bool any() const { return residual || unary; }
-  // The clamp the convolution applies itself: none while a residual is still to be added (apply
-  // clamps after the add), else the layer's [out_min, out_max].
+  // The clamp a depthwise convolution applies itself: none while a residual is still to be added
+  // (apply clamps after the add), else the layer's [out_min, out_max].
   float conv_min(float out_min) const { return residual ? -std::numeric_limits<float>::infinity() : out_min; }
   float conv_max(float out_max) const { return residual ? std::numeric_limits<float>::infinity() : out_max; }
   // Finishes n outputs the convolution wrote with that clamp; res: their n residual values.
@@ -123,17 +125,21 @@ struct F32ConvKernel {
   // Computes output pixels [m0, m0+mr') x channels [0, nc) with one panel of weights.
   //   a: mr' * ks pointers ([pixel][tap]); each points at kc contiguous floats.
   //   c: output for pixel 0 channel 0 of this tile; consecutive pixels are c_stride floats apart.
+  //   residual: null, or the same pixels and channels of a tensor laid out like the output (the
+  //     same c_stride): c = clamp(acc + residual), a residual Add fused into the tile.
   Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                 size_t c_stride, float out_min, float out_max)>
+                 size_t c_stride, const float* residual, float out_min, float out_max)>
       igemm;
   // The same tile over one block of the reduction, for layers whose weights f32_conv_run walks in
   // blocks that stay in L1: taps [0, ks) of each pixel (pixel i's pointers start at a + i *
   // a_stride), channels [a_offset, a_offset + kc) of each tap, against w (ks * kc rows of nr
   // weights, no biases). Accumulators start from `bias` (nr floats), or from the partial sums in c
-  // when it is null; c gets clamp(acc) when `last`, else acc unclamped. Each output's operations
-  // stay those of one igemm call over the whole reduction, in the same order.
+  // when it is null; c gets clamp(acc [+ residual]) when `last`, else acc unclamped (residual
+  // unread). Each output's operations stay those of one igemm call over the whole reduction, in
+  // the same order.
   Named<void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride, size_t a_offset,
-                 const float* bias, const float* w, float* c, size_t c_stride, float out_min, float out_max, bool last)>
+                 const float* bias, const float* w, float* c, size_t c_stride, const float* residual, float out_min,
+                 float out_max, bool last)>
       igemm_block;
 };
 

@@ -77,28 +77,26 @@ ReductionBlocks reduction_blocks(size_t taps, size_t Cg, size_t mr, size_t nr) {
   return b;
 }
 
-// The epilogue over output pixels [b0, b1), channels [c0, c1) of one group (out and res offset to
-// the group, pixels `stride` floats apart): the residual added and clamped, then the activation.
-// One call per step over the block when its rows are whole and contiguous, else one per pixel.
-void finish_block(const F32Epilogue& e, const float* res, float* out, size_t stride, size_t b0, size_t b1, size_t c0,
-                  size_t c1, float out_min, float out_max) {
-  if (c0 >= c1) return;  // an empty range of panels
+// The fused activation over output pixels [b0, b1), channels [c0, c1) of one group (out offset to
+// the group, pixels `stride` floats apart), which the tiles wrote clamped (residual added). One
+// call over the block when its rows are whole and contiguous, else one per pixel.
+void activate_block(const F32Epilogue& e, float* out, size_t stride, size_t b0, size_t b1, size_t c0, size_t c1) {
+  if (!e.unary || c0 >= c1) return;  // no activation, or an empty range of panels
   const bool whole = c0 == 0 && c1 == stride;
   const size_t pixels = whole ? 1 : b1 - b0, n = whole ? (b1 - b0) * stride : c1 - c0;
   for (size_t i = 0; i < pixels; ++i)
-    e.apply(n, e.residual ? res + (b0 + i) * stride + c0 : nullptr, out + (b0 + i) * stride + c0, out_min, out_max);
+    e.unary(n, out + (b0 + i) * stride + c0, out + (b0 + i) * stride + c0, e.unary_params);
 }
 
 // Output pixels [p0, p1) of one group in the blocked order. a: [pixel][tap] pointers; the weights
 // of a block (taps [t0, t0 + nt), channels [c0, c0 + kc)) are rows t0 * Cg + c0 onwards of each
-// panel, contiguous after the panel's nr biases.
+// panel, contiguous after the panel's nr biases. res: the residual offset to the group, or null.
 void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps, size_t Cg, size_t Kg,
                  const float* const* a, const float* packed, size_t panel_floats, float* out, size_t out_stride,
                  size_t p0, size_t p1, size_t n0, size_t n1, float out_min, float out_max, const F32Epilogue& epilogue,
                  const float* res) {
   const size_t mr = k.mr, nr = k.nr;
   if (p0 >= p1) return;
-  const float lo = epilogue.conv_min(out_min), hi = epilogue.conv_max(out_max);
   // Pixel blocks of equal size (whole tiles), so no short last block walks all the weights for a
   // few pixels.
   const size_t max_block = std::max(mr, kBlockedInputBytes / (rb.rows * sizeof(float)) / mr * mr);
@@ -122,15 +120,14 @@ void run_blocked(const F32ConvKernel& k, const ReductionBlocks& rb, size_t taps,
             if (next)
               for (size_t l = tile * lines_per_tile; l < std::min(lines, (tile + 1) * lines_per_tile); ++l)
                 __builtin_prefetch(next + l * kCacheLineFloats, 0, 2);
-            const size_t p = tiles.start(tile);
-            k.igemm_block(tiles.rows(tile), nc, kc, nt, a + p * taps + t0, taps, c0, first ? pp : nullptr, w,
-                          out + p * out_stride + panel * nr, out_stride, lo, hi, last);
+            const size_t p = tiles.start(tile), at = p * out_stride + panel * nr;
+            k.igemm_block(tiles.rows(tile), nc, kc, nt, a + p * taps + t0, taps, c0, first ? pp : nullptr, w, out + at,
+                          out_stride, last && res ? res + at : nullptr, out_min, out_max, last);
           }
         }
       }
     }
-    if (epilogue.any())
-      finish_block(epilogue, res, out, out_stride, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
+    activate_block(epilogue, out, out_stride, b0, b1, n0 * nr, std::min(Kg, n1 * nr));
   }
 }
 
@@ -216,7 +213,6 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
                 epilogue, res_g);
     return;
   }
-  const float lo = epilogue.conv_min(out_min), hi = epilogue.conv_max(out_max);
   const size_t block = pixel_block(ks * Cg, mr);
   for (size_t b0 = p0; b0 < p1; b0 += block) {
     const size_t b1 = std::min(p1, b0 + block);
@@ -225,12 +221,12 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
       const float* w = packed_group + panel * panel_floats;
       const RowTiles tiles(b0, b1, mr);
       for (size_t i = 0; i < tiles.count; ++i) {
-        const size_t p = tiles.start(i);
-        k.igemm(tiles.rows(i), nc, Cg, ks, indirection + p * ks, w, out_g + p * K + panel * nr, K, lo, hi);
+        const size_t p = tiles.start(i), at = p * K + panel * nr;
+        k.igemm(tiles.rows(i), nc, Cg, ks, indirection + p * ks, w, out_g + at, K, res_g ? res_g + at : nullptr,
+                out_min, out_max);
       }
     }
-    if (epilogue.any())
-      finish_block(epilogue, res_g, out_g, K, b0, b1, n0 * nr, std::min(Kg, n1 * nr), out_min, out_max);
+    activate_block(epilogue, out_g, K, b0, b1, n0 * nr, std::min(Kg, n1 * nr));
   }
 }
 

@@ -93,6 +93,26 @@ inline float clamp_scalar(float x, float lo, float hi) {
   return x > hi ? hi : x;
 }
 
+// The first n floats at src (n < lane count) in lanes [0, n), the rest zero; nothing past them is
+// read. A masked load where the ISA has one: going through a stack buffer, the vector load of
+// bytes just written by narrower stores waits for them (no store forwarding), which cost the
+// fused residual 8-10 % on MobileNet's 24-channel projections.
+template <class Arch>
+inline vec<Arch> load_partial(const float* src, size_t n) {
+#if defined(__AVX512F__)
+  if constexpr (vec<Arch>::size == 16) return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), src);
+#endif
+#if defined(__AVX2__)
+  if constexpr (vec<Arch>::size == 8) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(src, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+  }
+#endif
+  alignas(64) float tmp[vec<Arch>::size] = {};
+  std::memcpy(tmp, src, n * sizeof(float));
+  return vec<Arch>::load_aligned(tmp);
+}
+
 // Stores the first n lanes of v (n < lane count) through a stack buffer: xsimd 8.1 has no masked
 // store, and this only runs for the last partial vector of a row.
 template <class Arch>
@@ -106,25 +126,29 @@ inline void store_partial(vec<Arch> v, float* dst, size_t n) {
 // One block of the reduction: for every tap t < ks and channel k < kc, one row of nr weights is
 // loaded (NV vectors) and each of the MR pixels' inputs a[i * a_stride + t][a_offset + k] is
 // broadcast and FMA'd into its row of accumulators. The accumulators start from `bias` (nr floats)
-// or, when it is null, from the partial sums an earlier block of the same reduction left in c; they
-// are clamped when `last`, else stored as they are for the next block. A float stored and reloaded
-// is the same float, so splitting the reduction into blocks performs the same operations in the
-// same order as one pass. Exactly MR rows: igemm_block_rows picks the instance for a tile's rows.
-// The panel holds NR = NV vectors per row of weights; only the NC vectors that hold one of the nc
-// channels are computed: the last panel of a layer whose channels are not a multiple of NR
-// (MNASNet's and EfficientNet's 40, 80 and 112) would otherwise spend up to half its FMAs on
-// lanes that are dropped. Each lane's operations are the same either way.
-template <class Arch, size_t MR, size_t NV, size_t NC = NV>
+// or, when it is null, from the partial sums an earlier block of the same reduction left in c. When
+// `last` they become clamp(acc + residual) with a residual (the tile's rows of a tensor laid out
+// like c: a residual Add fused into the convolution), else clamp(acc); otherwise they are stored
+// as they are for the next block. Added here, the residual costs no pass of its own over each
+// block of the output (BENCHMARKS.md: 0.93-0.97x the time of ResNet-50's and MobileNetV2's
+// residual 1x1 layers with large outputs). A float stored and reloaded is the same float, so
+// splitting the reduction into blocks performs the same operations in the same order as one pass. Exactly MR rows:
+// igemm_block_rows picks the instance for a tile's rows. The panel holds NR = NV vectors per row of weights; only the
+// NC vectors that hold one of the nc channels are computed: the last panel of a layer whose channels are not a multiple
+// of NR (MNASNet's and EfficientNet's 40, 80 and 112) would otherwise spend up to half its FMAs on lanes that are
+// dropped. Each lane's operations are the same either way. RES: the instance that adds `residual` (called with last and
+// a residual only), so a tile without one runs the epilogue it always had.
+template <class Arch, size_t MR, size_t NV, bool RES, size_t NC = NV>
 void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride, size_t a_offset,
-                      const float* bias, const float* w, float* c, size_t c_stride, float out_min, float out_max,
-                      bool last) {
+                      const float* bias, const float* w, float* c, size_t c_stride, const float* residual,
+                      float out_min, float out_max, bool last) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
   constexpr size_t NR = W * NV;
   if constexpr (NC > 1) {
     if (nc <= (NC - 1) * W)
-      return igemm_block_tile<Arch, MR, NV, NC - 1>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min,
-                                                    out_max, last);
+      return igemm_block_tile<Arch, MR, NV, RES, NC - 1>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride,
+                                                         residual, out_min, out_max, last);
   }
 
   // The clamp bounds wait in memory until the stores: passed in xmm0 and xmm1, they would hold two
@@ -180,8 +204,17 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
     float* ci = c + i * c_stride;
     Q8_UNROLL
     for (size_t v = 0; v < NC; ++v) {
-      const V r = last ? clamp_vec<Arch>(acc[i][v], lo, hi) : acc[i][v];
-      if (nc == NR || (v + 1) * W <= nc) {
+      const bool whole = nc == NR || (v + 1) * W <= nc;
+      V r = acc[i][v];
+      if constexpr (RES) {
+        const float* ri = residual + i * c_stride + v * W;
+        if (whole)
+          r = r + V::load_unaligned(ri);
+        else if (v * W < nc)  // lanes past nc are dropped
+          r = r + load_partial<Arch>(ri, nc - v * W);
+      }
+      if (last) r = clamp_vec<Arch>(r, lo, hi);
+      if (whole) {
         r.store_unaligned(ci + v * W);
       } else {
         if (v * W < nc) store_partial<Arch>(r, ci + v * W, nc - v * W);
@@ -196,22 +229,27 @@ void igemm_block_tile(size_t nc, size_t kc, size_t ks, const float* const* a, si
 // operations do not depend on how many rows share its tile.
 template <class Arch, size_t MR, size_t NV, size_t R = MR>
 void igemm_block_rows(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
-                      size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride, float out_min,
-                      float out_max, bool last) {
+                      size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
+                      const float* residual, float out_min, float out_max, bool last) {
   if constexpr (R > 1) {
     if (mr < R)
-      return igemm_block_rows<Arch, MR, NV, R - 1>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min,
-                                                   out_max, last);
+      return igemm_block_rows<Arch, MR, NV, R - 1>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride,
+                                                   residual, out_min, out_max, last);
   }
-  igemm_block_tile<Arch, R, NV>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max, last);
+  if (last && residual)
+    igemm_block_tile<Arch, R, NV, true>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, residual, out_min,
+                                        out_max, true);
+  else
+    igemm_block_tile<Arch, R, NV, false>(nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, nullptr, out_min,
+                                         out_max, last);
 }
 
 // The whole reduction in one block: the panel's biases, then its taps * kc rows of weights.
 template <class Arch, size_t MR, size_t NV>
 void igemm_tile(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                size_t c_stride, float out_min, float out_max) {
+                size_t c_stride, const float* residual, float out_min, float out_max) {
   constexpr size_t NR = vec<Arch>::size * NV;
-  igemm_block_rows<Arch, MR, NV>(mr, nc, kc, ks, a, ks, 0, w, w + NR, c, c_stride, out_min, out_max, true);
+  igemm_block_rows<Arch, MR, NV>(mr, nc, kc, ks, a, ks, 0, w, w + NR, c, c_stride, residual, out_min, out_max, true);
 }
 
 // Plain GEMM: the igemm tile with one "tap" whose row pointers are A's rows.
@@ -220,7 +258,7 @@ void gemm_tile(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
                size_t c_stride, float out_min, float out_max) {
   const float* rows[MR];
   for (size_t i = 0; i < mr; ++i) rows[i] = a + i * a_stride;
-  igemm_tile<Arch, MR, NV>(mr, nc, kc, 1, rows, w, c, c_stride, out_min, out_max);
+  igemm_tile<Arch, MR, NV>(mr, nc, kc, 1, rows, w, c, c_stride, nullptr, out_min, out_max);
 }
 
 // --- Windows: the taps of one output pixel that fall inside the input ------------------------

@@ -6,7 +6,8 @@
 // choose which outputs are computed together, never how one is computed):
 //   conv (igemm via f32_conv_run), gemm (f32_gemm_run):
 //       acc = bias;  for tap t in order: for input channel k in order: acc = fma(a, w, acc);
-//       out = clamp(acc).  One fused multiply-add per term (std::fma here, vfmadd/fmla in SIMD),
+//       out = clamp(acc), or clamp(acc + residual) with a fused residual Add (the Add's own
+//       operation, in its operand order).  One fused multiply-add per term (std::fma here, vfmadd/fmla in SIMD),
 //       no partial accumulators, no reassociation. Padding taps read the zero row: fma(0, w, acc).
 //       A reduction split into blocks (igemm_block) stores acc unclamped after a block and
 //       reloads it for the next: the same float, so the same sequence of operations.
@@ -54,12 +55,14 @@ float clamp_to(float x, float lo, float hi) {
 // Output pixels [0, mr) x channels [0, nc) of one block of the reduction: taps [0, ks) of each
 // pixel (pixel i's pointers at a + i * a_stride), channels [a_offset, a_offset + kc) of each tap,
 // weights [ks][kc][nr]. The sums start from `bias`, or from the partial sums in c when it is null;
-// c gets the clamped sums when `last`, else the sums as they are. The nr channels of a pixel run
+// c gets clamp(acc + residual) (a residual laid out like c) or clamp(acc) when `last`, else the
+// sums as they are. The nr channels of a pixel run
 // side by side (independent sums, each in the canonical order); padding lanes past nc are computed
 // from zero weights and dropped.
 Q8_FMA_CLONES void f32_igemm_block_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
                                                size_t a_stride, size_t a_offset, const float* bias, const float* w,
-                                               float* c, size_t c_stride, float out_min, float out_max, bool last) {
+                                               float* c, size_t c_stride, const float* residual, float out_min,
+                                               float out_max, bool last) {
   for (size_t i = 0; i < mr; ++i) {
     float acc[kNR] = {};
     for (size_t j = 0; j < kNR; ++j) acc[j] = bias ? bias[j] : j < nc ? c[i * c_stride + j] : 0.0f;
@@ -70,14 +73,22 @@ Q8_FMA_CLONES void f32_igemm_block_4x4__scalar(size_t mr, size_t nc, size_t kc, 
         for (size_t j = 0; j < kNR; ++j) acc[j] = std::fma(x[k], wk[j], acc[j]);
       }
     }
-    for (size_t j = 0; j < nc; ++j) c[i * c_stride + j] = last ? clamp_to(acc[j], out_min, out_max) : acc[j];
+    for (size_t j = 0; j < nc; ++j) {
+      if (!last) {
+        c[i * c_stride + j] = acc[j];
+        continue;
+      }
+      const float sum = residual ? acc[j] + residual[i * c_stride + j] : acc[j];
+      c[i * c_stride + j] = clamp_to(sum, out_min, out_max);
+    }
   }
 }
 
 // The whole reduction in one block: the panel is [nr bias][ks][kc][nr weights].
 Q8_FMA_CLONES void f32_igemm_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
-                                         const float* w, float* c, size_t c_stride, float out_min, float out_max) {
-  f32_igemm_block_4x4__scalar(mr, nc, kc, ks, a, ks, 0, w, w + kNR, c, c_stride, out_min, out_max, true);
+                                         const float* w, float* c, size_t c_stride, const float* residual,
+                                         float out_min, float out_max) {
+  f32_igemm_block_4x4__scalar(mr, nc, kc, ks, a, ks, 0, w, w + kNR, c, c_stride, residual, out_min, out_max, true);
 }
 
 Q8_FMA_CLONES void f32_gemm_4x4__scalar(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,

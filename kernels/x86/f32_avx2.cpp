@@ -10,15 +10,15 @@ namespace {
 using Arch = xsimd::fma3<xsimd::avx2>;
 
 void f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                          size_t c_stride, float out_min, float out_max) {
-  f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
+                          size_t c_stride, const float* residual, float out_min, float out_max) {
+  f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, residual, out_min, out_max);
 }
 
 void f32_igemm_block_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
                                 size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
-                                float out_min, float out_max, bool last) {
-  f32_simd::igemm_block_rows<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
-                                         last);
+                                const float* residual, float out_min, float out_max, bool last) {
+  f32_simd::igemm_block_rows<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, residual, out_min,
+                                         out_max, last);
 }
 
 void f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,

@@ -22,42 +22,42 @@ namespace {
 using Arch = xsimd::avx512bw;
 
 void f32_igemm_6x32__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                            size_t c_stride, float out_min, float out_max) {
-  f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
+                            size_t c_stride, const float* residual, float out_min, float out_max) {
+  f32_simd::igemm_tile<Arch, 6, 2>(mr, nc, kc, ks, a, w, c, c_stride, residual, out_min, out_max);
 }
 
 void f32_igemm_block_6x32__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
                                   size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
-                                  float out_min, float out_max, bool last) {
-  f32_simd::igemm_block_rows<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
-                                         last);
+                                  const float* residual, float out_min, float out_max, bool last) {
+  f32_simd::igemm_block_rows<Arch, 6, 2>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, residual, out_min,
+                                         out_max, last);
 }
 
 // The narrow tile: 12 rows x 16 channels (12 zmm accumulators, one weight vector and one
 // broadcast per row: 12 FMAs for 13 loads per input channel, against 6x32's 12 for 8, but no lane
 // wasted on layers of 16 channels or fewer).
 void f32_igemm_12x16__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w,
-                             float* c, size_t c_stride, float out_min, float out_max) {
-  f32_simd::igemm_tile<Arch, 12, 1>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
+                             float* c, size_t c_stride, const float* residual, float out_min, float out_max) {
+  f32_simd::igemm_tile<Arch, 12, 1>(mr, nc, kc, ks, a, w, c, c_stride, residual, out_min, out_max);
 }
 
 void f32_igemm_block_12x16__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
                                    size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
-                                   float out_min, float out_max, bool last) {
-  f32_simd::igemm_block_rows<Arch, 12, 1>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
-                                          last);
+                                   const float* residual, float out_min, float out_max, bool last) {
+  f32_simd::igemm_block_rows<Arch, 12, 1>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, residual,
+                                          out_min, out_max, last);
 }
 
 void f32_igemm_6x64__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, const float* w, float* c,
-                            size_t c_stride, float out_min, float out_max) {
-  f32_simd::igemm_tile<Arch, 6, 4>(mr, nc, kc, ks, a, w, c, c_stride, out_min, out_max);
+                            size_t c_stride, const float* residual, float out_min, float out_max) {
+  f32_simd::igemm_tile<Arch, 6, 4>(mr, nc, kc, ks, a, w, c, c_stride, residual, out_min, out_max);
 }
 
 void f32_igemm_block_6x64__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a, size_t a_stride,
                                   size_t a_offset, const float* bias, const float* w, float* c, size_t c_stride,
-                                  float out_min, float out_max, bool last) {
-  f32_simd::igemm_block_rows<Arch, 6, 4>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, out_min, out_max,
-                                         last);
+                                  const float* residual, float out_min, float out_max, bool last) {
+  f32_simd::igemm_block_rows<Arch, 6, 4>(mr, nc, kc, ks, a, a_stride, a_offset, bias, w, c, c_stride, residual, out_min,
+                                         out_max, last);
 }
 
 void f32_gemm_6x64__avx512(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride, const float* w, float* c,

@@ -118,6 +118,46 @@ void bm_first_conv(benchmark::State& state, const F32Kernels* k, size_t hw, size
   set_counters(state, double(g.out_pixels()) * double(K) * double(C * R * R), double(K * C * R * R) * sizeof(float));
 }
 
+// The two orders f32_conv_run can walk a 1x1 convolution's tiles in within a pixel block of
+// 256 KiB of input rows (kernels/f32_pack.cpp): panel by panel, or tile by tile over every panel
+// (which the engine takes when the panels' weights are small). The tiles are driven here
+// directly, so one binary measures both; run with --benchmark_enable_random_interleaving.
+void bm_1x1_order(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t K, bool tiles_outer) {
+  ConvGeometry g;
+  g.IH = g.IW = g.OH = g.OW = hw;
+  g.C = C;
+  g.K = K;
+  const q8::kern::F32ConvKernel& kc = k->conv;
+  const Floats in = random_floats(hw * hw * C, 1), w = random_floats(K * C, 2), bias = random_floats(K, 3);
+  const Floats zero(C, 0.f);
+  Floats packed(q8::kern::f32_conv_packed_floats(g, kc.nr));
+  q8::kern::f32_conv_pack(g, kc.nr, w.data(), bias.data(), packed.data());
+  std::vector<const float*> indirection(g.out_pixels());
+  q8::kern::conv_indirection_init(g, 0, in.data(), zero.data(), indirection.data());
+  Floats out(g.out_pixels() * K);
+  const size_t P = g.out_pixels(), panels = (K + kc.nr - 1) / kc.nr, panel_floats = kc.nr + C * kc.nr;
+  const size_t block = std::max(kc.mr, (256 << 10) / (C * sizeof(float)) / kc.mr * kc.mr);
+  auto tile = [&](size_t p, size_t b1, size_t n) {
+    kc.igemm(std::min(kc.mr, b1 - p), std::min(kc.nr, K - n * kc.nr), C, 1, indirection.data() + p,
+             packed.data() + n * panel_floats, out.data() + p * K + n * kc.nr, K, nullptr, 0.f, 3.4e38f);
+  };
+  for (auto _ : state) {
+    for (size_t b0 = 0; b0 < P; b0 += block) {
+      const size_t b1 = std::min(P, b0 + block);
+      if (tiles_outer) {
+        for (size_t p = b0; p < b1; p += kc.mr)
+          for (size_t n = 0; n < panels; ++n) tile(p, b1, n);
+      } else {
+        for (size_t n = 0; n < panels; ++n)
+          for (size_t p = b0; p < b1; p += kc.mr) tile(p, b1, n);
+      }
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, double(P) * double(K) * double(C), double(K * C) * sizeof(float));
+}
+
 // out[M][N] = A[M][Kd] * B + bias: the fully connected layer at batch M.
 void bm_gemm(benchmark::State& state, const F32Kernels* k, size_t M, size_t Kd, size_t N) {
   const Floats a = random_floats(M * Kd, 1), b = random_floats(Kd * N, 2), bias = random_floats(N, 3);
@@ -175,6 +215,15 @@ void register_all() {
     const char* name;
     size_t M, Kd, N;
   };
+  struct Pointwise {
+    const char* name;
+    size_t hw, C, K;
+  };
+  const Pointwise orders[] = {
+      {"r50_stage1_1x1_64to256", 56, 64, 256},     {"r50_stage2_1x1_128to512", 28, 128, 512},
+      {"r50_stage3_1x1_256to1024", 14, 256, 1024}, {"mbv2_1x1_112x112_16to96", 112, 16, 96},
+      {"mbv2_1x1_56x56_24to144", 56, 24, 144},     {"mbv2_1x1_14x14_96to576", 14, 96, 576},
+  };
   const Gemm gemms[] = {{"fc_1x512to1000", 1, 512, 1000}, {"fc_1x2048to1000", 1, 2048, 1000}};
   const std::pair<const char*, const F32Kernels* (*)()> tables[] = {
       {"avx2", q8::kern::f32_kernels_avx2},
@@ -193,6 +242,12 @@ void register_all() {
         benchmark::RegisterBenchmark(
             (std::string("conv/") + isa + "/" + c.name + (rows ? "/kernel_rows" : "/per_tap")).c_str(), bm_first_conv,
             get(), c.hw, c.C, c.K, c.R, c.stride, c.pad, rows)
+            ->Unit(benchmark::kMicrosecond);
+    for (const Pointwise& c : orders)
+      for (bool tiles_outer : {false, true})
+        benchmark::RegisterBenchmark(
+            (std::string("order/") + isa + "/" + c.name + (tiles_outer ? "/tiles_outer" : "/panels_outer")).c_str(),
+            bm_1x1_order, get(), c.hw, c.C, c.K, tiles_outer)
             ->Unit(benchmark::kMicrosecond);
     for (const Gemm& m : gemms)
       benchmark::RegisterBenchmark((std::string("gemm/") + isa + "/" + m.name).c_str(), bm_gemm, get(), m.M, m.Kd, m.N)

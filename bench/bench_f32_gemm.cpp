@@ -2,9 +2,13 @@
 // connected layer (f32_gemm_run) at ResNet layer shapes, one thread, for every SIMD table this CPU
 // runs. Reports GFLOP/s (2 per multiply-add of the layer) and the layer's weight bytes, so the
 // layers whose weights exceed L2 (resnet18 layer3/layer4, resnet50's last stage) stand apart from
-// the small ones (layer1/layer2); and the first layers of common CNNs per tap and over kernel rows.
+// the small ones (layer1/layer2); the first layers of common CNNs per tap and over kernel rows; the
+// residual 1x1 layers with the residual added in the tiles and by a pass per block; and the two
+// orders of a 1x1 layer's tiles (order/*), each pair in one binary:
 //
 //   q8_bench_f32_gemm --benchmark_filter=avx2 --benchmark_repetitions=5
+//   q8_bench_f32_gemm --benchmark_filter='order/|residual' --benchmark_repetitions=6
+//       --benchmark_enable_random_interleaving=true   (one command line)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

@@ -7,8 +7,9 @@
 //   conv (igemm via f32_conv_run), gemm (f32_gemm_run):
 //       acc = bias;  for tap t in order: for input channel k in order: acc = fma(a, w, acc);
 //       out = clamp(acc), or clamp(acc + residual) with a fused residual Add (the Add's own
-//       operation, in its operand order).  One fused multiply-add per term (std::fma here, vfmadd/fmla in SIMD),
-//       no partial accumulators, no reassociation. Padding taps read the zero row: fma(0, w, acc).
+//       operation, in its operand order).  One fused multiply-add per term (std::fma here,
+//       vfmadd/fmla in SIMD), no partial accumulators, no reassociation. Padding taps read the
+//       zero row: fma(0, w, acc).
 //       A reduction split into blocks (igemm_block) stores acc unclamped after a block and
 //       reloads it for the next: the same float, so the same sequence of operations.
 //   dwconv: acc = bias; for every tap inside the input, row-major: acc = fma(x, w, acc);
@@ -56,9 +57,8 @@ float clamp_to(float x, float lo, float hi) {
 // pixel (pixel i's pointers at a + i * a_stride), channels [a_offset, a_offset + kc) of each tap,
 // weights [ks][kc][nr]. The sums start from `bias`, or from the partial sums in c when it is null;
 // c gets clamp(acc + residual) (a residual laid out like c) or clamp(acc) when `last`, else the
-// sums as they are. The nr channels of a pixel run
-// side by side (independent sums, each in the canonical order); padding lanes past nc are computed
-// from zero weights and dropped.
+// sums as they are. The nr channels of a pixel run side by side (independent sums, each in the
+// canonical order); padding lanes past nc are computed from zero weights and dropped.
 Q8_FMA_CLONES void f32_igemm_block_4x4__scalar(size_t mr, size_t nc, size_t kc, size_t ks, const float* const* a,
                                                size_t a_stride, size_t a_offset, const float* bias, const float* w,
                                                float* c, size_t c_stride, const float* residual, float out_min,

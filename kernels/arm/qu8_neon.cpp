@@ -149,6 +149,7 @@ struct Neon {
   static F cvtf(I a) { return vcvtq_f32_s32(a); }
   static F mulf(F a, F b) { return vmulq_f32(a, b); }
   static F addf(F a, F b) { return vaddq_f32(a, b); }
+  static F subf(F a, F b) { return vsubq_f32(a, b); }
   static F divf(F a, F b) { return vdivq_f32(a, b); }  // IEEE division
   // fmaxnm/fminnm: the reference's `a > lo ? a : lo` / `a < hi ? a : hi` for every non-NaN input;
   // a quiet NaN (the only kind a division or product yields) becomes the bound, as there.
@@ -210,6 +211,7 @@ struct Neon {
   }
 
   static B zero_b() { return vdupq_n_u8(0); }
+  static B set1_b(uint8_t v) { return vdupq_n_u8(v); }
   static B max_b(B a, B b) { return vmaxq_u8(a, b); }
   static B load_b(const uint8_t* p) { return vld1q_u8(p); }
   static B load_b_partial(const uint8_t* p, size_t n) {
@@ -222,6 +224,22 @@ struct Neon {
     uint8_t tmp[16];
     vst1q_u8(tmp, v);
     std::memcpy(p, tmp, n);
+  }
+  // f[j] = 2^23 + byte j*4 .. j*4+3, as float bits 0x4B0000bb (the widened byte or-ed under 2^23).
+  static void widen_biased(B v, F f[4]) {
+    const uint32x4_t top = vdupq_n_u32(0x4B000000u);
+    const uint16x8_t lo = vmovl_u8(vget_low_u8(v)), hi = vmovl_u8(vget_high_u8(v));
+    f[0] = vreinterpretq_f32_u32(vorrq_u32(vmovl_u16(vget_low_u16(lo)), top));
+    f[1] = vreinterpretq_f32_u32(vorrq_u32(vmovl_u16(vget_high_u16(lo)), top));
+    f[2] = vreinterpretq_f32_u32(vorrq_u32(vmovl_u16(vget_low_u16(hi)), top));
+    f[3] = vreinterpretq_f32_u32(vorrq_u32(vmovl_u16(vget_high_u16(hi)), top));
+  }
+  // Bytes of sat_u8(sat_s16(r) + z), z in [0, 255] and the int16 add saturating.
+  static B narrow_u8(const I r[4], int32_t z) {
+    const int16x8_t zw = vdupq_n_s16(static_cast<int16_t>(z));
+    const int16x8_t w01 = vqaddq_s16(vcombine_s16(vqmovn_s32(r[0]), vqmovn_s32(r[1])), zw);
+    const int16x8_t w23 = vqaddq_s16(vcombine_s16(vqmovn_s32(r[2]), vqmovn_s32(r[3])), zw);
+    return vcombine_u8(vqmovun_s16(w01), vqmovun_s16(w23));
   }
 };
 

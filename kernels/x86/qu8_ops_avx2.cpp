@@ -32,6 +32,7 @@ struct Avx2 {
   static F cvtf(I a) { return _mm256_cvtepi32_ps(a); }
   static F mulf(F a, F b) { return _mm256_mul_ps(a, b); }
   static F addf(F a, F b) { return _mm256_add_ps(a, b); }
+  static F subf(F a, F b) { return _mm256_sub_ps(a, b); }
   static F divf(F a, F b) { return _mm256_div_ps(a, b); }
   static F maxf(F a, F lo) { return _mm256_max_ps(a, lo); }  // a > lo ? a : lo
   static F minf(F a, F hi) { return _mm256_min_ps(a, hi); }  // a < hi ? a : hi
@@ -89,6 +90,7 @@ struct Avx2 {
   }
 
   static B zero_b() { return _mm256_setzero_si256(); }
+  static B set1_b(uint8_t v) { return _mm256_set1_epi8(static_cast<char>(v)); }
   static B max_b(B a, B b) { return _mm256_max_epu8(a, b); }
   static B load_b(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static B load_b_partial(const uint8_t* p, size_t n) {
@@ -101,6 +103,22 @@ struct Avx2 {
     alignas(32) uint8_t tmp[32];
     _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v);
     std::memcpy(p, tmp, n);
+  }
+  // f[j] = 2^23 + byte, as float bits 0x4B0000bb (see Avx512's: the same unpacks per 128-bit lane).
+  static void widen_biased(B v, F f[4]) {
+    const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi16(0x4B00);
+    const __m256i lo = _mm256_unpacklo_epi8(v, zero), hi = _mm256_unpackhi_epi8(v, zero);
+    f[0] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(lo, top));
+    f[1] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(lo, top));
+    f[2] = _mm256_castsi256_ps(_mm256_unpacklo_epi16(hi, top));
+    f[3] = _mm256_castsi256_ps(_mm256_unpackhi_epi16(hi, top));
+  }
+  // Bytes of sat_u8(sat_s16(r) + z), in widen_biased's order (packs within 128-bit lanes).
+  static B narrow_u8(const I r[4], int32_t z) {
+    const __m256i zw = _mm256_set1_epi16(static_cast<int16_t>(z));
+    const __m256i w01 = _mm256_adds_epi16(_mm256_packs_epi32(r[0], r[1]), zw);
+    const __m256i w23 = _mm256_adds_epi16(_mm256_packs_epi32(r[2], r[3]), zw);
+    return _mm256_packus_epi16(w01, w23);
   }
 };
 

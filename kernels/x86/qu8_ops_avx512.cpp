@@ -43,6 +43,7 @@ struct Avx512 {
   static F cvtf(I a) { return _mm512_cvtepi32_ps(a); }
   static F mulf(F a, F b) { return _mm512_mul_ps(a, b); }
   static F addf(F a, F b) { return _mm512_add_ps(a, b); }
+  static F subf(F a, F b) { return _mm512_sub_ps(a, b); }
   static F divf(F a, F b) { return _mm512_div_ps(a, b); }
   static F maxf(F a, F lo) { return _mm512_max_ps(a, lo); }  // a > lo ? a : lo
   static F minf(F a, F hi) { return _mm512_min_ps(a, hi); }  // a < hi ? a : hi
@@ -76,11 +77,31 @@ struct Avx512 {
   static void store_f32_partial(F v, float* p, size_t n) { _mm512_mask_storeu_ps(p, maskw(n), v); }
 
   static B zero_b() { return _mm512_setzero_si512(); }
+  static B set1_b(uint8_t v) { return _mm512_set1_epi8(static_cast<char>(v)); }
   static B max_b(B a, B b) { return _mm512_max_epu8(a, b); }
   static B load_b(const uint8_t* p) { return _mm512_loadu_si512(p); }
   static B load_b_partial(const uint8_t* p, size_t n) { return _mm512_maskz_loadu_epi8(mask64(n), p); }
   static void store_b(B v, uint8_t* p) { _mm512_storeu_si512(p, v); }
   static void store_b_partial(B v, uint8_t* p, size_t n) { _mm512_mask_storeu_epi8(p, mask64(n), v); }
+  // f[j] = 2^23 + byte, as float bits 0x4B0000bb: bytes to words (vpunpck*bw with zero), words to
+  // dwords under 0x4B00 (vpunpck*wd). Per 128-bit lane, f[0..3] hold bytes 0-3, 4-7, 8-11, 12-15,
+  // the order narrow_u8's packs undo.
+  static void widen_biased(B v, F f[4]) {
+    const __m512i zero = _mm512_setzero_si512(), top = _mm512_set1_epi16(0x4B00);
+    const __m512i lo = _mm512_unpacklo_epi8(v, zero), hi = _mm512_unpackhi_epi8(v, zero);
+    f[0] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(lo, top));
+    f[1] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(lo, top));
+    f[2] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(hi, top));
+    f[3] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(hi, top));
+  }
+  // Bytes of sat_u8(sat_s16(r) + z) (z in [0, 255], the int16 add saturating), in widen_biased's
+  // order: vpackssdw, vpaddsw, vpackuswb work within 128-bit lanes, as the unpacks do.
+  static B narrow_u8(const I r[4], int32_t z) {
+    const __m512i zw = _mm512_set1_epi16(static_cast<int16_t>(z));
+    const __m512i w01 = _mm512_adds_epi16(_mm512_packs_epi32(r[0], r[1]), zw);
+    const __m512i w23 = _mm512_adds_epi16(_mm512_packs_epi32(r[2], r[3]), zw);
+    return _mm512_packus_epi16(w01, w23);
+  }
 };
 
 constexpr QU8Kernels k_table = qu8_avx512_family_table(

@@ -958,6 +958,25 @@ TEST_P(QU8Ops, AddNotFused) {
   EXPECT_GT(discriminating, 0u);
 }
 
+// Multipliers up to the 2^24 the engine accepts (plan.cpp's checked_multiplier): sums reach
+// +-2^32, past where a float converts to int32, on both sides, under every clamp.
+TEST_P(QU8Ops, AddLargeSums) {
+  std::vector<uint8_t> a, b;
+  for (int i = 0; i < 256; i += 3)
+    for (int j = 0; j < 256; j += 7) a.push_back(uint8_t(i)), b.push_back(uint8_t(j));
+  const size_t n = a.size();
+  const float mults[][2] = {{16777216.f, 16777216.f}, {16777216.f, 0.5f}, {3.0e6f, 1.0e-3f}, {1.0e-3f, 9.0e6f}};
+  for (const auto& m : mults)
+    for (const QU8Requant& r : kRequants) {
+      QU8AddParams p;
+      p.a_zero_point = 128, p.b_zero_point = 3, p.a_multiplier = m[0], p.b_multiplier = m[1];
+      p.out = r;
+      check_add(*table_, *scalar_, n, a, b, p,
+                std::string(table_->isa) + " add (large) Ma=" + std::to_string(m[0]) + " Mb=" + std::to_string(m[1]) +
+                    " z_out=" + std::to_string(r.out_zero_point));
+    }
+}
+
 // --- Mul ------------------------------------------------------------------------------------
 
 // ONNX Runtime's QLinearMul: (float)(a - z_a) * (float)(b - z_b) (exact: |product| < 2^24) times

@@ -143,11 +143,11 @@ void bm_add(benchmark::State& state, const QU8Kernels* k, size_t n) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(3 * n));
 }
 
-void bm_lookup(benchmark::State& state, const QU8Kernels* k, size_t n) {
+void bm_lookup(benchmark::State& state, decltype(QU8Kernels::lookup) lookup, size_t n) {
   const auto x = random_bytes(n, 7), table = random_bytes(256, 8);
   std::vector<uint8_t> out(n);
   for (auto _ : state) {
-    k->lookup(n, x.data(), out.data(), table.data());
+    lookup(n, x.data(), out.data(), table.data());
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(2 * n));
@@ -204,6 +204,13 @@ void register_all() {
     for (const Dw& d : dws)
       benchmark::RegisterBenchmark(dw_name("dwconv3x3_f32", isa, d).c_str(), bm_dwconv_f32, k, d.hw, d.c, d.s);
   }
+#if defined(Q8_ARCH_X86)
+  // The VBMI lookup, which the engine puts in the AVX-512 family's tables where the CPU has VBMI.
+  if (q8_test::cpu_supports("avx512vbmi"))
+    benchmark::RegisterBenchmark("lookup/avx512vbmi/112x112x96", bm_lookup,
+                                 decltype(QU8Kernels::lookup){q8::kern::qu8_lookup__avx512vbmi, "avx512vbmi"},
+                                 112 * 112 * 96);
+#endif
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
       benchmark::RegisterBenchmark(dw_name("dwconv3x3", isa, d).c_str(), bm_dwconv, k, d.hw, d.c, d.s);
@@ -212,7 +219,7 @@ void register_all() {
                                    k, 49, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
-    benchmark::RegisterBenchmark(("lookup/" + isa + "/112x112x96").c_str(), bm_lookup, k, 112 * 112 * 96);
+    benchmark::RegisterBenchmark(("lookup/" + isa + "/112x112x96").c_str(), bm_lookup, k->lookup, 112 * 112 * 96);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);
     benchmark::RegisterBenchmark(("quantize_to_nhwc/" + isa + "/3x224x224").c_str(), bm_quantize_to_nhwc, k, 3,
                                  224 * 224);

@@ -169,6 +169,9 @@ struct QU8Kernels {
 // 16-byte rows up with byte shuffles (vpshufb, tbl) instead; a gather gives the same bytes however
 // it is done.
 void qu8_lookup__portable(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
+// The same on AVX-512 VBMI (vpermi2b), in no table of its own: the engine puts it in the AVX-512
+// family's tables where the CPU has VBMI. x86 builds only; callable only on such a CPU.
+void qu8_lookup__avx512vbmi(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
 
 // Drivers shared by all tables (loops over tiles and panels; no ISA code). Each runs rows [m0, m1)
 // (output pixels [p0, p1)) by panels [n0, n1) of its output (kAllPanels: f32.h).

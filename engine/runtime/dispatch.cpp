@@ -48,6 +48,25 @@ const kern::F32Kernels* f32_kernels_avx512_for_cores() {
 const kern::QU8Kernels* qu8_kernels_avx512vnni_for_cores() {
   return intel_cores() ? kern::qu8_kernels_avx512vnni_6x64() : kern::qu8_kernels_avx512vnni();
 }
+// The AVX-512 family's int8 tables with their byte lookup (the unary ops of int8 models: Sigmoid,
+// SiLU, HardSwish, ...) on VBMI where the CPU has it (kernels/qu8.h's qu8_lookup__avx512vbmi):
+// the tables are constant, so this is a copy with that entry replaced, made once per table.
+template <const kern::QU8Kernels* (*Table)()>
+const kern::QU8Kernels* with_vbmi_lookup() {
+  static const kern::QU8Kernels* const t = []() -> const kern::QU8Kernels* {
+    const kern::QU8Kernels* base = Table();
+#if defined(Q8_ARCH_X86)
+    if (base && cpu_init() && has_avx512() && cpuinfo_has_x86_avx512vbmi()) {
+      using kern::qu8_lookup__avx512vbmi;  // the table entry carries the kernel's own name
+      static kern::QU8Kernels copy = *base;
+      copy.lookup = Q8_KERNEL(qu8_lookup__avx512vbmi);
+      return &copy;
+    }
+#endif
+    return base;
+  }();
+  return t;
+}
 #if defined(Q8_ARCH_ARM64) && defined(__linux__)
 bool has_i8mm() { return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0; }
 #endif
@@ -68,7 +87,7 @@ struct Path {
 };
 
 const Path kPaths[] = {
-    {Isa::amx, "amx", f32_kernels_avx512_for_cores, kern::qu8_kernels_amx,
+    {Isa::amx, "amx", f32_kernels_avx512_for_cores, with_vbmi_lookup<kern::qu8_kernels_amx>,
      [] {
        const char* why = "not an x86 build";
 #if defined(Q8_ARCH_X86)
@@ -80,7 +99,7 @@ const Path kPaths[] = {
 #endif
        return why;
      }},
-    {Isa::avx512vnni, "avx512vnni", f32_kernels_avx512_for_cores, qu8_kernels_avx512vnni_for_cores,
+    {Isa::avx512vnni, "avx512vnni", f32_kernels_avx512_for_cores, with_vbmi_lookup<qu8_kernels_avx512vnni_for_cores>,
      [] {
 #if defined(Q8_ARCH_X86)
        if (has_avx512() && cpuinfo_has_x86_avx512vnni()) return static_cast<const char*>(nullptr);
@@ -102,7 +121,7 @@ const Path kPaths[] = {
 #endif
        return why;
      }},
-    {Isa::avx512, "avx512", f32_kernels_avx512_for_cores, kern::qu8_kernels_avx512,
+    {Isa::avx512, "avx512", f32_kernels_avx512_for_cores, with_vbmi_lookup<kern::qu8_kernels_avx512>,
      [] {
 #if defined(Q8_ARCH_X86)
        if (has_avx512()) return static_cast<const char*>(nullptr);
@@ -241,6 +260,7 @@ std::string cpu_summary() {
   add(cpuinfo_has_x86_avx512bw(), "avx512bw");
   add(cpuinfo_has_x86_avx512vl(), "avx512vl");
   add(cpuinfo_has_x86_avx512vnni(), "avx512vnni");
+  add(cpuinfo_has_x86_avx512vbmi(), "avx512vbmi");
   add(kern::qu8_avxvnni_usable(), "avxvnni");
 #endif
 #if defined(Q8_ARCH_ARM64)

@@ -34,6 +34,7 @@ inline bool cpu_supports(const std::string& isa) {
   if (isa == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (isa == "avx512") return avx512;
   if (isa == "avx512vnni") return avx512 && __builtin_cpu_supports("avx512vnni");
+  if (isa == "avx512vbmi") return avx512 && __builtin_cpu_supports("avx512vbmi");  // an extension, no table
 #endif
 #if defined(Q8_ARCH_X86)
   // Also obtains Linux's grant of tile state. The table's other entries are avx512vnni's.

@@ -1174,6 +1174,34 @@ TEST_P(QU8Ops, Lookup) {
   }
 }
 
+// The VBMI lookup, which no table holds (the engine swaps it into the AVX-512 family's tables on
+// CPUs with VBMI): the same cases against the naive gather and the scalar table.
+TEST(QU8OpsVbmi, Lookup) {
+#if defined(Q8_ARCH_X86)
+  if (!q8_test::cpu_supports("avx512vbmi")) GTEST_SKIP() << "this CPU cannot run avx512vbmi";
+  std::mt19937 rng(8101);
+  const QU8Kernels* scalar = q8::kern::qu8_kernels_scalar();
+  for (size_t n : {1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 1000, 4099}) {
+    const auto table = random_u8(256, rng);
+    auto in = random_u8(n, rng);
+    for (size_t i = 0; i < n && i < 256; ++i) in[i] = static_cast<uint8_t>(i);  // every code
+    const Guarded<uint8_t> x(in);
+    Guarded<uint8_t> y(n, 0x5a), ref(n, 0x5a);
+    q8::kern::qu8_lookup__avx512vbmi(n, x.data(), y.data(), table.data());
+    scalar->lookup(n, x.data(), ref.data(), table.data());
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(int(y[i]), int(table[in[i]])) << "avx512vbmi lookup n=" << n << " at " << i;
+      ASSERT_EQ(int(y[i]), int(ref[i])) << "avx512vbmi lookup vs scalar n=" << n << " at " << i;
+    }
+    std::vector<uint8_t> inplace = in;
+    q8::kern::qu8_lookup__avx512vbmi(n, inplace.data(), inplace.data(), table.data());
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(int(inplace[i]), int(table[in[i]])) << "avx512vbmi in place " << i;
+  }
+#else
+  GTEST_SKIP() << "avx512vbmi is an x86 kernel";
+#endif
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, QU8Ops,
                          ::testing::Values("scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "amx", "neon",
                                            "neondot", "neoni8mm"),

@@ -2,8 +2,9 @@
 // depthwise 3x3 at MobileNetV2's layers (MAC/s counts the 9 multiply-adds per output element;
 // bytes/s counts input read once plus output written; dwconv3x3_f32 runs the fp32 table's
 // depthwise at the same shapes, for comparison), global average pool at the heads of
-// MobileNetV2 and ResNet, max pool / add / quantize at a few typical sizes, and the table lookup
-// of an int8 activation (Sigmoid, HardSwish...) at EfficientNet-B0's largest. One thread.
+// MobileNetV2 and ResNet, max pool / add / quantize at a few typical sizes, EfficientNet-B0's
+// squeeze-excitation multiply (rows times one row of channel scales), and the table lookup of an
+// int8 activation (Sigmoid, HardSwish...) at EfficientNet-B0's largest. One thread.
 //
 //   q8_bench_qu8_ops --benchmark_filter=dwconv
 #include <benchmark/benchmark.h>
@@ -143,6 +144,20 @@ void bm_add(benchmark::State& state, const QU8Kernels* k, size_t n) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(3 * n));
 }
 
+// A squeeze-excitation scale: rows of n channels times one row of n (stride 0), as EfficientNet runs it.
+void bm_mul_rows(benchmark::State& state, const QU8Kernels* k, size_t rows, size_t n) {
+  const auto a = random_bytes(rows * n, 4), b = random_bytes(n, 5);
+  std::vector<uint8_t> out(rows * n);
+  q8::kern::QU8MulParams p;
+  p.a_zero_point = 120, p.b_zero_point = 3, p.multiplier = 0.01f;
+  p.out.out_zero_point = 128;
+  for (auto _ : state) {
+    k->mul_rows(rows, n, a.data(), n, b.data(), 0, out.data(), p);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(2 * rows * n));
+}
+
 void bm_lookup(benchmark::State& state, decltype(QU8Kernels::lookup) lookup, size_t n) {
   const auto x = random_bytes(n, 7), table = random_bytes(256, 8);
   std::vector<uint8_t> out(n);
@@ -219,6 +234,13 @@ void register_all() {
                                    k, 49, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
+    for (size_t hw : {28, 56}) {
+      const size_t c = hw == 28 ? 240 : 144;
+      benchmark::RegisterBenchmark(("mul_rows/" + isa + "/" + std::to_string(hw) + "x" + std::to_string(hw) + "x" +
+                                    std::to_string(c) + "_by_channel")
+                                       .c_str(),
+                                   bm_mul_rows, k, hw * hw, c);
+    }
     benchmark::RegisterBenchmark(("lookup/" + isa + "/112x112x96").c_str(), bm_lookup, k->lookup, 112 * 112 * 96);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);
     benchmark::RegisterBenchmark(("quantize_to_nhwc/" + isa + "/3x224x224").c_str(), bm_quantize_to_nhwc, k, 3,

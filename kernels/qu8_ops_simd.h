@@ -542,29 +542,45 @@ void add(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8Ad
 }
 
 // acc = (a - z_a) * (b - z_b) (exact int32); x = (float)acc * M; clamp; round; + z_out. Rows of n,
-// each operand advancing its own row stride (0: a row broadcast).
+// each operand advancing its own row stride (0: a row broadcast). Whole byte vectors go as add's
+// do: (float)(a - z_a) and (float)(b - z_b) from T::widen_biased, whose product is exact in float
+// (|acc| < 2^16) and so equals (float)acc, then the min, the saturating packs and the byte max.
+// The rest of a row (fewer than T::WB bytes, say 40 channels of a squeeze-excitation scale) goes
+// int32 vector by int32 vector, as Requant does it.
 template <class T>
 void mul_rows(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs, uint8_t* out,
               const QU8MulParams& p) {
   using I = typename T::I;
   using F = typename T::F;
-  constexpr size_t W = T::W;
+  using B = typename T::B;
+  constexpr size_t W = T::W, WB = T::WB;
+  constexpr float k2p23 = 8388608.f;
   const Requant<T> rq(p.out);
   const I za = T::set1(p.a_zero_point), zb = T::set1(p.b_zero_point);
   const F m = T::set1f(p.multiplier);
+  const F ka = T::set1f(k2p23 + static_cast<float>(p.a_zero_point));
+  const F kb = T::set1f(k2p23 + static_cast<float>(p.b_zero_point));
+  const F hi = T::set1f(static_cast<float>(static_cast<int32_t>(p.out.out_max) - p.out.out_zero_point));
+  const B lo = T::set1_b(p.out.out_min);
+  auto block = [&](B va, B vb) {
+    F fa[4], fb[4];
+    T::widen_biased(va, fa);
+    T::widen_biased(vb, fb);
+    I r[4];
+    for (size_t v = 0; v < 4; ++v)
+      r[v] = T::round(T::minf(T::mulf(T::mulf(T::subf(fa[v], ka), T::subf(fb[v], kb)), m), hi));
+    return T::max_b(T::narrow_u8(r, p.out.out_zero_point), lo);
+  };
   auto one = [&](I va, I vb) { return rq(T::mul(T::sub(va, za), T::sub(vb, zb)), m); };
   for (size_t r = 0; r < rows; ++r) {
     const uint8_t* ar = a + r * a_rs;
     const uint8_t* br = b + r * b_rs;
     uint8_t* o = out + r * n;
     size_t i = 0;
-    for (; i + 4 * W <= n; i += 4 * W) Q8_UNROLL
-    for (size_t v = 0; v < 4; ++v)
-      T::store_u8(one(T::load_u8(ar + i + v * W), T::load_u8(br + i + v * W)), o + i + v * W);
-    for (; i < n; i += W) {
-      const size_t nc = n - i < W ? n - i : W;
-      T::store_u8_partial(one(T::load_u8_partial(ar + i, nc), T::load_u8_partial(br + i, nc)), o + i, nc);
-    }
+    for (; i + WB <= n; i += WB) T::store_b(block(T::load_b(ar + i), T::load_b(br + i)), o + i);
+    for (; i + W <= n; i += W) T::store_u8(one(T::load_u8(ar + i), T::load_u8(br + i)), o + i);
+    if (i < n)
+      T::store_u8_partial(one(T::load_u8_partial(ar + i, n - i), T::load_u8_partial(br + i, n - i)), o + i, n - i);
   }
 }
 

@@ -1046,6 +1046,22 @@ TEST_P(QU8Ops, MulEveryPairAndTies) {
     }
 }
 
+// Multipliers up to the engine's 2^24: products times M pass int32 on both sides, under every clamp.
+TEST_P(QU8Ops, MulLargeProducts) {
+  std::vector<uint8_t> a, b;
+  for (int i = 0; i < 256; i += 3)
+    for (int j = 0; j < 256; j += 5) a.push_back(uint8_t(i)), b.push_back(uint8_t(j));
+  for (float m : {16777216.f, 40000.f, 1.5f})
+    for (const QU8Requant& r : kRequants) {
+      QU8MulParams p;
+      p.a_zero_point = 100, p.b_zero_point = 7, p.multiplier = m;
+      p.out = r;
+      check_mul(*table_, *scalar_, 1, a.size(), true, a, b, p,
+                std::string(table_->isa) + " mul large M=" + std::to_string(m) +
+                    " z_out=" + std::to_string(r.out_zero_point));
+    }
+}
+
 // --- Quantize / dequantize --------------------------------------------------------------------
 
 // t = x / s in float; NaN quantizes to 0 (qu8.h: it becomes -z before rounding); otherwise

@@ -4,7 +4,7 @@
 // depthwise at the same shapes, for comparison), global average pool at the heads of
 // MobileNetV2 and ResNet, max pool / add / quantize at a few typical sizes, EfficientNet-B0's
 // squeeze-excitation multiply (rows times one row of channel scales), and the table lookup of an
-// int8 activation (Sigmoid, HardSwish...) at EfficientNet-B0's largest. One thread.
+// int8 activation (Sigmoid, HardSwish...) at EfficientNet-B0's largest and at a 28x28 size. One thread.
 //
 //   q8_bench_qu8_ops --benchmark_filter=dwconv
 #include <benchmark/benchmark.h>
@@ -195,6 +195,10 @@ void bm_quantize_to_nhwc(benchmark::State& state, const QU8Kernels* k, size_t C,
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(5 * C * HW));
 }
 
+// EfficientNet-B0's largest activation (1.2 MB: in and out stream through L3 here) and a 28x28
+// one (150 KB, in L2), where the lookup's own instructions count.
+const std::pair<const char*, size_t> kLookupShapes[] = {{"112x112x96", 112 * 112 * 96}, {"28x28x192", 28 * 28 * 192}};
+
 void register_all() {
   struct Dw {
     size_t hw, c, s;
@@ -222,9 +226,9 @@ void register_all() {
 #if defined(Q8_ARCH_X86)
   // The VBMI lookup, which the engine puts in the AVX-512 family's tables where the CPU has VBMI.
   if (q8_test::cpu_supports("avx512vbmi"))
-    benchmark::RegisterBenchmark("lookup/avx512vbmi/112x112x96", bm_lookup,
-                                 decltype(QU8Kernels::lookup){q8::kern::qu8_lookup__avx512vbmi, "avx512vbmi"},
-                                 112 * 112 * 96);
+    for (const auto& [shape, n] : kLookupShapes)
+      benchmark::RegisterBenchmark(("lookup/avx512vbmi/" + std::string(shape)).c_str(), bm_lookup,
+                                   decltype(QU8Kernels::lookup){q8::kern::qu8_lookup__avx512vbmi, "avx512vbmi"}, n);
 #endif
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
@@ -241,7 +245,8 @@ void register_all() {
                                        .c_str(),
                                    bm_mul_rows, k, hw * hw, c);
     }
-    benchmark::RegisterBenchmark(("lookup/" + isa + "/112x112x96").c_str(), bm_lookup, k->lookup, 112 * 112 * 96);
+    for (const auto& [shape, n] : kLookupShapes)
+      benchmark::RegisterBenchmark(("lookup/" + isa + "/" + shape).c_str(), bm_lookup, k->lookup, n);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);
     benchmark::RegisterBenchmark(("quantize_to_nhwc/" + isa + "/3x224x224").c_str(), bm_quantize_to_nhwc, k, 3,
                                  224 * 224);

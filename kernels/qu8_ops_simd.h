@@ -501,39 +501,56 @@ void global_avgpool(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t
 }
 
 // --- Element-wise ---------------------------------------------------------------------------
-// x = (float)(a - z_a) * Ma; y = (float)(b - z_b) * Mb; s = x + y; clamp; round; + z_out (qu8.h),
-// a byte vector at a time, in operations that give the same bytes with fewer instructions:
+// Two operands' whole byte vectors in, one requantized byte vector out, in operations that give
+// qu8.h's bytes with fewer instructions than widening each int32 vector on its own:
 //  - (float)(a - z_a) is (2^23 + a) - (2^23 + z_a): T::widen_biased places each byte in the
 //    mantissa of 2^23, both terms are exact floats (z_a < 2^23), and so is their difference;
-//  - clamp to [out_min - z_out, out_max - z_out], round, + z_out is done as: round(min(s, out_max -
+//  - clamp to [out_min - z_out, out_max - z_out], round, + z_out is done as round(min(x, out_max -
 //    z_out)), then T::narrow_u8 (saturate to int16, + z_out saturating, saturate to [0, 255]),
 //    then a byte max with out_min. Rounding is monotone and the bounds are integers, so clamping
 //    after it is the same as before it. The float min keeps the rounding below 2^31, above which
-//    cvtps2dq returns INT32_MIN; a sum below -2^31 does become INT32_MIN, which still ends at
+//    cvtps2dq returns INT32_MIN; an x below -2^31 does become INT32_MIN, which still ends at
 //    out_min, as it should.
 template <class T>
+struct BytePairs {
+  using F = typename T::F;
+  using B = typename T::B;
+  F ka, kb, hi;
+  B lo;
+  int32_t z;
+  BytePairs(int32_t a_zero_point, int32_t b_zero_point, const QU8Requant& out)
+      : ka(T::set1f(8388608.f + static_cast<float>(a_zero_point))),
+        kb(T::set1f(8388608.f + static_cast<float>(b_zero_point))),
+        hi(T::set1f(static_cast<float>(static_cast<int32_t>(out.out_max) - out.out_zero_point))),
+        lo(T::set1_b(out.out_min)),
+        z(out.out_zero_point) {}
+  // (float)(a - z_a) and (float)(b - z_b) of the bytes of va and vb, four vectors each.
+  void centred(B va, B vb, F fa[4], F fb[4]) const {
+    T::widen_biased(va, fa);
+    T::widen_biased(vb, fb);
+    for (size_t v = 0; v < 4; ++v) fa[v] = T::subf(fa[v], ka), fb[v] = T::subf(fb[v], kb);
+  }
+  // The bytes of x (four vectors, in widen_biased's order): clamped, rounded, + z_out.
+  B requantized(const F x[4]) const {
+    typename T::I r[4];
+    for (size_t v = 0; v < 4; ++v) r[v] = T::round(T::minf(x[v], hi));
+    return T::max_b(T::narrow_u8(r, z), lo);
+  }
+};
+
+// x = (float)(a - z_a) * Ma; y = (float)(b - z_b) * Mb; s = x + y; clamp; round; + z_out (qu8.h).
+template <class T>
 void add(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8AddParams& p) {
-  using I = typename T::I;
   using F = typename T::F;
   using B = typename T::B;
   constexpr size_t WB = T::WB;
-  constexpr float k2p23 = 8388608.f;
-  const F ka = T::set1f(k2p23 + static_cast<float>(p.a_zero_point));
-  const F kb = T::set1f(k2p23 + static_cast<float>(p.b_zero_point));
+  const BytePairs<T> bp(p.a_zero_point, p.b_zero_point, p.out);
   const F ma = T::set1f(p.a_multiplier), mb = T::set1f(p.b_multiplier);
-  const F hi = T::set1f(static_cast<float>(static_cast<int32_t>(p.out.out_max) - p.out.out_zero_point));
-  const B lo = T::set1_b(p.out.out_min);
   auto block = [&](B va, B vb) {
-    F fa[4], fb[4];
-    T::widen_biased(va, fa);
-    T::widen_biased(vb, fb);
-    I r[4];
-    for (size_t v = 0; v < 4; ++v) {
-      const F x = T::opaque(T::mulf(T::subf(fa[v], ka), ma));
-      const F y = T::opaque(T::mulf(T::subf(fb[v], kb), mb));
-      r[v] = T::round(T::minf(T::addf(x, y), hi));
-    }
-    return T::max_b(T::narrow_u8(r, p.out.out_zero_point), lo);
+    F fa[4], fb[4], s[4];
+    bp.centred(va, vb, fa, fb);
+    for (size_t v = 0; v < 4; ++v) s[v] = T::addf(T::opaque(T::mulf(fa[v], ma)), T::opaque(T::mulf(fb[v], mb)));
+    return bp.requantized(s);
   };
   size_t i = 0;
   for (; i + WB <= n; i += WB) T::store_b(block(T::load_b(a + i), T::load_b(b + i)), out + i);
@@ -542,11 +559,10 @@ void add(size_t n, const uint8_t* a, const uint8_t* b, uint8_t* out, const QU8Ad
 }
 
 // acc = (a - z_a) * (b - z_b) (exact int32); x = (float)acc * M; clamp; round; + z_out. Rows of n,
-// each operand advancing its own row stride (0: a row broadcast). Whole byte vectors go as add's
-// do: (float)(a - z_a) and (float)(b - z_b) from T::widen_biased, whose product is exact in float
-// (|acc| < 2^16) and so equals (float)acc, then the min, the saturating packs and the byte max.
-// The rest of a row (fewer than T::WB bytes, say 40 channels of a squeeze-excitation scale) goes
-// int32 vector by int32 vector, as Requant does it.
+// each operand advancing its own row stride (0: a row broadcast). Whole byte vectors go through
+// BytePairs: the product of the two exact differences is exact in float (|acc| < 2^16), so it
+// equals (float)acc. The rest of a row (fewer than T::WB bytes, say 40 channels of a
+// squeeze-excitation scale) goes int32 vector by int32 vector, as Requant does it.
 template <class T>
 void mul_rows(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs, uint8_t* out,
               const QU8MulParams& p) {
@@ -554,22 +570,15 @@ void mul_rows(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_
   using F = typename T::F;
   using B = typename T::B;
   constexpr size_t W = T::W, WB = T::WB;
-  constexpr float k2p23 = 8388608.f;
   const Requant<T> rq(p.out);
+  const BytePairs<T> bp(p.a_zero_point, p.b_zero_point, p.out);
   const I za = T::set1(p.a_zero_point), zb = T::set1(p.b_zero_point);
   const F m = T::set1f(p.multiplier);
-  const F ka = T::set1f(k2p23 + static_cast<float>(p.a_zero_point));
-  const F kb = T::set1f(k2p23 + static_cast<float>(p.b_zero_point));
-  const F hi = T::set1f(static_cast<float>(static_cast<int32_t>(p.out.out_max) - p.out.out_zero_point));
-  const B lo = T::set1_b(p.out.out_min);
   auto block = [&](B va, B vb) {
-    F fa[4], fb[4];
-    T::widen_biased(va, fa);
-    T::widen_biased(vb, fb);
-    I r[4];
-    for (size_t v = 0; v < 4; ++v)
-      r[v] = T::round(T::minf(T::mulf(T::mulf(T::subf(fa[v], ka), T::subf(fb[v], kb)), m), hi));
-    return T::max_b(T::narrow_u8(r, p.out.out_zero_point), lo);
+    F fa[4], fb[4], x[4];
+    bp.centred(va, vb, fa, fb);
+    for (size_t v = 0; v < 4; ++v) x[v] = T::mulf(T::mulf(fa[v], fb[v]), m);
+    return bp.requantized(x);
   };
   auto one = [&](I va, I vb) { return rq(T::mul(T::sub(va, za), T::sub(vb, zb)), m); };
   for (size_t r = 0; r < rows; ++r) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -21,6 +22,23 @@
 #include "tests/test_util.h"
 
 namespace {
+
+// Whether the process's kernel path runs int8 lookups on AVX-512 VBMI: an AVX-512 family path
+// (the default here, or the one Q8_ISA names) on a CPU with VBMI.
+bool vbmi_lookup_expected() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq") ||
+      !__builtin_cpu_supports("avx512vbmi"))
+    return false;
+  const char* forced = std::getenv("Q8_ISA");
+  const std::string path = forced && *forced ? forced : q8::supported_isas().front();
+  return path == "avx512" || path == "avx512vnni" || path == "amx";
+#else
+  return false;
+#endif
+}
 
 using q8test::OnnxModelBuilder;
 using q8test::set_float;
@@ -259,6 +277,8 @@ TEST(UnaryInt8, QdqRunsAsATableOfTheQuantizedFunction) {
         found = true;
         EXPECT_TRUE(ni.int8) << c.op;
         EXPECT_EQ(ni.kernel.rfind("qu8_lookup", 0), 0u) << c.op << " runs " << ni.kernel;
+        // The AVX-512 family's paths look bytes up with VBMI's permutes where the CPU has them.
+        EXPECT_EQ(ni.kernel == "qu8_lookup__avx512vbmi", vbmi_lookup_expected()) << c.op << " runs " << ni.kernel;
       }
     EXPECT_TRUE(found) << c.op;
   }

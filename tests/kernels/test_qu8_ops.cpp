@@ -1170,49 +1170,36 @@ TEST_P(QU8Ops, Dequantize) {
 
 // A unary op in int8: out[i] = table[in[i]], every byte value, lengths around vector widths, in
 // place as the engine may run it; the bytes of the naive gather and of the scalar table.
-TEST_P(QU8Ops, Lookup) {
-  std::mt19937 rng(8100);
-  for (size_t n : {1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 1000, 4099}) {
+void check_lookup(decltype(QU8Kernels::lookup) lookup, const QU8Kernels& scalar, const std::string& what,
+                  uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (size_t n : {1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 1000, 4099}) {
     const auto table = random_u8(256, rng);
     auto in = random_u8(n, rng);
     for (size_t i = 0; i < n && i < 256; ++i) in[i] = static_cast<uint8_t>(i);  // every code
     const Guarded<uint8_t> x(in);
     Guarded<uint8_t> y(n, 0x5a), ref(n, 0x5a);
-    table_->lookup(n, x.data(), y.data(), table.data());
-    scalar_->lookup(n, x.data(), ref.data(), table.data());
+    lookup(n, x.data(), y.data(), table.data());
+    scalar.lookup(n, x.data(), ref.data(), table.data());
     for (size_t i = 0; i < n; ++i) {
-      ASSERT_EQ(int(y[i]), int(table[in[i]])) << table_->isa << " lookup n=" << n << " at " << i;
-      ASSERT_EQ(int(y[i]), int(ref[i])) << table_->isa << " lookup vs scalar n=" << n << " at " << i;
+      ASSERT_EQ(int(y[i]), int(table[in[i]])) << what << " lookup n=" << n << " at " << i;
+      ASSERT_EQ(int(y[i]), int(ref[i])) << what << " lookup vs scalar n=" << n << " at " << i;
     }
     std::vector<uint8_t> inplace = in;
-    table_->lookup(n, inplace.data(), inplace.data(), table.data());
-    for (size_t i = 0; i < n; ++i) ASSERT_EQ(int(inplace[i]), int(table[in[i]])) << table_->isa << " in place " << i;
+    lookup(n, inplace.data(), inplace.data(), table.data());
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(int(inplace[i]), int(table[in[i]])) << what << " in place " << i;
   }
 }
 
+TEST_P(QU8Ops, Lookup) { check_lookup(table_->lookup, *scalar_, table_->isa, 8100); }
+
 // The VBMI lookup, which no table holds (the engine swaps it into the AVX-512 family's tables on
-// CPUs with VBMI): the same cases against the naive gather and the scalar table.
+// CPUs with VBMI).
 TEST(QU8OpsVbmi, Lookup) {
 #if defined(Q8_ARCH_X86)
   if (!q8_test::cpu_supports("avx512vbmi")) GTEST_SKIP() << "this CPU cannot run avx512vbmi";
-  std::mt19937 rng(8101);
-  const QU8Kernels* scalar = q8::kern::qu8_kernels_scalar();
-  for (size_t n : {1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 255, 256, 1000, 4099}) {
-    const auto table = random_u8(256, rng);
-    auto in = random_u8(n, rng);
-    for (size_t i = 0; i < n && i < 256; ++i) in[i] = static_cast<uint8_t>(i);  // every code
-    const Guarded<uint8_t> x(in);
-    Guarded<uint8_t> y(n, 0x5a), ref(n, 0x5a);
-    q8::kern::qu8_lookup__avx512vbmi(n, x.data(), y.data(), table.data());
-    scalar->lookup(n, x.data(), ref.data(), table.data());
-    for (size_t i = 0; i < n; ++i) {
-      ASSERT_EQ(int(y[i]), int(table[in[i]])) << "avx512vbmi lookup n=" << n << " at " << i;
-      ASSERT_EQ(int(y[i]), int(ref[i])) << "avx512vbmi lookup vs scalar n=" << n << " at " << i;
-    }
-    std::vector<uint8_t> inplace = in;
-    q8::kern::qu8_lookup__avx512vbmi(n, inplace.data(), inplace.data(), table.data());
-    for (size_t i = 0; i < n; ++i) ASSERT_EQ(int(inplace[i]), int(table[in[i]])) << "avx512vbmi in place " << i;
-  }
+  check_lookup({q8::kern::qu8_lookup__avx512vbmi, "qu8_lookup__avx512vbmi"}, *q8::kern::qu8_kernels_scalar(),
+               "avx512vbmi", 8101);
 #else
   GTEST_SKIP() << "avx512vbmi is an x86 kernel";
 #endif

@@ -199,6 +199,13 @@ void bm_quantize_to_nhwc(benchmark::State& state, const QU8Kernels* k, size_t C,
 // one (150 KB, in L2), where the lookup's own instructions count.
 const std::pair<const char*, size_t> kLookupShapes[] = {{"112x112x96", 112 * 112 * 96}, {"28x28x192", 28 * 28 * 192}};
 
+// EfficientNet-B0's squeeze-excitation multiplies at two of its stages: pixels per side, channels.
+struct SeShape {
+  const char* name;
+  size_t hw, c;
+};
+const SeShape kSqueezeExcitationShapes[] = {{"28x28x240", 28, 240}, {"56x56x144", 56, 144}};
+
 void register_all() {
   struct Dw {
     size_t hw, c, s;
@@ -225,10 +232,12 @@ void register_all() {
   }
 #if defined(Q8_ARCH_X86)
   // The VBMI lookup, which the engine puts in the AVX-512 family's tables where the CPU has VBMI.
-  if (q8_test::cpu_supports("avx512vbmi"))
+  if (q8_test::cpu_supports("avx512vbmi")) {
+    using q8::kern::qu8_lookup__avx512vbmi;
     for (const auto& [shape, n] : kLookupShapes)
       benchmark::RegisterBenchmark(("lookup/avx512vbmi/" + std::string(shape)).c_str(), bm_lookup,
-                                   decltype(QU8Kernels::lookup){q8::kern::qu8_lookup__avx512vbmi, "avx512vbmi"}, n);
+                                   decltype(QU8Kernels::lookup) Q8_KERNEL(qu8_lookup__avx512vbmi), n);
+  }
 #endif
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
@@ -238,13 +247,9 @@ void register_all() {
                                    k, 49, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
-    for (size_t hw : {28, 56}) {
-      const size_t c = hw == 28 ? 240 : 144;
-      benchmark::RegisterBenchmark(("mul_rows/" + isa + "/" + std::to_string(hw) + "x" + std::to_string(hw) + "x" +
-                                    std::to_string(c) + "_by_channel")
-                                       .c_str(),
-                                   bm_mul_rows, k, hw * hw, c);
-    }
+    for (const auto& [shape, hw, c] : kSqueezeExcitationShapes)
+      benchmark::RegisterBenchmark(("mul_rows/" + isa + "/" + shape + "_by_channel").c_str(), bm_mul_rows, k, hw * hw,
+                                   c);
     for (const auto& [shape, n] : kLookupShapes)
       benchmark::RegisterBenchmark(("lookup/" + isa + "/" + shape).c_str(), bm_lookup, k->lookup, n);
     benchmark::RegisterBenchmark(("quantize/" + isa + "/224x224x3").c_str(), bm_quantize, k, 224 * 224 * 3);

@@ -18,6 +18,7 @@
 #include "ir/graph.h"
 #include "onnx/onnx_writer.h"
 #include "q8/q8.h"
+#include "tests/kernels/cpu_support.h"
 #include "tests/onnx_model_builder.h"
 #include "tests/test_util.h"
 
@@ -26,18 +27,10 @@ namespace {
 // Whether the process's kernel path runs int8 lookups on AVX-512 VBMI: an AVX-512 family path
 // (the default here, or the one Q8_ISA names) on a CPU with VBMI.
 bool vbmi_lookup_expected() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-      !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq") ||
-      !__builtin_cpu_supports("avx512vbmi"))
-    return false;
+  if (!q8_test::cpu_supports("avx512vbmi")) return false;
   const char* forced = std::getenv("Q8_ISA");
   const std::string path = forced && *forced ? forced : q8::supported_isas().front();
   return path == "avx512" || path == "avx512vnni" || path == "amx";
-#else
-  return false;
-#endif
 }
 
 using q8test::OnnxModelBuilder;

@@ -1198,8 +1198,8 @@ TEST_P(QU8Ops, Lookup) { check_lookup(table_->lookup, *scalar_, table_->isa, 810
 TEST(QU8OpsVbmi, Lookup) {
 #if defined(Q8_ARCH_X86)
   if (!q8_test::cpu_supports("avx512vbmi")) GTEST_SKIP() << "this CPU cannot run avx512vbmi";
-  check_lookup({q8::kern::qu8_lookup__avx512vbmi, "qu8_lookup__avx512vbmi"}, *q8::kern::qu8_kernels_scalar(),
-               "avx512vbmi", 8101);
+  using q8::kern::qu8_lookup__avx512vbmi;
+  check_lookup(Q8_KERNEL(qu8_lookup__avx512vbmi), *q8::kern::qu8_kernels_scalar(), "avx512vbmi", 8101);
 #else
   GTEST_SKIP() << "avx512vbmi is an x86 kernel";
 #endif

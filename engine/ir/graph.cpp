@@ -54,7 +54,16 @@ std::string shape_str(const Shape& s) {
   return r + "]";
 }
 
+// Callers index by shapes they validated; a malformed file that slips past them meets an Error
+// here instead of a read past the tensor.
+static void check_element(const ConstTensor& t, int64_t i) {
+  const size_t size = dtype_size(t.dtype);
+  if (i < 0 || i > (int64_t{1} << 56) || size == 0 || (static_cast<uint64_t>(i) + 1) * size > t.bytes.size())
+    throw Error("constant of shape " + shape_str(t.dims) + " has no element " + std::to_string(i));
+}
+
 double ConstTensor::as_double(int64_t i) const {
+  check_element(*this, i);
   switch (dtype) {
     case DType::Float32: return data<float>()[i];
     case DType::Uint8: return data<uint8_t>()[i];
@@ -67,6 +76,7 @@ double ConstTensor::as_double(int64_t i) const {
 }
 
 int64_t ConstTensor::as_int64(int64_t i) const {
+  check_element(*this, i);
   switch (dtype) {
     case DType::Int64: return data<int64_t>()[i];
     case DType::Int32: return data<int32_t>()[i];

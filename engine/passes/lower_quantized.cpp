@@ -758,13 +758,19 @@ bool Lowering::qdq_bias(const Node& n, const ConstTensor* wt, int64_t axis, cons
       t->bytes.resize(sw.size() * 4);
       const ConstTensor* bz = constant(input(bn, 2));
       const ConstTensor* bi = constant(bn.inputs[0]);
-      if (!bs || bi->numel() != static_cast<int64_t>(sw.size()) || bs->numel() != bi->numel()) return false;
+      if (!bs || !bi || bi->numel() != static_cast<int64_t>(sw.size()) || bs->numel() != bi->numel()) return false;
+      if (bz && bz->numel() != 1 && bz->numel() != bs->numel())
+        fail(g_, bn,
+             "bias zero point has " + std::to_string(bz->numel()) + " values for " + std::to_string(bs->numel()) +
+                 " scales");
       for (size_t c = 0; c < sw.size(); ++c)
         t->mutable_data<float>()[c] = static_cast<float>(
             (bi->as_double(c) - (bz ? bz->as_double(bz->numel() == 1 ? 0 : c) : 0)) * bs->as_double(c));
       bias = accumulator_bias(n, nullptr, 0.f, 0, t.get(), s_in, sw);
     } else {
       const ConstTensor* bz = constant(input(bn, 2));
+      if (bz && bz->numel() != 1)
+        fail(g_, bn, "bias zero point has " + std::to_string(bz->numel()) + " values for one scale");
       bias = accumulator_bias(n, constant(bn.inputs[0]), static_cast<float>(bs->as_double(0)),
                               bz ? static_cast<int32_t>(bz->as_int64(0)) : 0, nullptr, s_in, sw);
     }

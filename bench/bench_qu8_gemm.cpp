@@ -384,6 +384,7 @@ int main(int argc, char** argv) {
       {"avxvnni", q8::kern::qu8_kernels_avxvnni()},
       {"avx512", q8::kern::qu8_kernels_avx512()},
       {"avx2", q8::kern::qu8_kernels_avx2()},
+      {"avx2_w8", q8::kern::qu8_kernels_avx2_w8()},  // the avx2 table's dense layers
       {"neoni8mm", q8::kern::qu8_kernels_neoni8mm()},
       {"neondot", q8::kern::qu8_kernels_neondot()},
       {"neon", q8::kern::qu8_kernels_neon()},

@@ -163,7 +163,14 @@ struct QU8Kernels {
   Named<void (*)(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, float* c,
                  size_t c_stride)>
       gemm_dequantize;
+  // The table for dense layers (QuantizedDense, QuantizedDenseFloat), or null for this one. A
+  // dense layer of a row or a few (a classifier at batch 1) reads each weight once, so its time
+  // is the weights' bytes: a table whose weights are wider than int8 names one over int8 weights
+  // with the same ISA here (dense_table()).
+  const QU8Kernels* dense = nullptr;
 };
+
+inline const QU8Kernels& dense_table(const QU8Kernels& k) { return k.dense ? *k.dense : k; }
 
 // The scalar table's lookup: a load, a dependent load and a store per byte. The SIMD tables look
 // 16-byte rows up with byte shuffles (vpshufb, tbl) instead; a gather gives the same bytes however
@@ -200,6 +207,8 @@ void qu8_conv_rows_pack(const ConvGeometry& g, size_t nr, size_t kr, size_t weig
 // Tables; null where the build or target lacks the ISA (the CPU check is the caller's).
 const QU8Kernels* qu8_kernels_scalar();
 const QU8Kernels* qu8_kernels_avx2();
+// The avx2 table with int8 weights (weight_bytes 1) in its GEMM tiles: the avx2 table's dense.
+const QU8Kernels* qu8_kernels_avx2_w8();
 const QU8Kernels* qu8_kernels_avx512();  // AVX-512 F+BW, no VNNI
 const QU8Kernels* qu8_kernels_avx512vnni();
 // The avx512vnni table with 6x64 GEMM tiles instead of 8x32 (kernels/x86/qu8_gemm_avx512vnni.cpp says

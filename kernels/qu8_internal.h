@@ -37,6 +37,13 @@ void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, si
                            uint8_t* c, size_t c_stride, const QU8Requant& p);
 void qu8_gemm_dequantize_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                       float* c, size_t c_stride);
+// The same tiles over int8 weights, sign-extended as they are loaded (the avx2_w8 table).
+void qu8_igemm_3x16c4__avx2_w8(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                               uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_3x16c4__avx2_w8(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                              uint8_t* c, size_t c_stride, const QU8Requant& p);
+void qu8_gemm_dequantize_3x16c4__avx2_w8(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                         const void* w, float* c, size_t c_stride);
 // kernels/x86/qu8_gemm_avx512.cpp (AVX-512 F+BW, no VNNI: int16 widening, vpmaddwd; exact).
 constexpr size_t kQu8Avx512MR = 8, kQu8Avx512NR = 16;
 void qu8_igemm_8x16c4__avx512(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,

@@ -270,6 +270,7 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
 // Tables of ISAs this target does not compile at all (their files are not in the build).
 #if !defined(Q8_ARCH_X86)
 const QU8Kernels* qu8_kernels_avx2() { return nullptr; }
+const QU8Kernels* qu8_kernels_avx2_w8() { return nullptr; }
 const QU8Kernels* qu8_kernels_avx512() { return nullptr; }
 const QU8Kernels* qu8_kernels_avx512vnni() { return nullptr; }
 const QU8Kernels* qu8_kernels_avx512vnni_6x64() { return nullptr; }

@@ -25,6 +25,11 @@
 // reference's (any true accumulator fits in int32), so adding the bias' last gives its bytes.
 // Tiles of at most 8 channels run a two-ymm-per-row variant.
 //
+// The avx2_w8 table's tiles are the same over int8 weights (weight_bytes = 1), each 16-byte half
+// block sign-extended by vpmovsxbw as it is loaded: 4 more uops per block, shared by the rows. A
+// dense layer of a row or a few (the classifier at batch 1) reads each weight once, so its time is
+// the weights' bytes, which int8 halves; the avx2 table runs its dense layers there (::dense).
+//
 // bench/bench_qu8_gemm.cpp measures this core's exact ceiling: about 83 GMAC/s for a loop of
 // independent vpmaddwd + vpaddd (8 MACs per uop).
 #include "kernels/pin_registers.h"
@@ -45,7 +50,18 @@ namespace {
 
 constexpr size_t kMR = kQu8Avx2MR, kNR = kQu8Avx2NR;
 static_assert(kNR == 16, "4 lanes of 4 int16 weights per ymm, 4 ymm per block");
-constexpr size_t kBlockBytes = kNR * 4 * sizeof(int16_t);
+
+// Weight vector j (lanes 4j..4j+3, int16 (k0, k1, k2, k3) each) of a block packed with WB bytes
+// per weight.
+template <size_t WB>
+inline __m256i load_weights(const uint8_t* block, int j) {
+  if constexpr (WB == 2) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32 * j));
+  } else {
+    static_assert(WB == 1, "int8 or int16 weights");
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * j)));
+  }
+}
 
 inline int32_t load_u32(const uint8_t* p) {
   int32_t v;
@@ -56,7 +72,7 @@ inline int32_t load_u32(const uint8_t* p) {
 // R rows (R <= kMR), V groups of 8 output channels (V = 1: nc <= 8), each group 2 ymm of partial
 // sums per row. Row r's tap t is a[r * ks + t]. Out is uint8_t (requantized, the gemm) or float
 // (dequantized, gemm_dequantize).
-template <int R, int V, class Out>
+template <size_t WB, int R, int V, class Out>
 void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w, Out* c, size_t c_stride,
           const QU8Requant& p) {
   const uint8_t* pb = static_cast<const uint8_t*>(w);
@@ -76,15 +92,22 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     Q8_UNROLL
     for (int r = 0; r < R; ++r) ar[r] = a[r * ks + t];
     for (size_t b = 0; b < blocks; ++b) {
+      // int16 weights stay memory operands of vpmaddwd; int8 ones are widened once per block.
+      __m256i wv[2 * V] = {};
+      if constexpr (WB == 1) {
+        Q8_UNROLL
+        for (int j = 0; j < 2 * V; ++j) wv[j] = load_weights<1>(pw, j);
+      }
       Q8_UNROLL
       for (int r = 0; r < R; ++r) {
         const __m256i x = _mm256_shuffle_epi8(_mm256_set1_epi32(load_u32(ar[r] + 4 * b)), widen);
         Q8_UNROLL
-        for (int j = 0; j < 2 * V; ++j)
-          acc[r][j] = _mm256_add_epi32(
-              acc[r][j], _mm256_madd_epi16(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pw + 32 * j))));
+        for (int j = 0; j < 2 * V; ++j) {
+          const __m256i wj = WB == 2 ? load_weights<2>(pw, j) : wv[j];
+          acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(x, wj));
+        }
       }
-      pw += kBlockBytes;
+      pw += kNR * 4 * WB;
     }
   }
   pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
@@ -129,17 +152,17 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
   }
 }
 
-template <int R, class Out>
+template <size_t WB, int R, class Out>
 constexpr TileFn<Out> pick(size_t nc) {
-  return nc > 8 ? &tile<R, 2, Out> : &tile<R, 1, Out>;
+  return nc > 8 ? &tile<WB, R, 2, Out> : &tile<WB, R, 1, Out>;
 }
-template <class Out>
+template <size_t WB, class Out>
 TileFn<Out> select(size_t mr, size_t nc) {
   static_assert(kMR == 3, "select() and the kernels' names cover 1..3 rows");
   switch (mr) {
-    case 1: return pick<1, Out>(nc);
-    case 2: return pick<2, Out>(nc);
-    default: return pick<3, Out>(nc);
+    case 1: return pick<WB, 1, Out>(nc);
+    case 2: return pick<WB, 2, Out>(nc);
+    default: return pick<WB, 3, Out>(nc);
   }
 }
 
@@ -147,17 +170,32 @@ TileFn<Out> select(size_t mr, size_t nc) {
 
 void qu8_igemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
                             uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  select<uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+  select<2, uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
 }
 
 void qu8_gemm_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                            uint8_t* c, size_t c_stride, const QU8Requant& p) {
-  gemm_rows<kMR>(select<uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
+  gemm_rows<kMR>(select<2, uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
 }
 
 void qu8_gemm_dequantize_3x16c4__avx2(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
                                       float* c, size_t c_stride) {
-  gemm_rows<kMR>(select<float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
+  gemm_rows<kMR>(select<2, float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
+}
+
+void qu8_igemm_3x16c4__avx2_w8(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* w,
+                               uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  select<1, uint8_t>(mr, nc)(nc, kc, ks, a, w, c, c_stride, p);
+}
+
+void qu8_gemm_3x16c4__avx2_w8(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w,
+                              uint8_t* c, size_t c_stride, const QU8Requant& p) {
+  gemm_rows<kMR>(select<1, uint8_t>, mr, nc, kc, a, a_stride, w, c, c_stride, p);
+}
+
+void qu8_gemm_dequantize_3x16c4__avx2_w8(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride,
+                                         const void* w, float* c, size_t c_stride) {
+  gemm_rows<kMR>(select<1, float>, mr, nc, kc, a, a_stride, w, c, c_stride, QU8Requant{});
 }
 
 }  // namespace q8::kern

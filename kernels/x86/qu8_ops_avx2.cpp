@@ -377,7 +377,28 @@ void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int
 
 namespace {
 
-// Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
+// Constant-initialised (no code runs to build them), so asking for a table is safe on any CPU.
+const QU8Kernels k_table_w8 = {
+    "avx2_w8",
+    kQu8Avx2MR,
+    kQu8Avx2NR,
+    4,  // kr: c4 blocks
+    1,  // weight_bytes: int8, sign-extended as the tile loads them
+    Q8_KERNEL(qu8_igemm_3x16c4__avx2_w8),
+    Q8_KERNEL(qu8_gemm_3x16c4__avx2_w8),
+    Q8_KERNEL(qu8_dwconv__avx2),
+    Q8_KERNEL(qu8_maxpool__avx2),
+    Q8_KERNEL(qu8_avgpool__avx2),
+    Q8_KERNEL(qu8_global_avgpool__avx2),
+    Q8_KERNEL(qu8_add__avx2),
+    Q8_KERNEL(qu8_quantize__avx2),
+    Q8_KERNEL(qu8_dequantize__avx2),
+    Q8_KERNEL(qu8_mul_rows__avx2),
+    Q8_KERNEL(qu8_lookup__avx2),
+    Q8_KERNEL(qu8_gemm_dequantize_3x16c4__avx2_w8),
+    nullptr,
+};
+
 const QU8Kernels k_table = {
     "avx2",
     kQu8Avx2MR,
@@ -396,16 +417,19 @@ const QU8Kernels k_table = {
     Q8_KERNEL(qu8_mul_rows__avx2),
     Q8_KERNEL(qu8_lookup__avx2),
     Q8_KERNEL(qu8_gemm_dequantize_3x16c4__avx2),
+    &k_table_w8,  // dense layers stream their weights: int8 halves the bytes
 };
 
 }  // namespace
 
 const QU8Kernels* qu8_kernels_avx2() { return &k_table; }
+const QU8Kernels* qu8_kernels_avx2_w8() { return &k_table_w8; }
 
 }  // namespace q8::kern
 
 #else
 namespace q8::kern {
 const QU8Kernels* qu8_kernels_avx2() { return nullptr; }  // this build has no AVX2 flags
+const QU8Kernels* qu8_kernels_avx2_w8() { return nullptr; }
 }  // namespace q8::kern
 #endif

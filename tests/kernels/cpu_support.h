@@ -20,9 +20,13 @@
 
 namespace q8_test {
 
-// The ISA of a table the tests name: the name itself, or the part before a tile variant
-// ("avx512_6x64" is the avx512 ISA with 6x64 GEMM tiles).
-inline std::string isa_of_table(const std::string& name) { return name.substr(0, name.find("_6x64")); }
+// The ISA of a table the tests name: the name itself, or the part before a variant of its GEMM
+// tiles ("avx512_6x64" is the avx512 ISA with 6x64 tiles, "avx2_w8" avx2 with int8 weights).
+inline std::string isa_of_table(const std::string& name) {
+  for (const char* variant : {"_6x64", "_w8"})
+    if (const size_t at = name.find(variant); at != std::string::npos) return name.substr(0, at);
+  return name;
+}
 
 inline bool cpu_supports(const std::string& isa) {
   if (isa != isa_of_table(isa)) return cpu_supports(isa_of_table(isa));

@@ -13,6 +13,7 @@ namespace q8_test {
 inline const q8::kern::QU8Kernels* qu8_table_for(const std::string& isa) {
   if (isa == "scalar") return q8::kern::qu8_kernels_scalar();
   if (isa == "avx2") return q8::kern::qu8_kernels_avx2();
+  if (isa == "avx2_w8") return q8::kern::qu8_kernels_avx2_w8();  // the same ISA, int8 weights
   if (isa == "avx512") return q8::kern::qu8_kernels_avx512();
   if (isa == "avx512vnni") return q8::kern::qu8_kernels_avx512vnni();
   if (isa == "avx512vnni_6x64") return q8::kern::qu8_kernels_avx512vnni_6x64();  // the same ISA, wider tiles

@@ -327,8 +327,8 @@ TEST_P(ConvTransposeTables, InputZeroPoints) {
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, ConvTransposeTables,
-                         ::testing::Values("scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "avx512vnni_6x64",
-                                           "amx", "amx_model", "neon", "neondot", "neoni8mm"),
+                         ::testing::Values("scalar", "avx2", "avx2_w8", "avxvnni", "avx512", "avx512vnni",
+                                           "avx512vnni_6x64", "amx", "amx_model", "neon", "neondot", "neoni8mm"),
                          isa_name);
 
 }  // namespace

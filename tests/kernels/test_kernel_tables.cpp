@@ -21,9 +21,9 @@ void expect_named(const N& k, const char* family, const std::string& what) {
 
 TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
   int tables = 0;
-  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(), qu8_kernels_avx512vnni(),
-                              qu8_kernels_avx512vnni_6x64(), qu8_kernels_avxvnni(), qu8_kernels_amx(),
-                              qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
+  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx2_w8(), qu8_kernels_avx512(),
+                              qu8_kernels_avx512vnni(), qu8_kernels_avx512vnni_6x64(), qu8_kernels_avxvnni(),
+                              qu8_kernels_amx(), qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
     if (!t) continue;  // not built for this target; which ones exist is the dispatch tests' subject
     ++tables;
     const std::string isa = t->isa;
@@ -47,6 +47,23 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
     EXPECT_EQ(std::string(t->igemm.name).substr(std::string(t->igemm.name).size() - suffix.size()), suffix);
   }
   EXPECT_GE(tables, 1);
+}
+
+// A table's dense table (QU8Kernels::dense) exists to read fewer weight bytes: int8 ones, in tiles
+// of the same ISA, and it is its own dense table.
+TEST(KernelTables, DenseTablesReadInt8Weights) {
+  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(), qu8_kernels_avx512vnni(),
+                              qu8_kernels_avx512vnni_6x64(), qu8_kernels_avxvnni(), qu8_kernels_amx(),
+                              qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
+    if (!t) continue;
+    const QU8Kernels& d = dense_table(*t);
+    EXPECT_EQ(d.weight_bytes, 1u) << t->isa << "'s dense layers read " << d.weight_bytes << "-byte weights";
+    EXPECT_EQ(std::string(d.isa).rfind(t->isa, 0), 0u) << t->isa << "'s dense table is " << d.isa;
+    EXPECT_EQ(&dense_table(d), &d) << t->isa;
+  }
+  if (qu8_kernels_avx2()) {
+    EXPECT_EQ(qu8_kernels_avx2()->dense, qu8_kernels_avx2_w8());
+  }
 }
 
 TEST(KernelTables, EveryF32EntryIsANamedKernel) {

@@ -499,8 +499,8 @@ TEST_P(QU8Gemm, ConvFewChannelsKernelRows) {
 std::string isa_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 INSTANTIATE_TEST_SUITE_P(Tables, QU8Gemm,
-                         ::testing::Values("scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "avx512vnni_6x64",
-                                           "amx", "amx_model", "neon", "neondot", "neoni8mm"),
+                         ::testing::Values("scalar", "avx2", "avx2_w8", "avxvnni", "avx512", "avx512vnni",
+                                           "avx512vnni_6x64", "amx", "amx_model", "neon", "neondot", "neoni8mm"),
                          isa_name);
 
 // ---- Packing layout (qu8.h), written out by hand ----------------------------------------------

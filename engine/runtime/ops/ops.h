@@ -33,13 +33,14 @@ kern::QU8PoolParams qu8_pool_params(const ir::Graph& g, const ir::Node& n);
 
 // Multiply-accumulates of a Conv or QuantizedConv (conv.cpp).
 int64_t conv_macs(const ir::Graph& g, const ir::Node& n);
-// Int8 weights [N][Kd] (a Gemm's, or a 1x1 Conv's [N][Kd][1][1]) in the table's GEMM packing with
-// the dequantization scales s_a * s_w[n] as multipliers, for gemm_dequantize (quantized_dense.cpp).
-AlignedBuffer pack_gemm_dequantize(const ir::Graph& g, const ir::Node& n, const Dispatch& d);
+// Int8 weights [N][Kd] (a Gemm's, or a 1x1 Conv's [N][Kd][1][1]) in table k's GEMM packing with
+// the dequantization scales s_a * s_w[n] as multipliers, for k's gemm_dequantize
+// (quantized_dense.cpp).
+AlignedBuffer pack_gemm_dequantize(const ir::Graph& g, const ir::Node& n, const kern::QU8Kernels& k);
 // The step of such a product: input 0 as [M][Kd] uint8 rows in `layout`, a float [M][N] output
-// defined in the same layout, the table's gemm_dequantize split by OutputGrid.
+// defined in the same layout, k's gemm_dequantize split by OutputGrid.
 void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const ir::Node& n, size_t M, size_t N, size_t Kd,
-                          Plan::Builder::Layout layout);
+                          Plan::Builder::Layout layout, const kern::QU8Kernels& k);
 
 // The element-wise activation fused into a Conv (passes.h, fuse_unary_activation: the op in
 // "act_unary", its alpha/beta in "act_unary_alpha"/"act_unary_beta"), or kind-less params with

@@ -30,13 +30,17 @@ void plan_qconv_float(Plan::Builder& pb, size_t i, const Node& n) {
   const kern::ConvGeometry c = conv_geometry(g, n);
   // In NHWC the input is [pixels][C] and the output [pixels][K] (threads split them by
   // OutputGrid; an output's bytes do not depend on the split).
-  plan_gemm_dequantize(pb, i, n, c.out_pixels(), c.K, c.C, Layout::NHWC);
+  plan_gemm_dequantize(pb, i, n, c.out_pixels(), c.K, c.C, Layout::NHWC, *pb.d.qu8);
+}
+
+AlignedBuffer pack_qconv_float(const Graph& g, const Node& n, const Dispatch& d) {
+  return pack_gemm_dequantize(g, n, *d.qu8);
 }
 
 std::string qconv_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }
 
 }  // namespace
 
-const OpRuntime kQuantizedConvFloatRuntime = {pack_gemm_dequantize, plan_qconv_float, qconv_float_kernel, conv_macs};
+const OpRuntime kQuantizedConvFloatRuntime = {pack_qconv_float, plan_qconv_float, qconv_float_kernel, conv_macs};
 
 }  // namespace q8::rt

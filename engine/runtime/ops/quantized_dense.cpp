@@ -1,7 +1,9 @@
 // QuantizedDense: a uint8 [M][Kd] activation times int8 weights [N][Kd], the int8 GEMM; and
-// QuantizedDenseFloat, the same product with a float32 result (the table's gemm_dequantize). Both
-// pack their weights with the table's GEMM packing; threads split them by OutputGrid (at batch 1,
-// by output channels: each reads its share of the weights, which is all the work there is).
+// QuantizedDenseFloat, the same product with a float32 result (gemm_dequantize). Both run on the
+// table's dense table (kern::dense_table: one over int8 weights where the table's own weights are
+// wider, since a dense layer's time is its weights' bytes) and pack their weights with its GEMM
+// packing; threads split them by OutputGrid (at batch 1, by output channels: each reads its share
+// of the weights, which is all the work there is).
 #include "runtime/ops/ops.h"
 
 #include "kernels/qu8.h"
@@ -20,10 +22,10 @@ AlignedBuffer pack_qdense(const Graph& g, const Node& n, const Dispatch& d) {
   const ConstTensor* b = const_input(g, n, 2);
   const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
   const std::vector<float> m = requant_multipliers(g, n);
-  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
-  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
-                      b ? b->data<int32_t>() : nullptr, m.data(),
-                      static_cast<uint8_t>(g.values[n.inputs[0]].zero_point), buf.data());
+  const kern::QU8Kernels& k = kern::dense_table(*d.qu8);
+  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, k.nr, k.kr, k.weight_bytes));
+  kern::qu8_gemm_pack(Kd, N, k.nr, k.kr, k.weight_bytes, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr,
+                      m.data(), static_cast<uint8_t>(g.values[n.inputs[0]].zero_point), buf.data());
   return buf;
 }
 
@@ -37,7 +39,7 @@ void plan_qdense(Plan::Builder& pb, size_t i, const Node& n) {
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::Plain, y);
   const void* packed = pb.w.per_node[i].data();
-  const kern::QU8Kernels* k = pb.d.qu8;
+  const kern::QU8Kernels* k = &kern::dense_table(*pb.d.qu8);
   const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N, pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
   s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, rq, grid](size_t i0, size_t i1) {
@@ -47,7 +49,7 @@ void plan_qdense(Plan::Builder& pb, size_t i, const Node& n) {
   };
 }
 
-std::string qdense_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm.name; }
+std::string qdense_kernel(const Graph&, const Node&, const Dispatch& d) { return kern::dense_table(*d.qu8).gemm.name; }
 
 int64_t qdense_macs(const Graph& g, const Node& n) {
   return ir::shape_numel(shape_of(g, n.outputs[0])) * g.values[n.inputs[1]].constant->dims[1];
@@ -56,19 +58,27 @@ int64_t qdense_macs(const Graph& g, const Node& n) {
 void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   const ConstTensor& wt = *const_input(pb.g, n, 1);
   const size_t N = static_cast<size_t>(wt.dims[0]), Kd = static_cast<size_t>(wt.dims[1]);
-  plan_gemm_dequantize(pb, i, n, numel(shape_of(pb.g, n.outputs[0])) / N, N, Kd, Layout::Plain);
+  plan_gemm_dequantize(pb, i, n, numel(shape_of(pb.g, n.outputs[0])) / N, N, Kd, Layout::Plain,
+                       kern::dense_table(*pb.d.qu8));
 }
 
-std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) { return d.qu8->gemm_dequantize.name; }
+AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch& d) {
+  return pack_gemm_dequantize(g, n, kern::dense_table(*d.qu8));
+}
+
+std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) {
+  return kern::dense_table(*d.qu8).gemm_dequantize.name;
+}
 
 }  // namespace
 
-void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const Node& n, size_t M, size_t N, size_t Kd, Layout layout) {
+void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const Node& n, size_t M, size_t N, size_t Kd, Layout layout,
+                          const kern::QU8Kernels& table) {
   const int a = pb.get(n.inputs[0], layout);
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], layout, y);
   const void* packed = pb.w.per_node[i].data();
-  const kern::QU8Kernels* k = pb.d.qu8;
+  const kern::QU8Kernels* k = &table;
   const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N * sizeof(float), pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
   s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, grid](size_t i0, size_t i1) {
@@ -78,7 +88,7 @@ void plan_gemm_dequantize(Plan::Builder& pb, size_t i, const Node& n, size_t M, 
   };
 }
 
-AlignedBuffer pack_gemm_dequantize(const Graph& g, const Node& n, const Dispatch& d) {
+AlignedBuffer pack_gemm_dequantize(const Graph& g, const Node& n, const kern::QU8Kernels& k) {
   const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
   const ConstTensor* b = const_input(g, n, 2);
   const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
@@ -87,14 +97,13 @@ AlignedBuffer pack_gemm_dequantize(const Graph& g, const Node& n, const Dispatch
   const ir::Value& a = g.values[n.inputs[0]];
   std::vector<float> scale(N);
   for (size_t c = 0; c < N; ++c) scale[c] = a.scale * s_w[c];
-  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes));
-  kern::qu8_gemm_pack(Kd, N, d.qu8->nr, d.qu8->kr, d.qu8->weight_bytes, w.data<int8_t>(), 1, Kd,
-                      b ? b->data<int32_t>() : nullptr, scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
+  AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, k.nr, k.kr, k.weight_bytes));
+  kern::qu8_gemm_pack(Kd, N, k.nr, k.kr, k.weight_bytes, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr,
+                      scale.data(), static_cast<uint8_t>(a.zero_point), buf.data());
   return buf;
 }
 
 const OpRuntime kQuantizedDenseRuntime = {pack_qdense, plan_qdense, qdense_kernel, qdense_macs};
-const OpRuntime kQuantizedDenseFloatRuntime = {pack_gemm_dequantize, plan_qdense_float, qdense_float_kernel,
-                                               qdense_macs};
+const OpRuntime kQuantizedDenseFloatRuntime = {pack_qdense_float, plan_qdense_float, qdense_float_kernel, qdense_macs};
 
 }  // namespace q8::rt

@@ -161,6 +161,10 @@ void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, c
 // The name of the micro-kernel f32_conv_run calls for this layer: k.igemm's, or k.igemm_block's
 // where it walks the reduction in blocks.
 const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g);
+// Whether f32_conv_run may be given the residual's own tensor as `out`: it walks the reduction in
+// one pass, so each output is written once, right after its residual is read at the same address.
+// (In blocks, partial sums go to `out` before the last block reads the residual.)
+bool f32_conv_may_write_over_residual(const F32ConvKernel& k, const ConvGeometry& g);
 
 // --- Depthwise convolution (groups == C == K) ----------------------------------------------
 // Packed: [C bias][taps][C weights]. Runs output pixels [p0, p1).

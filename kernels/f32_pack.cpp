@@ -208,6 +208,10 @@ const char* f32_conv_kernel_name(const F32ConvKernel& k, const ConvGeometry& g) 
   return reduction_blocks(g.taps(), g.Cg(), k.mr, k.nr).rows ? k.igemm_block.name : k.igemm.name;
 }
 
+bool f32_conv_may_write_over_residual(const F32ConvKernel& k, const ConvGeometry& g) {
+  return reduction_blocks(g.taps(), g.Cg(), k.mr, k.nr).rows == 0;
+}
+
 void f32_conv_run(const F32ConvKernel& k, const ConvGeometry& g, size_t group, const float* const* indirection,
                   const float* packed_group, float* out, size_t p0, size_t p1, float out_min, float out_max, size_t n0,
                   size_t n1, const F32Epilogue& epilogue) {

@@ -150,6 +150,72 @@ TEST(ConvEpilogue, FusedActivationGivesTheBitsOfTheSeparateStep) {
   }
 }
 
+// A bottleneck's last Conv, with the block's input h as its residual, writes its output over h
+// when nothing reads h after it (runtime/plan_builder.h, may_overwrite). Where h is still read
+// later (by another node, or through a view of it) it must not: each way the fused model gives
+// the bits of the model whose Conv output is observed (no fused Add, nothing written over).
+//   x -> conv_a -> h -> conv_b -> h1 -> conv_c -> c; Add(c, h) -> s -> Relu -> y
+//   later = "reader": y2 = Add(y, h) after it; "view": hv = Reshape(h) before conv_c (a view of
+//   h's buffer where the layouts agree), y2 = Relu(hv) after it
+std::string bottleneck_model(const std::string& later, int64_t C, int64_t HW, int64_t kernel, bool observe_conv) {
+  OnnxModelBuilder mb;
+  mb.input("x", {1, C, HW, HW});
+  const size_t wn = static_cast<size_t>(C * C * kernel * kernel);
+  const int64_t pad = kernel / 2;
+  std::string in = "x";
+  const char* names[] = {"a", "b", "c"};
+  const char* outs[] = {"h", "h1", "c"};
+  for (int i = 0; i < 3; ++i) {
+    mb.init_f(std::string("w") + names[i], {C, C, kernel, kernel}, random_floats(wn, 20 + i));
+    mb.init_f(std::string("b") + names[i], {C}, random_floats(static_cast<size_t>(C), 30 + i));
+    if (i == 2 && later == "view") {
+      mb.init_i64("hv_shape", {4}, {1, C, HW, HW});
+      mb.node("Reshape", {"h", "hv_shape"}, {"hv"}, "view");
+    }
+    auto& conv = mb.node("Conv", {in, std::string("w") + names[i], std::string("b") + names[i]}, {outs[i]},
+                         std::string("conv_") + names[i]);
+    set_ints(conv, "pads", {pad, pad, pad, pad});
+    in = outs[i];
+  }
+  mb.node("Add", {"c", "h"}, {"s"}, "add");
+  mb.node("Relu", {"s"}, {"y"}, "relu");
+  mb.output("y");
+  if (later == "reader") {
+    mb.node("Add", {"y", "h"}, {"y2"}, "later_add");
+    mb.output("y2");
+  } else if (later == "view") {
+    mb.node("Relu", {"hv"}, {"y2"}, "later_relu");
+    mb.output("y2");
+  }
+  if (observe_conv) mb.output("c");
+  return mb.bytes();
+}
+
+TEST(ConvEpilogue, ResidualIsWrittenOverOnlyWhenNothingReadsItLater) {
+  struct Shape {
+    int64_t C, HW, kernel;
+  };
+  // 3x3 over 16 channels (one pass), 1x1 over 96 (several pixel blocks, panels across threads),
+  // and one pixel, where NHWC and C order are the same bytes, so the Reshape shares h's buffer.
+  for (const Shape sh : {Shape{16, 9, 3}, Shape{96, 30, 1}, Shape{32, 1, 1}}) {
+    for (const char* later : {"", "reader", "view"}) {
+      SCOPED_TRACE(std::string("later: '") + later + "', C " + std::to_string(sh.C));
+      const q8::Model m = load(bottleneck_model(later, sh.C, sh.HW, sh.kernel, false), "bottleneck.onnx");
+      const q8::Model steps = load(bottleneck_model(later, sh.C, sh.HW, sh.kernel, true), "steps.onnx");
+      q8::Tensor x({1, sh.C, sh.HW, sh.HW});
+      const std::vector<float> v = random_floats(static_cast<size_t>(x.numel()), 11, -2.f, 2.f);
+      std::copy(v.begin(), v.end(), x.data());
+      const std::vector<q8::Tensor> want = q8::Session(steps, {1}).run({x});
+      for (int threads : {1, 2, 3}) {
+        const std::vector<q8::Tensor> got = q8::Session(m, {threads}).run({x});
+        ASSERT_EQ(got.size() + 1, want.size());
+        for (size_t o = 0; o < got.size(); ++o)
+          EXPECT_TRUE(same_bytes(got[o], want[o])) << "output " << o << ", " << threads << " thread(s)";
+      }
+    }
+  }
+}
+
 // An operand that broadcasts (a per-channel term) stays a separate Add.
 TEST(ConvEpilogue, BroadcastOperandIsNotFused) {
   OnnxModelBuilder mb;

@@ -203,6 +203,20 @@ int Plan::Builder::get(int v, Layout l) {
   slot = dst;
   return slot;
 }
+bool Plan::Builder::may_overwrite(int v, size_t node, int b) const {
+  if (b < 0 || bufs[b].fixed || g.is_graph_output(v)) return false;
+  if (std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end()) return false;
+  const std::vector<int> readers = consumers.readers(g, v);
+  if (readers.empty() || readers.back() != static_cast<int>(node)) return false;
+  // Other values in b (a view of v; a value an earlier step wrote over) must all be read by now.
+  for (size_t u = 0; u < plain.size(); ++u) {
+    if (static_cast<int>(u) == v || (plain[u] != b && nhwc[u] != b)) continue;
+    const std::vector<int> r = consumers.readers(g, static_cast<int>(u));
+    if (g.is_graph_output(static_cast<int>(u)) || (!r.empty() && r.back() >= static_cast<int>(node))) return false;
+  }
+  return true;
+}
+
 void Plan::Builder::count_indirection(const kern::ConvGeometry& c) {
   size_t n = 0;
   if (__builtin_mul_overflow(c.out_pixels(), c.taps(), &n) || __builtin_mul_overflow(n, c.groups * sizeof(void*), &n) ||

@@ -155,6 +155,13 @@ struct Plan::Builder {
   void define(int v, Layout l, int b);
   // The buffer holding value v in layout l, converting (once) if needed.
   int get(int v, Layout l);
+  // Whether node `node` may write over buffer b, which holds value v: the node is v's last reader
+  // (steps run one after another in node order, so the others have read it), v is no graph output
+  // (nor an observed tensor: those are outputs) and no graph input, and b holds no other value (a
+  // view of v, a value an earlier step wrote over) that this or a later step reads. A step that
+  // writes its output there reads each element before it overwrites it; it lists b among its
+  // reads only, so b's life still starts at v's producer.
+  bool may_overwrite(int v, size_t node, int b) const;
   // An indirect convolution's buffer: a pointer per output pixel, tap and group, allocated when
   // the plan binds; counted here so the working-memory limit covers it. Saturates on overflow.
   void count_indirection(const kern::ConvGeometry& c);

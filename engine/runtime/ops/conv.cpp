@@ -46,12 +46,19 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
   const bool has_residual = n.inputs.size() > 3;
   const int z = has_residual ? pb.get(n.inputs[3], Layout::NHWC) : -1;
   const std::vector<int> reads = has_residual ? std::vector<int>{x, z} : std::vector<int>{x};
-  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  const kern::F32Kernels* k = pb.d.f32;
+  const kern::F32ConvKernel* kc = is_depthwise(c) ? nullptr : &kern::f32_conv_kernel_for(*k, c.Kg());
+  // The indirect GEMM in one pass writes its output over a residual that nothing reads later: the
+  // step then streams one tensor through the cache instead of two, and the output's lines are
+  // never fetched just to be overwritten.
+  const bool over_residual = has_residual && kc && !kern::conv_runs_kernel_rows(c) &&
+                             kern::f32_conv_may_write_over_residual(*kc, c) && z != x &&
+                             pb.bufs[z].bytes >= pb.bytes_of(n.outputs[0]) && pb.may_overwrite(n.inputs[3], i, z);
+  const int y = over_residual ? z : pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::NHWC, y);
   const float* packed = pb.w.per_node[i].as<float>();
   AlignedBuffer& owned = pb.own(c.C * sizeof(float));  // the zero row that padding taps point at
   const float* zero = owned.as<float>();
-  const kern::F32Kernels* k = pb.d.f32;
   const kern::F32BinaryFn add = k->binary[static_cast<size_t>(kern::BinaryOp::Add)].fn;
   const FusedUnary unary = fused_unary_of(g, n);
   const kern::F32UnaryFn unary_fn = unary.fused ? k->unary.fn : nullptr;
@@ -79,7 +86,6 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
     };
     return;
   }
-  const kern::F32ConvKernel* kc = &kern::f32_conv_kernel_for(*k, c.Kg());
   if (kern::conv_runs_kernel_rows(c)) {
     // Kernel rows (kernels/conv_rows.h): rows above or below the input point at a zero row of
     // KW * C floats; each run gathers its pixels' rows over the left or right padding into `edges`.
@@ -104,7 +110,7 @@ void plan_conv(Plan::Builder& pb, size_t i, const Node& n) {
     return;
   }
   const OutputGrid grid = conv_output_grid(c, kc->mr, kc->nr, sizeof(float), pb.w.per_node[i].size());
-  Step& s = pb.add_step(n.name, grid.work(), grid.mr, reads, {y});
+  Step& s = pb.add_step(n.name, grid.work(), grid.mr, reads, {over_residual ? -1 : y});
   Step* sp = &s;
   pb.count_indirection(c);
   s.bind = [&A = pb.addresses(), sp, c, x, zero] {

@@ -254,6 +254,35 @@ void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int
 void qu8_mul_rows__avx2(size_t rows, size_t n, const uint8_t* a, size_t a_rs, const uint8_t* b, size_t b_rs,
                         uint8_t* out, const QU8MulParams& p);
 void qu8_lookup__avx2(size_t n, const uint8_t* in, uint8_t* out, const uint8_t* table);
+
+// A table of the AVX2 family (avx2, avx2_w8, avxvnni): its own GEMM tile, weight size and GEMM
+// micro-kernels, the AVX2 depthwise, element-wise and pooling kernels above, and its dense table.
+// constexpr, like the AVX-512 family's.
+constexpr QU8Kernels qu8_avx2_family_table(const char* isa, size_t mr, size_t nr, size_t weight_bytes,
+                                           decltype(QU8Kernels::igemm) igemm, decltype(QU8Kernels::gemm) gemm,
+                                           decltype(QU8Kernels::gemm_dequantize) gemm_dequantize,
+                                           const QU8Kernels* dense) {
+  return {
+      isa,
+      mr,
+      nr,
+      4,  // kr: c4 blocks
+      weight_bytes,
+      igemm,
+      gemm,
+      Q8_KERNEL(qu8_dwconv__avx2),
+      Q8_KERNEL(qu8_maxpool__avx2),
+      Q8_KERNEL(qu8_avgpool__avx2),
+      Q8_KERNEL(qu8_global_avgpool__avx2),
+      Q8_KERNEL(qu8_add__avx2),
+      Q8_KERNEL(qu8_quantize__avx2),
+      Q8_KERNEL(qu8_dequantize__avx2),
+      Q8_KERNEL(qu8_mul_rows__avx2),
+      Q8_KERNEL(qu8_lookup__avx2),
+      gemm_dequantize,
+      dense,
+  };
+}
 #endif
 
 }  // namespace q8::kern

@@ -378,47 +378,16 @@ void qu8_dequantize__avx2(size_t n, const uint8_t* q, float* y, float scale, int
 namespace {
 
 // Constant-initialised (no code runs to build them), so asking for a table is safe on any CPU.
-const QU8Kernels k_table_w8 = {
-    "avx2_w8",
-    kQu8Avx2MR,
-    kQu8Avx2NR,
-    4,  // kr: c4 blocks
-    1,  // weight_bytes: int8, sign-extended as the tile loads them
-    Q8_KERNEL(qu8_igemm_3x16c4__avx2_w8),
-    Q8_KERNEL(qu8_gemm_3x16c4__avx2_w8),
-    Q8_KERNEL(qu8_dwconv__avx2),
-    Q8_KERNEL(qu8_maxpool__avx2),
-    Q8_KERNEL(qu8_avgpool__avx2),
-    Q8_KERNEL(qu8_global_avgpool__avx2),
-    Q8_KERNEL(qu8_add__avx2),
-    Q8_KERNEL(qu8_quantize__avx2),
-    Q8_KERNEL(qu8_dequantize__avx2),
-    Q8_KERNEL(qu8_mul_rows__avx2),
-    Q8_KERNEL(qu8_lookup__avx2),
-    Q8_KERNEL(qu8_gemm_dequantize_3x16c4__avx2_w8),
-    nullptr,
-};
+constexpr QU8Kernels k_table_w8 =
+    qu8_avx2_family_table("avx2_w8", kQu8Avx2MR, kQu8Avx2NR, 1,  // int8 weights, sign-extended as the tile loads them
+                          Q8_KERNEL(qu8_igemm_3x16c4__avx2_w8), Q8_KERNEL(qu8_gemm_3x16c4__avx2_w8),
+                          Q8_KERNEL(qu8_gemm_dequantize_3x16c4__avx2_w8), nullptr);
 
-const QU8Kernels k_table = {
-    "avx2",
-    kQu8Avx2MR,
-    kQu8Avx2NR,
-    4,  // kr: c4 blocks
-    2,  // weight_bytes: int16 weights, the vpmaddwd operand read straight from memory
-    Q8_KERNEL(qu8_igemm_3x16c4__avx2),
-    Q8_KERNEL(qu8_gemm_3x16c4__avx2),
-    Q8_KERNEL(qu8_dwconv__avx2),
-    Q8_KERNEL(qu8_maxpool__avx2),
-    Q8_KERNEL(qu8_avgpool__avx2),
-    Q8_KERNEL(qu8_global_avgpool__avx2),
-    Q8_KERNEL(qu8_add__avx2),
-    Q8_KERNEL(qu8_quantize__avx2),
-    Q8_KERNEL(qu8_dequantize__avx2),
-    Q8_KERNEL(qu8_mul_rows__avx2),
-    Q8_KERNEL(qu8_lookup__avx2),
-    Q8_KERNEL(qu8_gemm_dequantize_3x16c4__avx2),
-    &k_table_w8,  // dense layers stream their weights: int8 halves the bytes
-};
+// int16 weights, the vpmaddwd operand read straight from memory; dense layers stream their
+// weights, so they run on int8 ones (half the bytes).
+constexpr QU8Kernels k_table =
+    qu8_avx2_family_table("avx2", kQu8Avx2MR, kQu8Avx2NR, 2, Q8_KERNEL(qu8_igemm_3x16c4__avx2),
+                          Q8_KERNEL(qu8_gemm_3x16c4__avx2), Q8_KERNEL(qu8_gemm_dequantize_3x16c4__avx2), &k_table_w8);
 
 }  // namespace
 

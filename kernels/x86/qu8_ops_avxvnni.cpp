@@ -10,25 +10,10 @@ namespace q8::kern {
 namespace {
 
 // Constant-initialised (no code runs to build it), so asking for the table is safe on any CPU.
-const QU8Kernels k_table = {
-    "avxvnni",
-    kQu8AvxvnniMR,
-    kQu8AvxvnniNR,
-    4,  // kr: c4 blocks
-    1,  // weight_bytes: int8
-    Q8_KERNEL(qu8_igemm_6x16c4__avxvnni),
-    Q8_KERNEL(qu8_gemm_6x16c4__avxvnni),
-    Q8_KERNEL(qu8_dwconv__avx2),
-    Q8_KERNEL(qu8_maxpool__avx2),
-    Q8_KERNEL(qu8_avgpool__avx2),
-    Q8_KERNEL(qu8_global_avgpool__avx2),
-    Q8_KERNEL(qu8_add__avx2),
-    Q8_KERNEL(qu8_quantize__avx2),
-    Q8_KERNEL(qu8_dequantize__avx2),
-    Q8_KERNEL(qu8_mul_rows__avx2),
-    Q8_KERNEL(qu8_lookup__avx2),
-    Q8_KERNEL(qu8_gemm_dequantize_6x16c4__avxvnni),
-};
+constexpr QU8Kernels k_table =
+    qu8_avx2_family_table("avxvnni", kQu8AvxvnniMR, kQu8AvxvnniNR, 1,  // int8 weights
+                          Q8_KERNEL(qu8_igemm_6x16c4__avxvnni), Q8_KERNEL(qu8_gemm_6x16c4__avxvnni),
+                          Q8_KERNEL(qu8_gemm_dequantize_6x16c4__avxvnni), nullptr);
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "kernels/f32.h"
 #include "kernels/qu8.h"
@@ -19,11 +20,17 @@ void expect_named(const N& k, const char* family, const std::string& what) {
   EXPECT_NE(name.find("__"), std::string::npos) << what << " is named '" << name << "', without its ISA";
 }
 
+// Every int8 table; null where the build or target lacks it.
+std::vector<const QU8Kernels*> all_qu8_tables() {
+  return {qu8_kernels_scalar(),  qu8_kernels_avx2(),       qu8_kernels_avx2_w8(),
+          qu8_kernels_avx512(),  qu8_kernels_avx512vnni(), qu8_kernels_avx512vnni_6x64(),
+          qu8_kernels_avxvnni(), qu8_kernels_amx(),        qu8_kernels_neon(),
+          qu8_kernels_neondot(), qu8_kernels_neoni8mm()};
+}
+
 TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
   int tables = 0;
-  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx2_w8(), qu8_kernels_avx512(),
-                              qu8_kernels_avx512vnni(), qu8_kernels_avx512vnni_6x64(), qu8_kernels_avxvnni(),
-                              qu8_kernels_amx(), qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
+  for (const QU8Kernels* t : all_qu8_tables()) {
     if (!t) continue;  // not built for this target; which ones exist is the dispatch tests' subject
     ++tables;
     const std::string isa = t->isa;
@@ -52,9 +59,7 @@ TEST(KernelTables, EveryQu8EntryIsANamedKernel) {
 // A table's dense table (QU8Kernels::dense) exists to read fewer weight bytes: int8 ones, in tiles
 // of the same ISA, and it is its own dense table.
 TEST(KernelTables, DenseTablesReadInt8Weights) {
-  for (const QU8Kernels* t : {qu8_kernels_scalar(), qu8_kernels_avx2(), qu8_kernels_avx512(), qu8_kernels_avx512vnni(),
-                              qu8_kernels_avx512vnni_6x64(), qu8_kernels_avxvnni(), qu8_kernels_amx(),
-                              qu8_kernels_neon(), qu8_kernels_neondot(), qu8_kernels_neoni8mm()}) {
+  for (const QU8Kernels* t : all_qu8_tables()) {
     if (!t) continue;
     const QU8Kernels& d = dense_table(*t);
     EXPECT_EQ(d.weight_bytes, 1u) << t->isa << "'s dense layers read " << d.weight_bytes << "-byte weights";

@@ -4,7 +4,8 @@
     bench/compare_layers.py MODEL.onnx [--threads N] [--iterations N] [--rounds R] [--top K]
 
 Runs `q8 bench MODEL --per-layer --json` and ONNX Runtime's own profiler
-(`bench/ort_bench.js MODEL N ITERATIONS 3 --per-node`) alternately, R rounds (default 3), and
+(`bench/ort_bench.js MODEL N ITERATIONS 3 --per-node`, with --ort-exact in its exact int8 mode)
+alternately, R rounds (default 3), and
 prints, per node of the model, the median over rounds of each engine's median time and their
 ratio, sorted by the time q8 loses (q8 - ORT), then totals. Nodes match by their ONNX name: q8's
 steps are named after the node they run; ORT's fused nodes keep the name of the node they
@@ -68,6 +69,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--top", type=int, default=0, help="print only the K nodes where q8 loses most")
     ap.add_argument("--q8", default=os.path.join(ROOT, "build", "q8"))
+    ap.add_argument("--ort-exact", action="store_true",
+                    help="ONNX Runtime in its exact int8 mode (bench/ort_bench.js --exact)")
     a = ap.parse_args()
     if not os.path.isfile(a.model):
         sys.exit(f"compare_layers: {a.model}: no such file")
@@ -81,7 +84,7 @@ def main():
         q8_runs.append(run_json([a.q8, "bench", a.model, "--per-layer", "--json", "--threads", str(a.threads),
                                  "--iterations", str(a.iterations)]))
         ort_runs.append(run_json(["node", os.path.join(HERE, "ort_bench.js"), a.model, str(a.threads),
-                                  str(a.iterations), "3", "--per-node"], env))
+                                  str(a.iterations), "3", "--per-node"] + (["--exact"] if a.ort_exact else []), env))
 
     def per_layer(runs):
         order, ops, times = [], {}, {}

@@ -12,6 +12,10 @@
 # --rounds R (default 1) the engines alternate R times on each file (q8, ORT, q8, ORT, ...), so
 # both see the same machine load, and the table gives the median of each engine's R medians; the
 # ratios of every round are printed too. On a shared machine use R >= 3.
+# On an x86 CPU without VNNI, ONNX Runtime's int8 products saturate by default (ort_common.js), so
+# the int8 file is also timed under its exact mode (row "int8 exact", ort_bench.js --exact). With
+# an int8 file, the outputs of both engines are then checked against ONNX Runtime's fp32 outputs
+# (bench/ort_agreement.js: SQNR and top-1 on seeded inputs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -24,12 +28,12 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --iterations) iterations=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     -*) echo "compare_ort.sh: unknown option $1" >&2; exit 2 ;;
     *) [ -z "$model" ] || { echo "compare_ort.sh: one MODEL only" >&2; exit 2; }; model=$1; shift ;;
   esac
 done
-[ -n "$model" ] || { sed -n '2,15p' "$0" >&2; exit 2; }
+[ -n "$model" ] || { sed -n '2,19p' "$0" >&2; exit 2; }
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "compare_ort.sh: --rounds wants a positive integer, got '$rounds'" >&2; exit 2; }
 [[ $iterations =~ ^[1-9][0-9]*$ ]] || { echo "compare_ort.sh: --iterations wants a positive integer" >&2; exit 2; }
 [ -f "$model" ] || { echo "compare_ort.sh: $model: no such file" >&2; exit 1; }
@@ -60,20 +64,31 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 median_of() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # One file at one thread count, R alternating rounds: sets the globals q8_ms, ort_ms (medians of
-# the rounds) and per_round (each round's q8/ORT ratio).
-compare() {  # compare FILE THREADS
-  local q=() o=() r
-  per_round=""
+# the rounds) and per_round (each round's q8/ORT ratio); with a third argument "exact", also
+# ortx_ms and per_round_x for ONNX Runtime's exact mode, run third in each round.
+compare() {  # compare FILE THREADS [exact]
+  local q=() o=() x=() r
+  per_round="" per_round_x=""
   for ((r = 0; r < rounds; r++)); do
     q+=("$("$q8" bench "$1" --threads "$2" --iterations "$iterations" --json | median)")
     o+=("$(node "$here/ort_bench.js" "$1" "$2" "$iterations" 5 | median)")
     per_round="$per_round $(ratio "${q[-1]}" "${o[-1]}")"
+    if [ "${3:-}" = exact ]; then
+      x+=("$(node "$here/ort_bench.js" "$1" "$2" "$iterations" 5 --exact | median)")
+      per_round_x="$per_round_x $(ratio "${q[-1]}" "${x[-1]}")"
+    fi
   done
   q8_ms=$(median_of "${q[@]}")
   ort_ms=$(median_of "${o[@]}")
+  [ "${3:-}" != exact ] || ortx_ms=$(median_of "${x[@]}")
 }
 
-echo "cpu: $("$q8" info "$model" | sed -n 's/^cpu: //p')"
+info=$("$q8" info "$model")
+echo "cpu: $(sed -n 's/^cpu: //p' <<<"$info")"
+# q8 info lists each x86 path the CPU lacks as "not ISA: why"; both VNNI paths missing means ONNX
+# Runtime's u8 x s8 GEMMs can saturate here.
+exact=""
+if grep -q '^ *not avx512vnni:' <<<"$info" && grep -q '^ *not avxvnni:' <<<"$info"; then exact=exact; fi
 echo "model: $model${int8:+   int8: $int8}   iterations: $iterations   rounds: $rounds"
 for t in $threads; do
   printf '\nthreads %s\n%-6s %12s %12s %10s   %s\n' "$t" "" "q8 ms" "ORT ms" "q8/ORT" "q8/ORT per round"
@@ -81,10 +96,18 @@ for t in $threads; do
   q8_fp32=$q8_ms ort_fp32=$ort_ms
   printf '%-6s %12.3f %12.3f %10s  %s\n' fp32 "$q8_fp32" "$ort_fp32" "$(ratio "$q8_fp32" "$ort_fp32")" "$per_round"
   if [ -n "$int8" ]; then
-    compare "$int8" "$t"
+    compare "$int8" "$t" $exact
     q8_int8=$q8_ms ort_int8=$ort_ms
     printf '%-6s %12.3f %12.3f %10s  %s\n' int8 "$q8_int8" "$ort_int8" "$(ratio "$q8_int8" "$ort_int8")" "$per_round"
+    [ -z "$exact" ] ||
+      printf '%-6s %12s %12.3f %10s  %s   (ONNX Runtime exact: ort_bench.js --exact)\n' "exact" "" "$ortx_ms" \
+        "$(ratio "$q8_int8" "$ortx_ms")" "$per_round_x"
     printf 'q8 int8 / ORT fp32: %s    q8 int8 / q8 fp32: %s    ORT int8 / ORT fp32: %s\n' \
       "$(ratio "$q8_int8" "$ort_fp32")" "$(ratio "$q8_int8" "$q8_fp32")" "$(ratio "$ort_int8" "$ort_fp32")"
   fi
 done
+
+if [ -n "$int8" ]; then
+  echo
+  node "$here/ort_agreement.js" "$model" "$int8" "$q8"
+fi

@@ -1,40 +1,25 @@
 // ONNX Runtime as a peer for q8's comparison: median latency of one model on random inputs.
-// usage: node ort_bench.js MODEL.onnx THREADS ITERATIONS WARMUP [--per-node]
+// usage: node ort_bench.js MODEL.onnx THREADS ITERATIONS WARMUP [--per-node] [--exact]
 // Prints one JSON line: {"median_ms", "min_ms", "max_ms", "iterations", "threads"}; with
 // --per-node also "layers": [{"name", "op", "ms"}], each node's median kernel time from ONNX
 // Runtime's own profiler, named as in the model (ORT's "_token_N" suffixes removed), in run order.
+// --exact: ONNX Runtime's exact int8 mode on x86 CPUs without VNNI (ort_common.js).
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const ort = require('onnxruntime-node');
-
-function randomNormal(n) {
-  const out = new Float32Array(n);
-  let seed = 12345;
-  const uniform = () => ((seed = (seed * 1103515245 + 12345) >>> 0) + 0.5) / 4294967296;
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
+const {sessionOptions, randomFeeds} = require('./ort_common');
 
 async function main() {
-  const [model, threads = '1', iterations = '30', warmup = '5', mode = ''] = process.argv.slice(2);
-  const perNode = mode === '--per-node';
+  const [model, threads = '1', iterations = '30', warmup = '5', ...flags] = process.argv.slice(2);
+  for (const f of flags)
+    if (f !== '--per-node' && f !== '--exact') throw new Error(`unknown option ${f}`);
+  const perNode = flags.includes('--per-node');
   const profileDir = perNode ? fs.mkdtempSync(path.join(os.tmpdir(), 'ort_bench-')) : null;
-  const session = await ort.InferenceSession.create(model, {
-    intraOpNumThreads: Number(threads), interOpNumThreads: 1, executionMode: 'sequential',
-    graphOptimizationLevel: 'all', logSeverityLevel: 3,
-    ...(perNode ? {enableProfiling: true, profileFilePrefix: path.join(profileDir, 'profile')} : {}),
-  });
-  const feeds = {};
-  const meta = session.inputMetadata || [];
-  for (let i = 0; i < session.inputNames.length; i++) {
-    const name = session.inputNames[i];
-    const m = Array.isArray(meta) ? meta[i] : meta[name];
-    let dims = m && m.shape ? m.shape.map(d => (typeof d === 'number' && d > 0 ? d : 1)) : null;
-    if (!dims) throw new Error(`${model}: cannot read the shape of input '${name}'`);
-    feeds[name] = new ort.Tensor('float32', randomNormal(dims.reduce((a, b) => a * b, 1)), dims);
-  }
+  const session = await ort.InferenceSession.create(model, sessionOptions(threads, {
+    exact: flags.includes('--exact'), profilePrefix: perNode ? path.join(profileDir, 'profile') : null}));
+  const feeds = randomFeeds(session, model);
   for (let i = 0; i < Number(warmup); i++) await session.run(feeds);
   const ms = [];
   for (let i = 0; i < Number(iterations); i++) {

@@ -16,3 +16,6 @@ NODE_PATH="$peers/node_modules" /usr/bin/python3 scripts/zoo.py check build/zoo 
 # Each quantized by q8 (32 calibration samples): ONNX Runtime runs every int8 file, and q8's int8
 # output stays within --min-sqnr of its fp32 output.
 NODE_PATH="$peers/node_modules" /usr/bin/python3 scripts/zoo.py int8 build/zoo --q8 "$q8"
+# The benchmarks' output check (bench/compare_ort.sh runs it after its timings) on one of them.
+NODE_PATH="$peers/node_modules" node bench/ort_agreement.js build/zoo/squeezenet1_1.opset13.onnx \
+  build/zoo/squeezenet1_1.int8.onnx "$q8" 1

@@ -19,10 +19,18 @@
 //     to int16 (a0, a1, a2, a3) repeated;
 //   - vpmaddwd then gives per lane two int32 partial sums (k0 a0 + k1 a1, k2 a2 + k3 a3) in
 //     adjacent elements, accumulated apart (4 ymm per row: hence 3 rows in 16 registers) and
-//     added pairwise once per tile (vphaddd, vpermq) before the bias' and the requantization.
+//     added pairwise once per tile (vphaddd) before the requantization.
 // Per row and block: 1 shuffle + 4 vpmaddwd + 4 vpaddd for 64 MACs (7.1 MACs per uop; widening
 // int8 weights in registers would cost 11 per 64). int32 sums wrap like the scalar
-// reference's (any true accumulator fits in int32), so adding the bias' last gives its bytes.
+// reference's (any true accumulator fits in int32), so the order of the additions does not
+// change the result: each lane's pair starts as (bias', 0) (vpmovzxdq of the biases) instead of
+// the bias' being added after the loop.
+// The epilogue counts too (at the kc of 16-24 of MobileNetV2's expansions a third of a tile's time
+// is spent there), so it runs on the lanes in the order vphaddd leaves them, (0 1 4 5 | 2 3 6 7)
+// per group of 8, with the multipliers permuted once per tile to match, and restores channel order
+// with one byte shuffle of the packed row instead of a vpermq per group and row. The clamp at the
+// low bound is skipped where out_min is 0: vpackuswb's saturation clamps there (a float below
+// -2^31 converts to INT_MIN, which + z_out stays negative, so it too becomes 0).
 // Tiles of at most 8 channels run a two-ymm-per-row variant.
 //
 // The avx2_w8 table's tiles are the same over int8 weights (weight_bytes = 1), each 16-byte half
@@ -69,6 +77,34 @@ inline int32_t load_u32(const uint8_t* p) {
   return v;
 }
 
+// One output row from V groups of 8 int32 lanes in vphaddd's order (0 1 4 5 | 2 3 6 7), each lane
+// already in [0, 255] (so the saturating packs change none): packed to bytes, then one vpshufb
+// puts the bytes in channel order; nc <= 8 * V of them are stored.
+template <int V>
+inline void store_u8_row_from_pairs(uint8_t* out, const __m256i (&q)[V], size_t nc) {
+  __m128i bytes;
+  if constexpr (V == 2) {
+    // vpackssdw works per 128-bit half: (0 1 4 5 8 9 12 13 | 2 3 6 7 10 11 14 15) as int16.
+    const __m256i h = _mm256_packs_epi32(q[0], q[1]);
+    bytes = _mm_packus_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    bytes = _mm_shuffle_epi8(bytes, _mm_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15));
+  } else {
+    const __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
+    bytes =
+        _mm_shuffle_epi8(_mm_packus_epi16(h, h), _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
+  }
+  if (nc == 8 * V) {
+    if (V == 2)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+    else
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out), bytes);
+  } else {
+    uint8_t tmp[16];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), bytes);
+    std::memcpy(out, tmp, nc);
+  }
+}
+
 // R rows (R <= kMR), V groups of 8 output channels (V = 1: nc <= 8), each group 2 ymm of partial
 // sums per row. Row r's tap t is a[r * ks + t]. Out is uint8_t (requantized, the gemm) or float
 // (dequantized, gemm_dequantize).
@@ -77,11 +113,16 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
           const QU8Requant& p) {
   const uint8_t* pb = static_cast<const uint8_t*>(w);
   const uint8_t* pw = pb + kNR * sizeof(int32_t);
+  // Accumulator j of a row holds lanes 4j..4j+3 as pairs of partial sums: (bias', 0) to start.
+  __m256i start[2 * V];
+  Q8_UNROLL
+  for (int j = 0; j < 2 * V; ++j)
+    start[j] = _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pb + 16 * j)));
   __m256i acc[R][2 * V];
   Q8_UNROLL
   for (int r = 0; r < R; ++r) {
     Q8_UNROLL
-    for (int j = 0; j < 2 * V; ++j) acc[r][j] = _mm256_setzero_si256();
+    for (int j = 0; j < 2 * V; ++j) acc[r][j] = start[j];
   }
   // Bytes (a0 a1 a2 a3) -> int16 (a0, a1, a2, a3) x 4 (-1 selects a zero byte).
   const __m256i widen = _mm256_setr_epi8(0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3, -1, 0, -1, 1, -1, 2, -1, 3,
@@ -111,18 +152,13 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
     }
   }
   pin_registers(acc);  // kernels/pin_registers.h: no accumulator spills in the loop
-  // Requantize exactly as qu8.h (see the VNNI kernel). The result is in [out_min, out_max], so
-  // the saturating packs (int32 -> int16 -> uint8) never change it.
-  const __m256 lo = _mm256_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
-  const __m256 hi = _mm256_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
-  const __m256i z = _mm256_set1_epi32(p.out_zero_point);
+  // vphaddd of a group's two accumulators gives its 8 lanes as (0 1 4 5 | 2 3 6 7); the
+  // multipliers are read in that order (vpermpd 0xD8 swaps the middle 64-bit pairs, both ways).
   __m256 m[V];
-  __m256i bias[V];
   Q8_UNROLL
-  for (int v = 0; v < V; ++v) {
-    m[v] = _mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v));
-    bias[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + 32 * v));
-  }
+  for (int v = 0; v < V; ++v)
+    m[v] = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(pw + 32 * v))), 0xD8));
   if constexpr (std::is_same_v<Out, float>) {
     // Dequantize (qu8.h): (float)acc * scale, cvtdq2ps rounding to nearest even like the cast.
     Q8_UNROLL
@@ -130,24 +166,27 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       float* out = c + r * c_stride;
       Q8_UNROLL
       for (int v = 0; v < V; ++v) {
-        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
-        store_f32x8(out + 8 * v, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]), nc - 8 * v);
+        const __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1])), m[v]);
+        store_f32x8(out + 8 * v, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(x), 0xD8)), nc - 8 * v);
       }
     }
   } else {
+    // Requantize exactly as qu8.h (see the VNNI kernel). The result is in [out_min, out_max], so
+    // the saturating packs (int32 -> int16 -> uint8) never change it.
+    const __m256 lo = _mm256_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
+    const __m256 hi = _mm256_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
+    const __m256i z = _mm256_set1_epi32(p.out_zero_point);
+    const bool clamp_lo = p.out_min != 0;
     Q8_UNROLL
     for (int r = 0; r < R; ++r) {
       __m256i q[V];
       Q8_UNROLL
       for (int v = 0; v < V; ++v) {
-        // acc[r][2v] holds lanes 8v + 0-1 | 8v + 2-3 as partial pairs, acc[r][2v + 1] lanes
-        // 8v + 4-5 | 8v + 6-7: vphaddd gives (0 1 4 5 | 2 3 6 7), vpermq restores lane order.
-        const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1]), 0xD8);
-        __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s, bias[v])), m[v]);
-        x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-        q[v] = _mm256_add_epi32(_mm256_cvtps_epi32(x), z);
+        __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(acc[r][2 * v], acc[r][2 * v + 1])), m[v]);
+        if (clamp_lo) x = _mm256_max_ps(x, lo);
+        q[v] = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(x, hi)), z);
       }
-      store_u8_row<V>(c + r * c_stride, q, nc);
+      store_u8_row_from_pairs<V>(c + r * c_stride, q, nc);
     }
   }
 }

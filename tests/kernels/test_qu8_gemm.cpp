@@ -136,6 +136,19 @@ TEST_P(QU8Gemm, Multipliers) {  // 1e-6 .. 2, varying per channel
     }
 }
 
+// Multipliers so large that most products lie beyond +-2^31 before the clamp: with out_min 0 a
+// kernel may leave the low clamp to its saturating packs, and a float that far below converts to
+// INT_MIN, so the bytes show whether that still lands on out_min (and the high clamp on out_max).
+TEST_P(QU8Gemm, ProductsFarOutsideTheOutputRange) {
+  for (int zo : {0, 1, 128, 255})
+    for (int qmin : {0, zo}) {
+      GemmTester t;
+      t.m(mr()).n(2 * nr() + 3).k(37).multiplier_range(1e3, 1e5).out_zero_point(uint8_t(zo)).qmin(uint8_t(qmin));
+      t.seed(uint32_t(zo * 3 + qmin)).test(k());
+      if (HasFatalFailure()) return;
+    }
+}
+
 TEST_P(QU8Gemm, NoBias) { GemmTester().m(mr()).n(nr()).k(33).bias(false).test(k()); }
 
 // All activations 255 with all weights -128 or +127 at large k: the exact sums are far beyond

@@ -93,16 +93,7 @@ inline void store_u8_row_from_pairs(uint8_t* out, const __m256i (&q)[V], size_t 
     bytes =
         _mm_shuffle_epi8(_mm_packus_epi16(h, h), _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
   }
-  if (nc == 8 * V) {
-    if (V == 2)
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
-    else
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(out), bytes);
-  } else {
-    uint8_t tmp[16];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), bytes);
-    std::memcpy(out, tmp, nc);
-  }
+  store_row_bytes<V>(out, bytes, nc);
 }
 
 // R rows (R <= kMR), V groups of 8 output channels (V = 1: nc <= 8), each group 2 ymm of partial

@@ -23,23 +23,28 @@ inline void store_f32x8(float* out, __m256 x, size_t cols) {
   }
 }
 
+// The first nc (<= 8 * V, V = 1 or 2) bytes of `bytes` as one output row.
+template <int V>
+inline void store_row_bytes(uint8_t* out, __m128i bytes, size_t nc) {
+  if (nc == 8 * V) {
+    if (V == 2)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+    else
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(out), bytes);
+  } else {
+    uint8_t tmp[16];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), bytes);
+    std::memcpy(out, tmp, nc);
+  }
+}
+
 // V (1 or 2) vectors of 8 int32 lanes, each already in [0, 255] (so the saturating packs int32 ->
 // int16 -> uint8 change none), as the nc <= 8 * V bytes of one output row.
 template <int V>
 inline void store_u8_row(uint8_t* out, const __m256i (&q)[V], size_t nc) {
   __m128i q16[V];
   for (int v = 0; v < V; ++v) q16[v] = _mm_packs_epi32(_mm256_castsi256_si128(q[v]), _mm256_extracti128_si256(q[v], 1));
-  const __m128i q8 = _mm_packus_epi16(q16[0], q16[V - 1]);  // lanes 0-7, then 8-15 (V = 2)
-  if (nc == 8 * V) {
-    if (V == 2)
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), q8);
-    else
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(out), q8);
-  } else {
-    uint8_t tmp[16];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-    std::memcpy(out, tmp, nc);
-  }
+  store_row_bytes<V>(out, _mm_packus_epi16(q16[0], q16[V - 1]), nc);  // lanes 0-7, then 8-15 (V = 2)
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 # both see the same machine load, and the table gives the median of each engine's R medians; the
 # ratios of every round are printed too. On a shared machine use R >= 3.
 # On an x86 CPU without VNNI, ONNX Runtime's int8 products saturate by default (ort_common.js), so
-# the int8 file is also timed under its exact mode (row "int8 exact", ort_bench.js --exact). With
+# the int8 file is also timed under its exact mode (row "exact", ort_bench.js --exact). With
 # an int8 file, the outputs of both engines are then checked against ONNX Runtime's fp32 outputs
 # (bench/ort_agreement.js: SQNR and top-1 on seeded inputs).
 set -euo pipefail

@@ -77,19 +77,31 @@ void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, size_t 
 // kBlockBytes) stay in L2 while every panel of weights in [n0, n1) passes over them, then panel by
 // panel: each panel is read once per block rather than once per tile. (For the igemm a row's
 // bytes include its ks indirection pointers, which outweigh the input bytes when Cg is small.)
+// Where the panels' weights together are at most kTilesOuterWeightBytes, the tiles go outermost
+// instead, each over every panel: panel by panel, a block's output rows were written nr bytes at a
+// time, pass after pass (16-byte strips of a cache line on the avx2 table's panels), and a block's
+// output outgrows L2 long before its input does (MobileNetV2's 16 -> 96 expansion writes six bytes
+// per byte read); tile by tile, each tile writes its rows whole while the weights stay in L1/L2.
 // The tiling never splits the reduction and the arithmetic of an output element does not depend
 // on its tile, so results do not depend on how the engine splits the work over threads.
 constexpr size_t kBlockBytes = 256 * 1024;
+constexpr size_t kTilesOuterWeightBytes = 32 * 1024;
 
 template <class Tile>
-void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t n0, size_t n1, Tile tile) {
+void run_tiles(size_t m0, size_t m1, size_t mr, size_t row_bytes, size_t n0, size_t n1, size_t panel_size, Tile tile) {
   const RowTiles t(m0, m1, mr);
   const size_t start_rows = kBlockBytes / std::max<size_t>(row_bytes, 1);
   const size_t tiles_per_block = std::max<size_t>(1, start_rows / mr);
+  const bool tiles_outer = n1 > n0 && (n1 - n0) * panel_size <= kTilesOuterWeightBytes;
   for (size_t tb = 0; tb < t.count; tb += tiles_per_block) {
     const size_t te = std::min(t.count, tb + tiles_per_block);
-    for (size_t panel = n0; panel < n1; ++panel)
-      for (size_t i = tb; i < te; ++i) tile(t.start(i), t.rows(i), panel);
+    if (tiles_outer) {
+      for (size_t i = tb; i < te; ++i)
+        for (size_t panel = n0; panel < n1; ++panel) tile(t.start(i), t.rows(i), panel);
+    } else {
+      for (size_t panel = n0; panel < n1; ++panel)
+        for (size_t i = tb; i < te; ++i) tile(t.start(i), t.rows(i), panel);
+    }
   }
 }
 
@@ -142,7 +154,7 @@ void qu8_conv_run(const QU8Kernels& k, const ConvGeometry& g, size_t grp, const 
   const size_t pb = panel_bytes(ks, Cg, nr, k.kr, k.weight_bytes);
   uint8_t* out_g = out + grp * Kg;
   const uint8_t* pw = static_cast<const uint8_t*>(packed_group);
-  run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), n0, std::min(n1, ceil_div(Kg, nr)),
+  run_tiles(p0, p1, k.mr, ks * (Cg + sizeof(void*)), n0, std::min(n1, ceil_div(Kg, nr)), pb,
             [&](size_t s, size_t rows, size_t panel) {
               k.igemm(rows, std::min(nr, Kg - panel * nr), Cg, ks, indirection + s * ks, pw + panel * pb,
                       out_g + s * K + panel * nr, K, p);
@@ -153,7 +165,7 @@ void qu8_gemm_run(const QU8Kernels& k, size_t N, size_t Kd, const uint8_t* a, si
                   uint8_t* out, size_t out_stride, size_t m0, size_t m1, const QU8Requant& p, size_t n0, size_t n1) {
   const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
-  run_tiles(m0, m1, k.mr, Kd, n0, std::min(n1, ceil_div(N, nr)), [&](size_t s, size_t rows, size_t panel) {
+  run_tiles(m0, m1, k.mr, Kd, n0, std::min(n1, ceil_div(N, nr)), pb, [&](size_t s, size_t rows, size_t panel) {
     k.gemm(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
            out + s * out_stride + panel * nr, out_stride, p);
   });
@@ -164,7 +176,7 @@ void qu8_gemm_dequantize_run(const QU8Kernels& k, size_t N, size_t Kd, const uin
                              size_t n1) {
   const size_t nr = k.nr, pb = panel_bytes(1, Kd, nr, k.kr, k.weight_bytes);
   const uint8_t* pw = static_cast<const uint8_t*>(packed);
-  run_tiles(m0, m1, k.mr, Kd, n0, std::min(n1, ceil_div(N, nr)), [&](size_t s, size_t rows, size_t panel) {
+  run_tiles(m0, m1, k.mr, Kd, n0, std::min(n1, ceil_div(N, nr)), pb, [&](size_t s, size_t rows, size_t panel) {
     k.gemm_dequantize(rows, std::min(nr, N - panel * nr), Kd, a + s * a_stride, a_stride, pw + panel * pb,
                       out + s * out_stride + panel * nr, out_stride);
   });

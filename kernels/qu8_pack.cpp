@@ -78,10 +78,11 @@ void pack_group(size_t Kg, size_t taps, size_t Cg, size_t nr, size_t kr, size_t 
 // panel: each panel is read once per block rather than once per tile. (For the igemm a row's
 // bytes include its ks indirection pointers, which outweigh the input bytes when Cg is small.)
 // Where the panels' weights together are at most kTilesOuterWeightBytes, the tiles go outermost
-// instead, each over every panel: panel by panel, a block's output rows were written nr bytes at a
-// time, pass after pass (16-byte strips of a cache line on the avx2 table's panels), and a block's
-// output outgrows L2 long before its input does (MobileNetV2's 16 -> 96 expansion writes six bytes
-// per byte read); tile by tile, each tile writes its rows whole while the weights stay in L1/L2.
+// instead, each over every panel: panel by panel, a block's output rows would be written nr bytes
+// at a time, pass after pass (16-byte strips of a cache line on the avx2 table's panels), and a
+// block's output outgrows L2 long before its input does (MobileNetV2's 16 -> 96 expansion writes
+// six bytes per byte read); tile by tile, each tile writes its rows whole while the weights stay
+// in L1/L2.
 // The tiling never splits the reduction and the arithmetic of an output element does not depend
 // on its tile, so results do not depend on how the engine splits the work over threads.
 constexpr size_t kBlockBytes = 256 * 1024;

@@ -25,8 +25,8 @@
 // reference's (any true accumulator fits in int32), so the order of the additions does not
 // change the result: each lane's pair starts as (bias', 0) (vpmovzxdq of the biases) instead of
 // the bias' being added after the loop.
-// The epilogue counts too (at the kc of 16-24 of MobileNetV2's expansions a third of a tile's time
-// is spent there), so it runs on the lanes in the order vphaddd leaves them, (0 1 4 5 | 2 3 6 7)
+// The epilogue counts too (at the kc of 16-24 of MobileNetV2's expansions the loop is only four to
+// six blocks), so it runs on the lanes in the order vphaddd leaves them, (0 1 4 5 | 2 3 6 7)
 // per group of 8, with the multipliers permuted once per tile to match, and restores channel order
 // with one byte shuffle of the packed row instead of a vpermq per group and row. The clamp at the
 // low bound is skipped where out_min is 0: vpackuswb's saturation clamps there (a float below

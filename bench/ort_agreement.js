@@ -27,7 +27,7 @@ async function main() {
   if (!/^[1-9][0-9]*$/.test(inputs)) throw new Error(`INPUTS wants a positive integer, got '${inputs}'`);
   const ref = await ort.InferenceSession.create(fp32, sessionOptions(1));
   const engines = [
-    {name: 'q8 int8', run: null},
+    {name: 'q8 int8'},
     {name: 'ORT int8', session: await ort.InferenceSession.create(int8, sessionOptions(1))},
     {name: 'ORT int8 --exact', session: await ort.InferenceSession.create(int8, sessionOptions(1, {exact: true}))},
   ];
@@ -50,7 +50,7 @@ async function main() {
       const outFiles = ref.outputNames.map((_, i) => path.join(dir, `out${i}.npy`));
       for (const f of outFiles) args.push('--output', f);
       execFileSync(q8, args, {stdio: ['ignore', 'ignore', 'inherit']});
-      const outputs = [outFiles.map(loadNpy)];
+      const outputs = [outFiles.map(f => loadNpy(f).data)];
       for (const e of engines.slice(1)) outputs.push(Object.values(await e.session.run(feeds)).map(t => t.data));
       engines.forEach((e, j) => {
         outputs[j].forEach((out, o) => {

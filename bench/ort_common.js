@@ -1,5 +1,6 @@
-// What bench/ort_bench.js and bench/ort_agreement.js share: ONNX Runtime's session options, the
-// seeded inputs both engines are fed, and float32 .npy files (C order, little-endian).
+// What the scripts that run ONNX Runtime as a peer share (bench/ort_bench.js, bench/ort_agreement.js,
+// scripts/run_ort.js): its session options, the seeded inputs both engines are fed, and float32
+// .npy files (C order, little-endian).
 'use strict';
 const fs = require('fs');
 const ort = require('onnxruntime-node');
@@ -57,6 +58,7 @@ function saveNpy(file, data, dims) {
                                         Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
+// {data, dims} of a float32 .npy file.
 function loadNpy(file) {
   const b = fs.readFileSync(file);
   if (b.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file}: not an .npy file`);
@@ -64,8 +66,10 @@ function loadNpy(file) {
   const header = b.toString('latin1', start, start + len);
   if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header))
     throw new Error(`${file}: not a C-order float32 array`);
-  const bytes = b.subarray(start + len);
-  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const dims = header.match(/'shape':\s*\(([^)]*)\)/)[1].split(',').filter(d => d.trim()).map(Number);
+  const n = dims.reduce((a, d) => a * d, 1), bytes = b.subarray(start + len);
+  if (bytes.byteLength !== 4 * n) throw new Error(`${file}: ${bytes.byteLength} data bytes for shape (${dims})`);
+  return {data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), dims};
 }
 
 module.exports = {sessionOptions, randomNormal, randomFeeds, saveNpy, loadNpy};

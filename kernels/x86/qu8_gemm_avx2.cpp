@@ -78,8 +78,8 @@ inline int32_t load_u32(const uint8_t* p) {
 }
 
 // One output row from V groups of 8 int32 lanes in vphaddd's order (0 1 4 5 | 2 3 6 7), each lane
-// already in [0, 255] (so the saturating packs change none): packed to bytes, then one vpshufb
-// puts the bytes in channel order; nc <= 8 * V of them are stored.
+// at most 255 (a lane below 0, where the tile left the low clamp to the packs, saturates to 0):
+// packed to bytes, then one vpshufb puts the bytes in channel order; nc <= 8 * V of them are stored.
 template <int V>
 inline void store_u8_row_from_pairs(uint8_t* out, const __m256i (&q)[V], size_t nc) {
   __m128i bytes;
@@ -162,8 +162,9 @@ void tile(size_t nc, size_t kc, size_t ks, const uint8_t* const* a, const void* 
       }
     }
   } else {
-    // Requantize exactly as qu8.h (see the VNNI kernel). The result is in [out_min, out_max], so
-    // the saturating packs (int32 -> int16 -> uint8) never change it.
+    // Requantize exactly as qu8.h (see the VNNI kernel). The result is in [out_min, out_max], or
+    // below 0 where out_min is 0 and the low clamp is skipped: the saturating packs (int32 ->
+    // int16 -> uint8) take it to 0 and change nothing else.
     const __m256 lo = _mm256_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point));
     const __m256 hi = _mm256_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point));
     const __m256i z = _mm256_set1_epi32(p.out_zero_point);

@@ -204,6 +204,9 @@ check_refusal "refuse: an empty calibration folder" "calib|empty|no " quantize "
 new_outdir
 mkdir -p "$T/bad_images" && echo "not an image" > "$T/bad_images/a.png"
 check_refusal "refuse: an unreadable calibration image" "a.png" quantize "$MODEL" --calib "$T/bad_images" --output "$OUTDIR/q.onnx"
+new_outdir
+check_refusal "refuse: --exclude of every node q8 runs in int8, named" "nothing left to quantize.*/0/Conv, /3/Conv, /7/Gemm" \
+  quantize "$MODEL" --calib "$SRC/models/fashion_calib_256.npy" --output "$OUTDIR/q.onnx" --exclude /0/Conv,/3/Conv,/7/Gemm
 
 # ---------------------------------------------------------------------------------------- int8
 new_outdir

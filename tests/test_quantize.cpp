@@ -124,6 +124,26 @@ TEST(Quantize, ExcludedNodesStayFp32AndPerTensorWorks) {
   EXPECT_THROW(q8::quantize(e.fp32, {e.calib}, o), q8::Error);
 }
 
+// Excluding every node q8 runs in int8 is not "a model with nothing to quantize": the error says
+// the exclusions took everything, and names them.
+TEST(Quantize, ExcludingEveryInt8NodeNamesThem) {
+  Embedded e;
+  q8::QuantizeOptions o;
+  o.exclude = {"/0/Conv", "/3/Conv", "/7/Gemm"};
+  try {
+    q8::quantize(e.fp32, {e.calib}, o);
+    FAIL() << "expected a refusal";
+  } catch (const q8::Error& err) {
+    EXPECT_NE(std::string(err.what())
+                  .find("nothing left to quantize: all 3 nodes q8 can run in int8 are excluded "
+                        "(/0/Conv, /3/Conv, /7/Gemm)"),
+              std::string::npos)
+        << err.what();
+  }
+  o.exclude = {"/0/Conv", "/3/Conv"};
+  EXPECT_NO_THROW(q8::quantize(e.fp32, {e.calib}, o));
+}
+
 TEST(Quantize, BadCalibrationDataIsRefused) {
   Embedded e;
   auto error = [&](const std::vector<q8::Tensor>& c) {

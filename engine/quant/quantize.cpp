@@ -765,9 +765,26 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   const Observed ob = observed_tensors(src, sel);
   bool any_compute = false;
   for (size_t i = 0; i < src.nodes.size(); ++i) any_compute |= sel.role[i] == Role::Compute;
-  if (!any_compute)
-    throw Error(src.source +
-                ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
+  if (!any_compute) {
+    // Say whether the model has nothing q8 runs in int8, or the exclusions (--exclude, or the
+    // nodes --fallback auto keeps in fp32) took all of it.
+    std::vector<std::string> excluded;
+    if (!o.exclude.empty()) {
+      Options all = o;
+      all.exclude.clear();
+      const Selection every = select(src, shapes, all);
+      for (size_t i = 0; i < src.nodes.size(); ++i)
+        if (every.role[i] == Role::Compute) excluded.push_back(src.nodes[i].name);
+    }
+    if (excluded.empty())
+      throw Error(src.source +
+                  ": nothing to quantize: the model has no Conv, Gemm, MatMul or Add that q8 can run in int8");
+    std::string names;
+    for (size_t i = 0; i < excluded.size() && i < 4; ++i) names += (i ? ", " : "") + excluded[i];
+    if (excluded.size() > 4) names += ", ...";
+    throw Error(src.source + ": nothing left to quantize: all " + std::to_string(excluded.size()) +
+                " nodes q8 can run in int8 are excluded (" + names + ")");
+  }
 
   // Each root's quantization covers the ranges of every tensor sharing it.
   std::map<int, calib::Range> root_range;

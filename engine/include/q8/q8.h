@@ -147,7 +147,8 @@ struct QuantizeOptions {
 // and returns the int8 model: weights int8 per channel, activations uint8 per tensor, biases
 // int32, in QDQ form. Results do not depend on the order of the samples, how they are batched
 // or the thread count. Throws q8::Error on empty or non-finite data, shapes that do not fit the
-// model, or a model with nothing to quantize.
+// model, or a model with nothing to quantize (none of its nodes runs in int8, or `exclude` names
+// every one that would; the message says which).
 Model quantize(const Model& fp32, const std::vector<Tensor>& calibration, const QuantizeOptions& options = {});
 
 // Calibration data from a path: an .npy holding N samples along axis 0, a folder of .npy files

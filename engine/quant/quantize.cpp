@@ -766,8 +766,8 @@ Graph quantize(const Graph& original, const std::vector<Sample>& samples, const 
   bool any_compute = false;
   for (size_t i = 0; i < src.nodes.size(); ++i) any_compute |= sel.role[i] == Role::Compute;
   if (!any_compute) {
-    // Say whether the model has nothing q8 runs in int8, or the exclusions (--exclude, or the
-    // nodes --fallback auto keeps in fp32) took all of it.
+    // Say whether the model has nothing q8 runs in int8, or the exclusions took all of it (the
+    // options' exclude list, which `q8 quantize --fallback auto` extends too).
     std::vector<std::string> excluded;
     if (!o.exclude.empty()) {
       Options all = o;

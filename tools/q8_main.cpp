@@ -255,18 +255,7 @@ int cmd_quantize(int argc, char** argv) {
   const std::vector<q8::Tensor> calib = calibration_from_flags(a, model);
   std::vector<std::string> kept;
   if (fallback == "auto") qo = q8::with_auto_fallback(model, calib, qo, min_sqnr, &kept);
-  q8::Model int8 = [&] {
-    try {
-      return q8::quantize(model, calib, qo);
-    } catch (const q8::Error& e) {
-      // The analysis above already quantized this model, so what fails now is what the
-      // exclusions left: say where they came from.
-      if (kept.empty()) throw;
-      char why[96];
-      std::snprintf(why, sizeof why, " nodes in fp32 (int8 slower on this CPU, or own SQNR below %g dB)", min_sqnr);
-      throw q8::Error(std::string(e.what()) + "; --fallback auto kept " + std::to_string(kept.size()) + why);
-    }
-  }();
+  q8::Model int8 = q8::quantize(model, calib, qo);
   int8.save(a.get("output", ""));
   // A node runs in int8 when it has an integer kernel, or is a view of a uint8 tensor; the
   // conversions at the borders (Quantize/DequantizeLinear) are not counted.

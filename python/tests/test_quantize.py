@@ -156,12 +156,12 @@ def test_fallback_auto_is_the_cli_fallback(tmp_path, fp32, calib):
 
 
 def test_fallback_everything_is_the_cli_error(fp32, calib):
-    # With min_sqnr 99 dB every layer falls back, and there is nothing left to quantize.
+    # With min_sqnr 99 dB every layer falls back, and the error says the exclusions took every node.
     with pytest.raises(q8.Error) as e:
         q8.quantize(fp32, calib, fallback="auto", min_sqnr=99.0)
     assert str(e.value) == cli_error("quantize", FP32_PATH, "--calib", CALIB_PATH, "--output", "/tmp/unused.onnx",
                                      "--fallback", "auto", "--min-sqnr", "99")
-    assert "nothing to quantize" in str(e.value)
+    assert "nothing left to quantize" in str(e.value) and "are excluded" in str(e.value)
 
 
 def test_progress(fp32, calib, capsys):

@@ -25,7 +25,9 @@ constexpr int kSpinIterations = 20000;
 
 ThreadPool::ThreadPool(int threads) {
   try {
-    workers_.reserve(static_cast<size_t>(std::max(threads, 1) - 1));
+    const size_t workers = static_cast<size_t>(std::max(threads, 1) - 1);
+    done_.reset(new Done[workers]);
+    workers_.reserve(workers);
     for (int i = 1; i < std::max(threads, 1); ++i) workers_.emplace_back(&ThreadPool::worker, this, i);
   } catch (const std::exception& e) {
     // A process or memory limit: stop the workers already started (the destructor does not run
@@ -47,12 +49,14 @@ void ThreadPool::stop_workers() {
 // checks the generation a last time (under mu_), and this reads sleepers_ after the bump, both
 // sequentially consistent: either the worker sees the new generation or this sees the sleeper
 // and locks mu_, which the worker holds until it waits, so the notify cannot come too early.
-void ThreadPool::wake() {
-  generation_.fetch_add(1, std::memory_order_seq_cst);
+// Returns the new generation.
+uint64_t ThreadPool::wake() {
+  const uint64_t generation = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mu_); }
     start_cv_.notify_all();
   }
+  return generation;
 }
 
 void ThreadPool::run_chunk(int index) {
@@ -73,17 +77,20 @@ void ThreadPool::parallel_for(size_t n, size_t align, const std::function<void(s
   fn_ = &fn;
   n_ = n;
   align_ = std::max<size_t>(align, 1);
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  wake();
+  const uint64_t generation = wake();
   run_chunk(0);
-  // Wait for the other chunks; past a short spin, give the core away: on a machine with more
-  // runnable threads than cores the worker may be waiting for this one.
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;) {
-    if (spins < kSpinIterations) {
-      ++spins;
-      Q8_CPU_RELAX();
-    } else {
-      std::this_thread::yield();
+  // Wait for the other chunks (acquire: their writes are then visible here); past a short spin,
+  // give the core away: on a machine with more runnable threads than cores the worker may be
+  // waiting for this one. The spin budget is shared by all workers, as one wait.
+  int spins = 0;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    while (done_[w].generation.load(std::memory_order_acquire) != generation) {
+      if (spins < kSpinIterations) {
+        ++spins;
+        Q8_CPU_RELAX();
+      } else {
+        std::this_thread::yield();
+      }
     }
   }
 }
@@ -106,7 +113,7 @@ void ThreadPool::worker(int index) {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_relaxed)) return;
     run_chunk(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    done_[static_cast<size_t>(index) - 1].generation.store(seen, std::memory_order_release);
   }
 }
 

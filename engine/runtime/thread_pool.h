@@ -5,8 +5,8 @@
 // A plan runs many short steps back to back (MobileNetV2: ~100 steps in 1.5 ms), so waking
 // sleeping threads for each one would cost more than the work. Workers therefore spin on an
 // atomic generation counter for a while after each step, and only then sleep on a condition
-// variable; the caller spins on an atomic count of unfinished chunks. Publishing a step takes no
-// lock unless a worker sleeps.
+// variable; the caller spins until each worker has reported the step done. Publishing a step
+// takes no lock unless a worker sleeps, and no two threads write the same cache line in it.
 #pragma once
 
 #include <atomic>
@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -34,22 +35,32 @@ class ThreadPool {
   void parallel_for(size_t n, size_t align, const std::function<void(size_t, size_t)>& fn);
 
  private:
+  // Two cores that write one cache line take turns owning it: the job (written once per step, read
+  // by every worker), each worker's completion (written by that worker, read by the caller) and
+  // the sleep count each get lines of their own. 128 bytes: the pair of lines that Intel's
+  // adjacent-line prefetcher fetches together, and Apple's line size.
+  static constexpr size_t kLine = 128;
+  struct alignas(kLine) Done {
+    std::atomic<uint64_t> generation{0};  // the last generation this worker finished
+  };
+
   void worker(int index);
-  void wake();
+  uint64_t wake();
   void stop_workers();
   void run_chunk(int index);
 
-  std::vector<std::thread> workers_;
-  std::mutex mu_;  // only for workers going to sleep and for waking them
-  std::condition_variable start_cv_;
   // The job: written by parallel_for before it bumps generation_, read by workers after they see
-  // the new generation, and not written again before pending_ is back to 0.
-  const std::function<void(size_t, size_t)>* fn_ = nullptr;
+  // the new generation, and not written again before every worker has reported that generation
+  // done.
+  alignas(kLine) const std::function<void(size_t, size_t)>* fn_ = nullptr;
   size_t n_ = 0, align_ = 1;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<int> sleepers_{0};  // workers waiting on start_cv_ (or about to)
   std::atomic<bool> stop_{false};
+  alignas(kLine) std::atomic<int> sleepers_{0};  // workers waiting on start_cv_ (or about to)
+  std::mutex mu_;                                // only for workers going to sleep and for waking them
+  std::condition_variable start_cv_;
+  std::unique_ptr<Done[]> done_;  // one per worker
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace q8::rt

@@ -6,6 +6,8 @@
 // squeeze-excitation multiply (rows times one row of channel scales), and the table lookup of an
 // int8 activation (Sigmoid, HardSwish...) at EfficientNet-B0's largest and at a 28x28 size. One thread.
 //
+// Buffers are 64-byte aligned, as the engine's (bench/aligned_vector.h).
+//
 //   q8_bench_qu8_ops --benchmark_filter=dwconv
 #include <benchmark/benchmark.h>
 
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/aligned_vector.h"
 #include "kernels/f32.h"
 #include "kernels/qu8.h"
 #include "tests/kernels/cpu_support.h"
@@ -37,9 +40,9 @@ std::vector<std::pair<std::string, const QU8Kernels*>> tables() {
   return r;
 }
 
-std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+AlignedVector<uint8_t> random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::vector<uint8_t> v(n);
+  AlignedVector<uint8_t> v(n);
   for (auto& x : v) x = static_cast<uint8_t>(rng());
   return v;
 }
@@ -55,14 +58,14 @@ void bm_dwconv(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C
   g.PT = g.PL = g.PB = g.PR = 1;
   g.OH = g.OW = (hw + 2 - 3) / s + 1;
   const auto in = random_bytes(hw * hw * C, 1);
-  std::vector<int8_t> w(C * 9);
+  AlignedVector<int8_t> w(C * 9);
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(int(i * 37 % 255) - 127);
-  std::vector<int32_t> bias(C, 1000);
-  std::vector<float> mult(C, 1.0f / 4096.0f);
-  std::vector<uint8_t> packed(q8::kern::qu8_dwconv_packed_bytes(g));
+  AlignedVector<int32_t> bias(C, 1000);
+  AlignedVector<float> mult(C, 1.0f / 4096.0f);
+  AlignedVector<uint8_t> packed(q8::kern::qu8_dwconv_packed_bytes(g));
   q8::kern::qu8_dwconv_pack(g, w.data(), bias.data(), mult.data(), 3, packed.data());
-  const std::vector<uint8_t> zero(C, 3);
-  std::vector<uint8_t> out(g.out_pixels() * C);
+  const AlignedVector<uint8_t> zero(C, 3);
+  AlignedVector<uint8_t> out(g.out_pixels() * C);
   q8::kern::QU8Requant rq{5, 5, 255};
   for (auto _ : state) {
     k->dwconv(g, in.data(), packed.data(), zero.data(), out.data(), 0, g.out_pixels(), rq);
@@ -84,14 +87,14 @@ void bm_dwconv_f32(benchmark::State& state, const F32Kernels* k, size_t hw, size
   g.OH = g.OW = (hw + 2 - 3) / s + 1;
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> in(hw * hw * C), w(C * 9), bias(C);
+  AlignedVector<float> in(hw * hw * C), w(C * 9), bias(C);
   for (auto& v : in) v = d(rng);
   for (auto& v : w) v = d(rng);
   for (auto& v : bias) v = d(rng);
-  std::vector<float> packed(q8::kern::f32_dwconv_packed_floats(g));
+  AlignedVector<float> packed(q8::kern::f32_dwconv_packed_floats(g));
   q8::kern::f32_dwconv_pack(g, w.data(), bias.data(), packed.data());
-  const std::vector<float> zero(C, 0.0f);
-  std::vector<float> out(g.out_pixels() * C);
+  const AlignedVector<float> zero(C, 0.0f);
+  AlignedVector<float> out(g.out_pixels() * C);
   for (auto _ : state) {
     k->dwconv(g, in.data(), packed.data(), zero.data(), out.data(), 0, g.out_pixels(), 0.0f, 6.0f);
     benchmark::DoNotOptimize(out.data());
@@ -103,7 +106,7 @@ void bm_dwconv_f32(benchmark::State& state, const F32Kernels* k, size_t hw, size
 
 void bm_global_avgpool(benchmark::State& state, const QU8Kernels* k, size_t HW, size_t C) {
   const auto in = random_bytes(HW * C, 2);
-  std::vector<uint8_t> out(C);
+  AlignedVector<uint8_t> out(C);
   q8::kern::QU8PoolParams p;
   p.in_zero_point = 7;
   p.in_over_out = 0.8f;
@@ -123,7 +126,7 @@ void bm_maxpool(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t 
   g.PT = g.PL = g.PB = g.PR = 1;
   g.OH = g.OW = (hw + 2 - 3) / 2 + 1;
   const auto in = random_bytes(hw * hw * C, 3);
-  std::vector<uint8_t> out(g.OH * g.OW * C);
+  AlignedVector<uint8_t> out(g.OH * g.OW * C);
   for (auto _ : state) {
     k->maxpool(g, in.data(), out.data(), 0, g.OH * g.OW);
     benchmark::DoNotOptimize(out.data());
@@ -133,7 +136,7 @@ void bm_maxpool(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t 
 
 void bm_add(benchmark::State& state, const QU8Kernels* k, size_t n) {
   const auto a = random_bytes(n, 4), b = random_bytes(n, 5);
-  std::vector<uint8_t> out(n);
+  AlignedVector<uint8_t> out(n);
   q8::kern::QU8AddParams p;
   p.a_zero_point = 120, p.b_zero_point = 130, p.a_multiplier = 0.7f, p.b_multiplier = 1.3f;
   p.out.out_zero_point = 128;
@@ -147,7 +150,7 @@ void bm_add(benchmark::State& state, const QU8Kernels* k, size_t n) {
 // A squeeze-excitation scale: rows of n channels times one row of n (stride 0), as EfficientNet runs it.
 void bm_mul_rows(benchmark::State& state, const QU8Kernels* k, size_t rows, size_t n) {
   const auto a = random_bytes(rows * n, 4), b = random_bytes(n, 5);
-  std::vector<uint8_t> out(rows * n);
+  AlignedVector<uint8_t> out(rows * n);
   q8::kern::QU8MulParams p;
   p.a_zero_point = 120, p.b_zero_point = 3, p.multiplier = 0.01f;
   p.out.out_zero_point = 128;
@@ -160,7 +163,7 @@ void bm_mul_rows(benchmark::State& state, const QU8Kernels* k, size_t rows, size
 
 void bm_lookup(benchmark::State& state, decltype(QU8Kernels::lookup) lookup, size_t n) {
   const auto x = random_bytes(n, 7), table = random_bytes(256, 8);
-  std::vector<uint8_t> out(n);
+  AlignedVector<uint8_t> out(n);
   for (auto _ : state) {
     lookup(n, x.data(), out.data(), table.data());
     benchmark::DoNotOptimize(out.data());
@@ -169,11 +172,11 @@ void bm_lookup(benchmark::State& state, decltype(QU8Kernels::lookup) lookup, siz
 }
 
 void bm_quantize(benchmark::State& state, const QU8Kernels* k, size_t n) {
-  std::vector<float> x(n);
+  AlignedVector<float> x(n);
   std::mt19937 rng(6);
   std::normal_distribution<float> d;
   for (auto& v : x) v = d(rng);
-  std::vector<uint8_t> q(n);
+  AlignedVector<uint8_t> q(n);
   for (auto _ : state) {
     k->quantize(n, x.data(), q.data(), 0.02f, 128);
     benchmark::DoNotOptimize(q.data());
@@ -183,11 +186,11 @@ void bm_quantize(benchmark::State& state, const QU8Kernels* k, size_t n) {
 
 // The model input: float NCHW quantized straight into uint8 NHWC (the engine's first step).
 void bm_quantize_to_nhwc(benchmark::State& state, const QU8Kernels* k, size_t C, size_t HW) {
-  std::vector<float> x(C * HW);
+  AlignedVector<float> x(C * HW);
   std::mt19937 rng(6);
   std::normal_distribution<float> d;
   for (auto& v : x) v = d(rng);
-  std::vector<uint8_t> q(C * HW);
+  AlignedVector<uint8_t> q(C * HW);
   for (auto _ : state) {
     q8::kern::qu8_quantize_nchw_to_nhwc(*k, C, HW, x.data(), q.data(), 0.02f, 128, 0, HW);
     benchmark::DoNotOptimize(q.data());

@@ -57,8 +57,10 @@ void thread_counts(benchmark::internal::Benchmark* b, int64_t rounds) {
   if ((hw & (hw - 1)) != 0) rounds ? b->Args({hw, rounds}) : b->Arg(hw);  // not a power of two
 }
 
-BENCHMARK(bm_step_empty)->ArgName("threads")->Apply([](auto* b) { thread_counts(b, 0); })->UseRealTime();
-BENCHMARK(bm_step_work)->ArgNames({"threads", "rounds"})->Apply([](auto* b) { thread_counts(b, 2000); })->UseRealTime();
+BENCHMARK(bm_step_empty)->ArgName("threads")->Apply([](auto* b) { thread_counts(b, 0); }) -> UseRealTime();
+BENCHMARK(bm_step_work)->ArgNames({"threads", "rounds"})->Apply([](auto* b) {
+                                                          thread_counts(b, 2000);
+                                                        }) -> UseRealTime();
 
 }  // namespace
 

@@ -123,7 +123,11 @@ struct Avx2 {
 };
 
 // --- Depthwise: channel blocks x 2 taps per multiply-add ------------------------------------
-// Per tile of output pixels, the rows under every tap are gathered once; then channels go in
+// Output pixels go in tiles of at most kTile: a tile is either a run of one output row whose
+// windows lie wholly inside the input (every pixel but a border's, for the usual pads), whose tap
+// rows are fixed offsets from the run's first pixel (InteriorRows: nothing is gathered), or a run
+// of border pixels, whose rows under every tap are gathered once (GatheredRows; a tap outside the
+// input reads `zero`). At 32 channels gathering took a third of the time. Then channels go in
 // blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step), then of 16
 // (block: vpmaddwd, 4 pixels per step), then a last partial block through a stack copy (tail).
 // Both read their sections of the packing (kernels/qu8_internal.h). For channels [c, c + 16) of
@@ -143,6 +147,20 @@ static_assert(kQu8DwBlockMaxTaps <= kMaxTaps, "a window's rows must fit the buff
 using qu8_simd::PixelCursor;
 using qu8_simd::Requant;
 
+// Pixel i of a tile, tap t (t < 2 * pairs; an odd tap count's last pair repeats the last tap, against
+// a weight of 0): the first byte of the input pixel under that tap.
+struct GatheredRows {
+  const uint8_t* const* rows;  // pixel i's taps at rows[i * stride + t]
+  size_t stride;
+  const uint8_t* operator()(size_t i, size_t t) const { return rows[i * stride + t]; }
+};
+struct InteriorRows {
+  const uint8_t* base;   // tap 0 of pixel 0
+  size_t step;           // bytes from one pixel's tap 0 to the next one's: SW * C
+  const size_t* offset;  // tap t's distance from tap 0 (tap_offsets, the repeated tap included)
+  const uint8_t* operator()(size_t i, size_t t) const { return base + i * step + offset[t]; }
+};
+
 inline __m256i widen(const uint8_t* p) {
   return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -156,7 +174,7 @@ inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const Requa
   return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
 }
 
-// NP pixels, channels [c, c + 16): pixel i's tap rows are rows[i * stride + t], t < 2 * pairs.
+// NP pixels from pixel i0 of the tile, channels [c, c + 16); rows(i, t) is pixel i's tap t.
 // Keeps an accumulator in a register as one chain of adds: without it GCC reassociates the
 // unrolled sums into trees whose partial products spill to the stack.
 inline __m256i chain(__m256i v) {
@@ -164,10 +182,10 @@ inline __m256i chain(__m256i v) {
   return v;
 }
 
-template <size_t NP, size_t PAIRS>
-inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt, const uint8_t* blk, size_t c,
-                  uint8_t* o, size_t C, const Requant<Avx2>& rq) {
-  const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
+template <size_t NP, size_t PAIRS, class Rows>
+inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
+                  const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt;
   __m256i lo[NP], hi[NP];
   const __m256i blo = load(blk), bhi = load(blk + 32);
   Q8_UNROLL
@@ -175,11 +193,10 @@ inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt,
   const uint8_t* wp = blk + 128;
   Q8_UNROLL
   for (size_t pr = 0; pr < pairs; ++pr, wp += 64) {
-    const __m256i wlo = load(wp), whi = load(wp + 32);
+    const __m256i wlo = chain(load(wp)), whi = chain(load(wp + 32));  // once for the NP pixels
     Q8_UNROLL
     for (size_t i = 0; i < NP; ++i) {
-      const uint8_t* const* r = rows + i * stride + 2 * pr;
-      const __m256i a0 = widen(r[0] + c), a1 = widen(r[1] + c);
+      const __m256i a0 = widen(rows(i0 + i, 2 * pr) + c), a1 = widen(rows(i0 + i, 2 * pr + 1) + c);
       lo[i] = chain(_mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo)));
       hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
     }
@@ -191,14 +208,14 @@ inline void block(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt,
 
 inline __m256i chain16(__m256i v) { return chain(v); }
 
-// NP pixels, channels [c, c + 32), through the nibble section (qu8_internal.h): per tap pair the
-// two rows' bytes interleaved per channel (X, Y) meet the low and high nibble weights in four
-// vpmaddubsw, whose int16 sums run over at most kQu8DwNibblePairs pairs before they are widened
-// into the int32 accumulators as sum_l + 16 * sum_h.
-template <size_t NP, size_t PAIRS>
-inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_rt, const uint8_t* blk, size_t c,
-                    uint8_t* o, size_t C, const Requant<Avx2>& rq) {
-  const size_t pairs = PAIRS ? PAIRS : pairs_rt, stride = PAIRS ? 2 * PAIRS : stride_rt;
+// NP pixels from pixel i0 of the tile, channels [c, c + 32), through the nibble section
+// (qu8_internal.h): per tap pair the two rows' bytes interleaved per channel (X, Y) meet the low
+// and high nibble weights in four vpmaddubsw, whose int16 sums run over at most kQu8DwNibblePairs
+// pairs before they are widened into the int32 accumulators as sum_l + 16 * sum_h.
+template <size_t NP, size_t PAIRS, class Rows>
+inline void block32(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
+                    const Requant<Avx2>& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt;
   const __m256i one_sixteen = _mm256_set1_epi32(0x00100001);  // int16 pairs (1, 16)
   __m256i acc[NP][4];
   Q8_UNROLL
@@ -214,15 +231,21 @@ inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_r
     for (size_t q = 0; q < 4; ++q) s[i][q] = _mm256_setzero_si256();
     Q8_UNROLL
     for (size_t pr = p0; pr < p1; ++pr, wp += 128) {
+      __m256i xy[NP][2];
       Q8_UNROLL
       for (size_t i = 0; i < NP; ++i) {
-        const uint8_t* const* r = rows + i * stride + 2 * pr;
-        const __m256i a0 = load(r[0] + c), a1 = load(r[1] + c);
-        const __m256i x = _mm256_unpacklo_epi8(a0, a1), y = _mm256_unpackhi_epi8(a0, a1);
-        s[i][0] = chain16(_mm256_add_epi16(s[i][0], _mm256_maddubs_epi16(x, load(wp))));
-        s[i][1] = chain16(_mm256_add_epi16(s[i][1], _mm256_maddubs_epi16(x, load(wp + 32))));
-        s[i][2] = chain16(_mm256_add_epi16(s[i][2], _mm256_maddubs_epi16(y, load(wp + 64))));
-        s[i][3] = chain16(_mm256_add_epi16(s[i][3], _mm256_maddubs_epi16(y, load(wp + 96))));
+        const __m256i a0 = load(rows(i0 + i, 2 * pr) + c), a1 = load(rows(i0 + i, 2 * pr + 1) + c);
+        xy[i][0] = _mm256_unpacklo_epi8(a0, a1);
+        xy[i][1] = _mm256_unpackhi_epi8(a0, a1);
+      }
+      // Each weight vector is loaded once for the NP pixels (chain: kept in a register, not folded
+      // into every pixel's vpmaddubsw as a load of its own).
+      Q8_UNROLL
+      for (size_t q = 0; q < 4; ++q) {
+        const __m256i w = chain(load(wp + 32 * q));
+        Q8_UNROLL
+        for (size_t i = 0; i < NP; ++i)
+          s[i][q] = chain16(_mm256_add_epi16(s[i][q], _mm256_maddubs_epi16(xy[i][q / 2], w)));
       }
     }
     Q8_UNROLL
@@ -244,19 +267,20 @@ inline void block32(const uint8_t* const* rows, size_t stride_rt, size_t pairs_r
   }
 }
 
-// The last nc < 16 channels of one pixel: each row's nc bytes copied into a zero-filled buffer,
-// so nothing past a row's last channel is read.
-inline void tail(const uint8_t* const* rows, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
+// The last nc < 16 channels of pixel i of the tile: each row's nc bytes copied into a zero-filled
+// buffer, so nothing past a row's last channel is read.
+template <class Rows>
+inline void tail(const Rows& rows, size_t i, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
                  const Requant<Avx2>& rq) {
   alignas(16) uint8_t buf[kMaxTaps + 1][16];
   const uint8_t* r[kMaxTaps + 1];
   for (size_t t = 0; t < 2 * pairs; ++t) {
     std::memset(buf[t], 0, 16);
-    std::memcpy(buf[t], rows[t] + c, nc);
+    std::memcpy(buf[t], rows(i, t) + c, nc);
     r[t] = buf[t];
   }
   alignas(16) uint8_t res[16];
-  block<1, 0>(r, 2 * pairs, pairs, blk, 0, res, 0, rq);
+  block<1, 0>(GatheredRows{r, 2 * pairs}, 0, pairs, blk, 0, res, 0, rq);
   std::memcpy(o + c, res, nc);
 }
 
@@ -273,39 +297,54 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   const uint8_t* nsec = static_cast<const uint8_t*>(packed) + qu8_dw_nibble_section(g);
   const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
   const Requant<Avx2> rq(p);
-  size_t offset[kMaxTaps];
+  // An odd tap count's last pair repeats the last tap (its pair weight is 0).
+  size_t offset[kMaxTaps + 1];
   tap_offsets(g, offset);
-  const uint8_t* rows[kTile * (kMaxTaps + 1)];
-  PixelCursor px(p0, g.OH, g.OW);
-  for (size_t first = p0; first < p1; first += kTile) {
-    const size_t np = p1 - first < kTile ? p1 - first : kTile;
-    // Pixel i's rows at rows[i * stride, + 2 * pairs): an odd tap count repeats the last row (its
-    // pair weight is 0).
-    for (size_t i = 0; i < np; ++i, px.next()) {
-      const uint8_t** r = rows + i * stride;
-      qu8_simd::dw_rows(g, in, zero, px, offset, r);
-      if (taps % 2) r[taps] = r[taps - 1];
-    }
-    uint8_t* o = out + first * C;
+  if (taps % 2) offset[taps] = offset[taps - 1];
+  const uint8_t* gathered[kTile * (kMaxTaps + 1)];
+  // Every channel block of the tile's np pixels, whose rows `rows` gives.
+  auto blocks = [&](const auto& rows, size_t np, uint8_t* o) {
     size_t c = 0;
     for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock) {
       const uint8_t* blk = nsec + c / kQu8DwNibbleBlock * nibble_bytes;
       size_t i = 0;
       for (; i + kNibbleGroup <= np; i += kNibbleGroup)
-        block32<kNibbleGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
-      for (; i < np; ++i) block32<1, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+        block32<kNibbleGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block32<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
     }
     for (const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes; c + kQu8DwBlock <= C;
          c += kQu8DwBlock, blk += block_bytes) {
       size_t i = 0;
-      for (; i + kGroup <= np; i += kGroup)
-        block<kGroup, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
-      for (; i < np; ++i) block<1, PAIRS>(rows + i * stride, stride, pairs, blk, c, o + i * C, C, rq);
+      for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
     }
     if (c < C) {
       const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes;
-      for (size_t i = 0; i < np; ++i) tail(rows + i * stride, pairs, blk, c, C - c, o + i * C, rq);
+      for (size_t i = 0; i < np; ++i) tail(rows, i, pairs, blk, c, C - c, o + i * C, rq);
     }
+  };
+  const size_t reach_x = (g.KW - 1) * g.DW;  // a window's last column, from its first
+  PixelCursor px(p0, g.OH, g.OW);
+  for (size_t first = p0; first < p1;) {
+    const size_t most = p1 - first < kTile ? p1 - first : kTile;
+    size_t np = 0, iy, ix;
+    if (window_inside(g, px.oy, px.ox, iy, ix)) {
+      // The row's next pixels whose windows are inside too (the same input rows, SW columns on).
+      const size_t in_row = g.OW - px.ox;
+      np = 1;
+      while (np < most && np < in_row && ix + np * g.SW + reach_x < g.IW) ++np;
+      blocks(InteriorRows{in + ((px.n * g.IH + iy) * g.IW + ix) * C, g.SW * C, offset}, np, out + first * C);
+      for (size_t i = 0; i < np; ++i) px.next();
+    } else {
+      // Border pixels up to the next inside window: their rows under every tap, gathered.
+      for (; np < most && (np == 0 || !window_inside(g, px.oy, px.ox, iy, ix)); ++np, px.next()) {
+        const uint8_t** r = gathered + np * stride;
+        qu8_simd::dw_rows(g, in, zero, px, offset, r);
+        if (taps % 2) r[taps] = r[taps - 1];
+      }
+      blocks(GatheredRows{gathered, stride}, np, out + first * C);
+    }
+    first += np;
   }
 }
 

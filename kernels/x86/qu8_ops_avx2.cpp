@@ -145,7 +145,6 @@ namespace dw16 {
 using qu8_simd::kMaxTaps;
 static_assert(kQu8DwBlockMaxTaps <= kMaxTaps, "a window's rows must fit the buffers below");
 using qu8_simd::PixelCursor;
-using qu8_simd::Requant;
 
 // Pixel i of a tile, tap t (t < 2 * pairs; an odd tap count's last pair repeats the last tap, against
 // a weight of 0): the first byte of the input pixel under that tap.
@@ -166,11 +165,33 @@ inline __m256i widen(const uint8_t* p) {
 }
 inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
-// Requantizes one block's lo/hi accumulators and stores its 16 bytes in channel order.
-inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const Requant<Avx2>& rq) {
-  const __m256i vlo = rq(lo, _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 64)));
-  const __m256i vhi = rq(hi, _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 96)));
-  const __m256i w = _mm256_packs_epi32(vlo, vhi);  // lanes in [0, 255]: exact
+// qu8.h's requantization with z_out added after the first pack: x = (float)acc * M, clamped to
+// [out_min - z_out, out_max - z_out], rounded half to even (cvtps2dq); vpackssdw, + z_out in int16
+// (exact: the clamped values lie in [-255, 255]), vpackuswb. Where out_min is 0 (a ReLU or ReLU6
+// output) the low clamp is left out: a value below -z_out, rounded (below -2^31 cvtps2dq gives
+// INT_MIN) and saturated to int16, stays negative after + z_out, and vpackuswb makes it 0, as the
+// clamp would have.
+struct DwRequant {
+  __m256 lo, hi;
+  __m256i z;  // int16 lanes
+  bool clamp_lo;
+  explicit DwRequant(const QU8Requant& p)
+      : lo(_mm256_set1_ps(static_cast<float>(int32_t{p.out_min} - p.out_zero_point))),
+        hi(_mm256_set1_ps(static_cast<float>(int32_t{p.out_max} - p.out_zero_point))),
+        z(_mm256_set1_epi16(static_cast<int16_t>(p.out_zero_point))),
+        clamp_lo(p.out_min != 0) {}
+  __m256i rounded(__m256i acc, const uint8_t* m) const {
+    __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(reinterpret_cast<const float*>(m)));
+    if (clamp_lo) x = _mm256_max_ps(x, lo);
+    return _mm256_cvtps_epi32(_mm256_min_ps(x, hi));
+  }
+  // int16 lanes: vpackssdw(a, b) + z_out.
+  __m256i pack16(__m256i a, __m256i b) const { return _mm256_adds_epi16(_mm256_packs_epi32(a, b), z); }
+};
+
+// Requantizes one block's lo/hi accumulators and returns its 16 bytes in channel order.
+inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const DwRequant& rq) {
+  const __m256i w = rq.pack16(rq.rounded(lo, blk + 64), rq.rounded(hi, blk + 96));
   return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
 }
 
@@ -184,7 +205,7 @@ inline __m256i chain(__m256i v) {
 
 template <size_t NP, size_t PAIRS, class Rows>
 inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
-                  const Requant<Avx2>& rq) {
+                  const DwRequant& rq) {
   const size_t pairs = PAIRS ? PAIRS : pairs_rt;
   __m256i lo[NP], hi[NP];
   const __m256i blo = load(blk), bhi = load(blk + 32);
@@ -214,7 +235,7 @@ inline __m256i chain16(__m256i v) { return chain(v); }
 // pairs before they are widened into the int32 accumulators as sum_l + 16 * sum_h.
 template <size_t NP, size_t PAIRS, class Rows>
 inline void block32(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
-                    const Requant<Avx2>& rq) {
+                    const DwRequant& rq) {
   const size_t pairs = PAIRS ? PAIRS : pairs_rt;
   const __m256i one_sixteen = _mm256_set1_epi32(0x00100001);  // int16 pairs (1, 16)
   __m256i acc[NP][4];
@@ -260,9 +281,8 @@ inline void block32(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t*
   for (size_t i = 0; i < NP; ++i) {
     __m256i v[4];
     Q8_UNROLL
-    for (size_t q = 0; q < 4; ++q)
-      v[q] = rq(acc[i][q], _mm256_loadu_ps(reinterpret_cast<const float*>(blk + 128 + 32 * q)));
-    const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+    for (size_t q = 0; q < 4; ++q) v[q] = rq.rounded(acc[i][q], blk + 128 + 32 * q);
+    const __m256i b = _mm256_packus_epi16(rq.pack16(v[0], v[1]), rq.pack16(v[2], v[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i * C + c), b);
   }
 }
@@ -271,7 +291,7 @@ inline void block32(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t*
 // buffer, so nothing past a row's last channel is read.
 template <class Rows>
 inline void tail(const Rows& rows, size_t i, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
-                 const Requant<Avx2>& rq) {
+                 const DwRequant& rq) {
   alignas(16) uint8_t buf[kMaxTaps + 1][16];
   const uint8_t* r[kMaxTaps + 1];
   for (size_t t = 0; t < 2 * pairs; ++t) {
@@ -296,7 +316,7 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   const size_t block_bytes = qu8_dw_block_bytes(g);
   const uint8_t* nsec = static_cast<const uint8_t*>(packed) + qu8_dw_nibble_section(g);
   const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
-  const Requant<Avx2> rq(p);
+  const DwRequant rq(p);
   // An odd tap count's last pair repeats the last tap (its pair weight is 0).
   size_t offset[kMaxTaps + 1];
   tap_offsets(g, offset);

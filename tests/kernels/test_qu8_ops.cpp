@@ -191,6 +191,12 @@ struct DwconvTester {
     seed = s;
     return *this;
   }
+  // Multipliers this many times the usual (large: requantized values far past int16 and int32).
+  DwconvTester& multiplier_scale(float s) {
+    mult_scale = s;
+    return *this;
+  }
+  float mult_scale = 1.0f;
 
   ConvGeometry geometry() const {
     ConvGeometry r = g;
@@ -222,7 +228,7 @@ struct DwconvTester {
     std::vector<float> mult(C);
     std::uniform_real_distribution<float> dm(0.02f, 2.0f);
     const size_t reach = std::min(taps, g.IH * g.IW);
-    for (auto& x : mult) x = dm(rng) / (64.0f * static_cast<float>(reach));
+    for (auto& x : mult) x = dm(rng) / (64.0f * static_cast<float>(reach)) * mult_scale;
     const int32_t* b = with_bias ? bias.data() : nullptr;
 
     const size_t packed_bytes = q8::kern::qu8_dwconv_packed_bytes(g);
@@ -499,6 +505,29 @@ TEST_P(QU8Ops, DepthwiseZeroPointsAndRequant) {
             .zero_point(z)
             .requant(r)
             .rng_seed(seed++)
+            .test(*table_, *scalar_);
+      }
+}
+
+// Multipliers up to 2^22 (scales that pass validation can multiply to that): requantized values
+// far below -32768 and past -2^31 before the clamp, which kernels that clamp late or leave the low
+// clamp to saturating packs (AVX2 where out_min is 0) must still bring to out_min, and far above
+// out_max. Every requantization, both signs of bias and every zero point.
+TEST_P(QU8Ops, DepthwiseHugeMultipliers) {
+  uint32_t seed = 2500;
+  for (float scale : {1e3f, 1e6f, 1e9f})
+    for (const QU8Requant& r : kRequants)
+      for (size_t C : {16, 32, 47}) {
+        const uint32_t s = seed++;
+        DwconvTester()
+            .input(1, 5, 6, C)
+            .kernel(3, 3)
+            .stride(1 + s % 2, 1)
+            .pads(1, 1, 1, 1)
+            .zero_point(kZeroPoints[s % 5])
+            .requant(r)
+            .multiplier_scale(scale)
+            .rng_seed(s)
             .test(*table_, *scalar_);
       }
 }

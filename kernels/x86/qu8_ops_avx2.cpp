@@ -129,7 +129,8 @@ struct Avx2 {
 // of border pixels, whose rows under every tap are gathered once (GatheredRows; a tap outside the
 // input reads `zero`). At 32 channels gathering took a third of the time. Then channels go in
 // blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step), then of 16
-// (block: vpmaddwd, 4 pixels per step), then a last partial block through a stack copy (tail).
+// (block: vpmaddwd, 4 pixels per step), then 8 as half a block, then fewer than 8 through a stack
+// copy (tail).
 // Both read their sections of the packing (kernels/qu8_internal.h). For channels [c, c + 16) of
 // taps t and t + 1, both rows are widened to int16 (vpmovzxbw) and interleaved per channel
 // (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
@@ -160,8 +161,12 @@ struct InteriorRows {
   const uint8_t* operator()(size_t i, size_t t) const { return base + i * step + offset[t]; }
 };
 
+// CH (16 or 8) bytes from p as int16 lanes; with 8, the upper 128 bits are 0.
+template <size_t CH>
 inline __m256i widen(const uint8_t* p) {
-  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  static_assert(CH == 16 || CH == 8, "a block or its first half");
+  const __m128i* q = reinterpret_cast<const __m128i*>(p);
+  return _mm256_cvtepu8_epi16(CH == 16 ? _mm_loadu_si128(q) : _mm_loadl_epi64(q));
 }
 inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
@@ -195,7 +200,9 @@ inline __m128i requant16(__m256i lo, __m256i hi, const uint8_t* blk, const DwReq
   return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
 }
 
-// NP pixels from pixel i0 of the tile, channels [c, c + 16); rows(i, t) is pixel i's tap t.
+// NP pixels from pixel i0 of the tile, channels [c, c + CH) of the block at c (CH = 8: its first
+// half, which vpunpck{l,h}wd keep in the low 128-bit lanes, read and written without touching
+// the other 8 bytes); rows(i, t) is pixel i's tap t.
 // Keeps an accumulator in a register as one chain of adds: without it GCC reassociates the
 // unrolled sums into trees whose partial products spill to the stack.
 inline __m256i chain(__m256i v) {
@@ -203,7 +210,7 @@ inline __m256i chain(__m256i v) {
   return v;
 }
 
-template <size_t NP, size_t PAIRS, class Rows>
+template <size_t NP, size_t PAIRS, size_t CH = 16, class Rows>
 inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
                   const DwRequant& rq) {
   const size_t pairs = PAIRS ? PAIRS : pairs_rt;
@@ -217,14 +224,20 @@ inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* b
     const __m256i wlo = chain(load(wp)), whi = chain(load(wp + 32));  // once for the NP pixels
     Q8_UNROLL
     for (size_t i = 0; i < NP; ++i) {
-      const __m256i a0 = widen(rows(i0 + i, 2 * pr) + c), a1 = widen(rows(i0 + i, 2 * pr + 1) + c);
+      const __m256i a0 = widen<CH>(rows(i0 + i, 2 * pr) + c), a1 = widen<CH>(rows(i0 + i, 2 * pr + 1) + c);
       lo[i] = chain(_mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo)));
       hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
     }
   }
   Q8_UNROLL
-  for (size_t i = 0; i < NP; ++i)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i * C + c), requant16(lo[i], hi[i], blk, rq));
+  for (size_t i = 0; i < NP; ++i) {
+    __m128i* out = reinterpret_cast<__m128i*>(o + i * C + c);
+    const __m128i bytes = requant16(lo[i], hi[i], blk, rq);
+    if constexpr (CH == 16)
+      _mm_storeu_si128(out, bytes);
+    else
+      _mm_storel_epi64(out, bytes);
+  }
 }
 
 inline __m256i chain16(__m256i v) { return chain(v); }
@@ -287,21 +300,22 @@ inline void block32(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t*
   }
 }
 
-// The last nc < 16 channels of pixel i of the tile: each row's nc bytes copied into a zero-filled
-// buffer, so nothing past a row's last channel is read.
+// The last nc channels of pixel i of the tile, lanes [lane, lane + nc) of the block blk (lane + nc
+// <= 16): each row's nc bytes copied into a zero-filled buffer at those lanes, so nothing past a
+// row's last channel is read.
 template <class Rows>
-inline void tail(const Rows& rows, size_t i, size_t pairs, const uint8_t* blk, size_t c, size_t nc, uint8_t* o,
-                 const DwRequant& rq) {
+inline void tail(const Rows& rows, size_t i, size_t pairs, const uint8_t* blk, size_t c, size_t lane, size_t nc,
+                 uint8_t* o, const DwRequant& rq) {
   alignas(16) uint8_t buf[kMaxTaps + 1][16];
   const uint8_t* r[kMaxTaps + 1];
   for (size_t t = 0; t < 2 * pairs; ++t) {
     std::memset(buf[t], 0, 16);
-    std::memcpy(buf[t], rows(i, t) + c, nc);
+    std::memcpy(buf[t] + lane, rows(i, t) + c, nc);
     r[t] = buf[t];
   }
   alignas(16) uint8_t res[16];
   block<1, 0>(GatheredRows{r, 2 * pairs}, 0, pairs, blk, 0, res, 0, rq);
-  std::memcpy(o + c, res, nc);
+  std::memcpy(o + c, res + lane, nc);
 }
 
 constexpr size_t kTile = 16;        // output pixels whose rows are gathered at once
@@ -338,10 +352,17 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
       for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
       for (; i < np; ++i) block<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
     }
-    if (c < C) {
-      const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes;
-      for (size_t i = 0; i < np; ++i) tail(rows, i, pairs, blk, c, C - c, o + i * C, rq);
+    // 8 more channels (MobileNetV3's and MNASNet's 72, 120, 184, 200) as the first half of a
+    // block, then fewer than 8 through a copy.
+    const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes;
+    if (C - c >= 8) {
+      size_t i = 0;
+      for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS, 8>(rows, i, pairs, blk, c, o + i * C, C, rq);
+      for (; i < np; ++i) block<1, PAIRS, 8>(rows, i, pairs, blk, c, o + i * C, C, rq);
+      c += 8;
     }
+    if (c < C)
+      for (size_t i = 0; i < np; ++i) tail(rows, i, pairs, blk, c, c % kQu8DwBlock, C - c, o + i * C, rq);
   };
   const size_t reach_x = (g.KW - 1) * g.DW;  // a window's last column, from its first
   PixelCursor px(p0, g.OH, g.OW);

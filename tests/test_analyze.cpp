@@ -392,6 +392,54 @@ TEST(Analyze, NodesFusedIntoAnotherStepAreNotComparedByTime) {
   EXPECT_NE(a.to_json().find("\"timed\": false"), std::string::npos);
 }
 
+// "keep fp32" weighs the node's int8 time against its fp32 time plus the conversions that keeping
+// it fp32 would add, less those it would remove: a node between int8 nodes would have its input
+// dequantized and its result quantized; the first node would no longer need the model input
+// quantized, but its own result would be. The last Conv, which writes the model's float output,
+// runs in fp32 on a dequantized input in the int8 model too (an fp32 fallback), so the node before
+// it only moves a dequantization from its result to its input.
+TEST(Analyze, KeepFp32CountsTheConversionsItWouldAddAndRemove) {
+  auto conv = [](q8test::OnnxModelBuilder& b, const std::string& x, int cin, int cout, const std::string& y,
+                 uint32_t seed) {
+    b.init_f(y + "_w", {cout, cin, 3, 3}, q8::test::random_floats(size_t(cout * cin * 9), seed, -0.3f, 0.3f));
+    q8test::set_ints(b.node("Conv", {x, y + "_w"}, {y}, y), "pads", {1, 1, 1, 1});
+  };
+  auto analyze = [](q8test::OnnxModelBuilder& b, int channels) {
+    const std::string bytes = b.bytes();
+    const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "chain.onnx");
+    const q8::Tensor calib({4, channels, 16, 16}, q8::test::random_floats(size_t(4 * channels * 256), 9, -2.f, 2.f));
+    q8::AnalyzeOptions ao;
+    ao.iterations = 2;
+    const q8::Analysis a = q8::analyze(fp32, {calib}, {}, {}, ao);
+    EXPECT_NE(a.to_json().find("\"fp32_conversions_ms\""), std::string::npos);
+    std::map<std::string, q8::LayerAnalysis> r;
+    for (const q8::LayerAnalysis& l : a.layers) r[l.name] = l;
+    return r;
+  };
+  q8test::OnnxModelBuilder chain;
+  chain.input("x", {1, 4, 16, 16});
+  conv(chain, "x", 4, 16, "c1", 1);
+  conv(chain, "c1", 16, 16, "c2", 2);
+  conv(chain, "c2", 16, 16, "c3", 3);
+  conv(chain, "c3", 16, 2, "c4", 4);
+  chain.output("c4");
+  const auto c = analyze(chain, 4);
+  ASSERT_TRUE(c.count("c1") && c.count("c2") && c.count("c3") && c.count("c4"));
+  ASSERT_TRUE(c.at("c3").int8 && !c.at("c3").fp32_fallback);
+  ASSERT_TRUE(c.at("c4").fp32_fallback);
+  EXPECT_GT(c.at("c1").fp32_conversions_ms, 0.0);                             // quantize 16 channels instead of 4
+  EXPECT_GT(c.at("c2").fp32_conversions_ms, c.at("c1").fp32_conversions_ms);  // dequantize 16, quantize 16
+  EXPECT_EQ(c.at("c3").fp32_conversions_ms, 0.0);  // dequantize 16 before it instead of after it
+  q8test::OnnxModelBuilder pair;
+  pair.input("x", {1, 16, 16, 16});
+  conv(pair, "x", 16, 2, "a", 5);
+  conv(pair, "a", 2, 2, "b", 6);
+  pair.output("b");
+  const auto p = analyze(pair, 16);
+  ASSERT_TRUE(p.count("a") && p.at("a").int8 && !p.at("a").fp32_fallback);
+  EXPECT_LT(p.at("a").fp32_conversions_ms, 0.0);  // no model input to quantize, no result to dequantize
+}
+
 TEST(Analyze, Refusals) {
   const q8::Model fp32 = q8::Model::load(kModel);
   const q8::Tensor calib = q8::load_npy(kSrc + "/models/fashion_calib_256.npy");

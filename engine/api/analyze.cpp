@@ -23,12 +23,16 @@
 //     - more than kClippedShare of the fp32 results fall outside the range
 //       -> "clipped: widen the range (--method mse or a higher --percentile)"
 //     - otherwise -> "sensitive: consider --exclude NAME"
-//   int8 slower than fp32 by more than 10 % and 2 us, both plans running the node as a step of its
-//   own -> "keep fp32: int8 is slower here"
+//   int8 slower than fp32 plus the conversions keeping it fp32 would add (fp32_conversions_ms, q8/analyze.h)
+//   by more than 10 % and 2 us, both plans running the node as a step of its own -> "keep fp32: int8 is
+//   slower here": following the advice then makes the model faster, not only the node (on an AVX2
+//   core, MobileNetV2's first Conv ran 10-13 % slower in int8 than in fp32, but in fp32 its 4x larger
+//   result must be quantized, so the model got 3 % slower without it)
 //   otherwise -> "fine"; a node the quantizer keeps fp32 -> "fp32 (not quantized)".
 #include "q8/analyze.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -39,6 +43,8 @@
 #include "api/model_impl.h"
 #include "ir/graph.h"
 #include "ir/op_traits.h"
+#include "ir/shape_inference.h"
+#include "kernels/qu8.h"
 #include "passes/passes.h"
 #include "q8/q8.h"
 #include "runtime/dispatch.h"
@@ -60,7 +66,66 @@ constexpr double kOutlierRatio = 8.0;
 constexpr double kClippedShare = 0.01;
 constexpr size_t kPercentileSamples = 1 << 20;
 
-bool slower(double int8_ms, double fp32_ms) { return int8_ms > 1.1 * fp32_ms + 0.002; }
+// Whether the node would run faster in fp32, its conversions included (both times in ms).
+bool slower(const LayerAnalysis& a) { return a.timed && a.int8_ms > 1.1 * (a.fp32_ms + a.fp32_conversions_ms) + 0.002; }
+
+// Elements that keeping node n of the int8 runtime graph R (shapes at batch 1) in fp32 would
+// quantize and dequantize, less those it would no longer convert (LayerAnalysis::fp32_conversions_ms).
+// A model input's quantization is counted as removed though another node may still read it.
+struct ConversionElements {
+  int64_t quantize = 0, dequantize = 0;
+};
+ConversionElements fp32_conversion_elements(const Graph& R, const Node& n, const std::vector<int>& producer) {
+  ConversionElements e;
+  for (int v : n.inputs) {
+    if (v == ir::kNoValue || R.values[v].is_const() || R.values[v].dtype != ir::DType::Uint8) continue;
+    const int64_t count = ir::shape_numel(R.values[v].shape);
+    const int p = producer[v];
+    const bool model_input = p >= 0 && R.nodes[p].op == Op::QuantizeLinear &&
+                             std::count(R.inputs.begin(), R.inputs.end(), R.nodes[p].inputs[0]) > 0;
+    if (model_input)
+      e.quantize -= count;
+    else
+      e.dequantize += count;
+  }
+  const int y = n.outputs[0];
+  if (R.values[y].dtype == ir::DType::Uint8) {
+    bool int8_reader = false, float_reader = false;
+    for (int c : R.consumers(y)) (R.nodes[c].op == Op::DequantizeLinear ? float_reader : int8_reader) = true;
+    const int64_t count = ir::shape_numel(R.values[y].shape);
+    if (int8_reader) e.quantize += count;
+    if (float_reader) e.dequantize -= count;
+  }
+  return e;
+}
+
+// This CPU's one-thread cost of quantizing and of dequantizing one element (ms), through the
+// dispatched kernels on 64 Ki elements, the best of five runs each. With more threads the
+// conversions cost less than this, which only makes the advice to keep fp32 rarer.
+struct ConversionRates {
+  double quantize_ms = 0, dequantize_ms = 0;
+};
+ConversionRates conversion_rates() {
+  const kern::QU8Kernels& k = *rt::dispatch().qu8;
+  constexpr size_t n = size_t{1} << 16;
+  std::vector<float> x(n);
+  std::vector<uint8_t> q(n);
+  for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 509) * 0.01f - 2.5f;
+  auto best_ms = [&](auto&& run) {
+    double best = 1e30;
+    for (int r = 0; r < 6; ++r) {  // the first run only warms up
+      const auto t0 = std::chrono::steady_clock::now();
+      run();
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (r > 0) best = std::min(best, ms);
+    }
+    return best / static_cast<double>(n);
+  };
+  ConversionRates r;
+  r.quantize_ms = best_ms([&] { k.quantize.fn(n, x.data(), q.data(), 0.02f, 128); });
+  r.dequantize_ms = best_ms([&] { k.dequantize.fn(n, q.data(), x.data(), 0.02f, 128); });
+  return r;
+}
 
 struct Sqnr {
   double signal = 0, noise = 0;
@@ -98,6 +163,7 @@ struct Row {
   int32_t zero_point = 0;
   int m_ref = -1, m_own = -1;  // outputs of the shadow graph
   Sqnr own, cum, out_only;
+  ConversionElements fp32_conversions;  // int8 rows
   int64_t total = 0, clipped = 0;
   std::vector<float> abs_sub;  // strided subsample of |fp32 result| for the percentile
   int64_t stride = 1;
@@ -360,6 +426,12 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
   const Graph& Q = int8.impl()->source;
   const Graph& R = int8.impl()->graph;
   const Graph& RF = fp32.impl()->graph;
+  // R with its shapes at batch 1, for the conversions each int8 row would need in fp32.
+  Graph RS = R;
+  ir::infer_shapes(RS, ir::input_shapes_for_batch(RS, 1));
+  std::vector<int> rs_producer(RS.values.size(), -1);
+  for (size_t i = 0; i < RS.nodes.size(); ++i)
+    for (int o : RS.nodes[i].outputs) rs_producer[o] = static_cast<int>(i);
   std::map<std::string, int> r_node, rf_node;
   for (size_t i = 0; i < R.nodes.size(); ++i) {
     r_node[R.nodes[i].name] = static_cast<int>(i);
@@ -404,6 +476,7 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
       const Node& rn = R.nodes[it->second];
       row.a.fp32_fallback =
           ir::op_traits(rn.op).int8 != ir::Int8Role::Integer && R.values[rn.inputs[0]].dtype != ir::DType::Uint8;
+      row.fp32_conversions = fp32_conversion_elements(RS, RS.nodes[it->second], rs_producer);
     }
     if (auto d = info.find(fn.name); d != info.end()) {
       row.a.macs = d->second.macs;
@@ -586,7 +659,7 @@ void finish_row(Row& row, const std::map<std::string, double>& mf, const std::ma
       a.advice = "clipped: widen the range (--method mse or a higher --percentile)";
     else
       a.advice = "sensitive: consider --exclude " + a.name;
-  } else if (a.timed && slower(a.int8_ms, a.fp32_ms)) {
+  } else if (slower(a)) {
     a.advice = "keep fp32: int8 is slower here";
   } else {
     a.advice = "fine";
@@ -643,8 +716,11 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   for (const Node& n : int8.impl()->graph.nodes)
     if (n.attr_int("gate", 0) && mi.count(n.name)) mi[n.attr_string("gate_of", "")] = mi.at(n.name);
 
+  const ConversionRates rates = conversion_rates();
   Analysis an;
   for (Row& row : rows) {
+    row.a.fp32_conversions_ms = static_cast<double>(row.fp32_conversions.quantize) * rates.quantize_ms +
+                                static_cast<double>(row.fp32_conversions.dequantize) * rates.dequantize_ms;
     finish_row(row, mf, mi, options, ao);
     an.layers.push_back(row.a);
   }
@@ -656,7 +732,7 @@ std::vector<std::string> fallback_nodes(const Analysis& analysis, double min_sqn
   std::set<std::string> keep;
   for (const LayerAnalysis& a : analysis.layers) {
     if (!a.int8) continue;
-    if (a.sqnr_db < min_sqnr_db || (a.timed && slower(a.int8_ms, a.fp32_ms))) keep.insert(a.name);
+    if (a.sqnr_db < min_sqnr_db || slower(a)) keep.insert(a.name);
     if (a.output_sqnr_db < min_sqnr_db) {
       keep.insert(a.name);
       keep.insert(a.output_readers.begin(), a.output_readers.end());
@@ -697,8 +773,8 @@ std::string Analysis::to_json() const {
       << ", \"sqnr_cumulative_db\": " << num(a.sqnr_cumulative_db) << ", \"output_sqnr_db\": " << num(a.output_sqnr_db)
       << ", \"clipped\": " << num(a.clipped) << ", \"outlier_ratio\": " << num(a.outlier_ratio)
       << ", \"weight_range_ratio\": " << num(a.weight_range_ratio) << ", \"int8_ms\": " << num(a.int8_ms)
-      << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"timed\": " << (a.timed ? "true" : "false") << ", \"advice\": \""
-      << esc(a.advice) << "\"}";
+      << ", \"fp32_ms\": " << num(a.fp32_ms) << ", \"fp32_conversions_ms\": " << num(a.fp32_conversions_ms)
+      << ", \"timed\": " << (a.timed ? "true" : "false") << ", \"advice\": \"" << esc(a.advice) << "\"}";
   }
   const AnalysisSummary& s = summary;
   o << "], \"summary\": {\"sqnr_db\": " << num(s.sqnr_db) << ", \"int8_ms\": " << num(s.int8_ms)

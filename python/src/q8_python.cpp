@@ -476,6 +476,7 @@ py::dict layer_dict(const q8::LayerAnalysis& a) {
   d["weight_range_ratio"] = a.weight_range_ratio;
   d["int8_ms"] = a.int8_ms;
   d["fp32_ms"] = a.fp32_ms;
+  d["fp32_conversions_ms"] = a.fp32_conversions_ms;
   d["timed"] = a.timed;
   d["advice"] = a.advice;
   d["output_readers"] = a.output_readers;
@@ -703,7 +704,9 @@ PYBIND11_MODULE(_q8, m) {
           },
           "One dict per quantized node, in graph order: name, op, output_shape, macs, int8, sqnr_db\n"
           "(own), sqnr_cumulative_db, output_sqnr_db, clipped, outlier_ratio, weight_range_ratio,\n"
-          "int8_ms, fp32_ms, timed (both plans run the node as a step of its own), advice, output_readers.")
+          "int8_ms, fp32_ms, fp32_conversions_ms (what keeping it fp32 would add in conversions, which\n"
+          "\"keep fp32\" counts), timed (both plans run the node as a step of its own), advice,\n"
+          "output_readers.")
       .def_property_readonly(
           "summary", [](const q8::Analysis& a) { return summary_dict(a.summary); },
           "A dict: sqnr_db (end to end), int8_ms, fp32_ms, conversions_ms, worst, samples, method,\n"

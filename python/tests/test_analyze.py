@@ -9,7 +9,7 @@ from conftest import CALIB_PATH, FP32_PATH, cli_error, run_cli
 
 # Times, and the advice that depends on them, differ from run to run; everything else is a
 # function of the data and options.
-TIMED = {"int8_ms", "fp32_ms", "advice"}
+TIMED = {"int8_ms", "fp32_ms", "fp32_conversions_ms", "advice"}
 TIMED_SUMMARY = {"int8_ms", "fp32_ms", "conversions_ms"}
 
 

@@ -32,6 +32,12 @@ struct LayerAnalysis {
   double outlier_ratio = 1;         // representable range / 99.99th percentile of |fp32 result|
   double weight_range_ratio = 1;    // largest / median per-output-channel max|w| (1: no weights)
   double int8_ms = 0, fp32_ms = 0;  // this node's step in the int8 / fp32 plan (median, batch 1)
+  // What keeping this node fp32 would change in the int8 model's conversions: its uint8 inputs
+  // from int8 nodes dequantized and its result quantized for its int8 readers (added), the
+  // quantization of a model input it reads and the dequantization of its result for a float
+  // reader (removed). Element counts at batch 1 times this CPU's one-thread quantize and
+  // dequantize rates; negative where it removes more than it adds.
+  double fp32_conversions_ms = 0;
   // Both plans run the node as a step of its own. False where one of them runs it inside another
   // node's step (fp32: an activation inside its Conv; int8: x * f(x) as one table), whose time
   // that step's row carries: its times are then not compared.

@@ -347,6 +347,14 @@ const GemmShape kGemm[] = {
     {"1x1000x512", 1, 1000, 512},
     {"alexnet_fc1_1x4096x9216", 1, 4096, 9216},
     {"alexnet_fc2_1x4096x4096", 1, 4096, 4096},
+    // MobileNetV2's first 1x1 expansions: few input channels, so each tile's fixed cost counts.
+    {"mbv2_expand_12544x96x16", 12544, 96, 16},
+    {"mbv2_expand_3136x144x24", 3136, 144, 24},
+    // ConvNeXt-Tiny's MLPs (MatMul over every pixel: QuantizedDense with many rows), stages 1 and 4.
+    {"convnext_3136x384x96", 3136, 384, 96},
+    {"convnext_3136x96x384", 3136, 96, 384},
+    {"convnext_49x3072x768", 49, 3072, 768},
+    {"convnext_49x768x3072", 49, 768, 3072},
 };
 // Classifiers at batch 1 (float output): resnet18, mobilenet_v2, resnet50, alexnet (its last and,
 // for the shape, its first dense layer).

@@ -172,6 +172,11 @@ TEST(ConvNextInt8, EveryLinearTheGeluTheLayerScaleAndTheResidualRunInInt8) {
       EXPECT_EQ(ni.op, "QuantizedDense");
       EXPECT_TRUE(ni.int8);
       EXPECT_EQ(ni.output_shapes[0], (std::vector<int64_t>{1, kHW, kHW, ni.name == "fc1" ? 4 * kC : kC}));
+      // 36 rows: every weight serves them all, so the AVX2 tile runs on its own int16 weights,
+      // not on the int8 ones a classifier's single row streams (runtime/ops/quantized_dense.cpp).
+      if (q8::active_isa() == "avx2") {
+        EXPECT_EQ(ni.kernel, "qu8_gemm_3x16c4__avx2");
+      }
       ++dense;
     }
     if (ni.op == "Gelu") {
@@ -204,6 +209,34 @@ TEST(ConvNextInt8, EveryLinearTheGeluTheLayerScaleAndTheResidualRunInInt8) {
   const q8::Tensor again = q8::Session(back).run({x})[0];
   ASSERT_EQ(again.numel(), got.numel());
   for (int64_t i = 0; i < got.numel(); ++i) ASSERT_EQ(again.data()[i], got.data()[i]) << i;
+}
+
+// A classifier at batch 1 multiplies one row: it reads each weight once, so on AVX2 both of its
+// dense layers run on int8 weights (the _w8 tiles), where ConvNeXt's many-row MLPs above run on the
+// table's own int16 ones.
+TEST(ConvNextInt8, OneRowDenseLayersStreamInt8Weights) {
+  OnnxModelBuilder b(17);
+  b.input("x", {1, 32});
+  b.init_f("w1", {24, 32}, random_floats(24 * 32, 13, -0.3f, 0.3f));
+  q8test::set_int(b.node("Gemm", {"x", "w1"}, {"h"}, "fc1"), "transB", 1);
+  b.node("Relu", {"h"}, {"r"}, "relu");
+  b.init_f("w2", {10, 24}, random_floats(10 * 24, 14, -0.3f, 0.3f));
+  q8test::set_int(b.node("Gemm", {"r", "w2"}, {"y"}, "fc2"), "transB", 1);
+  b.output("y");
+  const std::string bytes = b.bytes();
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "mlp.onnx");
+  const q8::Model int8 = q8::quantize(fp32, {q8::Tensor({8, 32}, random_floats(8 * 32, 15, -2.f, 2.f))});
+  int dense = 0;
+  for (const q8::NodeInfo& ni : int8.describe()) {
+    SCOPED_TRACE(ni.name + " (" + ni.op + ", " + ni.kernel + ")");
+    if (ni.name != "fc1" && ni.name != "fc2") continue;
+    ++dense;
+    EXPECT_EQ(ni.op, ni.name == "fc1" ? "QuantizedDense" : "QuantizedDenseFloat");
+    if (q8::active_isa() == "avx2") {
+      EXPECT_EQ(ni.kernel, ni.name == "fc1" ? "qu8_gemm_3x16c4__avx2_w8" : "qu8_gemm_dequantize_3x16c4__avx2_w8");
+    }
+  }
+  EXPECT_EQ(dense, 2);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "passes/passes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -511,6 +512,24 @@ void simplify(Graph& g) {
   g.validate();
 }
 
+void mark_dense_rows(Graph& g) {
+  auto dense = [](const Node& n) { return n.op == Op::QuantizedDense || n.op == Op::QuantizedDenseFloat; };
+  if (std::none_of(g.nodes.begin(), g.nodes.end(), dense)) return;
+  Graph probe = g;
+  try {
+    infer_shapes(probe, input_shapes_for_batch(probe, 1));
+  } catch (const Error&) {
+    return;  // shapes known only once inputs are given (or refused: planning reports that)
+  }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!dense(g.nodes[i])) continue;
+    const Node& n = probe.nodes[i];
+    const int64_t N = probe.values[n.inputs[1]].constant->dims[0];
+    const int64_t rows = N > 0 ? shape_numel(probe.values[n.outputs[0]].shape) / N : 0;
+    g.nodes[i].attrs["rows"] = Attribute{Attribute::Kind::Int, rows, 0.f, {}, {}, {}, {}};
+  }
+}
+
 void lower_for_runtime(Graph& g) {
   lower_quantized(g);
   fuse_quantized_gate(g);
@@ -520,6 +539,7 @@ void lower_for_runtime(Graph& g) {
   fuse_residual_add(g);
   fuse_activations(g);
   fuse_unary_activation(g);
+  mark_dense_rows(g);
   g.validate();
 }
 

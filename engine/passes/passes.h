@@ -38,6 +38,12 @@ void fuse_residual_add(Graph& g);
 // so a Relu or Clip between the Conv and the activation is the Conv's clamp, and one after it
 // stays a step of its own.
 void fuse_unary_activation(Graph& g);
+// Every QuantizedDense and QuantizedDenseFloat gets "rows": the rows of its product at batch 1 (1
+// for a classifier, 3136 for ConvNeXt's MLPs over 56x56 pixels), from shapes inferred once on a
+// copy. The runtime picks the kernel table's weights by it (runtime/ops/quantized_dense.cpp), so
+// packing and planning read one decision. A graph whose shapes cannot be inferred at batch 1
+// before its inputs are given gets no attribute.
+void mark_dense_rows(Graph& g);
 // In an int8 graph, x * f(x) (SiLU, HardSwish as opset 13 exports it: a QuantizedMul of x and an
 // element-wise activation of x that only the Mul reads) becomes the activation node alone with
 // "gate" set: its 256-entry table then gives the Mul's result for each code of x, one lookup

@@ -1,9 +1,8 @@
 // QuantizedDense: a uint8 [M][Kd] activation times int8 weights [N][Kd], the int8 GEMM; and
 // QuantizedDenseFloat, the same product with a float32 result (gemm_dequantize). Both run on the
-// table's dense table (kern::dense_table: one over int8 weights where the table's own weights are
-// wider, since a dense layer's time is its weights' bytes) and pack their weights with its GEMM
-// packing; threads split them by OutputGrid (at batch 1, by output channels: each reads its share
-// of the weights, which is all the work there is).
+// table dense_kernels() picks by the layer's rows and pack their weights with its GEMM packing;
+// threads split them by OutputGrid (a classifier at batch 1 by output channels: each reads its
+// share of the weights, which is all the work there is).
 #include "runtime/ops/ops.h"
 
 #include "kernels/qu8.h"
@@ -17,12 +16,26 @@ using ir::Op;
 using ir::Shape;
 
 namespace {
+
+// The table a dense layer runs on. Over a few rows (a classifier at batch 1) it reads each weight
+// once, so its time is the weights' bytes and it takes the table's variant over int8 weights
+// (kern::dense_table: AVX2's own weights are int16). Over many rows every weight serves them all,
+// the time is the arithmetic, and the table's own tile, which widens nothing in its loop, is
+// 1.4-1.5x faster on AVX2 (ConvNeXt-Tiny's MLPs, 49 and 3136 rows). Measured on an AMD Zen 3 (the
+// q8_bench_kernels shapes at 2-16 rows): int8 weights ahead up to 4 rows at K = 512 (0.5 MB) and
+// up to 8 at K = 4096 (16 MB); int16 ahead from 8 and from 16. The rows are the product's at batch
+// 1, recorded on the node once (passes.h, mark_dense_rows), so packing and planning agree.
+constexpr int64_t kStreamingRows = 4;
+const kern::QU8Kernels& dense_kernels(const Node& n, const Dispatch& d) {
+  return n.attr_int("rows", 1) > kStreamingRows ? *d.qu8 : kern::dense_table(*d.qu8);
+}
+
 AlignedBuffer pack_qdense(const Graph& g, const Node& n, const Dispatch& d) {
   const ConstTensor& w = *const_input(g, n, 1);  // [N][Kd]
   const ConstTensor* b = const_input(g, n, 2);
   const size_t N = static_cast<size_t>(w.dims[0]), Kd = static_cast<size_t>(w.dims[1]);
   const std::vector<float> m = requant_multipliers(g, n);
-  const kern::QU8Kernels& k = kern::dense_table(*d.qu8);
+  const kern::QU8Kernels& k = dense_kernels(n, d);
   AlignedBuffer buf(kern::qu8_gemm_packed_bytes(Kd, N, k.nr, k.kr, k.weight_bytes));
   kern::qu8_gemm_pack(Kd, N, k.nr, k.kr, k.weight_bytes, w.data<int8_t>(), 1, Kd, b ? b->data<int32_t>() : nullptr,
                       m.data(), static_cast<uint8_t>(g.values[n.inputs[0]].zero_point), buf.data());
@@ -39,7 +52,7 @@ void plan_qdense(Plan::Builder& pb, size_t i, const Node& n) {
   const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
   pb.define(n.outputs[0], Layout::Plain, y);
   const void* packed = pb.w.per_node[i].data();
-  const kern::QU8Kernels* k = &kern::dense_table(*pb.d.qu8);
+  const kern::QU8Kernels* k = &dense_kernels(n, pb.d);
   const OutputGrid grid(M, k->mr, (N + k->nr - 1) / k->nr, M * Kd, M * N, pb.w.per_node[i].size());
   Step& s = pb.add_step(n.name, grid.work(), grid.mr, {a}, {y});
   s.fn = [&A = pb.addresses(), k, a, y, packed, N, Kd, rq, grid](size_t i0, size_t i1) {
@@ -49,7 +62,7 @@ void plan_qdense(Plan::Builder& pb, size_t i, const Node& n) {
   };
 }
 
-std::string qdense_kernel(const Graph&, const Node&, const Dispatch& d) { return kern::dense_table(*d.qu8).gemm.name; }
+std::string qdense_kernel(const Graph&, const Node& n, const Dispatch& d) { return dense_kernels(n, d).gemm.name; }
 
 int64_t qdense_macs(const Graph& g, const Node& n) {
   return ir::shape_numel(shape_of(g, n.outputs[0])) * g.values[n.inputs[1]].constant->dims[1];
@@ -58,16 +71,15 @@ int64_t qdense_macs(const Graph& g, const Node& n) {
 void plan_qdense_float(Plan::Builder& pb, size_t i, const Node& n) {
   const ConstTensor& wt = *const_input(pb.g, n, 1);
   const size_t N = static_cast<size_t>(wt.dims[0]), Kd = static_cast<size_t>(wt.dims[1]);
-  plan_gemm_dequantize(pb, i, n, numel(shape_of(pb.g, n.outputs[0])) / N, N, Kd, Layout::Plain,
-                       kern::dense_table(*pb.d.qu8));
+  plan_gemm_dequantize(pb, i, n, numel(shape_of(pb.g, n.outputs[0])) / N, N, Kd, Layout::Plain, dense_kernels(n, pb.d));
 }
 
 AlignedBuffer pack_qdense_float(const Graph& g, const Node& n, const Dispatch& d) {
-  return pack_gemm_dequantize(g, n, kern::dense_table(*d.qu8));
+  return pack_gemm_dequantize(g, n, dense_kernels(n, d));
 }
 
-std::string qdense_float_kernel(const Graph&, const Node&, const Dispatch& d) {
-  return kern::dense_table(*d.qu8).gemm_dequantize.name;
+std::string qdense_float_kernel(const Graph&, const Node& n, const Dispatch& d) {
+  return dense_kernels(n, d).gemm_dequantize.name;
 }
 
 }  // namespace

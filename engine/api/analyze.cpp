@@ -23,11 +23,11 @@
 //     - more than kClippedShare of the fp32 results fall outside the range
 //       -> "clipped: widen the range (--method mse or a higher --percentile)"
 //     - otherwise -> "sensitive: consider --exclude NAME"
-//   int8 slower than fp32 plus the conversions keeping it fp32 would add (fp32_conversions_ms, q8/analyze.h)
-//   by more than 10 % and 2 us, both plans running the node as a step of its own -> "keep fp32: int8 is
-//   slower here": following the advice then makes the model faster, not only the node (on an AVX2
-//   core, MobileNetV2's first Conv ran 10-13 % slower in int8 than in fp32, but in fp32 its 4x larger
-//   result must be quantized, so the model got 3 % slower without it)
+//   int8 slower than fp32 plus the conversions that keeping it fp32 would add (fp32_conversions_ms,
+//   q8/analyze.h) by more than 10 % and 2 us, both plans running the node as a step of its own
+//   -> "keep fp32: int8 is slower here". Following the advice then makes the model faster, not only
+//   the node: MobileNetV2's first Conv can be 10 % slower in int8 on an AVX2 core, but in fp32 its
+//   result, 4x the input's size, must be quantized.
 //   otherwise -> "fine"; a node the quantizer keeps fp32 -> "fp32 (not quantized)".
 #include "q8/analyze.h"
 

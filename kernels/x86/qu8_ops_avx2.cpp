@@ -136,8 +136,8 @@ struct Avx2 {
 // (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
 // taps' products of 8 channels into int32 lanes: u8 * s8 fits int16 operands, the pair sum is
 // exact, and every sum wraps modulo 2^32 like the reference's. acc starts at bias' and runs over
-// every tap, those outside the input reading z_a from `zero` (qu8.h's first form); the requantize
-// is Requant (qu8_ops_simd.h), one IEEE operation per step, on the lo/hi lane order, which
+// every tap, those outside the input reading z_a from `zero` (qu8.h's first form); the requantization
+// is DwRequant's (below), one IEEE operation per step, on the lo/hi lane order, which
 // _mm256_packs_epi32(lo, hi) turns back into channel order. An odd last tap pairs with a
 // repeated row and a zero weight. Kernels of more than kQu8DwBlockMaxTaps taps (no blocks packed)
 // take qu8_ops_simd.h's path, which visits only the taps inside the input.

@@ -55,8 +55,9 @@ float portable_logf(float x);
 void f32_softmax(const F32Kernels& k, size_t len, size_t inner, const float* in, float* out, size_t o0, size_t o1,
                  bool log_softmax);
 
-// LayerNormalization over rows of n elements, rows [r0, r1): mean = (sum x from 0.0f, in order)
-// / n; var = (sum (x - mean)^2, in order) / n; inv = 1 / sqrt(var + eps);
+// LayerNormalization over rows of n elements, rows [r0, r1): mean = (sum x) / n; var = (sum
+// (x - mean)^2) / n, each sum over 8 partial sums from 0.0f (element i into partial i % 8, in
+// order) added as ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)); inv = 1 / sqrt(var + eps);
 // out = (x - mean) * inv * scale[i] + bias[i] (bias may be null). mean_out and inv_std_out, when
 // not null, receive each row's mean and inv.
 void f32_layer_norm(size_t n, const float* in, const float* scale, const float* bias, float eps, float* out,

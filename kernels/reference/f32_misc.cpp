@@ -252,20 +252,39 @@ void f32_softmax(const F32Kernels& k, size_t len, size_t inner, const float* in,
   }
 }
 
+namespace {
+
+// A row's sums run in kSumLanes partial sums, element i into partial i % kSumLanes, combined in a
+// fixed tree: one order on every CPU (this function is every table's LayerNormalization), which
+// the compiler vectorises and which does not wait on one add's latency per element (in element
+// order, ConvNeXt's 96-channel rows took about 0.65 ms per 56x56 layer).
+constexpr size_t kSumLanes = 8;
+float lane_total(const float (&p)[kSumLanes]) {
+  return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+template <class F>
+float lane_sum(size_t n, F&& term) {
+  float p[kSumLanes] = {};
+  size_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (size_t j = 0; j < kSumLanes; ++j) p[j] = p[j] + term(i + j);
+  for (size_t j = 0; i + j < n; ++j) p[j] = p[j] + term(i + j);
+  return lane_total(p);
+}
+
+}  // namespace
+
 void f32_layer_norm(size_t n, const float* in, const float* scale, const float* bias, float eps, float* out,
                     float* mean_out, float* inv_std_out, size_t r0, size_t r1) {
   const float fn = static_cast<float>(n);
   for (size_t r = r0; r < r1; ++r) {
     const float* x = in + r * n;
     float* y = out + r * n;
-    float sum = 0.0f;
-    for (size_t i = 0; i < n; ++i) sum = sum + x[i];
-    const float mean = sum / fn;
-    float sq = 0.0f;
-    for (size_t i = 0; i < n; ++i) {
+    const float mean = lane_sum(n, [x](size_t i) { return x[i]; }) / fn;
+    const float sq = lane_sum(n, [x, mean](size_t i) {
       const float d = x[i] - mean;
-      sq = sq + d * d;
-    }
+      return d * d;
+    });
     const float inv = 1.0f / std::sqrt(sq / fn + eps);
     for (size_t i = 0; i < n; ++i) {
       const float v = (x[i] - mean) * inv * scale[i];

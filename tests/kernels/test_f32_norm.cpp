@@ -94,7 +94,7 @@ TEST(F32Portable, SameBitsOnEveryCpu) {
     for (float y : *v) k.add(y);
   EXPECT_EQ(e.h, 1386694090990261208ull);
   EXPECT_EQ(l.h, 4573744431875901252ull);
-  EXPECT_EQ(k.h, 8961983205930112621ull);
+  EXPECT_EQ(k.h, 7580751398950757926ull);
 }
 
 TEST(F32Portable, BroadcastBinaryEveryOpKind) {

@@ -69,36 +69,6 @@ constexpr size_t kPercentileSamples = 1 << 20;
 // Whether the node would run faster in fp32, its conversions included (both times in ms).
 bool slower(const LayerAnalysis& a) { return a.timed && a.int8_ms > 1.1 * (a.fp32_ms + a.fp32_conversions_ms) + 0.002; }
 
-// Elements that keeping node n of the int8 runtime graph R (shapes at batch 1) in fp32 would
-// quantize and dequantize, less those it would no longer convert (LayerAnalysis::fp32_conversions_ms).
-// A model input's quantization is counted as removed though another node may still read it.
-struct ConversionElements {
-  int64_t quantize = 0, dequantize = 0;
-};
-ConversionElements fp32_conversion_elements(const Graph& R, const Node& n, const std::vector<int>& producer) {
-  ConversionElements e;
-  for (int v : n.inputs) {
-    if (v == ir::kNoValue || R.values[v].is_const() || R.values[v].dtype != ir::DType::Uint8) continue;
-    const int64_t count = ir::shape_numel(R.values[v].shape);
-    const int p = producer[v];
-    const bool model_input = p >= 0 && R.nodes[p].op == Op::QuantizeLinear &&
-                             std::count(R.inputs.begin(), R.inputs.end(), R.nodes[p].inputs[0]) > 0;
-    if (model_input)
-      e.quantize -= count;
-    else
-      e.dequantize += count;
-  }
-  const int y = n.outputs[0];
-  if (R.values[y].dtype == ir::DType::Uint8) {
-    bool int8_reader = false, float_reader = false;
-    for (int c : R.consumers(y)) (R.nodes[c].op == Op::DequantizeLinear ? float_reader : int8_reader) = true;
-    const int64_t count = ir::shape_numel(R.values[y].shape);
-    if (int8_reader) e.quantize += count;
-    if (float_reader) e.dequantize -= count;
-  }
-  return e;
-}
-
 // This CPU's one-thread cost of quantizing and of dequantizing one element (ms), through the
 // dispatched kernels on 64 Ki elements, the best of five runs each. With more threads the
 // conversions cost less than this, which only makes the advice to keep fp32 rarer.
@@ -125,6 +95,35 @@ ConversionRates conversion_rates() {
   r.quantize_ms = best_ms([&] { k.quantize.fn(n, x.data(), q.data(), 0.02f, 128); });
   r.dequantize_ms = best_ms([&] { k.dequantize.fn(n, q.data(), x.data(), 0.02f, 128); });
   return r;
+}
+
+// LayerAnalysis::fp32_conversions_ms of node n of the int8 runtime graph R (shapes at batch 1):
+// the elements keeping it fp32 would quantize and dequantize, less those it would no longer
+// convert, at `rates`. A model input's quantization is counted as removed though another node
+// may still read it.
+double fp32_conversions_ms(const Graph& R, const Node& n, const std::vector<int>& producer,
+                           const ConversionRates& rates) {
+  int64_t quantize = 0, dequantize = 0;
+  for (int v : n.inputs) {
+    if (v == ir::kNoValue || R.values[v].is_const() || R.values[v].dtype != ir::DType::Uint8) continue;
+    const int64_t count = ir::shape_numel(R.values[v].shape);
+    const int p = producer[v];
+    const bool model_input = p >= 0 && R.nodes[p].op == Op::QuantizeLinear &&
+                             std::count(R.inputs.begin(), R.inputs.end(), R.nodes[p].inputs[0]) > 0;
+    if (model_input)
+      quantize -= count;
+    else
+      dequantize += count;
+  }
+  const int y = n.outputs[0];
+  if (R.values[y].dtype == ir::DType::Uint8) {
+    bool int8_reader = false, float_reader = false;
+    for (int c : R.consumers(y)) (R.nodes[c].op == Op::DequantizeLinear ? float_reader : int8_reader) = true;
+    const int64_t count = ir::shape_numel(R.values[y].shape);
+    if (int8_reader) quantize += count;
+    if (float_reader) dequantize -= count;
+  }
+  return static_cast<double>(quantize) * rates.quantize_ms + static_cast<double>(dequantize) * rates.dequantize_ms;
 }
 
 struct Sqnr {
@@ -163,7 +162,6 @@ struct Row {
   int32_t zero_point = 0;
   int m_ref = -1, m_own = -1;  // outputs of the shadow graph
   Sqnr own, cum, out_only;
-  ConversionElements fp32_conversions;  // int8 rows
   int64_t total = 0, clipped = 0;
   std::vector<float> abs_sub;  // strided subsample of |fp32 result| for the percentile
   int64_t stride = 1;
@@ -421,7 +419,8 @@ SampleSet make_samples(const Model& fp32, const Graph& F, const std::vector<Tens
 }
 
 // Rows: every Conv/Gemm/MatMul, and the other nodes that run in int8 with a requantized result.
-std::vector<Row> select_rows(const Model& fp32, const Model& int8, const QuantizeOptions& options) {
+std::vector<Row> select_rows(const Model& fp32, const Model& int8, const QuantizeOptions& options,
+                             const ConversionRates& rates) {
   const Graph& F = fp32.impl()->source;
   const Graph& Q = int8.impl()->source;
   const Graph& R = int8.impl()->graph;
@@ -476,7 +475,7 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
       const Node& rn = R.nodes[it->second];
       row.a.fp32_fallback =
           ir::op_traits(rn.op).int8 != ir::Int8Role::Integer && R.values[rn.inputs[0]].dtype != ir::DType::Uint8;
-      row.fp32_conversions = fp32_conversion_elements(RS, RS.nodes[it->second], rs_producer);
+      row.a.fp32_conversions_ms = fp32_conversions_ms(RS, RS.nodes[it->second], rs_producer, rates);
     }
     if (auto d = info.find(fn.name); d != info.end()) {
       row.a.macs = d->second.macs;
@@ -702,7 +701,7 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   const Model int8 = quantize(fp32, calibration, options);
   const Graph& F = fp32.impl()->source;
   const SampleSet samples = make_samples(fp32, F, calibration, inputs, ao);
-  std::vector<Row> rows = select_rows(fp32, int8, options);
+  std::vector<Row> rows = select_rows(fp32, int8, options, conversion_rates());
   const Sqnr end_to_end = measure(rows, int8, F, int8.impl()->source, int8.impl()->graph, samples, options);
 
   // Times at batch 1 (chunk) on the first sample.
@@ -716,11 +715,8 @@ Analysis analyze(const Model& fp32, const std::vector<Tensor>& calibration, cons
   for (const Node& n : int8.impl()->graph.nodes)
     if (n.attr_int("gate", 0) && mi.count(n.name)) mi[n.attr_string("gate_of", "")] = mi.at(n.name);
 
-  const ConversionRates rates = conversion_rates();
   Analysis an;
   for (Row& row : rows) {
-    row.a.fp32_conversions_ms = static_cast<double>(row.fp32_conversions.quantize) * rates.quantize_ms +
-                                static_cast<double>(row.fp32_conversions.dequantize) * rates.dequantize_ms;
     finish_row(row, mf, mi, options, ao);
     an.layers.push_back(row.a);
   }

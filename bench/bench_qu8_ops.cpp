@@ -214,9 +214,11 @@ void register_all() {
     size_t hw, c, s;
   };
   // MobileNetV2 (224x224 input): every depthwise layer's shape (input side, channels, stride);
-  // then MobileNetV3's and MNASNet's 3x3 ones whose channels are not a multiple of 16.
+  // then MobileNetV3's and MNASNet's 3x3 ones whose channels are not a multiple of 16, and
+  // ShuffleNetV2's (58, 116, 232 channels: not even multiples of 8).
   const Dw dws[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2}, {28, 192, 1}, {28, 192, 2},
-                    {14, 384, 1}, {14, 576, 1}, {14, 576, 2}, {7, 960, 1},  {56, 72, 1},  {14, 200, 1}};
+                    {14, 384, 1}, {14, 576, 1}, {14, 576, 2}, {7, 960, 1},  {56, 72, 1},  {14, 200, 1},
+                    {56, 58, 2},  {28, 58, 1},  {28, 116, 2}, {14, 116, 1}, {14, 232, 2}, {7, 232, 1}};
   const std::pair<const char*, const F32Kernels* (*)()> f32_tables[] = {
       {"scalar", q8::kern::f32_kernels_scalar},
       {"avx2", q8::kern::f32_kernels_avx2},

@@ -129,8 +129,9 @@ struct Avx2 {
 // of border pixels, whose rows under every tap are gathered once (GatheredRows; a tap outside the
 // input reads `zero`). At 32 channels gathering took a third of the time. Then channels go in
 // blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step), then of 16
-// (block: vpmaddwd, 4 pixels per step), then 8 as half a block, then fewer than 8 through a stack
-// copy (tail).
+// (block: vpmaddwd, 4 pixels per step); the last C % 16 as half a block where they are 8, else
+// as a block or half block over the bytes that end each row (RowEnd), or, in layers of fewer than
+// 16 channels, through a stack copy (tail).
 // Both read their sections of the packing (kernels/qu8_internal.h). For channels [c, c + 16) of
 // taps t and t + 1, both rows are widened to int16 (vpmovzxbw) and interleaved per channel
 // (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
@@ -161,13 +162,6 @@ struct InteriorRows {
   const uint8_t* operator()(size_t i, size_t t) const { return base + i * step + offset[t]; }
 };
 
-// CH (16 or 8) bytes from p as int16 lanes; with 8, the upper 128 bits are 0.
-template <size_t CH>
-inline __m256i widen(const uint8_t* p) {
-  static_assert(CH == 16 || CH == 8, "a block or its first half");
-  const __m128i* q = reinterpret_cast<const __m128i*>(p);
-  return _mm256_cvtepu8_epi16(CH == 16 ? _mm_loadu_si128(q) : _mm_loadl_epi64(q));
-}
 inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // qu8.h's requantization with z_out added after the first pack: x = (float)acc * M, clamped to
@@ -210,10 +204,50 @@ inline __m256i chain(__m256i v) {
   return v;
 }
 
-template <size_t NP, size_t PAIRS, size_t CH = 16, class Rows>
+// Where a block's CH lanes come from and go to in a row of C channels. InPlace: channels
+// [c, c + CH). RowEnd: a row's last channels, fewer than CH and not 8 (ShuffleNetV2's 58, 116),
+// lanes [0, C % 16) of the last block: the CH bytes that end the row are read, moved down to
+// those lanes (vpshufb; the lanes above them become 0), and moved back up to be written, so no row
+// is read past its end and no pixel's bytes are copied aside. Its store also writes channels
+// [C - CH, C - C % 16), which belong to the blocks before it: it runs before them, and they
+// overwrite those bytes.
+struct InPlace {
+  size_t at(size_t c) const { return c; }
+  __m128i in(__m128i v) const { return v; }
+  __m128i out(__m128i v) const { return v; }
+};
+template <size_t CH>
+struct RowEnd {
+  size_t first;      // C - CH
+  __m128i down, up;  // vpshufb masks: byte k from k + s, byte k from k - s (s = CH - C % 16)
+  // Meaningful where C >= CH > C % 16 (the only rows it is used on); harmless otherwise.
+  explicit RowEnd(size_t C) : first(C >= CH ? C - CH : 0) {
+    alignas(16) int8_t d[16], u[16];
+    const size_t s = C % kQu8DwBlock < CH ? CH - C % kQu8DwBlock : 0;
+    for (size_t k = 0; k < 16; ++k) {
+      d[k] = static_cast<int8_t>(k + s < CH ? k + s : 0x80);
+      u[k] = static_cast<int8_t>(k >= s && k < CH ? k - s : 0x80);
+    }
+    down = _mm_load_si128(reinterpret_cast<const __m128i*>(d));
+    up = _mm_load_si128(reinterpret_cast<const __m128i*>(u));
+  }
+  size_t at(size_t) const { return first; }
+  __m128i in(__m128i v) const { return _mm_shuffle_epi8(v, down); }
+  __m128i out(__m128i v) const { return _mm_shuffle_epi8(v, up); }
+};
+
+// CH (16 or 8) bytes from p as int16 lanes, through edge.in; with 8, the upper 128 bits are 0.
+template <size_t CH, class Edge>
+inline __m256i widen(const uint8_t* p, const Edge& edge) {
+  static_assert(CH == 16 || CH == 8, "a block or its first half");
+  const __m128i* q = reinterpret_cast<const __m128i*>(p);
+  return _mm256_cvtepu8_epi16(edge.in(CH == 16 ? _mm_loadu_si128(q) : _mm_loadl_epi64(q)));
+}
+
+template <size_t NP, size_t PAIRS, size_t CH, class Rows, class Edge>
 inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
-                  const DwRequant& rq) {
-  const size_t pairs = PAIRS ? PAIRS : pairs_rt;
+                  const DwRequant& rq, const Edge& edge) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt, at = edge.at(c);
   __m256i lo[NP], hi[NP];
   const __m256i blo = load(blk), bhi = load(blk + 32);
   Q8_UNROLL
@@ -224,20 +258,31 @@ inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* b
     const __m256i wlo = chain(load(wp)), whi = chain(load(wp + 32));  // once for the NP pixels
     Q8_UNROLL
     for (size_t i = 0; i < NP; ++i) {
-      const __m256i a0 = widen<CH>(rows(i0 + i, 2 * pr) + c), a1 = widen<CH>(rows(i0 + i, 2 * pr + 1) + c);
+      const __m256i a0 = widen<CH>(rows(i0 + i, 2 * pr) + at, edge);
+      const __m256i a1 = widen<CH>(rows(i0 + i, 2 * pr + 1) + at, edge);
       lo[i] = chain(_mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo)));
       hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
     }
   }
   Q8_UNROLL
   for (size_t i = 0; i < NP; ++i) {
-    __m128i* out = reinterpret_cast<__m128i*>(o + i * C + c);
-    const __m128i bytes = requant16(lo[i], hi[i], blk, rq);
+    __m128i* out = reinterpret_cast<__m128i*>(o + i * C + at);
+    const __m128i bytes = edge.out(requant16(lo[i], hi[i], blk, rq));
     if constexpr (CH == 16)
       _mm_storeu_si128(out, bytes);
     else
       _mm_storel_epi64(out, bytes);
   }
+}
+
+// block over the np pixels of a tile, kGroup at a time.
+constexpr size_t kGroup = 4;  // output pixels per 16-channel step (8 int32 accumulators)
+template <size_t PAIRS, size_t CH, class Rows, class Edge = InPlace>
+inline void block_pixels(const Rows& rows, size_t np, size_t pairs, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
+                         const DwRequant& rq, const Edge& edge = {}) {
+  size_t i = 0;
+  for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS, CH>(rows, i, pairs, blk, c, o + i * C, C, rq, edge);
+  for (; i < np; ++i) block<1, PAIRS, CH>(rows, i, pairs, blk, c, o + i * C, C, rq, edge);
 }
 
 inline __m256i chain16(__m256i v) { return chain(v); }
@@ -314,12 +359,11 @@ inline void tail(const Rows& rows, size_t i, size_t pairs, const uint8_t* blk, s
     r[t] = buf[t];
   }
   alignas(16) uint8_t res[16];
-  block<1, 0>(GatheredRows{r, 2 * pairs}, 0, pairs, blk, 0, res, 0, rq);
+  block<1, 0, 16>(GatheredRows{r, 2 * pairs}, 0, pairs, blk, 0, res, 0, rq, InPlace{});
   std::memcpy(o + c, res + lane, nc);
 }
 
 constexpr size_t kTile = 16;        // output pixels whose rows are gathered at once
-constexpr size_t kGroup = 4;        // output pixels per 16-channel step (8 int32 accumulators)
 constexpr size_t kNibbleGroup = 2;  // output pixels per 32-channel step (8 int16 sums)
 
 template <size_t PAIRS>
@@ -336,8 +380,22 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   tap_offsets(g, offset);
   if (taps % 2) offset[taps] = offset[taps - 1];
   const uint8_t* gathered[kTile * (kMaxTaps + 1)];
+  // The last rem channels, lanes [0, rem) of the last block: 8 as its first half, others through
+  // RowEnd where the row is long enough, else (layers of fewer than 16 channels) as many as 8 as
+  // the first half and the rest through a copy.
+  const size_t rem = C % kQu8DwBlock;
+  const uint8_t* last = sec + C / kQu8DwBlock * block_bytes;
+  const bool row_end = rem % 8 != 0 && C >= (rem < 8 ? 8 : 16);
+  const RowEnd<8> end8(C);
+  const RowEnd<16> end16(C);
   // Every channel block of the tile's np pixels, whose rows `rows` gives.
   auto blocks = [&](const auto& rows, size_t np, uint8_t* o) {
+    if (row_end) {  // first: its store overlaps the blocks before it
+      if (rem < 8)
+        block_pixels<PAIRS, 8>(rows, np, pairs, last, 0, o, C, rq, end8);
+      else
+        block_pixels<PAIRS, 16>(rows, np, pairs, last, 0, o, C, rq, end16);
+    }
     size_t c = 0;
     for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock) {
       const uint8_t* blk = nsec + c / kQu8DwNibbleBlock * nibble_bytes;
@@ -346,23 +404,15 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
         block32<kNibbleGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
       for (; i < np; ++i) block32<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
     }
-    for (const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes; c + kQu8DwBlock <= C;
-         c += kQu8DwBlock, blk += block_bytes) {
-      size_t i = 0;
-      for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
-      for (; i < np; ++i) block<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
-    }
-    // 8 more channels (MobileNetV3's and MNASNet's 72, 120, 184, 200) as the first half of a
-    // block, then fewer than 8 through a copy.
-    const uint8_t* blk = sec + c / kQu8DwBlock * block_bytes;
+    for (; c + kQu8DwBlock <= C; c += kQu8DwBlock)
+      block_pixels<PAIRS, 16>(rows, np, pairs, sec + c / kQu8DwBlock * block_bytes, c, o, C, rq);
+    if (row_end) return;
     if (C - c >= 8) {
-      size_t i = 0;
-      for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS, 8>(rows, i, pairs, blk, c, o + i * C, C, rq);
-      for (; i < np; ++i) block<1, PAIRS, 8>(rows, i, pairs, blk, c, o + i * C, C, rq);
+      block_pixels<PAIRS, 8>(rows, np, pairs, last, c, o, C, rq);
       c += 8;
     }
     if (c < C)
-      for (size_t i = 0; i < np; ++i) tail(rows, i, pairs, blk, c, c % kQu8DwBlock, C - c, o + i * C, rq);
+      for (size_t i = 0; i < np; ++i) tail(rows, i, pairs, last, c, c % kQu8DwBlock, C - c, o + i * C, rq);
   };
   const size_t reach_x = (g.KW - 1) * g.DW;  // a window's last column, from its first
   PixelCursor px(p0, g.OH, g.OW);

@@ -338,21 +338,30 @@ void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_stride
                   uint8_t* out, size_t r0, size_t r1) {
   const size_t inner = static_cast<size_t>(out_dims[rank - 1]);
   const int64_t step = in_strides[rank - 1];
+  // Row r0's index over the outer axes (last axis fastest) and source; later rows step it on like
+  // an odometer.
+  int64_t idx[8] = {}, src = 0;
+  for (size_t k = rank - 1, rest = r0; k-- > 0;) {
+    const size_t d = static_cast<size_t>(out_dims[k]);
+    idx[k] = static_cast<int64_t>(rest % d);
+    src += idx[k] * in_strides[k];
+    rest /= d;
+  }
   for (size_t r = r0; r < r1; ++r) {
-    // The row's source: its index over the outer axes, last axis fastest.
-    int64_t src = 0;
-    for (size_t k = rank - 1, rest = r; k-- > 0;) {
-      const size_t d = static_cast<size_t>(out_dims[k]);
-      src += static_cast<int64_t>(rest % d) * in_strides[k];
-      rest /= d;
-    }
     uint8_t* dst = out + r * inner * elem;
     if (step == 1) {
       std::memcpy(dst, in + src * static_cast<int64_t>(elem), inner * elem);
-      continue;
+    } else {
+      int64_t s = src;
+      for (size_t i = 0; i < inner; ++i, s += step)
+        std::memcpy(dst + i * elem, in + s * static_cast<int64_t>(elem), elem);
     }
-    for (size_t i = 0; i < inner; ++i, src += step)
-      std::memcpy(dst + i * elem, in + src * static_cast<int64_t>(elem), elem);
+    for (size_t k = rank - 1; k-- > 0;) {
+      src += in_strides[k];
+      if (++idx[k] < out_dims[k]) break;
+      src -= idx[k] * in_strides[k];
+      idx[k] = 0;
+    }
   }
 }
 

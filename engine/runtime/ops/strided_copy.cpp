@@ -13,10 +13,32 @@ using ir::Shape;
 
 namespace {
 
+// The copy's axes with those of size 1 dropped and each one merged into the next where the source
+// steps over the pair as over one axis (stride_k = stride_k+1 * dim_k+1): the same elements in the
+// same order, in fewer and longer rows. ShuffleNet's Transpose [1,2,58,28,28] -> [1,58,2,28,28]
+// copies 116 rows of 784 elements instead of 3248 of 28.
+void merge_axes(std::vector<int64_t>& dims, std::vector<int64_t>& strides) {
+  std::vector<int64_t> d, s;
+  for (size_t k = 0; k < dims.size(); ++k) {
+    if (dims[k] == 1) continue;
+    if (!d.empty() && s.back() == strides[k] * dims[k]) {
+      d.back() *= dims[k];
+      s.back() = strides[k];
+    } else {
+      d.push_back(dims[k]);
+      s.push_back(strides[k]);
+    }
+  }
+  if (d.empty()) d = {1}, s = {1};
+  dims = std::move(d);
+  strides = std::move(s);
+}
+
 // A step copying `out_dims` from the input buffer at element `base` with the given strides.
-void add_copy_step(Plan::Builder& pb, const Node& n, int x, int y, const std::vector<int64_t>& out_dims,
-                   const std::vector<int64_t>& in_strides, int64_t base) {
+void add_copy_step(Plan::Builder& pb, const Node& n, int x, int y, std::vector<int64_t> out_dims,
+                   std::vector<int64_t> in_strides, int64_t base) {
   if (out_dims.size() > 8) fail(pb.g, n, "rank above 8 is not supported");
+  merge_axes(out_dims, in_strides);
   const size_t elem = ir::dtype_size(pb.g.values[n.outputs[0]].dtype);
   size_t rows = 1;
   for (size_t k = 0; k + 1 < out_dims.size(); ++k) rows *= static_cast<size_t>(out_dims[k]);

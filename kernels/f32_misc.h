@@ -73,8 +73,6 @@ struct MatMulGeometry {
 };
 void f32_matmul_strided(const MatMulGeometry& g, const float* a, const float* b, float* out);
 
-// out[i][c][j] = in[i][c][j] * scale[c] + shift[c]: inference BatchNormalization, C order,
-// `inner` elements per channel.
 // Concatenation as rows: output row r is, for each input i in order, input i's row r (in_row[i]
 // bytes), for rows [r0, r1). Any element type; covers every axis (a row is everything from the
 // axis on) and NHWC tensors joined along channels (a row is one pixel's channels).
@@ -87,6 +85,13 @@ void concat_rows(size_t r0, size_t r1, size_t inputs, const uint8_t* const* in, 
 // last axis; rank <= 8.
 void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_strides, size_t elem, const uint8_t* in,
                   uint8_t* out, size_t r0, size_t r1);
+
+// ShuffleNet's channel shuffle of `group` groups of `per_group` channels: output channel
+// i * group + j is input channel j * per_group + i. A channel is `bytes` contiguous bytes (one
+// element of an NHWC pixel, or a whole plane of a C-order tensor); each of the blocks [o0, o1)
+// of group * per_group channels is shuffled alike.
+void channel_shuffle(size_t group, size_t per_group, size_t bytes, const uint8_t* in, uint8_t* out, size_t o0,
+                     size_t o1);
 
 // out = in * scale[c] + shift[c] (one rounding each, never fused) for channel c of `outer` blocks of
 // C channels of `inner` values: C-order data, or with inner = 1 NHWC pixels, the same bytes.

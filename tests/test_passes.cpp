@@ -567,5 +567,18 @@ TEST(Passes, Uint8ReduceMeanOnlyOverHeightAndWidth) {
   }
 }
 
+// A node is unread when no graph output depends on it: a dangling branch of the file, and what
+// only feeds it, is left out of plans and `q8 info`; what the outputs depend on is not.
+TEST(Graph, UnreadNodesAreThoseNoOutputDependsOn) {
+  GraphBuilder b;
+  const int x = b.input("x", {1, 4});
+  const int a = b.node(Op::Relu, "kept", {x});
+  const int d1 = b.node(Op::Relu, "dangling", {x});
+  b.node(Op::Sigmoid, "after_dangling", {d1});
+  const int y = b.node(Op::Add, "output", {a, x});
+  b.output(y);
+  EXPECT_EQ(b.g.unread_nodes(), (std::vector<bool>{false, true, true, false}));
+}
+
 }  // namespace
 }  // namespace q8::ir

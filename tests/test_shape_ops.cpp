@@ -110,24 +110,102 @@ TEST(ShapeOps, SliceAndTransposeOfConvOutputsMatchTheDefinition) {
     }
 }
 
-// A ShuffleNet channel shuffle with a constant batch: Reshape [N,2,C/2,H,W] -> Transpose(0,2,1,3,4)
-// -> Reshape [N,C,H,W]; channel c' of the output is channel (c' % 2) * C/2 + c' / 2 of the input.
-TEST(ShapeOps, ChannelShuffleReordersChannels) {
-  const int64_t N = 2, C = 6, H = 2, W = 3;
+// ShuffleNetV2's unit as torch.onnx.export writes it, batch dynamic: x -> Conv (6 channels) ->
+// Reshape [N,2,3,H,W] -> Transpose(0,2,1,3,4) -> Reshape [N,6,H,W] (targets computed from Shape)
+// -> Slices of channels 0..2 and 3..5 -> a Conv on each. With `observe`, the transposed tensor is
+// a graph output too, which keeps the three nodes apart; otherwise the plan runs them as one
+// ChannelShuffle.
+std::string shuffle_unit(bool observe) {
+  const int64_t C = 6;
   OnnxModelBuilder b(13);
-  b.input("x", {N, C, H, W});
-  b.init_i64("five", {5}, {N, 2, C / 2, H, W});
-  b.node("Reshape", {"x", "five"}, {"g"}, "split_groups");
+  b.input("x", {-1, 4, 5, 3});
+  b.init_f("w1", {C, 4, 1, 1}, random_floats(C * 4, 11));
+  b.node("Conv", {"x", "w1"}, {"c"}, "conv1");
+  b.node("Shape", {"c"}, {"s"}, "shape");
+  b.init_i64("i0", {1}, {0});
+  b.init_i64("i23", {2}, {2, 3});
+  set_int(b.node("Gather", {"s", "i0"}, {"n"}, "batch"), "axis", 0);
+  set_int(b.node("Gather", {"s", "i23"}, {"hw"}, "spatial"), "axis", 0);
+  b.init_i64("groups", {2}, {2, C / 2});
+  b.init_i64("channels", {1}, {C});
+  set_int(b.node("Concat", {"n", "groups", "hw"}, {"t5"}, "target5"), "axis", 0);
+  set_int(b.node("Concat", {"n", "channels", "hw"}, {"t4"}, "target4"), "axis", 0);
+  b.node("Reshape", {"c", "t5"}, {"g"}, "split_groups");
   set_ints(b.node("Transpose", {"g"}, {"t"}, "swap"), "perm", {0, 2, 1, 3, 4});
-  b.init_i64("four", {4}, {N, C, H, W});
-  b.node("Reshape", {"t", "four"}, {"y"}, "join_groups");
-  b.output("y");
-  const q8::Tensor x({N, C, H, W}, random_floats(N * C * H * W, 5));
-  const q8::Tensor y = q8::Session(load(b, "shuffle")).run({x})[0];
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t p = 0; p < H * W; ++p)
-        ASSERT_EQ(y.data()[(n * C + c) * H * W + p], x.data()[(n * C + (c % 2) * (C / 2) + c / 2) * H * W + p]);
+  b.node("Reshape", {"t", "t4"}, {"sh"}, "join_groups");
+  b.init_i64("zero", {1}, {0});
+  b.init_i64("three", {1}, {3});
+  b.init_i64("six", {1}, {6});
+  b.init_i64("ax", {1}, {1});
+  b.node("Slice", {"sh", "zero", "three", "ax"}, {"h0"}, "first_half");
+  b.node("Slice", {"sh", "three", "six", "ax"}, {"h1"}, "second_half");
+  b.init_f("w2", {2, 3, 1, 1}, random_floats(2 * 3, 12));
+  b.init_f("w3", {2, 3, 1, 1}, random_floats(2 * 3, 13));
+  b.node("Conv", {"h0", "w2"}, {"y"}, "conv2");
+  b.node("Conv", {"h1", "w3"}, {"z"}, "conv3");
+  b.output("y").output("z");
+  if (observe) b.output("t");
+  return b.bytes();
+}
+
+// The fused shuffle gives the bytes of the three nodes it replaces, fp32 and int8, at two batch
+// sizes, on every kernel path and thread count; it runs as one channel_shuffle step and keeps the
+// tensors NHWC (no layout change but the input's and the outputs'); and channel c' of the
+// transposed tensor is channel (c' % 2) * 3 + c' / 2 of the first Conv's output.
+TEST(ShapeOps, ChannelShuffleRunsAsOneStepWithTheBytesOfThreeNodes) {
+  const std::string fused_bytes = shuffle_unit(false), apart_bytes = shuffle_unit(true);
+  const q8::Model fused_f32 = q8::Model::load_from_memory(fused_bytes.data(), fused_bytes.size(), "fused");
+  const q8::Model apart_f32 = q8::Model::load_from_memory(apart_bytes.data(), apart_bytes.size(), "apart");
+  const q8::Tensor calib({8, 4, 5, 3}, random_floats(8 * 60, 13));
+  const q8::Model fused_int8 = q8::quantize(fused_f32, {calib}), apart_int8 = q8::quantize(apart_f32, {calib});
+  for (const q8::Model* m : {&fused_f32, &fused_int8}) {
+    int shuffles = 0;
+    for (const q8::NodeInfo& ni : m->describe()) {
+      EXPECT_NE(ni.op, "Transpose") << ni.name;
+      if (ni.op != "ChannelShuffle") continue;
+      ++shuffles;
+      EXPECT_EQ(ni.name, "swap");
+      EXPECT_EQ(ni.kernel, "channel_shuffle");
+    }
+    EXPECT_EQ(shuffles, 1);
+    const q8::Tensor x({1, 4, 5, 3}, random_floats(60, 14));
+    for (const q8::LayerTime& t : q8::Session(*m).profile({x}, 1))
+      EXPECT_TRUE(t.node.find("(to ") == std::string::npos || t.node.rfind("x", 0) == 0 || t.node.rfind("y", 0) == 0 ||
+                  t.node.rfind("z", 0) == 0)
+          << t.node;
+  }
+  for (const auto& [fused, apart] : {std::pair{&fused_f32, &apart_f32}, std::pair{&fused_int8, &apart_int8}})
+    for (int64_t n : {1, 3}) {
+      const q8::Tensor x({n, 4, 5, 3}, random_floats(n * 60, 15));
+      const std::vector<q8::Tensor> want = q8::Session(*apart).run({x});
+      for (const std::string& isa : q8::supported_isas())
+        for (int threads : {1, 2, 3}) {
+          SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s), batch " + std::to_string(n));
+          q8::SessionOptions o(threads);
+          o.isa = isa;
+          const std::vector<q8::Tensor> got = q8::Session(*fused, o).run({x});
+          ASSERT_EQ(got.size(), 2u);
+          for (size_t i = 0; i < 2; ++i) {
+            ASSERT_EQ(got[i].shape(), want[i].shape());
+            for (int64_t k = 0; k < got[i].numel(); ++k)
+              ASSERT_EQ(got[i].data()[k], want[i].data()[k]) << i << " " << k;
+          }
+        }
+    }
+  // The definition, on the fp32 model's transposed tensor [2,3,2,5,3] (C order: channel i * 2 + j)
+  // and its first Conv's output (recomputed by a model that outputs it).
+  const q8::Tensor x({2, 4, 5, 3}, random_floats(120, 16));
+  OnnxModelBuilder b(13);
+  b.input("x", {2, 4, 5, 3});
+  b.init_f("w1", {6, 4, 1, 1}, random_floats(24, 11));
+  b.node("Conv", {"x", "w1"}, {"c"}, "conv1");
+  b.output("c");
+  const q8::Tensor conv = q8::Session(load(b, "conv")).run({x})[0];
+  const q8::Tensor t = q8::Session(apart_f32).run({x})[2];
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t c = 0; c < 6; ++c)
+      for (int64_t p = 0; p < 15; ++p)
+        ASSERT_EQ(t.data()[(n * 6 + c) * 15 + p], conv.data()[(n * 6 + (c % 2) * 3 + c / 2) * 15 + p]);
 }
 
 TEST(ShapeOps, ComputingOnRunTimeDataIsRefusedByName) {

@@ -81,12 +81,15 @@ const std::string& Model::source() const { return impl_->graph.source; }
 std::vector<NodeInfo> Model::describe(int64_t batch) const {
   ir::Graph g = impl_->graph;
   ir::infer_shapes(g, ir::input_shapes_for_batch(g, batch));
+  rt::fuse_channel_shuffle(g);
+  const std::vector<bool> unread = g.unread_nodes();
   const rt::Dispatch& d = rt::dispatch();
   bool quantized_model = false;
   for (const ir::Value& v : g.values) quantized_model |= v.dtype == ir::DType::Uint8;
   std::vector<NodeInfo> rows;
-  for (const ir::Node& n : g.nodes) {
-    if (g.values[n.outputs[0]].is_const()) continue;  // computed from shapes, never run
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    if (g.values[n.outputs[0]].is_const() || unread[i]) continue;  // computed from shapes, or unused: never run
     NodeInfo r;
     r.name = n.name;
     r.op = ir::op_name(n.op);

@@ -234,6 +234,19 @@ bool Graph::inputs_const(const Node& n) const {
   return true;
 }
 
+std::vector<bool> Graph::unread_nodes() const {
+  std::vector<bool> read(values.size(), false), unread(nodes.size(), false);
+  for (int v : outputs) read[v] = true;
+  for (size_t i = nodes.size(); i-- > 0;) {  // readers come after what they read
+    const Node& n = nodes[i];
+    unread[i] = std::none_of(n.outputs.begin(), n.outputs.end(), [&](int v) { return v != kNoValue && read[v]; });
+    if (unread[i]) continue;
+    for (int v : n.inputs)
+      if (v != kNoValue) read[v] = true;
+  }
+  return unread;
+}
+
 void Graph::compact(const std::vector<bool>& dead_nodes) {
   std::vector<Node> kept;
   kept.reserve(nodes.size());

@@ -147,9 +147,13 @@ enum class Op : uint16_t {
   // a UNet or a detection head): inputs x (uint8), w [K][C][1][1] int8, bias [K] int32 (optional,
   // in the accumulator's scale); Conv's attrs and "w_scale" (K). A GEMM over the NHWC pixels.
   QuantizedConvFloat,
+  // ShuffleNet's channel shuffle of a 4-D tensor, [N,C,H,W] -> Reshape [N,g,C/g,H,W] ->
+  // Transpose(0,2,1,3,4) -> Reshape [N,C,H,W] as one node (fuse_channel_shuffle, once shapes are
+  // known): "group" g; output channel i * g + j is input channel j * (C / g) + i.
+  ChannelShuffle,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).
 };
-constexpr size_t kOpCount = static_cast<size_t>(Op::QuantizedConvFloat) + 1;
+constexpr size_t kOpCount = static_cast<size_t>(Op::ChannelShuffle) + 1;
 // The op's name (its ONNX op_type where it has one): op_traits(op).name.
 const char* op_name(Op op);
 
@@ -204,6 +208,9 @@ class Graph {
   // ask for each node use a ConsumerIndex instead, so they stay linear in the graph's size.
   std::vector<int> consumers(int v) const;
   bool is_graph_output(int v) const;
+  // Nodes whose results nothing uses: no output is a graph output or read by a node that is
+  // used. Plans and `q8 info` leave them out (a branch a pass bypassed, a dangling one in a file).
+  std::vector<bool> unread_nodes() const;
   // Whether every input node n gives (omitted optional ones aside) is a constant.
   bool inputs_const(const Node& n) const;
   // Drops nodes marked dead and values nobody references; keeps ids dense and order intact.

@@ -90,6 +90,8 @@ constexpr OpTraits kTraits[] = {
     {Op::QLinearAveragePool, "QLinearAveragePool", 4, 5, D::Uint8, s::not_lowered, R::QuantizedFormat, false, false,
      nullptr},
     {Op::QuantizedConvFloat, "QuantizedConvFloat", 2, 3, D::Dequantize, s::conv, R::Integer, false, false, nullptr},
+    {Op::ChannelShuffle, "ChannelShuffle", 1, 1, D::SameAsInput, s::channel_shuffle, R::PassThrough, false, false,
+     nullptr},
 };
 
 constexpr bool rows_in_enum_order() {

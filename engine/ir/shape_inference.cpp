@@ -462,6 +462,15 @@ Shape dense(ShapeContext& c) {
 
 Shape unary(ShapeContext& c) { return c.in(0); }
 
+Shape channel_shuffle(ShapeContext& c) {
+  c.rank_is(0, 4);
+  const Shape& x = c.in(0);
+  const int64_t g = c.n.attr_int("group", 0);
+  if (g < 1 || x[1] % g != 0)
+    c.fail("group " + std::to_string(g) + " does not divide the " + std::to_string(x[1]) + " channels");
+  return x;
+}
+
 Shape pad(ShapeContext& c) {
   const std::string mode = c.n.attr_string("mode", "constant");
   if (mode != "constant") c.fail("mode '" + mode + "' is not supported (only constant padding)");

@@ -32,9 +32,10 @@ Shape unsqueeze(ShapeContext& c);
 Shape squeeze(ShapeContext& c);
 Shape slice(ShapeContext& c);
 Shape transpose(ShapeContext& c);
-Shape reduce(ShapeContext& c);      // ReduceMean (reduced_axes, shape_inference.h)
-Shape softmax(ShapeContext& c);     // Softmax, LogSoftmax: "axis" normalised
-Shape layer_norm(ShapeContext& c);  // LayerNormalization (also shapes the mean and inv_std_dev outputs)
+Shape channel_shuffle(ShapeContext& c);  // ChannelShuffle: 4-D, "group" dividing the channels
+Shape reduce(ShapeContext& c);           // ReduceMean (reduced_axes, shape_inference.h)
+Shape softmax(ShapeContext& c);          // Softmax, LogSoftmax: "axis" normalised
+Shape layer_norm(ShapeContext& c);       // LayerNormalization (also shapes the mean and inv_std_dev outputs)
 
 }  // namespace q8::ir::shape_rules
 

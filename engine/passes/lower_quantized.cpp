@@ -497,6 +497,7 @@ void Lowering::lower_qoperator(size_t i) {
     case Op::QuantizedDenseFloat:
     case Op::QuantizedConvTranspose:
     case Op::QuantizedConvFloat:
+    case Op::ChannelShuffle:
     case Op::Gelu: fail(g_, n, "internal: lower_qoperator called on an op of another role");
     case Op::QLinearConcat:
     case Op::QLinearMul:

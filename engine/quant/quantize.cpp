@@ -146,7 +146,8 @@ bool weights_quantizable(const Graph& g, const Node& n, const std::vector<Shape>
     case Op::QLinearConcat:
     case Op::QLinearMul:
     case Op::QLinearAveragePool:
-    case Op::QuantizedConvFloat: return false;  // not weighted ops
+    case Op::QuantizedConvFloat:
+    case Op::ChannelShuffle: return false;  // not weighted ops
   }
   return false;
 }

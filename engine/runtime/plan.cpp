@@ -233,9 +233,10 @@ void Plan::Builder::build() {
     p.input_buffers_.push_back(b);
     p.input_sizes_.push_back(bytes_of(v));
   }
+  const std::vector<bool> unread = g.unread_nodes();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    if (g.values[n.outputs[0]].is_const()) continue;  // evaluated by infer_shapes()
+    if (g.values[n.outputs[0]].is_const() || unread[i]) continue;  // evaluated by infer_shapes(); unused
     op_runtime(n.op).plan(*this, i, n);
   }
   for (int v : g.outputs) {

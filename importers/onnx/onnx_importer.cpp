@@ -803,7 +803,8 @@ Pending Importer::parse_node(const ::onnx::NodeProto& np, int index) {
       case ir::Op::QLinearConcat:
       case ir::Op::QLinearMul:
       case ir::Op::QLinearAveragePool:
-      case ir::Op::QuantizedConvFloat: node_fail(n, "expects 1 output, got " + std::to_string(nout));
+      case ir::Op::QuantizedConvFloat:
+      case ir::Op::ChannelShuffle: node_fail(n, "expects 1 output, got " + std::to_string(nout));
       case ir::Op::LayerNormalization: break;  // Mean and InvStdDev
       case ir::Op::Sigmoid:
       case ir::Op::Tanh:
@@ -1023,7 +1024,8 @@ void Importer::check_attrs(Pending& n) {
     case ir::Op::Gelu:
     case ir::Op::QLinearConcat:
     case ir::Op::QLinearMul:
-    case ir::Op::QuantizedConvFloat: break;
+    case ir::Op::QuantizedConvFloat:
+    case ir::Op::ChannelShuffle: break;
     case ir::Op::QLinearAveragePool:
       check_conv_pool(n);
       flag01("channels_last");
@@ -1278,7 +1280,8 @@ void Importer::check_const_operands(const ir::Graph& g, const std::vector<Pendin
       case ir::Op::QLinearConcat:
       case ir::Op::QLinearMul:
       case ir::Op::QLinearAveragePool:
-      case ir::Op::QuantizedConvFloat: break;
+      case ir::Op::QuantizedConvFloat:
+      case ir::Op::ChannelShuffle: break;
     }
   }
 }

@@ -365,4 +365,43 @@ void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_stride
   }
 }
 
+namespace {
+
+// One-element channels, T being uint8_t or float (the 4-byte elements a plan moves are float32's;
+// copying them through float registers keeps every bit). Two groups (ShuffleNetV2's) are each
+// block's halves interleaved, a loop the compiler vectorises with unpack instructions.
+template <class T>
+void shuffle_elements(size_t group, size_t per_group, const uint8_t* in, uint8_t* out, size_t o0, size_t o1) {
+  const size_t block = group * per_group;
+  for (size_t o = o0; o < o1; ++o) {
+    const T* x = reinterpret_cast<const T*>(in) + o * block;
+    T* y = reinterpret_cast<T*>(out) + o * block;
+    if (group == 2) {
+      const T* b = x + per_group;
+      for (size_t i = 0; i < per_group; ++i) {
+        y[2 * i] = x[i];
+        y[2 * i + 1] = b[i];
+      }
+      continue;
+    }
+    for (size_t i = 0; i < per_group; ++i)
+      for (size_t j = 0; j < group; ++j) *y++ = x[j * per_group + i];
+  }
+}
+
+}  // namespace
+
+void channel_shuffle(size_t group, size_t per_group, size_t bytes, const uint8_t* in, uint8_t* out, size_t o0,
+                     size_t o1) {
+  if (bytes == 1) return shuffle_elements<uint8_t>(group, per_group, in, out, o0, o1);
+  if (bytes == 4) return shuffle_elements<float>(group, per_group, in, out, o0, o1);
+  const size_t block = group * per_group * bytes;
+  for (size_t o = o0; o < o1; ++o) {
+    const uint8_t* x = in + o * block;
+    uint8_t* y = out + o * block;
+    for (size_t i = 0; i < per_group; ++i)
+      for (size_t j = 0; j < group; ++j, y += bytes) std::memcpy(y, x + (j * per_group + i) * bytes, bytes);
+  }
+}
+
 }  // namespace q8::kern

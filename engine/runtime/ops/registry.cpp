@@ -84,6 +84,7 @@ constexpr Row kRows[] = {
     {Op::QLinearMul, &kNotPlannedRuntime},          // ... -> Mul -> ...
     {Op::QLinearAveragePool, &kNotPlannedRuntime},  // ... -> AveragePool -> ...
     {Op::QuantizedConvFloat, &kQuantizedConvFloatRuntime},
+    {Op::ChannelShuffle, &kChannelShuffleRuntime},
 };
 
 constexpr bool rows_in_enum_order() {

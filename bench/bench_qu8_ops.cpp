@@ -252,6 +252,8 @@ void register_all() {
       benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(), bm_global_avgpool,
                                    k, 49, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
+    // ShuffleNetV2's: fewer channels than a ymm holds.
+    benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x24").c_str(), bm_maxpool, k, 112, 24);
     benchmark::RegisterBenchmark(("add/" + isa + "/56x56x24").c_str(), bm_add, k, 56 * 56 * 24);
     for (const auto& [shape, hw, c] : kSqueezeExcitationShapes)
       benchmark::RegisterBenchmark(("mul_rows/" + isa + "/" + shape + "_by_channel").c_str(), bm_mul_rows, k, hw * hw,

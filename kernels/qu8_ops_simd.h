@@ -327,11 +327,24 @@ void dwconv(const ConvGeometry& g, const uint8_t* in, const void* packed, const 
 // Positions outside the input are ignored (and never visited: kernels/window.h); a window with
 // none inside gives 0. More than kMaxTaps taps inside fold list after list into the output row
 // (max is exact and idempotent).
+// A pixel's channels go in whole vectors; the rest, where the row is at least a vector long, as
+// the vector that ends the row, which overlaps the one before it (idempotence again: those
+// channels get the same bytes twice), else (a row shorter than a vector) through a partial one.
+// f(c, n) runs channels [c, c + n), n being WB or, for a short row, C.
+template <size_t WB, class F>
+inline void byte_chunks(size_t C, F&& f) {
+  size_t c = 0;
+  for (; c + WB <= C; c += WB) f(c, WB);
+  if (c < C) f(C >= WB ? C - WB : 0, C >= WB ? WB : C);
+}
+
 template <class T>
 void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   using B = typename T::B;
   constexpr size_t WB = T::WB;
   const size_t C = g.C;
+  auto load = [](const uint8_t* p, size_t n) { return n == WB ? T::load_b(p) : T::load_b_partial(p, n); };
+  auto store = [](B v, uint8_t* p, size_t n) { n == WB ? T::store_b(v, p) : T::store_b_partial(v, p, n); };
   // The common 2x2 stride-2 window with every tap inside the input: four rows, no bookkeeping.
   if (g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.DH == 1 && g.DW == 1 && g.PT == 0 && g.PL == 0 &&
       2 * g.OH <= g.IH && 2 * g.OW <= g.IW) {
@@ -341,17 +354,10 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
       const uint8_t* r0 = in + ((px.n * g.IH + 2 * px.oy) * g.IW + 2 * px.ox) * C;
       const uint8_t* r2 = r0 + row;
       uint8_t* o = out + pix * C;
-      size_t c = 0;
-      for (; c + WB <= C; c += WB)
-        T::store_b(T::max_b(T::max_b(T::load_b(r0 + c), T::load_b(r0 + C + c)),
-                            T::max_b(T::load_b(r2 + c), T::load_b(r2 + C + c))),
-                   o + c);
-      if (c < C) {
-        const size_t nc = C - c;
-        T::store_b_partial(T::max_b(T::max_b(T::load_b_partial(r0 + c, nc), T::load_b_partial(r0 + C + c, nc)),
-                                    T::max_b(T::load_b_partial(r2 + c, nc), T::load_b_partial(r2 + C + c, nc))),
-                           o + c, nc);
-      }
+      byte_chunks<WB>(C, [&](size_t c, size_t n) {
+        store(T::max_b(T::max_b(load(r0 + c, n), load(r0 + C + c, n)), T::max_b(load(r2 + c, n), load(r2 + C + c, n))),
+              o + c, n);
+      });
     }
     return;
   }
@@ -367,49 +373,32 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
     size_t iy = 0, ix = 0;
     if (window_inside(g, px.oy, px.ox, iy, ix)) {
       const uint8_t* base = in_n + iy * row + ix * C;
-      for (size_t c = 0; c < C; c += WB) {
-        const size_t nc = C - c < WB ? C - c : WB;
+      byte_chunks<WB>(C, [&](size_t c, size_t n) {
         const uint8_t* r = base + c;
-        if (nc == WB && three_by_three) {  // the usual window, unrolled
+        if (n == WB && three_by_three) {  // the usual window, unrolled
           const uint8_t *r1 = r + tap_dy, *r2 = r1 + tap_dy;
           const B m0 = T::max_b(T::max_b(T::load_b(r), T::load_b(r + tap_dx)), T::load_b(r + 2 * tap_dx));
           const B m1 = T::max_b(T::max_b(T::load_b(r1), T::load_b(r1 + tap_dx)), T::load_b(r1 + 2 * tap_dx));
           const B m2 = T::max_b(T::max_b(T::load_b(r2), T::load_b(r2 + tap_dx)), T::load_b(r2 + 2 * tap_dx));
           T::store_b(T::max_b(T::max_b(m0, m1), m2), o + c);
-        } else if (nc == WB) {
-          B m = T::load_b(r);
-          for (size_t ky = 0; ky < g.KH; ++ky, r += tap_dy)
-            for (size_t kx = 0; kx < g.KW; ++kx) m = T::max_b(m, T::load_b(r + kx * tap_dx));
-          T::store_b(m, o + c);
-        } else {
-          B m = T::load_b_partial(r, nc);
-          for (size_t ky = 0; ky < g.KH; ++ky, r += tap_dy)
-            for (size_t kx = 0; kx < g.KW; ++kx) m = T::max_b(m, T::load_b_partial(r + kx * tap_dx, nc));
-          T::store_b_partial(m, o + c, nc);
+          return;
         }
-      }
+        B m = load(r, n);
+        for (size_t ky = 0; ky < g.KH; ++ky, r += tap_dy)
+          for (size_t kx = 0; kx < g.KW; ++kx) m = T::max_b(m, load(r + kx * tap_dx, n));
+        store(m, o + c, n);
+      });
       continue;
     }
     const TapWindow tw = tap_window(g, px.oy, px.ox);
     TapWalk at = tap_walk_begin(tw);
     for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
-      const size_t n = next_tap_rows(g, in_n, tw, at, rows);
-      size_t c = 0;
-      for (; c + 2 * WB <= C; c += 2 * WB) {
-        B m0 = first ? T::zero_b() : T::load_b(o + c), m1 = first ? T::zero_b() : T::load_b(o + c + WB);
-        for (size_t j = 0; j < n; ++j) {
-          m0 = T::max_b(m0, T::load_b(rows[j] + c));
-          m1 = T::max_b(m1, T::load_b(rows[j] + c + WB));
-        }
-        T::store_b(m0, o + c);
-        T::store_b(m1, o + c + WB);
-      }
-      for (; c < C; c += WB) {
-        const size_t nc = C - c < WB ? C - c : WB;
-        B m0 = first ? T::zero_b() : T::load_b_partial(o + c, nc);
-        for (size_t j = 0; j < n; ++j) m0 = T::max_b(m0, T::load_b_partial(rows[j] + c, nc));
-        T::store_b_partial(m0, o + c, nc);
-      }
+      const size_t n_rows = next_tap_rows(g, in_n, tw, at, rows);
+      byte_chunks<WB>(C, [&](size_t c, size_t n) {
+        B m = first ? T::zero_b() : load(o + c, n);
+        for (size_t j = 0; j < n_rows; ++j) m = T::max_b(m, load(rows[j] + c, n));
+        store(m, o + c, n);
+      });
     }
   }
 }

@@ -122,6 +122,27 @@ struct Avx2 {
   }
 };
 
+// The byte operations of max pool on 16-byte vectors, for rows shorter than a ymm (ShuffleNetV2's
+// 24 channels): whole and overlapping xmm instead of partial ymm through a stack copy.
+struct Xmm {
+  static constexpr size_t WB = 16;
+  using B = __m128i;
+  static B zero_b() { return _mm_setzero_si128(); }
+  static B max_b(B a, B b) { return _mm_max_epu8(a, b); }
+  static B load_b(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+  static B load_b_partial(const uint8_t* p, size_t n) {
+    alignas(16) uint8_t tmp[16] = {};
+    std::memcpy(tmp, p, n);
+    return load_b(tmp);
+  }
+  static void store_b(B v, uint8_t* p) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+  static void store_b_partial(B v, uint8_t* p, size_t n) {
+    alignas(16) uint8_t tmp[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), v);
+    std::memcpy(p, tmp, n);
+  }
+};
+
 // --- Depthwise: channel blocks x 2 taps per multiply-add ------------------------------------
 // Output pixels go in tiles of at most kTile: a tile is either a run of one output row whose
 // windows lie wholly inside the input (every pixel but a border's, for the usual pads), whose tap
@@ -455,6 +476,7 @@ void qu8_dwconv__avx2(const ConvGeometry& g, const uint8_t* in, const void* pack
   }
 }
 void qu8_maxpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
+  if (g.C < Avx2::WB) return qu8_simd::maxpool<Xmm>(g, in, out, p0, p1);
   qu8_simd::maxpool<Avx2>(g, in, out, p0, p1);
 }
 void qu8_avgpool__avx2(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1,

@@ -757,7 +757,7 @@ struct PoolTester {
 
 TEST_P(QU8Ops, Pools) {
   uint32_t seed = 4000;
-  for (size_t C : {1, 5, 16, 17, 31, 32, 33, 63, 64, 65, 100, 130, 200}) {
+  for (size_t C : {1, 5, 16, 17, 24, 31, 32, 33, 63, 64, 65, 100, 130, 200}) {
     PoolTester().input(1, 8, 8, C).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1).rng_seed(seed++).test(*table_, *scalar_);
     PoolTester().input(2, 6, 6, C).kernel(2, 2).stride(2, 2).rng_seed(seed++).test(*table_, *scalar_);
     PoolTester()

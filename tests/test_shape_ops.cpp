@@ -111,11 +111,11 @@ TEST(ShapeOps, SliceAndTransposeOfConvOutputsMatchTheDefinition) {
 }
 
 // ShuffleNetV2's unit as torch.onnx.export writes it, batch dynamic: x -> Conv (6 channels) ->
-// Reshape [N,2,3,H,W] -> Transpose(0,2,1,3,4) -> Reshape [N,6,H,W] (targets computed from Shape)
+// Reshape [N,g,6/g,H,W] -> Transpose(0,2,1,3,4) -> Reshape [N,6,H,W] (targets computed from Shape)
 // -> Slices of channels 0..2 and 3..5 -> a Conv on each. With `observe`, the transposed tensor is
 // a graph output too, which keeps the three nodes apart; otherwise the plan runs them as one
 // ChannelShuffle.
-std::string shuffle_unit(bool observe) {
+std::string shuffle_unit(int64_t groups, bool observe) {
   const int64_t C = 6;
   OnnxModelBuilder b(13);
   b.input("x", {-1, 4, 5, 3});
@@ -126,7 +126,7 @@ std::string shuffle_unit(bool observe) {
   b.init_i64("i23", {2}, {2, 3});
   set_int(b.node("Gather", {"s", "i0"}, {"n"}, "batch"), "axis", 0);
   set_int(b.node("Gather", {"s", "i23"}, {"hw"}, "spatial"), "axis", 0);
-  b.init_i64("groups", {2}, {2, C / 2});
+  b.init_i64("groups", {2}, {groups, C / groups});
   b.init_i64("channels", {1}, {C});
   set_int(b.node("Concat", {"n", "groups", "hw"}, {"t5"}, "target5"), "axis", 0);
   set_int(b.node("Concat", {"n", "channels", "hw"}, {"t4"}, "target4"), "axis", 0);
@@ -151,9 +151,10 @@ std::string shuffle_unit(bool observe) {
 // The fused shuffle gives the bytes of the three nodes it replaces, fp32 and int8, at two batch
 // sizes, on every kernel path and thread count; it runs as one channel_shuffle step and keeps the
 // tensors NHWC (no layout change but the input's and the outputs'); and channel c' of the
-// transposed tensor is channel (c' % 2) * 3 + c' / 2 of the first Conv's output.
-TEST(ShapeOps, ChannelShuffleRunsAsOneStepWithTheBytesOfThreeNodes) {
-  const std::string fused_bytes = shuffle_unit(false), apart_bytes = shuffle_unit(true);
+// transposed tensor is channel (c' % g) * (6 / g) + c' / g of the first Conv's output.
+void expect_shuffle_fused_and_exact(int64_t groups) {
+  SCOPED_TRACE(std::to_string(groups) + " groups");
+  const std::string fused_bytes = shuffle_unit(groups, false), apart_bytes = shuffle_unit(groups, true);
   const q8::Model fused_f32 = q8::Model::load_from_memory(fused_bytes.data(), fused_bytes.size(), "fused");
   const q8::Model apart_f32 = q8::Model::load_from_memory(apart_bytes.data(), apart_bytes.size(), "apart");
   const q8::Tensor calib({8, 4, 5, 3}, random_floats(8 * 60, 13));
@@ -192,7 +193,7 @@ TEST(ShapeOps, ChannelShuffleRunsAsOneStepWithTheBytesOfThreeNodes) {
           }
         }
     }
-  // The definition, on the fp32 model's transposed tensor [2,3,2,5,3] (C order: channel i * 2 + j)
+  // The definition, on the fp32 model's transposed tensor [2,6/g,g,5,3] (C order: channel i * g + j)
   // and its first Conv's output (recomputed by a model that outputs it).
   const q8::Tensor x({2, 4, 5, 3}, random_floats(120, 16));
   OnnxModelBuilder b(13);
@@ -205,7 +206,12 @@ TEST(ShapeOps, ChannelShuffleRunsAsOneStepWithTheBytesOfThreeNodes) {
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t c = 0; c < 6; ++c)
       for (int64_t p = 0; p < 15; ++p)
-        ASSERT_EQ(t.data()[(n * 6 + c) * 15 + p], conv.data()[(n * 6 + (c % 2) * 3 + c / 2) * 15 + p]);
+        ASSERT_EQ(t.data()[(n * 6 + c) * 15 + p],
+                  conv.data()[(n * 6 + (c % groups) * (6 / groups) + c / groups) * 15 + p]);
+}
+
+TEST(ShapeOps, ChannelShuffleRunsAsOneStepWithTheBytesOfThreeNodes) {
+  for (int64_t groups : {2, 3}) expect_shuffle_fused_and_exact(groups);
 }
 
 TEST(ShapeOps, ComputingOnRunTimeDataIsRefusedByName) {

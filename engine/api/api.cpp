@@ -114,6 +114,7 @@ std::vector<NodeInfo> Model::describe(int64_t batch) const {
     ints("pads", "p");
     if (n.has_attr("dilations") && n.attr_ints("dilations") != std::vector<int64_t>{1, 1}) ints("dilations", "d");
     if (n.op == ir::Op::Gemm) p << "transB=" << n.attr_int("transB", 0);
+    if (n.op == ir::Op::ChannelShuffle) p << "group=" << n.attr_int("group", 1);
     if (n.op == ir::Op::QuantizedDense || n.op == ir::Op::QuantizedDenseFloat)
       p << "out=" << g.values[n.inputs[1]].constant->dims[0];
     if (n.has_attr("qmin") && (n.attr_int("qmin", 0) != 0 || n.attr_int("qmax", 255) != 255))

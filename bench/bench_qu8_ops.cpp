@@ -47,18 +47,22 @@ AlignedVector<uint8_t> random_bytes(size_t n, uint32_t seed) {
   return v;
 }
 
-// Depthwise 3x3, pads 1 (stride 1) or bottom/right 1 (stride 2, as exported from PyTorch's
-// symmetric pad 1 the window positions are the same for even inputs).
-void bm_dwconv(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C, size_t s) {
+// Depthwise ks x ks (3 or 5), stride s, PyTorch's symmetric pad ks / 2.
+ConvGeometry dw_geometry(size_t hw, size_t C, size_t s, size_t ks) {
   ConvGeometry g;
   g.IH = g.IW = hw;
   g.C = g.K = g.groups = C;
-  g.KH = g.KW = 3;
+  g.KH = g.KW = ks;
   g.SH = g.SW = s;
-  g.PT = g.PL = g.PB = g.PR = 1;
-  g.OH = g.OW = (hw + 2 - 3) / s + 1;
+  g.PT = g.PL = g.PB = g.PR = ks / 2;
+  g.OH = g.OW = (hw + 2 * (ks / 2) - ks) / s + 1;
+  return g;
+}
+
+void bm_dwconv(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C, size_t s, size_t ks) {
+  const ConvGeometry g = dw_geometry(hw, C, s, ks);
   const auto in = random_bytes(hw * hw * C, 1);
-  AlignedVector<int8_t> w(C * 9);
+  AlignedVector<int8_t> w(C * ks * ks);
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(int(i * 37 % 255) - 127);
   AlignedVector<int32_t> bias(C, 1000);
   AlignedVector<float> mult(C, 1.0f / 4096.0f);
@@ -71,23 +75,17 @@ void bm_dwconv(benchmark::State& state, const QU8Kernels* k, size_t hw, size_t C
     k->dwconv(g, in.data(), packed.data(), zero.data(), out.data(), 0, g.out_pixels(), rq);
     benchmark::DoNotOptimize(out.data());
   }
-  const double macs = double(g.out_pixels()) * C * 9;
+  const double macs = double(g.out_pixels()) * C * ks * ks;
   state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(in.size() + out.size()));
 }
 
 // The fp32 depthwise at the same geometry (ReLU6-style clamp, as MobileNetV2's layers have).
-void bm_dwconv_f32(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t s) {
-  ConvGeometry g;
-  g.IH = g.IW = hw;
-  g.C = g.K = g.groups = C;
-  g.KH = g.KW = 3;
-  g.SH = g.SW = s;
-  g.PT = g.PL = g.PB = g.PR = 1;
-  g.OH = g.OW = (hw + 2 - 3) / s + 1;
+void bm_dwconv_f32(benchmark::State& state, const F32Kernels* k, size_t hw, size_t C, size_t s, size_t ks) {
+  const ConvGeometry g = dw_geometry(hw, C, s, ks);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  AlignedVector<float> in(hw * hw * C), w(C * 9), bias(C);
+  AlignedVector<float> in(hw * hw * C), w(C * ks * ks), bias(C);
   for (auto& v : in) v = d(rng);
   for (auto& v : w) v = d(rng);
   for (auto& v : bias) v = d(rng);
@@ -99,7 +97,7 @@ void bm_dwconv_f32(benchmark::State& state, const F32Kernels* k, size_t hw, size
     k->dwconv(g, in.data(), packed.data(), zero.data(), out.data(), 0, g.out_pixels(), 0.0f, 6.0f);
     benchmark::DoNotOptimize(out.data());
   }
-  const double macs = double(g.out_pixels()) * C * 9;
+  const double macs = double(g.out_pixels()) * C * ks * ks;
   state.counters["MAC/s"] = benchmark::Counter(macs, benchmark::Counter::kIsIterationInvariantRate);
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t((in.size() + out.size()) * sizeof(float)));
 }
@@ -211,30 +209,54 @@ const SeShape kSqueezeExcitationShapes[] = {{"28x28x240", 28, 240}, {"56x56x144"
 
 void register_all() {
   struct Dw {
-    size_t hw, c, s;
+    size_t hw, c, s, ks = 3;
   };
   // MobileNetV2 (224x224 input): every depthwise layer's shape (input side, channels, stride);
   // then MobileNetV3's and MNASNet's 3x3 ones whose channels are not a multiple of 16, and
   // ShuffleNetV2's (58, 116, 232 channels: not even multiples of 8).
-  const Dw dws[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2}, {28, 192, 1}, {28, 192, 2},
-                    {14, 384, 1}, {14, 576, 1}, {14, 576, 2}, {7, 960, 1},  {56, 72, 1},  {14, 200, 1},
-                    {56, 58, 2},  {28, 58, 1},  {28, 116, 2}, {14, 116, 1}, {14, 232, 2}, {7, 232, 1}};
+  const Dw dws[] = {{112, 32, 1},
+                    {112, 96, 2},
+                    {56, 144, 1},
+                    {56, 144, 2},
+                    {28, 192, 1},
+                    {28, 192, 2},
+                    {14, 384, 1},
+                    {14, 576, 1},
+                    {14, 576, 2},
+                    {7, 960, 1},
+                    {56, 72, 1},
+                    {14, 200, 1},
+                    {56, 58, 2},
+                    {28, 58, 1},
+                    {28, 116, 2},
+                    {14, 116, 1},
+                    {14, 232, 2},
+                    {7, 232, 1},
+                    // 5x5: MNASNet's and MobileNetV3-Large's 28x28x120, EfficientNet-B0's.
+                    {28, 120, 1, 5},
+                    {56, 144, 2, 5},
+                    {28, 240, 2, 5},
+                    {14, 480, 1, 5},
+                    {14, 672, 1, 5},
+                    {7, 1152, 1, 5}};
   const std::pair<const char*, const F32Kernels* (*)()> f32_tables[] = {
       {"scalar", q8::kern::f32_kernels_scalar},
       {"avx2", q8::kern::f32_kernels_avx2},
       {"avx512", q8::kern::f32_kernels_avx512},
       {"neon", q8::kern::f32_kernels_neon},
   };
-  // "dwconv3x3/avx2/56x56x144/s2": the int8 and fp32 runs of one shape differ only in the prefix.
-  auto dw_name = [](const std::string& prefix, const std::string& isa, const Dw& d) {
-    const std::string hw = std::to_string(d.hw);
-    return prefix + "/" + isa + "/" + hw + "x" + hw + "x" + std::to_string(d.c) + "/s" + std::to_string(d.s);
+  // "dwconv3x3/avx2/56x56x144/s2" and "dwconv3x3_f32/...": the int8 and fp32 runs of one shape
+  // differ only in the suffix of the first part.
+  auto dw_name = [](const char* suffix, const std::string& isa, const Dw& d) {
+    const std::string hw = std::to_string(d.hw), ks = std::to_string(d.ks);
+    return "dwconv" + ks + "x" + ks + suffix + "/" + isa + "/" + hw + "x" + hw + "x" + std::to_string(d.c) + "/s" +
+           std::to_string(d.s);
   };
   for (const auto& [isa, get] : f32_tables) {
     const F32Kernels* k = get();
     if (!q8_test::cpu_supports(isa) || !k) continue;
     for (const Dw& d : dws)
-      benchmark::RegisterBenchmark(dw_name("dwconv3x3_f32", isa, d).c_str(), bm_dwconv_f32, k, d.hw, d.c, d.s);
+      benchmark::RegisterBenchmark(dw_name("_f32", isa, d).c_str(), bm_dwconv_f32, k, d.hw, d.c, d.s, d.ks);
   }
 #if defined(Q8_ARCH_X86)
   // The VBMI lookup, which the engine puts in the AVX-512 family's tables where the CPU has VBMI.
@@ -247,7 +269,7 @@ void register_all() {
 #endif
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
-      benchmark::RegisterBenchmark(dw_name("dwconv3x3", isa, d).c_str(), bm_dwconv, k, d.hw, d.c, d.s);
+      benchmark::RegisterBenchmark(dw_name("", isa, d).c_str(), bm_dwconv, k, d.hw, d.c, d.s, d.ks);
     for (size_t C : {512, 1280, 2048})
       benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(), bm_global_avgpool,
                                    k, 49, C);

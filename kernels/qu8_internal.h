@@ -130,8 +130,11 @@ static inline size_t qu8_dw_block_channel(size_t half, size_t j) { return (j < 4
 //   w = 16 * h + l,  l = ((w + 8) & 15) - 8 in [-8, 7],  h = (w - l) / 16 in [-8, 8],
 // so one pair sums to at most 2 * 255 * 8 = 4080 in magnitude and up to kQu8DwNibblePairs pairs
 // add up in int16 without overflow (32640); then acc += sum_l + 16 * sum_h in int32 (vpmaddwd
-// with (1, 16)). It starts qu8_dw_nibble_section(g) bytes into the packing and holds, per block of
-// 32 channels (the last one padded as above):
+// with (1, 16)). It starts qu8_dw_nibble_section(g) bytes into the packing and holds ceil(C / 32)
+// blocks of 32 channels, block b starting at channel 32 b, but the last where C > 32 is not a
+// multiple of 32: that one holds the last 32 channels, [C - 32, C), overlapping the block before
+// it, so a kernel reads it from the rows' last 32 bytes; where C < 32, the one block is padded as
+// above. Per block:
 //   [32 int32 bias'] [32 float M] [ceil(taps / 2) pairs x (XL, XH, YL, YH: 32 int8 each)]
 // For taps t = 2p, 2p + 1, X = _mm256_unpacklo_epi8(row_t, row_t+1) holds byte pairs of channels
 // 0-7 and 16-23 (per 128-bit half), Y = unpackhi those of 8-15 and 24-31; XL holds the l of X's

@@ -236,8 +236,11 @@ void qu8_dwconv_pack(const ConvGeometry& g, const int8_t* w, const int32_t* bias
   const size_t nibble_bytes = qu8_dw_nibble_block_bytes(g);
   uint8_t* nsec = pp + qu8_dw_nibble_section(g);
   std::memset(nsec, 0, qu8_dw_blocks(g, kQu8DwNibbleBlock) * nibble_bytes);
-  for (size_t c0 = 0; c0 < C; c0 += kQu8DwNibbleBlock) {
-    uint8_t* blk = nsec + c0 / kQu8DwNibbleBlock * nibble_bytes;
+  for (size_t b = 0; b * kQu8DwNibbleBlock < C; ++b) {
+    uint8_t* blk = nsec + b * nibble_bytes;
+    // Block b's first channel: 32 b, or for the last of a row longer than 32, C - 32.
+    const size_t c0 =
+        C > kQu8DwNibbleBlock && (b + 1) * kQu8DwNibbleBlock > C ? C - kQu8DwNibbleBlock : b * kQu8DwNibbleBlock;
     for (size_t q = 0; q < 4; ++q)
       for (size_t j = 0; j < 8; ++j) {
         const size_t c = c0 + qu8_dw_nibble_lane_channel(q, j);

@@ -149,10 +149,12 @@ struct Xmm {
 // rows are fixed offsets from the run's first pixel (InteriorRows: nothing is gathered), or a run
 // of border pixels, whose rows under every tap are gathered once (GatheredRows; a tap outside the
 // input reads `zero`). At 32 channels gathering took a third of the time. Then channels go in
-// blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step), then of 16
-// (block: vpmaddwd, 4 pixels per step); the last C % 16 as half a block where they are 8, else
-// as a block or half block over the bytes that end each row (RowEnd), or, in layers of fewer than
-// 16 channels, through a stack copy (tail).
+// blocks of 32 (block32: vpmaddubsw over nibble-split weights, 2 pixels per step). A rest of 16
+// or 8 channels goes as a block of 16 (block: vpmaddwd, 4 pixels per step) or half of one; any
+// other rest of a row longer than 32 as one more 32-channel block over the row's last 32 bytes
+// (a 16-lane block costs about what a 32-channel one does: MNASNet's 120 channels as 96 + 16 + 8
+// took 1.26x the time of 128, and ShuffleNetV2's 58 as 32 + 16 + a copy of 10 per pixel 3x
+// fp32's). Rows shorter than 32 go in blocks of 16, half a block and a stack copy (tail).
 // Both read their sections of the packing (kernels/qu8_internal.h). For channels [c, c + 16) of
 // taps t and t + 1, both rows are widened to int16 (vpmovzxbw) and interleaved per channel
 // (vpunpcklwd / vpunpckhwd), and one vpmaddwd against the block's (w_t, w_t+1) pairs adds the two
@@ -225,50 +227,18 @@ inline __m256i chain(__m256i v) {
   return v;
 }
 
-// Where a block's CH lanes come from and go to in a row of C channels. InPlace: channels
-// [c, c + CH). RowEnd: a row's last channels, fewer than CH and not 8 (ShuffleNetV2's 58, 116),
-// lanes [0, C % 16) of the last block: the CH bytes that end the row are read, moved down to
-// those lanes (vpshufb; the lanes above them become 0), and moved back up to be written, so no row
-// is read past its end and no pixel's bytes are copied aside. Its store also writes channels
-// [C - CH, C - C % 16), which belong to the blocks before it: it runs before them, and they
-// overwrite those bytes.
-struct InPlace {
-  size_t at(size_t c) const { return c; }
-  __m128i in(__m128i v) const { return v; }
-  __m128i out(__m128i v) const { return v; }
-};
+// CH (16 or 8) bytes from p as int16 lanes; with 8, the upper 128 bits are 0.
 template <size_t CH>
-struct RowEnd {
-  size_t first;      // C - CH
-  __m128i down, up;  // vpshufb masks: byte k from k + s, byte k from k - s (s = CH - C % 16)
-  // Meaningful where C >= CH > C % 16 (the only rows it is used on); harmless otherwise.
-  explicit RowEnd(size_t C) : first(C >= CH ? C - CH : 0) {
-    alignas(16) int8_t d[16], u[16];
-    const size_t s = C % kQu8DwBlock < CH ? CH - C % kQu8DwBlock : 0;
-    for (size_t k = 0; k < 16; ++k) {
-      d[k] = static_cast<int8_t>(k + s < CH ? k + s : 0x80);
-      u[k] = static_cast<int8_t>(k >= s && k < CH ? k - s : 0x80);
-    }
-    down = _mm_load_si128(reinterpret_cast<const __m128i*>(d));
-    up = _mm_load_si128(reinterpret_cast<const __m128i*>(u));
-  }
-  size_t at(size_t) const { return first; }
-  __m128i in(__m128i v) const { return _mm_shuffle_epi8(v, down); }
-  __m128i out(__m128i v) const { return _mm_shuffle_epi8(v, up); }
-};
-
-// CH (16 or 8) bytes from p as int16 lanes, through edge.in; with 8, the upper 128 bits are 0.
-template <size_t CH, class Edge>
-inline __m256i widen(const uint8_t* p, const Edge& edge) {
+inline __m256i widen(const uint8_t* p) {
   static_assert(CH == 16 || CH == 8, "a block or its first half");
   const __m128i* q = reinterpret_cast<const __m128i*>(p);
-  return _mm256_cvtepu8_epi16(edge.in(CH == 16 ? _mm_loadu_si128(q) : _mm_loadl_epi64(q)));
+  return _mm256_cvtepu8_epi16(CH == 16 ? _mm_loadu_si128(q) : _mm_loadl_epi64(q));
 }
 
-template <size_t NP, size_t PAIRS, size_t CH, class Rows, class Edge>
+template <size_t NP, size_t PAIRS, size_t CH, class Rows>
 inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
-                  const DwRequant& rq, const Edge& edge) {
-  const size_t pairs = PAIRS ? PAIRS : pairs_rt, at = edge.at(c);
+                  const DwRequant& rq) {
+  const size_t pairs = PAIRS ? PAIRS : pairs_rt;
   __m256i lo[NP], hi[NP];
   const __m256i blo = load(blk), bhi = load(blk + 32);
   Q8_UNROLL
@@ -279,16 +249,15 @@ inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* b
     const __m256i wlo = chain(load(wp)), whi = chain(load(wp + 32));  // once for the NP pixels
     Q8_UNROLL
     for (size_t i = 0; i < NP; ++i) {
-      const __m256i a0 = widen<CH>(rows(i0 + i, 2 * pr) + at, edge);
-      const __m256i a1 = widen<CH>(rows(i0 + i, 2 * pr + 1) + at, edge);
+      const __m256i a0 = widen<CH>(rows(i0 + i, 2 * pr) + c), a1 = widen<CH>(rows(i0 + i, 2 * pr + 1) + c);
       lo[i] = chain(_mm256_add_epi32(lo[i], _mm256_madd_epi16(_mm256_unpacklo_epi16(a0, a1), wlo)));
       hi[i] = chain(_mm256_add_epi32(hi[i], _mm256_madd_epi16(_mm256_unpackhi_epi16(a0, a1), whi)));
     }
   }
   Q8_UNROLL
   for (size_t i = 0; i < NP; ++i) {
-    __m128i* out = reinterpret_cast<__m128i*>(o + i * C + at);
-    const __m128i bytes = edge.out(requant16(lo[i], hi[i], blk, rq));
+    __m128i* out = reinterpret_cast<__m128i*>(o + i * C + c);
+    const __m128i bytes = requant16(lo[i], hi[i], blk, rq);
     if constexpr (CH == 16)
       _mm_storeu_si128(out, bytes);
     else
@@ -298,12 +267,12 @@ inline void block(const Rows& rows, size_t i0, size_t pairs_rt, const uint8_t* b
 
 // block over the np pixels of a tile, kGroup at a time.
 constexpr size_t kGroup = 4;  // output pixels per 16-channel step (8 int32 accumulators)
-template <size_t PAIRS, size_t CH, class Rows, class Edge = InPlace>
+template <size_t PAIRS, size_t CH, class Rows>
 inline void block_pixels(const Rows& rows, size_t np, size_t pairs, const uint8_t* blk, size_t c, uint8_t* o, size_t C,
-                         const DwRequant& rq, const Edge& edge = {}) {
+                         const DwRequant& rq) {
   size_t i = 0;
-  for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS, CH>(rows, i, pairs, blk, c, o + i * C, C, rq, edge);
-  for (; i < np; ++i) block<1, PAIRS, CH>(rows, i, pairs, blk, c, o + i * C, C, rq, edge);
+  for (; i + kGroup <= np; i += kGroup) block<kGroup, PAIRS, CH>(rows, i, pairs, blk, c, o + i * C, C, rq);
+  for (; i < np; ++i) block<1, PAIRS, CH>(rows, i, pairs, blk, c, o + i * C, C, rq);
 }
 
 inline __m256i chain16(__m256i v) { return chain(v); }
@@ -380,12 +349,22 @@ inline void tail(const Rows& rows, size_t i, size_t pairs, const uint8_t* blk, s
     r[t] = buf[t];
   }
   alignas(16) uint8_t res[16];
-  block<1, 0, 16>(GatheredRows{r, 2 * pairs}, 0, pairs, blk, 0, res, 0, rq, InPlace{});
+  block<1, 0, 16>(GatheredRows{r, 2 * pairs}, 0, pairs, blk, 0, res, 0, rq);
   std::memcpy(o + c, res + lane, nc);
 }
 
 constexpr size_t kTile = 16;        // output pixels whose rows are gathered at once
 constexpr size_t kNibbleGroup = 2;  // output pixels per 32-channel step (8 int16 sums)
+
+// block32 over the np pixels of a tile, kNibbleGroup at a time.
+template <size_t PAIRS, class Rows>
+inline void block32_pixels(const Rows& rows, size_t np, size_t pairs, const uint8_t* blk, size_t c, uint8_t* o,
+                           size_t C, const DwRequant& rq) {
+  size_t i = 0;
+  for (; i + kNibbleGroup <= np; i += kNibbleGroup)
+    block32<kNibbleGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
+  for (; i < np; ++i) block32<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
+}
 
 template <size_t PAIRS>
 void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uint8_t* zero, uint8_t* out, size_t p0,
@@ -401,33 +380,27 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   tap_offsets(g, offset);
   if (taps % 2) offset[taps] = offset[taps - 1];
   const uint8_t* gathered[kTile * (kMaxTaps + 1)];
-  // The last rem channels, lanes [0, rem) of the last block: 8 as its first half, others through
-  // RowEnd where the row is long enough, else (layers of fewer than 16 channels) as many as 8 as
-  // the first half and the rest through a copy.
-  const size_t rem = C % kQu8DwBlock;
-  const uint8_t* last = sec + C / kQu8DwBlock * block_bytes;
-  const bool row_end = rem % 8 != 0 && C >= (rem < 8 ? 8 : 16);
-  const RowEnd<8> end8(C);
-  const RowEnd<16> end16(C);
+  // Every channel block of the tile's np pixels, whose rows `rows` gives.
+  // Past the last whole 32-channel block, `rest` channels: 8 or 16 go as a half or a 16-lane
+  // block; any other rest of a row longer than 32 as the block of its last 32 channels (the last
+  // packed one, qu8_internal.h), overlapping the block before it, whose channels it gives the
+  // same bytes again; a row shorter than 32 in 16-lane blocks, a half block and a copy.
+  const size_t rest = C % kQu8DwNibbleBlock;
+  const bool last32 = C > kQu8DwNibbleBlock && rest != 8 && rest != 16;
   // Every channel block of the tile's np pixels, whose rows `rows` gives.
   auto blocks = [&](const auto& rows, size_t np, uint8_t* o) {
-    if (row_end) {  // first: its store overlaps the blocks before it
-      if (rem < 8)
-        block_pixels<PAIRS, 8>(rows, np, pairs, last, 0, o, C, rq, end8);
-      else
-        block_pixels<PAIRS, 16>(rows, np, pairs, last, 0, o, C, rq, end16);
-    }
     size_t c = 0;
-    for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock) {
-      const uint8_t* blk = nsec + c / kQu8DwNibbleBlock * nibble_bytes;
-      size_t i = 0;
-      for (; i + kNibbleGroup <= np; i += kNibbleGroup)
-        block32<kNibbleGroup, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
-      for (; i < np; ++i) block32<1, PAIRS>(rows, i, pairs, blk, c, o + i * C, C, rq);
+    for (; c + kQu8DwNibbleBlock <= C; c += kQu8DwNibbleBlock)
+      block32_pixels<PAIRS>(rows, np, pairs, nsec + c / kQu8DwNibbleBlock * nibble_bytes, c, o, C, rq);
+    if (last32) {
+      if (c < C)
+        block32_pixels<PAIRS>(rows, np, pairs, nsec + c / kQu8DwNibbleBlock * nibble_bytes, C - kQu8DwNibbleBlock, o, C,
+                              rq);
+      return;
     }
     for (; c + kQu8DwBlock <= C; c += kQu8DwBlock)
       block_pixels<PAIRS, 16>(rows, np, pairs, sec + c / kQu8DwBlock * block_bytes, c, o, C, rq);
-    if (row_end) return;
+    const uint8_t* last = sec + c / kQu8DwBlock * block_bytes;
     if (C - c >= 8) {
       block_pixels<PAIRS, 8>(rows, np, pairs, last, c, o, C, rq);
       c += 8;

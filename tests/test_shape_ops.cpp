@@ -175,6 +175,11 @@ void expect_shuffle_fused_and_exact(int64_t groups) {
                   t.node.rfind("z", 0) == 0)
           << t.node;
   }
+  for (const q8::Model* m : {&apart_f32, &apart_int8}) {  // what the comparison below is against
+    bool transpose = false;
+    for (const q8::NodeInfo& ni : m->describe()) transpose |= ni.op == "Transpose";
+    EXPECT_TRUE(transpose) << "an observed transposed tensor keeps the three nodes apart";
+  }
   for (const auto& [fused, apart] : {std::pair{&fused_f32, &apart_f32}, std::pair{&fused_int8, &apart_int8}})
     for (int64_t n : {1, 3}) {
       const q8::Tensor x({n, 4, 5, 3}, random_floats(n * 60, 15));
@@ -212,6 +217,36 @@ void expect_shuffle_fused_and_exact(int64_t groups) {
 
 TEST(ShapeOps, ChannelShuffleRunsAsOneStepWithTheBytesOfThreeNodes) {
   for (int64_t groups : {2, 3}) expect_shuffle_fused_and_exact(groups);
+}
+
+// A shuffle of a model input (C order, not a kernel's NHWC output) moves whole planes: channel c'
+// of the output is channel (c' % 2) * 3 + c' / 2 of the input, at 1 to 3 threads on every path.
+TEST(ShapeOps, ChannelShuffleOfAPlainTensorMovesPlanes) {
+  const int64_t N = 2, C = 6, H = 2, W = 3;
+  OnnxModelBuilder b(13);
+  b.input("x", {N, C, H, W});
+  b.init_i64("five", {5}, {N, 2, C / 2, H, W});
+  b.node("Reshape", {"x", "five"}, {"g"}, "split_groups");
+  set_ints(b.node("Transpose", {"g"}, {"t"}, "swap"), "perm", {0, 2, 1, 3, 4});
+  b.init_i64("four", {4}, {N, C, H, W});
+  b.node("Reshape", {"t", "four"}, {"y"}, "join_groups");
+  b.output("y");
+  const q8::Model m = load(b, "shuffle");
+  std::vector<std::string> ops;
+  for (const q8::NodeInfo& ni : m.describe()) ops.push_back(ni.op);
+  EXPECT_EQ(ops, std::vector<std::string>{"ChannelShuffle"});
+  const q8::Tensor x({N, C, H, W}, random_floats(N * C * H * W, 5));
+  for (const std::string& isa : q8::supported_isas())
+    for (int threads : {1, 2, 3}) {
+      SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s)");
+      q8::SessionOptions o(threads);
+      o.isa = isa;
+      const q8::Tensor y = q8::Session(m, o).run({x})[0];
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = 0; p < H * W; ++p)
+            ASSERT_EQ(y.data()[(n * C + c) * H * W + p], x.data()[(n * C + (c % 2) * (C / 2) + c / 2) * H * W + p]);
+    }
 }
 
 TEST(ShapeOps, ComputingOnRunTimeDataIsRefusedByName) {

@@ -217,10 +217,7 @@ double weight_range_ratio(const Graph& g, const Node& n) {
 // Builds the shadow graph: `f` (fp32) plus a QDQ copy of each int8 row reading fp32 values.
 class ShadowBuilder {
  public:
-  ShadowBuilder(const Graph& f, const Graph& q) : m_(f), q_(q) {
-    producer_.assign(q.values.size(), -1);
-    for (size_t i = 0; i < q.nodes.size(); ++i)
-      for (int o : q.nodes[i].outputs) producer_[o] = static_cast<int>(i);
+  ShadowBuilder(const Graph& f, const Graph& q) : m_(f), q_(q), producer_(q.producers()) {
     for (size_t i = 0; i < q.nodes.size(); ++i) q_node_[q.nodes[i].name] = static_cast<int>(i);
     for (int v : q.inputs) q_inputs_.insert(q.values[v].name);
   }
@@ -428,9 +425,7 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
   // R with its shapes at batch 1, for the conversions each int8 row would need in fp32.
   Graph RS = R;
   ir::infer_shapes(RS, ir::input_shapes_for_batch(RS, 1));
-  std::vector<int> rs_producer(RS.values.size(), -1);
-  for (size_t i = 0; i < RS.nodes.size(); ++i)
-    for (int o : RS.nodes[i].outputs) rs_producer[o] = static_cast<int>(i);
+  const std::vector<int> rs_producer = RS.producers();
   std::map<std::string, int> r_node, rf_node;
   for (size_t i = 0; i < R.nodes.size(); ++i) {
     r_node[R.nodes[i].name] = static_cast<int>(i);
@@ -439,11 +434,8 @@ std::vector<Row> select_rows(const Model& fp32, const Model& int8, const Quantiz
   }
   for (size_t i = 0; i < RF.nodes.size(); ++i) rf_node[RF.nodes[i].name] = static_cast<int>(i);
   std::map<std::string, int> q_node;
-  std::vector<int> q_producer(Q.values.size(), -1);
-  for (size_t i = 0; i < Q.nodes.size(); ++i) {
-    q_node[Q.nodes[i].name] = static_cast<int>(i);
-    for (int o : Q.nodes[i].outputs) q_producer[o] = static_cast<int>(i);
-  }
+  const std::vector<int> q_producer = Q.producers();
+  for (size_t i = 0; i < Q.nodes.size(); ++i) q_node[Q.nodes[i].name] = static_cast<int>(i);
   std::map<std::string, NodeInfo> info;
   for (NodeInfo& ni : fp32.describe(1)) info[ni.name] = ni;
   std::vector<Row> rows;

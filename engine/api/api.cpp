@@ -205,7 +205,10 @@ std::vector<LayerTime> Session::profile(const std::vector<Tensor>& inputs, int i
   std::vector<std::vector<double>> ms(static_cast<size_t>(iterations), std::vector<double>(names.size()));
   for (int i = 0; i < iterations; ++i) impl_->run(inputs.data(), inputs.size(), out, ms[i].data());
   std::map<std::string, std::string> op_of;
-  for (const ir::Node& n : impl_->runner->planned().nodes) op_of[n.name] = ir::op_name(n.op);
+  const ir::Graph& pg = impl_->runner->planned();
+  const std::vector<bool> unread = pg.unread_nodes();  // not run (a fused node may carry their name)
+  for (size_t i = 0; i < pg.nodes.size(); ++i)
+    if (!unread[i]) op_of[pg.nodes[i].name] = ir::op_name(pg.nodes[i].op);
   std::vector<LayerTime> r;
   for (size_t k = 0; k < names.size(); ++k) {
     std::vector<double> t;

@@ -234,6 +234,14 @@ bool Graph::inputs_const(const Node& n) const {
   return true;
 }
 
+std::vector<int> Graph::producers() const {
+  std::vector<int> p(values.size(), -1);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (int o : nodes[i].outputs)
+      if (o != kNoValue) p[o] = static_cast<int>(i);
+  return p;
+}
+
 std::vector<bool> Graph::unread_nodes() const {
   std::vector<bool> read(values.size(), false), unread(nodes.size(), false);
   for (int v : outputs) read[v] = true;

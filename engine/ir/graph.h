@@ -207,6 +207,8 @@ class Graph {
   // Ids of the nodes reading value v: a scan of every node, for one-off questions. Passes that
   // ask for each node use a ConsumerIndex instead, so they stay linear in the graph's size.
   std::vector<int> consumers(int v) const;
+  // The node writing each value (by value id), or -1 for graph inputs and constants.
+  std::vector<int> producers() const;
   bool is_graph_output(int v) const;
   // Nodes whose results nothing uses: no output is a graph output or read by a node that is
   // used. Plans and `q8 info` leave them out (a branch a pass bypassed, a dangling one in a file).

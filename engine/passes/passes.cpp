@@ -34,14 +34,6 @@ std::shared_ptr<ConstTensor> float_tensor(Shape dims) {
   return t;
 }
 
-// The node that writes each value (by value id), or -1 for inputs and constants.
-std::vector<int> producers(const Graph& g) {
-  std::vector<int> p(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) p[o] = static_cast<int>(i);
-  return p;
-}
-
 // An element-wise activation of one input (Silu, HardSwish, Sigmoid, LeakyRelu...): the ops whose
 // int8 role is a 256-entry table.
 bool is_elementwise_activation(const Node& n) {
@@ -116,7 +108,7 @@ void fold_pad(Graph& g) {
 void remove_identities(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   ConsumerIndex index(g);
-  std::vector<int> producer = producers(g);
+  std::vector<int> producer = g.producers();
   std::vector<bool> graph_input(g.values.size(), false);
   for (int v : g.inputs) graph_input[v] = true;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -248,7 +240,7 @@ void fuse_activations(Graph& g) {
 }
 
 void fuse_residual_add(Graph& g) {
-  const std::vector<int> producer = producers(g);
+  const std::vector<int> producer = g.producers();
   const ConsumerIndex index(g);
   // Candidates by structure: an fp32 Add of two non-constant operands, one of them the result of
   // a Conv read by nothing else, the other computed before that Conv runs (the later of two Convs).
@@ -339,7 +331,7 @@ void fuse_unary_activation(Graph& g) {
 void fuse_quantized_gate(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
-  const std::vector<int> producer = producers(g);
+  const std::vector<int> producer = g.producers();
   auto u8 = [&g](int v) { return g.values[v].dtype == DType::Uint8; };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& mul = g.nodes[i];
@@ -377,7 +369,7 @@ void fuse_quantized_gate(Graph& g) {
 void fuse_silu(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
-  const std::vector<int> producer = producers(g);
+  const std::vector<int> producer = g.producers();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& mul = g.nodes[i];
     if (mul.op != Op::Mul || mul.has_attr("act_min")) continue;
@@ -407,7 +399,7 @@ void fuse_gelu(Graph& g) {
   };
   std::vector<bool> dead(g.nodes.size(), false);
   const ConsumerIndex index(g);
-  const std::vector<int> producer = producers(g);
+  const std::vector<int> producer = g.producers();
   // The sole reader of node n's result if it has op `op` and its other input is `other` (or, with
   // other == kNoValue, a scalar constant `c`); else -1.
   auto next = [&](int n, Op op, int other, float c) {

@@ -383,9 +383,7 @@ class Rewriter {
 
 // Reorders nodes so every node follows the producers of its inputs (new nodes were appended).
 void topological_sort(Graph& g) {
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) producer[o] = static_cast<int>(i);
+  const std::vector<int> producer = g.producers();
   std::vector<int> state(g.nodes.size(), 0), order;
   std::function<void(int)> visit = [&](int i) {
     if (state[i] == 2) return;

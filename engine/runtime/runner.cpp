@@ -7,9 +7,7 @@ namespace q8::rt {
 void fuse_channel_shuffle(ir::Graph& g) {
   using ir::Node;
   using ir::Op;
-  std::vector<int> made_by(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int o : g.nodes[i].outputs) made_by[o] = static_cast<int>(i);
+  const std::vector<int> made_by = g.producers();
   const ir::ConsumerIndex readers(g);
   // The node of kind `op` producing value v, when node `by` is v's only reader; else null.
   auto sole_producer = [&](int v, int by, Op op) -> Node* {

@@ -368,8 +368,10 @@ void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_stride
 namespace {
 
 // One-element channels, T being uint8_t or float (the 4-byte elements a plan moves are float32's;
-// copying them through float registers keeps every bit). Two groups (ShuffleNetV2's) are each
-// block's halves interleaved, a loop the compiler vectorises with unpack instructions.
+// copying them through float registers keeps every bit). Each block is a group x per_group matrix
+// transposed, which nchw_to_nhwc above does too, but channel by channel with strided stores: 8x
+// this loop's time on ShuffleNetV2's 16 shuffles (0.30 against 0.035 ms int8, Zen 3). Two groups
+// are each block's halves interleaved, which the compiler vectorises with unpack instructions.
 template <class T>
 void shuffle_elements(size_t group, size_t per_group, const uint8_t* in, uint8_t* out, size_t o0, size_t o1) {
   const size_t block = group * per_group;

@@ -270,9 +270,12 @@ void register_all() {
   for (const auto& [isa, k] : tables()) {
     for (const Dw& d : dws)
       benchmark::RegisterBenchmark(dw_name("", isa, d).c_str(), bm_dwconv, k, d.hw, d.c, d.s, d.ks);
-    for (size_t C : {512, 1280, 2048})
-      benchmark::RegisterBenchmark(("global_avgpool/" + isa + "/7x7x" + std::to_string(C)).c_str(), bm_global_avgpool,
-                                   k, 49, C);
+    // ResNets' and MobileNets' heads, and MobileNetV3-Small's first squeeze-excitation (16 channels).
+    for (const auto& [hw, C] : {std::pair<size_t, size_t>{7, 512}, {7, 1280}, {7, 2048}, {56, 16}})
+      benchmark::RegisterBenchmark(
+          ("global_avgpool/" + isa + "/" + std::to_string(hw) + "x" + std::to_string(hw) + "x" + std::to_string(C))
+              .c_str(),
+          bm_global_avgpool, k, hw * hw, C);
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x64").c_str(), bm_maxpool, k, 112, 64);
     // ShuffleNetV2's: fewer channels than a ymm holds.
     benchmark::RegisterBenchmark(("maxpool3x3s2/" + isa + "/112x112x24").c_str(), bm_maxpool, k, 112, 24);

@@ -323,20 +323,32 @@ void dwconv(const ConvGeometry& g, const uint8_t* in, const void* packed, const 
   }
 }
 
+// Channels [c, C) of a row of C in vectors of V lanes, f(c, n) running channels [c, c + n): whole
+// vectors, then the rest, where the row is at least a vector long, as the vector that ends the
+// row (it overlaps the one before; each op using this computes every channel on its own, so the
+// shared channels get the same bytes twice), else (a row shorter than a vector) as a partial
+// one, n < V, whose loads and stores go through a buffer.
+template <size_t V, class F>
+inline void chunks(size_t c, size_t C, F&& f) {
+  for (; c + V <= C; c += V) f(c, V);
+  if (c < C) f(C >= V ? C - V : c, C >= V ? V : C - c);
+}
+// n bytes as int32 lanes and back, n being T::W or, for a partial vector, fewer.
+template <class T>
+inline typename T::I load_u8_n(const uint8_t* p, size_t n) {
+  return n == T::W ? T::load_u8(p) : T::load_u8_partial(p, n);
+}
+template <class T>
+inline void store_u8_n(typename T::I v, uint8_t* p, size_t n) {
+  n == T::W ? T::store_u8(v, p) : T::store_u8_partial(v, p, n);
+}
+
 // --- Max pool (bytes, vectorised over channels) -----------------------------------------------
 // Positions outside the input are ignored (and never visited: kernels/window.h); a window with
 // none inside gives 0. More than kMaxTaps taps inside fold list after list into the output row
 // (max is exact and idempotent).
-// A pixel's channels go in whole vectors; the rest, where the row is at least a vector long, as
-// the vector that ends the row, which overlaps the one before it (idempotence again: those
-// channels get the same bytes twice), else (a row shorter than a vector) through a partial one.
-// f(c, n) runs channels [c, c + n), n being WB or, for a short row, C.
-template <size_t WB, class F>
-inline void byte_chunks(size_t C, F&& f) {
-  size_t c = 0;
-  for (; c + WB <= C; c += WB) f(c, WB);
-  if (c < C) f(C >= WB ? C - WB : 0, C >= WB ? WB : C);
-}
+// A pixel's channels go in whole vectors (byte_chunks, below); idempotence again makes the
+// overlapping last one give its shared channels the same bytes twice.
 
 template <class T>
 void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
@@ -354,7 +366,7 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
       const uint8_t* r0 = in + ((px.n * g.IH + 2 * px.oy) * g.IW + 2 * px.ox) * C;
       const uint8_t* r2 = r0 + row;
       uint8_t* o = out + pix * C;
-      byte_chunks<WB>(C, [&](size_t c, size_t n) {
+      chunks<WB>(0, C, [&](size_t c, size_t n) {
         store(T::max_b(T::max_b(load(r0 + c, n), load(r0 + C + c, n)), T::max_b(load(r2 + c, n), load(r2 + C + c, n))),
               o + c, n);
       });
@@ -373,7 +385,7 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
     size_t iy = 0, ix = 0;
     if (window_inside(g, px.oy, px.ox, iy, ix)) {
       const uint8_t* base = in_n + iy * row + ix * C;
-      byte_chunks<WB>(C, [&](size_t c, size_t n) {
+      chunks<WB>(0, C, [&](size_t c, size_t n) {
         const uint8_t* r = base + c;
         if (n == WB && three_by_three) {  // the usual window, unrolled
           const uint8_t *r1 = r + tap_dy, *r2 = r1 + tap_dy;
@@ -394,7 +406,7 @@ void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
     TapWalk at = tap_walk_begin(tw);
     for (bool first = true; first || !tap_walk_done(tw, at); first = false) {  // once if empty
       const size_t n_rows = next_tap_rows(g, in_n, tw, at, rows);
-      byte_chunks<WB>(C, [&](size_t c, size_t n) {
+      chunks<WB>(0, C, [&](size_t c, size_t n) {
         B m = first ? T::zero_b() : load(o + c, n);
         for (size_t j = 0; j < n_rows; ++j) m = T::max_b(m, load(rows[j] + c, n));
         store(m, o + c, n);
@@ -436,23 +448,21 @@ void avgpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, 
         Q8_UNROLL
         for (size_t v = 0; v < 4; ++v) T::store_u8(rq(acc[v], scale), o + c + v * W);
       }
-      for (; c < C; c += W) {
-        const size_t nc = C - c < W ? C - c : W;
+      chunks<W>(c, C, [&](size_t c, size_t nc) {
         I acc = T::sub(T::set1(0), zsum);
-        for (size_t j = 0; j < n; ++j) acc = T::add(acc, T::load_u8_partial(rows[j] + c, nc));
-        T::store_u8_partial(rq(acc, scale), o + c, nc);
-      }
+        for (size_t j = 0; j < n; ++j) acc = T::add(acc, load_u8_n<T>(rows[j] + c, nc));
+        store_u8_n<T>(rq(acc, scale), o + c, nc);
+      });
     } else {
-      for (size_t c = 0; c < C; c += W) {
-        const size_t nc = C - c < W ? C - c : W;
+      chunks<W>(0, C, [&](size_t c, size_t nc) {
         I acc = T::set1(0);
         for (TapWalk at = tap_walk_begin(tw); !tap_walk_done(tw, at);) {
           const size_t n = next_tap_rows(g, in_n, tw, at, rows);
           acc = T::sub(acc, T::set1(static_cast<int32_t>(n) * p.in_zero_point));
-          for (size_t j = 0; j < n; ++j) acc = T::add(acc, T::load_u8_partial(rows[j] + c, nc));
+          for (size_t j = 0; j < n; ++j) acc = T::add(acc, load_u8_n<T>(rows[j] + c, nc));
         }
-        T::store_u8_partial(rq(acc, scale), o + c, nc);
-      }
+        store_u8_n<T>(rq(acc, scale), o + c, nc);
+      });
     }
   }
 }
@@ -480,12 +490,11 @@ void global_avgpool(size_t HW, size_t C, const uint8_t* in, uint8_t* out, size_t
       Q8_UNROLL
       for (size_t v = 0; v < 4; ++v) T::store_u8(rq(acc[v], scale), o + c + v * W);
     }
-    for (; c < C; c += W) {
-      const size_t nc = C - c < W ? C - c : W;
+    chunks<W>(c, C, [&](size_t c, size_t nc) {
       I acc = init;
-      for (size_t i = 0; i < HW; ++i) acc = T::add(acc, T::load_u8_partial(in_n + i * C + c, nc));
-      T::store_u8_partial(rq(acc, scale), o + c, nc);
-    }
+      for (size_t i = 0; i < HW; ++i) acc = T::add(acc, load_u8_n<T>(in_n + i * C + c, nc));
+      store_u8_n<T>(rq(acc, scale), o + c, nc);
+    });
   }
 }
 

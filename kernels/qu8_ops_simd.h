@@ -347,9 +347,8 @@ inline void store_u8_n(typename T::I v, uint8_t* p, size_t n) {
 // Positions outside the input are ignored (and never visited: kernels/window.h); a window with
 // none inside gives 0. More than kMaxTaps taps inside fold list after list into the output row
 // (max is exact and idempotent).
-// A pixel's channels go in whole vectors (byte_chunks, below); idempotence again makes the
-// overlapping last one give its shared channels the same bytes twice.
-
+// A pixel's channels go in byte vectors (chunks, above); idempotence again makes the overlapping
+// last one give its shared channels the same bytes twice.
 template <class T>
 void maxpool(const PoolGeometry& g, const uint8_t* in, uint8_t* out, size_t p0, size_t p1) {
   using B = typename T::B;

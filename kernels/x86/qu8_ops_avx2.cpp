@@ -380,7 +380,6 @@ void run(const ConvGeometry& g, const uint8_t* in, const void* packed, const uin
   tap_offsets(g, offset);
   if (taps % 2) offset[taps] = offset[taps - 1];
   const uint8_t* gathered[kTile * (kMaxTaps + 1)];
-  // Every channel block of the tile's np pixels, whose rows `rows` gives.
   // Past the last whole 32-channel block, `rest` channels: 8 or 16 go as a half or a 16-lane
   // block; any other rest of a row longer than 32 as the block of its last 32 channels (the last
   // packed one, qu8_internal.h), overlapping the block before it, whose channels it gives the

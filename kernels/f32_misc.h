@@ -88,8 +88,8 @@ void strided_copy(size_t rank, const int64_t* out_dims, const int64_t* in_stride
 
 // ShuffleNet's channel shuffle of `group` groups of `per_group` channels: output channel
 // i * group + j is input channel j * per_group + i. A channel is `bytes` contiguous bytes (one
-// element of an NHWC pixel, or a whole plane of a C-order tensor); each of the blocks [o0, o1)
-// of group * per_group channels is shuffled alike.
+// element of an NHWC pixel); each of the blocks [o0, o1) of group * per_group channels (the
+// pixels) is shuffled alike.
 void channel_shuffle(size_t group, size_t per_group, size_t bytes, const uint8_t* in, uint8_t* out, size_t o0,
                      size_t o1);
 

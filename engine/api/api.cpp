@@ -79,9 +79,7 @@ const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
 const std::string& Model::source() const { return impl_->graph.source; }
 
 std::vector<NodeInfo> Model::describe(int64_t batch) const {
-  ir::Graph g = impl_->graph;
-  ir::infer_shapes(g, ir::input_shapes_for_batch(g, batch));
-  rt::fuse_channel_shuffle(g);
+  const ir::Graph g = rt::graph_for_shapes(impl_->graph, ir::input_shapes_for_batch(impl_->graph, batch));
   const std::vector<bool> unread = g.unread_nodes();
   const rt::Dispatch& d = rt::dispatch();
   bool quantized_model = false;

@@ -148,7 +148,7 @@ enum class Op : uint16_t {
   // in the accumulator's scale); Conv's attrs and "w_scale" (K). A GEMM over the NHWC pixels.
   QuantizedConvFloat,
   // ShuffleNet's channel shuffle of a 4-D tensor, [N,C,H,W] -> Reshape [N,g,C/g,H,W] ->
-  // Transpose(0,2,1,3,4) -> Reshape [N,C,H,W] as one node (fuse_channel_shuffle, once shapes are
+  // Transpose(0,2,1,3,4) -> Reshape [N,C,H,W] as one node (rt::graph_for_shapes, once shapes are
   // known): "group" g; output channel i * g + j is input channel j * (C / g) + i.
   ChannelShuffle,
   // A new op goes above this line, with its row in op_traits.cpp (a static_assert checks both).

@@ -4,6 +4,8 @@
 
 namespace q8::rt {
 
+namespace {
+
 void fuse_channel_shuffle(ir::Graph& g) {
   using ir::Node;
   using ir::Op;
@@ -35,13 +37,20 @@ void fuse_channel_shuffle(ir::Graph& g) {
   }
 }
 
+}  // namespace
+
+ir::Graph graph_for_shapes(const ir::Graph& g, const std::vector<ir::Shape>& input_shapes) {
+  ir::Graph shaped = g;
+  ir::infer_shapes(shaped, input_shapes);
+  fuse_channel_shuffle(shaped);
+  return shaped;
+}
+
 Runner::Runner(const ir::Graph& g, const Dispatch& d) : graph_(g), dispatch_(d), weights_(pack_weights(g, d)) {}
 
 bool Runner::prepare(const std::vector<ir::Shape>& input_shapes) {
   if (plan_ && shapes_ == input_shapes) return false;
-  auto planned = std::make_unique<ir::Graph>(graph_);
-  ir::infer_shapes(*planned, input_shapes);
-  fuse_channel_shuffle(*planned);
+  auto planned = std::make_unique<ir::Graph>(graph_for_shapes(graph_, input_shapes));
   plan_.reset();  // the old plan's arena goes before the new one is allocated
   plan_ = std::make_unique<Plan>(*planned, weights_, dispatch_);
   planned_ = std::move(planned);

@@ -13,14 +13,15 @@
 
 namespace q8::rt {
 
-// The rewrite planning makes once shapes are inferred (Runner::prepare; Model::describe, to show
-// what runs): ShuffleNet's channel shuffle, Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose(0,2,1,3,4),
-// Reshape back to [N,C,H,W], becomes one ChannelShuffle node, which keeps NHWC tensors NHWC.
-// Exported models compute those targets from Shape, so the pattern shows only at known shapes.
-// The last Reshape's node becomes the ChannelShuffle, named after the Transpose; the other two
-// are left unread (Graph::unread_nodes: not planned), so node indices, which the packed weights
-// go by, stay as they were.
-void fuse_channel_shuffle(ir::Graph& g);
+// The graph a plan runs for these graph-input shapes (Runner::prepare plans it; Model::describe
+// lists it): `g` with its shapes inferred, then the rewrite that needs them. ShuffleNet's channel
+// shuffle, Reshape [N,C,H,W] -> [N,g,C/g,H,W], Transpose(0,2,1,3,4), Reshape back to [N,C,H,W],
+// becomes one ChannelShuffle node, which keeps NHWC tensors NHWC (exported models compute those
+// targets from Shape, so the pattern shows only at known shapes). The last Reshape's node becomes
+// the ChannelShuffle, named after the Transpose; the other two are left unread
+// (Graph::unread_nodes: not planned), so node indices, which the packed weights go by, stay as
+// they were.
+ir::Graph graph_for_shapes(const ir::Graph& g, const std::vector<ir::Shape>& input_shapes);
 
 class Runner {
  public:

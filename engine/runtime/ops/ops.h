@@ -78,7 +78,7 @@ extern const OpRuntime kBatchNormRuntime;            // batch_norm.cpp
 extern const OpRuntime kConcatRuntime;               // concat.cpp
 extern const OpRuntime kSliceRuntime;                // strided_copy.cpp
 extern const OpRuntime kTransposeRuntime;            // strided_copy.cpp
-extern const OpRuntime kChannelShuffleRuntime;       // channel_shuffle.cpp
+extern const OpRuntime kChannelShuffleRuntime;       // strided_copy.cpp
 extern const OpRuntime kResizeRuntime;               // resize.cpp
 extern const OpRuntime kConvTransposeRuntime;        // conv_transpose.cpp
 extern const OpRuntime kReduceMeanRuntime;           // reduce_mean.cpp

@@ -1,6 +1,9 @@
-// Slice and Transpose: strided copies of float or uint8 tensors (kern::strided_copy). A Slice of
-// a 4-D tensor works in whatever layout its input has (ShuffleNet's channel split stays NHWC);
-// a Transpose reorders C-order axes, or is a view where NHWC already holds the order wanted.
+// Slice, Transpose and ChannelShuffle: strided copies of float or uint8 tensors
+// (kern::strided_copy). A Slice of a 4-D tensor works in whatever layout its input has
+// (ShuffleNet's channel split stays NHWC); a Transpose reorders C-order axes, or is a view where
+// NHWC already holds the order wanted; a ChannelShuffle (made by rt::graph_for_shapes) permutes
+// each pixel's channels on an NHWC tensor (kern::channel_shuffle), so the Concat before it and the
+// Slices and Convs after it stay NHWC, and moves whole planes of a C-order one.
 #include "ir/shape_inference.h"
 #include "kernels/f32_misc.h"
 #include "runtime/ops/ops.h"
@@ -104,7 +107,32 @@ void plan_transpose(Plan::Builder& pb, size_t, const Node& n) {
   add_copy_step(pb, n, x, y, shape_of(g, n.outputs[0]), in_strides, 0);
 }
 
+// Output channel i * g + j is input channel j * C/g + i: on NHWC, per pixel; in C order, the strided
+// copy of [N, C/g, g, H*W] whose source steps are (C*H*W, H*W, C/g*H*W, 1), in rows of a plane.
+void plan_channel_shuffle(Plan::Builder& pb, size_t, const Node& n) {
+  const Graph& g = pb.g;
+  const int v = n.inputs[0];
+  const Shape& xs = shape_of(g, v);  // [N,C,H,W] (its shape rule)
+  const int64_t N = xs[0], C = xs[1], HW = xs[2] * xs[3], group = n.attr_int("group", 1), per_group = C / group;
+  const Layout l = g.values[v].constant ? Layout::Plain : pb.native[v];
+  const int x = pb.get(v, l);
+  const int y = pb.new_buf(pb.bytes_of(n.outputs[0]));
+  pb.define(n.outputs[0], l, y);
+  if (l == Layout::Plain) {
+    add_copy_step(pb, n, x, y, {N, per_group, group, HW}, {C * HW, HW, per_group * HW, 1}, 0);
+    return;
+  }
+  const size_t elem = ir::dtype_size(g.values[v].dtype);
+  Step& s = pb.add_step(n.name, static_cast<size_t>(N * HW), 1, {x}, {y});
+  s.fn = [&A = pb.addresses(), x, y, group = static_cast<size_t>(group), per_group = static_cast<size_t>(per_group),
+          elem](size_t p0, size_t p1) { kern::channel_shuffle(group, per_group, elem, A.u8(x), A.u8(y), p0, p1); };
+}
+
 std::string copy_kernel(const Graph&, const Node&, const Dispatch&) { return "strided_copy"; }
+
+// Named for the NHWC case, the one ShuffleNet's convolution outputs take; a C-order input runs
+// strided_copy.
+std::string channel_shuffle_kernel(const Graph&, const Node&, const Dispatch&) { return "channel_shuffle"; }
 
 std::string transpose_kernel(const Graph& g, const Node& n, const Dispatch&) {
   return transpose_view(g, n) == TransposeView::None ? "strided_copy" : "view (no copy)";
@@ -114,5 +142,6 @@ std::string transpose_kernel(const Graph& g, const Node& n, const Dispatch&) {
 
 const OpRuntime kSliceRuntime = {nullptr, plan_slice, copy_kernel, nullptr};
 const OpRuntime kTransposeRuntime = {nullptr, plan_transpose, transpose_kernel, nullptr};
+const OpRuntime kChannelShuffleRuntime = {nullptr, plan_channel_shuffle, channel_shuffle_kernel, nullptr};
 
 }  // namespace q8::rt

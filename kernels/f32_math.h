@@ -95,13 +95,15 @@ inline typename O::F pow2(typename O::I k) {
 // by something multiply m first, so a subnormal result is rounded once, at the end.
 //
 // x is clamped to [lo, kExpMax]: lo = kExpMin for e^x itself; a caller that scales e^x up by up to
-// 2^7 before the last rounding (SiLU) passes -128, where n/2 is still a normal exponent.
-template <class O>
+// 2^7 before the last rounding (SiLU) passes -128, where n/2 is still a normal exponent. Callers
+// whose x is never positive (e^-|x|, e^-x^2) pass kNonPositive and skip the upper clamp, which
+// could not change such an x (nor a NaN).
+template <class O, bool kNonPositive = false>
 inline typename O::F exp_parts(typename O::F x, typename O::F& s, float lo = kExpMin) {
   using F = typename O::F;
   using I = typename O::I;
   x = O::select(x < F(lo), F(lo), x);
-  x = O::select(x > F(kExpMax), F(kExpMax), x);
+  if constexpr (!kNonPositive) x = O::select(x > F(kExpMax), F(kExpMax), x);
   I n;
   const F p = exp_reduce<O>(x, n) + F(1.0f);
   const I n1 = n >> 1;
@@ -109,10 +111,10 @@ inline typename O::F exp_parts(typename O::F x, typename O::F& s, float lo = kEx
   return p * pow2<O>(n1);
 }
 
-template <class O>
+template <class O, bool kNonPositive = false>
 inline typename O::F exp(typename O::F x) {
   typename O::F s;
-  const typename O::F m = exp_parts<O>(x, s);
+  const typename O::F m = exp_parts<O, kNonPositive>(x, s);
   return m * s;
 }
 
@@ -140,7 +142,7 @@ template <class O>
 inline typename O::F sigmoid(typename O::F x) {
   using F = typename O::F;
   F s;
-  const F m = exp_parts<O>(-abs<O>(x), s);
+  const F m = exp_parts<O, true>(-abs<O>(x), s);
   const F e = m * s;
   return O::div(O::select(x < F(0.0f), e, F(1.0f)), e + F(1.0f));
 }
@@ -155,7 +157,7 @@ template <class O>
 inline typename O::F silu(typename O::F x) {
   using F = typename O::F;
   F s;
-  const F m = exp_parts<O>(-abs<O>(x), s, kSiluMin);
+  const F m = exp_parts<O, true>(-abs<O>(x), s, kSiluMin);
   const F e = m * s;
   const F xc = O::select(x < F(kSiluMin), F(kSiluMin), x);
   return O::div(O::select(x < F(0.0f), (xc * m) * s, x), e + F(1.0f));
@@ -181,7 +183,7 @@ inline typename O::F tanh(typename O::F x) {
   p = O::fma(p, u, F(kTanhP1));
   p = O::fma(p, u, F(kTanhP0));
   const F small = O::fma(a * u, p, a);
-  const F e = exp<O>(-(a + a));
+  const F e = exp<O, true>(-(a + a));
   const F large = O::div(F(1.0f) - e, F(1.0f) + e);
   const F t = O::select(a < F(kTanhSmall), small, large);
   return O::from_bits(O::bits(t) | (O::bits(x) & I(kSignBit)));
@@ -224,7 +226,7 @@ inline typename O::F erf(typename O::F x) {
   g = O::fma(g, v, F(kErfG2));
   g = O::fma(g, v, F(kErfG1));
   g = O::fma(g, v, F(kErfG0));
-  const F e = exp<O>(-(ac * ac));
+  const F e = exp<O, true>(-(ac * ac));
   const F large = O::fma(-e, g, F(1.0f));
   const F t = O::select(a < F(kErfSmall), small, large);
   return O::from_bits(O::bits(t) | (O::bits(x) & I(kSignBit)));

@@ -51,7 +51,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/x86/qu8_ymm_store.h"
+#include "kernels/x86/partial_vectors.h"
 
 namespace q8::kern {
 namespace {

@@ -22,7 +22,7 @@
 #include <type_traits>
 
 #include "kernels/qu8_ops_simd.h"
-#include "kernels/x86/qu8_ymm_store.h"
+#include "kernels/x86/partial_vectors.h"
 
 namespace q8::kern {
 namespace {

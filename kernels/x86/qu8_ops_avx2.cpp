@@ -3,8 +3,8 @@
 // channel-block kernels (dw16 below: 32 or 16 channels and two taps per multiply-add). The rest
 // are kernels/qu8_ops_simd.h's loops over the traits below: 8 int32 lanes per ymm (u8
 // zero-extended and s8 sign-extended with vpmovzxbd/vpmovsxbd, exact vpmulld products), 32 bytes
-// per ymm for max pool. Tails shorter than a vector go through a small stack buffer, so no load or
-// store touches a byte past the caller's rows.
+// per ymm for max pool. Tails shorter than a vector go through a small stack buffer
+// (partial_vectors.h), so no load or store touches a byte past the caller's rows.
 #include "kernels/qu8.h"
 #include "kernels/qu8_internal.h"
 
@@ -13,6 +13,7 @@
 
 #include "kernels/qu8_ops_simd.h"
 #include "kernels/unroll.h"
+#include "kernels/x86/partial_vectors.h"
 
 namespace q8::kern {
 namespace {
@@ -49,61 +50,33 @@ struct Avx2 {
     return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
   }
   static I load_u8_partial(const uint8_t* p, size_t n) {
-    alignas(16) uint8_t tmp[16] = {};
-    std::memcpy(tmp, p, n);
-    return load_u8(tmp);
+    return _mm256_cvtepu8_epi32(load_bytes_partial<__m128i>(p, n));
   }
   static I load_s8_partial(const int8_t* p, size_t n) {
-    alignas(16) int8_t tmp[16] = {};
-    std::memcpy(tmp, p, n);
-    return load_s8(tmp);
+    return _mm256_cvtepi8_epi32(load_bytes_partial<__m128i>(p, n));
   }
   static I load_i32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-  static I load_i32_partial(const void* p, size_t n) {
-    alignas(32) int32_t tmp[8] = {};
-    std::memcpy(tmp, p, n * 4);
-    return load_i32(tmp);
-  }
+  static I load_i32_partial(const void* p, size_t n) { return load_bytes_partial<__m256i>(p, n * 4); }
   static void store_i32(I v, int32_t* p) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }  // aligned
   static F load_f32(const void* p) { return _mm256_loadu_ps(static_cast<const float*>(p)); }
-  static F load_f32_partial(const void* p, size_t n) {
-    alignas(32) float tmp[8] = {};
-    std::memcpy(tmp, p, n * 4);
-    return load_f32(tmp);
-  }
+  static F load_f32_partial(const void* p, size_t n) { return load_bytes_partial<__m256>(p, n * 4); }
   // Lanes hold values in [0, 255]: the saturating packs are exact.
   static __m128i pack8(I v) {
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     return _mm_packus_epi16(w, w);
   }
   static void store_u8(I v, uint8_t* p) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), pack8(v)); }
-  static void store_u8_partial(I v, uint8_t* p, size_t n) {
-    alignas(16) uint8_t tmp[16];
-    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), pack8(v));
-    std::memcpy(p, tmp, n);
-  }
+  static void store_u8_partial(I v, uint8_t* p, size_t n) { store_bytes_partial(pack8(v), p, n); }
   static void store_f32(F v, float* p) { _mm256_storeu_ps(p, v); }
-  static void store_f32_partial(F v, float* p, size_t n) {
-    alignas(32) float tmp[8];
-    _mm256_store_ps(tmp, v);
-    std::memcpy(p, tmp, n * 4);
-  }
+  static void store_f32_partial(F v, float* p, size_t n) { store_bytes_partial(v, p, n * 4); }
 
   static B zero_b() { return _mm256_setzero_si256(); }
   static B set1_b(uint8_t v) { return _mm256_set1_epi8(static_cast<char>(v)); }
   static B max_b(B a, B b) { return _mm256_max_epu8(a, b); }
   static B load_b(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static B load_b_partial(const uint8_t* p, size_t n) {
-    alignas(32) uint8_t tmp[32] = {};
-    std::memcpy(tmp, p, n);
-    return load_b(tmp);
-  }
+  static B load_b_partial(const uint8_t* p, size_t n) { return load_bytes_partial<B>(p, n); }
   static void store_b(B v, uint8_t* p) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
-  static void store_b_partial(B v, uint8_t* p, size_t n) {
-    alignas(32) uint8_t tmp[32];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), v);
-    std::memcpy(p, tmp, n);
-  }
+  static void store_b_partial(B v, uint8_t* p, size_t n) { store_bytes_partial(v, p, n); }
   // f[j] = 2^23 + byte, as float bits 0x4B0000bb (see Avx512's: the same unpacks per 128-bit lane).
   static void widen_biased(B v, F f[4]) {
     const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi16(0x4B00);
@@ -130,17 +103,9 @@ struct Xmm {
   static B zero_b() { return _mm_setzero_si128(); }
   static B max_b(B a, B b) { return _mm_max_epu8(a, b); }
   static B load_b(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-  static B load_b_partial(const uint8_t* p, size_t n) {
-    alignas(16) uint8_t tmp[16] = {};
-    std::memcpy(tmp, p, n);
-    return load_b(tmp);
-  }
+  static B load_b_partial(const uint8_t* p, size_t n) { return load_bytes_partial<B>(p, n); }
   static void store_b(B v, uint8_t* p) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
-  static void store_b_partial(B v, uint8_t* p, size_t n) {
-    alignas(16) uint8_t tmp[16];
-    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), v);
-    std::memcpy(p, tmp, n);
-  }
+  static void store_b_partial(B v, uint8_t* p, size_t n) { store_bytes_partial(v, p, n); }
 };
 
 // --- Depthwise: channel blocks x 2 taps per multiply-add ------------------------------------

@@ -403,18 +403,19 @@ inline void dwconv_row(const float* const* base, const size_t* offset, const siz
   if (c < C) dwconv_row_block<Arch, P, 1>(base, offset, tap, taps, wts, C, C - W, bias, out, lo, hi);
 }
 
-// Stride 1 along a row and no column dilation: pixel i's tap (ky, kx) reads column i + kx of the
-// tap row, so the P + KW - 1 input vectors of a tap row are loaded once for all P x KW
-// multiply-adds of that row (the list form loads P x KW). Each output still gets acc = bias, then
-// one fma per tap inside in row-major order, then the clamp. base: pixel 0's input under tap
-// (ky0, 0); row r of the taps starts at list entry r * KW (DwRowTaps below). NV is 1 where 2 would
-// not fit the register file (16 vector registers: AVX2).
-template <class Arch, size_t P, size_t NV, size_t KW>
-inline void dwconv_row_block_s1(const float* base, const size_t* offset, const size_t* tap, size_t taps,
-                                const float* wts, size_t C, size_t c, const float* bias, float* out, vec<Arch> lo,
-                                vec<Arch> hi) {
+// Stride S (1 or 2) along a row and no column dilation: pixel i's tap (ky, kx) reads column
+// S * i + kx of the tap row, so the S * (P - 1) + KW input vectors of a tap row are loaded once for
+// all P x KW multiply-adds of that row (the list form loads P x KW: at stride 2 and 5 taps a row,
+// 20 against 11). Each output still gets acc = bias, then one fma per tap inside in row-major
+// order, then the clamp. base: pixel 0's input under tap (ky0, 0); row r of the taps starts at
+// list entry r * KW (DwRowTaps below).
+template <class Arch, size_t P, size_t NV, size_t KW, size_t S>
+inline void dwconv_row_block_columns(const float* base, const size_t* offset, const size_t* tap, size_t taps,
+                                     const float* wts, size_t C, size_t c, const float* bias, float* out, vec<Arch> lo,
+                                     vec<Arch> hi) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
+  constexpr size_t kCols = S * (P - 1) + KW;
   V acc[P][NV];
   Q8_UNROLL
   for (size_t v = 0; v < NV; ++v) {
@@ -425,9 +426,9 @@ inline void dwconv_row_block_s1(const float* base, const size_t* offset, const s
   for (size_t r = 0; r < taps; r += KW) {
     const float* row = base + offset[r] + c;
     const float* wrow = wts + tap[r] * C + c;
-    V x[P + KW - 1][NV];
+    V x[kCols][NV];
     Q8_UNROLL
-    for (size_t j = 0; j < P + KW - 1; ++j) {
+    for (size_t j = 0; j < kCols; ++j) {
       Q8_UNROLL
       for (size_t v = 0; v < NV; ++v) x[j][v] = V::load_unaligned(row + j * C + v * W);
     }
@@ -439,7 +440,7 @@ inline void dwconv_row_block_s1(const float* base, const size_t* offset, const s
       Q8_UNROLL
       for (size_t i = 0; i < P; ++i) {
         Q8_UNROLL
-        for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(x[i + kx][v], wv[v], acc[i][v]);
+        for (size_t v = 0; v < NV; ++v) acc[i][v] = fused_multiply_add(x[S * i + kx][v], wv[v], acc[i][v]);
       }
     }
   }
@@ -450,19 +451,23 @@ inline void dwconv_row_block_s1(const float* base, const size_t* offset, const s
   }
 }
 
-// dwconv_row for stride 1 and no column dilation (dwconv_row_block_s1), KW taps a row.
-template <class Arch, size_t P, size_t KW>
-inline void dwconv_row_s1(const float* base, const size_t* offset, const size_t* tap, size_t taps, const float* wts,
-                          size_t C, const float* bias, float* out, float out_min, float out_max) {
+// dwconv_row for stride S and no column dilation (dwconv_row_block_columns), KW taps a row. Two
+// vectors of channels per step where the columns, accumulators and weights of both fit 30
+// registers (on AVX-512's 32 all but stride 2 with 5 taps; AVX2's 16 take one vector).
+template <class Arch, size_t P, size_t KW, size_t S>
+inline void dwconv_row_columns(const float* base, const size_t* offset, const size_t* tap, size_t taps,
+                               const float* wts, size_t C, const float* bias, float* out, float out_min,
+                               float out_max) {
   using V = vec<Arch>;
   constexpr size_t W = V::size;
-  constexpr size_t NV = sizeof(V) >= 64 ? 2 : 1;
+  constexpr size_t NV = sizeof(V) >= 64 && 2 * (S * (P - 1) + KW + P + 1) <= 30 ? 2 : 1;
   const V lo(out_min), hi(out_max);
   size_t c = 0;
   for (; c + NV * W <= C; c += NV * W)
-    dwconv_row_block_s1<Arch, P, NV, KW>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
-  for (; c + W <= C; c += W) dwconv_row_block_s1<Arch, P, 1, KW>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
-  if (c < C) dwconv_row_block_s1<Arch, P, 1, KW>(base, offset, tap, taps, wts, C, C - W, bias, out, lo, hi);
+    dwconv_row_block_columns<Arch, P, NV, KW, S>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
+  for (; c + W <= C; c += W)
+    dwconv_row_block_columns<Arch, P, 1, KW, S>(base, offset, tap, taps, wts, C, c, bias, out, lo, hi);
+  if (c < C) dwconv_row_block_columns<Arch, P, 1, KW, S>(base, offset, tap, taps, wts, C, C - W, bias, out, lo, hi);
 }
 
 // The taps of the output rows whose windows cover tap rows [ky0, ky1) and every tap column: tap
@@ -512,7 +517,6 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
     return x.begin == 0 && x.end == g.KW;
   };
   DwRowTaps row_taps;
-  const bool unit_stride = g.SW == 1 && g.DW == 1;
   PixelCursor px(p0, g.OH, g.OW);
   for (size_t p = p0; p < p1; ++p, px.next()) {
     const float* in_n = in + px.n * g.IH * g.IW * C;
@@ -529,10 +533,15 @@ void dwconv(const ConvGeometry& g, const float* in, const float* packed, const f
         for (size_t i = 0; i < run; ++i) base[i] = in_n + (iy * g.IW + ix + i * g.SW) * C;
         const size_t* off = row_taps.offset;
         const size_t* tp = row_taps.tap;
-        if (run == kRow && unit_stride && g.KW == 3)
-          dwconv_row_s1<Arch, kRow, 3>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
-        else if (run == kRow && unit_stride && g.KW == 5)
-          dwconv_row_s1<Arch, kRow, 5>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
+        const bool columns = run == kRow && g.DW == 1;  // dwconv_row_columns for strides 1 and 2, 3 or 5 taps
+        if (columns && g.SW == 1 && g.KW == 3)
+          dwconv_row_columns<Arch, kRow, 3, 1>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
+        else if (columns && g.SW == 1 && g.KW == 5)
+          dwconv_row_columns<Arch, kRow, 5, 1>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
+        else if (columns && g.SW == 2 && g.KW == 3)
+          dwconv_row_columns<Arch, kRow, 3, 2>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
+        else if (columns && g.SW == 2 && g.KW == 5)
+          dwconv_row_columns<Arch, kRow, 5, 2>(base[0], off, tp, row_taps.count, wts, C, bias, o, out_min, out_max);
         else if (run == kRow)
           dwconv_row<Arch, kRow>(base, row_taps.offset, row_taps.tap, row_taps.count, wts, C, bias, o, out_min,
                                  out_max);

@@ -462,6 +462,20 @@ TEST_P(F32Kernels_, Depthwise) {
   check_dwconv(ConvCase().input(1, 14, 14, 96).out_channels(96).groups(96).kernel(3, 3).pads(1, 1, 1, 1), 203);
   check_dwconv(ConvCase().input(1, 15, 13, 72).out_channels(72).groups(72).kernel(5, 5).stride(2, 2).pads(2, 2, 2, 2),
                204);
+  // Stride-2 rows of four pixels over shared input columns (3x3 and 5x5; one or two vectors a step,
+  // then a vector ending at C), and a stride-2 row too short for four.
+  for (size_t C : {20, 48, 96})
+    for (size_t k : {3, 5})
+      check_dwconv(ConvCase()
+                       .input(1, 13, 14, C)
+                       .out_channels(C)
+                       .groups(C)
+                       .kernel(k, k)
+                       .stride(2, 2)
+                       .pads(k / 2, k / 2, k / 2, k / 2),
+                   static_cast<uint32_t>(205 + C + k));
+  check_dwconv(ConvCase().input(1, 9, 6, 32).out_channels(32).groups(32).kernel(3, 3).stride(2, 2).pads(1, 1, 1, 1),
+               206);
   // More taps than one window list holds (81 > 64): partial sums pass through the output row.
   check_dwconv(ConvCase().input(1, 11, 10, 40).out_channels(40).groups(40).kernel(9, 9).pads(4, 4, 4, 4), 201);
   check_dwconv(ConvCase().input(1, 12, 12, 5).out_channels(5).groups(5).kernel(11, 7).pads(5, 3, 5, 3), 202);

@@ -6,7 +6,8 @@
 #
 # Builds tests/fuzz (a project of its own that compiles q8's libraries with the sanitizers) into
 # build-fuzz/ with clang, seeds each corpus from the shared models (../shared/models, files under
-# 1 MiB), a sample of ONNX's conformance models (libonnx-testdata), models/*.onnx and small .npy
+# 1 MiB), a sample of ONNX's conformance models (libonnx-testdata), models/*.onnx, the op models of
+# tests/op_models (Split among them) and small .npy
 # files, replays the saved regressions (tests/fuzz/regressions/), then runs each fuzzer.
 # A crash, leak, sanitizer report, timeout (> 10 s for one input) or out-of-memory (> 2 GiB)
 # fails the script; the input is left in build-fuzz/artifacts/. Keep it as a regression:
@@ -30,7 +31,7 @@ cmake --build "$B" -j"$JOBS" > "$B/build.log" 2>&1 || { tail -n 30 "$B/build.log
 C=$B/corpus
 mkdir -p "$C/onnx" "$C/npy" "$B/artifacts"
 small() { [ -f "$1" ] && [ "$(stat -c %s "$1")" -le 1048576 ]; }
-for f in ../shared/models/*.onnx models/*.onnx; do
+for f in ../shared/models/*.onnx models/*.onnx tests/op_models/*.onnx; do
   small "$f" && cp -f "$f" "$C/onnx/seed_$(basename "$f")"
 done
 if [ -d /usr/share/libonnx-testdata/data/node ]; then

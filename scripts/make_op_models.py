@@ -73,6 +73,24 @@ class SeNorm(nn.Module):
         return torch.cat([F.log_softmax(y, 1), F.softmax(y, 1)], 1)
 
 
+class SplitHeads(nn.Module):
+    """YOLOv8's C2f block and detect head as torch.split writes them (ONNX Split): a Conv's output
+    split in two, a bottleneck on the second half, the three concatenated, then a head whose output
+    is split into box (16) and class (4) channels, each through its own activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.cv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.m = nn.Conv2d(8, 8, 3, padding=1)
+        self.cv2 = nn.Conv2d(24, 20, 1)
+
+    def forward(self, x):
+        a, b = self.cv1(x).split((8, 8), 1)
+        y = torch.cat([a, b, F.silu(self.m(b))], 1)
+        box, cls = self.cv2(y).split((16, 4), 1)
+        return torch.cat([box * 0.5, cls.sigmoid()], 1)
+
+
 def run_ort(path, name, x, out_dir):
     with tempfile.TemporaryDirectory() as tmp:
         one, two = os.path.join(tmp, "one.npy"), os.path.join(tmp, "two.npy")
@@ -106,6 +124,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     export(SeNorm(), "se_norm", (3, 16, 16), 17, a.out)
     export(SqueezeExcite(16, 4), "se_block13", (16, 7, 5), 13, a.out)
+    export(SplitHeads(), "split_heads", (3, 12, 10), 13, a.out)  # Split's sizes as an input
+    export(SplitHeads(), "split_heads11", (3, 12, 10), 11, a.out)  # as the "split" attribute
     if a.q8:
         src, qdq = os.path.join(a.out, "se_norm.onnx"), os.path.join(a.out, "se_norm.qdq.onnx")
         x = os.path.join(a.out, "se_norm_input.npy")

@@ -1,4 +1,4 @@
-// Binary, reduction and normalisation ops end to end: small PyTorch-exported models
+// Binary, reduction and normalisation ops and Split end to end: small PyTorch-exported models
 // (tests/op_models/, made by scripts/make_op_models.py) against ONNX Runtime's outputs at batch 1
 // and 2, the same bytes on every kernel path and thread count; the squeeze-excitation Mul runs
 // as a row broadcast on NHWC (one row per image); bad operand types are refused by node.
@@ -54,7 +54,8 @@ TEST_P(OpModel, MatchesOnnxRuntimeAtBatch1And2OnEveryPath) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(TorchExported, OpModel, testing::Values("se_norm", "se_block13"));
+INSTANTIATE_TEST_SUITE_P(TorchExported, OpModel,
+                         testing::Values("se_norm", "se_block13", "split_heads", "split_heads11"));
 
 // The SE block's Mul quantized by q8 (se_norm.qdq.onnx) lowers to QuantizedMul, a row broadcast in
 // int8, and gives ONNX Runtime's output (which fuses it into QLinearMul) at batch 1 and 2; every

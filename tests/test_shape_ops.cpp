@@ -249,6 +249,187 @@ TEST(ShapeOps, ChannelShuffleOfAPlainTensorMovesPlanes) {
     }
 }
 
+// x [N,4,5,3] -> 1x1 Conv to C channels (NHWC inside q8) -> Split along the channels, in the
+// form of the given opset: sizes as the "split" attribute (11), as a constant input (13, from an
+// initializer or a Constant node), or none (13: equal parts; 18: num_outputs, ceil(C / k) each).
+// The parts are the outputs; with `heads`, each part feeds a 1x1 Conv of its own whose output is
+// (as a detector's heads read the parts); with `conv_only`, the first Conv alone.
+enum class SplitForm { Attribute, Initializer, ConstantNode, Equal, NumOutputs };
+
+std::string split_model(SplitForm form, int64_t C, const std::vector<int64_t>& sizes, size_t outputs,
+                        bool heads = false, bool conv_only = false) {
+  const int opset = form == SplitForm::Attribute ? 11 : form == SplitForm::NumOutputs ? 18 : 13;
+  OnnxModelBuilder b(opset);
+  b.input("x", {-1, 4, 5, 3});
+  b.init_f("w", {C, 4, 1, 1}, random_floats(static_cast<size_t>(C) * 4, 21));
+  b.node("Conv", {"x", "w"}, {"c"}, "conv");
+  if (conv_only) {
+    b.output("c");
+    return b.bytes();
+  }
+  std::vector<std::string> ins = {"c"}, outs;
+  for (size_t i = 0; i < outputs; ++i) outs.push_back("y" + std::to_string(i));
+  if (form == SplitForm::Initializer) {
+    b.init_i64("sizes", {static_cast<int64_t>(sizes.size())}, sizes);
+    ins.push_back("sizes");
+  } else if (form == SplitForm::ConstantNode) {
+    auto& k = b.node("Constant", {}, {"sizes"}, "sizes_node");
+    auto* a = k.add_attribute();
+    a->set_name("value");
+    a->set_type(::onnx::AttributeProto_AttributeType_TENSOR);
+    auto* t = a->mutable_t();
+    t->set_data_type(::onnx::TensorProto_DataType_INT64);
+    t->add_dims(static_cast<int64_t>(sizes.size()));
+    for (int64_t v : sizes) t->add_int64_data(v);
+    ins.push_back("sizes");
+  }
+  auto& n = b.node("Split", ins, outs, "split");
+  set_int(n, "axis", form == SplitForm::Equal ? -3 : 1);
+  if (form == SplitForm::Attribute) set_ints(n, "split", sizes);
+  if (form == SplitForm::NumOutputs) set_int(n, "num_outputs", static_cast<int64_t>(outputs));
+  for (size_t i = 0; i < outputs; ++i) {
+    if (!heads) {
+      b.output(outs[i]);
+      continue;
+    }
+    const std::string w = "wh" + std::to_string(i), o = "h" + std::to_string(i);
+    b.init_f(w, {2, sizes[i], 1, 1}, random_floats(2 * static_cast<size_t>(sizes[i]), 30 + static_cast<uint32_t>(i)));
+    b.node("Conv", {outs[i], w}, {o}, "head" + std::to_string(i));
+    b.output(o);
+  }
+  return b.bytes();
+}
+
+// Output i of the Split is channels [start_i, start_i + size_i) of the Conv's output, exactly, at
+// batch 1 and 3, on every kernel path and at 1 and 3 threads. With heads after the parts, q8
+// quantize runs the Slices in int8 on the Conv's uint8 output: every path gives the same bytes,
+// within 20 dB of fp32 (a tiny net, 8 calibration samples; a wrong part would be near 0 dB), and the saved model
+// (Slices, no Split) reloads to the same bytes.
+void expect_split(SplitForm form, int64_t C, const std::vector<int64_t>& sizes) {
+  SCOPED_TRACE("form " + std::to_string(static_cast<int>(form)) + ", " + std::to_string(C) + " channels");
+  const size_t k = sizes.size();
+  const std::string bytes = split_model(form, C, sizes, k), conv_bytes = split_model(form, C, sizes, k, false, true);
+  const q8::Model fp32 = q8::Model::load_from_memory(bytes.data(), bytes.size(), "split.onnx");
+  const q8::Model conv = q8::Model::load_from_memory(conv_bytes.data(), conv_bytes.size(), "conv.onnx");
+  for (int64_t n : {1, 3}) {
+    const q8::Tensor x({n, 4, 5, 3}, random_floats(static_cast<size_t>(n) * 60, 23));
+    const q8::Tensor c = q8::Session(conv).run({x})[0];
+    for (const std::string& isa : q8::supported_isas())
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s), batch " + std::to_string(n));
+        q8::SessionOptions o(threads);
+        o.isa = isa;
+        const std::vector<q8::Tensor> y = q8::Session(fp32, o).run({x});
+        ASSERT_EQ(y.size(), k);
+        int64_t start = 0;
+        for (size_t i = 0; i < k; ++i) {
+          ASSERT_EQ(y[i].shape(), (std::vector<int64_t>{n, sizes[i], 5, 3})) << i;
+          for (int64_t b = 0; b < n; ++b)
+            for (int64_t ch = 0; ch < sizes[i]; ++ch)
+              for (int64_t p = 0; p < 15; ++p)
+                ASSERT_EQ(y[i].data()[(b * sizes[i] + ch) * 15 + p], c.data()[(b * C + start + ch) * 15 + p])
+                    << i << " " << ch;
+          start += sizes[i];
+        }
+      }
+  }
+
+  const std::string heads_bytes = split_model(form, C, sizes, k, true);
+  const q8::Model heads = q8::Model::load_from_memory(heads_bytes.data(), heads_bytes.size(), "heads.onnx");
+  const q8::Model int8 = q8::quantize(heads, {q8::Tensor({8, 4, 5, 3}, random_floats(8 * 60, 22))});
+  int slices = 0;
+  for (const q8::NodeInfo& ni : int8.describe()) {
+    if (ni.op != "Slice") continue;
+    EXPECT_TRUE(ni.int8) << ni.name << " runs " << ni.kernel;
+    EXPECT_EQ(ni.name, k > 1 ? "split:" + std::to_string(slices) : "split");
+    ++slices;
+  }
+  EXPECT_EQ(slices, static_cast<int>(k));
+  const std::string saved = ::testing::TempDir() + "/split.int8.onnx";
+  int8.save(saved);
+  const q8::Model reloaded = q8::Model::load(saved);
+  for (int64_t n : {1, 3}) {
+    const q8::Tensor x({n, 4, 5, 3}, random_floats(static_cast<size_t>(n) * 60, 24));
+    const std::vector<q8::Tensor> want = q8::Session(heads).run({x}), ref = q8::Session(int8).run({x});
+    for (size_t i = 0; i < k; ++i) EXPECT_GT(q8::test::sqnr_db(ref[i], want[i]), 20.0) << i;
+    for (const q8::Model* m : {&int8, &reloaded})
+      for (const std::string& isa : q8::supported_isas())
+        for (int threads : {1, 3}) {
+          SCOPED_TRACE(isa + ", " + std::to_string(threads) + " thread(s), int8 batch " + std::to_string(n));
+          q8::SessionOptions o(threads);
+          o.isa = isa;
+          const std::vector<q8::Tensor> y = q8::Session(*m, o).run({x});
+          ASSERT_EQ(y.size(), k);
+          for (size_t i = 0; i < k; ++i) ASSERT_TRUE(q8::test::same_bytes(y[i], ref[i])) << i;
+        }
+  }
+}
+
+TEST(ShapeOps, SplitIsOneSliceAnOutput) {
+  expect_split(SplitForm::Attribute, 7, {2, 4, 1});
+  expect_split(SplitForm::Initializer, 7, {2, 4, 1});
+  expect_split(SplitForm::Initializer, 40, {16, 24});  // a YOLO head's (box, class)
+  expect_split(SplitForm::Initializer, 5, {5});        // one output: a copy
+  expect_split(SplitForm::ConstantNode, 6, {3, 3});
+  expect_split(SplitForm::Equal, 6, {2, 2, 2});
+  expect_split(SplitForm::NumOutputs, 7, {3, 3, 1});
+}
+
+// Each way a Split can be wrong is refused with the file, the node and the problem.
+TEST(ShapeOps, BadSplitsAreRefusedByName) {
+  auto refused = [](const std::string& bytes, const std::string& node, const std::string& what) {
+    SCOPED_TRACE(what);
+    try {
+      const q8::Model m = q8::Model::load_from_memory(bytes.data(), bytes.size(), "split.onnx");
+      q8::Session(m).run({q8::Tensor({1, 4, 5, 3}, random_floats(60, 24))});
+      FAIL() << "ran";
+    } catch (const q8::Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("split.onnx"), std::string::npos) << m;
+      EXPECT_NE(m.find(node), std::string::npos) << m;
+      EXPECT_NE(m.find(what), std::string::npos) << m;
+    }
+  };
+  refused(split_model(SplitForm::Initializer, 7, {2, 4}, 3), "'split' (Split)", "2 split sizes for 3 outputs");
+  refused(split_model(SplitForm::Initializer, 7, {2, 4, -1}, 3), "'split' (Split)", "split size -1 is out of range");
+  refused(split_model(SplitForm::Initializer, 7, {2, 4, 2}, 3), "'split:2' (Slice)",
+          "the Split sizes add up to 8, but axis 1 has 7");
+  refused(split_model(SplitForm::Attribute, 7, {2, 2, 2}, 3), "'split:2' (Slice)",
+          "the Split sizes add up to 6, but axis 1 has 7");
+  {
+    OnnxModelBuilder b(13);  // sizes computed from the input's shape: not a constant
+    b.input("x", {1, 4, 5, 3});
+    b.node("Shape", {"x"}, {"s"}, "shape");
+    b.init_i64("i11", {2}, {0, 0});
+    set_int(b.node("Gather", {"s", "i11"}, {"k"}, "sizes"), "axis", 0);
+    b.node("Split", {"x", "k"}, {"a", "b"}, "split");
+    b.output("a").output("b");
+    refused(b.bytes(), "'split' (Split)", "the split sizes 'k' must be a constant");
+  }
+  refused(split_model(SplitForm::Initializer, 7, {7, 0}, 2), "'split:1' (Slice)", "is empty");
+  {
+    OnnxModelBuilder b(18);
+    b.input("x", {1, 4, 5, 3});
+    set_int(b.node("Split", {"x"}, {"a", "b"}, "split"), "num_outputs", 3);
+    b.output("a").output("b");
+    refused(b.bytes(), "'split' (Split)", "num_outputs is 3 but the node has 2 outputs");
+  }
+  {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 4, 5, 3});
+    set_ints(b.node("Split", {"x"}, {"a", "b"}, "split"), "split", {2, 2});
+    b.output("a").output("b");
+    refused(b.bytes(), "'split' (Split)", "unknown attribute 'split' for Split in opset 13");
+  }
+  {
+    OnnxModelBuilder b(13);
+    b.input("x", {1, 4, 5, 3});
+    set_int(b.node("Split", {"x"}, {"a", "b"}, "split"), "axis", 4);  // the axis's size, from Shape
+    b.output("a").output("b");
+    refused(b.bytes(), "'split:dim' (Gather)", "index 4 is out of range for 4");
+  }
+}
+
 TEST(ShapeOps, ComputingOnRunTimeDataIsRefusedByName) {
   OnnxModelBuilder b(13);
   b.input("x", {1, 4});

@@ -120,6 +120,14 @@ SliceSpec resolve_slice(const Graph& g, const Node& n, const Shape& in) {
     }
     s.start[a] = b, s.step[a] = step, s.out[a] = len;
   }
+  // The last Slice of an imported Split (onnx_importer.cpp): the sizes must cover the axis.
+  if (n.has_attr("split_total") && axes.size() == 1) {
+    const int64_t a = axis_in(g, n, axes[0], in.size()), total = n.attr_int("split_total", 0);
+    if (in[a] != total)
+      fail(g, n,
+           "the Split sizes add up to " + std::to_string(total) + ", but axis " + std::to_string(a) + " has " +
+               std::to_string(in[a]));
+  }
   return s;
 }
 

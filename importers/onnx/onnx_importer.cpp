@@ -642,6 +642,8 @@ class Importer {
                   std::unordered_set<std::string>& known);
   std::vector<Pending> parse_nodes(const ::onnx::GraphProto& gp, const std::unordered_set<std::string>& known,
                                    std::unordered_set<std::string>& produced);
+  void expand_split(const ::onnx::NodeProto& np, int index,
+                    const std::unordered_map<std::string, ConstTensorPtr>& constant_nodes, std::vector<Pending>& pend);
   void add_nodes(std::vector<Pending>& pend, const std::vector<int>& order);
   void add_outputs(const ::onnx::GraphProto& gp, const std::unordered_set<std::string>& known,
                    const std::unordered_set<std::string>& produced);
@@ -1374,15 +1376,148 @@ std::vector<Pending> Importer::parse_nodes(const ::onnx::GraphProto& gp, const s
                                            std::unordered_set<std::string>& produced) {
   std::vector<Pending> pend;
   pend.reserve(static_cast<size_t>(gp.node_size()));
+  std::unordered_map<std::string, ConstTensorPtr> constant_nodes;  // output -> value, for Split's sizes
   for (int i = 0; i < gp.node_size(); ++i) {
-    pend.push_back(parse_node(gp.node(i), i));
-    const Pending& n = pend.back();
-    for (const std::string& o : n.outputs) {
-      if (known.count(o)) node_fail(n, "output " + quote(o) + " has the name of a graph input or initializer");
-      if (!produced.insert(o).second) node_fail(n, "output " + quote(o) + " is produced by more than one node");
+    const size_t first = pend.size();
+    if (gp.node(i).op_type() == "Split" && is_default_domain(gp.node(i).domain())) {
+      expand_split(gp.node(i), i, constant_nodes, pend);
+    } else {
+      pend.push_back(parse_node(gp.node(i), i));
+      const Pending& n = pend.back();
+      if (n.spec->op == ir::Op::Constant && n.outputs.size() == 1) constant_nodes[n.outputs[0]] = n.attrs.at("value").t;
     }
+    for (size_t k = first; k < pend.size(); ++k)
+      for (const std::string& o : pend[k].outputs) {
+        if (known.count(o)) node_fail(pend[k], "output " + quote(o) + " has the name of a graph input or initializer");
+        if (!produced.insert(o).second) node_fail(pend[k], "output " + quote(o) + " is produced by more than one node");
+      }
   }
   return pend;
+}
+
+// Split has several outputs, and q8's ops one each: the importer writes it as one Slice per
+// output, named NAME:i, along the same axis (what Model::save and `q8 quantize` then write too).
+// The sizes are the "split" attribute (opset < 13) or a constant second input; without them the
+// axis is cut into parts of ceil(d / outputs) (the last may be shorter, as opset 18's num_outputs
+// says), computed from Shape as torch.onnx.export writes chunk(). The last Slice carries
+// "split_total", the sizes' sum, which its shape rule checks against the axis (shape_ops.cpp).
+void Importer::expand_split(const ::onnx::NodeProto& np, int index,
+                            const std::unordered_map<std::string, ConstTensorPtr>& constant_nodes,
+                            std::vector<Pending>& pend) {
+  Pending split;
+  split.op_type = np.op_type();
+  split.name = np.name().empty() ? np.op_type() + "_" + std::to_string(index) : np.name();
+  const size_t n_in = static_cast<size_t>(np.input_size()), n_out = static_cast<size_t>(np.output_size());
+  if (n_in < 1 || n_in > (opset_ < 13 ? 1u : 2u) || np.input(0).empty())
+    node_fail(split, "expects " + std::string(opset_ < 13 ? "1 input" : "1 or 2 inputs (the second the sizes)") +
+                         ", got " + std::to_string(n_in));
+  if (n_out < 1) node_fail(split, "has no outputs");
+  for (const std::string& o : np.output())
+    if (o.empty()) node_fail(split, "an output has an empty name");
+  if (n_out > static_cast<size_t>(lim_.max_nodes))
+    node_fail(split, "has " + std::to_string(n_out) + " outputs, more than the limit of " +
+                         std::to_string(lim_.max_nodes) + " nodes");
+  int64_t axis = 0;
+  std::vector<int64_t> sizes;
+  bool have_sizes = false;
+  for (const auto& a : np.attribute()) {
+    if (a.name() == "axis") {
+      axis = convert_attr(split, a, Kind::Int).i;
+    } else if (a.name() == "split" && opset_ < 13) {
+      sizes = convert_attr(split, a, Kind::Ints).ints;
+      have_sizes = true;
+    } else if (a.name() == "num_outputs" && opset_ >= 18) {
+      const int64_t k = convert_attr(split, a, Kind::Int).i;
+      if (k != static_cast<int64_t>(n_out))
+        node_fail(split,
+                  "num_outputs is " + std::to_string(k) + " but the node has " + std::to_string(n_out) + " outputs");
+    } else {
+      node_fail(split, "unknown attribute " + quote(a.name()) + " for Split in opset " + std::to_string(opset_));
+    }
+  }
+  if (n_in == 2 && !np.input(1).empty()) {
+    // The sizes: an initializer, or a Constant node parsed before this one.
+    ConstTensorPtr t;
+    if (const auto it = ids_.find(np.input(1)); it != ids_.end() && consts_.count(it->second))
+      t = consts_.at(it->second);
+    else if (const auto c = constant_nodes.find(np.input(1)); c != constant_nodes.end())
+      t = c->second;
+    if (!t) node_fail(split, "the split sizes " + quote(np.input(1)) + " must be a constant");
+    if (t->dtype != DType::Int64 || t->dims.size() != 1) node_fail(split, "the split sizes must be a 1-D int64 tensor");
+    for (int64_t i = 0; i < t->numel(); ++i) sizes.push_back(t->as_int64(i));
+    have_sizes = true;
+  }
+  if (have_sizes) {
+    if (sizes.size() != n_out)
+      node_fail(split, std::to_string(sizes.size()) + " split sizes for " + std::to_string(n_out) + " outputs");
+    for (int64_t v : sizes)
+      if (v < 0 || v > lim_.max_tensor_bytes) node_fail(split, "split size " + std::to_string(v) + " is out of range");
+  }
+
+  const OpSpec* slice = find_op("Slice", "");
+  const std::string base = split.name + ":";
+  auto constant = [&](const std::string& name, std::vector<int64_t> v) {
+    auto t = std::make_shared<ir::ConstTensor>();
+    t->dtype = DType::Int64;
+    t->dims = {static_cast<int64_t>(v.size())};
+    t->bytes.resize(v.size() * sizeof(int64_t));
+    std::memcpy(t->bytes.data(), v.data(), t->bytes.size());
+    Pending c;
+    c.op_type = "Constant";
+    c.name = name;
+    c.spec = find_op("Constant", "");
+    c.outputs = {name};
+    Attribute a;
+    a.kind = Kind::Tensor;
+    a.t = std::move(t);
+    c.attrs["value"] = std::move(a);
+    pend.push_back(std::move(c));
+    return name;
+  };
+  auto node = [&](const char* op, const std::string& name, std::vector<std::string> inputs) {
+    Pending p;
+    p.op_type = op;
+    p.name = name;
+    p.spec = find_op(op, "");
+    p.inputs = std::move(inputs);
+    p.outputs = {name};
+    pend.push_back(std::move(p));
+    return name;
+  };
+  const std::string x = np.input(0), axes = constant(base + "axes", {axis});
+  std::string chunk;  // without sizes: ceil(d / outputs), from the input's shape
+  if (!have_sizes) {
+    const std::string d = node("Gather", base + "dim", {node("Shape", base + "shape", {x}), axes});
+    pend.back().attrs["axis"].i = 0;
+    const std::string rounded =
+        node("Add", base + "dim_up", {d, constant(base + "outputs_less_1", {static_cast<int64_t>(n_out) - 1})});
+    chunk = node("Div", base + "chunk", {rounded, constant(base + "outputs", {static_cast<int64_t>(n_out)})});
+  }
+  int64_t offset = 0;
+  for (size_t i = 0; i < n_out; ++i) {
+    const std::string k = base + std::to_string(i);
+    std::string starts, ends;
+    if (have_sizes) {
+      starts = constant(k + ":starts", {offset});
+      offset += sizes[i];
+      ends = constant(k + ":ends", {offset});
+    } else {
+      starts = node("Mul", k + ":starts", {chunk, constant(k + ":i", {static_cast<int64_t>(i)})});
+      ends = node("Mul", k + ":ends", {chunk, constant(k + ":i_plus_1", {static_cast<int64_t>(i) + 1})});
+    }
+    Pending p;
+    p.op_type = "Slice";
+    p.name = split.name + (n_out > 1 ? ":" + std::to_string(i) : "");
+    p.spec = slice;
+    p.inputs = {x, starts, ends, axes};
+    p.outputs = {np.output(static_cast<int>(i))};
+    if (have_sizes && i + 1 == n_out) {
+      Attribute total;
+      total.i = offset;
+      p.attrs["split_total"] = total;
+    }
+    pend.push_back(std::move(p));
+  }
 }
 
 // The parsed nodes, in `order`, become the graph's nodes and their outputs its values.

@@ -272,6 +272,7 @@ void Writer::write_node(const ir::Node& n) {
       node_fail(n, "q8-internal attribute " + quote(k) +
                        " cannot be written to ONNX; export the graph before fusion/lowering");
     if (n.op == ir::Op::Clip && (k == "min" || k == "max")) continue;  // below
+    if (n.op == ir::Op::Slice && k == "split_total") continue;         // a check of the import
     if (n.op == ir::Op::Dropout && k == "ratio") continue;             // below
     const AttrSpec* ar = nullptr;
     for (const AttrSpec& r : rule->attrs)

@@ -808,6 +808,12 @@ inline auto each(Fn f, const Group<T, N>& a, const Group<U, N>& b) {
   Q8_UNROLL for (size_t i = 0; i < N; ++i) r.v[i] = f(a.v[i], b.v[i]);
   return r;
 }
+template <class Fn, class T, class U, class W, size_t N>
+inline auto each(Fn f, const Group<T, N>& a, const Group<U, N>& b, const Group<W, N>& c) {
+  Group<decltype(f(a.v[0], b.v[0], c.v[0])), N> r;
+  Q8_UNROLL for (size_t i = 0; i < N; ++i) r.v[i] = f(a.v[i], b.v[i], c.v[i]);
+  return r;
+}
 
 #define Q8_GROUP_BINARY(op)                                             \
   template <class T, size_t N>                                          \
@@ -836,15 +842,13 @@ struct GroupOps {
   using O = SimdOps<Arch>;
   using F = Group<typename O::F, N>;
   using I = Group<typename O::I, N>;
+  using M = xsimd::batch_bool<float, Arch>;
   static F fma(const F& a, const F& b, const F& c) {
-    F r;
-    Q8_UNROLL for (size_t i = 0; i < N; ++i) r.v[i] = O::fma(a.v[i], b.v[i], c.v[i]);
-    return r;
+    return each([](const typename O::F& x, const typename O::F& y, const typename O::F& z) { return O::fma(x, y, z); },
+                a, b, c);
   }
-  static F select(const Group<xsimd::batch_bool<float, Arch>, N>& m, const F& a, const F& b) {
-    F r;
-    Q8_UNROLL for (size_t i = 0; i < N; ++i) r.v[i] = O::select(m.v[i], a.v[i], b.v[i]);
-    return r;
+  static F select(const Group<M, N>& m, const F& a, const F& b) {
+    return each([](const M& k, const typename O::F& x, const typename O::F& y) { return O::select(k, x, y); }, m, a, b);
   }
   static I bits(const F& x) {
     return each([](const typename O::F& y) { return O::bits(y); }, x);
@@ -864,8 +868,8 @@ struct GroupOps {
 };
 
 // out[i] = f(x[i]): f is called with GroupOps<Arch, N> for N = kGroup (groups of kGroup whole
-// batches), then N = 1 (the whole batches left); the last partial batch goes through a
-// zero-padded stack buffer and the same code, so a tail element takes the same path as any
+// batches), then N = 1 (the whole batches left); the last partial batch is loaded zero-padded
+// (load_partial) and goes through the same code, so a tail element takes the same path as any
 // other. Flattened: every call inside is inlined, or a Group would be passed through memory.
 constexpr size_t kGroup = 4;
 
@@ -883,11 +887,7 @@ Q8_FLATTEN inline void map_unary(size_t n, const float* x, float* out, Fn f) {
     Q8_UNROLL for (size_t j = 0; j < kGroup; ++j) g.v[j].store_unaligned(out + i + j * W);
   }
   for (; i + W <= n; i += W) f(One{}, typename One::F(V::load_unaligned(x + i))).v[0].store_unaligned(out + i);
-  if (i < n) {
-    alignas(64) float tmp[W] = {};
-    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
-    store_partial<Arch>(f(One{}, typename One::F(V::load_aligned(tmp))).v[0], out + i, n - i);
-  }
+  if (i < n) store_partial<Arch>(f(One{}, typename One::F(load_partial<Arch>(x + i, n - i))).v[0], out + i, n - i);
 }
 
 // Each lambda gets the ops of a group (GroupOps, only its type matters) and the group.

@@ -1457,20 +1457,16 @@ void Importer::expand_split(const ::onnx::NodeProto& np, int index,
   const OpSpec* slice = find_op("Slice", "");
   const std::string base = split.name + ":";
   auto constant = [&](const std::string& name, std::vector<int64_t> v) {
-    auto t = std::make_shared<ir::ConstTensor>();
-    t->dtype = DType::Int64;
-    t->dims = {static_cast<int64_t>(v.size())};
-    t->bytes.resize(v.size() * sizeof(int64_t));
-    std::memcpy(t->bytes.data(), v.data(), t->bytes.size());
     Pending c;
     c.op_type = "Constant";
     c.name = name;
     c.spec = find_op("Constant", "");
     c.outputs = {name};
     Attribute a;
-    a.kind = Kind::Tensor;
-    a.t = std::move(t);
-    c.attrs["value"] = std::move(a);
+    a.kind = Kind::Ints;
+    a.ints = std::move(v);
+    c.attrs["value_ints"] = std::move(a);
+    convert_constant(c);  // to the 1-D int64 "value" every Constant holds
     pend.push_back(std::move(c));
     return name;
   };
